@@ -1,0 +1,291 @@
+//! The leaf object: what is hashed into the tree and stored in entry
+//! bundles. Its bytes are the RFC 8785 canonical JSON of
+//!
+//! ```text
+//! {"v":1,"kind":"event","logged_at":"…","submitter":"…","signature":"…","event":{…}}
+//! {"v":1,"kind":"policy","logged_at":"…","policy":{"submitters":[…]}}
+//! ```
+//!
+//! at most 65,535 bytes. Leaves are assembled by splicing already canonical
+//! parts in JCS member order (ASCII keys sort bytewise), which the tests
+//! check against a full canonicalization; [`Leaf::parse`] refuses any bytes
+//! that are not exactly canonical.
+
+use crate::event::{CanonicalEvent, EventError};
+use crate::json::{self, canonical_string};
+use crate::policy::Policy;
+use crate::{b64, time};
+use serde_json::Value;
+
+/// Length of a `logged_at` value (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub const LOGGED_AT_LEN: usize = 24;
+
+/// An event leaf with everything but its `logged_at`, so that the sequencer
+/// only splices a timestamp in. Its length is known before sequencing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLeafTemplate {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl EventLeafTemplate {
+    /// Prepares the leaf of an event with canonical bytes `event_jcs`.
+    #[must_use]
+    pub fn new(event_jcs: &[u8], submitter: &str, signature: &[u8; 64]) -> Self {
+        let mut head = Vec::with_capacity(event_jcs.len() + 48);
+        head.extend_from_slice(b"{\"event\":");
+        head.extend_from_slice(event_jcs);
+        head.extend_from_slice(b",\"kind\":\"event\",\"logged_at\":\"");
+        let tail = format!(
+            "\",\"signature\":\"{}\",\"submitter\":{},\"v\":1}}",
+            b64::encode(signature),
+            canonical_string(submitter)
+        )
+        .into_bytes();
+        Self { head, tail }
+    }
+
+    /// The leaf bytes before `logged_at`: `{"event":<JCS event>,...` — two
+    /// leaves with the same head log the same event.
+    #[must_use]
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Length in bytes of the finished leaf.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.head.len() + LOGGED_AT_LEN + self.tail.len()
+    }
+
+    /// Never true: a leaf has members.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The leaf bytes with `logged_at` (which must be [`LOGGED_AT_LEN`]
+    /// ASCII bytes as [`time::format_millis`] writes them).
+    #[must_use]
+    pub fn render(&self, logged_at: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(logged_at.as_bytes());
+        out.extend_from_slice(&self.tail);
+        out
+    }
+}
+
+/// The canonical bytes of a policy leaf.
+#[must_use]
+pub fn policy_leaf(logged_at: &str, policy: &Policy) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"kind\":\"policy\",\"logged_at\":");
+    out.extend_from_slice(canonical_string(logged_at).as_bytes());
+    out.extend_from_slice(b",\"policy\":");
+    out.extend_from_slice(&policy.canonical());
+    out.extend_from_slice(b",\"v\":1}");
+    out
+}
+
+/// A parsed leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leaf {
+    /// A submitted event.
+    Event(Box<EventLeaf>),
+    /// A change of the submitter registry.
+    Policy(PolicyLeaf),
+}
+
+/// A parsed event leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLeaf {
+    /// When the log sequenced it.
+    pub logged_at: String,
+    /// The submitter id.
+    pub submitter: String,
+    /// The submitter's signature over the event.
+    pub signature: [u8; 64],
+    /// The event and its canonical bytes (what the signature covers).
+    pub event: CanonicalEvent,
+}
+
+/// A parsed policy leaf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyLeaf {
+    /// When the log sequenced it.
+    pub logged_at: String,
+    /// The registry in force from this leaf on.
+    pub policy: Policy,
+}
+
+/// Why bytes are not a provlog leaf.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeafError {
+    /// Not strict JSON.
+    #[error("leaf is not JSON: {0}")]
+    Json(String),
+    /// Not canonical JSON (re-encoding differs).
+    #[error("leaf is not in RFC 8785 canonical form")]
+    NotCanonical,
+    /// Structure, version or kind is wrong.
+    #[error("leaf: {0}")]
+    Schema(String),
+    /// The embedded event breaks its schema.
+    #[error("leaf event: {0}")]
+    Event(#[from] EventError),
+}
+
+fn take_str(m: &serde_json::Map<String, Value>, k: &str) -> Result<String, LeafError> {
+    m.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| LeafError::Schema(format!("member {k:?} missing or not a string")))
+}
+
+impl Leaf {
+    /// Parses and checks leaf bytes: strict JSON, canonical form, `v == 1`,
+    /// known `kind`, exactly the members of that kind, valid contents.
+    ///
+    /// # Errors
+    /// Any [`LeafError`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, LeafError> {
+        let v = json::parse_strict(bytes).map_err(|e| LeafError::Json(e.to_string()))?;
+        if json::canonical(&v).ok().as_deref() != Some(bytes) {
+            return Err(LeafError::NotCanonical);
+        }
+        let Value::Object(m) = &v else {
+            return Err(LeafError::Schema("not an object".into()));
+        };
+        if m.get("v").and_then(Value::as_u64) != Some(1) {
+            return Err(LeafError::Schema(
+                "unsupported version (v must be 1)".into(),
+            ));
+        }
+        let logged_at = take_str(m, "logged_at")?;
+        if logged_at.len() != LOGGED_AT_LEN || time::parse_millis(&logged_at).is_err() {
+            return Err(LeafError::Schema(format!("bad logged_at {logged_at:?}")));
+        }
+        let members = |want: &[&str]| {
+            let mut have: Vec<&str> = m.keys().map(String::as_str).collect();
+            have.sort_unstable();
+            if have == want {
+                Ok(())
+            } else {
+                Err(LeafError::Schema(format!(
+                    "members {have:?}, want {want:?}"
+                )))
+            }
+        };
+        match m.get("kind").and_then(Value::as_str) {
+            Some("event") => {
+                members(&["event", "kind", "logged_at", "signature", "submitter", "v"])?;
+                let signature = b64::decode_array(take_str(m, "signature")?).ok_or_else(|| {
+                    LeafError::Schema("signature is not base64 of 64 bytes".into())
+                })?;
+                let event = CanonicalEvent::from_value(&m["event"])?;
+                Ok(Self::Event(Box::new(EventLeaf {
+                    logged_at,
+                    submitter: take_str(m, "submitter")?,
+                    signature,
+                    event,
+                })))
+            }
+            Some("policy") => {
+                members(&["kind", "logged_at", "policy", "v"])?;
+                let policy: Policy = serde_json::from_value(m["policy"].clone())
+                    .map_err(|e| LeafError::Schema(format!("policy: {e}")))?;
+                Ok(Self::Policy(PolicyLeaf { logged_at, policy }))
+            }
+            _ => Err(LeafError::Schema(
+                "kind must be \"event\" or \"policy\"".into(),
+            )),
+        }
+    }
+
+    /// When the log sequenced this leaf.
+    #[must_use]
+    pub fn logged_at(&self) -> &str {
+        match self {
+            Self::Event(e) => &e.logged_at,
+            Self::Policy(p) => &p.logged_at,
+        }
+    }
+
+    /// The leaf's JSON (for the API's `decoded` member).
+    ///
+    /// # Errors
+    /// Never for bytes that [`Leaf::parse`] accepted.
+    pub fn to_value(bytes: &[u8]) -> Result<Value, LeafError> {
+        json::parse_strict(bytes).map_err(|e| LeafError::Json(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::sample;
+    use crate::json::canonical;
+    use serde_json::json;
+
+    #[test]
+    fn spliced_event_leaf_is_canonical() {
+        let ce = CanonicalEvent::from_value(&sample()).expect("event");
+        let sig = [9u8; 64];
+        let t = EventLeafTemplate::new(&ce.jcs, "ci/prov\u{e9}", &sig);
+        let ts = time::format_millis(1_795_000_000_123).expect("ts");
+        let bytes = t.render(&ts);
+        assert_eq!(bytes.len(), t.len());
+        let want = json!({
+            "v": 1, "kind": "event", "logged_at": ts, "submitter": "ci/prov\u{e9}",
+            "signature": b64::encode(sig), "event": sample(),
+        });
+        assert_eq!(bytes, canonical(&want).expect("jcs"));
+        match Leaf::parse(&bytes).expect("parse") {
+            Leaf::Event(e) => {
+                assert_eq!(e.logged_at, ts);
+                assert_eq!(e.signature, sig);
+                assert_eq!(e.event.jcs, ce.jcs);
+            }
+            Leaf::Policy(_) => panic!("kind"),
+        }
+    }
+
+    #[test]
+    fn policy_leaf_is_canonical_and_parses() {
+        let p = Policy::default();
+        let bytes = policy_leaf("2026-11-25T00:00:00.000Z", &p);
+        let want = json!({"v":1,"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[]}});
+        assert_eq!(bytes, canonical(&want).expect("jcs"));
+        assert_eq!(
+            Leaf::parse(&bytes).expect("parse"),
+            Leaf::Policy(PolicyLeaf {
+                logged_at: "2026-11-25T00:00:00.000Z".into(),
+                policy: p,
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_non_canonical_and_foreign_leaves() {
+        let good = policy_leaf("2026-11-25T00:00:00.000Z", &Policy::default());
+        let spaced = String::from_utf8(good.clone())
+            .expect("utf8")
+            .replace(":", ": ");
+        assert_eq!(Leaf::parse(spaced.as_bytes()), Err(LeafError::NotCanonical));
+        assert!(matches!(Leaf::parse(b"leaf 0"), Err(LeafError::Json(_))));
+        let v2 = String::from_utf8(good.clone())
+            .expect("utf8")
+            .replace("\"v\":1", "\"v\":2");
+        assert!(matches!(
+            Leaf::parse(v2.as_bytes()),
+            Err(LeafError::Schema(_))
+        ));
+        let odd = canonical(&json!({"v":1,"kind":"other","logged_at":"2026-11-25T00:00:00.000Z"}))
+            .expect("j");
+        assert!(matches!(Leaf::parse(&odd), Err(LeafError::Schema(_))));
+        let extra = canonical(&json!({"v":1,"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[]},"x":1})).expect("j");
+        assert!(matches!(Leaf::parse(&extra), Err(LeafError::Schema(_))));
+    }
+}

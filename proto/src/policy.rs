@@ -1,0 +1,504 @@
+//! The submitter registry and delegated-authority scope (DESIGN.md
+//! "Submitters and delegated authority").
+//!
+//! The registry is what a `policy` leaf logs, so its canonical form is
+//! fixed here: submitters sorted by `id`, absent optional fields omitted,
+//! RFC 8785 bytes.
+//!
+//! Decisions where DESIGN.md is silent (also in docs/DECISIONS.md):
+//! * Submitter ids are 1–128 characters of `A-Z a-z 0-9 . _ - : @ /`.
+//! * `actions` and `targets` entries are glob patterns: `*` matches any run
+//!   of characters (including `/`, as in cloud IAM policies), `?` exactly one
+//!   character, everything else itself. `"*"` in `actions` allows every
+//!   action.
+//! * `not_before` / `not_after` bound the submitter's validity window,
+//!   inclusive, checked against the time the log receives the submission.
+
+use crate::event::{Event, check_action};
+use crate::keys::{ALG_ED25519, VerifierKey};
+use crate::{json, time};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One submitter: who may sign events, and what they may log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitterPolicy {
+    /// The submitter's id, as named in submissions.
+    pub id: String,
+    /// Its Ed25519 signed-note verifier key (`name+hash+base64`).
+    pub key: String,
+    /// Glob patterns of the actions it may log.
+    pub actions: Vec<String>,
+    /// Glob patterns over `target.id` it may log events for.
+    pub targets: Vec<String>,
+    /// If set, `target.system` must be one of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systems: Option<Vec<String>>,
+    /// RFC 3339 start of validity (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// RFC 3339 end of validity (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+/// The submitter registry: the `policy` object of a policy leaf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Every submitter, sorted by id in canonical form.
+    pub submitters: Vec<SubmitterPolicy>,
+}
+
+/// Why a registry is not valid.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A rule of the registry is broken; the message names the submitter and field.
+    #[error("submitter {id:?}: {reason}")]
+    Invalid {
+        /// The submitter concerned.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a submitter may not log an event.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// No submitter with this id is registered.
+    #[error("unknown submitter {0:?}")]
+    UnknownSubmitter(String),
+    /// The action matches none of the submitter's `actions`.
+    #[error("submitter {id:?} may not log action {action:?} (rule actions = {allowed:?})")]
+    Action {
+        /// Submitter.
+        id: String,
+        /// The refused action.
+        action: String,
+        /// Its `actions` rule.
+        allowed: Vec<String>,
+    },
+    /// `target.id` matches none of the submitter's `targets`.
+    #[error(
+        "submitter {id:?} may not log events for target {target:?} (rule targets = {allowed:?})"
+    )]
+    Target {
+        /// Submitter.
+        id: String,
+        /// The refused target id.
+        target: String,
+        /// Its `targets` rule.
+        allowed: Vec<String>,
+    },
+    /// `target.system` is missing or not among the submitter's `systems`.
+    #[error(
+        "submitter {id:?} may not log events for system {system:?} (rule systems = {allowed:?})"
+    )]
+    System {
+        /// Submitter.
+        id: String,
+        /// The refused system (`None` if the event names none).
+        system: Option<String>,
+        /// Its `systems` rule.
+        allowed: Vec<String>,
+    },
+    /// Outside the submitter's validity window.
+    #[error("submitter {id:?} is not valid at {at} (rule {rule} = {bound})")]
+    Window {
+        /// Submitter.
+        id: String,
+        /// The time checked.
+        at: String,
+        /// `not_before` or `not_after`.
+        rule: &'static str,
+        /// The bound.
+        bound: String,
+    },
+}
+
+/// Matches `text` against a glob `pattern` (`*` any run, `?` one character).
+#[must_use]
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Checks a submitter id's spelling.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn check_submitter_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 128 {
+        return Err("id must be 1 to 128 characters".into());
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@' | b'/'))
+    {
+        return Err("id may only hold A-Z a-z 0-9 . _ - : @ /".into());
+    }
+    Ok(())
+}
+
+impl SubmitterPolicy {
+    fn invalid(&self, reason: impl Into<String>) -> PolicyError {
+        PolicyError::Invalid {
+            id: self.id.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks every field and returns the parsed key.
+    ///
+    /// # Errors
+    /// [`PolicyError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<VerifierKey, PolicyError> {
+        check_submitter_id(&self.id).map_err(|r| self.invalid(r))?;
+        let key = VerifierKey::parse(&self.key).map_err(|e| self.invalid(format!("key: {e}")))?;
+        if key.alg() != ALG_ED25519 {
+            return Err(self.invalid("key: must be an Ed25519 (type 0x01) vkey"));
+        }
+        if self.actions.is_empty() {
+            return Err(self.invalid("actions: must list at least one action"));
+        }
+        for a in &self.actions {
+            if !(a.contains(['*', '?']) || check_action(a).is_ok()) {
+                return Err(
+                    self.invalid(format!("actions: {a:?} is neither an action nor a pattern"))
+                );
+            }
+        }
+        if self.targets.is_empty() || self.targets.iter().any(String::is_empty) {
+            return Err(self.invalid("targets: must list at least one non-empty pattern"));
+        }
+        if let Some(s) = &self.systems
+            && (s.is_empty() || s.iter().any(String::is_empty))
+        {
+            return Err(
+                self.invalid("systems: when present, must list at least one non-empty system")
+            );
+        }
+        let nb = self
+            .not_before
+            .as_deref()
+            .map(time::parse_millis)
+            .transpose();
+        let na = self
+            .not_after
+            .as_deref()
+            .map(time::parse_millis)
+            .transpose();
+        let (nb, na) = match (nb, na) {
+            (Ok(nb), Ok(na)) => (nb, na),
+            (Err(e), _) => return Err(self.invalid(format!("not_before: {e}"))),
+            (_, Err(e)) => return Err(self.invalid(format!("not_after: {e}"))),
+        };
+        if let (Some(nb), Some(na)) = (nb, na)
+            && nb > na
+        {
+            return Err(self.invalid("not_before is after not_after"));
+        }
+        Ok(key)
+    }
+}
+
+impl Policy {
+    /// The policy in canonical order (submitters sorted by id).
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        self.submitters.sort_by(|a, b| a.id.cmp(&b.id));
+        self
+    }
+
+    /// RFC 8785 bytes of the normalized policy object.
+    #[must_use]
+    pub fn canonical(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self.clone().normalized()).unwrap_or_default();
+        json::canonical(&v).unwrap_or_default()
+    }
+}
+
+/// A submitter ready for checking submissions.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    /// Its registry entry.
+    pub policy: SubmitterPolicy,
+    /// Its parsed key.
+    pub key: VerifierKey,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+/// A validated registry, indexed by submitter id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    policy: Policy,
+    by_id: HashMap<String, Submitter>,
+}
+
+impl Registry {
+    /// Validates `policy` (unique ids, every field) and indexes it.
+    ///
+    /// # Errors
+    /// The first broken rule.
+    pub fn new(policy: Policy) -> Result<Self, PolicyError> {
+        let policy = policy.normalized();
+        let mut by_id = HashMap::new();
+        for s in &policy.submitters {
+            let key = s.validate()?;
+            let parse = |t: &Option<String>| t.as_deref().and_then(|t| time::parse_millis(t).ok());
+            let sub = Submitter {
+                policy: s.clone(),
+                key,
+                not_before: parse(&s.not_before),
+                not_after: parse(&s.not_after),
+            };
+            if by_id.insert(s.id.clone(), sub).is_some() {
+                return Err(s.invalid("id appears more than once"));
+            }
+        }
+        Ok(Self { policy, by_id })
+    }
+
+    /// The normalized policy.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Looks a submitter up.
+    ///
+    /// # Errors
+    /// [`ScopeError::UnknownSubmitter`].
+    pub fn submitter(&self, id: &str) -> Result<&Submitter, ScopeError> {
+        self.by_id
+            .get(id)
+            .ok_or_else(|| ScopeError::UnknownSubmitter(id.to_owned()))
+    }
+
+    /// Checks that submitter `id` may log `event` at `now_millis`.
+    ///
+    /// # Errors
+    /// The first rule the event breaks.
+    pub fn check_scope(
+        &self,
+        id: &str,
+        event: &Event,
+        now_millis: i64,
+    ) -> Result<&Submitter, ScopeError> {
+        let s = self.submitter(id)?;
+        let p = &s.policy;
+        let at = || time::format_millis(now_millis).unwrap_or_else(|_| now_millis.to_string());
+        if let Some(nb) = s.not_before
+            && now_millis < nb
+        {
+            return Err(ScopeError::Window {
+                id: id.into(),
+                at: at(),
+                rule: "not_before",
+                bound: p.not_before.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(na) = s.not_after
+            && now_millis > na
+        {
+            return Err(ScopeError::Window {
+                id: id.into(),
+                at: at(),
+                rule: "not_after",
+                bound: p.not_after.clone().unwrap_or_default(),
+            });
+        }
+        if !p.actions.iter().any(|a| glob_match(a, &event.action)) {
+            return Err(ScopeError::Action {
+                id: id.into(),
+                action: event.action.clone(),
+                allowed: p.actions.clone(),
+            });
+        }
+        if !p.targets.iter().any(|t| glob_match(t, &event.target.id)) {
+            return Err(ScopeError::Target {
+                id: id.into(),
+                target: event.target.id.clone(),
+                allowed: p.targets.clone(),
+            });
+        }
+        if let Some(systems) = &p.systems
+            && !event
+                .target
+                .system
+                .as_ref()
+                .is_some_and(|sys| systems.contains(sys))
+        {
+            return Err(ScopeError::System {
+                id: id.into(),
+                system: event.target.system.clone(),
+                allowed: systems.clone(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SignerKey;
+
+    pub(crate) fn submitter(id: &str, seed: u8) -> SubmitterPolicy {
+        let key = SignerKey::from_seed(id, ALG_ED25519, [seed; 32]).expect("key");
+        SubmitterPolicy {
+            id: id.into(),
+            key: key.verifier().to_vkey_string(),
+            actions: vec!["issue".into(), "rotate".into()],
+            targets: vec!["svc-*".into(), "k8s/prod/*".into()],
+            systems: None,
+            not_before: None,
+            not_after: None,
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("svc-*", "svc-payments"));
+        assert!(glob_match("svc-*", "svc-"));
+        assert!(!glob_match("svc-*", "svcx"));
+        assert!(glob_match("k8s/prod/*", "k8s/prod/ns/sa"));
+        assert!(!glob_match("k8s/prod/*", "k8s/staging/sa"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*a*b*", "xxaxxbxx"));
+        assert!(!glob_match("*a*b", "xxaxxbxxc"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn canonical_form_is_sorted_and_stable() {
+        let a = Policy {
+            submitters: vec![submitter("b", 2), submitter("a", 1)],
+        };
+        let b = Policy {
+            submitters: vec![submitter("a", 1), submitter("b", 2)],
+        };
+        assert_eq!(a.canonical(), b.canonical());
+        let text = String::from_utf8(a.canonical()).expect("utf8");
+        assert!(
+            text.starts_with(r#"{"submitters":[{"actions":["issue","rotate"],"id":"a","#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn registry_validation() {
+        let mut dup = Policy {
+            submitters: vec![submitter("a", 1), submitter("a", 2)],
+        };
+        assert!(Registry::new(dup.clone()).is_err());
+        dup.submitters.pop();
+        assert!(Registry::new(dup.clone()).is_ok());
+        let mut s = submitter("a", 1);
+        s.key = "nonsense".into();
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s]
+            })
+            .is_err()
+        );
+        let mut s = submitter("a", 1);
+        s.id = "a b".into();
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s]
+            })
+            .is_err()
+        );
+        let mut s = submitter("a", 1);
+        s.actions = vec!["delete".into()];
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s]
+            })
+            .is_err()
+        );
+        let mut s = submitter("a", 1);
+        s.not_before = Some("2027-01-01T00:00:00Z".into());
+        s.not_after = Some("2026-01-01T00:00:00Z".into());
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s]
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn scope_checks() {
+        let mut s = submitter("ci", 1);
+        s.systems = Some(vec!["gcp".into()]);
+        s.not_after = Some("2030-01-01T00:00:00Z".into());
+        let reg = Registry::new(Policy {
+            submitters: vec![s],
+        })
+        .expect("valid");
+        let ev = Event::from_value(&crate::event::tests::sample()).expect("event");
+        let now = time::parse_millis("2026-11-25T00:00:00Z").expect("t");
+        assert!(reg.check_scope("ci", &ev, now).is_ok());
+        assert!(matches!(
+            reg.check_scope("nobody", &ev, now),
+            Err(ScopeError::UnknownSubmitter(_))
+        ));
+        let mut e2 = ev.clone();
+        e2.action = "revoke".into();
+        assert!(matches!(
+            reg.check_scope("ci", &e2, now),
+            Err(ScopeError::Action { .. })
+        ));
+        let mut e2 = ev.clone();
+        e2.target.id = "db-main".into();
+        let err = reg.check_scope("ci", &e2, now).expect_err("target");
+        assert!(err.to_string().contains("targets"), "{err}");
+        let mut e2 = ev.clone();
+        e2.target.system = None;
+        assert!(matches!(
+            reg.check_scope("ci", &e2, now),
+            Err(ScopeError::System { .. })
+        ));
+        let later = time::parse_millis("2031-01-01T00:00:00Z").expect("t");
+        assert!(matches!(
+            reg.check_scope("ci", &ev, later),
+            Err(ScopeError::Window {
+                rule: "not_after",
+                ..
+            })
+        ));
+    }
+}
