@@ -1,0 +1,60 @@
+//! Column-family names and key encodings. Integers are big-endian so that
+//! RocksDB's byte order is numeric order.
+
+use provlog_proto::NodeId;
+
+pub(crate) const CF_ENTRIES: &str = "entries";
+pub(crate) const CF_HASHES: &str = "hashes";
+pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
+pub(crate) const CF_DEDUP: &str = "dedup";
+pub(crate) const CF_LEAF_INDEX: &str = "leaf_index";
+pub(crate) const CF_META: &str = "meta";
+
+pub(crate) const ALL_CFS: [&str; 6] = [
+    CF_ENTRIES,
+    CF_HASHES,
+    CF_CHECKPOINTS,
+    CF_DEDUP,
+    CF_LEAF_INDEX,
+    CF_META,
+];
+
+pub(crate) const KEY_LATEST: &[u8] = b"latest";
+pub(crate) const KEY_POLICY: &[u8] = b"policy";
+pub(crate) const KEY_LOGGED_AT: &[u8] = b"logged_at";
+
+pub(crate) fn entry_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+pub(crate) fn node_key(id: NodeId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = id.level;
+    k[1..].copy_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+pub(crate) fn decode_u64(
+    what: &'static str,
+    key: &[u8],
+    v: &[u8],
+) -> Result<u64, crate::StorageError> {
+    v.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| crate::StorageError::Corrupt {
+            what,
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: format!("value is {} bytes, not 8", v.len()),
+        })
+}
+
+/// The dedup key of `(submitter, event_id)`: submitter ids never contain
+/// 0x00, so the encoding is unambiguous.
+#[must_use]
+pub fn dedup_key(submitter: &str, event_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(submitter.len() + 1 + event_id.len());
+    k.extend_from_slice(submitter.as_bytes());
+    k.push(0);
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
