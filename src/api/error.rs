@@ -1,0 +1,113 @@
+//! The one place where failures become HTTP statuses. Every error response
+//! is `{"error":{"code","message"}}`.
+
+use crate::log::{ReadError, SubmitError};
+use crate::sequencer::SeqError;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// An HTTP error with a stable code.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable, machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation of what is wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `invalid_parameter`.
+    pub fn param(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500 `internal`; the details go to the server log, not the client.
+    pub fn internal(err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({"error": {"code": self.code, "message": self.message}}));
+        let mut r = (self.status, body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        let msg = e.to_string();
+        match e {
+            SubmitError::Invalid(s) => Self::new(StatusCode::BAD_REQUEST, s.code(), msg),
+            SubmitError::UnknownSubmitter(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg)
+            }
+            SubmitError::BadSignature(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg)
+            }
+            SubmitError::Scope(s) => {
+                let code = match s {
+                    provlog_proto::policy::ScopeError::Window { .. } => "submitter_not_valid",
+                    provlog_proto::policy::ScopeError::UnknownSubmitter(_) => {
+                        return Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg);
+                    }
+                    _ => "out_of_scope",
+                };
+                Self::new(StatusCode::FORBIDDEN, code, msg)
+            }
+            SubmitError::Sequencer(s) => s.into(),
+        }
+    }
+}
+
+impl From<SeqError> for ApiError {
+    fn from(e: SeqError) -> Self {
+        let msg = e.to_string();
+        match e {
+            SeqError::Conflict(_) => Self::new(StatusCode::CONFLICT, "event_id_conflict", msg),
+            SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
+            SeqError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg)
+            }
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound(m) => Self::not_found(m),
+            ReadError::Invalid(m) => Self::param(m),
+            ReadError::Storage(s) => Self::internal(&s),
+        }
+    }
+}

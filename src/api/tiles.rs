@@ -1,0 +1,71 @@
+//! The C2SP tlog-tiles static API: `GET /tile/<L>/<N>[.p/<W>]` and
+//! `GET /tile/entries/<N>[.p/<W>]`.
+//!
+//! A tile or bundle is served when every hash or entry it holds is complete
+//! in the latest published tree: full ones, the current partial one, and
+//! any narrower partial one (a prefix that an earlier checkpoint justified;
+//! its bytes never change). All of them are immutable and cached as such;
+//! 404s are not cached.
+
+use super::error::ApiError;
+use crate::log::{Log, ReadError};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use provlog_proto::tile::{TileId, TileKind, encode_bundle};
+use std::sync::Arc;
+
+/// `Cache-Control` of immutable static resources.
+pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+pub(super) async fn tile(
+    State(log): State<Arc<Log>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(rest) = path.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+            e.body_text(),
+        )
+    })?;
+    let full = format!("tile/{rest}");
+    let tile = TileId::parse_path(&full).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+            format!("{full}: {e}"),
+        )
+    })?;
+    let size = log.published().size;
+    let Some((level, range)) = tile.node_range().filter(|(l, r)| r.end <= size >> l) else {
+        return Err(ApiError::not_found(format!(
+            "{full} does not exist at tree size {size}"
+        )));
+    };
+    let body = log
+        .read(move |l| match tile.kind {
+            TileKind::Hash { .. } => Ok(l
+                .store
+                .level_hashes(level, range.start, range.end - range.start)?
+                .concat()),
+            TileKind::Entries => {
+                let entries = l.store.entries(range.start, range.end - range.start)?;
+                encode_bundle(entries.iter().map(Vec::as_slice))
+                    .map_err(|e| ReadError::Invalid(e.to_string()))
+            }
+        })
+        .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        body,
+    )
+        .into_response())
+}

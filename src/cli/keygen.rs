@@ -1,0 +1,38 @@
+//! `provlog keygen`.
+
+use crate::keyfile;
+use anyhow::Result;
+use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Key name: a submitter id, or the origin for a log key.
+    #[arg(long)]
+    name: String,
+    /// Private key file to write (default: NAME.skey, with `/` replaced by `_`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Key type: `ed25519` (signed-note type 0x01, logs and submitters) or
+    /// `cosignature` (type 0x04, witnesses).
+    #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "cosignature"])]
+    r#type: String,
+}
+
+pub(super) fn run(a: &Args) -> Result<()> {
+    let alg = if a.r#type == "cosignature" {
+        ALG_COSIGNATURE_V1
+    } else {
+        ALG_ED25519
+    };
+    let key = keyfile::generate(&a.name, alg)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.skey", a.name.replace('/', "_"))));
+    keyfile::write_new(&out, &key)?;
+    println!("private key: {} (mode 0600)", out.display());
+    println!("public key:  {}", out.with_extension("vkey").display());
+    println!("{}", key.verifier().to_vkey_string());
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! The `provlog` command line.
+//!
+//! Exit codes: `0` success; `1` the command ran and failed (a receipt that
+//! does not verify, a rejected submission, a server that cannot start);
+//! `2` the command line itself is wrong.
+
+mod keygen;
+mod serve;
+mod submit;
+mod verify;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// provlog: a transparency log for provisioning events of non-human
+/// identities.
+#[derive(Debug, Parser)]
+#[command(name = "provlog", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the log server.
+    ///
+    /// With no arguments it runs on an embedded default: data in
+    /// ./provlog-data, a log key created on first start, 127.0.0.1:8080,
+    /// and a `dev` submitter key with full scope next to the log key.
+    ///
+    /// Examples:
+    ///   provlog serve
+    ///   provlog serve --config provlog.toml
+    ///   provlog serve --listen 0.0.0.0:8080 --data-dir /var/lib/provlog
+    Serve(serve::Args),
+    /// Generate a signed-note key pair: NAME.skey (mode 0600) and NAME.vkey.
+    ///
+    /// Examples:
+    ///   provlog keygen --name ci-provisioner
+    ///   provlog keygen --name ci-provisioner --out keys/ci.skey
+    Keygen(keygen::Args),
+    /// Sign events as a submitter and print submissions (no network).
+    ///
+    /// Reads one JSON event, or JSON lines, from FILE or stdin.
+    ///
+    /// Example:
+    ///   provlog sign --key provlog-data/dev.skey --submitter dev event.json > submission.json
+    Sign(submit::SignArgs),
+    /// Sign events and submit them; prints one receipt (JSON) per line.
+    ///
+    /// Example:
+    ///   provlog submit --url http://127.0.0.1:8080 --key provlog-data/dev.skey --submitter dev event.json > receipt.json
+    Submit(submit::SubmitArgs),
+    /// Verify a receipt offline with only the log's vkey.
+    ///
+    /// Examples:
+    ///   provlog verify --receipt receipt.json --log-key provlog-data/log.vkey
+    ///   provlog verify --tlog-proof entry.tlog-proof --entry entry.json --log-key 'localhost/provlog+…'
+    Verify(verify::Args),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example configuration.
+    Example,
+    /// Check a configuration file (syntax, unknown keys, submitters).
+    Check {
+        /// The file to check.
+        file: std::path::PathBuf,
+    },
+}
+
+/// Runs the CLI and returns the process exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Keygen(a) => keygen::run(&a),
+        Command::Sign(a) => submit::sign(&a),
+        Command::Submit(a) => submit::submit(&a),
+        Command::Verify(a) => verify::run(&a),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", crate::config::EXAMPLE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => check_config(file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check_config(file: std::path::PathBuf) -> anyhow::Result<()> {
+    let o = crate::config::Overrides {
+        config: Some(file.clone()),
+        ..Default::default()
+    };
+    let cfg = crate::config::Config::load(&o)?;
+    if !cfg.submitters.is_empty() {
+        provlog_proto::policy::Registry::new(provlog_proto::policy::Policy {
+            submitters: cfg.submitters.clone(),
+        })?;
+    }
+    println!(
+        "{}: ok ({} submitters)",
+        file.display(),
+        cfg.submitters.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! `provlog serve`.
+
+use crate::config::{Config, Overrides};
+use crate::log::Log;
+use anyhow::{Context, Result};
+use std::io::Write;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+pub(super) fn run(a: Args) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(a.overrides))
+}
+
+async fn serve(o: Overrides) -> Result<()> {
+    let cfg = Config::load(&o)?;
+    let (registry, dev_key) = cfg.registry()?;
+    let log = Log::open(&cfg, registry).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "provlog listening on http://{addr}")?;
+        writeln!(out, "origin: {}", log.origin)?;
+        writeln!(out, "log vkey: {}", log.vkey.to_vkey_string())?;
+        if let Some(p) = dev_key {
+            writeln!(
+                out,
+                "dev submitter: id \"dev\", key {} (full scope; configure [[submitters]] for real use)",
+                p.display()
+            )?;
+        }
+        writeln!(out, "tree size: {}", log.published().size)?;
+        out.flush()?;
+    }
+    axum::serve(listener, crate::api::router(std::sync::Arc::clone(&log)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down: finishing queued entries");
+    tokio::task::spawn_blocking(move || log.shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,88 @@
+//! `provlog verify`: offline receipt verification.
+
+use crate::keyfile;
+use anyhow::{Context, Result, bail};
+use provlog_proto::leaf::Leaf;
+use provlog_proto::receipt::{Receipt, VerifiedReceipt, verify_tlog_proof};
+use provlog_proto::submission::signing_message;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Receipt JSON as `POST /v1/entries` returned it.
+    #[arg(long, conflicts_with_all = ["tlog_proof", "entry"])]
+    receipt: Option<PathBuf>,
+    /// A C2SP tlog-proof file (use with --entry).
+    #[arg(long, requires = "entry")]
+    tlog_proof: Option<PathBuf>,
+    /// The entry bytes the tlog-proof is for.
+    #[arg(long, requires = "tlog_proof")]
+    entry: Option<PathBuf>,
+    /// The log's vkey, or a file holding it.
+    #[arg(long)]
+    log_key: String,
+    /// Also check the event's signature with this submitter vkey (or file).
+    #[arg(long)]
+    submitter_key: Option<String>,
+}
+
+pub(super) fn run(a: &Args) -> Result<()> {
+    let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    let v: VerifiedReceipt = match (&a.receipt, &a.tlog_proof, &a.entry) {
+        (Some(r), None, None) => {
+            let text =
+                std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+            let receipt: Receipt = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a receipt", r.display()))?;
+            receipt
+                .verify(&log_key)
+                .context("receipt does NOT verify")?
+        }
+        (None, Some(p), Some(e)) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
+            verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?
+        }
+        _ => bail!("give --receipt FILE, or --tlog-proof FILE with --entry FILE"),
+    };
+    let what = match &v.leaf {
+        Leaf::Event(e) => {
+            if let Some(k) = &a.submitter_key {
+                let key = keyfile::read_verifier(k).context("--submitter-key")?;
+                if key.name() != e.submitter {
+                    bail!(
+                        "the entry was submitted by {:?} but --submitter-key is named {:?}",
+                        e.submitter,
+                        key.name()
+                    );
+                }
+                if !key.verify_raw(&signing_message(&e.event.jcs), &e.signature) {
+                    bail!("the event signature does NOT verify under the submitter key");
+                }
+            }
+            format!(
+                "event {:?} ({} of {:?}) by submitter {:?}{}",
+                e.event.event.event_id,
+                e.event.event.action,
+                e.event.event.target.id,
+                e.submitter,
+                if a.submitter_key.is_some() {
+                    ", submitter signature verified"
+                } else {
+                    ""
+                }
+            )
+        }
+        Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
+    };
+    println!(
+        "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}",
+        v.index,
+        v.leaf.logged_at(),
+        v.checkpoint.origin,
+        v.checkpoint.size,
+        log_key.to_vkey_string()
+    );
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The server configuration: one TOML file (DESIGN.md "Commands"), every
+//! setting also a flag and a `PROVLOG_…` environment variable, and an
+//! embedded default that runs with no file at all.
+
+use crate::keyfile;
+use anyhow::{Context, Result, bail};
+use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Origin used when none is configured.
+pub const DEFAULT_ORIGIN: &str = "localhost/provlog";
+/// Address used when none is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Data directory used when none is configured.
+pub const DEFAULT_DATA_DIR: &str = "./provlog-data";
+/// Id of the submitter the embedded default creates.
+pub const DEV_SUBMITTER: &str = "dev";
+
+/// The config file, as written. Unknown keys are errors.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Checkpoint origin; also the log key's name.
+    pub origin: Option<String>,
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// RocksDB data directory.
+    pub data_dir: Option<PathBuf>,
+    /// File holding the log's `PRIVATE+KEY+…` string.
+    pub log_key: Option<PathBuf>,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Most entries in one sequenced batch.
+    pub batch_max_entries: Option<usize>,
+    /// How long a batch may wait for more entries, in milliseconds.
+    pub batch_max_wait_ms: Option<u64>,
+    /// Submissions that may wait for the sequencer before new ones get 503.
+    pub queue_capacity: Option<usize>,
+    /// The submitter registry.
+    #[serde(default)]
+    pub submitters: Vec<SubmitterPolicy>,
+}
+
+/// Settings given on the command line or in the environment; they win over
+/// the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Config file (TOML).
+    #[arg(long, env = "PROVLOG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Checkpoint origin (and log key name).
+    #[arg(long, env = "PROVLOG_ORIGIN")]
+    pub origin: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "PROVLOG_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory.
+    #[arg(long, env = "PROVLOG_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// File holding the log's private key (created on first start if absent).
+    #[arg(long, env = "PROVLOG_LOG_KEY")]
+    pub log_key: Option<PathBuf>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "PROVLOG_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most entries per sequenced batch.
+    #[arg(long, env = "PROVLOG_BATCH_MAX_ENTRIES")]
+    pub batch_max_entries: Option<usize>,
+    /// Longest a batch waits for more entries, in milliseconds.
+    #[arg(long, env = "PROVLOG_BATCH_MAX_WAIT_MS")]
+    pub batch_max_wait_ms: Option<u64>,
+    /// Submissions that may queue for the sequencer.
+    #[arg(long, env = "PROVLOG_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Log key file.
+    pub log_key: PathBuf,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most entries per batch.
+    pub batch_max_entries: usize,
+    /// Longest wait for a batch to fill, ms.
+    pub batch_max_wait_ms: u64,
+    /// Sequencer queue capacity.
+    pub queue_capacity: usize,
+    /// Configured submitters (empty means: create the dev submitter).
+    pub submitters: Vec<SubmitterPolicy>,
+}
+
+impl Config {
+    /// Resolves the file (if any) and the overrides into a config.
+    ///
+    /// # Errors
+    /// Unreadable or invalid file (the TOML error names the line).
+    pub fn load(o: &Overrides) -> Result<Self> {
+        let file = match &o.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("in config {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let log_key = o
+            .log_key
+            .clone()
+            .or(file.log_key)
+            .unwrap_or_else(|| data_dir.join("log.skey"));
+        let cfg = Self {
+            origin: o
+                .origin
+                .clone()
+                .or(file.origin)
+                .unwrap_or_else(|| DEFAULT_ORIGIN.into()),
+            listen: o.listen.or(file.listen).unwrap_or_else(|| {
+                DEFAULT_LISTEN
+                    .parse()
+                    .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+            }),
+            data_dir,
+            log_key,
+            max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
+            batch_max_entries: o
+                .batch_max_entries
+                .or(file.batch_max_entries)
+                .unwrap_or(4096),
+            batch_max_wait_ms: o.batch_max_wait_ms.or(file.batch_max_wait_ms).unwrap_or(0),
+            queue_capacity: o.queue_capacity.or(file.queue_capacity).unwrap_or(65_536),
+            submitters: file.submitters,
+        };
+        if cfg.batch_max_entries == 0 || cfg.queue_capacity == 0 || cfg.max_body_bytes == 0 {
+            bail!("batch_max_entries, queue_capacity and max_body_bytes must be positive");
+        }
+        provlog_proto::keys::check_key_name(&cfg.origin)
+            .with_context(|| format!("origin {:?}", cfg.origin))?;
+        Ok(cfg)
+    }
+
+    /// Loads the log key, creating it (named after the origin) on first
+    /// start. Refuses a key whose name is not the origin.
+    ///
+    /// # Errors
+    /// Unreadable or mismatched key.
+    pub fn load_or_create_log_key(&self) -> Result<(SignerKey, bool)> {
+        let (key, created) = if self.log_key.exists() {
+            (keyfile::read_signer(&self.log_key)?, false)
+        } else {
+            let k = keyfile::generate(&self.origin, ALG_ED25519)?;
+            keyfile::write_new(&self.log_key, &k)?;
+            (k, true)
+        };
+        if key.name() != self.origin {
+            bail!(
+                "the log key in {} is named {:?} but the origin is {:?}; a log signs checkpoints under its origin",
+                self.log_key.display(),
+                key.name(),
+                self.origin
+            );
+        }
+        if key.alg() != ALG_ED25519 {
+            bail!(
+                "the log key in {} is not an Ed25519 (type 0x01) key",
+                self.log_key.display()
+            );
+        }
+        Ok((key, created))
+    }
+
+    /// The registry in force: the configured submitters, or (when there are
+    /// none) a `dev` submitter with full scope whose key is created next to
+    /// the log key. Returns the registry and, for the dev case, the key file.
+    ///
+    /// # Errors
+    /// Invalid registry or unreadable dev key.
+    pub fn registry(&self) -> Result<(Registry, Option<PathBuf>)> {
+        if !self.submitters.is_empty() {
+            let reg = Registry::new(Policy {
+                submitters: self.submitters.clone(),
+            })
+            .context("invalid [[submitters]]")?;
+            return Ok((reg, None));
+        }
+        let path = dev_key_path(&self.log_key);
+        let key = if path.exists() {
+            keyfile::read_signer(&path)?
+        } else {
+            let k = keyfile::generate(DEV_SUBMITTER, ALG_ED25519)?;
+            keyfile::write_new(&path, &k)?;
+            k
+        };
+        let reg = Registry::new(Policy {
+            submitters: vec![SubmitterPolicy {
+                id: DEV_SUBMITTER.into(),
+                key: key.verifier().to_vkey_string(),
+                actions: vec!["*".into()],
+                targets: vec!["*".into()],
+                systems: None,
+                not_before: None,
+                not_after: None,
+            }],
+        })?;
+        Ok((reg, Some(path)))
+    }
+}
+
+/// Where the dev submitter key lives: beside the log key.
+#[must_use]
+pub fn dev_key_path(log_key: &Path) -> PathBuf {
+    log_key.with_file_name("dev.skey")
+}
+
+/// A commented example config (`provlog config example`).
+pub const EXAMPLE: &str = r#"# provlog configuration. Every key is optional; each is also a flag
+# (--data-dir) and an environment variable (PROVLOG_DATA_DIR).
+
+# Checkpoint origin: a scheme-less URL naming the log. The log key's name
+# must equal it.
+origin = "example.com/provlog"
+listen = "127.0.0.1:8080"
+data_dir = "./provlog-data"
+# File holding the log's PRIVATE+KEY+... string; created on first start.
+log_key = "./provlog-data/log.skey"
+# Largest request body in bytes (413 above it).
+max_body_bytes = 1048576
+# Group commit: a batch closes at this many entries, or when the sequencer
+# has waited this long for more (0: take what is queued while the previous
+# batch syncs).
+batch_max_entries = 4096
+batch_max_wait_ms = 0
+# Submissions that may wait for the sequencer; beyond it new ones get 503.
+queue_capacity = 65536
+
+# Who may submit. With no [[submitters]], a "dev" submitter with full scope
+# is created next to the log key and announced at start.
+[[submitters]]
+id = "ci-provisioner"
+key = "ci-provisioner+1a2b3c4d+AU..."    # signed-note Ed25519 vkey
+actions = ["issue", "rotate", "revoke"]  # glob patterns; "*" = all
+targets = ["svc-*", "k8s/prod/*"]        # glob patterns over target.id
+# systems = ["gcp"]                      # if set, target.system must be one
+# not_before = "2026-01-01T00:00:00Z"
+# not_after = "2027-01-01T00:00:00Z"
+"#;

@@ -1,0 +1,73 @@
+//! Signed-note key files: one key string per file, private keys with mode
+//! 0600.
+
+use anyhow::{Context, Result, bail};
+use provlog_proto::keys::{SignerKey, VerifierKey};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Generates a fresh Ed25519 signer key named `name` of type `alg`.
+///
+/// # Errors
+/// The OS has no randomness, or the name is not a valid key name.
+pub fn generate(name: &str, alg: u8) -> Result<SignerKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    SignerKey::from_seed(name, alg, seed).with_context(|| format!("key name {name:?}"))
+}
+
+/// Writes `key` to `path` (mode 0600, must not exist yet) and its vkey to
+/// `path` with extension `.vkey`.
+///
+/// # Errors
+/// The file exists or cannot be written.
+pub fn write_new(path: &Path, key: &SignerKey) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{}", key.to_skey_string())?;
+    f.sync_all()?;
+    let vpath = path.with_extension("vkey");
+    fs::write(&vpath, format!("{}\n", key.verifier().to_vkey_string()))
+        .with_context(|| format!("writing {}", vpath.display()))?;
+    Ok(())
+}
+
+/// Reads a private key file.
+///
+/// # Errors
+/// Unreadable file, malformed key, or a file readable by others.
+pub fn read_signer(path: &Path) -> Result<SignerKey> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is readable by other users (mode {:o}); run chmod 600 on it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SignerKey::parse(text.trim()).with_context(|| format!("parsing the key in {}", path.display()))
+}
+
+/// Reads a vkey given either literally or as the path of a file holding it.
+///
+/// # Errors
+/// Neither a valid vkey nor a readable file holding one.
+pub fn read_verifier(arg: &str) -> Result<VerifierKey> {
+    if let Ok(k) = VerifierKey::parse(arg.trim()) {
+        return Ok(k);
+    }
+    let text = fs::read_to_string(arg)
+        .with_context(|| format!("{arg:?} is neither a vkey nor a readable file"))?;
+    VerifierKey::parse(text.trim()).with_context(|| format!("parsing the vkey in {arg}"))
+}

@@ -1,0 +1,23 @@
+//! # provlog
+//!
+//! The provlog server and CLI: a transparency log for provisioning events of
+//! non-human identities. See README.md for what it guarantees and
+//! docs/DESIGN.md (in `../shared/docs`) for the contract it implements.
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`config`] | the TOML config, its defaults and the embedded dev setup |
+//! | [`keyfile`] | reading and writing signed-note key files |
+//! | [`sequencer`] | group commit: one thread orders and signs, one writes and syncs |
+//! | [`log`] | the running log: store, registry, published checkpoint |
+//! | [`api`] | the axum router and its thin handlers |
+//! | [`cli`] | the `provlog` subcommands |
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod keyfile;
+pub mod log;
+pub mod sequencer;

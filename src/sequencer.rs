@@ -1,0 +1,594 @@
+//! Group commit (DESIGN.md "Write path").
+//!
+//! Two threads own the write path:
+//! * the **sequencer** takes everything queued (up to `batch_max_entries`,
+//!   optionally waiting `batch_max_wait_ms` for more), drops or attaches
+//!   duplicates, assigns indexes and `logged_at`, renders the leaves,
+//!   extends the compact range, signs the new checkpoint, and hands the
+//!   whole batch to
+//! * the **committer**, which writes it as one synced RocksDB `WriteBatch`,
+//!   then publishes the checkpoint and answers the waiters.
+//!
+//! While the committer syncs batch *k*, the sequencer builds batch *k+1*
+//! from what arrived meanwhile. The sequencer's tree state runs at most one
+//! batch ahead of the disk; if a write fails, nothing after it is written:
+//! the log stops accepting entries (readiness fails) and a restart resumes
+//! from the durable state.
+//!
+//! Idempotency: a submission whose `(submitter, event_id)` is already
+//! stored or in flight with the same event gets the original index
+//! ([`Outcome::Duplicate`], answered once that index is durable); with a
+//! different event it gets [`SeqError::Conflict`]. Checking the in-flight
+//! set before the store, and the committer clearing it only after the write,
+//! makes concurrent retries safe.
+
+use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
+use provlog_proto::keys::SignerKey;
+use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};
+use provlog_proto::merkle::{CompactRange, EMPTY_ROOT, Hash, leaf_hash, sha256};
+use provlog_proto::policy::Policy;
+use provlog_storage::{AppendBatch, PolicyRecord, StorageError, Store};
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{oneshot, watch};
+
+/// The latest durable, signed state of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed checkpoint note (empty only before the first append).
+    pub checkpoint: String,
+}
+
+/// Whether a submission made a new entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Appended now.
+    Created,
+    /// The same event was already logged (or in flight) under this id.
+    Duplicate,
+}
+
+/// An entry that is durable.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    /// Its index.
+    pub index: u64,
+    /// New or retry.
+    pub outcome: Outcome,
+    /// A durable checkpoint that includes it.
+    pub published: Arc<Published>,
+}
+
+/// Why a submission was not sequenced.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SeqError {
+    /// The `event_id` is taken by a different event.
+    #[error("event_id already used for a different event at index {0}")]
+    Conflict(u64),
+    /// The queue is full; retry later.
+    #[error("the sequencer queue is full")]
+    Overloaded,
+    /// The log cannot append (stopping, or a storage failure).
+    #[error("the log is not accepting entries: {0}")]
+    Unavailable(String),
+}
+
+/// An event ready to be sequenced (schema, signature and scope checked).
+#[derive(Debug)]
+pub struct EventJob {
+    /// The leaf, waiting for its `logged_at`.
+    pub template: EventLeafTemplate,
+    /// `dedup_key(submitter, event_id)`.
+    pub dedup_key: Vec<u8>,
+}
+
+type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
+
+enum Job {
+    Event(EventJob, Reply),
+    Policy(Policy, Reply),
+    Shutdown,
+}
+
+/// Tuning of the group commit.
+#[derive(Debug, Clone, Copy)]
+pub struct SequencerOptions {
+    /// Most entries per batch.
+    pub batch_max_entries: usize,
+    /// Longest a batch waits to fill up.
+    pub batch_max_wait: Duration,
+    /// Jobs that may be queued.
+    pub queue_capacity: usize,
+}
+
+struct Inflight {
+    index: u64,
+    head_hash: Hash,
+    waiters: Vec<Reply>,
+}
+
+type InflightMap = Arc<Mutex<HashMap<Vec<u8>, Inflight>>>;
+
+struct Shared {
+    inflight: InflightMap,
+    fatal: Mutex<Option<String>>,
+    state: watch::Sender<Arc<Published>>,
+}
+
+impl Shared {
+    fn fatal(&self) -> Option<String> {
+        self.fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+    fn set_fatal(&self, why: String) {
+        self.fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+    }
+}
+
+/// Handle to the running sequencer and committer threads.
+pub struct Sequencer {
+    tx: SyncSender<Job>,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer").finish_non_exhaustive()
+    }
+}
+
+/// Why the sequencer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Reading the durable state failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The stored checkpoint is unreadable.
+    #[error("stored checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Sequencer {
+    /// Starts the threads over `store`, resuming from its durable state
+    /// (which the caller has already checked with `verify::check`).
+    ///
+    /// # Errors
+    /// Storage failures reading the right edge of the tree.
+    pub fn start(
+        store: Arc<Store>,
+        signer: SignerKey,
+        opts: SequencerOptions,
+    ) -> Result<Self, StartError> {
+        let size = store.size();
+        let range = CompactRange::from_source(size, store.as_ref()).map_err(|e| match e {
+            provlog_proto::merkle::ProofError::Source(s) => StartError::Storage(s),
+            other => StartError::Checkpoint(other.to_string()),
+        })?;
+        let checkpoint = match store.latest_checkpoint()? {
+            Some(c) => String::from_utf8(c).map_err(|e| StartError::Checkpoint(e.to_string()))?,
+            None => String::new(),
+        };
+        let published = Arc::new(Published {
+            size,
+            root: if size == 0 { EMPTY_ROOT } else { range.root() },
+            checkpoint,
+        });
+        let (state, _) = watch::channel(published);
+        let shared = Arc::new(Shared {
+            inflight: Arc::default(),
+            fatal: Mutex::new(None),
+            state,
+        });
+        let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
+        let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
+        let last_logged_at = store.last_logged_at()?.unwrap_or(i64::MIN);
+        let seq = SeqThread {
+            store: Arc::clone(&store),
+            signer,
+            range,
+            last_logged_at,
+            shared: Arc::clone(&shared),
+            opts,
+        };
+        let s1 = std::thread::Builder::new()
+            .name("provlog-sequencer".into())
+            .spawn(move || seq.run(&rx, &ctx))
+            .map_err(|e| StartError::Checkpoint(format!("spawning the sequencer: {e}")))?;
+        let sh = Arc::clone(&shared);
+        let s2 = std::thread::Builder::new()
+            .name("provlog-committer".into())
+            .spawn(move || commit_loop(&store, &sh, &crx))
+            .map_err(|e| StartError::Checkpoint(format!("spawning the committer: {e}")))?;
+        Ok(Self {
+            tx,
+            shared,
+            threads: Mutex::new(vec![s1, s2]),
+        })
+    }
+
+    fn enqueue(
+        &self,
+        make: impl FnOnce(Reply) -> Job,
+    ) -> Result<oneshot::Receiver<Result<Sequenced, SeqError>>, SeqError> {
+        if let Some(f) = self.shared.fatal() {
+            return Err(SeqError::Unavailable(f));
+        }
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(make(reply)) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(SeqError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(SeqError::Unavailable("the sequencer has stopped".into()))
+            }
+        }
+    }
+
+    async fn wait(
+        rx: oneshot::Receiver<Result<Sequenced, SeqError>>,
+    ) -> Result<Sequenced, SeqError> {
+        rx.await.unwrap_or_else(|_| {
+            Err(SeqError::Unavailable(
+                "the sequencer dropped the request".into(),
+            ))
+        })
+    }
+
+    /// Queues an event and waits until it is durable (or refused).
+    ///
+    /// # Errors
+    /// [`SeqError`].
+    pub async fn submit(&self, job: EventJob) -> Result<Sequenced, SeqError> {
+        Self::wait(self.enqueue(|r| Job::Event(job, r))?).await
+    }
+
+    /// Appends a policy leaf for `policy` and waits until it is durable.
+    ///
+    /// # Errors
+    /// [`SeqError`].
+    pub async fn append_policy(&self, policy: Policy) -> Result<Sequenced, SeqError> {
+        Self::wait(self.enqueue(|r| Job::Policy(policy, r))?).await
+    }
+
+    /// The latest durable checkpoint.
+    #[must_use]
+    pub fn published(&self) -> Arc<Published> {
+        self.shared.state.borrow().clone()
+    }
+
+    /// A receiver that sees every new durable checkpoint.
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.shared.state.subscribe()
+    }
+
+    /// Why the log stopped accepting entries, if it did.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.shared.fatal()
+    }
+
+    /// Sequences everything already queued, then stops both threads.
+    pub fn shutdown(&self) {
+        // A full queue blocks here until the sequencer makes room: queued
+        // work is finished, not dropped.
+        let _ = self.tx.send(Job::Shutdown);
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Waiter {
+    reply: Reply,
+    index: u64,
+}
+
+struct Commit {
+    batch: AppendBatch,
+    waiters: Vec<Waiter>,
+    root: Hash,
+}
+
+struct SeqThread {
+    store: Arc<Store>,
+    signer: SignerKey,
+    range: CompactRange,
+    last_logged_at: i64,
+    shared: Arc<Shared>,
+    opts: SequencerOptions,
+}
+
+impl SeqThread {
+    fn run(mut self, rx: &Receiver<Job>, commit: &SyncSender<Commit>) {
+        let mut jobs = Vec::new();
+        loop {
+            let Ok(first) = rx.recv() else { return };
+            let mut stop = matches!(first, Job::Shutdown);
+            jobs.push(first);
+            let deadline = Instant::now() + self.opts.batch_max_wait;
+            while !stop && jobs.len() < self.opts.batch_max_entries {
+                let next = match rx.try_recv() {
+                    Ok(j) => Some(j),
+                    Err(_) if self.opts.batch_max_wait.is_zero() => None,
+                    Err(_) => rx
+                        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                        .ok(),
+                };
+                match next {
+                    Some(j) => {
+                        stop = matches!(j, Job::Shutdown);
+                        jobs.push(j);
+                    }
+                    None => break,
+                }
+            }
+            if let Some(c) = self.sequence(&mut jobs)
+                && commit.send(c).is_err()
+            {
+                return;
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// Turns queued jobs into one commit (or answers them all directly).
+    fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
+        if let Some(why) = self.shared.fatal() {
+            for j in jobs.drain(..) {
+                if let Job::Event(_, r) | Job::Policy(_, r) = j {
+                    let _ = r.send(Err(SeqError::Unavailable(why.clone())));
+                }
+            }
+            return None;
+        }
+        // Phase 1: attach jobs whose key is in flight (the in-flight set is
+        // checked before the store, see the module docs).
+        let mut fresh: Vec<(EventJob, Reply, Hash)> = Vec::new();
+        let mut policies: Vec<(Policy, Reply)> = Vec::new();
+        {
+            let mut inflight = self
+                .shared
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for j in jobs.drain(..) {
+                match j {
+                    Job::Event(e, r) => {
+                        let head_hash = sha256(&[e.template.head()]);
+                        match inflight.get_mut(&e.dedup_key) {
+                            Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
+                            Some(inf) => {
+                                let _ = r.send(Err(SeqError::Conflict(inf.index)));
+                            }
+                            None => fresh.push((e, r, head_hash)),
+                        }
+                    }
+                    Job::Policy(p, r) => policies.push((p, r)),
+                    Job::Shutdown => {}
+                }
+            }
+        }
+        // Phase 2: look the rest up in the store, in one batched read.
+        let stored = self
+            .store
+            .dedup_many(fresh.iter().map(|(e, _, _)| e.dedup_key.as_slice()));
+        // Phase 3: assign indexes.
+        let start = self.range.size();
+        let now = now_millis().max(self.last_logged_at);
+        let Ok(ts) = provlog_proto::time::format_millis(now) else {
+            self.shared.set_fatal(format!(
+                "clock reads {now} ms, which RFC 3339 cannot express"
+            ));
+            return self.sequence_fail(fresh, policies);
+        };
+        let mut batch = AppendBatch {
+            start,
+            last_logged_at: now,
+            ..AppendBatch::default()
+        };
+        let mut waiters = Vec::new();
+        let mut inflight = self
+            .shared
+            .inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (p, r) in policies {
+            let index = start + batch.entries.len() as u64;
+            let entry = policy_leaf(&ts, &p);
+            batch.policy = Some(PolicyRecord {
+                index,
+                canonical: p.canonical(),
+            });
+            batch.leaf_hashes.push(leaf_hash(&entry));
+            batch.entries.push(entry);
+            waiters.push(Waiter { reply: r, index });
+        }
+        for ((e, r, head_hash), stored) in fresh.into_iter().zip(stored) {
+            match stored {
+                Err(err) => {
+                    let _ = r.send(Err(SeqError::Unavailable(format!(
+                        "reading the dedup index: {err}"
+                    ))));
+                    continue;
+                }
+                Ok(Some(index)) => {
+                    let same = self
+                        .store
+                        .entry(index)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|old| old.starts_with(e.template.head()));
+                    let _ = r.send(if same {
+                        Ok(Sequenced {
+                            index,
+                            outcome: Outcome::Duplicate,
+                            published: self.shared.state.borrow().clone(),
+                        })
+                    } else {
+                        Err(SeqError::Conflict(index))
+                    });
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            // A key repeated inside this batch is in `inflight` by now.
+            if let Some(inf) = inflight.get_mut(&e.dedup_key) {
+                if inf.head_hash == head_hash {
+                    inf.waiters.push(r);
+                } else {
+                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
+                }
+                continue;
+            }
+            let index = start + batch.entries.len() as u64;
+            let entry = e.template.render(&ts);
+            batch.leaf_hashes.push(leaf_hash(&entry));
+            batch.entries.push(entry);
+            inflight.insert(
+                e.dedup_key.clone(),
+                Inflight {
+                    index,
+                    head_hash,
+                    waiters: Vec::new(),
+                },
+            );
+            batch.dedup.push((e.dedup_key, index));
+            waiters.push(Waiter { reply: r, index });
+        }
+        drop(inflight);
+        if batch.entries.is_empty() {
+            return None;
+        }
+        batch.nodes = self.range.extend(&batch.leaf_hashes);
+        let root = self.range.root();
+        let cp = Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size: self.range.size(),
+            root,
+            extensions: Vec::new(),
+        };
+        match sign_checkpoint(&cp, &self.signer) {
+            Ok(note) => batch.checkpoint = note.to_string().into_bytes(),
+            Err(e) => {
+                self.shared.set_fatal(format!("signing checkpoint: {e}"));
+                for w in waiters {
+                    let _ = w.reply.send(Err(SeqError::Unavailable(format!(
+                        "signing checkpoint: {e}"
+                    ))));
+                }
+                return None;
+            }
+        }
+        self.last_logged_at = now;
+        Some(Commit {
+            batch,
+            waiters,
+            root,
+        })
+    }
+
+    fn sequence_fail(
+        &self,
+        fresh: Vec<(EventJob, Reply, Hash)>,
+        policies: Vec<(Policy, Reply)>,
+    ) -> Option<Commit> {
+        let why = self.shared.fatal().unwrap_or_default();
+        for (_, r, _) in fresh {
+            let _ = r.send(Err(SeqError::Unavailable(why.clone())));
+        }
+        for (_, r) in policies {
+            let _ = r.send(Err(SeqError::Unavailable(why.clone())));
+        }
+        None
+    }
+}
+
+fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
+    while let Ok(c) = rx.recv() {
+        let failed = shared.fatal().or_else(|| {
+            store
+                .append(&c.batch)
+                .err()
+                .map(|e| format!("writing batch at index {}: {e}", c.batch.start))
+        });
+        if let Some(why) = failed {
+            tracing::error!(error = %why, "the log stops accepting entries");
+            shared.set_fatal(why.clone());
+            let mut inflight = shared
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (k, _) in &c.batch.dedup {
+                if let Some(inf) = inflight.remove(k) {
+                    for w in inf.waiters {
+                        let _ = w.send(Err(SeqError::Unavailable(why.clone())));
+                    }
+                }
+            }
+            for w in c.waiters {
+                let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
+            }
+            continue;
+        }
+        let published = Arc::new(Published {
+            size: c.batch.start + c.batch.entries.len() as u64,
+            root: c.root,
+            checkpoint: String::from_utf8_lossy(&c.batch.checkpoint).into_owned(),
+        });
+        shared.state.send_replace(Arc::clone(&published));
+        tracing::debug!(
+            tree_size = published.size,
+            batch = c.batch.entries.len(),
+            "batch committed"
+        );
+        let mut dups = Vec::new();
+        {
+            let mut inflight = shared
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (k, _) in &c.batch.dedup {
+                if let Some(inf) = inflight.remove(k) {
+                    dups.extend(inf.waiters.into_iter().map(|w| (w, inf.index)));
+                }
+            }
+        }
+        for w in c.waiters {
+            let _ = w.reply.send(Ok(Sequenced {
+                index: w.index,
+                outcome: Outcome::Created,
+                published: Arc::clone(&published),
+            }));
+        }
+        for (w, index) in dups {
+            let _ = w.send(Ok(Sequenced {
+                index,
+                outcome: Outcome::Duplicate,
+                published: Arc::clone(&published),
+            }));
+        }
+    }
+}
