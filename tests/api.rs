@@ -1,0 +1,309 @@
+//! End to end over a real socket: the real binary, a temporary data
+//! directory, concurrent submissions, and every read path checked against
+//! the signed checkpoint with provlog's own verifier.
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod common;
+
+use common::{Server, checkpoint, client, event, get, get_json, post, submission};
+use provlog_proto::leaf::Leaf;
+use provlog_proto::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use provlog_proto::receipt::Receipt;
+use provlog_proto::tile::{TileHashes, TileKind, decode_bundle, root_from_tiles, tiles_for_size};
+use provlog_proto::{b64, hex};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn b64v(v: &Value) -> Vec<u8> {
+    b64::decode(v.as_str().expect("string")).expect("base64")
+}
+
+async fn check_static_api(c: &reqwest::Client, s: &Server, entries: &BTreeMap<u64, Vec<u8>>) {
+    let (cp, _) = checkpoint(c, s).await;
+    let mut tiles = TileHashes::new(cp.size);
+    for t in tiles_for_size(cp.size) {
+        let r = c
+            .get(format!("{}/{}", s.url, t.path()))
+            .send()
+            .await
+            .expect("GET tile");
+        assert_eq!(r.status(), 200, "{}", t.path());
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        assert!(
+            r.headers()["cache-control"]
+                .to_str()
+                .expect("ascii")
+                .contains("immutable")
+        );
+        let body = r.bytes().await.expect("body").to_vec();
+        match t.kind {
+            TileKind::Hash { .. } => tiles.insert(t, body).expect("tile size"),
+            TileKind::Entries => {
+                let got = decode_bundle(&body, usize::from(t.width)).expect("bundle");
+                for (k, e) in got.iter().enumerate() {
+                    let i = t.index * 256 + k as u64;
+                    if let Some(want) = entries.get(&i) {
+                        assert_eq!(*e, want.as_slice(), "bundle entry {i}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        root_from_tiles(cp.size, &tiles).expect("root from tiles"),
+        cp.root
+    );
+    // Every bundle entry hashes to its level-0 tile hash.
+    for t in tiles_for_size(cp.size)
+        .into_iter()
+        .filter(|t| t.kind == TileKind::Entries)
+    {
+        let (_, body) = get(c, &s.url, &format!("/{}", t.path())).await;
+        let level0 = tiles
+            .get(&provlog_proto::tile::TileId::hash(0, t.index, t.width))
+            .expect("level-0 tile");
+        for (k, e) in decode_bundle(&body, usize::from(t.width))
+            .expect("bundle")
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(&level0[k * 32..k * 32 + 32], leaf_hash(e).as_slice());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &[]);
+    let key = s.dev_key();
+    let c = client();
+
+    // Entry 0 is the policy leaf holding the registry in force.
+    let (cp0, cp0_text) = checkpoint(&c, &s).await;
+    assert_eq!(cp0.size, 1);
+    let (st, e0) = get_json(&c, &s.url, "/v1/entries/0").await;
+    assert_eq!(st, 200);
+    assert_eq!(e0["decoded"]["kind"], "policy");
+    assert_eq!(e0["decoded"]["policy"]["submitters"][0]["id"], "dev");
+
+    // 300 submissions from 24 concurrent clients.
+    let mut tasks = Vec::new();
+    for t in 0..24 {
+        let (c, url, key, vkey) = (c.clone(), s.url.clone(), key.clone(), s.vkey.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for k in 0..(300 / 24 + usize::from(t < 300 % 24)) {
+                let ev = event(&format!("evt-{t}-{k}"), &format!("svc-{t}"));
+                let body = serde_json::to_vec(&submission(&key, &ev)).expect("json");
+                let (st, r) = post(&c, &url, "/v1/entries", body).await;
+                assert_eq!(st, 201, "{r}");
+                let receipt: Receipt = serde_json::from_value(r).expect("receipt");
+                let v = receipt.verify(&vkey).expect("receipt verifies");
+                match &v.leaf {
+                    Leaf::Event(e) => {
+                        assert_eq!(e.event.event.event_id, format!("evt-{t}-{k}"));
+                        assert_eq!(e.submitter, "dev");
+                    }
+                    Leaf::Policy(_) => panic!("expected an event leaf"),
+                }
+                out.push((v.index, v.entry));
+            }
+            out
+        }));
+    }
+    let mut entries = BTreeMap::new();
+    for t in tasks {
+        for (i, e) in t.await.expect("task") {
+            assert!(entries.insert(i, e).is_none(), "index {i} given twice");
+        }
+    }
+    assert_eq!(entries.len(), 300);
+    assert_eq!(
+        entries.keys().copied().collect::<Vec<_>>(),
+        (1..=300).collect::<Vec<_>>()
+    );
+
+    // logged_at never decreases along the log.
+    let mut last = String::new();
+    for e in entries.values() {
+        let l = Leaf::parse(e).expect("leaf").logged_at().to_owned();
+        assert!(l >= last, "{l} < {last}");
+        last = l;
+    }
+
+    let (cp, cp_text) = checkpoint(&c, &s).await;
+    assert_eq!(cp.size, 301);
+
+    // Entries, receipts and proofs.
+    for (&i, e) in entries.iter().step_by(17) {
+        let (st, v) = get_json(&c, &s.url, &format!("/v1/entries/{i}")).await;
+        assert_eq!(st, 200);
+        assert_eq!(b64v(&v["entry"]), *e);
+        assert_eq!(b64v(&v["leaf_hash"]), leaf_hash(e));
+        assert_eq!(v["decoded"]["kind"], "event");
+        let (st, r) = get_json(&c, &s.url, &format!("/v1/entries/{i}/receipt")).await;
+        assert_eq!(st, 200);
+        let r: Receipt = serde_json::from_value(r).expect("receipt");
+        assert_eq!(r.verify(&s.vkey).expect("verifies").checkpoint.size, 301);
+        for q in [
+            format!("index={i}"),
+            format!("leaf_hash={}", hex::encode(leaf_hash(e))),
+        ] {
+            let (st, p) = get_json(
+                &c,
+                &s.url,
+                &format!("/v1/proofs/inclusion?{q}&tree_size=301"),
+            )
+            .await;
+            assert_eq!(st, 200, "{p}");
+            assert_eq!(p["index"], i);
+            let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
+            verify_inclusion(i, 301, &leaf_hash(e), &proof, &cp.root).expect("inclusion verifies");
+        }
+    }
+    let (st, p) = get_json(&c, &s.url, "/v1/proofs/consistency?from=1&to=301").await;
+    assert_eq!(st, 200);
+    let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
+    verify_consistency(1, 301, &cp0.root, &cp.root, &proof).expect("consistency verifies");
+
+    let mut all = entries.clone();
+    all.insert(0, b64v(&e0["entry"]));
+    check_static_api(&c, &s, &all).await;
+
+    // Idempotent retries: same content → 200 and the original index, also
+    // when sent concurrently; other content → 409. The tree does not grow.
+    let ev = event("evt-3-1", "svc-3");
+    let orig = *entries
+        .iter()
+        .find(|(_, e)| String::from_utf8_lossy(e).contains("\"evt-3-1\""))
+        .expect("original")
+        .0;
+    let body = serde_json::to_vec(&submission(&key, &ev)).expect("json");
+    let mut retries = Vec::new();
+    for _ in 0..8 {
+        let (c, url, body) = (c.clone(), s.url.clone(), body.clone());
+        retries.push(tokio::spawn(async move {
+            post(&c, &url, "/v1/entries", body).await
+        }));
+    }
+    for r in retries {
+        let (st, v) = r.await.expect("task");
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["index"], orig);
+        let r: Receipt = serde_json::from_value(v).expect("receipt");
+        r.verify(&s.vkey).expect("retry receipt verifies");
+    }
+    let mut other = ev.clone();
+    other["outcome"] = "failure".into();
+    let (st, v) = post(
+        &c,
+        &s.url,
+        "/v1/entries",
+        serde_json::to_vec(&submission(&key, &other)).expect("j"),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"]["code"], "event_id_conflict");
+    assert_eq!(checkpoint(&c, &s).await.0.size, 301);
+
+    // Concurrent first submissions of one new event: exactly one 201.
+    let body = serde_json::to_vec(&submission(&key, &event("evt-race", "svc-race"))).expect("json");
+    let mut racers = Vec::new();
+    for _ in 0..10 {
+        let (c, url, body) = (c.clone(), s.url.clone(), body.clone());
+        racers.push(tokio::spawn(async move {
+            post(&c, &url, "/v1/entries", body).await
+        }));
+    }
+    let mut created = 0;
+    let mut indexes = std::collections::HashSet::new();
+    for r in racers {
+        let (st, v) = r.await.expect("task");
+        assert!(st == 201 || st == 200, "{st} {v}");
+        created += usize::from(st == 201);
+        indexes.insert(v["index"].as_u64().expect("index"));
+    }
+    assert_eq!((created, indexes.len()), (1, 1));
+    let (cp_before, _) = checkpoint(&c, &s).await;
+    assert_eq!(cp_before.size, 302);
+    all.insert(301, {
+        let (_, v) = get_json(&c, &s.url, "/v1/entries/301").await;
+        b64v(&v["entry"])
+    });
+
+    // Restart: everything is still there, byte for byte, and the log goes on
+    // with checkpoints consistent with the old ones.
+    s.stop();
+    let s = Server::start(&data, &[]);
+    let (cp_after, _) = checkpoint(&c, &s).await;
+    assert_eq!(
+        cp_after.size, cp_before.size,
+        "no new policy entry: the registry did not change"
+    );
+    assert_eq!(cp_after.root, cp_before.root);
+    for (&i, e) in all.iter().step_by(7) {
+        let (_, v) = get_json(&c, &s.url, &format!("/v1/entries/{i}")).await;
+        assert_eq!(b64v(&v["entry"]), *e, "entry {i} after restart");
+    }
+    let (st, _) = post(
+        &c,
+        &s.url,
+        "/v1/entries",
+        serde_json::to_vec(&submission(&key, &event("evt-after", "svc-a"))).expect("j"),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (cp2, _) = checkpoint(&c, &s).await;
+    assert_eq!(cp2.size, 303);
+    let (_, p) = get_json(
+        &c,
+        &s.url,
+        &format!("/v1/proofs/consistency?from={}&to=303", cp.size),
+    )
+    .await;
+    let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
+    verify_consistency(cp.size, 303, &cp.root, &cp2.root, &proof)
+        .expect("consistent across restart");
+    check_static_api(&c, &s, &all).await;
+    let _ = (cp0_text, cp_text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_and_log_info_headers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--origin", "example.com/test-provlog"],
+    );
+    let c = client();
+    let r = c
+        .get(format!("{}/checkpoint", s.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let text = r.text().await.expect("text");
+    assert!(text.starts_with("example.com/test-provlog\n1\n"), "{text}");
+    assert!(
+        text.contains("\n\n\u{2014} example.com/test-provlog "),
+        "{text}"
+    );
+    let (st, info) = get_json(&c, &s.url, "/v1/log").await;
+    assert_eq!(st, 200);
+    assert_eq!(info["origin"], "example.com/test-provlog");
+    assert_eq!(info["vkey"], s.vkey.to_vkey_string());
+    assert_eq!(info["tree_size"], 1);
+    assert_eq!(info["limits"]["max_entry_bytes"], 65535);
+    assert_eq!(get(&c, &s.url, "/healthz").await.0, 200);
+    assert_eq!(get(&c, &s.url, "/readyz").await.0, 200);
+    // A partial tile narrower than the current one is a prefix and is served
+    // (an older checkpoint justified it); one wider is not.
+    assert_eq!(get(&c, &s.url, "/tile/0/000.p/1").await.0, 200);
+    assert_eq!(get(&c, &s.url, "/tile/0/000.p/2").await.0, 404);
+    assert_eq!(get(&c, &s.url, "/tile/entries/000.p/1").await.0, 200);
+}

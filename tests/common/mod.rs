@@ -1,0 +1,198 @@
+//! Shared helpers for the integration tests: the real `provlog` binary on a
+//! free port with a temporary data directory.
+#![allow(dead_code, unreachable_pub)]
+
+use provlog_proto::keys::{SignerKey, VerifierKey};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_provlog");
+
+/// A running `provlog serve`.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub vkey: VerifierKey,
+    pub stdout: Vec<String>,
+}
+
+impl Server {
+    /// Starts the binary on `data_dir` with extra args; waits until it
+    /// listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::try_start(data_dir, extra).unwrap_or_else(|e| panic!("server did not start: {e}"))
+    }
+
+    /// Like `start`, but returns the server's stderr if it exits instead.
+    pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("stderr.log"))
+            .expect("log file");
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn provlog");
+        let stdout = child.stdout.take().expect("stdout");
+        // Drain stdout on a thread for the server's whole life, so that it
+        // never writes into a closed or full pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let mut url = None;
+        let mut vkey = None;
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+            if let Some(u) = line.strip_prefix("provlog listening on ") {
+                url = Some(u.to_owned());
+            }
+            if let Some(k) = line.strip_prefix("log vkey: ") {
+                vkey = Some(VerifierKey::parse(k).expect("vkey"));
+            }
+            let done = line.starts_with("tree size:");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        match (url, vkey) {
+            (Some(url), Some(vkey)) => Ok(Self {
+                child,
+                url,
+                data_dir: data_dir.to_owned(),
+                vkey,
+                stdout: lines,
+            }),
+            _ => {
+                let _ = child.wait();
+                Err(std::fs::read_to_string(data_dir.join("stderr.log")).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The dev submitter key the embedded default created.
+    pub fn dev_key(&self) -> SignerKey {
+        let text = std::fs::read_to_string(self.data_dir.join("dev.skey")).expect("dev.skey");
+        SignerKey::parse(text.trim()).expect("dev key")
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A valid event with the given id and target.
+pub fn event(id: &str, target: &str) -> Value {
+    json!({
+        "event_id": id,
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "action": "rotate",
+        "actor": {"id": "wf/rotate-keys", "type": "workflow"},
+        "target": {"id": target, "type": "service_account", "system": "gcp"},
+        "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
+        "decision": {"result": "allow", "policy_id": "rot-90d"},
+        "outcome": "success",
+        "credential": {"fingerprint": format!("sha256:{}", "ab".repeat(32))}
+    })
+}
+
+/// A signed submission of `event` by `key`.
+pub fn submission(key: &SignerKey, event: &Value) -> Value {
+    provlog_proto::submission::sign(event, key.name(), key).expect("sign")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// GET `path` and return status and body bytes.
+pub async fn get(c: &reqwest::Client, url: &str, path: &str) -> (u16, Vec<u8>) {
+    let r = c.get(format!("{url}{path}")).send().await.expect("GET");
+    let s = r.status().as_u16();
+    (s, r.bytes().await.expect("body").to_vec())
+}
+
+pub async fn get_json(c: &reqwest::Client, url: &str, path: &str) -> (u16, Value) {
+    let (s, b) = get(c, url, path).await;
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+pub async fn post(c: &reqwest::Client, url: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let r = c
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let s = r.status().as_u16();
+    let b = r.bytes().await.expect("body");
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// The current checkpoint, verified with the server's key.
+pub async fn checkpoint(
+    c: &reqwest::Client,
+    s: &Server,
+) -> (provlog_proto::checkpoint::Checkpoint, String) {
+    let (st, body) = get(c, &s.url, "/checkpoint").await;
+    assert_eq!(st, 200);
+    let text = String::from_utf8(body).expect("utf8");
+    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &s.vkey)
+        .expect("checkpoint verifies");
+    (cp, text)
+}
+
+/// A submission signed over any JSON, valid event or not (to test that the
+/// server, not the client library, refuses bad events).
+pub fn raw_submission(key: &SignerKey, event: &Value) -> Value {
+    let jcs = provlog_proto::json::canonical(event).expect("jcs");
+    let sig = key.sign_raw(&provlog_proto::submission::signing_message(&jcs));
+    json!({"event": event, "submitter": key.name(), "signature": provlog_proto::b64::encode(sig)})
+}

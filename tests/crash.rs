@@ -1,0 +1,229 @@
+//! Crash safety: the real binary under concurrent load, killed with SIGKILL
+//! at a random moment, restarted, and checked:
+//! * every acknowledged entry is present with identical bytes at its index;
+//! * the tree size never goes backwards;
+//! * the new checkpoint is consistent with the largest one seen before;
+//! * submissions whose outcome was in doubt, retried with the same
+//!   `event_id`, end up in the log exactly once.
+//!
+//! Cycles: `PROVLOG_CRASH_CYCLES` (default 3, as CI runs it; run 20 or more
+//! locally: `PROVLOG_CRASH_CYCLES=20 cargo test --release --test crash`).
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod common;
+
+use common::{Server, checkpoint, client, event, get, get_json, submission};
+use provlog_proto::b64;
+use provlog_proto::checkpoint::Checkpoint;
+use provlog_proto::leaf::Leaf;
+use provlog_proto::merkle::verify_consistency;
+use provlog_proto::receipt::Receipt;
+use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    acked: BTreeMap<u64, Vec<u8>>,
+    in_doubt: Vec<serde_json::Value>,
+    best: Option<Checkpoint>,
+}
+
+/// Every entry of the log, read through the entry bundles.
+async fn all_entries(c: &reqwest::Client, s: &Server, size: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for t in tiles_for_size(size)
+        .into_iter()
+        .filter(|t| t.kind == TileKind::Entries)
+    {
+        let (st, body) = get(c, &s.url, &format!("/{}", t.path())).await;
+        assert_eq!(st, 200, "{}", t.path());
+        out.extend(
+            decode_bundle(&body, usize::from(t.width))
+                .expect("bundle")
+                .into_iter()
+                .map(<[u8]>::to_vec),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_nothing_acknowledged() {
+    let cycles: u32 = std::env::var("PROVLOG_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    eprintln!("crash test: {cycles} cycles, seed {seed}");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let c = client();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut last_size = 0u64;
+    let mut s = Server::start(&data, &[]);
+    let key = s.dev_key();
+
+    for cycle in 0..cycles {
+        // Load: 32 clients submitting new events as fast as they can.
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for t in 0..32 {
+            let (c, url, key, vkey, seen, stop) = (
+                c.clone(),
+                s.url.clone(),
+                key.clone(),
+                s.vkey.clone(),
+                Arc::clone(&seen),
+                Arc::clone(&stop),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut k = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let sub = submission(&key, &event(&format!("c{cycle}-t{t}-{k}"), "svc-crash"));
+                    k += 1;
+                    let res = c.post(format!("{url}/v1/entries")).json(&sub).send().await;
+                    let ok = match res {
+                        Ok(r) if r.status() == 201 || r.status() == 200 => {
+                            r.json::<Receipt>().await.ok()
+                        }
+                        _ => None,
+                    };
+                    let mut g = seen.lock().expect("lock");
+                    match ok {
+                        Some(receipt) => {
+                            let v = receipt
+                                .verify(&vkey)
+                                .expect("acknowledged receipt verifies");
+                            if g.best.as_ref().is_none_or(|b| b.size < v.checkpoint.size) {
+                                g.best = Some(v.checkpoint.clone());
+                            }
+                            g.acked.insert(v.index, v.entry);
+                        }
+                        None => {
+                            g.in_doubt.push(sub);
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        let wait = 300 + rng.next() % 1500;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        s.kill();
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.expect("client task");
+        }
+
+        s = Server::start(&data, &[]);
+        let (cp, _) = checkpoint(&c, &s).await;
+        let (acked, best, in_doubt) = {
+            let g = seen.lock().expect("lock");
+            (g.acked.clone(), g.best.clone(), g.in_doubt.len())
+        };
+        eprintln!(
+            "cycle {cycle}: killed after {wait} ms; {} acknowledged so far, {in_doubt} in doubt, size {}",
+            acked.len(),
+            cp.size
+        );
+        assert!(
+            cp.size >= last_size,
+            "tree size went backwards: {last_size} -> {}",
+            cp.size
+        );
+        if let Some(best) = &best {
+            assert!(
+                cp.size >= best.size,
+                "checkpoint {} < acknowledged {}",
+                cp.size,
+                best.size
+            );
+            if best.size < cp.size {
+                let (st, p) = get_json(
+                    &c,
+                    &s.url,
+                    &format!("/v1/proofs/consistency?from={}&to={}", best.size, cp.size),
+                )
+                .await;
+                assert_eq!(st, 200);
+                let proof: Vec<Vec<u8>> = p["proof"]
+                    .as_array()
+                    .expect("a")
+                    .iter()
+                    .map(|h| b64::decode(h.as_str().expect("s")).expect("b64"))
+                    .collect();
+                verify_consistency(best.size, cp.size, &best.root, &cp.root, &proof)
+                    .expect("consistent with the past");
+            } else {
+                assert_eq!(best.root, cp.root);
+            }
+        }
+        let entries = all_entries(&c, &s, cp.size).await;
+        for (i, e) in &acked {
+            assert_eq!(
+                entries.get(*i as usize),
+                Some(e),
+                "acknowledged entry {i} lost or changed"
+            );
+        }
+        last_size = cp.size;
+    }
+
+    // Retry everything in doubt with the same event_id: each ends up in the
+    // log exactly once.
+    let in_doubt = std::mem::take(&mut seen.lock().expect("lock").in_doubt);
+    for sub in &in_doubt {
+        let r = c
+            .post(format!("{}/v1/entries", s.url))
+            .json(sub)
+            .send()
+            .await
+            .expect("retry");
+        assert!(
+            r.status() == 201 || r.status() == 200,
+            "retry got {}",
+            r.status()
+        );
+    }
+    let (cp, _) = checkpoint(&c, &s).await;
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for e in all_entries(&c, &s, cp.size).await {
+        if let Leaf::Event(ev) = Leaf::parse(&e).expect("leaf") {
+            *count.entry(ev.event.event.event_id).or_default() += 1;
+        }
+    }
+    for sub in &in_doubt {
+        let id = sub["event"]["event_id"].as_str().expect("id");
+        assert_eq!(
+            count.get(id),
+            Some(&1),
+            "{id} is logged {:?} times",
+            count.get(id)
+        );
+    }
+    assert!(
+        count.values().all(|&n| n == 1),
+        "some event_id is logged twice"
+    );
+    let g = seen.lock().expect("lock");
+    assert!(!g.acked.is_empty(), "the load never got an acknowledgement");
+    s.stop();
+}

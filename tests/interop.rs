@@ -1,0 +1,175 @@
+//! Interoperability with independent implementations: cloudflare/azul's
+//! published `signed_note` and `tlog_tiles` crates (ports of Go's
+//! `sumdb/note` and `sumdb/tlog`) check what the real server serves.
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod common;
+
+use common::{Server, checkpoint, client, event, get, get_json, submission};
+use provlog_proto::b64;
+use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_proto::tile::{TileKind, tiles_for_size};
+use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
+use std::collections::HashMap;
+use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader};
+
+/// Serves tlog_tiles' tile requests from tiles fetched from our server.
+/// tlog_tiles uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
+struct Fetched(HashMap<String, Vec<u8>>);
+
+impl TileReader for Fetched {
+    fn height(&self) -> u8 {
+        8
+    }
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        tiles
+            .iter()
+            .map(|t| {
+                let c2sp = t.path().replacen("tile/8/", "tile/", 1);
+                self.0
+                    .get(&c2sp)
+                    .cloned()
+                    .ok_or(tlog_tiles::Error::InvalidTile)
+            })
+            .collect()
+    }
+    fn save_tiles(&self, _: &[Tile], _: &[Vec<u8>]) {}
+}
+
+fn hashes(v: &serde_json::Value) -> Vec<Hash> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|h| Hash(b64::decode_array(h.as_str().expect("str")).expect("32 bytes")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--origin", "interop.example/log"],
+    );
+    let key = s.dev_key();
+    let c = client();
+    let (cp_small, _) = checkpoint(&c, &s).await;
+    // Enough entries for full tiles at level 0 and a partial at level 1.
+    for batch in 0..6 {
+        let mut tasks = Vec::new();
+        for k in 0..100 {
+            let (c, url, key) = (c.clone(), s.url.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                let sub = submission(&key, &event(&format!("e-{batch}-{k}"), "svc-x"));
+                let r = c
+                    .post(format!("{url}/v1/entries"))
+                    .json(&sub)
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(r.status(), 201);
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+    }
+    let (cp, text) = checkpoint(&c, &s).await;
+    assert_eq!(cp.size, 601);
+
+    // signed_note verifies the checkpoint with our vkey; tlog_tiles parses it.
+    let verifier = StandardVerifier::new(&s.vkey.to_vkey_string()).expect("azul parses our vkey");
+    let note = Note::from_bytes(text.as_bytes()).expect("azul parses our note");
+    let (verified, unverified) = note
+        .verify(&VerifierList::new(vec![Box::new(verifier)]))
+        .expect("azul verifies our checkpoint signature");
+    assert_eq!((verified.len(), unverified.len()), (1, 0));
+    let parsed =
+        tlog_tiles::Checkpoint::from_bytes(note.text()).expect("azul parses our checkpoint");
+    assert_eq!(parsed.origin(), "interop.example/log");
+    assert_eq!(parsed.size(), 601);
+    assert_eq!(parsed.hash().0, cp.root);
+
+    // Fetch every tile a size-601 tree has; tlog_tiles authenticates them
+    // against the checkpoint while recomputing the root and the proofs.
+    let mut fetched = HashMap::new();
+    for t in tiles_for_size(cp.size) {
+        if let TileKind::Hash { .. } = t.kind {
+            let (st, body) = get(&c, &s.url, &format!("/{}", t.path())).await;
+            assert_eq!(st, 200);
+            // Our tile paths parse as the same tile in tlog_tiles.
+            let theirs = Tile::from_path(&t.path().replacen("tile/", "tile/8/", 1))
+                .expect("azul parses our path");
+            assert_eq!(u64::from(theirs.width()), u64::from(t.width));
+            assert_eq!(theirs.level_index(), t.index);
+            fetched.insert(t.path(), body);
+        }
+    }
+    let tiles = Fetched(fetched);
+    let reader = TileHashReader::new(cp.size, Hash(cp.root), &tiles);
+    assert_eq!(
+        tlog_tiles::tree_hash(cp.size, &reader)
+            .expect("tree hash from tiles")
+            .0,
+        cp.root
+    );
+
+    for i in [0u64, 1, 255, 256, 300, 511, 512, 600] {
+        let (st, p) = get_json(
+            &c,
+            &s.url,
+            &format!("/v1/proofs/inclusion?index={i}&tree_size=601"),
+        )
+        .await;
+        assert_eq!(st, 200);
+        let ours = hashes(&p["proof"]);
+        let leaf = Hash(b64::decode_array(p["leaf_hash"].as_str().expect("s")).expect("32"));
+        tlog_tiles::check_record(&ours, cp.size, Hash(cp.root), i, leaf)
+            .expect("azul accepts our inclusion proof");
+        let theirs =
+            tlog_tiles::prove_record(cp.size, i, &reader).expect("azul proves from our tiles");
+        assert_eq!(theirs, ours, "inclusion proof for {i}");
+        // The stored hash index reader agrees on the leaf hash too.
+        let stored = reader
+            .read_hashes(&[tlog_tiles::stored_hash_index(0, i)])
+            .expect("leaf from tiles");
+        assert_eq!(stored[0], leaf);
+    }
+    for m in [1u64, 2, 255, 256, 257, 512, 600] {
+        let (st, p) = get_json(
+            &c,
+            &s.url,
+            &format!("/v1/proofs/consistency?from={m}&to=601"),
+        )
+        .await;
+        assert_eq!(st, 200);
+        let ours = hashes(&p["proof"]);
+        let old_root = tlog_tiles::tree_hash(m, &reader).expect("old root from tiles");
+        tlog_tiles::check_tree(&ours, cp.size, Hash(cp.root), m, old_root)
+            .expect("azul accepts our consistency proof");
+        assert_eq!(
+            tlog_tiles::prove_tree(cp.size, m, &reader).expect("azul proves"),
+            ours,
+            "consistency {m}"
+        );
+    }
+    assert_eq!(cp_small.size, 1);
+}
+
+#[test]
+fn notes_signed_by_azul_verify_with_ours_and_match_byte_for_byte() {
+    let ours = SignerKey::from_seed("interop.example/log", ALG_ED25519, [5; 32]).expect("key");
+    let signer = StandardSigner::new(&ours.to_skey_string()).expect("azul parses our skey");
+    let text = b"interop.example/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    let mut note = Note::new(text, &[]).expect("note");
+    note.add_sigs(&[&signer]).expect("azul signs");
+    let theirs = note.to_bytes();
+    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&theirs, &ours.verifier())
+        .expect("we verify azul's note");
+    assert_eq!(cp.size, 3);
+    let mine = provlog_proto::checkpoint::sign_checkpoint(&cp, &ours)
+        .expect("sign")
+        .to_string();
+    assert_eq!(mine.as_bytes(), theirs.as_slice());
+}
