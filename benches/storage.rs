@@ -1,0 +1,65 @@
+//! One synced storage append round (entries, hashes, dedup and leaf-index
+//! keys, checkpoint) at batch sizes 1, 64, 512 and 4096, with 600-byte
+//! entries: the cost of a group commit on this machine's disk.
+//!
+//! `cargo bench --bench storage`
+
+#![allow(clippy::cast_possible_truncation)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use provlog_proto::merkle::{CompactRange, Hash, leaf_hash};
+use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("storage_append_synced");
+    for batch in [1usize, 64, 512, 4096] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+        let mut cr = CompactRange::new();
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function(BenchmarkId::from_parameter(batch), |b| {
+            b.iter(|| {
+                let start = cr.size();
+                let entries: Vec<Vec<u8>> = (0..batch)
+                    .map(|k| {
+                        let mut e =
+                            format!("{{\"event\":{{\"event_id\":\"bench-{}\"", start + k as u64)
+                                .into_bytes();
+                        e.resize(600, b'x');
+                        e
+                    })
+                    .collect();
+                let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+                let nodes = cr.extend(&leaf_hashes);
+                let dedup = (0..batch)
+                    .map(|k| {
+                        (
+                            dedup_key("bench", &format!("e-{}", start + k as u64)),
+                            start + k as u64,
+                        )
+                    })
+                    .collect();
+                store
+                    .append(&AppendBatch {
+                        start,
+                        entries,
+                        leaf_hashes,
+                        nodes,
+                        dedup,
+                        checkpoint: vec![b'c'; 200],
+                        policy: None,
+                        last_logged_at: 0,
+                    })
+                    .expect("append");
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = append
+}
+criterion_main!(benches);
