@@ -307,3 +307,69 @@ async fn checkpoint_and_log_info_headers() {
     assert_eq!(get(&c, &s.url, "/tile/0/000.p/2").await.0, 404);
     assert_eq!(get(&c, &s.url, "/tile/entries/000.p/1").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_entry_is_logged_exactly_when_the_registry_changes() {
+    use provlog_proto::keys::{ALG_ED25519, SignerKey};
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("provlog.toml");
+    let a = SignerKey::from_seed("alpha", ALG_ED25519, [21; 32]).expect("k");
+    let b = SignerKey::from_seed("beta", ALG_ED25519, [22; 32]).expect("k");
+    let block = |k: &SignerKey| {
+        format!(
+            "[[submitters]]\nid = \"{}\"\nkey = \"{}\"\nactions = [\"rotate\"]\ntargets = [\"svc-*\"]\n",
+            k.name(),
+            k.verifier().to_vkey_string()
+        )
+    };
+    let c = client();
+    let size = |s: &Server| {
+        let (c, s_url, vkey) = (c.clone(), s.url.clone(), s.vkey.clone());
+        async move {
+            let (st, body) = get(&c, &s_url, "/checkpoint").await;
+            assert_eq!(st, 200);
+            provlog_proto::checkpoint::open_checkpoint(&body, &vkey)
+                .expect("cp")
+                .0
+                .size
+        }
+    };
+    let args = ["--config", cfg.to_str().expect("utf8")];
+
+    std::fs::write(&cfg, block(&a)).expect("w");
+    let s = Server::start(&data, &args);
+    assert_eq!(size(&s).await, 1);
+    s.stop();
+    // Same registry: nothing new.
+    let s = Server::start(&data, &args);
+    assert_eq!(size(&s).await, 1);
+    s.stop();
+    // A new submitter: one policy entry holding the whole new registry.
+    std::fs::write(&cfg, format!("{}{}", block(&a), block(&b))).expect("w");
+    let s = Server::start(&data, &args);
+    assert_eq!(size(&s).await, 2);
+    let (_, e) = get_json(&c, &s.url, "/v1/entries/1").await;
+    assert_eq!(e["decoded"]["kind"], "policy");
+    let ids: Vec<&str> = e["decoded"]["policy"]["submitters"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    // The new submitter can log now.
+    let r = c
+        .post(format!("{}/v1/entries", s.url))
+        .json(&submission(&b, &event("b-1", "svc-b")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    s.stop();
+    // Reordering the file is not a change.
+    std::fs::write(&cfg, format!("{}{}", block(&b), block(&a))).expect("w");
+    let s = Server::start(&data, &args);
+    assert_eq!(size(&s).await, 3);
+    s.stop();
+}

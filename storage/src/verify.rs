@@ -196,3 +196,162 @@ fn check_entries(store: &Store, from: u64, size: u64) -> Result<(), IntegrityErr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{CF_HASHES, entry_key, node_key};
+    use crate::store::{AppendBatch, StoreOptions};
+    use provlog_proto::checkpoint::sign_checkpoint;
+    use provlog_proto::keys::{ALG_ED25519, SignerKey};
+    use provlog_proto::merkle::{HashSource, NodeId};
+
+    fn key() -> SignerKey {
+        SignerKey::from_seed("test.example/log", ALG_ED25519, [1; 32]).expect("key")
+    }
+
+    /// A store of `n` entries appended in batches of 100, each batch with a
+    /// checkpoint signed by `key()`.
+    fn store(dir: &std::path::Path, n: u64) -> Store {
+        let s = Store::open(
+            dir,
+            &StoreOptions {
+                sync: false,
+                ..Default::default()
+            },
+        )
+        .expect("open");
+        let mut cr = CompactRange::new();
+        let mut i = 0;
+        while i < n {
+            let k = 100.min(n - i);
+            let entries: Vec<Vec<u8>> = (i..i + k)
+                .map(|j| format!("entry {j}").into_bytes())
+                .collect();
+            let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+            let nodes = cr.extend(&leaf_hashes);
+            let cp = Checkpoint::new("test.example/log", cr.size(), cr.root());
+            let note = sign_checkpoint(&cp, &key()).expect("sign");
+            s.append(&AppendBatch {
+                start: i,
+                entries,
+                leaf_hashes,
+                nodes,
+                checkpoint: note.to_string().into_bytes(),
+                ..Default::default()
+            })
+            .expect("append");
+            i += k;
+        }
+        s
+    }
+
+    #[test]
+    fn a_sound_store_passes_both_depths() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        for d in [Depth::Tree, Depth::Full] {
+            assert_eq!(
+                check(&s, &key().verifier(), d)
+                    .expect("sound")
+                    .map(|c| c.size),
+                Some(1500)
+            );
+        }
+        let empty = tempfile::tempdir().expect("tmp");
+        let e = Store::open(empty.path(), &StoreOptions::default()).expect("open");
+        assert!(
+            check(&e, &key().verifier(), Depth::Full)
+                .expect("empty")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn findings_name_what_is_wrong() {
+        let vk = key().verifier();
+        // A flipped internal node.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        let mut h = s.node_hashes(&[NodeId::new(3, 17)]).expect("node")[0];
+        h[5] ^= 0x20;
+        s.debug_put_raw(CF_HASHES, &node_key(NodeId::new(3, 17)), Some(&h))
+            .expect("put");
+        let err = check(&s, &vk, Depth::Tree).expect_err("corrupt");
+        assert!(
+            matches!(
+                err,
+                IntegrityError::NodeMismatch {
+                    level: 3,
+                    index: 17
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("leaves 136 to 143"), "{err}");
+
+        // A flipped leaf hash deep in the log: the start-up check finds its
+        // parent, the full check names the entry.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        let mut h = s.leaf_hash(42).expect("leaf");
+        h[0] ^= 1;
+        s.debug_put_raw(CF_HASHES, &node_key(NodeId::new(0, 42)), Some(&h))
+            .expect("put");
+        assert!(matches!(
+            check(&s, &vk, Depth::Full),
+            Err(IntegrityError::EntryMismatch(42))
+        ));
+        assert!(matches!(
+            check(&s, &vk, Depth::Tree),
+            Err(IntegrityError::NodeMismatch {
+                level: 1,
+                index: 21
+            })
+        ));
+
+        // A missing entry in the middle.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        s.debug_put_raw("entries", &entry_key(1400), None)
+            .expect("delete");
+        assert!(matches!(
+            check(&s, &vk, Depth::Tree),
+            Err(IntegrityError::MissingEntry(1400))
+        ));
+
+        // A missing last entry shows up as a size mismatch.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        s.debug_put_raw("entries", &entry_key(1499), None)
+            .expect("delete");
+        drop(s);
+        let s = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert!(matches!(
+            check(&s, &vk, Depth::Tree),
+            Err(IntegrityError::Size {
+                checkpoint: 1500,
+                entries: 1499
+            })
+        ));
+
+        // A checkpoint from another key.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 10);
+        let other = SignerKey::from_seed("test.example/log", ALG_ED25519, [2; 32]).expect("key");
+        assert!(matches!(
+            check(&s, &other.verifier(), Depth::Tree),
+            Err(IntegrityError::Checkpoint(_))
+        ));
+
+        // A missing node.
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path(), 1500);
+        s.debug_put_raw(CF_HASHES, &node_key(NodeId::new(5, 3)), None)
+            .expect("delete");
+        assert!(matches!(
+            check(&s, &vk, Depth::Tree),
+            Err(IntegrityError::MissingNode { level: 5, index: 3 })
+        ));
+    }
+}
