@@ -62,21 +62,14 @@ fn submissions(c: &mut Criterion) {
     });
     let sub = Submission::parse(&body).expect("ok");
     let vk = key.verifier();
-    g.bench_function("verify_strict", |b| {
-        b.iter(|| assert!(sub.verify(black_box(&vk))))
-    });
+    g.bench_function("verify_strict", |b| b.iter(|| assert!(sub.verify(black_box(&vk)))));
     g.finish();
 
     // Raw ed25519-dalek: strict single vs. batch verification of 128.
     let sk = SigningKey::from_bytes(&[3; 32]);
     let vk: VerifyingKey = sk.verifying_key();
-    let msgs: Vec<Vec<u8>> = (0..128u32)
-        .map(|i| format!("message {i}").into_bytes())
-        .collect();
-    let sigs: Vec<Signature> = msgs
-        .iter()
-        .map(|m| ed25519_dalek::Signer::sign(&sk, m))
-        .collect();
+    let msgs: Vec<Vec<u8>> = (0..128u32).map(|i| format!("message {i}").into_bytes()).collect();
+    let sigs: Vec<Signature> = msgs.iter().map(|m| ed25519_dalek::Signer::sign(&sk, m)).collect();
     let mut g = c.benchmark_group("ed25519");
     g.throughput(Throughput::Elements(128));
     g.bench_function("verify_strict_x128", |b| {

@@ -7,16 +7,14 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provlog_proto::merkle::{
-    CompactRange, Hash, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash,
-    verify_consistency, verify_inclusion,
+    CompactRange, Hash, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash, verify_consistency,
+    verify_inclusion,
 };
 use provlog_storage::{AppendBatch, Store, StoreOptions};
 use std::hint::black_box;
 
 fn leaves(n: u64) -> Vec<Hash> {
-    (0..n)
-        .map(|i| leaf_hash(format!("leaf {i}").as_bytes()))
-        .collect()
+    (0..n).map(|i| leaf_hash(format!("leaf {i}").as_bytes())).collect()
 }
 
 fn hashing(c: &mut Criterion) {
@@ -25,9 +23,7 @@ fn hashing(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("leaf_600B", |b| b.iter(|| leaf_hash(black_box(&entry))));
     let (l, r) = ([1u8; 32], [2u8; 32]);
-    g.bench_function("node", |b| {
-        b.iter(|| node_hash(black_box(&l), black_box(&r)))
-    });
+    g.bench_function("node", |b| b.iter(|| node_hash(black_box(&l), black_box(&r))));
     g.finish();
 }
 
@@ -39,11 +35,7 @@ fn compact_range(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(batch), &ls, |b, ls| {
             let mut base = CompactRange::new();
             base.extend(&leaves(1_000_003));
-            b.iter_batched(
-                || base.clone(),
-                |mut cr| cr.extend(ls),
-                BatchSize::SmallInput,
-            );
+            b.iter_batched(|| base.clone(), |mut cr| cr.extend(ls), BatchSize::SmallInput);
         });
     }
     g.finish();
@@ -87,9 +79,7 @@ fn fill(store: &Store, n: u64, batch: u64) -> CompactRange {
     let mut i = 0;
     while i < n {
         let k = batch.min(n - i);
-        let entries: Vec<Vec<u8>> = (i..i + k)
-            .map(|j| format!("leaf {j}").into_bytes())
-            .collect();
+        let entries: Vec<Vec<u8>> = (i..i + k).map(|j| format!("leaf {j}").into_bytes()).collect();
         let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
         let nodes = cr.extend(&leaf_hashes);
         store

@@ -22,9 +22,7 @@ fn append(c: &mut Criterion) {
                 let start = cr.size();
                 let entries: Vec<Vec<u8>> = (0..batch)
                     .map(|k| {
-                        let mut e =
-                            format!("{{\"event\":{{\"event_id\":\"bench-{}\"", start + k as u64)
-                                .into_bytes();
+                        let mut e = format!("{{\"event\":{{\"event_id\":\"bench-{}\"", start + k as u64).into_bytes();
                         e.resize(600, b'x');
                         e
                     })
@@ -32,12 +30,7 @@ fn append(c: &mut Criterion) {
                 let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
                 let nodes = cr.extend(&leaf_hashes);
                 let dedup = (0..batch)
-                    .map(|k| {
-                        (
-                            dedup_key("bench", &format!("e-{}", start + k as u64)),
-                            start + k as u64,
-                        )
-                    })
+                    .map(|k| (dedup_key("bench", &format!("e-{}", start + k as u64)), start + k as u64))
                     .collect();
                 store
                     .append(&AppendBatch {

@@ -108,10 +108,8 @@ impl Config {
     pub fn load(o: &Overrides) -> Result<Self> {
         let file = match &o.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("in config {}", p.display()))?
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("in config {}", p.display()))?
             }
             None => FileConfig::default(),
         };
@@ -139,10 +137,7 @@ impl Config {
             data_dir,
             log_key,
             max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
-            batch_max_entries: o
-                .batch_max_entries
-                .or(file.batch_max_entries)
-                .unwrap_or(4096),
+            batch_max_entries: o.batch_max_entries.or(file.batch_max_entries).unwrap_or(4096),
             batch_max_wait_ms: o.batch_max_wait_ms.or(file.batch_max_wait_ms).unwrap_or(0),
             queue_capacity: o.queue_capacity.or(file.queue_capacity).unwrap_or(65_536),
             submitters: file.submitters,
@@ -150,8 +145,7 @@ impl Config {
         if cfg.batch_max_entries == 0 || cfg.queue_capacity == 0 || cfg.max_body_bytes == 0 {
             bail!("batch_max_entries, queue_capacity and max_body_bytes must be positive");
         }
-        provlog_proto::keys::check_key_name(&cfg.origin)
-            .with_context(|| format!("origin {:?}", cfg.origin))?;
+        provlog_proto::keys::check_key_name(&cfg.origin).with_context(|| format!("origin {:?}", cfg.origin))?;
         Ok(cfg)
     }
 

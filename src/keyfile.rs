@@ -67,7 +67,6 @@ pub fn read_verifier(arg: &str) -> Result<VerifierKey> {
     if let Ok(k) = VerifierKey::parse(arg.trim()) {
         return Ok(k);
     }
-    let text = fs::read_to_string(arg)
-        .with_context(|| format!("{arg:?} is neither a vkey nor a readable file"))?;
+    let text = fs::read_to_string(arg).with_context(|| format!("{arg:?} is neither a vkey nor a readable file"))?;
     VerifierKey::parse(text.trim()).with_context(|| format!("parsing the vkey in {arg}"))
 }

@@ -57,6 +57,9 @@ pub enum ReadError {
     /// Storage failed (500).
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A read task died (500).
+    #[error("read task failed: {0}")]
+    Task(String),
 }
 
 /// The running log.
@@ -100,10 +103,7 @@ impl Log {
             match verify::check(&store, &key, Depth::Tree) {
                 Ok(cp) => {
                     if let Some(cp) = cp {
-                        tracing::info!(
-                            tree_size = cp.size,
-                            "stored tree matches the latest checkpoint"
-                        );
+                        tracing::info!(tree_size = cp.size, "stored tree matches the latest checkpoint");
                     }
                     Ok(store)
                 }
@@ -161,12 +161,7 @@ impl Log {
     /// The registry in force.
     #[must_use]
     pub fn registry(&self) -> Arc<Registry> {
-        Arc::clone(
-            &self
-                .registry
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        Arc::clone(&self.registry.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// The latest durable checkpoint.
@@ -202,11 +197,7 @@ impl Log {
     ///
     /// # Errors
     /// [`ReadError::NotFound`] beyond the published size; storage errors.
-    pub async fn receipt(
-        self: &Arc<Self>,
-        index: u64,
-        published: Arc<Published>,
-    ) -> Result<Receipt, ReadError> {
+    pub async fn receipt(self: &Arc<Self>, index: u64, published: Arc<Published>) -> Result<Receipt, ReadError> {
         let log = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             if index >= published.size {
@@ -219,12 +210,11 @@ impl Log {
                 .store
                 .entry(index)?
                 .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))?;
-            let proof = merkle::inclusion_proof(index, published.size, log.store.as_ref())
-                .map_err(proof_err)?;
+            let proof = merkle::inclusion_proof(index, published.size, log.store.as_ref()).map_err(proof_err)?;
             Ok(Receipt::new(index, &entry, &published.checkpoint, &proof))
         })
         .await
-        .map_err(|e| ReadError::Invalid(format!("receipt task failed: {e}")))?
+        .map_err(|e| ReadError::Task(e.to_string()))?
     }
 
     /// Runs a blocking read against the store on the blocking pool.
@@ -238,7 +228,7 @@ impl Log {
         let log = Arc::clone(self);
         tokio::task::spawn_blocking(move || f(&log))
             .await
-            .map_err(|e| ReadError::Invalid(format!("read task failed: {e}")))?
+            .map_err(|e| ReadError::Task(e.to_string()))?
     }
 
     /// The index of the entry with leaf hash `hash`, if it is within `size`.

@@ -124,10 +124,7 @@ struct Shared {
 
 impl Shared {
     fn fatal(&self) -> Option<String> {
-        self.fatal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.fatal.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
     fn set_fatal(&self, why: String) {
         self.fatal
@@ -173,11 +170,7 @@ impl Sequencer {
     ///
     /// # Errors
     /// Storage failures reading the right edge of the tree.
-    pub fn start(
-        store: Arc<Store>,
-        signer: SignerKey,
-        opts: SequencerOptions,
-    ) -> Result<Self, StartError> {
+    pub fn start(store: Arc<Store>, signer: SignerKey, opts: SequencerOptions) -> Result<Self, StartError> {
         let size = store.size();
         let range = CompactRange::from_source(size, store.as_ref()).map_err(|e| match e {
             provlog_proto::merkle::ProofError::Source(s) => StartError::Storage(s),
@@ -236,20 +229,13 @@ impl Sequencer {
         match self.tx.try_send(make(reply)) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(SeqError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(SeqError::Unavailable("the sequencer has stopped".into()))
-            }
+            Err(TrySendError::Disconnected(_)) => Err(SeqError::Unavailable("the sequencer has stopped".into())),
         }
     }
 
-    async fn wait(
-        rx: oneshot::Receiver<Result<Sequenced, SeqError>>,
-    ) -> Result<Sequenced, SeqError> {
-        rx.await.unwrap_or_else(|_| {
-            Err(SeqError::Unavailable(
-                "the sequencer dropped the request".into(),
-            ))
-        })
+    async fn wait(rx: oneshot::Receiver<Result<Sequenced, SeqError>>) -> Result<Sequenced, SeqError> {
+        rx.await
+            .unwrap_or_else(|_| Err(SeqError::Unavailable("the sequencer dropped the request".into())))
     }
 
     /// Queues an event and waits until it is durable (or refused).
@@ -291,8 +277,7 @@ impl Sequencer {
         // A full queue blocks here until the sequencer makes room: queued
         // work is finished, not dropped.
         let _ = self.tx.send(Job::Shutdown);
-        let threads =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for t in threads {
             let _ = t.join();
         }
@@ -331,9 +316,7 @@ impl SeqThread {
                 let next = match rx.try_recv() {
                     Ok(j) => Some(j),
                     Err(_) if self.opts.batch_max_wait.is_zero() => None,
-                    Err(_) => rx
-                        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                        .ok(),
+                    Err(_) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
                 };
                 match next {
                     Some(j) => {
@@ -369,11 +352,7 @@ impl SeqThread {
         let mut fresh: Vec<(EventJob, Reply, Hash)> = Vec::new();
         let mut policies: Vec<(Policy, Reply)> = Vec::new();
         {
-            let mut inflight = self
-                .shared
-                .inflight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
             for j in jobs.drain(..) {
                 match j {
                     Job::Event(e, r) => {
@@ -399,9 +378,8 @@ impl SeqThread {
         let start = self.range.size();
         let now = now_millis().max(self.last_logged_at);
         let Ok(ts) = provlog_proto::time::format_millis(now) else {
-            self.shared.set_fatal(format!(
-                "clock reads {now} ms, which RFC 3339 cannot express"
-            ));
+            self.shared
+                .set_fatal(format!("clock reads {now} ms, which RFC 3339 cannot express"));
             return self.sequence_fail(fresh, policies);
         };
         let mut batch = AppendBatch {
@@ -410,11 +388,7 @@ impl SeqThread {
             ..AppendBatch::default()
         };
         let mut waiters = Vec::new();
-        let mut inflight = self
-            .shared
-            .inflight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         for (p, r) in policies {
             let index = start + batch.entries.len() as u64;
             let entry = policy_leaf(&ts, &p);
@@ -429,9 +403,7 @@ impl SeqThread {
         for ((e, r, head_hash), stored) in fresh.into_iter().zip(stored) {
             match stored {
                 Err(err) => {
-                    let _ = r.send(Err(SeqError::Unavailable(format!(
-                        "reading the dedup index: {err}"
-                    ))));
+                    let _ = r.send(Err(SeqError::Unavailable(format!("reading the dedup index: {err}"))));
                     continue;
                 }
                 Ok(Some(index)) => {
@@ -495,26 +467,18 @@ impl SeqThread {
             Err(e) => {
                 self.shared.set_fatal(format!("signing checkpoint: {e}"));
                 for w in waiters {
-                    let _ = w.reply.send(Err(SeqError::Unavailable(format!(
-                        "signing checkpoint: {e}"
-                    ))));
+                    let _ = w
+                        .reply
+                        .send(Err(SeqError::Unavailable(format!("signing checkpoint: {e}"))));
                 }
                 return None;
             }
         }
         self.last_logged_at = now;
-        Some(Commit {
-            batch,
-            waiters,
-            root,
-        })
+        Some(Commit { batch, waiters, root })
     }
 
-    fn sequence_fail(
-        &self,
-        fresh: Vec<(EventJob, Reply, Hash)>,
-        policies: Vec<(Policy, Reply)>,
-    ) -> Option<Commit> {
+    fn sequence_fail(&self, fresh: Vec<(EventJob, Reply, Hash)>, policies: Vec<(Policy, Reply)>) -> Option<Commit> {
         let why = self.shared.fatal().unwrap_or_default();
         for (_, r, _) in fresh {
             let _ = r.send(Err(SeqError::Unavailable(why.clone())));
@@ -524,6 +488,22 @@ impl SeqThread {
         }
         None
     }
+}
+
+/// Removes a batch's keys from the in-flight set and returns the retries
+/// that waited on them. Called only after the batch's write returned, so a
+/// lookup that misses the in-flight set finds the key in the store.
+fn take_retries(shared: &Shared, batch: &AppendBatch) -> Vec<(Reply, u64)> {
+    let mut inflight = shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+    batch
+        .dedup
+        .iter()
+        .filter_map(|(k, _)| inflight.remove(k))
+        .flat_map(|inf| {
+            let index = inf.index;
+            inf.waiters.into_iter().map(move |w| (w, index))
+        })
+        .collect()
 }
 
 fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
@@ -537,16 +517,8 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
         if let Some(why) = failed {
             tracing::error!(error = %why, "the log stops accepting entries");
             shared.set_fatal(why.clone());
-            let mut inflight = shared
-                .inflight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (k, _) in &c.batch.dedup {
-                if let Some(inf) = inflight.remove(k) {
-                    for w in inf.waiters {
-                        let _ = w.send(Err(SeqError::Unavailable(why.clone())));
-                    }
-                }
+            for (w, _) in take_retries(shared, &c.batch) {
+                let _ = w.send(Err(SeqError::Unavailable(why.clone())));
             }
             for w in c.waiters {
                 let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
@@ -564,18 +536,7 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
             batch = c.batch.entries.len(),
             "batch committed"
         );
-        let mut dups = Vec::new();
-        {
-            let mut inflight = shared
-                .inflight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (k, _) in &c.batch.dedup {
-                if let Some(inf) = inflight.remove(k) {
-                    dups.extend(inf.waiters.into_iter().map(|w| (w, inf.index)));
-                }
-            }
-        }
+        let dups = take_retries(shared, &c.batch);
         for w in c.waiters {
             let _ = w.reply.send(Ok(Sequenced {
                 index: w.index,

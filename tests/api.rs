@@ -23,11 +23,7 @@ async fn check_static_api(c: &reqwest::Client, s: &Server, entries: &BTreeMap<u6
     let (cp, _) = checkpoint(c, s).await;
     let mut tiles = TileHashes::new(cp.size);
     for t in tiles_for_size(cp.size) {
-        let r = c
-            .get(format!("{}/{}", s.url, t.path()))
-            .send()
-            .await
-            .expect("GET tile");
+        let r = c.get(format!("{}/{}", s.url, t.path())).send().await.expect("GET tile");
         assert_eq!(r.status(), 200, "{}", t.path());
         assert_eq!(r.headers()["content-type"], "application/octet-stream");
         assert!(
@@ -50,10 +46,7 @@ async fn check_static_api(c: &reqwest::Client, s: &Server, entries: &BTreeMap<u6
             }
         }
     }
-    assert_eq!(
-        root_from_tiles(cp.size, &tiles).expect("root from tiles"),
-        cp.root
-    );
+    assert_eq!(root_from_tiles(cp.size, &tiles).expect("root from tiles"), cp.root);
     // Every bundle entry hashes to its level-0 tile hash.
     for t in tiles_for_size(cp.size)
         .into_iter()
@@ -148,16 +141,8 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
         assert_eq!(st, 200);
         let r: Receipt = serde_json::from_value(r).expect("receipt");
         assert_eq!(r.verify(&s.vkey).expect("verifies").checkpoint.size, 301);
-        for q in [
-            format!("index={i}"),
-            format!("leaf_hash={}", hex::encode(leaf_hash(e))),
-        ] {
-            let (st, p) = get_json(
-                &c,
-                &s.url,
-                &format!("/v1/proofs/inclusion?{q}&tree_size=301"),
-            )
-            .await;
+        for q in [format!("index={i}"), format!("leaf_hash={}", hex::encode(leaf_hash(e)))] {
+            let (st, p) = get_json(&c, &s.url, &format!("/v1/proofs/inclusion?{q}&tree_size=301")).await;
             assert_eq!(st, 200, "{p}");
             assert_eq!(p["index"], i);
             let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
@@ -185,9 +170,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     let mut retries = Vec::new();
     for _ in 0..8 {
         let (c, url, body) = (c.clone(), s.url.clone(), body.clone());
-        retries.push(tokio::spawn(async move {
-            post(&c, &url, "/v1/entries", body).await
-        }));
+        retries.push(tokio::spawn(async move { post(&c, &url, "/v1/entries", body).await }));
     }
     for r in retries {
         let (st, v) = r.await.expect("task");
@@ -214,9 +197,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     let mut racers = Vec::new();
     for _ in 0..10 {
         let (c, url, body) = (c.clone(), s.url.clone(), body.clone());
-        racers.push(tokio::spawn(async move {
-            post(&c, &url, "/v1/entries", body).await
-        }));
+        racers.push(tokio::spawn(async move { post(&c, &url, "/v1/entries", body).await }));
     }
     let mut created = 0;
     let mut indexes = std::collections::HashSet::new();
@@ -258,15 +239,9 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     assert_eq!(st, 201);
     let (cp2, _) = checkpoint(&c, &s).await;
     assert_eq!(cp2.size, 303);
-    let (_, p) = get_json(
-        &c,
-        &s.url,
-        &format!("/v1/proofs/consistency?from={}&to=303", cp.size),
-    )
-    .await;
+    let (_, p) = get_json(&c, &s.url, &format!("/v1/proofs/consistency?from={}&to=303", cp.size)).await;
     let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
-    verify_consistency(cp.size, 303, &cp.root, &cp2.root, &proof)
-        .expect("consistent across restart");
+    verify_consistency(cp.size, 303, &cp.root, &cp2.root, &proof).expect("consistent across restart");
     check_static_api(&c, &s, &all).await;
     let _ = (cp0_text, cp_text);
 }
@@ -274,25 +249,15 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_and_log_info_headers() {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = Server::start(
-        &dir.path().join("data"),
-        &["--origin", "example.com/test-provlog"],
-    );
+    let s = Server::start(&dir.path().join("data"), &["--origin", "example.com/test-provlog"]);
     let c = client();
-    let r = c
-        .get(format!("{}/checkpoint", s.url))
-        .send()
-        .await
-        .expect("get");
+    let r = c.get(format!("{}/checkpoint", s.url)).send().await.expect("get");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let text = r.text().await.expect("text");
     assert!(text.starts_with("example.com/test-provlog\n1\n"), "{text}");
-    assert!(
-        text.contains("\n\n\u{2014} example.com/test-provlog "),
-        "{text}"
-    );
+    assert!(text.contains("\n\n\u{2014} example.com/test-provlog "), "{text}");
     let (st, info) = get_json(&c, &s.url, "/v1/log").await;
     assert_eq!(st, 200);
     assert_eq!(info["origin"], "example.com/test-provlog");

@@ -19,14 +19,7 @@ struct Case {
     code: &'static str,
 }
 
-fn case(
-    name: &'static str,
-    method: &'static str,
-    path: &str,
-    body: Vec<u8>,
-    status: u16,
-    code: &'static str,
-) -> Case {
+fn case(name: &'static str, method: &'static str, path: &str, body: Vec<u8>, status: u16, code: &'static str) -> Case {
     Case {
         name,
         method,
@@ -58,12 +51,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
     .expect("config");
     let s = Server::start(
         &dir.path().join("data"),
-        &[
-            "--config",
-            config.to_str().expect("utf8"),
-            "--max-body-bytes",
-            "200000",
-        ],
+        &["--config", config.to_str().expect("utf8"), "--max-body-bytes", "200000"],
     );
     let c = client();
 
@@ -110,14 +98,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             400,
             "malformed_json",
         ),
-        case(
-            "empty body",
-            "POST",
-            "/v1/entries",
-            Vec::new(),
-            400,
-            "malformed_json",
-        ),
+        case("empty body", "POST", "/v1/entries", Vec::new(), 400, "malformed_json"),
         case(
             "truncated",
             "POST",
@@ -258,22 +239,8 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             400,
             "invalid_signature_encoding",
         ),
-        case(
-            "entry too large",
-            "POST",
-            "/v1/entries",
-            big,
-            400,
-            "entry_too_large",
-        ),
-        case(
-            "body over limit",
-            "POST",
-            "/v1/entries",
-            huge,
-            413,
-            "body_too_large",
-        ),
+        case("entry too large", "POST", "/v1/entries", big, 400, "entry_too_large"),
+        case("body over limit", "POST", "/v1/entries", huge, 413, "body_too_large"),
         case(
             "bad signature",
             "POST",
@@ -526,22 +493,8 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             400,
             "invalid_tile_path",
         ),
-        case(
-            "tile not yet",
-            "GET",
-            "/tile/0/001",
-            Vec::new(),
-            404,
-            "not_found",
-        ),
-        case(
-            "full tile not yet",
-            "GET",
-            "/tile/0/000",
-            Vec::new(),
-            404,
-            "not_found",
-        ),
+        case("tile not yet", "GET", "/tile/0/001", Vec::new(), 404, "not_found"),
+        case("full tile not yet", "GET", "/tile/0/000", Vec::new(), 404, "not_found"),
         case(
             "bundle not yet",
             "GET",
@@ -550,14 +503,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             404,
             "not_found",
         ),
-        case(
-            "unknown path",
-            "GET",
-            "/v2/entries",
-            Vec::new(),
-            404,
-            "not_found",
-        ),
+        case("unknown path", "GET", "/v2/entries", Vec::new(), 404, "not_found"),
         case(
             "wrong method",
             "DELETE",
@@ -577,10 +523,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
     ];
     for k in &cases {
         let req = c
-            .request(
-                k.method.parse().expect("method"),
-                format!("{}{}", s.url, k.path),
-            )
+            .request(k.method.parse().expect("method"), format!("{}{}", s.url, k.path))
             .header("content-type", "application/json")
             .body(k.body.clone());
         let r = req.send().await.expect("send");
@@ -589,15 +532,12 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap_or("").to_owned());
-        let body: Value =
-            serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(Value::Null);
+        let body: Value = serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(Value::Null);
         assert_eq!(status, k.status, "{}: {body}", k.name);
         assert_eq!(ctype.as_deref(), Some("application/json"), "{}", k.name);
         assert_eq!(body["error"]["code"], k.code, "{}: {body}", k.name);
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{}: {body}",
             k.name
         );
@@ -617,12 +557,6 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         .await
         .expect("post");
     let v: Value = r.json().await.expect("json");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .expect("msg")
-            .contains("targets"),
-        "{v}"
-    );
+    assert!(v["error"]["message"].as_str().expect("msg").contains("targets"), "{v}");
     assert_eq!(checkpoint(&c, &s).await.0.size, 2);
 }

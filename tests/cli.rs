@@ -19,12 +19,7 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .spawn()
         .expect("spawn");
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input)
-            .expect("write");
+        child.stdin.take().expect("stdin").write_all(input).expect("write");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait")
@@ -39,13 +34,7 @@ fn keygen_writes_a_private_file_and_a_vkey() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("ci.skey");
     let o = run(
-        &[
-            "keygen",
-            "--name",
-            "ci-provisioner",
-            "--out",
-            out.to_str().expect("p"),
-        ],
+        &["keygen", "--name", "ci-provisioner", "--out", out.to_str().expect("p")],
         None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -59,13 +48,7 @@ fn keygen_writes_a_private_file_and_a_vkey() {
     assert!(text(&o.stdout).contains(vkey.trim()));
     // Never overwrites an existing key.
     let again = run(
-        &[
-            "keygen",
-            "--name",
-            "ci-provisioner",
-            "--out",
-            out.to_str().expect("p"),
-        ],
+        &["keygen", "--name", "ci-provisioner", "--out", out.to_str().expect("p")],
         None,
     );
     assert_eq!(again.status.code(), Some(1));
@@ -94,21 +77,11 @@ fn submit_then_verify_offline_and_detect_tampering() {
     let vkey_file = data.join("log.vkey");
     let events = format!("{}\n{}\n", event("cli-1", "svc-a"), event("cli-2", "svc-b"));
     let o = run(
-        &[
-            "submit",
-            "--url",
-            &s.url,
-            "--key",
-            skey.to_str().expect("p"),
-            "-",
-        ],
+        &["submit", "--url", &s.url, "--key", skey.to_str().expect("p"), "-"],
         Some(events.as_bytes()),
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let receipts: Vec<&str> = std::str::from_utf8(&o.stdout)
-        .expect("utf8")
-        .lines()
-        .collect();
+    let receipts: Vec<&str> = std::str::from_utf8(&o.stdout).expect("utf8").lines().collect();
     assert_eq!(receipts.len(), 2);
     let receipt = dir.path().join("receipt.json");
     std::fs::write(&receipt, receipts[1]).expect("write");
@@ -124,11 +97,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
         None,
     );
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(
-        text(&ok.stdout).starts_with("OK: entry 2 "),
-        "{}",
-        text(&ok.stdout)
-    );
+    assert!(text(&ok.stdout).starts_with("OK: entry 2 "), "{}", text(&ok.stdout));
     // With the submitter key, the event signature is checked too.
     let dev_vkey = data.join("dev.vkey");
     let ok = run(
@@ -190,8 +159,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("leaf_hash"), "{}", text(&o.stderr));
-    let other =
-        provlog_proto::keys::SignerKey::from_seed("localhost/provlog", 1, [9; 32]).expect("k");
+    let other = provlog_proto::keys::SignerKey::from_seed("localhost/provlog", 1, [9; 32]).expect("k");
     let o = run(
         &[
             "verify",
@@ -203,11 +171,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
         None,
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o.stderr).contains("checkpoint"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert!(text(&o.stderr).contains("checkpoint"), "{}", text(&o.stderr));
     let o = run(
         &[
             "verify",
@@ -240,10 +204,7 @@ fn config_example_checks_and_unknown_keys_are_refused() {
     let example = text(&o.stdout);
     // The example's placeholder vkey is not valid; swap in a real one.
     let k = provlog_proto::keys::SignerKey::from_seed("ci-provisioner", 1, [3; 32]).expect("k");
-    let cfg = example.replace(
-        "ci-provisioner+1a2b3c4d+AU...",
-        &k.verifier().to_vkey_string(),
-    );
+    let cfg = example.replace("ci-provisioner+1a2b3c4d+AU...", &k.verifier().to_vkey_string());
     let f = dir.path().join("p.toml");
     std::fs::write(&f, &cfg).expect("w");
     let o = run(&["config", "check", f.to_str().expect("p")], None);
@@ -279,23 +240,15 @@ fn refuses_to_start_on_a_corrupted_store() {
     }
     // Flip a byte in a stored leaf hash.
     {
-        let store = provlog_storage::Store::open(
-            &data.join("db"),
-            &provlog_storage::StoreOptions::default(),
-        )
-        .expect("open");
+        let store =
+            provlog_storage::Store::open(&data.join("db"), &provlog_storage::StoreOptions::default()).expect("open");
         let mut key = vec![0u8];
         key.extend_from_slice(&7u64.to_be_bytes());
         let mut h = store.leaf_hash(7).expect("leaf");
         h[0] ^= 1;
         store.debug_put_raw("hashes", &key, Some(&h)).expect("put");
     }
-    let err = Server::try_start(&data, &[])
-        .err()
-        .expect("must refuse to start");
+    let err = Server::try_start(&data, &[]).err().expect("must refuse to start");
     assert!(err.contains("refusing to start"), "{err}");
-    assert!(
-        err.contains("entry 7 does not match its stored leaf hash"),
-        "{err}"
-    );
+    assert!(err.contains("entry 7 does not match its stored leaf hash"), "{err}");
 }

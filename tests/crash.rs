@@ -45,10 +45,7 @@ struct Seen {
 /// Every entry of the log, read through the entry bundles.
 async fn all_entries(c: &reqwest::Client, s: &Server, size: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for t in tiles_for_size(size)
-        .into_iter()
-        .filter(|t| t.kind == TileKind::Entries)
-    {
+    for t in tiles_for_size(size).into_iter().filter(|t| t.kind == TileKind::Entries) {
         let (st, body) = get(c, &s.url, &format!("/{}", t.path())).await;
         assert_eq!(st, 200, "{}", t.path());
         out.extend(
@@ -101,17 +98,13 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                     k += 1;
                     let res = c.post(format!("{url}/v1/entries")).json(&sub).send().await;
                     let ok = match res {
-                        Ok(r) if r.status() == 201 || r.status() == 200 => {
-                            r.json::<Receipt>().await.ok()
-                        }
+                        Ok(r) if r.status() == 201 || r.status() == 200 => r.json::<Receipt>().await.ok(),
                         _ => None,
                     };
                     let mut g = seen.lock().expect("lock");
                     match ok {
                         Some(receipt) => {
-                            let v = receipt
-                                .verify(&vkey)
-                                .expect("acknowledged receipt verifies");
+                            let v = receipt.verify(&vkey).expect("acknowledged receipt verifies");
                             if g.best.as_ref().is_none_or(|b| b.size < v.checkpoint.size) {
                                 g.best = Some(v.checkpoint.clone());
                             }
@@ -170,8 +163,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                     .iter()
                     .map(|h| b64::decode(h.as_str().expect("s")).expect("b64"))
                     .collect();
-                verify_consistency(best.size, cp.size, &best.root, &cp.root, &proof)
-                    .expect("consistent with the past");
+                verify_consistency(best.size, cp.size, &best.root, &cp.root, &proof).expect("consistent with the past");
             } else {
                 assert_eq!(best.root, cp.root);
             }
@@ -197,11 +189,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             .send()
             .await
             .expect("retry");
-        assert!(
-            r.status() == 201 || r.status() == 200,
-            "retry got {}",
-            r.status()
-        );
+        assert!(r.status() == 201 || r.status() == 200, "retry got {}", r.status());
     }
     let (cp, _) = checkpoint(&c, &s).await;
     let mut count: HashMap<String, usize> = HashMap::new();
@@ -212,17 +200,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     }
     for sub in &in_doubt {
         let id = sub["event"]["event_id"].as_str().expect("id");
-        assert_eq!(
-            count.get(id),
-            Some(&1),
-            "{id} is logged {:?} times",
-            count.get(id)
-        );
+        assert_eq!(count.get(id), Some(&1), "{id} is logged {:?} times", count.get(id));
     }
-    assert!(
-        count.values().all(|&n| n == 1),
-        "some event_id is logged twice"
-    );
+    assert!(count.values().all(|&n| n == 1), "some event_id is logged twice");
     let g = seen.lock().expect("lock");
     assert!(!g.acked.is_empty(), "the load never got an acknowledgement");
     s.stop();

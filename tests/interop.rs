@@ -27,10 +27,7 @@ impl TileReader for Fetched {
             .iter()
             .map(|t| {
                 let c2sp = t.path().replacen("tile/8/", "tile/", 1);
-                self.0
-                    .get(&c2sp)
-                    .cloned()
-                    .ok_or(tlog_tiles::Error::InvalidTile)
+                self.0.get(&c2sp).cloned().ok_or(tlog_tiles::Error::InvalidTile)
             })
             .collect()
     }
@@ -48,10 +45,7 @@ fn hashes(v: &serde_json::Value) -> Vec<Hash> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = Server::start(
-        &dir.path().join("data"),
-        &["--origin", "interop.example/log"],
-    );
+    let s = Server::start(&dir.path().join("data"), &["--origin", "interop.example/log"]);
     let key = s.dev_key();
     let c = client();
     let (cp_small, _) = checkpoint(&c, &s).await;
@@ -85,8 +79,7 @@ async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
         .verify(&VerifierList::new(vec![Box::new(verifier)]))
         .expect("azul verifies our checkpoint signature");
     assert_eq!((verified.len(), unverified.len()), (1, 0));
-    let parsed =
-        tlog_tiles::Checkpoint::from_bytes(note.text()).expect("azul parses our checkpoint");
+    let parsed = tlog_tiles::Checkpoint::from_bytes(note.text()).expect("azul parses our checkpoint");
     assert_eq!(parsed.origin(), "interop.example/log");
     assert_eq!(parsed.size(), 601);
     assert_eq!(parsed.hash().0, cp.root);
@@ -99,8 +92,7 @@ async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
             let (st, body) = get(&c, &s.url, &format!("/{}", t.path())).await;
             assert_eq!(st, 200);
             // Our tile paths parse as the same tile in tlog_tiles.
-            let theirs = Tile::from_path(&t.path().replacen("tile/", "tile/8/", 1))
-                .expect("azul parses our path");
+            let theirs = Tile::from_path(&t.path().replacen("tile/", "tile/8/", 1)).expect("azul parses our path");
             assert_eq!(u64::from(theirs.width()), u64::from(t.width));
             assert_eq!(theirs.level_index(), t.index);
             fetched.insert(t.path(), body);
@@ -109,26 +101,17 @@ async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
     let tiles = Fetched(fetched);
     let reader = TileHashReader::new(cp.size, Hash(cp.root), &tiles);
     assert_eq!(
-        tlog_tiles::tree_hash(cp.size, &reader)
-            .expect("tree hash from tiles")
-            .0,
+        tlog_tiles::tree_hash(cp.size, &reader).expect("tree hash from tiles").0,
         cp.root
     );
 
     for i in [0u64, 1, 255, 256, 300, 511, 512, 600] {
-        let (st, p) = get_json(
-            &c,
-            &s.url,
-            &format!("/v1/proofs/inclusion?index={i}&tree_size=601"),
-        )
-        .await;
+        let (st, p) = get_json(&c, &s.url, &format!("/v1/proofs/inclusion?index={i}&tree_size=601")).await;
         assert_eq!(st, 200);
         let ours = hashes(&p["proof"]);
         let leaf = Hash(b64::decode_array(p["leaf_hash"].as_str().expect("s")).expect("32"));
-        tlog_tiles::check_record(&ours, cp.size, Hash(cp.root), i, leaf)
-            .expect("azul accepts our inclusion proof");
-        let theirs =
-            tlog_tiles::prove_record(cp.size, i, &reader).expect("azul proves from our tiles");
+        tlog_tiles::check_record(&ours, cp.size, Hash(cp.root), i, leaf).expect("azul accepts our inclusion proof");
+        let theirs = tlog_tiles::prove_record(cp.size, i, &reader).expect("azul proves from our tiles");
         assert_eq!(theirs, ours, "inclusion proof for {i}");
         // The stored hash index reader agrees on the leaf hash too.
         let stored = reader
@@ -137,17 +120,11 @@ async fn azul_crates_accept_our_checkpoints_tiles_and_proofs() {
         assert_eq!(stored[0], leaf);
     }
     for m in [1u64, 2, 255, 256, 257, 512, 600] {
-        let (st, p) = get_json(
-            &c,
-            &s.url,
-            &format!("/v1/proofs/consistency?from={m}&to=601"),
-        )
-        .await;
+        let (st, p) = get_json(&c, &s.url, &format!("/v1/proofs/consistency?from={m}&to=601")).await;
         assert_eq!(st, 200);
         let ours = hashes(&p["proof"]);
         let old_root = tlog_tiles::tree_hash(m, &reader).expect("old root from tiles");
-        tlog_tiles::check_tree(&ours, cp.size, Hash(cp.root), m, old_root)
-            .expect("azul accepts our consistency proof");
+        tlog_tiles::check_tree(&ours, cp.size, Hash(cp.root), m, old_root).expect("azul accepts our consistency proof");
         assert_eq!(
             tlog_tiles::prove_tree(cp.size, m, &reader).expect("azul proves"),
             ours,
@@ -165,8 +142,7 @@ fn notes_signed_by_azul_verify_with_ours_and_match_byte_for_byte() {
     let mut note = Note::new(text, &[]).expect("note");
     note.add_sigs(&[&signer]).expect("azul signs");
     let theirs = note.to_bytes();
-    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&theirs, &ours.verifier())
-        .expect("we verify azul's note");
+    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&theirs, &ours.verifier()).expect("we verify azul's note");
     assert_eq!(cp.size, 3);
     let mine = provlog_proto::checkpoint::sign_checkpoint(&cp, &ours)
         .expect("sign")

@@ -201,12 +201,7 @@ impl Checkpoint {
     /// followed by `\n`. For a parsed checkpoint this is exactly the input.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            b64::encode(self.root)
-        );
+        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, b64::encode(self.root));
         for e in &self.extensions {
             out.push_str(e);
             out.push('\n');
@@ -222,8 +217,7 @@ fn parse_size(s: &str) -> Result<u64, CheckpointTextError> {
     if s.len() > 1 && s.starts_with('0') {
         return Err(CheckpointTextError::SizeLeadingZero);
     }
-    s.parse::<u64>()
-        .map_err(|_| CheckpointTextError::SizeOverflow)
+    s.parse::<u64>().map_err(|_| CheckpointTextError::SizeOverflow)
 }
 
 impl fmt::Display for Checkpoint {
@@ -269,9 +263,7 @@ pub fn sign_checkpoint(cp: &Checkpoint, signer: &SignerKey) -> Result<Note, Chec
     }
     let text = cp.to_text();
     if Checkpoint::parse_text(&text)? != *cp {
-        return Err(CheckpointError::MalformedText(
-            CheckpointTextError::NotCanonical,
-        ));
+        return Err(CheckpointError::MalformedText(CheckpointTextError::NotCanonical));
     }
     Note::new_signed(&text, &[signer], 0).map_err(CheckpointError::Sign)
 }
@@ -292,10 +284,7 @@ pub fn sign_checkpoint(cp: &Checkpoint, signer: &SignerKey) -> Result<Note, Chec
 ///
 /// # Errors
 /// See the steps above.
-pub fn open_checkpoint(
-    note_bytes: &[u8],
-    log_key: &VerifierKey,
-) -> Result<(Checkpoint, Note), CheckpointError> {
+pub fn open_checkpoint(note_bytes: &[u8], log_key: &VerifierKey) -> Result<(Checkpoint, Note), CheckpointError> {
     if log_key.alg() != ALG_ED25519 {
         return Err(CheckpointError::WrongKeyType(log_key.alg()));
     }
@@ -327,20 +316,16 @@ mod tests {
     use serde_json::Value;
 
     fn checkpoint_vectors() -> Value {
-        serde_json::from_str(include_str!("../../testdata/vectors/checkpoint.json"))
-            .expect("checkpoint.json")
+        serde_json::from_str(include_str!("../../testdata/vectors/checkpoint.json")).expect("checkpoint.json")
     }
 
     fn witness_vectors() -> Value {
-        serde_json::from_str(include_str!(
-            "../../testdata/vectors/witness_add_checkpoint.json"
-        ))
-        .expect("witness_add_checkpoint.json")
+        serde_json::from_str(include_str!("../../testdata/vectors/witness_add_checkpoint.json"))
+            .expect("witness_add_checkpoint.json")
     }
 
     fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-        v[k].as_str()
-            .unwrap_or_else(|| panic!("missing string {k}"))
+        v[k].as_str().unwrap_or_else(|| panic!("missing string {k}"))
     }
 
     fn root(b: &str) -> Hash {
@@ -350,10 +335,8 @@ mod tests {
     const ROOT: &str = "TszzRgjTG6xce+z2AG31kAXYKBgQVtCSCE40HmuwBb0=";
 
     fn log_key() -> SignerKey {
-        SignerKey::parse(
-            "PRIVATE+KEY+example.com/test-log+fc8658e2+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
-        )
-        .expect("log skey")
+        SignerKey::parse("PRIVATE+KEY+example.com/test-log+fc8658e2+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f")
+            .expect("log skey")
     }
 
     fn witness_key() -> SignerKey {
@@ -478,10 +461,7 @@ mod tests {
             assert_eq!(ours, parsed);
             // Built from scratch too.
             let fresh = Checkpoint::new(s(log, "origin"), cp.size, cp.root);
-            assert_eq!(
-                sign_checkpoint(&fresh, &sk).expect("sign").to_bytes(),
-                note.as_bytes()
-            );
+            assert_eq!(sign_checkpoint(&fresh, &sk).expect("sign").to_bytes(), note.as_bytes());
         }
     }
 
@@ -513,8 +493,7 @@ mod tests {
                     if !want.is_empty() {
                         // The vectors fix the witness clock per case (stated in
                         // the case note); take it from the expected line.
-                        let want_sig = NoteSignature::parse_line(want.trim_end_matches('\n'))
-                            .expect("expected line");
+                        let want_sig = NoteSignature::parse_line(want.trim_end_matches('\n')).expect("expected line");
                         let ts = want_sig.cosignature_timestamp().expect("cosignature");
                         assert!(s(c, "note").contains(&ts.to_string()), "{desc}");
                         let sig = sign_text(n.text(), &w, ts).expect("cosign");
@@ -540,9 +519,7 @@ mod tests {
                 404 => assert!(opened.is_err(), "{desc}"),
                 _ if desc.starts_with("size-0 checkpoint whose root") => assert_eq!(
                     opened.err(),
-                    Some(CheckpointError::MalformedText(
-                        CheckpointTextError::EmptyTreeRoot
-                    )),
+                    Some(CheckpointError::MalformedText(CheckpointTextError::EmptyTreeRoot)),
                     "{desc}"
                 ),
                 _ => {}
@@ -557,10 +534,7 @@ mod tests {
         let vk = sk.verifier();
         let cp = Checkpoint::new("example.com/test-log", 1, root(ROOT));
         let good = sign_checkpoint(&cp, &sk).expect("sign");
-        assert_eq!(
-            open_checkpoint(&good.to_bytes(), &vk).map(|(c, _)| c),
-            Ok(cp.clone())
-        );
+        assert_eq!(open_checkpoint(&good.to_bytes(), &vk).map(|(c, _)| c), Ok(cp.clone()));
 
         // Malformed note.
         assert!(matches!(
@@ -589,9 +563,7 @@ mod tests {
         let junk = Note::new_signed("example.com/test-log\nhello\n", &[&sk], 0).expect("sign");
         assert_eq!(
             open_checkpoint(&junk.to_bytes(), &vk).err(),
-            Some(CheckpointError::MalformedText(
-                CheckpointTextError::TooFewLines(2)
-            ))
+            Some(CheckpointError::MalformedText(CheckpointTextError::TooFewLines(2)))
         );
         // Valid signature, valid checkpoint, but another origin.
         let foreign = Note::new_signed(
@@ -627,18 +599,14 @@ mod tests {
     fn sign_error_paths() {
         let sk = log_key();
         let cp = Checkpoint::new("example.com/test-log", 1, root(ROOT));
-        let w =
-            SignerKey::from_seed("example.com/test-log", ALG_COSIGNATURE_V1, [1; 32]).expect("w");
+        let w = SignerKey::from_seed("example.com/test-log", ALG_COSIGNATURE_V1, [1; 32]).expect("w");
         assert_eq!(
             sign_checkpoint(&cp, &w).err(),
             Some(CheckpointError::WrongKeyType(ALG_COSIGNATURE_V1))
         );
         let mut ext = cp.clone();
         ext.extensions.push("x".into());
-        assert_eq!(
-            sign_checkpoint(&ext, &sk).err(),
-            Some(CheckpointError::ExtensionLines)
-        );
+        assert_eq!(sign_checkpoint(&ext, &sk).err(), Some(CheckpointError::ExtensionLines));
         let other = Checkpoint::new("example.com/other", 1, root(ROOT));
         assert!(matches!(
             sign_checkpoint(&other, &sk),
@@ -647,9 +615,7 @@ mod tests {
         let empty = Checkpoint::new("example.com/test-log", 0, root(ROOT));
         assert_eq!(
             sign_checkpoint(&empty, &sk).err(),
-            Some(CheckpointError::MalformedText(
-                CheckpointTextError::EmptyTreeRoot
-            ))
+            Some(CheckpointError::MalformedText(CheckpointTextError::EmptyTreeRoot))
         );
         let ok = Checkpoint::new("example.com/test-log", 0, EMPTY_ROOT);
         assert!(sign_checkpoint(&ok, &sk).is_ok());

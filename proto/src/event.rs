@@ -24,9 +24,7 @@ pub const MAX_ID_BYTES: usize = 1024;
 pub const MAX_EVENT_ID: usize = 128;
 
 /// Actions every log understands; others must be `x-<name>`.
-pub const STANDARD_ACTIONS: [&str; 7] = [
-    "issue", "rotate", "revoke", "bind", "unbind", "grant", "expire",
-];
+pub const STANDARD_ACTIONS: [&str; 7] = ["issue", "rotate", "revoke", "bind", "unbind", "grant", "expire"];
 
 /// A provisioning event. Field meanings are in DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,10 +219,7 @@ fn check_opt(field: &'static str, s: Option<&String>) -> Result<(), EventError> 
 /// [`EventError::Value`] naming `event_id`.
 pub fn check_event_id(id: &str) -> Result<(), EventError> {
     if id.is_empty() || id.len() > MAX_EVENT_ID {
-        return Err(bad(
-            "event_id",
-            format!("must be 1 to {MAX_EVENT_ID} characters"),
-        ));
+        return Err(bad("event_id", format!("must be 1 to {MAX_EVENT_ID} characters")));
     }
     if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(bad(
@@ -249,23 +244,17 @@ pub fn check_action(a: &str) -> Result<(), EventError> {
                 .bytes()
                 .next()
                 .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && name.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-            });
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             return Ok(());
         }
-        return Err(bad(
-            "action",
-            "x-<name> needs 1-63 characters of a-z 0-9 . _ -",
-        ));
+        return Err(bad("action", "x-<name> needs 1-63 characters of a-z 0-9 . _ -"));
     }
     Err(bad(
         "action",
-        format!(
-            "{a:?} is not one of {} or x-<name>",
-            STANDARD_ACTIONS.join(", ")
-        ),
+        format!("{a:?} is not one of {} or x-<name>", STANDARD_ACTIONS.join(", ")),
     ))
 }
 
@@ -275,17 +264,8 @@ pub fn check_action(a: &str) -> Result<(), EventError> {
 /// [`EventError::Value`] naming `field`.
 pub fn check_fingerprint(field: &'static str, f: &str) -> Result<(), EventError> {
     match f.strip_prefix("sha256:") {
-        Some(h)
-            if h.len() == 64
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
-        {
-            Ok(())
-        }
-        _ => Err(bad(
-            field,
-            "must be sha256: followed by 64 lowercase hex digits",
-        )),
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => Ok(()),
+        _ => Err(bad(field, "must be sha256: followed by 64 lowercase hex digits")),
     }
 }
 
@@ -337,10 +317,7 @@ impl Event {
         check_opt("authority.approved_by", self.authority.approved_by.as_ref())?;
         check_opt("authority.scope", self.authority.scope.as_ref())?;
         check_opt("decision.policy_id", self.decision.policy_id.as_ref())?;
-        check_opt(
-            "decision.policy_version",
-            self.decision.policy_version.as_ref(),
-        )?;
+        check_opt("decision.policy_version", self.decision.policy_version.as_ref())?;
         if let Some(c) = &self.credential {
             check_fingerprint("credential.fingerprint", &c.fingerprint)?;
             if let Some(p) = &c.previous_fingerprint {
@@ -416,11 +393,7 @@ pub(crate) mod tests {
     fn refuses_schema_violations_with_the_field_named() {
         let mut v = sample();
         v["extra"] = json!(1);
-        assert!(
-            err_of(&v).contains("unknown field `extra`"),
-            "{}",
-            err_of(&v)
-        );
+        assert!(err_of(&v).contains("unknown field `extra`"), "{}", err_of(&v));
         let mut v = sample();
         v["actor"].as_object_mut().expect("o").remove("id");
         assert!(

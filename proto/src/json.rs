@@ -33,8 +33,7 @@ pub enum JsonError {
 /// [`JsonError::Malformed`] with the position `serde_json` reports.
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = StrictValue::deserialize_depth(&mut de, 0)
-        .map_err(|e| JsonError::Malformed(e.to_string()))?;
+    let v = StrictValue::deserialize_depth(&mut de, 0).map_err(|e| JsonError::Malformed(e.to_string()))?;
     de.end().map_err(|e| JsonError::Malformed(e.to_string()))?;
     Ok(v)
 }
@@ -125,9 +124,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(k) = map.next_key::<String>()? {
             if out.contains_key(&k) {
-                return Err(de::Error::custom(format_args!(
-                    "member `{k}` appears twice"
-                )));
+                return Err(de::Error::custom(format_args!("member `{k}` appears twice")));
             }
             let v = map.next_value_seed(Nested(self.depth + 1))?;
             out.insert(k, v);
@@ -157,8 +154,7 @@ mod tests {
 
     #[test]
     fn canonical_form_follows_rfc_8785() {
-        let v = parse_strict(br#"{"b":1,"a":[1e21,0.1,-0],"\u00e9":"\u20ac","c":"\u000f"}"#)
-            .expect("parse");
+        let v = parse_strict(br#"{"b":1,"a":[1e21,0.1,-0],"\u00e9":"\u20ac","c":"\u000f"}"#).expect("parse");
         assert_eq!(
             String::from_utf8(canonical(&v).expect("jcs")).expect("utf8"),
             "{\"a\":[1e+21,0.1,0],\"b\":1,\"c\":\"\\u000f\",\"é\":\"€\"}"

@@ -153,9 +153,7 @@ fn decode_key_data(data: &str) -> Result<(u8, [u8; ED25519_KEY_LEN]), KeyError> 
     let bytes = b64::decode(data).map_err(|_| KeyError::KeyDataBase64)?;
     let (&alg, rest) = bytes.split_first().ok_or(KeyError::KeyDataEmpty)?;
     check_alg(alg)?;
-    let key: [u8; ED25519_KEY_LEN] = rest
-        .try_into()
-        .map_err(|_| KeyError::KeyLength(rest.len()))?;
+    let key: [u8; ED25519_KEY_LEN] = rest.try_into().map_err(|_| KeyError::KeyLength(rest.len()))?;
     Ok((alg, key))
 }
 
@@ -203,13 +201,9 @@ impl SignerKey {
     /// [`KeyError`] naming the field that is wrong.
     pub fn parse(skey: &str) -> Result<Self, KeyError> {
         let mut parts = skey.splitn(5, '+');
-        let (Some("PRIVATE"), Some("KEY"), Some(name), Some(id), Some(data)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some("PRIVATE"), Some("KEY"), Some(name), Some(id), Some(data)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(KeyError::SkeyFormat);
         };
         check_key_name(name)?;
@@ -233,12 +227,7 @@ impl SignerKey {
         let mut data = Vec::with_capacity(1 + ED25519_KEY_LEN);
         data.push(self.alg);
         data.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            b64::encode(&data)
-        )
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.key_id, b64::encode(&data))
     }
 
     /// The key name.
@@ -401,9 +390,7 @@ impl VerifierKey {
         let Ok(sig) = <[u8; ED25519_SIGNATURE_LEN]>::try_from(sig) else {
             return false;
         };
-        self.key
-            .verify_strict(msg, &Signature::from_bytes(&sig))
-            .is_ok()
+        self.key.verify_strict(msg, &Signature::from_bytes(&sig)).is_ok()
     }
 }
 
@@ -429,20 +416,16 @@ mod tests {
     use serde_json::Value;
 
     fn signed_note_vectors() -> Value {
-        serde_json::from_str(include_str!("../../testdata/vectors/signed_note.json"))
-            .expect("signed_note.json")
+        serde_json::from_str(include_str!("../../testdata/vectors/signed_note.json")).expect("signed_note.json")
     }
 
     fn cosig_vectors() -> Value {
-        serde_json::from_str(include_str!("../../testdata/vectors/cosignature_v1.json"))
-            .expect("cosignature_v1.json")
+        serde_json::from_str(include_str!("../../testdata/vectors/cosignature_v1.json")).expect("cosignature_v1.json")
     }
 
     fn witness_vectors() -> Value {
-        serde_json::from_str(include_str!(
-            "../../testdata/vectors/witness_add_checkpoint.json"
-        ))
-        .expect("witness_add_checkpoint.json")
+        serde_json::from_str(include_str!("../../testdata/vectors/witness_add_checkpoint.json"))
+            .expect("witness_add_checkpoint.json")
     }
 
     fn hex(s: &str) -> Vec<u8> {
@@ -458,8 +441,7 @@ mod tests {
     }
 
     fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-        v[k].as_str()
-            .unwrap_or_else(|| panic!("missing string {k}"))
+        v[k].as_str().unwrap_or_else(|| panic!("missing string {k}"))
     }
 
     fn alg_of(v: &Value) -> u8 {
@@ -499,8 +481,7 @@ mod tests {
                 assert_eq!(sk.alg(), alg);
                 assert_eq!(sk.to_skey_string(), skey);
                 assert_eq!(sk.verifier(), vk);
-                let from_seed =
-                    SignerKey::from_seed(name, alg, seed(s(k, "ed25519_seed_hex"))).expect("seed");
+                let from_seed = SignerKey::from_seed(name, alg, seed(s(k, "ed25519_seed_hex"))).expect("seed");
                 assert_eq!(from_seed.to_skey_string(), skey);
                 assert_eq!(from_seed.public_key_bytes().to_vec(), pk);
             }
@@ -514,12 +495,7 @@ mod tests {
         assert!(!bad.is_empty());
         for b in bad {
             let r = VerifierKey::parse(s(b, "vkey"));
-            assert!(
-                r.is_err(),
-                "accepted bad vkey ({}): {}",
-                s(b, "why"),
-                s(b, "vkey")
-            );
+            assert!(r.is_err(), "accepted bad vkey ({}): {}", s(b, "why"), s(b, "vkey"));
         }
         // Each case fails for the reason the vector states.
         let errs: Vec<KeyError> = bad
@@ -559,8 +535,7 @@ mod tests {
         let v = cosig_vectors();
         let w = &v["witness_key"];
         let name = s(w, "name");
-        let sk = SignerKey::from_seed(name, ALG_COSIGNATURE_V1, seed(s(w, "ed25519_seed_hex")))
-            .expect("signer");
+        let sk = SignerKey::from_seed(name, ALG_COSIGNATURE_V1, seed(s(w, "ed25519_seed_hex"))).expect("signer");
         let pk = hex(s(w, "ed25519_public_key_hex"));
         assert_eq!(sk.public_key_bytes().to_vec(), pk);
         assert_eq!(format!("{:08x}", sk.key_id()), s(w, "key_id_hex"));
@@ -574,8 +549,7 @@ mod tests {
             format!("{:08x}", key_id(name, ALG_ED25519, &pk)),
             s(w, "key_id_if_type_were_0x01_hex")
         );
-        let plain = SignerKey::from_seed(name, ALG_ED25519, seed(s(w, "ed25519_seed_hex")))
-            .expect("signer");
+        let plain = SignerKey::from_seed(name, ALG_ED25519, seed(s(w, "ed25519_seed_hex"))).expect("signer");
         assert_ne!(plain.key_id(), sk.key_id());
         assert_ne!(plain.verifier(), sk.verifier());
     }
@@ -588,25 +562,14 @@ mod tests {
         assert_eq!(sk.name(), s(log, "key_name"));
         assert_eq!(format!("{:08x}", sk.key_id()), s(log, "key_id_hex"));
         assert_eq!(sk.verifier().to_vkey_string(), s(log, "vkey"));
-        assert_eq!(
-            sk.public_key_bytes().to_vec(),
-            hex(s(log, "ed25519_public_key_hex"))
-        );
-        let from_seed = SignerKey::from_seed(
-            s(log, "key_name"),
-            ALG_ED25519,
-            seed(s(log, "ed25519_seed_hex")),
-        )
-        .expect("seed");
+        assert_eq!(sk.public_key_bytes().to_vec(), hex(s(log, "ed25519_public_key_hex")));
+        let from_seed =
+            SignerKey::from_seed(s(log, "key_name"), ALG_ED25519, seed(s(log, "ed25519_seed_hex"))).expect("seed");
         assert_eq!(from_seed.to_skey_string(), s(log, "skey"));
 
         let w = &v["witness"];
-        let wk = SignerKey::from_seed(
-            s(w, "name"),
-            ALG_COSIGNATURE_V1,
-            seed(s(w, "ed25519_seed_hex")),
-        )
-        .expect("witness");
+        let wk =
+            SignerKey::from_seed(s(w, "name"), ALG_COSIGNATURE_V1, seed(s(w, "ed25519_seed_hex"))).expect("witness");
         assert_eq!(wk.verifier().to_vkey_string(), s(w, "vkey"));
         let round = SignerKey::parse(&wk.to_skey_string()).expect("round trip");
         assert_eq!(round.verifier(), wk.verifier());
@@ -617,13 +580,8 @@ mod tests {
     fn key_name_rules() {
         assert_eq!(check_key_name(""), Err(KeyError::EmptyName));
         assert_eq!(check_key_name(&"a".repeat(255)), Ok(()));
-        assert_eq!(
-            check_key_name(&"a".repeat(256)),
-            Err(KeyError::NameTooLong(256))
-        );
-        for ws in [
-            " ", "\t", "\n", "\r", "\u{85}", "\u{a0}", "\u{2028}", "\u{3000}",
-        ] {
+        assert_eq!(check_key_name(&"a".repeat(256)), Err(KeyError::NameTooLong(256)));
+        for ws in [" ", "\t", "\n", "\r", "\u{85}", "\u{a0}", "\u{2028}", "\u{3000}"] {
             assert_eq!(
                 check_key_name(&format!("a{ws}b")),
                 Err(KeyError::NameHasWhitespace),
@@ -639,22 +597,12 @@ mod tests {
     fn vkey_error_paths() {
         let good = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
         assert!(VerifierKey::parse(good).is_ok());
-        assert_eq!(
-            VerifierKey::parse("PeterNeumann"),
-            Err(KeyError::VkeyFormat)
-        );
+        assert_eq!(VerifierKey::parse("PeterNeumann"), Err(KeyError::VkeyFormat));
         assert_eq!(
             VerifierKey::parse("+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
             Err(KeyError::EmptyName)
         );
-        for id in [
-            "C74F20A3",
-            "c74f20a",
-            "c74f20a3a",
-            "+74f20a3",
-            "g74f20a3",
-            "",
-        ] {
+        for id in ["C74F20A3", "c74f20a", "c74f20a3a", "+74f20a3", "g74f20a3", ""] {
             assert_eq!(
                 VerifierKey::parse(&format!(
                     "PeterNeumann+{id}+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -709,27 +657,17 @@ mod tests {
             "PUBLIC+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz",
             "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
         ] {
-            assert_eq!(
-                SignerKey::parse(bad).err(),
-                Some(KeyError::SkeyFormat),
-                "{bad}"
-            );
+            assert_eq!(SignerKey::parse(bad).err(), Some(KeyError::SkeyFormat), "{bad}");
         }
         assert_eq!(
-            SignerKey::parse(
-                "PRIVATE+KEY+PeterNeumann+c74f20a4+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-            )
-            .err(),
+            SignerKey::parse("PRIVATE+KEY+PeterNeumann+c74f20a4+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").err(),
             Some(KeyError::KeyIdMismatch {
                 stated: 0xc74f20a4,
                 computed: 0xc74f20a3
             })
         );
         assert_eq!(
-            SignerKey::parse(
-                "PRIVATE+KEY+Peter Neumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-            )
-            .err(),
+            SignerKey::parse("PRIVATE+KEY+Peter Neumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").err(),
             Some(KeyError::NameHasWhitespace)
         );
         // Type byte 0x02.
@@ -741,11 +679,7 @@ mod tests {
         );
         // Seed of 31 bytes.
         assert_eq!(
-            SignerKey::parse(&format!(
-                "PRIVATE+KEY+x+00000000+{}",
-                b64::encode([1u8; 32])
-            ))
-            .err(),
+            SignerKey::parse(&format!("PRIVATE+KEY+x+00000000+{}", b64::encode([1u8; 32]))).err(),
             Some(KeyError::KeyLength(31))
         );
         assert_eq!(
@@ -787,8 +721,8 @@ mod tests {
         assert!(!vk.verify_raw(b"msg", &flipped));
         // Non-canonical S (S + L) is refused by verify_strict.
         let l: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut s_plus_l = sig;
         let mut carry = 0u16;

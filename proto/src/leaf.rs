@@ -159,9 +159,7 @@ impl Leaf {
             return Err(LeafError::Schema("not an object".into()));
         };
         if m.get("v").and_then(Value::as_u64) != Some(1) {
-            return Err(LeafError::Schema(
-                "unsupported version (v must be 1)".into(),
-            ));
+            return Err(LeafError::Schema("unsupported version (v must be 1)".into()));
         }
         let logged_at = take_str(m, "logged_at")?;
         if logged_at.len() != LOGGED_AT_LEN || time::parse_millis(&logged_at).is_err() {
@@ -173,17 +171,14 @@ impl Leaf {
             if have == want {
                 Ok(())
             } else {
-                Err(LeafError::Schema(format!(
-                    "members {have:?}, want {want:?}"
-                )))
+                Err(LeafError::Schema(format!("members {have:?}, want {want:?}")))
             }
         };
         match m.get("kind").and_then(Value::as_str) {
             Some("event") => {
                 members(&["event", "kind", "logged_at", "signature", "submitter", "v"])?;
-                let signature = b64::decode_array(take_str(m, "signature")?).ok_or_else(|| {
-                    LeafError::Schema("signature is not base64 of 64 bytes".into())
-                })?;
+                let signature = b64::decode_array(take_str(m, "signature")?)
+                    .ok_or_else(|| LeafError::Schema("signature is not base64 of 64 bytes".into()))?;
                 let event = CanonicalEvent::from_value(&m["event"])?;
                 Ok(Self::Event(Box::new(EventLeaf {
                     logged_at,
@@ -198,9 +193,7 @@ impl Leaf {
                     .map_err(|e| LeafError::Schema(format!("policy: {e}")))?;
                 Ok(Self::Policy(PolicyLeaf { logged_at, policy }))
             }
-            _ => Err(LeafError::Schema(
-                "kind must be \"event\" or \"policy\"".into(),
-            )),
+            _ => Err(LeafError::Schema("kind must be \"event\" or \"policy\"".into())),
         }
     }
 
@@ -270,22 +263,19 @@ mod tests {
     #[test]
     fn refuses_non_canonical_and_foreign_leaves() {
         let good = policy_leaf("2026-11-25T00:00:00.000Z", &Policy::default());
-        let spaced = String::from_utf8(good.clone())
-            .expect("utf8")
-            .replace(":", ": ");
+        let spaced = String::from_utf8(good.clone()).expect("utf8").replace(":", ": ");
         assert_eq!(Leaf::parse(spaced.as_bytes()), Err(LeafError::NotCanonical));
         assert!(matches!(Leaf::parse(b"leaf 0"), Err(LeafError::Json(_))));
         let v2 = String::from_utf8(good.clone())
             .expect("utf8")
             .replace("\"v\":1", "\"v\":2");
-        assert!(matches!(
-            Leaf::parse(v2.as_bytes()),
-            Err(LeafError::Schema(_))
-        ));
-        let odd = canonical(&json!({"v":1,"kind":"other","logged_at":"2026-11-25T00:00:00.000Z"}))
-            .expect("j");
+        assert!(matches!(Leaf::parse(v2.as_bytes()), Err(LeafError::Schema(_))));
+        let odd = canonical(&json!({"v":1,"kind":"other","logged_at":"2026-11-25T00:00:00.000Z"})).expect("j");
         assert!(matches!(Leaf::parse(&odd), Err(LeafError::Schema(_))));
-        let extra = canonical(&json!({"v":1,"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[]},"x":1})).expect("j");
+        let extra = canonical(
+            &json!({"v":1,"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[]},"x":1}),
+        )
+        .expect("j");
         assert!(matches!(Leaf::parse(&extra), Err(LeafError::Schema(_))));
     }
 }

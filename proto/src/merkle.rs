@@ -26,8 +26,8 @@ pub type Hash = [u8; 32];
 
 /// `SHA-256("")`, the root of the empty tree.
 pub const EMPTY_ROOT: Hash = [
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
 /// SHA-256 of the concatenation of `parts`.
@@ -343,10 +343,7 @@ fn fetch<S: HashSource>(source: &S, ids: &[NodeId]) -> Result<Vec<Hash>, ProofEr
 }
 
 /// Resolves a list of leaf ranges to their hashes with one read.
-fn ranges_to_hashes<S: HashSource>(
-    ranges: &[(u64, u64)],
-    source: &S,
-) -> Result<Vec<Hash>, ProofError<S::Error>> {
+fn ranges_to_hashes<S: HashSource>(ranges: &[(u64, u64)], source: &S) -> Result<Vec<Hash>, ProofError<S::Error>> {
     let parts: Vec<Vec<NodeId>> = ranges.iter().map(|&(a, b)| range_nodes(a, b)).collect();
     let ids: Vec<NodeId> = parts.iter().flatten().copied().collect();
     let hashes = fetch(source, &ids)?;
@@ -378,11 +375,7 @@ pub fn inclusion_nodes(index: u64, size: u64) -> Vec<NodeId> {
 ///
 /// # Errors
 /// [`ProofError::IndexOutOfRange`] when `index >= size`; source failures.
-pub fn inclusion_proof<S: HashSource>(
-    index: u64,
-    size: u64,
-    source: &S,
-) -> Result<Vec<Hash>, ProofError<S::Error>> {
+pub fn inclusion_proof<S: HashSource>(index: u64, size: u64, source: &S) -> Result<Vec<Hash>, ProofError<S::Error>> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
@@ -394,11 +387,7 @@ pub fn inclusion_proof<S: HashSource>(
 ///
 /// # Errors
 /// [`ProofError::SizeOrder`] when `old > new`; source failures.
-pub fn consistency_proof<S: HashSource>(
-    old: u64,
-    new: u64,
-    source: &S,
-) -> Result<Vec<Hash>, ProofError<S::Error>> {
+pub fn consistency_proof<S: HashSource>(old: u64, new: u64, source: &S) -> Result<Vec<Hash>, ProofError<S::Error>> {
     if old > new {
         return Err(ProofError::SizeOrder { old, new });
     }
@@ -417,9 +406,7 @@ pub fn root<S: HashSource>(size: u64, source: &S) -> Result<Hash, ProofError<S::
 }
 
 fn to_hash(bytes: &[u8]) -> Result<Hash, VerifyError> {
-    bytes
-        .try_into()
-        .map_err(|_| VerifyError::HashLength(bytes.len()))
+    bytes.try_into().map_err(|_| VerifyError::HashLength(bytes.len()))
 }
 
 fn to_hashes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, VerifyError> {
@@ -715,10 +702,8 @@ mod tests {
 
     #[test]
     fn reference_8_roots_nodes_and_proofs() {
-        let v: Value = serde_json::from_str(include_str!(
-            "../../testdata/vectors/merkle_reference_8.json"
-        ))
-        .expect("json");
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/merkle_reference_8.json")).expect("json");
         let inputs: Vec<Vec<u8>> = v["leaf_inputs_hex"]
             .as_array()
             .expect("array")
@@ -728,16 +713,9 @@ mod tests {
         let leaves: Vec<Hash> = inputs.iter().map(|d| leaf_hash(d)).collect();
         assert_eq!(leaves, hs(&v["leaf_hashes"]));
         let tree = tree_of(leaves.iter().copied());
-        for (level, hashes) in v["node_hashes_by_level"]
-            .as_array()
-            .expect("levels")
-            .iter()
-            .enumerate()
-        {
+        for (level, hashes) in v["node_hashes_by_level"].as_array().expect("levels").iter().enumerate() {
             for (i, want) in hs(hashes).iter().enumerate() {
-                let got = tree
-                    .node_hashes(&[NodeId::new(level as u8, i as u64)])
-                    .expect("node");
+                let got = tree.node_hashes(&[NodeId::new(level as u8, i as u64)]).expect("node");
                 assert_eq!(&got[0], want, "node ({level}, {i})");
             }
         }
@@ -754,11 +732,7 @@ mod tests {
         for p in incl {
             let (i, n) = (u(&p["leaf_index"]), u(&p["tree_size"]));
             let want = hs(&p["proof"]);
-            assert_eq!(
-                inclusion_proof(i, n, &tree).expect("proof"),
-                want,
-                "inclusion {i}@{n}"
-            );
+            assert_eq!(inclusion_proof(i, n, &tree).expect("proof"), want, "inclusion {i}@{n}");
             verify_inclusion(i, n, &h(&p["leaf_hash"]), &want, &h(&p["root"])).expect("verifies");
         }
         let cons = v["consistency_proofs"].as_array().expect("consistency");
@@ -777,10 +751,8 @@ mod tests {
 
     #[test]
     fn rfc_example_tree() {
-        let v: Value = serde_json::from_str(include_str!(
-            "../../testdata/vectors/merkle_reference_8.json"
-        ))
-        .expect("json");
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/merkle_reference_8.json")).expect("json");
         let ex = &v["rfc_example_7_leaves"];
         // The named proofs of RFC 6962 §2.1.3, checked structurally against
         // the reference tree built from the first 7 leaves.
@@ -803,11 +775,7 @@ mod tests {
             let (m, k) = sizes.split_once("->").expect("m->n");
             let (m, k): (u64, u64) = (m.parse().expect("m"), k.parse().expect("n"));
             let want: Vec<Hash> = names.as_array().expect("a").iter().map(get).collect();
-            assert_eq!(
-                consistency_proof(m, k, &tree).expect("proof"),
-                want,
-                "{sizes}"
-            );
+            assert_eq!(consistency_proof(m, k, &tree).expect("proof"), want, "{sizes}");
             n += 1;
         }
         assert_eq!(n, 7);
@@ -815,10 +783,8 @@ mod tests {
 
     #[test]
     fn transparency_dev_probes() {
-        let v: Value = serde_json::from_str(include_str!(
-            "../../testdata/vectors/merkle_verify_probes.json"
-        ))
-        .expect("json");
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/merkle_verify_probes.json")).expect("json");
         let mut checked = 0;
         for p in v["inclusion"].as_array().expect("inclusion") {
             let got = verify_inclusion(
@@ -833,17 +799,12 @@ mod tests {
         }
         for p in v["consistency"].as_array().expect("consistency") {
             let (r1, r2) = (b(&p["root1"]), b(&p["root2"]));
-            let got =
-                verify_consistency(u(&p["size1"]), u(&p["size2"]), &r1, &r2, &bs(&p["proof"]));
+            let got = verify_consistency(u(&p["size1"]), u(&p["size2"]), &r1, &r2, &bs(&p["proof"]));
             let want_err = p["wantErr"].as_bool().expect("bool");
             if !want_err && (r1.len() != 32 || r2.len() != 32) {
                 // transparency-dev compares roots of any length; a root that
                 // is not 32 bytes cannot be a SHA-256 tree head, so we refuse.
-                assert_eq!(
-                    got,
-                    Err(VerifyError::HashLength(r1.len().min(r2.len()))),
-                    "{p}"
-                );
+                assert_eq!(got, Err(VerifyError::HashLength(r1.len().min(r2.len()))), "{p}");
             } else {
                 assert_eq!(got.is_err(), want_err, "{p}");
             }
@@ -854,10 +815,8 @@ mod tests {
 
     #[test]
     fn argon2020_real_log() {
-        let v: Value = serde_json::from_str(include_str!(
-            "../../testdata/vectors/merkle_ct_argon2020.json"
-        ))
-        .expect("json");
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/merkle_ct_argon2020.json")).expect("json");
         let leaf = leaf_hash(&b(&v["leaf_input_b64"]));
         assert_eq!(leaf.to_vec(), b(&v["leaf_hash"]));
         let n = u(&v["tree_size"]);
@@ -876,16 +835,11 @@ mod tests {
     #[test]
     fn tree_of_70000_matches_tile_computed_proofs() {
         let v: Value =
-            serde_json::from_str(include_str!("../../testdata/vectors/tlog_tiles_70000.json"))
-                .expect("json");
+            serde_json::from_str(include_str!("../../testdata/vectors/tlog_tiles_70000.json")).expect("json");
         let tree = tree_of((0..70_000).map(|i| leaf_hash(format!("leaf {i}").as_bytes())));
         for (size, root_hex) in v["roots_by_size"].as_object().expect("roots") {
             let size: u64 = size.parse().expect("size");
-            assert_eq!(
-                tree.root_at(size).expect("root"),
-                h(root_hex),
-                "root {size}"
-            );
+            assert_eq!(tree.root_at(size).expect("root"), h(root_hex), "root {size}");
         }
         let ip = &v["inclusion_proofs_at_70000"];
         let n = u(&ip["tree_size"]);
@@ -921,9 +875,7 @@ mod tests {
             }
             for m in 1..n {
                 let bl = 64 - ((m - 1) ^ (n - 1)).leading_zeros();
-                let want = (bl - m.trailing_zeros())
-                    + ((m - 1) >> bl).count_ones()
-                    + u32::from(!m.is_power_of_two());
+                let want = (bl - m.trailing_zeros()) + ((m - 1) >> bl).count_ones() + u32::from(!m.is_power_of_two());
                 assert_eq!(consistency_ranges(m, n).len(), want as usize, "{m}->{n}");
             }
         }
@@ -942,10 +894,7 @@ mod tests {
         );
         assert_eq!(consistency_proof(0, 5, &tree), Ok(vec![]));
         assert_eq!(consistency_proof(5, 5, &tree), Ok(vec![]));
-        assert!(matches!(
-            inclusion_proof(3, 9, &tree),
-            Err(ProofError::Source(_))
-        ));
+        assert!(matches!(inclusion_proof(3, 9, &tree), Err(ProofError::Source(_))));
         let r = tree.root_at(5).expect("root");
         assert!(verify_consistency_from_any(0, 5, &EMPTY_ROOT, &r, &[] as &[Hash]).is_ok());
         assert!(verify_consistency_from_any(0, 5, &r, &r, &[] as &[Hash]).is_err());

@@ -24,9 +24,7 @@
 use std::fmt;
 
 use crate::b64;
-use crate::keys::{
-    self, ALG_COSIGNATURE_V1, ALG_ED25519, ED25519_SIGNATURE_LEN, KeyError, SignerKey, VerifierKey,
-};
+use crate::keys::{self, ALG_COSIGNATURE_V1, ALG_ED25519, ED25519_SIGNATURE_LEN, KeyError, SignerKey, VerifierKey};
 
 /// Largest note accepted or produced, in bytes (text, separator and all
 /// signature lines).
@@ -161,9 +159,7 @@ impl NoteSignature {
         let rest = line
             .strip_prefix(SIGNATURE_LINE_PREFIX)
             .ok_or(SignatureLineError::MissingPrefix)?;
-        let (name, sig_b64) = rest
-            .split_once(' ')
-            .ok_or(SignatureLineError::MissingSpace)?;
+        let (name, sig_b64) = rest.split_once(' ').ok_or(SignatureLineError::MissingSpace)?;
         keys::check_key_name(name).map_err(SignatureLineError::InvalidName)?;
         if sig_b64.is_empty() {
             return Err(SignatureLineError::EmptySignature);
@@ -203,11 +199,7 @@ impl NoteSignature {
         let mut raw = Vec::with_capacity(self.payload.len().saturating_add(4));
         raw.extend_from_slice(&self.key_id.to_be_bytes());
         raw.extend_from_slice(&self.payload);
-        format!(
-            "{SIGNATURE_LINE_PREFIX}{} {}\n",
-            self.name,
-            b64::encode(&raw)
-        )
+        format!("{SIGNATURE_LINE_PREFIX}{} {}\n", self.name, b64::encode(&raw))
     }
 
     /// The cosignature/v1 timestamp: `Some` exactly when the payload has the
@@ -294,11 +286,7 @@ fn check_controls(s: &str) -> Result<(), NoteError> {
 /// # Errors
 /// [`NoteError`] if the text breaks [`check_text`] or the timestamp exceeds
 /// [`MAX_COSIGNATURE_TIMESTAMP`] for a 0x04 key.
-pub fn sign_text(
-    text: &str,
-    signer: &SignerKey,
-    timestamp: u64,
-) -> Result<NoteSignature, NoteError> {
+pub fn sign_text(text: &str, signer: &SignerKey, timestamp: u64) -> Result<NoteSignature, NoteError> {
     check_text(text)?;
     let payload = match signer.alg() {
         ALG_ED25519 => signer.sign_raw(text.as_bytes()).to_vec(),
@@ -329,11 +317,7 @@ pub fn sign_text(
 /// (76 with the key ID), its timestamp at most 2^63 − 1, and its signature
 /// valid over [`cosignature_message`].
 #[must_use]
-pub fn verify_signature(
-    text: &str,
-    sig: &NoteSignature,
-    key: &VerifierKey,
-) -> Option<VerifiedSignature> {
+pub fn verify_signature(text: &str, sig: &NoteSignature, key: &VerifierKey) -> Option<VerifiedSignature> {
     if sig.name != key.name() || sig.key_id != key.key_id() {
         return None;
     }
@@ -460,11 +444,7 @@ impl Note {
     /// [`NoteError`] if the text breaks [`check_text`], no signer is given,
     /// a cosignature timestamp is out of range, or the result would exceed
     /// [`MAX_SIGNATURES`] or [`MAX_NOTE_BYTES`].
-    pub fn new_signed(
-        text: &str,
-        signers: &[&SignerKey],
-        timestamp: u64,
-    ) -> Result<Self, NoteError> {
+    pub fn new_signed(text: &str, signers: &[&SignerKey], timestamp: u64) -> Result<Self, NoteError> {
         check_text(text)?;
         if signers.is_empty() {
             return Err(NoteError::NoSigners);
@@ -529,11 +509,10 @@ impl Note {
             return Err(NoteError::TooManySignatures(self.signatures.len()));
         }
         for (i, sig) in self.signatures.iter().enumerate() {
-            sig.validate()
-                .map_err(|reason| NoteError::BadSignatureLine {
-                    line: i.saturating_add(1),
-                    reason,
-                })?;
+            sig.validate().map_err(|reason| NoteError::BadSignatureLine {
+                line: i.saturating_add(1),
+                reason,
+            })?;
         }
         let len = self.encoded_len();
         if len > MAX_NOTE_BYTES {
@@ -590,10 +569,7 @@ impl Note {
                 });
             };
             checked.push(sig);
-            if !verified
-                .iter()
-                .any(|v| v.name == ok.name && v.key_id == ok.key_id)
-            {
+            if !verified.iter().any(|v| v.name == ok.name && v.key_id == ok.key_id) {
                 verified.push(ok);
             }
         }
@@ -656,8 +632,7 @@ mod tests {
     }
 
     fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-        v[k].as_str()
-            .unwrap_or_else(|| panic!("missing string {k}"))
+        v[k].as_str().unwrap_or_else(|| panic!("missing string {k}"))
     }
 
     fn signer(skey: &str) -> SignerKey {
@@ -685,7 +660,8 @@ mod tests {
         SignerKey::from_seed("witness.example/w1", ALG_COSIGNATURE_V1, seed).expect("witness")
     }
 
-    const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const TEXT: &str =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 
     #[test]
     fn signed_note_vectors() {
@@ -714,10 +690,7 @@ mod tests {
         let mut added = parsed.clone();
         added.add_signature(sign_text(s(n1, "text"), &enoch(), 0).expect("sign"));
         assert_eq!(added.to_string(), s(n1, "signed_note"));
-        assert_eq!(
-            Note::parse(s(n1, "signed_note").as_bytes()).expect("parse"),
-            both
-        );
+        assert_eq!(Note::parse(s(n1, "signed_note").as_bytes()).expect("parse"), both);
 
         // 3: the C2SP example verifies under its published key.
         let n2 = &notes[2];
@@ -738,9 +711,7 @@ mod tests {
     }
 
     fn ids(list: impl IntoIterator<Item = (String, u32)>) -> Vec<String> {
-        list.into_iter()
-            .map(|(n, id)| format!("{n}+{id:08x}"))
-            .collect()
+        list.into_iter().map(|(n, id)| format!("{n}+{id:08x}")).collect()
     }
 
     #[test]
@@ -762,10 +733,7 @@ mod tests {
             if expect == "accept" {
                 let note = Note::parse(bytes.as_bytes()).expect(desc);
                 let ok = note.verify(&verifiers).expect(desc);
-                assert!(
-                    ok.iter()
-                        .all(|v| v.alg == ALG_ED25519 && v.timestamp.is_none())
-                );
+                assert!(ok.iter().all(|v| v.alg == ALG_ED25519 && v.timestamp.is_none()));
                 let got = ids(ok.into_iter().map(|v| (v.name, v.key_id)));
                 let un = ids(note
                     .unverified(&verifiers)
@@ -798,10 +766,7 @@ mod tests {
                     })
                 );
             } else if expect.starts_with("reject in Go (malformed note)") {
-                assert_eq!(
-                    Note::parse(bytes.as_bytes()),
-                    Err(NoteError::TooManySignatures(101))
-                );
+                assert_eq!(Note::parse(bytes.as_bytes()), Err(NoteError::TooManySignatures(101)));
                 // Exactly 100 lines is fine and verifies.
                 let line = sign_text(TEXT, &peter(), 0).expect("sign").to_line();
                 let hundred = format!("{TEXT}\n{}", line.repeat(100));
@@ -868,10 +833,7 @@ mod tests {
             assert_eq!(sig.cosignature_timestamp(), Some(ts));
             // The same through new_signed (timestamp used for 0x04 keys).
             let note = Note::new_signed(text, &[&w], ts).expect("note");
-            assert_eq!(
-                note.to_string(),
-                format!("{text}\n{}", s(c, "signature_line"))
-            );
+            assert_eq!(note.to_string(), format!("{text}\n{}", s(c, "signature_line")));
             let ok = note.verify(std::slice::from_ref(&wv)).expect("verifies");
             assert_eq!(
                 ok,
@@ -883,8 +845,7 @@ mod tests {
                 }]
             );
             let line = s(c, "signature_line");
-            let parsed =
-                NoteSignature::parse_line(line.strip_suffix('\n').expect("nl")).expect("line");
+            let parsed = NoteSignature::parse_line(line.strip_suffix('\n').expect("nl")).expect("line");
             assert_eq!(parsed, sig);
             assert_eq!(verify_signature(text, &parsed, &wv), ok.into_iter().next());
         }
@@ -907,11 +868,8 @@ mod tests {
 
         // Decoding the transparency-dev/formats timestamp vector.
         let fv = &v["formats_timestamp_vector"];
-        let sig = NoteSignature::parse_line(&format!(
-            "{SIGNATURE_LINE_PREFIX}x {}",
-            s(fv, "signature_b64")
-        ))
-        .expect("formats line");
+        let sig = NoteSignature::parse_line(&format!("{SIGNATURE_LINE_PREFIX}x {}", s(fv, "signature_b64")))
+            .expect("formats line");
         assert_eq!(format!("{:08x}", sig.key_id), s(fv, "key_id_hex"));
         assert_eq!(sig.cosignature_timestamp(), fv["expect_timestamp"].as_u64());
     }
@@ -925,10 +883,7 @@ mod tests {
         let cos_note = Note::new_signed(text, &[&cosigner], 1_700_000_000).expect("sign");
         let plain_note = Note::new_signed(text, &[&plain], 1_700_000_000).expect("sign");
         // Different key IDs: the other verifier does not even match.
-        assert_eq!(
-            cos_note.verify(&[plain.verifier()]),
-            Err(NoteError::NoTrustedSignature)
-        );
+        assert_eq!(cos_note.verify(&[plain.verifier()]), Err(NoteError::NoTrustedSignature));
         assert_eq!(
             plain_note.verify(&[cosigner.verifier()]),
             Err(NoteError::NoTrustedSignature)
@@ -968,9 +923,7 @@ mod tests {
         let text = "a\n";
         assert_eq!(
             sign_text(text, &w, MAX_COSIGNATURE_TIMESTAMP + 1),
-            Err(NoteError::TimestampOutOfRange(
-                MAX_COSIGNATURE_TIMESTAMP + 1
-            ))
+            Err(NoteError::TimestampOutOfRange(MAX_COSIGNATURE_TIMESTAMP + 1))
         );
         let max = Note::new_signed(text, &[&w], MAX_COSIGNATURE_TIMESTAMP).expect("max ok");
         let ok = max.verify(&[w.verifier()]).expect("verifies");
@@ -1005,18 +958,14 @@ mod tests {
         let ev = e.verifier();
         let note = Note::new_signed(TEXT, &[&p, &e], 0).expect("sign");
         // Name matches but ID differs, or ID matches but name differs: unknown.
-        let wrong_id =
-            VerifierKey::new("PeterNeumann", ALG_ED25519, ev.public_key_bytes()).expect("vk");
+        let wrong_id = VerifierKey::new("PeterNeumann", ALG_ED25519, ev.public_key_bytes()).expect("vk");
         assert_eq!(note.verify(&[wrong_id]), Err(NoteError::NoTrustedSignature));
         // A bad line from a trusted key rejects even when another key verified.
         let mut bad = note.clone();
         let mut sig = bad.signatures()[1].clone();
         sig.payload[0] ^= 0x80;
         bad.add_signature(sig);
-        assert_eq!(
-            bad.verify(std::slice::from_ref(&pv)).map(|v| v.len()),
-            Ok(1)
-        );
+        assert_eq!(bad.verify(std::slice::from_ref(&pv)).map(|v| v.len()), Ok(1));
         assert_eq!(
             bad.verify(&[pv.clone(), ev.clone()]),
             Err(NoteError::InvalidSignature {
@@ -1034,17 +983,11 @@ mod tests {
             Err(NoteError::InvalidSignature { .. })
         ));
         // A duplicated verifier entry is harmless.
-        assert_eq!(
-            note.verify(&[pv.clone(), pv.clone()]).map(|v| v.len()),
-            Ok(1)
-        );
+        assert_eq!(note.verify(&[pv.clone(), pv.clone()]).map(|v| v.len()), Ok(1));
         // Signature of a different text.
         let other = Note::new_signed("other\n", &[&p], 0).expect("sign");
         let swapped = Note::from_parts(TEXT, other.signatures().to_vec()).expect("syntax");
-        assert!(matches!(
-            swapped.verify(&[pv]),
-            Err(NoteError::InvalidSignature { .. })
-        ));
+        assert!(matches!(swapped.verify(&[pv]), Err(NoteError::InvalidSignature { .. })));
         assert_eq!(note.verify(&[]), Err(NoteError::NoTrustedSignature));
     }
 
@@ -1055,10 +998,7 @@ mod tests {
         assert!(Note::parse(good.as_bytes()).is_ok());
 
         let big = format!("{}\n\n{line}", "a".repeat(MAX_NOTE_BYTES));
-        assert_eq!(
-            Note::parse(big.as_bytes()),
-            Err(NoteError::TooLarge(big.len()))
-        );
+        assert_eq!(Note::parse(big.as_bytes()), Err(NoteError::TooLarge(big.len())));
         assert_eq!(
             Note::parse(format!("a\tb\n\n{line}").as_bytes()),
             Err(NoteError::ControlCharacter { offset: 1 })
@@ -1083,18 +1023,9 @@ mod tests {
 
         let bad_line = |l: &str| Note::parse(format!("{TEXT}\n{l}\n").as_bytes());
         let reason = |r| Err(NoteError::BadSignatureLine { line: 1, reason: r });
-        assert_eq!(
-            bad_line("- a AAAAAAA="),
-            reason(SignatureLineError::MissingPrefix)
-        );
-        assert_eq!(
-            bad_line("—a AAAAAAA="),
-            reason(SignatureLineError::MissingPrefix)
-        );
-        assert_eq!(
-            bad_line("— aAAAAAAA="),
-            reason(SignatureLineError::MissingSpace)
-        );
+        assert_eq!(bad_line("- a AAAAAAA="), reason(SignatureLineError::MissingPrefix));
+        assert_eq!(bad_line("—a AAAAAAA="), reason(SignatureLineError::MissingPrefix));
+        assert_eq!(bad_line("— aAAAAAAA="), reason(SignatureLineError::MissingSpace));
         assert_eq!(
             bad_line("—  AAAAAAA="),
             reason(SignatureLineError::InvalidName(KeyError::EmptyName))
@@ -1104,26 +1035,11 @@ mod tests {
             reason(SignatureLineError::InvalidName(KeyError::NameHasPlus))
         );
         assert_eq!(bad_line("— a "), reason(SignatureLineError::EmptySignature));
-        assert_eq!(
-            bad_line("— a AAAAAAA"),
-            reason(SignatureLineError::InvalidBase64)
-        );
-        assert_eq!(
-            bad_line("— a AAAAAAB="),
-            reason(SignatureLineError::InvalidBase64)
-        );
-        assert_eq!(
-            bad_line("— a AAAAAA= "),
-            reason(SignatureLineError::InvalidBase64)
-        );
-        assert_eq!(
-            bad_line("— a AAAAAA=="),
-            reason(SignatureLineError::TooShort(4))
-        );
-        assert_eq!(
-            bad_line("— a AAAA"),
-            reason(SignatureLineError::TooShort(3))
-        );
+        assert_eq!(bad_line("— a AAAAAAA"), reason(SignatureLineError::InvalidBase64));
+        assert_eq!(bad_line("— a AAAAAAB="), reason(SignatureLineError::InvalidBase64));
+        assert_eq!(bad_line("— a AAAAAA= "), reason(SignatureLineError::InvalidBase64));
+        assert_eq!(bad_line("— a AAAAAA=="), reason(SignatureLineError::TooShort(4)));
+        assert_eq!(bad_line("— a AAAA"), reason(SignatureLineError::TooShort(3)));
         // Five decoded bytes are enough syntactically.
         let ok = bad_line("— a AAAAAAA=").expect("5 bytes");
         assert_eq!(ok.signatures()[0].payload, vec![0]);
@@ -1165,20 +1081,14 @@ mod tests {
     fn build_error_paths() {
         let p = peter();
         assert_eq!(Note::new_signed("", &[&p], 0), Err(NoteError::EmptyText));
-        assert_eq!(
-            Note::new_signed("abc", &[&p], 0),
-            Err(NoteError::TextNotTerminated)
-        );
+        assert_eq!(Note::new_signed("abc", &[&p], 0), Err(NoteError::TextNotTerminated));
         assert_eq!(
             Note::new_signed("a\u{0}\n", &[&p], 0),
             Err(NoteError::ControlCharacter { offset: 1 })
         );
         assert_eq!(Note::new_signed("a\n", &[], 0), Err(NoteError::NoSigners));
         let huge = format!("{}\n", "a".repeat(MAX_NOTE_BYTES));
-        assert_eq!(
-            Note::new_signed(&huge, &[&p], 0),
-            Err(NoteError::TooLarge(huge.len()))
-        );
+        assert_eq!(Note::new_signed(&huge, &[&p], 0), Err(NoteError::TooLarge(huge.len())));
         // Text that fits, but not together with the signature line.
         let almost = format!("{}\n", "a".repeat(MAX_NOTE_BYTES - 10));
         assert!(matches!(
@@ -1198,10 +1108,7 @@ mod tests {
 
         // from_parts checks lines and limits.
         let sig = sign_text("a\n", &p, 0).expect("sign");
-        assert_eq!(
-            Note::from_parts("a\n", vec![]),
-            Err(NoteError::NoSignatures)
-        );
+        assert_eq!(Note::from_parts("a\n", vec![]), Err(NoteError::NoSignatures));
         assert_eq!(
             Note::from_parts("a\n", vec![sig.clone(); 101]),
             Err(NoteError::TooManySignatures(101))

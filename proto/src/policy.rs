@@ -83,9 +83,7 @@ pub enum ScopeError {
         allowed: Vec<String>,
     },
     /// `target.id` matches none of the submitter's `targets`.
-    #[error(
-        "submitter {id:?} may not log events for target {target:?} (rule targets = {allowed:?})"
-    )]
+    #[error("submitter {id:?} may not log events for target {target:?} (rule targets = {allowed:?})")]
     Target {
         /// Submitter.
         id: String,
@@ -95,9 +93,7 @@ pub enum ScopeError {
         allowed: Vec<String>,
     },
     /// `target.system` is missing or not among the submitter's `systems`.
-    #[error(
-        "submitter {id:?} may not log events for system {system:?} (rule systems = {allowed:?})"
-    )]
+    #[error("submitter {id:?} may not log events for system {system:?} (rule systems = {allowed:?})")]
     System {
         /// Submitter.
         id: String,
@@ -190,9 +186,7 @@ impl SubmitterPolicy {
         }
         for a in &self.actions {
             if !(a.contains(['*', '?']) || check_action(a).is_ok()) {
-                return Err(
-                    self.invalid(format!("actions: {a:?} is neither an action nor a pattern"))
-                );
+                return Err(self.invalid(format!("actions: {a:?} is neither an action nor a pattern")));
             }
         }
         if self.targets.is_empty() || self.targets.iter().any(String::is_empty) {
@@ -201,20 +195,10 @@ impl SubmitterPolicy {
         if let Some(s) = &self.systems
             && (s.is_empty() || s.iter().any(String::is_empty))
         {
-            return Err(
-                self.invalid("systems: when present, must list at least one non-empty system")
-            );
+            return Err(self.invalid("systems: when present, must list at least one non-empty system"));
         }
-        let nb = self
-            .not_before
-            .as_deref()
-            .map(time::parse_millis)
-            .transpose();
-        let na = self
-            .not_after
-            .as_deref()
-            .map(time::parse_millis)
-            .transpose();
+        let nb = self.not_before.as_deref().map(time::parse_millis).transpose();
+        let na = self.not_after.as_deref().map(time::parse_millis).transpose();
         let (nb, na) = match (nb, na) {
             (Ok(nb), Ok(na)) => (nb, na),
             (Err(e), _) => return Err(self.invalid(format!("not_before: {e}"))),
@@ -307,12 +291,7 @@ impl Registry {
     ///
     /// # Errors
     /// The first rule the event breaks.
-    pub fn check_scope(
-        &self,
-        id: &str,
-        event: &Event,
-        now_millis: i64,
-    ) -> Result<&Submitter, ScopeError> {
+    pub fn check_scope(&self, id: &str, event: &Event, now_millis: i64) -> Result<&Submitter, ScopeError> {
         let s = self.submitter(id)?;
         let p = &s.policy;
         let at = || time::format_millis(now_millis).unwrap_or_else(|_| now_millis.to_string());
@@ -351,11 +330,7 @@ impl Registry {
             });
         }
         if let Some(systems) = &p.systems
-            && !event
-                .target
-                .system
-                .as_ref()
-                .is_some_and(|sys| systems.contains(sys))
+            && !event.target.system.as_ref().is_some_and(|sys| systems.contains(sys))
         {
             return Err(ScopeError::System {
                 id: id.into(),
@@ -427,37 +402,17 @@ mod tests {
         assert!(Registry::new(dup.clone()).is_ok());
         let mut s = submitter("a", 1);
         s.key = "nonsense".into();
-        assert!(
-            Registry::new(Policy {
-                submitters: vec![s]
-            })
-            .is_err()
-        );
+        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
         let mut s = submitter("a", 1);
         s.id = "a b".into();
-        assert!(
-            Registry::new(Policy {
-                submitters: vec![s]
-            })
-            .is_err()
-        );
+        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
         let mut s = submitter("a", 1);
         s.actions = vec!["delete".into()];
-        assert!(
-            Registry::new(Policy {
-                submitters: vec![s]
-            })
-            .is_err()
-        );
+        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
         let mut s = submitter("a", 1);
         s.not_before = Some("2027-01-01T00:00:00Z".into());
         s.not_after = Some("2026-01-01T00:00:00Z".into());
-        assert!(
-            Registry::new(Policy {
-                submitters: vec![s]
-            })
-            .is_err()
-        );
+        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
     }
 
     #[test]
@@ -465,10 +420,7 @@ mod tests {
         let mut s = submitter("ci", 1);
         s.systems = Some(vec!["gcp".into()]);
         s.not_after = Some("2030-01-01T00:00:00Z".into());
-        let reg = Registry::new(Policy {
-            submitters: vec![s],
-        })
-        .expect("valid");
+        let reg = Registry::new(Policy { submitters: vec![s] }).expect("valid");
         let ev = Event::from_value(&crate::event::tests::sample()).expect("event");
         let now = time::parse_millis("2026-11-25T00:00:00Z").expect("t");
         assert!(reg.check_scope("ci", &ev, now).is_ok());
@@ -495,10 +447,7 @@ mod tests {
         let later = time::parse_millis("2031-01-01T00:00:00Z").expect("t");
         assert!(matches!(
             reg.check_scope("ci", &ev, later),
-            Err(ScopeError::Window {
-                rule: "not_after",
-                ..
-            })
+            Err(ScopeError::Window { rule: "not_after", .. })
         ));
     }
 }

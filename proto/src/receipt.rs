@@ -88,20 +88,13 @@ impl TlogProof {
             extra = Some(b64::decode(x).map_err(|_| bad("extra is not base64"))?);
             line = lines.next().ok_or_else(|| bad("missing index line"))?;
         }
-        let n = line
-            .strip_prefix("index ")
-            .ok_or_else(|| bad("missing index line"))?;
-        let index: u64 = n
-            .parse()
-            .map_err(|_| bad("index is not a decimal number"))?;
+        let n = line.strip_prefix("index ").ok_or_else(|| bad("missing index line"))?;
+        let index: u64 = n.parse().map_err(|_| bad("index is not a decimal number"))?;
         if index.to_string() != n {
             return Err(bad("index is not canonical decimal"));
         }
         let proof = lines
-            .map(|l| {
-                b64::decode_array::<32>(l)
-                    .ok_or_else(|| bad("proof line is not base64 of 32 bytes"))
-            })
+            .map(|l| b64::decode_array::<32>(l).ok_or_else(|| bad("proof line is not base64 of 32 bytes")))
             .collect::<Result<Vec<_>, _>>()?;
         if proof.len() > 64 {
             return Err(bad("more than 64 proof hashes"));
@@ -186,8 +179,7 @@ impl Receipt {
     /// The first check that fails.
     pub fn verify(&self, log_key: &VerifierKey) -> Result<VerifiedReceipt, ReceiptError> {
         let entry = b64::decode(&self.entry).map_err(|_| ReceiptError::Encoding("entry"))?;
-        let claimed: Hash =
-            b64::decode_array(&self.leaf_hash).ok_or(ReceiptError::Encoding("leaf_hash"))?;
+        let claimed: Hash = b64::decode_array(&self.leaf_hash).ok_or(ReceiptError::Encoding("leaf_hash"))?;
         if merkle::leaf_hash(&entry) != claimed {
             return Err(ReceiptError::LeafHashMismatch);
         }
@@ -203,12 +195,7 @@ impl Receipt {
         if tlog.checkpoint != self.checkpoint {
             return Err(ReceiptError::Mismatch("checkpoint"));
         }
-        if tlog
-            .proof
-            .iter()
-            .map(|h| h.to_vec())
-            .ne(proof.iter().cloned())
-        {
+        if tlog.proof.iter().map(|h| h.to_vec()).ne(proof.iter().cloned()) {
             return Err(ReceiptError::Mismatch("inclusion_proof"));
         }
         verify_entry(self.index, &entry, &proof, &self.checkpoint, log_key)
@@ -219,11 +206,7 @@ impl Receipt {
 ///
 /// # Errors
 /// The first check that fails.
-pub fn verify_tlog_proof(
-    text: &str,
-    entry: &[u8],
-    log_key: &VerifierKey,
-) -> Result<VerifiedReceipt, ReceiptError> {
+pub fn verify_tlog_proof(text: &str, entry: &[u8], log_key: &VerifierKey) -> Result<VerifiedReceipt, ReceiptError> {
     let t = TlogProof::parse(text)?;
     verify_entry(t.index, entry, &t.proof, &t.checkpoint, log_key)
 }
@@ -291,10 +274,7 @@ mod tests {
             assert_eq!(v.checkpoint.size, 5);
             let entry = b64::decode(&r.entry).expect("b64");
             verify_tlog_proof(&r.tlog_proof, &entry, &key.verifier()).expect("tlog-proof verifies");
-            assert_eq!(
-                TlogProof::parse(&r.tlog_proof).expect("parse").to_text(),
-                r.tlog_proof
-            );
+            assert_eq!(TlogProof::parse(&r.tlog_proof).expect("parse").to_text(), r.tlog_proof);
         }
     }
 
@@ -312,16 +292,10 @@ mod tests {
         assert_eq!(r.verify(&vk), Err(ReceiptError::LeafHashMismatch));
         let mut r = good.clone();
         r.inclusion_proof.swap(0, 1);
-        assert_eq!(
-            r.verify(&vk),
-            Err(ReceiptError::Mismatch("inclusion_proof"))
-        );
+        assert_eq!(r.verify(&vk), Err(ReceiptError::Mismatch("inclusion_proof")));
         let mut r = good.clone();
         r.checkpoint = r.checkpoint.replace("\n5\n", "\n6\n");
-        assert!(matches!(
-            r.verify(&vk),
-            Err(ReceiptError::Mismatch("checkpoint"))
-        ));
+        assert!(matches!(r.verify(&vk), Err(ReceiptError::Mismatch("checkpoint"))));
         let other = SignerKey::from_seed("example.com/log", ALG_ED25519, [4; 32]).expect("key");
         assert!(matches!(
             good.verify(&other.verifier()),

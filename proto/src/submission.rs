@@ -102,12 +102,9 @@ impl Submission {
         if !v.is_object() {
             return Err(SubmissionError::Schema("must be a JSON object".into()));
         }
-        let raw: RawSubmission =
-            serde_json::from_value(v).map_err(|e| SubmissionError::Schema(e.to_string()))?;
-        policy::check_submitter_id(&raw.submitter)
-            .map_err(|r| SubmissionError::Schema(format!("submitter: {r}")))?;
-        let signature: [u8; 64] =
-            b64::decode_array(&raw.signature).ok_or(SubmissionError::SignatureEncoding)?;
+        let raw: RawSubmission = serde_json::from_value(v).map_err(|e| SubmissionError::Schema(e.to_string()))?;
+        policy::check_submitter_id(&raw.submitter).map_err(|r| SubmissionError::Schema(format!("submitter: {r}")))?;
+        let signature: [u8; 64] = b64::decode_array(&raw.signature).ok_or(SubmissionError::SignatureEncoding)?;
         let event = CanonicalEvent::from_value(&raw.event)?;
         let leaf = EventLeafTemplate::new(&event.jcs, &raw.submitter, &signature);
         if leaf.len() > MAX_ENTRY_BYTES {
@@ -187,22 +184,13 @@ mod tests {
         assert_eq!(code(b"[]"), "invalid_submission");
         let mut v = good.clone();
         v["extra"] = json!(1);
-        assert_eq!(
-            code(&serde_json::to_vec(&v).expect("j")),
-            "invalid_submission"
-        );
+        assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_submission");
         let mut v = good.clone();
         v["signature"] = json!("not base64!");
-        assert_eq!(
-            code(&serde_json::to_vec(&v).expect("j")),
-            "invalid_signature_encoding"
-        );
+        assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_signature_encoding");
         let mut v = good.clone();
         v["signature"] = json!(b64::encode([0u8; 63]));
-        assert_eq!(
-            code(&serde_json::to_vec(&v).expect("j")),
-            "invalid_signature_encoding"
-        );
+        assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_signature_encoding");
         let mut v = good.clone();
         v["event"]["action"] = json!("explode");
         assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_event");
@@ -211,9 +199,6 @@ mod tests {
         assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "entry_too_large");
         let mut v = good;
         v["submitter"] = json!("bad id");
-        assert_eq!(
-            code(&serde_json::to_vec(&v).expect("j")),
-            "invalid_submission"
-        );
+        assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_submission");
     }
 }

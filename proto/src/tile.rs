@@ -374,8 +374,7 @@ fn parse_index(s: &str) -> Result<u64, TileError> {
 
 /// `size >> (8 · level)`, or 0 when the shift is 64 bits or more.
 fn nodes_at_tile_level(size: u64, level: u8) -> u64 {
-    size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
-        .unwrap_or(0)
+    size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT)).unwrap_or(0)
 }
 
 /// The low 8 bits of `n` as a width (0..=255).
@@ -478,11 +477,7 @@ pub fn entry_bundle(index: u64, size: u64) -> Option<(TileId, usize)> {
         return None;
     }
     let n = index >> 8;
-    let width = if n < size >> 8 {
-        FULL_WIDTH
-    } else {
-        low_width(size)
-    };
+    let width = if n < size >> 8 { FULL_WIDTH } else { low_width(size) };
     Some((TileId::entries(n, width), usize::from(low_width(index))))
 }
 
@@ -504,11 +499,7 @@ pub fn node_tile(node: NodeId, size: u64) -> Option<(TileId, usize, usize)> {
     let tile_index = node.index >> shift;
     let pos = (node.index & ((1u64 << shift) - 1)) << r;
     let n = nodes_at_tile_level(size, tile_level);
-    let width = if tile_index < n >> 8 {
-        FULL_WIDTH
-    } else {
-        low_width(n)
-    };
+    let width = if tile_index < n >> 8 { FULL_WIDTH } else { low_width(n) };
     let pos = usize::from(u16::try_from(pos).ok()?);
     let count = 1usize << r;
     Some((TileId::hash(tile_level, tile_index, width), pos, count))
@@ -639,9 +630,7 @@ pub fn full_tile_hash(tile_bytes: &[u8]) -> Result<Hash, TileError> {
 ///
 /// # Errors
 /// [`TileError::EntryTooLarge`] if an entry exceeds [`MAX_ENTRY_BYTES`].
-pub fn encode_bundle<'a>(
-    entries: impl IntoIterator<Item = &'a [u8]>,
-) -> Result<Vec<u8>, TileError> {
+pub fn encode_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, TileError> {
     let mut out = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
         let len = u16::try_from(entry.len()).map_err(|_| TileError::EntryTooLarge {
@@ -668,13 +657,9 @@ pub fn decode_bundle(body: &[u8], expected: usize) -> Result<Vec<&[u8]>, TileErr
         if out.len() == expected {
             return Err(TileError::BundleTooLong { expected });
         }
-        let (len, tail) = rest
-            .split_first_chunk::<2>()
-            .ok_or(TileError::BundleTruncated)?;
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or(TileError::BundleTruncated)?;
         let len = usize::from(u16::from_be_bytes(*len));
-        let (entry, tail) = tail
-            .split_at_checked(len)
-            .ok_or(TileError::BundleTruncated)?;
+        let (entry, tail) = tail.split_at_checked(len).ok_or(TileError::BundleTruncated)?;
         out.push(entry);
         rest = tail;
     }
@@ -744,17 +729,11 @@ impl TileHashes {
             return Err(TileError::NotHashTile { tile });
         }
         if !tile_exists(&tile, self.size) {
-            return Err(TileError::TileNotInTree {
-                tile,
-                size: self.size,
-            });
+            return Err(TileError::TileNotInTree { tile, size: self.size });
         }
         let want = usize::from(tile.width) * HASH_BYTES;
         if bytes.len() != want {
-            return Err(TileError::TileLength {
-                len: bytes.len(),
-                want,
-            });
+            return Err(TileError::TileLength { len: bytes.len(), want });
         }
         self.tiles.insert(tile, bytes);
         Ok(())
@@ -767,14 +746,9 @@ impl TileHashes {
             index: node.index,
             size: self.size,
         })?;
-        let body = self
-            .tiles
-            .get(&tile)
-            .ok_or(TileError::MissingTile { tile })?;
+        let body = self.tiles.get(&tile).ok_or(TileError::MissingTile { tile })?;
         let (hashes, _) = body.as_chunks::<HASH_BYTES>();
-        let slice = hashes
-            .get(pos..pos + count)
-            .ok_or(TileError::MissingTile { tile })?;
+        let slice = hashes.get(pos..pos + count).ok_or(TileError::MissingTile { tile })?;
         Ok(mth(slice))
     }
 
@@ -801,12 +775,7 @@ impl TileHashes {
         let mut full: Vec<&TileId> = self.tiles.keys().filter(|t| t.is_full()).collect();
         // Parents first: highest level first.
         full.sort_by(|a, b| b.cmp(a));
-        let mut trusted: HashSet<TileId> = self
-            .tiles
-            .keys()
-            .filter(|t| !t.is_full())
-            .copied()
-            .collect();
+        let mut trusted: HashSet<TileId> = self.tiles.keys().filter(|t| !t.is_full()).copied().collect();
         for tile in full {
             let TileKind::Hash { level } = tile.kind else {
                 return Err(TileError::NotHashTile { tile: *tile });
@@ -818,15 +787,11 @@ impl TileHashes {
                     .ok_or(TileError::TileMismatch { tile: *tile })?,
                 tile.index,
             );
-            let (parent, _, _) =
-                node_tile(parent_node, self.size).ok_or(TileError::TileMismatch { tile: *tile })?;
+            let (parent, _, _) = node_tile(parent_node, self.size).ok_or(TileError::TileMismatch { tile: *tile })?;
             if !trusted.contains(&parent) {
                 return Err(TileError::MissingTile { tile: parent });
             }
-            let body = self
-                .tiles
-                .get(tile)
-                .ok_or(TileError::MissingTile { tile: *tile })?;
+            let body = self.tiles.get(tile).ok_or(TileError::MissingTile { tile: *tile })?;
             if self.node_hash(parent_node)? != tile_hash(body) {
                 return Err(TileError::TileMismatch { tile: *tile });
             }
@@ -910,10 +875,7 @@ mod tests {
                 for (i, x) in level.iter().enumerate() {
                     nodes.insert(NodeId::new(h, u64::try_from(i).unwrap()), *x);
                 }
-                level = level
-                    .chunks_exact(2)
-                    .map(|p| node_hash(&p[0], &p[1]))
-                    .collect();
+                level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
                 h += 1;
             }
             Self {
@@ -985,10 +947,7 @@ mod tests {
         assert_eq!(encode_index(1_234_067), "x001/x234/067");
         assert_eq!(encode_index(123_456_789), "x123/x456/789");
         assert_eq!(encode_index(u64::MAX), "x018/x446/x744/x073/x709/x551/615");
-        assert_eq!(
-            TileId::hash(0, 1_234_067, 256).path(),
-            "tile/0/x001/x234/067"
-        );
+        assert_eq!(TileId::hash(0, 1_234_067, 256).path(), "tile/0/x001/x234/067");
         assert_eq!(TileId::hash(1, 0, 17).path(), "tile/1/000.p/17");
         assert_eq!(TileId::entries(0, 8).path(), "tile/entries/000.p/8");
         assert_eq!(
@@ -1055,11 +1014,7 @@ mod tests {
             if c["error"].as_bool().unwrap() {
                 assert!(got.is_err(), "{path} should fail, got {got:?}");
             } else {
-                let want = TileId::hash(
-                    u8v(&c["level"]),
-                    u(&c["index"]),
-                    width_of(u(&c["partial_width"])),
-                );
+                let want = TileId::hash(u8v(&c["level"]), u(&c["index"]), width_of(u(&c["partial_width"])));
                 assert_eq!(got.unwrap(), want, "{path}");
                 assert_eq!(want.path(), path);
             }
@@ -1096,10 +1051,7 @@ mod tests {
             assert_eq!(pos, in_tile << r);
         }
         // Partial tile when the full one is not complete yet.
-        assert_eq!(
-            node_tile(NodeId::new(1, 0), 3),
-            Some((TileId::hash(0, 0, 3), 0, 2))
-        );
+        assert_eq!(node_tile(NodeId::new(1, 0), 3), Some((TileId::hash(0, 0, 3), 0, 2)));
         assert_eq!(
             node_tile(NodeId::new(16, 0), 70_000),
             Some((TileId::hash(2, 0, 1), 0, 1))
@@ -1118,11 +1070,7 @@ mod tests {
         assert!(tiles_for_nodes(3, &[NodeId::new(0, 3)]).is_err());
         assert_eq!(
             tiles_for_nodes(70_000, &root_nodes(70_000)).unwrap(),
-            vec![
-                TileId::hash(2, 0, 1),
-                TileId::hash(1, 1, 17),
-                TileId::hash(0, 273, 112)
-            ]
+            vec![TileId::hash(2, 0, 1), TileId::hash(1, 1, 17), TileId::hash(0, 273, 112)]
         );
     }
 
@@ -1206,11 +1154,7 @@ mod tests {
                 th.insert(t, body).unwrap();
             }
             let bundles = c["entry_bundles"].as_object().unwrap();
-            let bundle_tiles: Vec<TileId> = all
-                .iter()
-                .filter(|t| t.kind == TileKind::Entries)
-                .copied()
-                .collect();
+            let bundle_tiles: Vec<TileId> = all.iter().filter(|t| t.kind == TileKind::Entries).copied().collect();
             assert_eq!(bundle_tiles.len(), bundles.len());
             for (path, body) in bundles {
                 let t = TileId::parse_path(path).unwrap();
@@ -1221,10 +1165,7 @@ mod tests {
                 assert_eq!(decoded, part.iter().map(Vec::as_slice).collect::<Vec<_>>());
             }
             let root = hex(c["root"].as_str().unwrap());
-            assert_eq!(
-                root_from_tiles(size, &th).unwrap().as_slice(),
-                root.as_slice()
-            );
+            assert_eq!(root_from_tiles(size, &th).unwrap().as_slice(), root.as_slice());
             let root: Hash = root.try_into().unwrap();
             th.authenticate(&root).unwrap();
         }
@@ -1256,11 +1197,7 @@ mod tests {
             assert_eq!(u64::from(t.width), u(&c["width"]));
             let body = th.get(t).unwrap();
             assert_eq!(u64::try_from(body.len()).unwrap(), u(&c["bytes"]));
-            assert_eq!(
-                to_hex(&sha256(&[body])),
-                c["sha256"].as_str().unwrap(),
-                "{t}"
-            );
+            assert_eq!(to_hex(&sha256(&[body])), c["sha256"].as_str().unwrap(), "{t}");
         }
         for (path, body) in v["small_tile_bodies_hex"].as_object().unwrap() {
             let t = TileId::parse_path(path).unwrap();
@@ -1280,11 +1217,7 @@ mod tests {
                 assert!(!t.is_full(), "root nodes live in partial tiles");
                 minimal.insert(t, full.get(&t).unwrap().to_vec()).unwrap();
             }
-            assert_eq!(
-                root_from_tiles(size, &minimal).unwrap(),
-                root,
-                "size {size}"
-            );
+            assert_eq!(root_from_tiles(size, &minimal).unwrap(), root, "size {size}");
             minimal.authenticate(&root).unwrap();
         }
 
@@ -1347,10 +1280,7 @@ mod tests {
         let body = read_tile(&t0, &mem).unwrap();
         assert_eq!(
             th.insert(t0, body.get(..32).unwrap().to_vec()),
-            Err(TileError::TileLength {
-                len: 32,
-                want: 8192
-            })
+            Err(TileError::TileLength { len: 32, want: 8192 })
         );
         assert!(matches!(
             th.insert(TileId::hash(0, 2, 87), vec![0; 87 * 32]),
@@ -1424,36 +1354,18 @@ mod tests {
         let big = vec![0u8; MAX_ENTRY_BYTES + 1];
         assert_eq!(
             encode_bundle([b"a".as_slice(), big.as_slice()]),
-            Err(TileError::EntryTooLarge {
-                index: 1,
-                len: 65_536
-            })
+            Err(TileError::EntryTooLarge { index: 1, len: 65_536 })
         );
         let body = encode_bundle([b"ab".as_slice(), b"".as_slice()]).unwrap();
         assert_eq!(body, [0, 2, b'a', b'b', 0, 0]);
         assert_eq!(
             decode_bundle(&body, 3),
-            Err(TileError::BundleTooShort {
-                expected: 3,
-                found: 2
-            })
+            Err(TileError::BundleTooShort { expected: 3, found: 2 })
         );
-        assert_eq!(
-            decode_bundle(&body, 1),
-            Err(TileError::BundleTooLong { expected: 1 })
-        );
-        assert_eq!(
-            decode_bundle(&body[..5], 2),
-            Err(TileError::BundleTruncated)
-        );
-        assert_eq!(
-            decode_bundle(&body[..3], 1),
-            Err(TileError::BundleTruncated)
-        );
-        assert_eq!(
-            decode_bundle(&[0, 1, 9, 0, 5], 2),
-            Err(TileError::BundleTruncated)
-        );
+        assert_eq!(decode_bundle(&body, 1), Err(TileError::BundleTooLong { expected: 1 }));
+        assert_eq!(decode_bundle(&body[..5], 2), Err(TileError::BundleTruncated));
+        assert_eq!(decode_bundle(&body[..3], 1), Err(TileError::BundleTruncated));
+        assert_eq!(decode_bundle(&[0, 1, 9, 0, 5], 2), Err(TileError::BundleTruncated));
     }
 
     #[test]
@@ -1464,17 +1376,10 @@ mod tests {
         assert!(paths.contains(&"tile/0/000".to_owned()));
         assert!(paths.contains(&"tile/2/000.p/1".to_owned()));
         assert!(paths.contains(&"tile/entries/273.p/112".to_owned()));
-        assert_eq!(
-            new_tiles(256, 257),
-            vec![TileId::hash(0, 1, 1), TileId::entries(1, 1)]
-        );
+        assert_eq!(new_tiles(256, 257), vec![TileId::hash(0, 1, 1), TileId::entries(1, 1)]);
         assert_eq!(
             new_tiles(255, 256),
-            vec![
-                TileId::hash(0, 0, 256),
-                TileId::hash(1, 0, 1),
-                TileId::entries(0, 256)
-            ]
+            vec![TileId::hash(0, 0, 256), TileId::hash(1, 0, 1), TileId::entries(0, 256)]
         );
     }
 

@@ -17,11 +17,7 @@ use std::sync::Arc;
 
 fn body_error(e: &BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            e.body_text(),
-        )
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", e.body_text())
     }

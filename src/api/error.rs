@@ -68,12 +68,8 @@ impl From<SubmitError> for ApiError {
         let msg = e.to_string();
         match e {
             SubmitError::Invalid(s) => Self::new(StatusCode::BAD_REQUEST, s.code(), msg),
-            SubmitError::UnknownSubmitter(_) => {
-                Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg)
-            }
-            SubmitError::BadSignature(_) => {
-                Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg)
-            }
+            SubmitError::UnknownSubmitter(_) => Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg),
+            SubmitError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
             SubmitError::Scope(s) => {
                 let code = match s {
                     provlog_proto::policy::ScopeError::Window { .. } => "submitter_not_valid",
@@ -95,9 +91,7 @@ impl From<SeqError> for ApiError {
         match e {
             SeqError::Conflict(_) => Self::new(StatusCode::CONFLICT, "event_id_conflict", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
-            SeqError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg)
-            }
+            SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }
     }
 }
@@ -108,6 +102,7 @@ impl From<ReadError> for ApiError {
             ReadError::NotFound(m) => Self::not_found(m),
             ReadError::Invalid(m) => Self::param(m),
             ReadError::Storage(s) => Self::internal(&s),
+            ReadError::Task(t) => Self::internal(&t),
         }
     }
 }

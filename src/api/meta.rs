@@ -52,15 +52,9 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-pub(super) async fn readyz(
-    State(log): State<Arc<Log>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(why) = log.sequencer.failure() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            why,
-        ));
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why));
     }
     if log.published().checkpoint.is_empty() {
         return Err(ApiError::new(

@@ -15,12 +15,8 @@ impl Params {
     ///
     /// # Errors
     /// 400 `invalid_parameter`.
-    pub fn new(
-        q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-        allowed: &[&str],
-    ) -> Result<Self, ApiError> {
-        let Query(pairs) =
-            q.map_err(|e| ApiError::param(format!("malformed query string: {e}")))?;
+    pub fn new(q: Result<Query<Vec<(String, String)>>, QueryRejection>, allowed: &[&str]) -> Result<Self, ApiError> {
+        let Query(pairs) = q.map_err(|e| ApiError::param(format!("malformed query string: {e}")))?;
         let mut map = HashMap::new();
         for (k, v) in pairs {
             if !allowed.contains(&k.as_str()) {

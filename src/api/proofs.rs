@@ -30,14 +30,13 @@ pub(super) async fn inclusion(
     let by_hash = match (q.u64("index")?, q.get("leaf_hash")) {
         (Some(i), None) => {
             if i >= tree_size {
-                return Err(ApiError::param(format!(
-                    "index {i} is not below tree_size {tree_size}"
-                )));
+                return Err(ApiError::param(format!("index {i} is not below tree_size {tree_size}")));
             }
             Err(i)
         }
-        (None, Some(h)) => Ok(hex::decode_hash(h)
-            .ok_or_else(|| ApiError::param("leaf_hash must be 64 lowercase hex characters"))?),
+        (None, Some(h)) => {
+            Ok(hex::decode_hash(h).ok_or_else(|| ApiError::param("leaf_hash must be 64 lowercase hex characters"))?)
+        }
         _ => return Err(ApiError::param("give exactly one of index or leaf_hash")),
     };
     let (index, leaf, proof) = log
@@ -70,9 +69,7 @@ pub(super) async fn consistency(
 ) -> Result<Response, ApiError> {
     let q = Params::new(q, &["from", "to"])?;
     let size = log.published().size;
-    let from = q
-        .u64("from")?
-        .ok_or_else(|| ApiError::param("from is required"))?;
+    let from = q.u64("from")?.ok_or_else(|| ApiError::param("from is required"))?;
     let to = q.u64("to")?.unwrap_or(size);
     if from == 0 || from > to || to > size {
         return Err(ApiError::param(format!(

@@ -23,13 +23,8 @@ pub(super) async fn tile(
     State(log): State<Arc<Log>>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(rest) = path.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_tile_path",
-            e.body_text(),
-        )
-    })?;
+    let Path(rest) =
+        path.map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_tile_path", e.body_text()))?;
     let full = format!("tile/{rest}");
     let tile = TileId::parse_path(&full).map_err(|e| {
         ApiError::new(
@@ -52,8 +47,7 @@ pub(super) async fn tile(
                 .concat()),
             TileKind::Entries => {
                 let entries = l.store.entries(range.start, range.end - range.start)?;
-                encode_bundle(entries.iter().map(Vec::as_slice))
-                    .map_err(|e| ReadError::Invalid(e.to_string()))
+                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| ReadError::Invalid(e.to_string()))
             }
         })
         .await?;

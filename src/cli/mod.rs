@@ -110,10 +110,6 @@ fn check_config(file: std::path::PathBuf) -> anyhow::Result<()> {
             submitters: cfg.submitters.clone(),
         })?;
     }
-    println!(
-        "{}: ok ({} submitters)",
-        file.display(),
-        cfg.submitters.len()
-    );
+    println!("{}: ok ({} submitters)", file.display(), cfg.submitters.len());
     Ok(())
 }

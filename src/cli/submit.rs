@@ -31,13 +31,10 @@ fn read_events(file: Option<&PathBuf>) -> Result<Vec<Value>> {
     let mut text = String::new();
     match file.filter(|p| p.as_os_str() != "-") {
         Some(p) => {
-            text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         }
         None => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading stdin")?;
+            std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
         }
     }
     let events = serde_json::Deserializer::from_str(&text)
@@ -56,10 +53,7 @@ fn signed(a: &SignArgs) -> Result<Vec<Value>> {
     read_events(a.file.as_ref())?
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            provlog_proto::submission::sign(e, &submitter, &key)
-                .with_context(|| format!("event #{}", i + 1))
-        })
+        .map(|(i, e)| provlog_proto::submission::sign(e, &submitter, &key).with_context(|| format!("event #{}", i + 1)))
         .collect()
 }
 
@@ -72,9 +66,7 @@ pub(super) fn sign(a: &SignArgs) -> Result<()> {
 
 pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     let subs = signed(&a.sign)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("{}/v1/entries", a.url.trim_end_matches('/'));

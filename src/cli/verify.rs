@@ -30,17 +30,13 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let v: VerifiedReceipt = match (&a.receipt, &a.tlog_proof, &a.entry) {
         (Some(r), None, None) => {
-            let text =
-                std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
-            let receipt: Receipt = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a receipt", r.display()))?;
-            receipt
-                .verify(&log_key)
-                .context("receipt does NOT verify")?
+            let text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
+            let receipt: Receipt =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", r.display()))?;
+            receipt.verify(&log_key).context("receipt does NOT verify")?
         }
         (None, Some(p), Some(e)) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
             verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?
         }

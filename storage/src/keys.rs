@@ -10,14 +10,7 @@ pub(crate) const CF_DEDUP: &str = "dedup";
 pub(crate) const CF_LEAF_INDEX: &str = "leaf_index";
 pub(crate) const CF_META: &str = "meta";
 
-pub(crate) const ALL_CFS: [&str; 6] = [
-    CF_ENTRIES,
-    CF_HASHES,
-    CF_CHECKPOINTS,
-    CF_DEDUP,
-    CF_LEAF_INDEX,
-    CF_META,
-];
+pub(crate) const ALL_CFS: [&str; 6] = [CF_ENTRIES, CF_HASHES, CF_CHECKPOINTS, CF_DEDUP, CF_LEAF_INDEX, CF_META];
 
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
 pub(crate) const KEY_POLICY: &[u8] = b"policy";
@@ -34,11 +27,7 @@ pub(crate) fn node_key(id: NodeId) -> [u8; 9] {
     k
 }
 
-pub(crate) fn decode_u64(
-    what: &'static str,
-    key: &[u8],
-    v: &[u8],
-) -> Result<u64, crate::StorageError> {
+pub(crate) fn decode_u64(what: &'static str, key: &[u8], v: &[u8]) -> Result<u64, crate::StorageError> {
     v.try_into()
         .map(u64::from_be_bytes)
         .map_err(|_| crate::StorageError::Corrupt {

@@ -2,13 +2,13 @@
 
 use crate::error::StorageError;
 use crate::keys::{
-    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, KEY_LATEST,
-    KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key,
+    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, KEY_LATEST, KEY_LOGGED_AT,
+    KEY_POLICY, decode_u64, entry_key, node_key,
 };
 use provlog_proto::merkle::{Hash, HashSource, NodeId};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
-    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
+    Options, ReadOptions, WriteBatch, WriteOptions,
 };
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,17 +185,10 @@ impl Store {
     pub fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
         let want = self.size();
         if batch.start != want {
-            return Err(StorageError::OutOfOrder {
-                want,
-                got: batch.start,
-            });
+            return Err(StorageError::OutOfOrder { want, got: batch.start });
         }
         let mut wb = WriteBatch::default();
-        let (entries, hashes, leaf_index) = (
-            self.cf(CF_ENTRIES),
-            self.cf(CF_HASHES),
-            self.cf(CF_LEAF_INDEX),
-        );
+        let (entries, hashes, leaf_index) = (self.cf(CF_ENTRIES), self.cf(CF_HASHES), self.cf(CF_LEAF_INDEX));
         for (i, (e, lh)) in batch.entries.iter().zip(&batch.leaf_hashes).enumerate() {
             let index = batch.start + i as u64;
             wb.put_cf(entries, entry_key(index), e);
@@ -289,11 +282,9 @@ impl Store {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(entry_key(start + count).to_vec());
         let from = entry_key(start);
-        let it = self.db.iterator_cf_opt(
-            self.cf(CF_ENTRIES),
-            ro,
-            IteratorMode::From(&from, Direction::Forward),
-        );
+        let it = self
+            .db
+            .iterator_cf_opt(self.cf(CF_ENTRIES), ro, IteratorMode::From(&from, Direction::Forward));
         let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         for (expect, r) in (start..).zip(it) {
             let (k, v) = r?;
@@ -313,20 +304,13 @@ impl Store {
     ///
     /// # Errors
     /// RocksDB errors; [`StorageError::MissingNode`] if one is missing.
-    pub fn level_hashes(
-        &self,
-        level: u8,
-        start: u64,
-        count: u64,
-    ) -> Result<Vec<Hash>, StorageError> {
+    pub fn level_hashes(&self, level: u8, start: u64, count: u64) -> Result<Vec<Hash>, StorageError> {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(node_key(NodeId::new(level, start + count)).to_vec());
         let from = node_key(NodeId::new(level, start));
-        let it = self.db.iterator_cf_opt(
-            self.cf(CF_HASHES),
-            ro,
-            IteratorMode::From(&from, Direction::Forward),
-        );
+        let it = self
+            .db
+            .iterator_cf_opt(self.cf(CF_HASHES), ro, IteratorMode::From(&from, Direction::Forward));
         let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         for (expect, r) in (start..).zip(it) {
             let (k, v) = r?;
@@ -337,10 +321,7 @@ impl Store {
             out.push(to_hash(id, &v)?);
         }
         if out.len() as u64 != count {
-            return Err(StorageError::MissingNode(NodeId::new(
-                level,
-                start + out.len() as u64,
-            )));
+            return Err(StorageError::MissingNode(NodeId::new(level, start + out.len() as u64)));
         }
         Ok(out)
     }
@@ -370,10 +351,7 @@ impl Store {
     }
 
     /// [`Store::dedup`] for many keys in one batched read, in order.
-    pub fn dedup_many<'a>(
-        &self,
-        keys: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Vec<Result<Option<u64>, StorageError>> {
+    pub fn dedup_many<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> Vec<Result<Option<u64>, StorageError>> {
         let keys: Vec<&[u8]> = keys.into_iter().collect();
         if keys.is_empty() {
             return Vec::new();
@@ -410,11 +388,7 @@ impl Store {
         ro.fill_cache(false);
         let from = node_key(NodeId::new(level, start));
         self.db
-            .iterator_cf_opt(
-                self.cf(CF_HASHES),
-                ro,
-                IteratorMode::From(&from, Direction::Forward),
-            )
+            .iterator_cf_opt(self.cf(CF_HASHES), ro, IteratorMode::From(&from, Direction::Forward))
             .map(move |r| {
                 let (k, v) = r?;
                 let index = decode_u64("hash key", b"hashes", k.get(1..).unwrap_or_default())?;
@@ -423,19 +397,12 @@ impl Store {
     }
 
     /// Iterates over all entries in index order, from `start`.
-    pub(crate) fn entry_iter(
-        &self,
-        start: u64,
-    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StorageError>> + '_ {
+    pub(crate) fn entry_iter(&self, start: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StorageError>> + '_ {
         let mut ro = ReadOptions::default();
         ro.fill_cache(false);
         let from = entry_key(start);
         self.db
-            .iterator_cf_opt(
-                self.cf(CF_ENTRIES),
-                ro,
-                IteratorMode::From(&from, Direction::Forward),
-            )
+            .iterator_cf_opt(self.cf(CF_ENTRIES), ro, IteratorMode::From(&from, Direction::Forward))
             .map(|r| {
                 let (k, v) = r?;
                 Ok((decode_u64("entry key", b"entries", &k)?, v.into_vec()))
@@ -444,12 +411,7 @@ impl Store {
 
     /// Overwrites raw values; for tests that corrupt a store on purpose.
     #[doc(hidden)]
-    pub fn debug_put_raw(
-        &self,
-        cf: &'static str,
-        key: &[u8],
-        value: Option<&[u8]>,
-    ) -> Result<(), StorageError> {
+    pub fn debug_put_raw(&self, cf: &'static str, key: &[u8], value: Option<&[u8]>) -> Result<(), StorageError> {
         let cf = self.cf(match cf {
             "entries" => CF_ENTRIES,
             "hashes" => CF_HASHES,
@@ -520,8 +482,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use provlog_proto::merkle::{
-        CompactRange, consistency_proof, inclusion_proof, leaf_hash, verify_consistency,
-        verify_inclusion,
+        CompactRange, consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion,
     };
 
     pub(crate) fn fill(store: &Store, cr: &mut CompactRange, n: u64, batch: u64) {
@@ -529,9 +490,7 @@ mod tests {
         let end = i + n;
         while i < end {
             let k = batch.min(end - i);
-            let entries: Vec<Vec<u8>> = (i..i + k)
-                .map(|j| format!("leaf {j}").into_bytes())
-                .collect();
+            let entries: Vec<Vec<u8>> = (i..i + k).map(|j| format!("leaf {j}").into_bytes()).collect();
             let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
             let nodes = cr.extend(&leaf_hashes);
             store
@@ -569,10 +528,7 @@ mod tests {
         }
         let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert_eq!(store.size(), 1000);
-        assert_eq!(
-            store.latest_checkpoint().expect("cp"),
-            Some(b"size 1000".to_vec())
-        );
+        assert_eq!(store.latest_checkpoint().expect("cp"), Some(b"size 1000".to_vec()));
         assert_eq!(store.entry(999).expect("e"), Some(b"leaf 999".to_vec()));
         assert_eq!(store.entry(1000).expect("e"), None);
         let es = store.entries(256, 256).expect("bundle");
@@ -583,20 +539,11 @@ mod tests {
         assert_eq!(tile[3], leaf_hash(b"leaf 3"));
         assert_eq!(store.level_hashes(8, 0, 3).expect("tile 1").len(), 3);
         assert!(store.level_hashes(8, 0, 4).is_err());
-        assert_eq!(
-            store.index_of_leaf(&leaf_hash(b"leaf 42")).expect("idx"),
-            Some(42)
-        );
+        assert_eq!(store.index_of_leaf(&leaf_hash(b"leaf 42")).expect("idx"), Some(42));
         assert_eq!(store.index_of_leaf(&[0; 32]).expect("idx"), None);
-        assert_eq!(
-            store.dedup(&crate::dedup_key("s", "e77")).expect("d"),
-            Some(77)
-        );
+        assert_eq!(store.dedup(&crate::dedup_key("s", "e77")).expect("d"), Some(77));
         assert_eq!(store.last_logged_at().expect("t"), Some(924));
-        assert_eq!(
-            provlog_proto::merkle::root(1000, &store).expect("root"),
-            cr.root()
-        );
+        assert_eq!(provlog_proto::merkle::root(1000, &store).expect("root"), cr.root());
     }
 
     proptest! {

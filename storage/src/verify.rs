@@ -89,11 +89,7 @@ pub enum IntegrityError {
 ///
 /// # Errors
 /// The first [`IntegrityError`] found.
-pub fn check(
-    store: &Store,
-    log_key: &VerifierKey,
-    depth: Depth,
-) -> Result<Option<Checkpoint>, IntegrityError> {
+pub fn check(store: &Store, log_key: &VerifierKey, depth: Depth) -> Result<Option<Checkpoint>, IntegrityError> {
     let entries = store.size();
     let Some(note) = store.latest_checkpoint()? else {
         if entries == 0 && store.level_iter(0, 0).next().is_none() {
@@ -104,8 +100,7 @@ pub fn check(
             has_checkpoint: false,
         });
     };
-    let (cp, _) =
-        open_checkpoint(&note, log_key).map_err(|e| IntegrityError::Checkpoint(e.to_string()))?;
+    let (cp, _) = open_checkpoint(&note, log_key).map_err(|e| IntegrityError::Checkpoint(e.to_string()))?;
     if cp.size != entries {
         return Err(IntegrityError::Size {
             checkpoint: cp.size,
@@ -176,20 +171,14 @@ fn check_entries(store: &Store, from: u64, size: u64) -> Result<(), IntegrityErr
     let mut hashes = store.level_iter(0, from);
     let mut entries = store.entry_iter(from);
     for want in from..size {
-        let (i, e) = entries
-            .next()
-            .transpose()?
-            .ok_or(IntegrityError::MissingEntry(want))?;
+        let (i, e) = entries.next().transpose()?.ok_or(IntegrityError::MissingEntry(want))?;
         if i != want {
             return Err(IntegrityError::MissingEntry(want));
         }
         let (j, h) = hashes
             .next()
             .transpose()?
-            .ok_or(IntegrityError::MissingNode {
-                level: 0,
-                index: want,
-            })?;
+            .ok_or(IntegrityError::MissingNode { level: 0, index: want })?;
         if j != want || h != leaf_hash(&e) {
             return Err(IntegrityError::EntryMismatch(want));
         }
@@ -225,9 +214,7 @@ mod tests {
         let mut i = 0;
         while i < n {
             let k = 100.min(n - i);
-            let entries: Vec<Vec<u8>> = (i..i + k)
-                .map(|j| format!("entry {j}").into_bytes())
-                .collect();
+            let entries: Vec<Vec<u8>> = (i..i + k).map(|j| format!("entry {j}").into_bytes()).collect();
             let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
             let nodes = cr.extend(&leaf_hashes);
             let cp = Checkpoint::new("test.example/log", cr.size(), cr.root());
@@ -252,19 +239,13 @@ mod tests {
         let s = store(dir.path(), 1500);
         for d in [Depth::Tree, Depth::Full] {
             assert_eq!(
-                check(&s, &key().verifier(), d)
-                    .expect("sound")
-                    .map(|c| c.size),
+                check(&s, &key().verifier(), d).expect("sound").map(|c| c.size),
                 Some(1500)
             );
         }
         let empty = tempfile::tempdir().expect("tmp");
         let e = Store::open(empty.path(), &StoreOptions::default()).expect("open");
-        assert!(
-            check(&e, &key().verifier(), Depth::Full)
-                .expect("empty")
-                .is_none()
-        );
+        assert!(check(&e, &key().verifier(), Depth::Full).expect("empty").is_none());
     }
 
     #[test]
@@ -279,13 +260,7 @@ mod tests {
             .expect("put");
         let err = check(&s, &vk, Depth::Tree).expect_err("corrupt");
         assert!(
-            matches!(
-                err,
-                IntegrityError::NodeMismatch {
-                    level: 3,
-                    index: 17
-                }
-            ),
+            matches!(err, IntegrityError::NodeMismatch { level: 3, index: 17 }),
             "{err}"
         );
         assert!(err.to_string().contains("leaves 136 to 143"), "{err}");
@@ -304,17 +279,13 @@ mod tests {
         ));
         assert!(matches!(
             check(&s, &vk, Depth::Tree),
-            Err(IntegrityError::NodeMismatch {
-                level: 1,
-                index: 21
-            })
+            Err(IntegrityError::NodeMismatch { level: 1, index: 21 })
         ));
 
         // A missing entry in the middle.
         let dir = tempfile::tempdir().expect("tmp");
         let s = store(dir.path(), 1500);
-        s.debug_put_raw("entries", &entry_key(1400), None)
-            .expect("delete");
+        s.debug_put_raw("entries", &entry_key(1400), None).expect("delete");
         assert!(matches!(
             check(&s, &vk, Depth::Tree),
             Err(IntegrityError::MissingEntry(1400))
@@ -323,8 +294,7 @@ mod tests {
         // A missing last entry shows up as a size mismatch.
         let dir = tempfile::tempdir().expect("tmp");
         let s = store(dir.path(), 1500);
-        s.debug_put_raw("entries", &entry_key(1499), None)
-            .expect("delete");
+        s.debug_put_raw("entries", &entry_key(1499), None).expect("delete");
         drop(s);
         let s = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert!(matches!(

@@ -177,15 +177,11 @@ pub async fn post(c: &reqwest::Client, url: &str, path: &str, body: Vec<u8>) -> 
 }
 
 /// The current checkpoint, verified with the server's key.
-pub async fn checkpoint(
-    c: &reqwest::Client,
-    s: &Server,
-) -> (provlog_proto::checkpoint::Checkpoint, String) {
+pub async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_proto::checkpoint::Checkpoint, String) {
     let (st, body) = get(c, &s.url, "/checkpoint").await;
     assert_eq!(st, 200);
     let text = String::from_utf8(body).expect("utf8");
-    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &s.vkey)
-        .expect("checkpoint verifies");
+    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &s.vkey).expect("checkpoint verifies");
     (cp, text)
 }
 
