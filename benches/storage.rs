@@ -1,5 +1,5 @@
-//! One synced storage append round (entries, hashes, dedup and leaf-index
-//! keys, checkpoint) at batch sizes 1, 64, 512 and 4096, with 600-byte
+//! One synced storage append round (entries, hashes, dedup, leaf-index and
+//! four search keys per entry, checkpoint) at batch sizes 1, 64, 512 and 4096, with 600-byte
 //! entries: the cost of a group commit on this machine's disk.
 //!
 //! `cargo bench --bench storage`
@@ -7,6 +7,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use provlog_proto::event::Term;
 use provlog_proto::merkle::{CompactRange, Hash, leaf_hash};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 
@@ -32,6 +33,17 @@ fn append(c: &mut Criterion) {
                 let dedup = (0..batch)
                     .map(|k| (dedup_key("bench", &format!("e-{}", start + k as u64)), start + k as u64))
                     .collect();
+                let terms = (0..batch)
+                    .flat_map(|k| {
+                        let i = start + k as u64;
+                        [
+                            (Term::Target, format!("svc-{}", i % 1000), i),
+                            (Term::Actor, "wf/rotate".to_owned(), i),
+                            (Term::Action, "rotate".to_owned(), i),
+                            (Term::Credential, format!("sha256:{i:064x}"), i),
+                        ]
+                    })
+                    .collect();
                 store
                     .append(&AppendBatch {
                         start,
@@ -41,6 +53,7 @@ fn append(c: &mut Criterion) {
                         dedup,
                         checkpoint: vec![b'c'; 200],
                         policy: None,
+                        terms,
                         last_logged_at: 0,
                     })
                     .expect("append");

@@ -39,9 +39,13 @@ pub struct FileConfig {
     pub batch_max_wait_ms: Option<u64>,
     /// Submissions that may wait for the sequencer before new ones get 503.
     pub queue_capacity: Option<usize>,
-    /// The submitter registry.
+    /// Largest `POST /v1/entries/batch` body, bytes.
+    pub max_batch_body_bytes: Option<usize>,
+    /// Bearer token for `/v1/admin/*`; the admin API is off without one.
+    pub admin_token: Option<String>,
+    /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
-    pub submitters: Vec<SubmitterPolicy>,
+    pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
 }
 
 /// Settings given on the command line or in the environment; they win over
@@ -75,6 +79,12 @@ pub struct Overrides {
     /// Submissions that may queue for the sequencer.
     #[arg(long, env = "PROVLOG_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+    /// Largest batch request body in bytes.
+    #[arg(long, env = "PROVLOG_MAX_BATCH_BODY_BYTES")]
+    pub max_batch_body_bytes: Option<usize>,
+    /// Bearer token for the admin API (`POST /v1/admin/reload`).
+    #[arg(long, env = "PROVLOG_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// The resolved configuration the server runs with.
@@ -96,6 +106,10 @@ pub struct Config {
     pub batch_max_wait_ms: u64,
     /// Sequencer queue capacity.
     pub queue_capacity: usize,
+    /// Largest batch request body.
+    pub max_batch_body_bytes: usize,
+    /// Admin API token.
+    pub admin_token: Option<String>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -106,12 +120,15 @@ impl Config {
     /// # Errors
     /// Unreadable or invalid file (the TOML error names the line).
     pub fn load(o: &Overrides) -> Result<Self> {
-        let file = match &o.config {
+        let (file, submitters) = match &o.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("in config {}", p.display()))?
+                let file = toml::from_str::<FileConfig>(&text).with_context(|| format!("in config {}", p.display()))?;
+                let subs = checked_submitters(&text, &file.submitters)
+                    .with_context(|| format!("in config {}", p.display()))?;
+                (file, subs)
             }
-            None => FileConfig::default(),
+            None => (FileConfig::default(), Vec::new()),
         };
         let data_dir = o
             .data_dir
@@ -140,8 +157,13 @@ impl Config {
             batch_max_entries: o.batch_max_entries.or(file.batch_max_entries).unwrap_or(4096),
             batch_max_wait_ms: o.batch_max_wait_ms.or(file.batch_max_wait_ms).unwrap_or(0),
             queue_capacity: o.queue_capacity.or(file.queue_capacity).unwrap_or(65_536),
-            submitters: file.submitters,
+            max_batch_body_bytes: o.max_batch_body_bytes.or(file.max_batch_body_bytes).unwrap_or(16 << 20),
+            admin_token: o.admin_token.clone().or(file.admin_token).filter(|t| !t.is_empty()),
+            submitters,
         };
+        if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("admin_token must be at least 16 characters");
+        }
         if cfg.batch_max_entries == 0 || cfg.queue_capacity == 0 || cfg.max_body_bytes == 0 {
             bail!("batch_max_entries, queue_capacity and max_body_bytes must be positive");
         }
@@ -216,6 +238,26 @@ impl Config {
     }
 }
 
+/// Validates every submitter, naming the line of the first bad one.
+fn checked_submitters(text: &str, subs: &[toml::Spanned<SubmitterPolicy>]) -> Result<Vec<SubmitterPolicy>> {
+    let line =
+        |s: &toml::Spanned<SubmitterPolicy>| text.get(..s.span().start).map_or(0, |t| t.matches('\n').count()) + 1;
+    let mut seen = std::collections::HashMap::new();
+    for s in subs {
+        if let Err(e) = s.get_ref().validate() {
+            bail!("line {}: {e}", line(s));
+        }
+        if let Some(first) = seen.insert(s.get_ref().id.clone(), line(s)) {
+            bail!(
+                "line {}: submitter {:?} is already defined at line {first}",
+                line(s),
+                s.get_ref().id
+            );
+        }
+    }
+    Ok(subs.iter().map(|s| s.get_ref().clone()).collect())
+}
+
 /// Where the dev submitter key lives: beside the log key.
 #[must_use]
 pub fn dev_key_path(log_key: &Path) -> PathBuf {
@@ -242,9 +284,17 @@ batch_max_entries = 4096
 batch_max_wait_ms = 0
 # Submissions that may wait for the sequencer; beyond it new ones get 503.
 queue_capacity = 65536
+# Largest POST /v1/entries/batch body (up to 1,000 submissions).
+max_batch_body_bytes = 16777216
+# Bearer token for POST /v1/admin/reload (at least 16 characters; or set
+# PROVLOG_ADMIN_TOKEN). Without one the admin API is off; SIGHUP still
+# reloads the registry.
+# admin_token = "change-me-to-a-long-random-string"
 
 # Who may submit. With no [[submitters]], a "dev" submitter with full scope
-# is created next to the log key and announced at start.
+# is created next to the log key and announced at start. Changes take effect
+# on SIGHUP or POST /v1/admin/reload; each change is logged as a policy entry
+# before any event is accepted under it.
 [[submitters]]
 id = "ci-provisioner"
 key = "ci-provisioner+1a2b3c4d+AU..."    # signed-note Ed25519 vkey

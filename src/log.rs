@@ -1,18 +1,30 @@
 //! The running log: storage, the registry in force, the sequencer, and the
 //! operations the HTTP handlers call. Nothing here knows about HTTP.
 
-use crate::config::Config;
-use crate::sequencer::{EventJob, Published, SeqError, Sequenced, Sequencer, SequencerOptions};
+use crate::config::{Config, Overrides};
+use crate::sequencer::{EventJob, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions};
 use anyhow::{Context, Result, bail};
+use provlog_proto::credential::{CredentialAnswer, HistoryItem, derive_state};
+use provlog_proto::event::{Term, check_fingerprint};
 use provlog_proto::keys::VerifierKey;
-use provlog_proto::merkle::{self, Hash};
+use provlog_proto::leaf::Leaf;
+use provlog_proto::merkle::{self, Hash, leaf_hash};
 use provlog_proto::policy::{Registry, ScopeError};
 use provlog_proto::receipt::Receipt;
 use provlog_proto::submission::{Submission, SubmissionError};
+use provlog_proto::{b64, json, time};
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{StorageError, Store, StoreOptions, dedup_key};
+use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// Most submissions in one `POST /v1/entries/batch`.
+pub const MAX_BATCH_SUBMISSIONS: usize = 1000;
+/// Most results per page of `GET /v1/events`.
+pub const MAX_SEARCH_LIMIT: usize = 1000;
+/// Most history entries a credential answer cites.
+pub const MAX_CREDENTIAL_HISTORY: usize = 10_000;
 
 /// Limits the log enforces, as `/v1/log` reports them.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -21,8 +33,14 @@ pub struct Limits {
     pub max_entry_bytes: usize,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest `POST /v1/entries/batch` body in bytes.
+    pub max_batch_body_bytes: usize,
+    /// Most submissions per batch request.
+    pub max_batch_submissions: usize,
     /// Most entries per sequenced batch.
     pub batch_max_entries: usize,
+    /// Most results per search page.
+    pub max_search_limit: usize,
 }
 
 /// Why a submission failed, by what the client can do about it.
@@ -31,16 +49,16 @@ pub enum SubmitError {
     /// Malformed submission (400).
     #[error(transparent)]
     Invalid(#[from] SubmissionError),
-    /// Unknown submitter (401).
+    /// Malformed batch request (400).
     #[error("{0}")]
-    UnknownSubmitter(String),
+    InvalidBatch(String),
     /// Signature does not verify (401).
     #[error("signature does not verify under the key of submitter {0:?}")]
     BadSignature(String),
-    /// Outside the submitter's scope (403).
+    /// Unknown submitter (401) or outside its scope (403).
     #[error("{0}")]
     Scope(ScopeError),
-    /// The sequencer refused it (409, 503).
+    /// The sequencer refused it (401, 403, 409, 503).
     #[error(transparent)]
     Sequencer(#[from] SeqError),
 }
@@ -62,6 +80,47 @@ pub enum ReadError {
     Task(String),
 }
 
+/// Why a reload did not change the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The config file is unreadable or invalid; the old registry stays.
+    #[error("{0:#}")]
+    Config(anyhow::Error),
+    /// Logging the new registry failed; the old registry stays.
+    #[error(transparent)]
+    Sequencer(#[from] SeqError),
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reloaded {
+    /// Whether the registry changed (and a policy entry was logged).
+    pub changed: bool,
+    /// Index of the policy entry now in force, if it is known.
+    pub policy_index: Option<u64>,
+    /// Number of submitters in force.
+    pub submitters: usize,
+}
+
+/// A filter set and page of `GET /v1/events`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// `(term, value)` filters, all of which must match.
+    pub filters: Vec<(Term, String)>,
+    /// Last index already seen (exclusive).
+    pub after: Option<u64>,
+    /// Page size, 1..=[`MAX_SEARCH_LIMIT`].
+    pub limit: usize,
+}
+
+/// The registry in force for handler pre-checks, and the policy entry that
+/// logged it.
+#[derive(Debug)]
+struct InForce {
+    registry: Arc<Registry>,
+    policy_index: Option<u64>,
+}
+
 /// The running log.
 #[derive(Debug)]
 pub struct Log {
@@ -69,13 +128,17 @@ pub struct Log {
     pub store: Arc<Store>,
     /// The write path.
     pub sequencer: Sequencer,
-    registry: RwLock<Arc<Registry>>,
+    in_force: RwLock<InForce>,
+    reload_lock: tokio::sync::Mutex<()>,
+    overrides: Overrides,
     /// The checkpoint origin.
     pub origin: String,
     /// The log's verifier key.
     pub vkey: VerifierKey,
     /// Enforced limits.
     pub limits: Limits,
+    /// Token for `/v1/admin/*`, if the admin API is enabled.
+    pub admin_token: Option<String>,
 }
 
 fn millis_now() -> i64 {
@@ -84,15 +147,26 @@ fn millis_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The JSON view of one entry: `{"index","leaf_hash","entry","decoded"}`.
+#[must_use]
+pub fn entry_json(index: u64, entry: &[u8]) -> Value {
+    serde_json::json!({
+        "index": index,
+        "leaf_hash": b64::encode(leaf_hash(entry)),
+        "entry": b64::encode(entry),
+        "decoded": Leaf::to_value(entry).unwrap_or(Value::Null),
+    })
+}
+
 impl Log {
     /// Opens the data directory, checks the stored tree against its latest
     /// checkpoint (refusing to start on any mismatch), starts the sequencer,
-    /// and logs a `policy` entry if the registry in force differs from the
+    /// and logs a `policy` entry if the configured registry differs from the
     /// last logged one (always on first start, so entry 0 is a policy leaf).
     ///
     /// # Errors
     /// Anything that makes the log unsafe to serve.
-    pub async fn open(cfg: &Config, registry: Registry) -> Result<Arc<Self>> {
+    pub async fn open(cfg: &Config, overrides: Overrides, registry: Registry) -> Result<Arc<Self>> {
         let (signer, _) = cfg.load_or_create_log_key()?;
         let vkey = signer.verifier();
         let dir = cfg.data_dir.clone();
@@ -127,41 +201,96 @@ impl Log {
         let log = Arc::new(Self {
             store,
             sequencer,
-            registry: RwLock::new(Arc::new(registry)),
+            in_force: RwLock::new(InForce {
+                registry: Arc::new(Registry::default()),
+                policy_index: None,
+            }),
+            reload_lock: tokio::sync::Mutex::new(()),
+            overrides,
             origin: cfg.origin.clone(),
             vkey,
             limits: Limits {
                 max_entry_bytes: provlog_proto::tile::MAX_ENTRY_BYTES,
                 max_body_bytes: cfg.max_body_bytes,
+                max_batch_body_bytes: cfg.max_batch_body_bytes,
+                max_batch_submissions: MAX_BATCH_SUBMISSIONS,
                 batch_max_entries: cfg.batch_max_entries,
+                max_search_limit: MAX_SEARCH_LIMIT,
             },
+            admin_token: cfg.admin_token.clone(),
         });
-        log.log_policy_if_changed().await?;
+        log.install(registry).await.context("logging the submitter registry")?;
         Ok(log)
     }
 
-    /// Appends a policy leaf if the registry in force is not the last one
-    /// logged.
-    async fn log_policy_if_changed(&self) -> Result<()> {
-        let reg = self.registry();
-        let want = reg.policy().canonical();
+    /// Makes `registry` the one in force: if it differs from the last
+    /// logged one, logs a policy entry first (the sequencer applies it to
+    /// every submission queued after it).
+    async fn install(&self, registry: Registry) -> Result<Reloaded, SeqError> {
+        let want = registry.policy().canonical();
         let store = Arc::clone(&self.store);
-        let last = tokio::task::spawn_blocking(move || store.policy()).await??;
-        if last.as_ref().map(|p| &p.canonical) != Some(&want) {
-            let s = self
-                .sequencer
-                .append_policy(reg.policy().clone())
-                .await
-                .context("logging the submitter registry")?;
-            tracing::info!(index = s.index, "logged the submitter registry in force");
-        }
-        Ok(())
+        let last = tokio::task::spawn_blocking(move || store.policy())
+            .await
+            .map_err(|e| SeqError::Unavailable(e.to_string()))?
+            .map_err(|e| SeqError::Unavailable(e.to_string()))?;
+        let submitters = registry.policy().submitters.len();
+        let registry = Arc::new(registry);
+        let (changed, policy_index) = if last.as_ref().map(|p| &p.canonical) == Some(&want) {
+            (false, last.map(|p| p.index))
+        } else {
+            let s = self.sequencer.append_policy(Arc::clone(&registry)).await?;
+            tracing::info!(
+                index = s.index,
+                submitters,
+                "logged the submitter registry now in force"
+            );
+            (true, Some(s.index))
+        };
+        *self.in_force.write().unwrap_or_else(std::sync::PoisonError::into_inner) = InForce { registry, policy_index };
+        Ok(Reloaded {
+            changed,
+            policy_index,
+            submitters,
+        })
     }
 
-    /// The registry in force.
+    /// Re-reads the config file and installs its registry. An invalid file
+    /// changes nothing and says why. Reloads are serialized.
+    ///
+    /// # Errors
+    /// [`ReloadError`]; the registry in force is unchanged.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let overrides = self.overrides.clone();
+        let registry = tokio::task::spawn_blocking(move || -> Result<Registry> {
+            let cfg = Config::load(&overrides)?;
+            Ok(cfg.registry()?.0)
+        })
+        .await
+        .map_err(|e| ReloadError::Config(e.into()))?
+        .map_err(ReloadError::Config)?;
+        Ok(self.install(registry).await?)
+    }
+
+    /// The registry in force (as of the last completed install).
     #[must_use]
     pub fn registry(&self) -> Arc<Registry> {
-        Arc::clone(&self.registry.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .in_force
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .registry,
+        )
+    }
+
+    /// Index of the policy entry of the registry in force.
+    #[must_use]
+    pub fn policy_index(&self) -> Option<u64> {
+        self.in_force
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .policy_index
     }
 
     /// The latest durable checkpoint.
@@ -170,26 +299,120 @@ impl Log {
         self.sequencer.published()
     }
 
-    /// Checks and sequences one submission body; returns once durable.
-    ///
-    /// # Errors
-    /// [`SubmitError`]; nothing is appended on error.
-    pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
-        let sub = Submission::parse(body)?;
+    /// Everything a handler checks before queuing: schema, submitter,
+    /// signature, scope (the sequencer checks scope again against the
+    /// registry in force when it sequences).
+    fn check(&self, sub: Submission) -> Result<EventJob, SubmitError> {
         let reg = self.registry();
-        let submitter = reg
-            .submitter(&sub.submitter)
-            .map_err(|e| SubmitError::UnknownSubmitter(e.to_string()))?;
+        let submitter = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?;
         if !sub.verify(&submitter.key) {
             return Err(SubmitError::BadSignature(sub.submitter));
         }
         reg.check_scope(&sub.submitter, &sub.event.event, millis_now())
             .map_err(SubmitError::Scope)?;
-        let job = EventJob {
+        Ok(EventJob {
             dedup_key: dedup_key(&sub.submitter, &sub.event.event.event_id),
-            template: sub.leaf,
-        };
+            verified_with: submitter.key.clone(),
+            submission: sub,
+        })
+    }
+
+    /// Checks and sequences one submission body; returns once durable.
+    ///
+    /// # Errors
+    /// [`SubmitError`]; nothing is appended on error.
+    pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
+        let job = self.check(Submission::parse(body)?)?;
         Ok(self.sequencer.submit(job).await?)
+    }
+
+    /// Checks every submission of a batch body on its own and sequences the
+    /// accepted ones together. Results are in request order.
+    ///
+    /// # Errors
+    /// The body as a whole is malformed (nothing is appended).
+    pub async fn submit_batch(&self, body: &[u8]) -> Result<Vec<Result<Sequenced, SubmitError>>, SubmitError> {
+        let v = json::parse_strict(body).map_err(|e| SubmitError::Invalid(e.into()))?;
+        let Value::Object(mut m) = v else {
+            return Err(SubmitError::InvalidBatch(
+                "body must be {\"submissions\": [...]}".into(),
+            ));
+        };
+        if m.len() != 1 {
+            return Err(SubmitError::InvalidBatch(
+                "body must have exactly one member, \"submissions\"".into(),
+            ));
+        }
+        let Some(Value::Array(items)) = m.remove("submissions") else {
+            return Err(SubmitError::InvalidBatch("\"submissions\" must be an array".into()));
+        };
+        if items.is_empty() || items.len() > MAX_BATCH_SUBMISSIONS {
+            return Err(SubmitError::InvalidBatch(format!(
+                "a batch holds 1 to {MAX_BATCH_SUBMISSIONS} submissions, not {}",
+                items.len()
+            )));
+        }
+        let mut results: Vec<Option<Result<Sequenced, SubmitError>>> = Vec::with_capacity(items.len());
+        let mut jobs = Vec::new();
+        let mut slots = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match Submission::from_value(item)
+                .map_err(SubmitError::from)
+                .and_then(|s| self.check(s))
+            {
+                Ok(job) => {
+                    jobs.push(job);
+                    slots.push(i);
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        if !jobs.is_empty() {
+            for (slot, r) in slots.into_iter().zip(self.sequencer.submit_many(jobs).await) {
+                results[slot] = Some(r.map_err(SubmitError::from));
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(SeqError::Unavailable("lost result".into()).into())))
+            .collect())
+    }
+
+    /// Receipts for sequenced entries: a new entry gets the checkpoint that
+    /// made it durable, a retry the latest one.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn receipts(self: &Arc<Self>, done: Vec<Sequenced>) -> Result<Vec<Receipt>, ReadError> {
+        let latest = self.published();
+        self.read(move |l| {
+            done.into_iter()
+                .map(|s| {
+                    let p = match s.outcome {
+                        Outcome::Created => s.published,
+                        Outcome::Duplicate => Arc::clone(&latest),
+                    };
+                    l.receipt_blocking(s.index, &p)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    fn receipt_blocking(&self, index: u64, published: &Published) -> Result<Receipt, ReadError> {
+        if index >= published.size {
+            return Err(ReadError::NotFound(format!(
+                "no entry {index}: the tree has {} entries",
+                published.size
+            )));
+        }
+        let entry = self
+            .store
+            .entry(index)?
+            .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))?;
+        let proof = merkle::inclusion_proof(index, published.size, self.store.as_ref()).map_err(proof_err)?;
+        Ok(Receipt::new(index, &entry, &published.checkpoint, &proof))
     }
 
     /// A receipt for entry `index` against `published` (which must include
@@ -198,23 +421,7 @@ impl Log {
     /// # Errors
     /// [`ReadError::NotFound`] beyond the published size; storage errors.
     pub async fn receipt(self: &Arc<Self>, index: u64, published: Arc<Published>) -> Result<Receipt, ReadError> {
-        let log = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            if index >= published.size {
-                return Err(ReadError::NotFound(format!(
-                    "no entry {index}: the tree has {} entries",
-                    published.size
-                )));
-            }
-            let entry = log
-                .store
-                .entry(index)?
-                .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))?;
-            let proof = merkle::inclusion_proof(index, published.size, log.store.as_ref()).map_err(proof_err)?;
-            Ok(Receipt::new(index, &entry, &published.checkpoint, &proof))
-        })
-        .await
-        .map_err(|e| ReadError::Task(e.to_string()))?
+        self.read(move |l| l.receipt_blocking(index, &published)).await
     }
 
     /// Runs a blocking read against the store on the blocking pool.
@@ -237,6 +444,86 @@ impl Log {
     /// Storage errors.
     pub fn index_of_leaf(&self, hash: &Hash, size: u64) -> Result<Option<u64>, ReadError> {
         Ok(self.store.index_of_leaf(hash)?.filter(|i| *i < size))
+    }
+
+    /// One page of entries matching every filter, in index order, within the
+    /// published tree, and the cursor of the next page (`None` at the end).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn search(self: &Arc<Self>, q: SearchQuery) -> Result<(Vec<Value>, Option<u64>), ReadError> {
+        let size = self.published().size;
+        self.read(move |l| {
+            let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
+            let mut hits = l.store.search(&filters, q.after, size, q.limit + 1)?;
+            let more = hits.len() > q.limit;
+            hits.truncate(q.limit);
+            let next = if more { hits.last().copied() } else { None };
+            let entries = hits
+                .into_iter()
+                .map(|i| {
+                    let e = l
+                        .store
+                        .entry(i)?
+                        .ok_or_else(|| ReadError::NotFound(format!("entry {i} is not stored")))?;
+                    Ok(entry_json(i, &e))
+                })
+                .collect::<Result<Vec<_>, ReadError>>()?;
+            Ok((entries, next))
+        })
+        .await
+    }
+
+    /// The state of a credential with its history and proofs against one
+    /// checkpoint (DESIGN.md `GET /v1/credentials/<fingerprint>`).
+    ///
+    /// # Errors
+    /// A malformed fingerprint (400), a history longer than
+    /// [`MAX_CREDENTIAL_HISTORY`] (400), storage errors.
+    pub async fn credential(self: &Arc<Self>, fingerprint: String) -> Result<CredentialAnswer, ReadError> {
+        check_fingerprint("fingerprint", &fingerprint).map_err(|e| ReadError::Invalid(e.to_string()))?;
+        let published = self.published();
+        let now = millis_now();
+        self.read(move |l| {
+            let hits = l.store.search(
+                &[(Term::Credential, fingerprint.as_str())],
+                None,
+                published.size,
+                MAX_CREDENTIAL_HISTORY + 1,
+            )?;
+            if hits.len() > MAX_CREDENTIAL_HISTORY {
+                return Err(ReadError::Invalid(format!(
+                    "more than {MAX_CREDENTIAL_HISTORY} events name this credential; use /v1/events to page through them"
+                )));
+            }
+            let mut history = Vec::with_capacity(hits.len());
+            let mut events = Vec::with_capacity(hits.len());
+            for i in hits {
+                let entry = l
+                    .store
+                    .entry(i)?
+                    .ok_or_else(|| ReadError::NotFound(format!("entry {i} is not stored")))?;
+                if let Ok(Leaf::Event(e)) = Leaf::parse(&entry) {
+                    events.push(e.event.event);
+                }
+                let proof = merkle::inclusion_proof(i, published.size, l.store.as_ref()).map_err(proof_err)?;
+                history.push(HistoryItem {
+                    index: i,
+                    leaf_hash: b64::encode(leaf_hash(&entry)),
+                    decoded: Leaf::to_value(&entry).unwrap_or(Value::Null),
+                    entry: b64::encode(&entry),
+                    proof: proof.iter().map(b64::encode).collect(),
+                });
+            }
+            Ok(CredentialAnswer {
+                state: derive_state(&fingerprint, &events, now),
+                fingerprint,
+                evaluated_at: time::format_millis(now).map_err(|e| ReadError::Invalid(e.to_string()))?,
+                checkpoint: published.checkpoint.clone(),
+                history,
+            })
+        })
+        .await
     }
 
     /// Stops the sequencer after finishing what is queued.

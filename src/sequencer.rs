@@ -15,6 +15,14 @@
 //! the log stops accepting entries (readiness fails) and a restart resumes
 //! from the durable state.
 //!
+//! Authority: the sequencer holds the registry in force and checks every
+//! event's scope against it (and, if the submitter's key changed since the
+//! handler verified the signature, the signature again) at the moment it
+//! assigns the index, with `logged_at` as the time. A registry change is a
+//! job in the same queue: its `policy` leaf takes the next index and the
+//! new registry applies from the next job on, so the registry an event was
+//! checked under is always the last policy leaf before it.
+//!
 //! Idempotency: a submission whose `(submitter, event_id)` is already
 //! stored or in flight with the same event gets the original index
 //! ([`Outcome::Duplicate`], answered once that index is durable); with a
@@ -23,10 +31,11 @@
 //! makes concurrent retries safe.
 
 use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
-use provlog_proto::keys::SignerKey;
-use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};
+use provlog_proto::keys::{SignerKey, VerifierKey};
+use provlog_proto::leaf::policy_leaf;
 use provlog_proto::merkle::{CompactRange, EMPTY_ROOT, Hash, leaf_hash, sha256};
-use provlog_proto::policy::Policy;
+use provlog_proto::policy::{Policy, Registry, ScopeError};
+use provlog_proto::submission::Submission;
 use provlog_storage::{AppendBatch, PolicyRecord, StorageError, Store};
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -72,6 +81,13 @@ pub enum SeqError {
     /// The `event_id` is taken by a different event.
     #[error("event_id already used for a different event at index {0}")]
     Conflict(u64),
+    /// The registry in force at sequencing refuses it.
+    #[error("{0}")]
+    Scope(ScopeError),
+    /// The submitter's key changed and the signature does not verify under
+    /// the key in force.
+    #[error("signature does not verify under the key of submitter {0:?} in force")]
+    BadSignature(String),
     /// The queue is full; retry later.
     #[error("the sequencer queue is full")]
     Overloaded,
@@ -80,11 +96,13 @@ pub enum SeqError {
     Unavailable(String),
 }
 
-/// An event ready to be sequenced (schema, signature and scope checked).
+/// An event whose schema and signature a handler checked.
 #[derive(Debug)]
 pub struct EventJob {
-    /// The leaf, waiting for its `logged_at`.
-    pub template: EventLeafTemplate,
+    /// The parsed submission (event, submitter, signature, leaf template).
+    pub submission: Submission,
+    /// The key the handler verified the signature with.
+    pub verified_with: VerifierKey,
     /// `dedup_key(submitter, event_id)`.
     pub dedup_key: Vec<u8>,
 }
@@ -92,9 +110,19 @@ pub struct EventJob {
 type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
 
 enum Job {
-    Event(EventJob, Reply),
-    Policy(Policy, Reply),
+    Event(Box<EventJob>, Reply),
+    Batch(Vec<(EventJob, Reply)>),
+    Policy(Arc<Registry>, Reply),
     Shutdown,
+}
+
+impl Job {
+    fn size(&self) -> usize {
+        match self {
+            Self::Batch(b) => b.len(),
+            _ => 1,
+        }
+    }
 }
 
 /// Tuning of the group commit.
@@ -156,6 +184,14 @@ pub enum StartError {
     /// The stored checkpoint is unreadable.
     #[error("stored checkpoint: {0}")]
     Checkpoint(String),
+    /// The last logged policy is not a valid registry.
+    #[error("the last logged policy (entry {index}) is not a valid registry: {reason}")]
+    Policy {
+        /// Its index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 fn now_millis() -> i64 {
@@ -194,10 +230,22 @@ impl Sequencer {
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
         let last_logged_at = store.last_logged_at()?.unwrap_or(i64::MIN);
+        let registry = match store.policy()? {
+            None => None,
+            Some(p) => {
+                let bad = |reason: String| StartError::Policy { index: p.index, reason };
+                let policy: Policy = serde_json::from_slice(&p.canonical).map_err(|e| bad(e.to_string()))?;
+                Some((
+                    p.index,
+                    Arc::new(Registry::new(policy).map_err(|e| bad(e.to_string()))?),
+                ))
+            }
+        };
         let seq = SeqThread {
             store: Arc::clone(&store),
             signer,
             range,
+            registry,
             last_logged_at,
             shared: Arc::clone(&shared),
             opts,
@@ -243,15 +291,39 @@ impl Sequencer {
     /// # Errors
     /// [`SeqError`].
     pub async fn submit(&self, job: EventJob) -> Result<Sequenced, SeqError> {
-        Self::wait(self.enqueue(|r| Job::Event(job, r))?).await
+        Self::wait(self.enqueue(|r| Job::Event(Box::new(job), r))?).await
     }
 
-    /// Appends a policy leaf for `policy` and waits until it is durable.
+    /// Queues events so that they are sequenced together in one batch, and
+    /// waits for each. Results are in the order of `jobs`.
+    pub async fn submit_many(&self, jobs: Vec<EventJob>) -> Vec<Result<Sequenced, SeqError>> {
+        let n = jobs.len();
+        let mut rxs = Vec::with_capacity(n);
+        let batch = jobs
+            .into_iter()
+            .map(|j| {
+                let (reply, rx) = oneshot::channel();
+                rxs.push(rx);
+                (j, reply)
+            })
+            .collect();
+        if let Err(e) = self.enqueue(|_| Job::Batch(batch)) {
+            return vec![Err(e); n];
+        }
+        let mut out = Vec::with_capacity(n);
+        for rx in rxs {
+            out.push(Self::wait(rx).await);
+        }
+        out
+    }
+
+    /// Appends a policy leaf for `registry` and makes it the registry in
+    /// force for every job queued after it; waits until it is durable.
     ///
     /// # Errors
     /// [`SeqError`].
-    pub async fn append_policy(&self, policy: Policy) -> Result<Sequenced, SeqError> {
-        Self::wait(self.enqueue(|r| Job::Policy(policy, r))?).await
+    pub async fn append_policy(&self, registry: Arc<Registry>) -> Result<Sequenced, SeqError> {
+        Self::wait(self.enqueue(|r| Job::Policy(registry, r))?).await
     }
 
     /// The latest durable checkpoint.
@@ -299,6 +371,8 @@ struct SeqThread {
     store: Arc<Store>,
     signer: SignerKey,
     range: CompactRange,
+    /// The registry in force and the index of its policy leaf.
+    registry: Option<(u64, Arc<Registry>)>,
     last_logged_at: i64,
     shared: Arc<Shared>,
     opts: SequencerOptions,
@@ -310,9 +384,10 @@ impl SeqThread {
         loop {
             let Ok(first) = rx.recv() else { return };
             let mut stop = matches!(first, Job::Shutdown);
+            let mut entries = first.size();
             jobs.push(first);
             let deadline = Instant::now() + self.opts.batch_max_wait;
-            while !stop && jobs.len() < self.opts.batch_max_entries {
+            while !stop && entries < self.opts.batch_max_entries {
                 let next = match rx.try_recv() {
                     Ok(j) => Some(j),
                     Err(_) if self.opts.batch_max_wait.is_zero() => None,
@@ -321,6 +396,7 @@ impl SeqThread {
                 match next {
                     Some(j) => {
                         stop = matches!(j, Job::Shutdown);
+                        entries += j.size();
                         jobs.push(j);
                     }
                     None => break,
@@ -339,48 +415,57 @@ impl SeqThread {
 
     /// Turns queued jobs into one commit (or answers them all directly).
     fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
+        let mut work: Vec<Work> = Vec::with_capacity(jobs.len());
+        for j in jobs.drain(..) {
+            match j {
+                Job::Event(e, r) => work.push(Work::Event(*e, r)),
+                Job::Batch(b) => work.extend(b.into_iter().map(|(e, r)| Work::Event(e, r))),
+                Job::Policy(p, r) => work.push(Work::Policy(p, r)),
+                Job::Shutdown => {}
+            }
+        }
         if let Some(why) = self.shared.fatal() {
-            for j in jobs.drain(..) {
-                if let Job::Event(_, r) | Job::Policy(_, r) = j {
-                    let _ = r.send(Err(SeqError::Unavailable(why.clone())));
-                }
+            for w in work {
+                w.fail(&why);
             }
             return None;
         }
-        // Phase 1: attach jobs whose key is in flight (the in-flight set is
+        // Phase 1: attach events whose key is in flight (the in-flight set is
         // checked before the store, see the module docs).
-        let mut fresh: Vec<(EventJob, Reply, Hash)> = Vec::new();
-        let mut policies: Vec<(Policy, Reply)> = Vec::new();
+        let mut fresh: Vec<(Work, Hash)> = Vec::with_capacity(work.len());
         {
             let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            for j in jobs.drain(..) {
-                match j {
-                    Job::Event(e, r) => {
-                        let head_hash = sha256(&[e.template.head()]);
-                        match inflight.get_mut(&e.dedup_key) {
-                            Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
-                            Some(inf) => {
-                                let _ = r.send(Err(SeqError::Conflict(inf.index)));
-                            }
-                            None => fresh.push((e, r, head_hash)),
-                        }
+            for w in work {
+                let Work::Event(e, r) = w else {
+                    fresh.push((w, [0; 32]));
+                    continue;
+                };
+                let head_hash = sha256(&[e.submission.leaf.head()]);
+                match inflight.get_mut(&e.dedup_key) {
+                    Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
+                    Some(inf) => {
+                        let _ = r.send(Err(SeqError::Conflict(inf.index)));
                     }
-                    Job::Policy(p, r) => policies.push((p, r)),
-                    Job::Shutdown => {}
+                    None => fresh.push((Work::Event(e, r), head_hash)),
                 }
             }
         }
         // Phase 2: look the rest up in the store, in one batched read.
-        let stored = self
-            .store
-            .dedup_many(fresh.iter().map(|(e, _, _)| e.dedup_key.as_slice()));
-        // Phase 3: assign indexes.
+        let stored = self.store.dedup_many(fresh.iter().filter_map(|(w, _)| match w {
+            Work::Event(e, _) => Some(e.dedup_key.as_slice()),
+            Work::Policy(..) => None,
+        }));
+        let mut stored = stored.into_iter();
+        // Phase 3: in queue order, assign indexes under the registry in force.
         let start = self.range.size();
         let now = now_millis().max(self.last_logged_at);
         let Ok(ts) = provlog_proto::time::format_millis(now) else {
-            self.shared
-                .set_fatal(format!("clock reads {now} ms, which RFC 3339 cannot express"));
-            return self.sequence_fail(fresh, policies);
+            let why = format!("clock reads {now} ms, which RFC 3339 cannot express");
+            self.shared.set_fatal(why.clone());
+            for (w, _) in fresh {
+                w.fail(&why);
+            }
+            return None;
         };
         let mut batch = AppendBatch {
             start,
@@ -389,42 +474,47 @@ impl SeqThread {
         };
         let mut waiters = Vec::new();
         let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-        for (p, r) in policies {
+        for (w, head_hash) in fresh {
             let index = start + batch.entries.len() as u64;
-            let entry = policy_leaf(&ts, &p);
-            batch.policy = Some(PolicyRecord {
-                index,
-                canonical: p.canonical(),
-            });
-            batch.leaf_hashes.push(leaf_hash(&entry));
-            batch.entries.push(entry);
-            waiters.push(Waiter { reply: r, index });
-        }
-        for ((e, r, head_hash), stored) in fresh.into_iter().zip(stored) {
-            match stored {
-                Err(err) => {
+            let (e, r) = match w {
+                Work::Policy(reg, r) => {
+                    let entry = policy_leaf(&ts, reg.policy());
+                    batch.policy = Some(PolicyRecord {
+                        index,
+                        canonical: reg.policy().canonical(),
+                    });
+                    batch.leaf_hashes.push(leaf_hash(&entry));
+                    batch.entries.push(entry);
+                    waiters.push(Waiter { reply: r, index });
+                    self.registry = Some((index, reg));
+                    continue;
+                }
+                Work::Event(e, r) => (e, r),
+            };
+            match stored.next() {
+                Some(Err(err)) => {
                     let _ = r.send(Err(SeqError::Unavailable(format!("reading the dedup index: {err}"))));
                     continue;
                 }
-                Ok(Some(index)) => {
+                Some(Ok(Some(old))) => {
                     let same = self
                         .store
-                        .entry(index)
+                        .entry(old)
                         .ok()
                         .flatten()
-                        .is_some_and(|old| old.starts_with(e.template.head()));
+                        .is_some_and(|bytes| bytes.starts_with(e.submission.leaf.head()));
                     let _ = r.send(if same {
                         Ok(Sequenced {
-                            index,
+                            index: old,
                             outcome: Outcome::Duplicate,
                             published: self.shared.state.borrow().clone(),
                         })
                     } else {
-                        Err(SeqError::Conflict(index))
+                        Err(SeqError::Conflict(old))
                     });
                     continue;
                 }
-                Ok(None) => {}
+                Some(Ok(None)) | None => {}
             }
             // A key repeated inside this batch is in `inflight` by now.
             if let Some(inf) = inflight.get_mut(&e.dedup_key) {
@@ -435,10 +525,21 @@ impl SeqThread {
                 }
                 continue;
             }
-            let index = start + batch.entries.len() as u64;
-            let entry = e.template.render(&ts);
+            if let Err(err) = self.authorize(&e, now) {
+                let _ = r.send(Err(err));
+                continue;
+            }
+            let entry = e.submission.leaf.render(&ts);
             batch.leaf_hashes.push(leaf_hash(&entry));
             batch.entries.push(entry);
+            batch.terms.extend(
+                e.submission
+                    .event
+                    .event
+                    .terms()
+                    .into_iter()
+                    .map(|(t, v)| (t, v.to_owned(), index)),
+            );
             inflight.insert(
                 e.dedup_key.clone(),
                 Inflight {
@@ -465,11 +566,10 @@ impl SeqThread {
         match sign_checkpoint(&cp, &self.signer) {
             Ok(note) => batch.checkpoint = note.to_string().into_bytes(),
             Err(e) => {
-                self.shared.set_fatal(format!("signing checkpoint: {e}"));
+                let why = format!("signing checkpoint: {e}");
+                self.shared.set_fatal(why.clone());
                 for w in waiters {
-                    let _ = w
-                        .reply
-                        .send(Err(SeqError::Unavailable(format!("signing checkpoint: {e}"))));
+                    let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
                 }
                 return None;
             }
@@ -478,15 +578,37 @@ impl SeqThread {
         Some(Commit { batch, waiters, root })
     }
 
-    fn sequence_fail(&self, fresh: Vec<(EventJob, Reply, Hash)>, policies: Vec<(Policy, Reply)>) -> Option<Commit> {
-        let why = self.shared.fatal().unwrap_or_default();
-        for (_, r, _) in fresh {
-            let _ = r.send(Err(SeqError::Unavailable(why.clone())));
+    /// Checks an event against the registry in force at `now` (its
+    /// `logged_at`), re-verifying the signature if the submitter's key is
+    /// not the one the handler used.
+    fn authorize(&self, e: &EventJob, now: i64) -> Result<(), SeqError> {
+        let Some((_, reg)) = &self.registry else {
+            return Err(SeqError::Unavailable(
+                "no submitter registry has been logged yet".into(),
+            ));
+        };
+        let s = reg
+            .check_scope(&e.submission.submitter, &e.submission.event.event, now)
+            .map_err(SeqError::Scope)?;
+        if s.key != e.verified_with && !e.submission.verify(&s.key) {
+            return Err(SeqError::BadSignature(e.submission.submitter.clone()));
         }
-        for (_, r) in policies {
-            let _ = r.send(Err(SeqError::Unavailable(why.clone())));
-        }
-        None
+        Ok(())
+    }
+}
+
+/// One queued job, flattened.
+enum Work {
+    Event(EventJob, Reply),
+    Policy(Arc<Registry>, Reply),
+}
+
+impl Work {
+    fn fail(self, why: &str) {
+        let r = match self {
+            Self::Event(_, r) | Self::Policy(_, r) => r,
+        };
+        let _ = r.send(Err(SeqError::Unavailable(why.to_owned())));
     }
 }
 

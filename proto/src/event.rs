@@ -331,6 +331,76 @@ impl Event {
     }
 }
 
+/// A field the log keeps a search index for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Term {
+    /// `target.id`.
+    Target,
+    /// `actor.id`.
+    Actor,
+    /// `credential.fingerprint` or `credential.previous_fingerprint`.
+    Credential,
+    /// `action`.
+    Action,
+}
+
+impl Term {
+    /// Every term, in a fixed order.
+    pub const ALL: [Self; 4] = [Self::Target, Self::Actor, Self::Credential, Self::Action];
+
+    /// The one-byte tag storage prefixes its keys with.
+    #[must_use]
+    pub const fn tag(self) -> u8 {
+        match self {
+            Self::Target => b't',
+            Self::Actor => b'a',
+            Self::Credential => b'c',
+            Self::Action => b'x',
+        }
+    }
+
+    /// The query parameter of `GET /v1/events` that filters on it.
+    #[must_use]
+    pub const fn param(self) -> &'static str {
+        match self {
+            Self::Target => "target",
+            Self::Actor => "actor",
+            Self::Credential => "credential",
+            Self::Action => "action",
+        }
+    }
+}
+
+impl Event {
+    /// The index terms of this event: one per indexed field present (two
+    /// for a rotation that names the previous fingerprint), deduplicated.
+    /// No value contains a control character, so none contains 0x00.
+    #[must_use]
+    pub fn terms(&self) -> Vec<(Term, &str)> {
+        let mut t = vec![
+            (Term::Target, self.target.id.as_str()),
+            (Term::Actor, self.actor.id.as_str()),
+            (Term::Action, self.action.as_str()),
+        ];
+        if let Some(c) = &self.credential {
+            t.push((Term::Credential, c.fingerprint.as_str()));
+            if let Some(p) = &c.previous_fingerprint
+                && *p != c.fingerprint
+            {
+                t.push((Term::Credential, p.as_str()));
+            }
+        }
+        t
+    }
+
+    /// Whether the action took effect: `outcome` is `success` and the
+    /// decision `allow`.
+    #[must_use]
+    pub fn took_effect(&self) -> bool {
+        self.outcome == Outcome::Success && self.decision.result == DecisionResult::Allow
+    }
+}
+
 /// An event checked against the schema together with its canonical bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanonicalEvent {

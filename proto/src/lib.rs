@@ -17,14 +17,18 @@
 //! | [`policy`] | the submitter registry and delegated-authority scope |
 //! | [`submission`] | what a submitter sends and the message it signs |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
+//! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
+//! | [`audit`] | replaying a log to rebuild the authority every event ran under |
 //! | [`b64`] | the one base64 dialect used on the wire |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::cast_possible_truncation))]
 
+pub mod audit;
 pub mod b64;
 pub mod checkpoint;
+pub mod credential;
 pub mod event;
 pub mod hex;
 pub mod json;

@@ -146,6 +146,30 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// Characters reserved for future glob syntax; refused in patterns today so
+/// that a pattern never changes meaning later.
+pub const RESERVED_GLOB_CHARS: [char; 5] = ['[', ']', '{', '}', '\\'];
+
+/// Checks a glob pattern: 1–256 bytes, no whitespace or control characters,
+/// none of [`RESERVED_GLOB_CHARS`].
+///
+/// # Errors
+/// A message naming the problem.
+pub fn check_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty() || p.len() > 256 {
+        return Err(format!("pattern {p:?} must be 1 to 256 bytes"));
+    }
+    if let Some(c) = p.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("pattern {p:?} contains {c:?}"));
+    }
+    if let Some(c) = p.chars().find(|c| RESERVED_GLOB_CHARS.contains(c)) {
+        return Err(format!(
+            "pattern {p:?} uses {c:?}, which is reserved; only * and ? are special"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a submitter id's spelling.
 ///
 /// # Errors
@@ -185,17 +209,24 @@ impl SubmitterPolicy {
             return Err(self.invalid("actions: must list at least one action"));
         }
         for a in &self.actions {
+            check_pattern(a).map_err(|e| self.invalid(format!("actions: {e}")))?;
             if !(a.contains(['*', '?']) || check_action(a).is_ok()) {
                 return Err(self.invalid(format!("actions: {a:?} is neither an action nor a pattern")));
             }
         }
-        if self.targets.is_empty() || self.targets.iter().any(String::is_empty) {
-            return Err(self.invalid("targets: must list at least one non-empty pattern"));
+        if self.targets.is_empty() {
+            return Err(self.invalid("targets: must list at least one pattern"));
         }
-        if let Some(s) = &self.systems
-            && (s.is_empty() || s.iter().any(String::is_empty))
-        {
-            return Err(self.invalid("systems: when present, must list at least one non-empty system"));
+        for t in &self.targets {
+            check_pattern(t).map_err(|e| self.invalid(format!("targets: {e}")))?;
+        }
+        if let Some(s) = &self.systems {
+            if s.is_empty() {
+                return Err(self.invalid("systems: when present, must list at least one system"));
+            }
+            if let Some(bad) = s.iter().find(|x| x.is_empty() || x.chars().any(char::is_control)) {
+                return Err(self.invalid(format!("systems: {bad:?} is not a system name")));
+            }
         }
         let nb = self.not_before.as_deref().map(time::parse_millis).transpose();
         let na = self.not_after.as_deref().map(time::parse_millis).transpose();
@@ -409,6 +440,12 @@ mod tests {
         let mut s = submitter("a", 1);
         s.actions = vec!["delete".into()];
         assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
+        for bad in ["svc-[a-z]*", "svc-{a,b}", "", "svc *", "a\\b"] {
+            let mut s = submitter("a", 1);
+            s.targets = vec![bad.into()];
+            let err = Registry::new(Policy { submitters: vec![s] }).expect_err(bad);
+            assert!(err.to_string().contains("targets"), "{err}");
+        }
         let mut s = submitter("a", 1);
         s.not_before = Some("2027-01-01T00:00:00Z".into());
         s.not_after = Some("2026-01-01T00:00:00Z".into());

@@ -10,9 +10,6 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use provlog_proto::b64;
-use provlog_proto::leaf::Leaf;
-use provlog_proto::merkle::leaf_hash;
 use std::sync::Arc;
 
 fn body_error(e: &BytesRejection) -> ApiError {
@@ -29,18 +26,51 @@ pub(super) fn index_param(p: Result<Path<String>, PathRejection>) -> Result<u64,
     parse_u64("index", &s)
 }
 
+fn status_of(o: Outcome) -> StatusCode {
+    match o {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Duplicate => StatusCode::OK,
+    }
+}
+
 pub(super) async fn submit(
     State(log): State<Arc<Log>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
     let s = log.submit(&body).await?;
-    let (status, published) = match s.outcome {
-        Outcome::Created => (StatusCode::CREATED, s.published),
-        Outcome::Duplicate => (StatusCode::OK, log.published()),
-    };
-    let receipt = log.receipt(s.index, published).await?;
+    let status = status_of(s.outcome);
+    let receipt = log
+        .receipts(vec![s])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal(&"no receipt"))?;
     Ok((status, Json(receipt)).into_response())
+}
+
+/// `POST /v1/entries/batch`: per-item results in request order.
+pub(super) async fn submit_batch(
+    State(log): State<Arc<Log>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| body_error(&e))?;
+    let results = log.submit_batch(&body).await?;
+    let done: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut receipts = log.receipts(done).await?.into_iter();
+    let out: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(s) => serde_json::json!({
+                "status": status_of(s.outcome).as_u16(),
+                "receipt": receipts.next(),
+            }),
+            Err(e) => {
+                let e = ApiError::from(e);
+                serde_json::json!({"status": e.status.as_u16(), "error": e.body()})
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "results": out })).into_response())
 }
 
 pub(super) async fn get_entry(
@@ -61,14 +91,7 @@ pub(super) async fn get_entry(
                 .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
         })
         .await?;
-    let decoded = Leaf::to_value(&entry).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(serde_json::json!({
-        "index": index,
-        "leaf_hash": b64::encode(leaf_hash(&entry)),
-        "entry": b64::encode(&entry),
-        "decoded": decoded,
-    }))
-    .into_response())
+    Ok(Json(crate::log::entry_json(index, &entry)).into_response())
 }
 
 pub(super) async fn get_receipt(

@@ -6,6 +6,7 @@ use crate::sequencer::SeqError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use provlog_proto::policy::ScopeError;
 
 /// An HTTP error with a stable code.
 #[derive(Debug, Clone)]
@@ -49,9 +50,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The `{"code","message"}` object of the error body.
+    #[must_use]
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"code": self.code, "message": self.message})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(serde_json::json!({"error": self.body()}));
         let mut r = (self.status, body).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()
@@ -63,23 +72,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 401 for an unknown submitter, 403 for a broken scope rule.
+fn scope_error(e: &ScopeError) -> ApiError {
+    let msg = e.to_string();
+    match e {
+        ScopeError::UnknownSubmitter(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg),
+        ScopeError::Window { .. } => ApiError::new(StatusCode::FORBIDDEN, "submitter_not_valid", msg),
+        _ => ApiError::new(StatusCode::FORBIDDEN, "out_of_scope", msg),
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         let msg = e.to_string();
         match e {
             SubmitError::Invalid(s) => Self::new(StatusCode::BAD_REQUEST, s.code(), msg),
-            SubmitError::UnknownSubmitter(_) => Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg),
+            SubmitError::InvalidBatch(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_batch", msg),
             SubmitError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
-            SubmitError::Scope(s) => {
-                let code = match s {
-                    provlog_proto::policy::ScopeError::Window { .. } => "submitter_not_valid",
-                    provlog_proto::policy::ScopeError::UnknownSubmitter(_) => {
-                        return Self::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg);
-                    }
-                    _ => "out_of_scope",
-                };
-                Self::new(StatusCode::FORBIDDEN, code, msg)
-            }
+            SubmitError::Scope(s) => scope_error(&s),
             SubmitError::Sequencer(s) => s.into(),
         }
     }
@@ -90,6 +100,8 @@ impl From<SeqError> for ApiError {
         let msg = e.to_string();
         match e {
             SeqError::Conflict(_) => Self::new(StatusCode::CONFLICT, "event_id_conflict", msg),
+            SeqError::Scope(s) => scope_error(&s),
+            SeqError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }

@@ -42,6 +42,7 @@ pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
             "root_hash": b64::encode(p.root),
             "checkpoint": p.checkpoint,
             "witnesses": [],
+            "policy_index": log.policy_index(),
             "limits": log.limits,
         })),
     )

@@ -1,11 +1,13 @@
 //! The HTTP API (DESIGN.md "HTTP API"): the axum router and thin handlers
 //! that parse parameters, call [`crate::log::Log`], and shape responses.
 
+mod admin;
 mod entries;
 pub mod error;
 mod meta;
 pub mod params;
 mod proofs;
+mod search;
 mod tiles;
 
 use crate::log::Log;
@@ -22,8 +24,16 @@ use tower_http::trace::TraceLayer;
 /// Builds the router over a running log.
 pub fn router(log: Arc<Log>) -> Router {
     let body_limit = log.limits.max_body_bytes;
+    let batch_limit = log.limits.max_batch_body_bytes;
     Router::new()
         .route("/v1/entries", post(entries::submit))
+        .route(
+            "/v1/entries/batch",
+            post(entries::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
+        .route("/v1/events", get(search::events))
+        .route("/v1/credentials/{fingerprint}", get(search::credential))
+        .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/entries/{index}", get(entries::get_entry))
         .route("/v1/entries/{index}/receipt", get(entries::get_receipt))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))

@@ -27,7 +27,8 @@ pub(super) fn run(a: Args) -> Result<()> {
 async fn serve(o: Overrides) -> Result<()> {
     let cfg = Config::load(&o)?;
     let (registry, dev_key) = cfg.registry()?;
-    let log = Log::open(&cfg, registry).await?;
+    let log = Log::open(&cfg, o.clone(), registry).await?;
+    spawn_sighup_reload(std::sync::Arc::clone(&log));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
@@ -54,6 +55,26 @@ async fn serve(o: Overrides) -> Result<()> {
     tracing::info!("shutting down: finishing queued entries");
     tokio::task::spawn_blocking(move || log.shutdown()).await?;
     Ok(())
+}
+
+/// Reloads the submitter registry on every SIGHUP; a bad file is reported
+/// and the registry in force stays.
+fn spawn_sighup_reload(log: std::sync::Arc<Log>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; use POST /v1/admin/reload");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match log.reload().await {
+                Ok(r) => {
+                    tracing::info!(changed = r.changed, policy_index = ?r.policy_index, submitters = r.submitters, "SIGHUP: registry reloaded")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload refused; the registry in force is unchanged"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -9,8 +9,17 @@ pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_DEDUP: &str = "dedup";
 pub(crate) const CF_LEAF_INDEX: &str = "leaf_index";
 pub(crate) const CF_META: &str = "meta";
+pub(crate) const CF_SEARCH: &str = "search";
 
-pub(crate) const ALL_CFS: [&str; 6] = [CF_ENTRIES, CF_HASHES, CF_CHECKPOINTS, CF_DEDUP, CF_LEAF_INDEX, CF_META];
+pub(crate) const ALL_CFS: [&str; 7] = [
+    CF_ENTRIES,
+    CF_HASHES,
+    CF_CHECKPOINTS,
+    CF_DEDUP,
+    CF_LEAF_INDEX,
+    CF_META,
+    CF_SEARCH,
+];
 
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
 pub(crate) const KEY_POLICY: &[u8] = b"policy";
@@ -45,5 +54,24 @@ pub fn dedup_key(submitter: &str, event_id: &str) -> Vec<u8> {
     k.extend_from_slice(submitter.as_bytes());
     k.push(0);
     k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+/// The key prefix of one search term: tag ‖ value ‖ 0x00. Indexed values
+/// never contain 0x00 (the event schema refuses control characters), so a
+/// prefix never is a prefix of another term's keys.
+pub(crate) fn term_prefix(term: provlog_proto::event::Term, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 10);
+    k.push(term.tag());
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The search key of `index` under a term prefix.
+pub(crate) fn term_key(prefix: &[u8], index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&index.to_be_bytes());
     k
 }

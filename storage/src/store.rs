@@ -2,9 +2,10 @@
 
 use crate::error::StorageError;
 use crate::keys::{
-    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, KEY_LATEST, KEY_LOGGED_AT,
-    KEY_POLICY, decode_u64, entry_key, node_key,
+    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_LATEST,
+    KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
+use provlog_proto::event::Term;
 use provlog_proto::merkle::{Hash, HashSource, NodeId};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
@@ -58,6 +59,8 @@ pub struct AppendBatch {
     pub checkpoint: Vec<u8>,
     /// A policy leaf in this batch, if any (the last one).
     pub policy: Option<PolicyRecord>,
+    /// Search terms of the batch's events and the index of each.
+    pub terms: Vec<(Term, String, u64)>,
     /// `logged_at` of the last entry, Unix ms.
     pub last_logged_at: i64,
 }
@@ -99,6 +102,11 @@ fn cf_options(cache: &Cache, name: &str) -> Options {
             // Hashes are random bytes: compression only costs CPU.
             o.set_compression_type(DBCompressionType::None);
             t.set_block_size(8 << 10);
+        }
+        CF_SEARCH => {
+            // Keys only, sorted by term then index: prefix-compressed well.
+            o.set_compression_type(DBCompressionType::Lz4);
+            t.set_block_size(16 << 10);
         }
         CF_DEDUP | CF_LEAF_INDEX => {
             t.set_bloom_filter(10.0, false);
@@ -200,6 +208,10 @@ impl Store {
         let dedup = self.cf(CF_DEDUP);
         for (k, index) in &batch.dedup {
             wb.put_cf(dedup, k, index.to_be_bytes());
+        }
+        let search = self.cf(CF_SEARCH);
+        for (term, value, index) in &batch.terms {
+            wb.put_cf(search, term_key(&term_prefix(*term, value), *index), []);
         }
         wb.put_cf(self.cf(CF_CHECKPOINTS), KEY_LATEST, &batch.checkpoint);
         let meta = self.cf(CF_META);
@@ -364,6 +376,67 @@ impl Store {
             .collect()
     }
 
+    /// Indexes of the entries matching every filter (an entry matches
+    /// `(term, value)` if it was appended with that term), in increasing
+    /// order, greater than `after`, below `below`, at most `limit`. With no
+    /// filters every index matches.
+    ///
+    /// # Errors
+    /// RocksDB errors or a malformed key.
+    pub fn search(
+        &self,
+        filters: &[(Term, &str)],
+        after: Option<u64>,
+        below: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StorageError> {
+        let mut cand = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        if filters.is_empty() {
+            while out.len() < limit && cand < below {
+                out.push(cand);
+                cand += 1;
+            }
+            return Ok(out);
+        }
+        let mut iters: Vec<(Vec<u8>, rocksdb::DBRawIterator<'_>)> = filters
+            .iter()
+            .map(|(t, v)| {
+                let prefix = term_prefix(*t, v);
+                let mut upper = prefix.clone();
+                // The prefix ends in 0x00; 0x01 in its place bounds every key of the term.
+                if let Some(last) = upper.last_mut() {
+                    *last = 1;
+                }
+                let mut ro = ReadOptions::default();
+                ro.set_iterate_upper_bound(upper);
+                let it = self.db.raw_iterator_cf_opt(self.cf(CF_SEARCH), ro);
+                (prefix, it)
+            })
+            .collect();
+        // Leapfrog join: every list seeks to the candidate; if all land on
+        // it, it matches; otherwise the largest landing is the next candidate.
+        'outer: while out.len() < limit && cand < below {
+            let mut next = cand;
+            for (prefix, it) in &mut iters {
+                it.seek(term_key(prefix, cand));
+                let Some(k) = it.key() else {
+                    it.status()?;
+                    break 'outer;
+                };
+                let idx = decode_u64("search key", k, k.get(prefix.len()..).unwrap_or_default())?;
+                next = next.max(idx);
+            }
+            if next == cand {
+                out.push(cand);
+                cand += 1;
+            } else {
+                cand = next;
+            }
+        }
+        Ok(out)
+    }
+
     /// The index of the entry with leaf hash `hash`.
     ///
     /// # Errors
@@ -418,6 +491,7 @@ impl Store {
             "checkpoints" => CF_CHECKPOINTS,
             "dedup" => CF_DEDUP,
             "leaf_index" => CF_LEAF_INDEX,
+            "search" => CF_SEARCH,
             _ => CF_META,
         });
         match value {
@@ -502,6 +576,7 @@ mod tests {
                     dedup: vec![(crate::dedup_key("s", &format!("e{i}")), i)],
                     checkpoint: format!("size {}", i + k).into_bytes(),
                     policy: None,
+                    terms: Vec::new(),
                     last_logged_at: i64::try_from(i).unwrap_or(0),
                 })
                 .expect("append");
@@ -544,6 +619,102 @@ mod tests {
         assert_eq!(store.dedup(&crate::dedup_key("s", "e77")).expect("d"), Some(77));
         assert_eq!(store.last_logged_at().expect("t"), Some(924));
         assert_eq!(provlog_proto::merkle::root(1000, &store).expect("root"), cr.root());
+    }
+
+    /// Search over a random stream of terms equals a brute-force scan.
+    #[test]
+    fn search_equals_brute_force() {
+        use provlog_proto::event::Term;
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(24));
+        let stream = proptest::collection::vec((0u8..4, 0u8..3, 0u8..5, proptest::option::of(0u8..6)), 1..400);
+        let queries = proptest::collection::vec(
+            (
+                proptest::option::of(0u8..4),
+                proptest::option::of(0u8..3),
+                proptest::option::of(0u8..5),
+                proptest::option::of(0u8..6),
+                proptest::option::of(0u64..400),
+                1usize..50,
+            ),
+            1..30,
+        );
+        runner
+            .run(&(stream, queries), |(stream, queries)| {
+                let dir = tempfile::tempdir().expect("tmp");
+                let store = Store::open(
+                    dir.path(),
+                    &StoreOptions {
+                        sync: false,
+                        ..Default::default()
+                    },
+                )
+                .expect("open");
+                let names = |t: &str, v: u8| format!("{t}-{v}");
+                let rows: Vec<Vec<(Term, String)>> = stream
+                    .iter()
+                    .map(|(t, a, x, c)| {
+                        let mut r = vec![
+                            (Term::Target, names("svc", *t)),
+                            (Term::Actor, names("wf", *a)),
+                            (Term::Action, names("act", *x)),
+                        ];
+                        if let Some(c) = c {
+                            r.push((Term::Credential, names("fp", *c)));
+                        }
+                        r
+                    })
+                    .collect();
+                let mut cr = CompactRange::new();
+                for (chunk_start, chunk) in (0u64..).step_by(64).zip(rows.chunks(64)) {
+                    let entries: Vec<Vec<u8>> = (0..chunk.len())
+                        .map(|k| format!("e{}", chunk_start + k as u64).into_bytes())
+                        .collect();
+                    let leaf_hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+                    let nodes = cr.extend(&leaf_hashes);
+                    let terms = chunk
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(k, r)| r.iter().map(move |(t, v)| (*t, v.clone(), chunk_start + k as u64)))
+                        .collect();
+                    store
+                        .append(&AppendBatch {
+                            start: chunk_start,
+                            entries,
+                            leaf_hashes,
+                            nodes,
+                            terms,
+                            ..Default::default()
+                        })
+                        .expect("append");
+                }
+                let n = rows.len() as u64;
+                for (t, a, x, c, after, limit) in queries {
+                    let mut f: Vec<(Term, String)> = Vec::new();
+                    if let Some(v) = t {
+                        f.push((Term::Target, names("svc", v)));
+                    }
+                    if let Some(v) = a {
+                        f.push((Term::Actor, names("wf", v)));
+                    }
+                    if let Some(v) = x {
+                        f.push((Term::Action, names("act", v)));
+                    }
+                    if let Some(v) = c {
+                        f.push((Term::Credential, names("fp", v)));
+                    }
+                    let fr: Vec<(Term, &str)> = f.iter().map(|(t, v)| (*t, v.as_str())).collect();
+                    let below = n.saturating_sub(after.unwrap_or(0) % 7);
+                    let got = store.search(&fr, after, below, limit).expect("search");
+                    let want: Vec<u64> = (0..below)
+                        .filter(|i| after.is_none_or(|a| *i > a))
+                        .filter(|i| f.iter().all(|q| rows[*i as usize].contains(q)))
+                        .take(limit)
+                        .collect();
+                    prop_assert_eq!(got, want);
+                }
+                Ok(())
+            })
+            .expect("search matches brute force");
     }
 
     proptest! {

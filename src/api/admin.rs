@@ -1,0 +1,49 @@
+//! `POST /v1/admin/reload`: re-read the config file and install its
+//! submitter registry (logged as a policy entry first if it changed).
+//! Protected by a bearer token compared in constant time; off without one.
+
+use super::error::ApiError;
+use crate::log::{Log, ReloadError};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+fn authorize(log: &Log, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &log.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is off: configure admin_token (or PROVLOG_ADMIN_TOKEN)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        ))
+    }
+}
+
+pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&log, &headers)?;
+    match log.reload().await {
+        Ok(r) => Ok(Json(r).into_response()),
+        Err(ReloadError::Config(e)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            format!("the old registry stays in force: {e:#}"),
+        )),
+        Err(ReloadError::Sequencer(e)) => Err(e.into()),
+    }
+}
