@@ -598,6 +598,9 @@ impl SeqThread {
 }
 
 /// One queued job, flattened.
+// Almost every item is an event; boxing it would cost an allocation per
+// entry to save space in a vector that lives for one batch.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Event(EventJob, Reply),
     Policy(Arc<Registry>, Reply),

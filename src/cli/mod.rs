@@ -4,7 +4,9 @@
 //! does not verify, a rejected submission, a server that cannot start);
 //! `2` the command line itself is wrong.
 
+mod audit;
 mod keygen;
+mod query;
 mod serve;
 mod submit;
 mod verify;
@@ -49,14 +51,35 @@ enum Command {
     Sign(submit::SignArgs),
     /// Sign events and submit them; prints one receipt (JSON) per line.
     ///
-    /// Example:
-    ///   provlog submit --url http://127.0.0.1:8080 --key provlog-data/dev.skey --submitter dev event.json > receipt.json
+    /// Examples:
+    ///   provlog submit --key provlog-data/dev.skey event.json --out receipt.json
+    ///   provlog submit --key ci.skey --action rotate --actor wf/rotate --target svc-payments \
+    ///       --fingerprint sha256:… --previous-fingerprint sha256:…
+    ///   provlog submit --key ci.skey --batch events.jsonl --out receipts.jsonl
     Submit(submit::SubmitArgs),
+    /// Search the log by identity; prints entries as JSON lines.
+    ///
+    /// Examples:
+    ///   provlog events --target svc-payments
+    ///   provlog events --credential sha256:9f86… --all
+    Events(query::EventsArgs),
+    /// The state of a credential, with its history and proofs.
+    ///
+    /// Example:
+    ///   provlog credential sha256:9f86… --log-key provlog-data/log.vkey --out answer.json
+    Credential(query::CredentialArgs),
+    /// Rebuild from tiles and entry bundles the authority every event ran
+    /// under, and check signatures and scope; exit 1 on any finding.
+    ///
+    /// Example:
+    ///   provlog audit --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    Audit(audit::Args),
     /// Verify a receipt offline with only the log's vkey.
     ///
     /// Examples:
     ///   provlog verify --receipt receipt.json --log-key provlog-data/log.vkey
     ///   provlog verify --tlog-proof entry.tlog-proof --entry entry.json --log-key 'localhost/provlog+…'
+    ///   provlog verify --credential answer.json --log-key provlog-data/log.vkey
     Verify(verify::Args),
     /// Configuration helpers.
     #[command(subcommand)]
@@ -84,6 +107,9 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => submit::sign(&a),
         Command::Submit(a) => submit::submit(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Events(a) => query::events(&a),
+        Command::Credential(a) => query::credential(&a),
+        Command::Audit(a) => audit::run(&a),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", crate::config::EXAMPLE);
             Ok(())

@@ -2,9 +2,133 @@
 
 use crate::keyfile;
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use provlog_proto::keys::SignerKey;
+use serde_json::{Value, json};
 use std::io::Read;
 use std::path::PathBuf;
+
+/// An event given on the command line instead of in a file.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct EventFlags {
+    /// Build the event from flags: its action (`issue`, `rotate`, `revoke`, …).
+    #[arg(long, help_heading = "Event from flags")]
+    action: Option<String>,
+    /// Idempotency key (default: a random one).
+    #[arg(long, help_heading = "Event from flags")]
+    event_id: Option<String>,
+    /// When it happened, RFC 3339 (default: now).
+    #[arg(long, help_heading = "Event from flags")]
+    occurred_at: Option<String>,
+    /// `actor.id`.
+    #[arg(long, help_heading = "Event from flags")]
+    actor: Option<String>,
+    /// `actor.type`.
+    #[arg(long, default_value = "workflow", help_heading = "Event from flags")]
+    actor_type: String,
+    /// `target.id`.
+    #[arg(long, help_heading = "Event from flags")]
+    target: Option<String>,
+    /// `target.type`.
+    #[arg(long, default_value = "service_account", help_heading = "Event from flags")]
+    target_type: String,
+    /// `target.system`.
+    #[arg(long, help_heading = "Event from flags")]
+    system: Option<String>,
+    /// `authority.approval_id`.
+    #[arg(long, help_heading = "Event from flags")]
+    approval_id: Option<String>,
+    /// `authority.approved_by`.
+    #[arg(long, help_heading = "Event from flags")]
+    approved_by: Option<String>,
+    /// `authority.scope`.
+    #[arg(long, help_heading = "Event from flags")]
+    scope: Option<String>,
+    /// `decision.result`.
+    #[arg(long, default_value = "allow", value_parser = ["allow", "deny"], help_heading = "Event from flags")]
+    decision: String,
+    /// `decision.policy_id`.
+    #[arg(long, help_heading = "Event from flags")]
+    policy_id: Option<String>,
+    /// `outcome`.
+    #[arg(long, default_value = "success", value_parser = ["success", "failure"], help_heading = "Event from flags")]
+    outcome: String,
+    /// `credential.fingerprint` (`sha256:<64 hex>`).
+    #[arg(long, help_heading = "Event from flags")]
+    fingerprint: Option<String>,
+    /// `credential.previous_fingerprint`.
+    #[arg(long, help_heading = "Event from flags")]
+    previous_fingerprint: Option<String>,
+    /// `credential.not_after`, RFC 3339.
+    #[arg(long, help_heading = "Event from flags")]
+    not_after: Option<String>,
+    /// `details`, a JSON object.
+    #[arg(long, help_heading = "Event from flags")]
+    details: Option<String>,
+}
+
+impl EventFlags {
+    fn to_event(&self) -> Result<Option<Value>> {
+        let Some(action) = &self.action else { return Ok(None) };
+        let need = |v: &Option<String>, name: &str| v.clone().with_context(|| format!("--action needs --{name}"));
+        let event_id = match &self.event_id {
+            Some(e) => e.clone(),
+            None => {
+                let mut b = [0u8; 12];
+                getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+                format!("evt-{}", provlog_proto::hex::encode(b))
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let occurred_at = match &self.occurred_at {
+            Some(t) => t.clone(),
+            None => provlog_proto::time::format_millis(now)?,
+        };
+        let mut target = json!({"id": need(&self.target, "target")?, "type": self.target_type});
+        if let Some(s) = &self.system {
+            target["system"] = json!(s);
+        }
+        let mut authority = json!({});
+        for (k, v) in [
+            ("approval_id", &self.approval_id),
+            ("approved_by", &self.approved_by),
+            ("scope", &self.scope),
+        ] {
+            if let Some(v) = v {
+                authority[k] = json!(v);
+            }
+        }
+        let mut decision = json!({"result": self.decision});
+        if let Some(p) = &self.policy_id {
+            decision["policy_id"] = json!(p);
+        }
+        let mut ev = json!({
+            "event_id": event_id,
+            "occurred_at": occurred_at,
+            "action": action,
+            "actor": {"id": need(&self.actor, "actor")?, "type": self.actor_type},
+            "target": target,
+            "authority": authority,
+            "decision": decision,
+            "outcome": self.outcome,
+        });
+        if let Some(f) = &self.fingerprint {
+            let mut c = json!({"fingerprint": f});
+            if let Some(p) = &self.previous_fingerprint {
+                c["previous_fingerprint"] = json!(p);
+            }
+            if let Some(t) = &self.not_after {
+                c["not_after"] = json!(t);
+            }
+            ev["credential"] = c;
+        }
+        if let Some(d) = &self.details {
+            ev["details"] = serde_json::from_str(d).context("--details must be a JSON object")?;
+        }
+        Ok(Some(ev))
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub(super) struct SignArgs {
@@ -16,6 +140,8 @@ pub(super) struct SignArgs {
     submitter: Option<String>,
     /// Events: one JSON document or JSON lines; `-` or nothing for stdin.
     file: Option<PathBuf>,
+    #[command(flatten)]
+    flags: EventFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -25,11 +151,24 @@ pub(super) struct SubmitArgs {
     /// The log's base URL.
     #[arg(long, env = "PROVLOG_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Send through `POST /v1/entries/batch`, 1,000 events per request
+    /// (events from FILE as JSON lines).
+    #[arg(long)]
+    batch: bool,
+    /// Also write the receipts (JSON lines) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
-fn read_events(file: Option<&PathBuf>) -> Result<Vec<Value>> {
+fn read_events(a: &SignArgs) -> Result<Vec<Value>> {
+    if let Some(ev) = a.flags.to_event()? {
+        if a.file.is_some() {
+            bail!("give either FILE or --action with event flags, not both");
+        }
+        return Ok(vec![ev]);
+    }
     let mut text = String::new();
-    match file.filter(|p| p.as_os_str() != "-") {
+    match a.file.as_ref().filter(|p| p.as_os_str() != "-") {
         Some(p) => {
             text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         }
@@ -48,9 +187,9 @@ fn read_events(file: Option<&PathBuf>) -> Result<Vec<Value>> {
 }
 
 fn signed(a: &SignArgs) -> Result<Vec<Value>> {
-    let key = keyfile::read_signer(&a.key)?;
+    let key: SignerKey = keyfile::read_signer(&a.key)?;
     let submitter = a.submitter.clone().unwrap_or_else(|| key.name().to_owned());
-    read_events(a.file.as_ref())?
+    read_events(a)?
         .iter()
         .enumerate()
         .map(|(i, e)| provlog_proto::submission::sign(e, &submitter, &key).with_context(|| format!("event #{}", i + 1)))
@@ -65,31 +204,82 @@ pub(super) fn sign(a: &SignArgs) -> Result<()> {
 }
 
 pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
+    use std::io::Write;
     let subs = signed(&a.sign)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        let url = format!("{}/v1/entries", a.url.trim_end_matches('/'));
-        let mut failed = 0usize;
-        for (i, s) in subs.iter().enumerate() {
-            let resp = client
-                .post(&url)
-                .json(s)
-                .send()
-                .await
-                .with_context(|| format!("POST {url}"))?;
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            if status.is_success() {
-                println!("{}", body.trim_end());
-            } else {
-                failed += 1;
-                eprintln!("event #{}: {status}: {}", i + 1, body.trim_end());
-            }
-        }
-        if failed > 0 {
-            bail!("{failed} of {} submissions were rejected", subs.len());
+    let mut out = match &a.out {
+        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        None => None,
+    };
+    let mut emit = |line: &str| -> Result<()> {
+        println!("{line}");
+        if let Some(f) = out.as_mut() {
+            writeln!(f, "{line}")?;
         }
         Ok(())
-    })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let base = a.url.trim_end_matches('/').to_owned();
+    let failed = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut failed = 0usize;
+        if a.batch {
+            let url = format!("{base}/v1/entries/batch");
+            for (c, chunk) in subs.chunks(crate::log::MAX_BATCH_SUBMISSIONS).enumerate() {
+                let resp = client
+                    .post(&url)
+                    .json(&json!({ "submissions": chunk }))
+                    .send()
+                    .await
+                    .with_context(|| format!("POST {url}"))?;
+                let status = resp.status();
+                let body: Value = resp.json().await.context("batch response is not JSON")?;
+                if !status.is_success() {
+                    bail!("batch #{}: {status}: {body}", c + 1);
+                }
+                for (i, r) in body["results"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                {
+                    match r.get("receipt") {
+                        Some(receipt) => emit(&receipt.to_string())?,
+                        None => {
+                            failed += 1;
+                            eprintln!(
+                                "event #{}: {}: {}",
+                                c * crate::log::MAX_BATCH_SUBMISSIONS + i + 1,
+                                r["status"],
+                                r["error"]
+                            );
+                        }
+                    }
+                }
+            }
+        } else {
+            let url = format!("{base}/v1/entries");
+            for (i, s) in subs.iter().enumerate() {
+                let resp = client
+                    .post(&url)
+                    .json(s)
+                    .send()
+                    .await
+                    .with_context(|| format!("POST {url}"))?;
+                let status = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                if status.is_success() {
+                    emit(body.trim_end())?;
+                } else {
+                    failed += 1;
+                    eprintln!("event #{}: {status}: {}", i + 1, body.trim_end());
+                }
+            }
+        }
+        Ok::<usize, anyhow::Error>(failed)
+    })?;
+    if failed > 0 {
+        bail!("{failed} of {} submissions were rejected", subs.len());
+    }
+    Ok(())
 }

@@ -10,8 +10,11 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
     /// Receipt JSON as `POST /v1/entries` returned it.
-    #[arg(long, conflicts_with_all = ["tlog_proof", "entry"])]
+    #[arg(long, conflicts_with_all = ["tlog_proof", "entry", "credential"])]
     receipt: Option<PathBuf>,
+    /// A credential answer (`GET /v1/credentials/<fp>`) to check instead.
+    #[arg(long, conflicts_with_all = ["tlog_proof", "entry"])]
+    credential: Option<PathBuf>,
     /// A C2SP tlog-proof file (use with --entry).
     #[arg(long, requires = "entry")]
     tlog_proof: Option<PathBuf>,
@@ -28,6 +31,22 @@ pub(super) struct Args {
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    if let Some(c) = &a.credential {
+        let text = std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
+        let answer: provlog_proto::credential::CredentialAnswer =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
+        let v = answer.verify(&log_key).context("credential answer does NOT verify")?;
+        println!(
+            "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",
+            answer.fingerprint,
+            serde_json::to_value(v.state)?.as_str().unwrap_or("?"),
+            answer.evaluated_at,
+            v.history.len(),
+            v.checkpoint.origin,
+            v.checkpoint.size
+        );
+        return Ok(());
+    }
     let v: VerifiedReceipt = match (&a.receipt, &a.tlog_proof, &a.entry) {
         (Some(r), None, None) => {
             let text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
@@ -40,7 +59,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
             verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?
         }
-        _ => bail!("give --receipt FILE, or --tlog-proof FILE with --entry FILE"),
+        _ => bail!("give --receipt FILE, --credential FILE, or --tlog-proof FILE with --entry FILE"),
     };
     let what = match &v.leaf {
         Leaf::Event(e) => {

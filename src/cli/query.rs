@@ -1,0 +1,129 @@
+//! `provlog events` and `provlog credential`: query a log over HTTP.
+
+use crate::keyfile;
+use anyhow::{Context, Result, bail};
+use provlog_proto::credential::CredentialAnswer;
+use serde_json::Value;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct EventsArgs {
+    /// The log's base URL.
+    #[arg(long, env = "PROVLOG_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Only events for this `target.id`.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only events by this `actor.id`.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only events naming this credential fingerprint (as new or previous).
+    #[arg(long)]
+    credential: Option<String>,
+    /// Only events with this action.
+    #[arg(long)]
+    action: Option<String>,
+    /// Start after this index.
+    #[arg(long)]
+    after: Option<u64>,
+    /// Page size (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    limit: u64,
+    /// Follow the cursor to the end instead of printing one page.
+    #[arg(long)]
+    all: bool,
+}
+
+/// Prints matching entries as JSON lines (`{"index","leaf_hash","entry","decoded"}`).
+pub(super) fn events(a: &EventsArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut after = a.after;
+        loop {
+            let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
+            for (k, v) in [
+                ("target", &a.target),
+                ("actor", &a.actor),
+                ("credential", &a.credential),
+                ("action", &a.action),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v.clone()));
+                }
+            }
+            if let Some(x) = after {
+                q.push(("after", x.to_string()));
+            }
+            let url = format!("{}/v1/events", a.url.trim_end_matches('/'));
+            let resp = client
+                .get(&url)
+                .query(&q)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = resp.status();
+            let body: Value = resp.json().await.context("response is not JSON")?;
+            if !status.is_success() {
+                bail!("{status}: {}", body["error"]);
+            }
+            for e in body["entries"].as_array().cloned().unwrap_or_default() {
+                println!("{e}");
+            }
+            match body["next_after"].as_u64() {
+                Some(n) if a.all => after = Some(n),
+                _ => return Ok(()),
+            }
+        }
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct CredentialArgs {
+    /// The fingerprint, `sha256:<64 hex>`.
+    fingerprint: String,
+    /// The log's base URL.
+    #[arg(long, env = "PROVLOG_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Verify the answer with this log vkey (or file) before printing.
+    #[arg(long)]
+    log_key: Option<String>,
+    /// Save the answer (for `provlog verify --credential`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Fetches a credential answer, optionally verifies it, prints the state.
+pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let text = rt.block_on(async {
+        let url = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
+        let resp = reqwest::get(&url).await.with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{status}: {text}");
+        }
+        Ok(text)
+    })?;
+    let answer: CredentialAnswer = serde_json::from_str(&text).context("not a credential answer")?;
+    if let Some(p) = &a.out {
+        std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    let verified = match &a.log_key {
+        Some(k) => {
+            let key = keyfile::read_verifier(k).context("--log-key")?;
+            answer.verify(&key).context("the answer does NOT verify")?;
+            " (verified)"
+        }
+        None => " (not verified: give --log-key)",
+    };
+    println!(
+        "{}: {} as of {}, {} events{verified}",
+        answer.fingerprint,
+        serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),
+        answer.evaluated_at,
+        answer.history.len()
+    );
+    Ok(())
+}
