@@ -70,7 +70,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     Ok(Audited::Policy { submitters }) => {
                         policies += 1;
                         if a.verbose {
-                            println!("{i}: policy with {submitters} submitters");
+                            super::out(format_args!("{i}: policy with {submitters} submitters"))?;
                         }
                     }
                     Ok(Audited::Event {
@@ -79,22 +79,24 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     }) => {
                         events += 1;
                         if a.verbose {
-                            println!("{i}: event by {submitter:?}, authorized by policy {policy_index}");
+                            super::out(format_args!(
+                                "{i}: event by {submitter:?}, authorized by policy {policy_index}"
+                            ))?;
                         }
                     }
                     Err(f) => {
                         findings += 1;
-                        println!("FINDING {f}");
+                        super::out(format_args!("FINDING {f}"))?;
                     }
                 }
             }
         }
-        println!(
+        super::out(format_args!(
             "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, {findings} findings",
             auditor.next_index(),
             cp.origin,
             cp.size
-        );
+        ))?;
         if findings > 0 {
             bail!("{findings} entries break the authority rules");
         }

@@ -31,8 +31,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.skey", a.name.replace('/', "_"))));
     keyfile::write_new(&out, &key)?;
-    println!("private key: {} (mode 0600)", out.display());
-    println!("public key:  {}", out.with_extension("vkey").display());
-    println!("{}", key.verifier().to_vkey_string());
+    super::out(format_args!("private key: {} (mode 0600)", out.display()))?;
+    super::out(format_args!("public key:  {}", out.with_extension("vkey").display()))?;
+    super::out(format_args!("{}", key.verifier().to_vkey_string()))?;
     Ok(())
 }

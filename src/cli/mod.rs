@@ -97,6 +97,16 @@ enum ConfigCommand {
     },
 }
 
+/// Writes one line of output to stdout. A closed pipe (`provlog … | head`)
+/// is not an error: the output is simply no longer wanted.
+pub(crate) fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the CLI and returns the process exit code.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -110,10 +120,7 @@ pub fn main() -> ExitCode {
         Command::Events(a) => query::events(&a),
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
-        Command::Config(ConfigCommand::Example) => {
-            print!("{}", crate::config::EXAMPLE);
-            Ok(())
-        }
+        Command::Config(ConfigCommand::Example) => out(crate::config::EXAMPLE.trim_end()),
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
     };
     match result {

@@ -68,7 +68,7 @@ pub(super) fn events(a: &EventsArgs) -> Result<()> {
                 bail!("{status}: {}", body["error"]);
             }
             for e in body["entries"].as_array().cloned().unwrap_or_default() {
-                println!("{e}");
+                super::out(format_args!("{e}"))?;
             }
             match body["next_after"].as_u64() {
                 Some(n) if a.all => after = Some(n),
@@ -118,12 +118,12 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
         }
         None => " (not verified: give --log-key)",
     };
-    println!(
+    super::out(format_args!(
         "{}: {} as of {}, {} events{verified}",
         answer.fingerprint,
         serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),
         answer.evaluated_at,
         answer.history.len()
-    );
+    ))?;
     Ok(())
 }

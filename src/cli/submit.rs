@@ -198,7 +198,7 @@ fn signed(a: &SignArgs) -> Result<Vec<Value>> {
 
 pub(super) fn sign(a: &SignArgs) -> Result<()> {
     for s in signed(a)? {
-        println!("{s}");
+        super::out(format_args!("{s}"))?;
     }
     Ok(())
 }
@@ -211,11 +211,10 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         None => None,
     };
     let mut emit = |line: &str| -> Result<()> {
-        println!("{line}");
         if let Some(f) = out.as_mut() {
             writeln!(f, "{line}")?;
         }
-        Ok(())
+        super::out(line)
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let base = a.url.trim_end_matches('/').to_owned();

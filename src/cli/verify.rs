@@ -36,7 +36,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         let answer: provlog_proto::credential::CredentialAnswer =
             serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
         let v = answer.verify(&log_key).context("credential answer does NOT verify")?;
-        println!(
+        super::out(format_args!(
             "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",
             answer.fingerprint,
             serde_json::to_value(v.state)?.as_str().unwrap_or("?"),
@@ -44,7 +44,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             v.history.len(),
             v.checkpoint.origin,
             v.checkpoint.size
-        );
+        ))?;
         return Ok(());
     }
     let v: VerifiedReceipt = match (&a.receipt, &a.tlog_proof, &a.entry) {
@@ -91,13 +91,13 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }
         Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
     };
-    println!(
+    super::out(format_args!(
         "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}",
         v.index,
         v.leaf.logged_at(),
         v.checkpoint.origin,
         v.checkpoint.size,
         log_key.to_vkey_string()
-    );
+    ))?;
     Ok(())
 }
