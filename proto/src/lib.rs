@@ -19,6 +19,7 @@
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
+//! | [`witness`] | C2SP tlog-witness add-checkpoint request bodies |
 //! | [`b64`] | the one base64 dialect used on the wire |
 
 #![forbid(unsafe_code)]
@@ -41,5 +42,6 @@ pub mod receipt;
 pub mod submission;
 pub mod tile;
 pub mod time;
+pub mod witness;
 
 pub use merkle::{Hash, NodeId};
