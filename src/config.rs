@@ -43,6 +43,27 @@ pub struct FileConfig {
     pub max_batch_body_bytes: Option<usize>,
     /// Bearer token for `/v1/admin/*`; the admin API is off without one.
     pub admin_token: Option<String>,
+    /// Freeze the log at start (read-only for good, like a CT log at end of life).
+    pub frozen: Option<bool>,
+    /// Most open connections.
+    pub max_connections: Option<usize>,
+    /// Time a client gets to send request headers (and keep-alive idle time), ms.
+    pub header_timeout_ms: Option<u64>,
+    /// Time a request gets from its first byte to its response, ms.
+    pub request_timeout_ms: Option<u64>,
+    /// Signature verification threads.
+    pub verify_threads: Option<usize>,
+    /// Signature checks that may wait for a verification thread.
+    pub verify_queue: Option<usize>,
+    /// Most `POST /v1/entries` requests handled at once.
+    pub max_write_requests: Option<usize>,
+    /// Most `POST /v1/entries/batch` requests handled at once.
+    pub max_batch_requests: Option<usize>,
+    /// Default per-submitter rate limit (none: unlimited).
+    pub rate_limit: Option<crate::ratelimit::Rate>,
+    /// Per-submitter rate limits by id, overriding `rate_limit`.
+    #[serde(default)]
+    pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -82,9 +103,36 @@ pub struct Overrides {
     /// Largest batch request body in bytes.
     #[arg(long, env = "PROVLOG_MAX_BATCH_BODY_BYTES")]
     pub max_batch_body_bytes: Option<usize>,
-    /// Bearer token for the admin API (`POST /v1/admin/reload`).
+    /// Bearer token for the admin API (`POST /v1/admin/reload`, `/freeze`).
     #[arg(long, env = "PROVLOG_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Freeze the log at start: read-only for good, a final checkpoint.
+    #[arg(long, env = "PROVLOG_FROZEN")]
+    pub frozen: bool,
+    /// Most open connections.
+    #[arg(long, env = "PROVLOG_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Header (and keep-alive idle) timeout in milliseconds.
+    #[arg(long, env = "PROVLOG_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Whole-request timeout in milliseconds.
+    #[arg(long, env = "PROVLOG_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Signature verification threads.
+    #[arg(long, env = "PROVLOG_VERIFY_THREADS")]
+    pub verify_threads: Option<usize>,
+    /// Signature checks that may queue.
+    #[arg(long, env = "PROVLOG_VERIFY_QUEUE")]
+    pub verify_queue: Option<usize>,
+    /// Most single submissions handled at once.
+    #[arg(long, env = "PROVLOG_MAX_WRITE_REQUESTS")]
+    pub max_write_requests: Option<usize>,
+    /// Most batch submissions handled at once.
+    #[arg(long, env = "PROVLOG_MAX_BATCH_REQUESTS")]
+    pub max_batch_requests: Option<usize>,
+    /// Default per-submitter rate limit, entries per second.
+    #[arg(long, env = "PROVLOG_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -110,6 +158,26 @@ pub struct Config {
     pub max_batch_body_bytes: usize,
     /// Admin API token.
     pub admin_token: Option<String>,
+    /// Freeze at start.
+    pub frozen: bool,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Header / idle timeout.
+    pub header_timeout: std::time::Duration,
+    /// Whole-request timeout.
+    pub request_timeout: std::time::Duration,
+    /// Verification threads.
+    pub verify_threads: usize,
+    /// Verification queue.
+    pub verify_queue: usize,
+    /// Concurrent single submissions.
+    pub max_write_requests: usize,
+    /// Concurrent batch submissions.
+    pub max_batch_requests: usize,
+    /// Default rate limit.
+    pub rate_limit: Option<crate::ratelimit::Rate>,
+    /// Rate limits by submitter.
+    pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -159,13 +227,50 @@ impl Config {
             queue_capacity: o.queue_capacity.or(file.queue_capacity).unwrap_or(65_536),
             max_batch_body_bytes: o.max_batch_body_bytes.or(file.max_batch_body_bytes).unwrap_or(16 << 20),
             admin_token: o.admin_token.clone().or(file.admin_token).filter(|t| !t.is_empty()),
+            frozen: o.frozen || file.frozen.unwrap_or(false),
+            max_connections: o.max_connections.or(file.max_connections).unwrap_or(1024),
+            header_timeout: std::time::Duration::from_millis(
+                o.header_timeout_ms.or(file.header_timeout_ms).unwrap_or(10_000),
+            ),
+            request_timeout: std::time::Duration::from_millis(
+                o.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(30_000),
+            ),
+            verify_threads: o.verify_threads.or(file.verify_threads).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }),
+            verify_queue: o.verify_queue.or(file.verify_queue).unwrap_or(4096),
+            max_write_requests: o.max_write_requests.or(file.max_write_requests).unwrap_or(4096),
+            max_batch_requests: o.max_batch_requests.or(file.max_batch_requests).unwrap_or(8),
+            rate_limit: o
+                .rate_limit
+                .map(|per_second| crate::ratelimit::Rate {
+                    per_second,
+                    burst: None,
+                })
+                .or(file.rate_limit),
+            rate_limits: file.rate_limits,
             submitters,
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
         }
-        if cfg.batch_max_entries == 0 || cfg.queue_capacity == 0 || cfg.max_body_bytes == 0 {
-            bail!("batch_max_entries, queue_capacity and max_body_bytes must be positive");
+        if [
+            cfg.batch_max_entries,
+            cfg.queue_capacity,
+            cfg.max_body_bytes,
+            cfg.max_batch_body_bytes,
+            cfg.max_connections,
+            cfg.verify_threads,
+            cfg.verify_queue,
+            cfg.max_write_requests,
+            cfg.max_batch_requests,
+        ]
+        .contains(&0)
+        {
+            bail!("size, count and capacity settings must be positive");
+        }
+        if cfg.header_timeout.is_zero() || cfg.request_timeout.is_zero() {
+            bail!("timeouts must be positive");
         }
         provlog_proto::keys::check_key_name(&cfg.origin).with_context(|| format!("origin {:?}", cfg.origin))?;
         Ok(cfg)
@@ -290,6 +395,24 @@ max_batch_body_bytes = 16777216
 # PROVLOG_ADMIN_TOKEN). Without one the admin API is off; SIGHUP still
 # reloads the registry.
 # admin_token = "change-me-to-a-long-random-string"
+# End of life: make the log read-only for good with a final checkpoint
+# (same as POST /v1/admin/freeze). There is no way back.
+# frozen = true
+
+# Overload protection. Beyond these limits requests are shed at once with
+# 503 + Retry-After (queues) or 429 (rate limits) instead of queuing.
+max_connections = 1024        # open connections; more wait in the backlog
+header_timeout_ms = 10000     # to send request headers; also keep-alive idle
+request_timeout_ms = 30000    # whole request, body included (408)
+# verify_threads = 1          # default: cores - 1 (at least 1)
+verify_queue = 4096           # signature checks waiting for a thread
+max_write_requests = 4096     # POST /v1/entries handled at once
+max_batch_requests = 8        # POST /v1/entries/batch handled at once
+# Per-submitter rate limits (entries per second; burst defaults to one
+# second's worth). Off unless set.
+# rate_limit = { per_second = 1000.0, burst = 2000.0 }
+# [rate_limits]
+# ci-provisioner = { per_second = 50.0 }
 
 # Who may submit. With no [[submitters]], a "dev" submitter with full scope
 # is created next to the log key and announced at start. Changes take effect

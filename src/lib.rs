@@ -10,6 +10,9 @@
 //! | [`keyfile`] | reading and writing signed-note key files |
 //! | [`sequencer`] | group commit: one thread orders and signs, one writes and syncs |
 //! | [`log`] | the running log: store, registry, published checkpoint |
+//! | [`verify_pool`] | signature verification off the async workers, bounded |
+//! | [`ratelimit`] | per-submitter token buckets |
+//! | [`server`] | the accept loop: connection cap, header/idle timeout, graceful shutdown |
 //! | [`api`] | the axum router and its thin handlers |
 //! | [`cli`] | the `provlog` subcommands |
 
@@ -20,4 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod log;
+pub mod ratelimit;
 pub mod sequencer;
+pub mod server;
+pub mod verify_pool;

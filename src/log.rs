@@ -2,7 +2,9 @@
 //! operations the HTTP handlers call. Nothing here knows about HTTP.
 
 use crate::config::{Config, Overrides};
+use crate::ratelimit::RateLimits;
 use crate::sequencer::{EventJob, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions};
+use crate::verify_pool::VerifyPool;
 use anyhow::{Context, Result, bail};
 use provlog_proto::credential::{CredentialAnswer, HistoryItem, derive_state};
 use provlog_proto::event::{Term, check_fingerprint};
@@ -11,7 +13,7 @@ use provlog_proto::leaf::Leaf;
 use provlog_proto::merkle::{self, Hash, leaf_hash};
 use provlog_proto::policy::{Registry, ScopeError};
 use provlog_proto::receipt::Receipt;
-use provlog_proto::submission::{Submission, SubmissionError};
+use provlog_proto::submission::{Submission, SubmissionError, signing_message};
 use provlog_proto::{b64, json, time};
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{StorageError, Store, StoreOptions, dedup_key};
@@ -41,6 +43,14 @@ pub struct Limits {
     pub batch_max_entries: usize,
     /// Most results per search page.
     pub max_search_limit: usize,
+    /// Whole-request timeout, milliseconds.
+    pub request_timeout_ms: u64,
+    /// Most single submissions handled at once.
+    pub max_write_requests: usize,
+    /// Most batch submissions handled at once.
+    pub max_batch_requests: usize,
+    /// Entries that may wait for the sequencer.
+    pub queue_capacity: usize,
 }
 
 /// Why a submission failed, by what the client can do about it.
@@ -58,6 +68,12 @@ pub enum SubmitError {
     /// Unknown submitter (401) or outside its scope (403).
     #[error("{0}")]
     Scope(ScopeError),
+    /// The signature-verification queue is full (503).
+    #[error("the signature verification queue is full; retry shortly")]
+    Overloaded,
+    /// The submitter is over its rate limit (429); retry after the wait.
+    #[error("submitter {0:?} is over its rate limit; retry in {1:?}")]
+    RateLimited(String, Duration),
     /// The sequencer refused it (401, 403, 409, 503).
     #[error(transparent)]
     Sequencer(#[from] SeqError),
@@ -139,6 +155,8 @@ pub struct Log {
     pub limits: Limits,
     /// Token for `/v1/admin/*`, if the admin API is enabled.
     pub admin_token: Option<String>,
+    pool: VerifyPool,
+    rate_limits: RateLimits,
 }
 
 fn millis_now() -> i64 {
@@ -216,8 +234,14 @@ impl Log {
                 max_batch_submissions: MAX_BATCH_SUBMISSIONS,
                 batch_max_entries: cfg.batch_max_entries,
                 max_search_limit: MAX_SEARCH_LIMIT,
+                request_timeout_ms: u64::try_from(cfg.request_timeout.as_millis()).unwrap_or(u64::MAX),
+                max_write_requests: cfg.max_write_requests,
+                max_batch_requests: cfg.max_batch_requests,
+                queue_capacity: cfg.queue_capacity,
             },
             admin_token: cfg.admin_token.clone(),
+            pool: VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
+            rate_limits: RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
         });
         log.install(registry).await.context("logging the submitter registry")?;
         Ok(log)
@@ -261,6 +285,9 @@ impl Log {
     /// [`ReloadError`]; the registry in force is unchanged.
     pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
+        if self.sequencer.is_frozen() {
+            return Err(SeqError::Frozen.into());
+        }
         let overrides = self.overrides.clone();
         let registry = tokio::task::spawn_blocking(move || -> Result<Registry> {
             let cfg = Config::load(&overrides)?;
@@ -299,20 +326,32 @@ impl Log {
         self.sequencer.published()
     }
 
-    /// Everything a handler checks before queuing: schema, submitter,
-    /// signature, scope (the sequencer checks scope again against the
-    /// registry in force when it sequences).
-    fn check(&self, sub: Submission) -> Result<EventJob, SubmitError> {
+    /// Everything a handler checks before queuing: schema (already done
+    /// by parsing), submitter, signature (on the verification pool), scope,
+    /// rate limit. The sequencer checks scope again against the registry in
+    /// force when it sequences.
+    async fn check(&self, sub: Submission) -> Result<EventJob, SubmitError> {
+        if self.sequencer.is_frozen() {
+            return Err(SeqError::Frozen.into());
+        }
         let reg = self.registry();
-        let submitter = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?;
-        if !sub.verify(&submitter.key) {
+        let key = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?.key.clone();
+        let ok = self
+            .pool
+            .verify(key.clone(), signing_message(&sub.event.jcs), sub.signature)
+            .await
+            .map_err(|_| SubmitError::Overloaded)?;
+        if !ok {
             return Err(SubmitError::BadSignature(sub.submitter));
         }
         reg.check_scope(&sub.submitter, &sub.event.event, millis_now())
             .map_err(SubmitError::Scope)?;
+        self.rate_limits
+            .take(&sub.submitter, 1)
+            .map_err(|wait| SubmitError::RateLimited(sub.submitter.clone(), wait))?;
         Ok(EventJob {
             dedup_key: dedup_key(&sub.submitter, &sub.event.event.event_id),
-            verified_with: submitter.key.clone(),
+            verified_with: key,
             submission: sub,
         })
     }
@@ -322,7 +361,7 @@ impl Log {
     /// # Errors
     /// [`SubmitError`]; nothing is appended on error.
     pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
-        let job = self.check(Submission::parse(body)?)?;
+        let job = self.check(Submission::parse(body)?).await?;
         Ok(self.sequencer.submit(job).await?)
     }
 
@@ -355,11 +394,16 @@ impl Log {
         let mut results: Vec<Option<Result<Sequenced, SubmitError>>> = Vec::with_capacity(items.len());
         let mut jobs = Vec::new();
         let mut slots = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            match Submission::from_value(item)
-                .map_err(SubmitError::from)
-                .and_then(|s| self.check(s))
-            {
+        // Every item's signature goes to the verification pool at once.
+        let checked = futures_util::future::join_all(items.into_iter().map(|item| async move {
+            match Submission::from_value(item) {
+                Ok(s) => self.check(s).await,
+                Err(e) => Err(e.into()),
+            }
+        }))
+        .await;
+        for (i, c) in checked.into_iter().enumerate() {
+            match c {
                 Ok(job) => {
                     jobs.push(job);
                     slots.push(i);
@@ -524,6 +568,17 @@ impl Log {
             })
         })
         .await
+    }
+
+    /// Freezes the log for good (DESIGN.md has CT logs' end of life in
+    /// mind): what is queued is sequenced, then the log accepts nothing more
+    /// and keeps serving reads. Returns the final checkpoint.
+    ///
+    /// # Errors
+    /// The sequencer has stopped.
+    pub async fn freeze(&self) -> Result<Arc<Published>, SeqError> {
+        let _no_reload_meanwhile = self.reload_lock.lock().await;
+        self.sequencer.freeze().await
     }
 
     /// Stops the sequencer after finishing what is queued.

@@ -88,6 +88,9 @@ pub enum SeqError {
     /// the key in force.
     #[error("signature does not verify under the key of submitter {0:?} in force")]
     BadSignature(String),
+    /// The log is frozen: read-only for good.
+    #[error("the log is frozen at its final checkpoint and accepts no entries")]
+    Frozen,
     /// The queue is full; retry later.
     #[error("the sequencer queue is full")]
     Overloaded,
@@ -108,19 +111,23 @@ pub struct EventJob {
 }
 
 type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
+type FreezeReply = oneshot::Sender<Result<Arc<Published>, SeqError>>;
 
 enum Job {
     Event(Box<EventJob>, Reply),
     Batch(Vec<(EventJob, Reply)>),
     Policy(Arc<Registry>, Reply),
+    Freeze(FreezeReply),
     Shutdown,
 }
 
 impl Job {
+    /// Entries the job adds to the queue (control jobs add none).
     fn size(&self) -> usize {
         match self {
             Self::Batch(b) => b.len(),
-            _ => 1,
+            Self::Event(..) | Self::Policy(..) => 1,
+            Self::Freeze(_) | Self::Shutdown => 0,
         }
     }
 }
@@ -146,6 +153,8 @@ type InflightMap = Arc<Mutex<HashMap<Vec<u8>, Inflight>>>;
 
 struct Shared {
     inflight: InflightMap,
+    queued: std::sync::atomic::AtomicUsize,
+    frozen: std::sync::atomic::AtomicBool,
     fatal: Mutex<Option<String>>,
     state: watch::Sender<Arc<Published>>,
 }
@@ -165,6 +174,7 @@ impl Shared {
 /// Handle to the running sequencer and committer threads.
 pub struct Sequencer {
     tx: SyncSender<Job>,
+    capacity: usize,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -222,8 +232,11 @@ impl Sequencer {
             checkpoint,
         });
         let (state, _) = watch::channel(published);
+        let frozen = store.frozen()?.is_some();
         let shared = Arc::new(Shared {
             inflight: Arc::default(),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            frozen: std::sync::atomic::AtomicBool::new(frozen),
             fatal: Mutex::new(None),
             state,
         });
@@ -246,6 +259,7 @@ impl Sequencer {
             signer,
             range,
             registry,
+            frozen,
             last_logged_at,
             shared: Arc::clone(&shared),
             opts,
@@ -261,6 +275,7 @@ impl Sequencer {
             .map_err(|e| StartError::Checkpoint(format!("spawning the committer: {e}")))?;
         Ok(Self {
             tx,
+            capacity: opts.queue_capacity,
             shared,
             threads: Mutex::new(vec![s1, s2]),
         })
@@ -273,12 +288,35 @@ impl Sequencer {
         if let Some(f) = self.shared.fatal() {
             return Err(SeqError::Unavailable(f));
         }
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(make(reply)) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(SeqError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(SeqError::Unavailable("the sequencer has stopped".into())),
+        if self.is_frozen() {
+            return Err(SeqError::Frozen);
         }
+        let (reply, rx) = oneshot::channel();
+        let job = make(reply);
+        // The queue is bounded in entries, not jobs: a batch of 1,000 counts
+        // as 1,000.
+        let n = job.size();
+        let before = self.shared.queued.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+        if before + n > self.capacity {
+            self.shared.queued.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+            return Err(SeqError::Overloaded);
+        }
+        match self.tx.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(e) => {
+                self.shared.queued.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+                Err(match e {
+                    TrySendError::Full(_) => SeqError::Overloaded,
+                    TrySendError::Disconnected(_) => SeqError::Unavailable("the sequencer has stopped".into()),
+                })
+            }
+        }
+    }
+
+    /// Entries queued for the sequencer right now.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queued.load(std::sync::atomic::Ordering::Acquire)
     }
 
     async fn wait(rx: oneshot::Receiver<Result<Sequenced, SeqError>>) -> Result<Sequenced, SeqError> {
@@ -326,6 +364,34 @@ impl Sequencer {
         Self::wait(self.enqueue(|r| Job::Policy(registry, r))?).await
     }
 
+    /// Freezes the log: everything queued before is sequenced, then the
+    /// log is marked frozen durably and accepts nothing more. Returns the
+    /// final checkpoint. Freezing a frozen log returns its checkpoint.
+    ///
+    /// # Errors
+    /// [`SeqError::Unavailable`] if the log has stopped.
+    pub async fn freeze(&self) -> Result<Arc<Published>, SeqError> {
+        if self.is_frozen() {
+            return Ok(self.published());
+        }
+        let (reply, rx) = oneshot::channel();
+        // Blocking send: a freeze must not be refused because the queue is
+        // full; it waits behind what is queued.
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || tx.send(Job::Freeze(reply)))
+            .await
+            .map_err(|e| SeqError::Unavailable(e.to_string()))?
+            .map_err(|_| SeqError::Unavailable("the sequencer has stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(SeqError::Unavailable("the sequencer dropped the request".into())))
+    }
+
+    /// Whether the log is frozen.
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.shared.frozen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The latest durable checkpoint.
     #[must_use]
     pub fn published(&self) -> Arc<Published> {
@@ -361,10 +427,13 @@ struct Waiter {
     index: u64,
 }
 
-struct Commit {
-    batch: AppendBatch,
-    waiters: Vec<Waiter>,
-    root: Hash,
+enum Commit {
+    Batch {
+        batch: AppendBatch,
+        waiters: Vec<Waiter>,
+        root: Hash,
+    },
+    Freeze(FreezeReply),
 }
 
 struct SeqThread {
@@ -373,6 +442,8 @@ struct SeqThread {
     range: CompactRange,
     /// The registry in force and the index of its policy leaf.
     registry: Option<(u64, Arc<Registry>)>,
+    /// Set once a freeze has been sequenced: everything after is refused.
+    frozen: bool,
     last_logged_at: i64,
     shared: Arc<Shared>,
     opts: SequencerOptions,
@@ -402,10 +473,29 @@ impl SeqThread {
                     None => break,
                 }
             }
+            self.shared
+                .queued
+                .fetch_sub(entries, std::sync::atomic::Ordering::AcqRel);
+            // Jobs up to a freeze are sequenced; the freeze follows them to
+            // the committer; everything after it is refused.
+            let freeze_at = jobs.iter().position(|j| matches!(j, Job::Freeze(_)));
+            let mut rest = freeze_at.map(|i| jobs.split_off(i)).unwrap_or_default();
             if let Some(c) = self.sequence(&mut jobs)
                 && commit.send(c).is_err()
             {
                 return;
+            }
+            if !rest.is_empty() {
+                let mut tail = rest.drain(..);
+                if let Some(Job::Freeze(reply)) = tail.next() {
+                    self.frozen = true;
+                    if commit.send(Commit::Freeze(reply)).is_err() {
+                        return;
+                    }
+                }
+                for j in tail {
+                    refuse_frozen(j, &self.shared);
+                }
             }
             if stop {
                 return;
@@ -415,12 +505,20 @@ impl SeqThread {
 
     /// Turns queued jobs into one commit (or answers them all directly).
     fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
+        if self.frozen {
+            for j in jobs.drain(..) {
+                refuse_frozen(j, &self.shared);
+            }
+            return None;
+        }
         let mut work: Vec<Work> = Vec::with_capacity(jobs.len());
         for j in jobs.drain(..) {
             match j {
                 Job::Event(e, r) => work.push(Work::Event(*e, r)),
                 Job::Batch(b) => work.extend(b.into_iter().map(|(e, r)| Work::Event(e, r))),
                 Job::Policy(p, r) => work.push(Work::Policy(p, r)),
+                // `run` never passes a freeze here.
+                Job::Freeze(r) => refuse_frozen(Job::Freeze(r), &self.shared),
                 Job::Shutdown => {}
             }
         }
@@ -575,7 +673,7 @@ impl SeqThread {
             }
         }
         self.last_logged_at = now;
-        Some(Commit { batch, waiters, root })
+        Some(Commit::Batch { batch, waiters, root })
     }
 
     /// Checks an event against the registry in force at `now` (its
@@ -615,6 +713,31 @@ impl Work {
     }
 }
 
+/// One batch commit, unpacked.
+struct CommitParts {
+    batch: AppendBatch,
+    waiters: Vec<Waiter>,
+    root: Hash,
+}
+
+/// Answers a job that arrived after a freeze.
+fn refuse_frozen(j: Job, shared: &Shared) {
+    match j {
+        Job::Event(_, r) | Job::Policy(_, r) => {
+            let _ = r.send(Err(SeqError::Frozen));
+        }
+        Job::Batch(b) => {
+            for (_, r) in b {
+                let _ = r.send(Err(SeqError::Frozen));
+            }
+        }
+        Job::Freeze(r) => {
+            let _ = r.send(Ok(shared.state.borrow().clone()));
+        }
+        Job::Shutdown => {}
+    }
+}
+
 /// Removes a batch's keys from the in-flight set and returns the retries
 /// that waited on them. Called only after the batch's write returned, so a
 /// lookup that misses the in-flight set finds the key in the store.
@@ -633,6 +756,25 @@ fn take_retries(shared: &Shared, batch: &AppendBatch) -> Vec<(Reply, u64)> {
 
 fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
     while let Ok(c) = rx.recv() {
+        let (batch, waiters, root) = match c {
+            Commit::Batch { batch, waiters, root } => (batch, waiters, root),
+            Commit::Freeze(reply) => {
+                let res = match shared.fatal() {
+                    Some(why) => Err(SeqError::Unavailable(why)),
+                    None => match store.set_frozen() {
+                        Ok(size) => {
+                            shared.frozen.store(true, std::sync::atomic::Ordering::Release);
+                            tracing::warn!(tree_size = size, "the log is frozen: read-only from now on");
+                            Ok(shared.state.borrow().clone())
+                        }
+                        Err(e) => Err(SeqError::Unavailable(format!("writing the freeze mark: {e}"))),
+                    },
+                };
+                let _ = reply.send(res);
+                continue;
+            }
+        };
+        let c = CommitParts { batch, waiters, root };
         let failed = shared.fatal().or_else(|| {
             store
                 .append(&c.batch)

@@ -1,6 +1,8 @@
-//! `POST /v1/admin/reload`: re-read the config file and install its
-//! submitter registry (logged as a policy entry first if it changed).
-//! Protected by a bearer token compared in constant time; off without one.
+//! The admin API, protected by a bearer token compared in constant time and
+//! off without one:
+//! * `POST /v1/admin/reload`: re-read the config file and install its
+//!   submitter registry (logged as a policy entry first if it changed);
+//! * `POST /v1/admin/freeze`: make the log read-only for good.
 
 use super::error::ApiError;
 use crate::log::{Log, ReloadError};
@@ -46,4 +48,10 @@ pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> R
         )),
         Err(ReloadError::Sequencer(e)) => Err(e.into()),
     }
+}
+
+pub(super) async fn freeze(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&log, &headers)?;
+    let p = log.freeze().await?;
+    Ok(Json(serde_json::json!({"frozen": true, "tree_size": p.size, "checkpoint": p.checkpoint})).into_response())
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation of what is wrong.
     pub message: String,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
         }
     }
 
@@ -90,6 +93,11 @@ impl From<SubmitError> for ApiError {
             SubmitError::InvalidBatch(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_batch", msg),
             SubmitError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
             SubmitError::Scope(s) => scope_error(&s),
+            SubmitError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
+            SubmitError::RateLimited(_, wait) => Self {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
+            },
             SubmitError::Sequencer(s) => s.into(),
         }
     }
@@ -102,6 +110,7 @@ impl From<SeqError> for ApiError {
             SeqError::Conflict(_) => Self::new(StatusCode::CONFLICT, "event_id_conflict", msg),
             SeqError::Scope(s) => scope_error(&s),
             SeqError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
+            SeqError::Frozen => Self::new(StatusCode::FORBIDDEN, "log_frozen", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }

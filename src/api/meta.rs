@@ -43,6 +43,7 @@ pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
             "checkpoint": p.checkpoint,
             "witnesses": [],
             "policy_index": log.policy_index(),
+            "frozen": log.sequencer.is_frozen(),
             "limits": log.limits,
         })),
     )

@@ -12,28 +12,43 @@ mod tiles;
 
 use crate::log::Log;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use error::ApiError;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 /// Builds the router over a running log.
+///
+/// Every request has a deadline (`request_timeout_ms`, body included: a
+/// client that trickles its body gets `408`); the write routes admit a
+/// bounded number of requests at once and shed the rest with `503`.
 pub fn router(log: Arc<Log>) -> Router {
-    let body_limit = log.limits.max_body_bytes;
-    let batch_limit = log.limits.max_batch_body_bytes;
+    let l = log.limits;
+    let writes = Arc::new(Semaphore::new(l.max_write_requests));
+    let batches = Arc::new(Semaphore::new(l.max_batch_requests));
+    let timeout = Duration::from_millis(l.request_timeout_ms);
     Router::new()
-        .route("/v1/entries", post(entries::submit))
+        .route(
+            "/v1/entries",
+            post(entries::submit).layer(middleware::from_fn_with_state(writes, admit)),
+        )
         .route(
             "/v1/entries/batch",
-            post(entries::submit_batch).layer(DefaultBodyLimit::max(batch_limit)),
+            post(entries::submit_batch)
+                .layer(DefaultBodyLimit::max(l.max_batch_body_bytes))
+                .layer(middleware::from_fn_with_state(batches, admit)),
         )
         .route("/v1/events", get(search::events))
         .route("/v1/credentials/{fingerprint}", get(search::credential))
         .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/freeze", post(admin::freeze))
         .route("/v1/entries/{index}", get(entries::get_entry))
         .route("/v1/entries/{index}/receipt", get(entries::get_receipt))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
@@ -45,10 +60,37 @@ pub fn router(log: Arc<Log>) -> Router {
         .route("/readyz", get(meta::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(l.max_body_bytes))
+        .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(log)
+}
+
+/// Admits a request if a slot is free, else sheds it with 503.
+async fn admit(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    match slots.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many submissions in progress; retry shortly",
+        )
+        .into_response(),
+    }
+}
+
+/// Answers 408 when a request (reading its body included) takes too long.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {limit:?}"),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

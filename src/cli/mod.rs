@@ -5,8 +5,10 @@
 //! `2` the command line itself is wrong.
 
 mod audit;
+mod fsck;
 mod keygen;
 mod query;
+mod remote;
 mod serve;
 mod submit;
 mod verify;
@@ -74,6 +76,13 @@ enum Command {
     /// Example:
     ///   provlog audit --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
     Audit(audit::Args),
+    /// Check every tile, bundle, leaf hash and checkpoint of a log, offline
+    /// (a stopped log's data directory) or over HTTP; exit 1 on any finding.
+    ///
+    /// Examples:
+    ///   provlog fsck --data-dir ./provlog-data
+    ///   provlog fsck --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    Fsck(fsck::Args),
     /// Verify a receipt offline with only the log's vkey.
     ///
     /// Examples:
@@ -120,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Events(a) => query::events(&a),
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
+        Command::Fsck(a) => fsck::run(&a),
         Command::Config(ConfigCommand::Example) => out(crate::config::EXAMPLE.trim_end()),
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
     };

@@ -48,10 +48,18 @@ async fn serve(o: Overrides) -> Result<()> {
         writeln!(out, "tree size: {}", log.published().size)?;
         out.flush()?;
     }
-    axum::serve(listener, crate::api::router(std::sync::Arc::clone(&log)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    crate::server::serve(
+        listener,
+        crate::api::router(std::sync::Arc::clone(&log)),
+        crate::server::ConnectionLimits {
+            max_connections: cfg.max_connections,
+            header_timeout: cfg.header_timeout,
+            drain_timeout: cfg.request_timeout,
+        },
+        shutdown_signal(),
+    )
+    .await
+    .context("serving HTTP")?;
     tracing::info!("shutting down: finishing queued entries");
     tokio::task::spawn_blocking(move || log.shutdown()).await?;
     Ok(())

@@ -2,8 +2,8 @@
 
 use crate::error::StorageError;
 use crate::keys::{
-    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_LATEST,
-    KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
+    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_FROZEN,
+    KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_proto::merkle::{Hash, HashSource, NodeId};
@@ -22,6 +22,13 @@ pub struct StoreOptions {
     /// Whether appends are fsync'd. Only tests and benchmarks that measure
     /// the unsynced path turn this off; the server never does.
     pub sync: bool,
+    /// Open without write access (offline checks of a stopped log).
+    pub read_only: bool,
+    /// Keep the write-ahead log in the process until a synced append
+    /// flushes it, so that a crash loses every unsynced append: how the
+    /// crash tests model a power cut. Not for production.
+    #[doc(hidden)]
+    pub manual_wal_flush: bool,
 }
 
 impl Default for StoreOptions {
@@ -29,6 +36,8 @@ impl Default for StoreOptions {
         Self {
             block_cache_bytes: 256 << 20,
             sync: true,
+            read_only: false,
+            manual_wal_flush: false,
         }
     }
 }
@@ -75,6 +84,7 @@ pub struct Store {
     db: DB,
     size: AtomicU64,
     sync: bool,
+    manual_wal_flush: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -137,15 +147,22 @@ impl Store {
         opts.set_bytes_per_sync(1 << 20);
         opts.set_keep_log_file_num(5);
         opts.set_paranoid_checks(true);
+        opts.set_manual_wal_flush(options.manual_wal_flush);
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let cfs = ALL_CFS
             .iter()
             .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(&cache, n)));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let db = if options.read_only {
+            opts.create_if_missing(false);
+            DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?
+        } else {
+            DB::open_cf_descriptors(&opts, path, cfs)?
+        };
         let store = Self {
             db,
             size: AtomicU64::new(0),
             sync: options.sync,
+            manual_wal_flush: options.manual_wal_flush,
         };
         let size = store.count_entries()?;
         store.size.store(size, Ordering::Release);
@@ -191,6 +208,20 @@ impl Store {
     /// stored size (nothing is written); RocksDB errors, after which the
     /// caller must assume nothing of the batch and stop appending.
     pub fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
+        self.write_batch(batch, self.sync)
+    }
+
+    /// Appends without syncing; with `manual_wal_flush` the batch stays in
+    /// the process until the next synced append. For crash tests only.
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    #[doc(hidden)]
+    pub fn debug_append_unsynced(&self, batch: &AppendBatch) -> Result<(), StorageError> {
+        self.write_batch(batch, false)
+    }
+
+    fn write_batch(&self, batch: &AppendBatch, sync: bool) -> Result<(), StorageError> {
         let want = self.size();
         if batch.start != want {
             return Err(StorageError::OutOfOrder { want, got: batch.start });
@@ -222,8 +253,15 @@ impl Store {
         }
         wb.put_cf(meta, KEY_LOGGED_AT, batch.last_logged_at.to_be_bytes());
         let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db.write_opt(wb, &wo)?;
+        if self.manual_wal_flush {
+            self.db.write_opt(wb, &wo)?;
+            if sync {
+                self.db.flush_wal(true)?;
+            }
+        } else {
+            wo.set_sync(sync);
+            self.db.write_opt(wb, &wo)?;
+        }
         self.size
             .store(batch.start + batch.entries.len() as u64, Ordering::Release);
         Ok(())
@@ -257,6 +295,35 @@ impl Store {
             index: decode_u64("policy record", KEY_POLICY, i)?,
             canonical: c.to_vec(),
         }))
+    }
+
+    /// Marks the log frozen at its current size, durably (synced). A frozen
+    /// log is read-only for good; nothing in provlog clears the mark.
+    ///
+    /// # Errors
+    /// RocksDB errors.
+    pub fn set_frozen(&self) -> Result<u64, StorageError> {
+        let size = self.size();
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_META), KEY_FROZEN, size.to_be_bytes());
+        self.db.write_opt(wb, &wo)?;
+        if self.manual_wal_flush {
+            self.db.flush_wal(true)?;
+        }
+        Ok(size)
+    }
+
+    /// The size the log was frozen at, if it is frozen.
+    ///
+    /// # Errors
+    /// RocksDB errors or a malformed record.
+    pub fn frozen(&self) -> Result<Option<u64>, StorageError> {
+        self.db
+            .get_cf(self.cf(CF_META), KEY_FROZEN)?
+            .map(|v| decode_u64("frozen record", KEY_FROZEN, &v))
+            .transpose()
     }
 
     /// `logged_at` (Unix ms) of the last entry appended, if any.

@@ -73,6 +73,12 @@ pub enum IntegrityError {
     /// An entry is missing.
     #[error("entry {0} is missing")]
     MissingEntry(u64),
+    /// An entry exists beyond the checkpoint's size.
+    #[error("entry {0} is beyond the tree size")]
+    ExtraEntry(u64),
+    /// The leaf-hash index does not map the entry's leaf hash to it.
+    #[error("the leaf-hash index does not map entry {0}'s leaf hash to it")]
+    LeafIndex(u64),
     /// An entry's leaf hash differs from the stored level-0 hash.
     #[error("entry {0} does not match its stored leaf hash")]
     EntryMismatch(u64),
@@ -90,75 +96,172 @@ pub enum IntegrityError {
 /// # Errors
 /// The first [`IntegrityError`] found.
 pub fn check(store: &Store, log_key: &VerifierKey, depth: Depth) -> Result<Option<Checkpoint>, IntegrityError> {
+    let (cp, mut found) = findings(store, log_key, depth, 1);
+    match found.pop() {
+        Some(e) => Err(e),
+        None => Ok(cp),
+    }
+}
+
+/// Like [`check`] but goes on after a finding, collecting up to `max`
+/// findings (what `provlog fsck` prints). With [`Depth::Full`] it also
+/// checks that the leaf-hash index maps every entry's leaf hash to it.
+#[must_use]
+pub fn findings(
+    store: &Store,
+    log_key: &VerifierKey,
+    depth: Depth,
+    max: usize,
+) -> (Option<Checkpoint>, Vec<IntegrityError>) {
+    let mut sink = Sink {
+        out: Vec::new(),
+        max: max.max(1),
+    };
+    let cp = match scan(store, log_key, depth, &mut sink) {
+        Ok(cp) => cp,
+        Err(Stop::Full) => None,
+        Err(Stop::Storage(e)) => {
+            sink.out.push(IntegrityError::Storage(e));
+            None
+        }
+    };
+    (cp, sink.out)
+}
+
+struct Sink {
+    out: Vec<IntegrityError>,
+    max: usize,
+}
+
+enum Stop {
+    Full,
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Stop {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+
+impl Sink {
+    fn push(&mut self, e: IntegrityError) -> Result<(), Stop> {
+        self.out.push(e);
+        if self.out.len() >= self.max {
+            Err(Stop::Full)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn scan(store: &Store, log_key: &VerifierKey, depth: Depth, sink: &mut Sink) -> Result<Option<Checkpoint>, Stop> {
     let entries = store.size();
     let Some(note) = store.latest_checkpoint()? else {
         if entries == 0 && store.level_iter(0, 0).next().is_none() {
             return Ok(None);
         }
-        return Err(IntegrityError::NoCheckpoint {
+        sink.push(IntegrityError::NoCheckpoint {
             entries,
             has_checkpoint: false,
-        });
+        })?;
+        return Ok(None);
     };
-    let (cp, _) = open_checkpoint(&note, log_key).map_err(|e| IntegrityError::Checkpoint(e.to_string()))?;
+    let cp = match open_checkpoint(&note, log_key) {
+        Ok((cp, _)) => cp,
+        Err(e) => {
+            sink.push(IntegrityError::Checkpoint(e.to_string()))?;
+            return Ok(None);
+        }
+    };
     if cp.size != entries {
-        return Err(IntegrityError::Size {
+        sink.push(IntegrityError::Size {
             checkpoint: cp.size,
             entries,
-        });
+        })?;
     }
     let from = match depth {
         Depth::Full => 0,
         Depth::Tree => cp.size.saturating_sub(TAIL_ENTRIES),
     };
-    check_entries(store, from, cp.size)?;
-    check_tree(store, cp.size)?;
-    let root = CompactRange::from_source(cp.size, store)
-        .map_err(|e| IntegrityError::Checkpoint(e.to_string()))?
-        .root();
-    if root != cp.root {
-        return Err(IntegrityError::Root(cp.size));
+    let before = sink.out.len();
+    check_entries(store, from, cp.size, depth == Depth::Full, sink)?;
+    check_tree(store, cp.size, sink)?;
+    if sink.out.len() == before {
+        let root = match CompactRange::from_source(cp.size, store) {
+            Ok(r) => r.root(),
+            Err(e) => {
+                sink.push(IntegrityError::Checkpoint(e.to_string()))?;
+                return Ok(Some(cp));
+            }
+        };
+        if root != cp.root {
+            sink.push(IntegrityError::Root(cp.size))?;
+        }
     }
     Ok(Some(cp))
 }
 
-/// Recomputes every stored perfect node from the level below.
-fn check_tree(store: &Store, size: u64) -> Result<(), IntegrityError> {
+/// Recomputes every stored perfect node from the level below, reporting
+/// missing, extra and mismatched nodes.
+fn check_tree(store: &Store, size: u64, sink: &mut Sink) -> Result<(), Stop> {
     for level in 0u8..64 {
         let count = size >> level;
-        let mut lower = store.level_iter(level, 0);
-        let mut upper = store.level_iter(level + 1, 0);
-        let mut left: Hash = [0; 32];
-        for want in 0..count {
-            match lower.next().transpose()? {
-                Some((i, h)) if i == want => {
-                    if want % 2 == 0 {
-                        left = h;
-                    } else {
-                        let parent = node_hash(&left, &h);
-                        match upper.next().transpose()? {
-                            Some((j, p)) if j == want / 2 => {
-                                if p != parent {
-                                    return Err(IntegrityError::NodeMismatch {
-                                        level: level + 1,
-                                        index: j,
-                                    });
-                                }
-                            }
-                            _ => {
-                                return Err(IntegrityError::MissingNode {
+        let mut upper = store.level_iter(level + 1, 0).peekable();
+        let mut expect = 0u64;
+        let mut prev: Option<(u64, Hash)> = None;
+        for item in store.level_iter(level, 0) {
+            let (i, h) = item?;
+            if i >= count {
+                sink.push(IntegrityError::ExtraNode { level, index: i })?;
+                continue;
+            }
+            while expect < i {
+                sink.push(IntegrityError::MissingNode { level, index: expect })?;
+                expect += 1;
+            }
+            expect = i + 1;
+            if let Some((pi, left)) = prev
+                && i % 2 == 1
+                && pi + 1 == i
+            {
+                let k = i / 2;
+                let parent = node_hash(&left, &h);
+                loop {
+                    match upper.peek() {
+                        Some(Ok((j, _))) if *j < k => {
+                            upper.next();
+                        }
+                        Some(Ok((j, p))) if *j == k => {
+                            if *p != parent {
+                                sink.push(IntegrityError::NodeMismatch {
                                     level: level + 1,
-                                    index: want / 2,
-                                });
+                                    index: k,
+                                })?;
                             }
+                            upper.next();
+                            break;
+                        }
+                        Some(Err(_)) => {
+                            if let Some(Err(e)) = upper.next() {
+                                return Err(e.into());
+                            }
+                        }
+                        _ => {
+                            sink.push(IntegrityError::MissingNode {
+                                level: level + 1,
+                                index: k,
+                            })?;
+                            break;
                         }
                     }
                 }
-                _ => return Err(IntegrityError::MissingNode { level, index: want }),
             }
+            prev = Some((i, h));
         }
-        if let Some((index, _)) = lower.next().transpose()? {
-            return Err(IntegrityError::ExtraNode { level, index });
+        while expect < count {
+            sink.push(IntegrityError::MissingNode { level, index: expect })?;
+            expect += 1;
         }
         if count == 0 {
             break;
@@ -167,21 +270,52 @@ fn check_tree(store: &Store, size: u64) -> Result<(), IntegrityError> {
     Ok(())
 }
 
-fn check_entries(store: &Store, from: u64, size: u64) -> Result<(), IntegrityError> {
-    let mut hashes = store.level_iter(0, from);
-    let mut entries = store.entry_iter(from);
-    for want in from..size {
-        let (i, e) = entries.next().transpose()?.ok_or(IntegrityError::MissingEntry(want))?;
-        if i != want {
-            return Err(IntegrityError::MissingEntry(want));
+/// Checks entries `[from, size)` against their level-0 hashes (and, if
+/// `leaf_index`, the leaf-hash index), reporting missing, extra and
+/// mismatched entries.
+fn check_entries(store: &Store, from: u64, size: u64, leaf_index: bool, sink: &mut Sink) -> Result<(), Stop> {
+    let mut hashes = store.level_iter(0, from).peekable();
+    let mut expect = from;
+    for item in store.entry_iter(from) {
+        let (i, e) = item?;
+        if i >= size {
+            sink.push(IntegrityError::ExtraEntry(i))?;
+            continue;
         }
-        let (j, h) = hashes
-            .next()
-            .transpose()?
-            .ok_or(IntegrityError::MissingNode { level: 0, index: want })?;
-        if j != want || h != leaf_hash(&e) {
-            return Err(IntegrityError::EntryMismatch(want));
+        while expect < i {
+            sink.push(IntegrityError::MissingEntry(expect))?;
+            expect += 1;
         }
+        expect = i + 1;
+        let lh = leaf_hash(&e);
+        loop {
+            match hashes.peek() {
+                Some(Ok((j, _))) if *j < i => {
+                    hashes.next();
+                }
+                Some(Ok((j, h))) if *j == i => {
+                    if *h != lh {
+                        sink.push(IntegrityError::EntryMismatch(i))?;
+                    }
+                    hashes.next();
+                    break;
+                }
+                Some(Err(_)) => {
+                    if let Some(Err(e)) = hashes.next() {
+                        return Err(e.into());
+                    }
+                }
+                // A missing level-0 hash is reported by the tree check.
+                _ => break,
+            }
+        }
+        if leaf_index && store.index_of_leaf(&lh)? != Some(i) {
+            sink.push(IntegrityError::LeafIndex(i))?;
+        }
+    }
+    while expect < size {
+        sink.push(IntegrityError::MissingEntry(expect))?;
+        expect += 1;
     }
     Ok(())
 }

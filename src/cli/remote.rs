@@ -1,0 +1,94 @@
+//! Reading a log as an outsider does: only the static tlog-tiles API
+//! (`/checkpoint`, `/tile/…`) and the log's vkey. Shared by `audit` and
+//! `fsck --url`.
+
+use anyhow::{Context, Result, bail};
+use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_proto::keys::VerifierKey;
+use provlog_proto::merkle::leaf_hash;
+use provlog_proto::tile::{TileHashes, TileId, TileKind, decode_bundle, tiles_for_size};
+
+/// GETs `url`, failing on any non-2xx status.
+pub(super) async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
+    let r = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    if !r.status().is_success() {
+        bail!("GET {url}: {}", r.status());
+    }
+    Ok(r.bytes().await?.to_vec())
+}
+
+/// A problem found in what a log serves, with where.
+#[derive(Debug)]
+pub(super) struct Finding(pub(super) String);
+
+/// Everything a log serves at one checkpoint, checked as far as the static
+/// API allows: the checkpoint signature, every hash tile authenticated
+/// against the checkpoint's root, every bundle framed and each entry equal
+/// to its leaf hash in the level-0 tiles.
+pub(super) struct Snapshot {
+    pub(super) checkpoint: Checkpoint,
+    /// Entries in index order (only those in bundles that checked out).
+    pub(super) entries: Vec<(u64, Vec<u8>)>,
+    pub(super) findings: Vec<Finding>,
+}
+
+/// Fetches and checks a log at its current checkpoint. Fails outright only
+/// when nothing can be checked (no valid checkpoint, unreachable log).
+pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> {
+    let base = base.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let note = fetch(&client, &format!("{base}/checkpoint")).await?;
+    let (checkpoint, _) = open_checkpoint(&note, key).context("the checkpoint does not verify")?;
+    let all = tiles_for_size(checkpoint.size);
+    let mut tiles = TileHashes::new(checkpoint.size);
+    let mut findings = Vec::new();
+    for t in all.iter().filter(|t| matches!(t.kind, TileKind::Hash { .. })) {
+        match fetch(&client, &format!("{base}/{}", t.path())).await {
+            Ok(body) => {
+                if let Err(e) = tiles.insert(*t, body) {
+                    findings.push(Finding(format!("{}: {e}", t.path())));
+                }
+            }
+            Err(e) => findings.push(Finding(format!("{}: {e:#}", t.path()))),
+        }
+    }
+    if findings.is_empty()
+        && let Err(e) = tiles.authenticate(&checkpoint.root)
+    {
+        findings.push(Finding(format!("tiles do not match the checkpoint root: {e}")));
+    }
+    let mut entries = Vec::new();
+    for b in all.iter().filter(|t| t.kind == TileKind::Entries) {
+        let body = match fetch(&client, &format!("{base}/{}", b.path())).await {
+            Ok(b) => b,
+            Err(e) => {
+                findings.push(Finding(format!("{}: {e:#}", b.path())));
+                continue;
+            }
+        };
+        let got = match decode_bundle(&body, usize::from(b.width)) {
+            Ok(g) => g,
+            Err(e) => {
+                findings.push(Finding(format!("{}: {e}", b.path())));
+                continue;
+            }
+        };
+        let level0 = tiles.get(&TileId::hash(0, b.index, b.width));
+        for (k, e) in got.iter().enumerate() {
+            let i = b.index * 256 + k as u64;
+            match level0.and_then(|t| t.get(k * 32..k * 32 + 32)) {
+                Some(h) if h == leaf_hash(e).as_slice() => entries.push((i, e.to_vec())),
+                Some(_) => findings.push(Finding(format!(
+                    "entry {i} in {} does not match its leaf hash in tile/0",
+                    b.path()
+                ))),
+                None => findings.push(Finding(format!("entry {i}: no level-0 tile to check it against"))),
+            }
+        }
+    }
+    Ok(Snapshot {
+        checkpoint,
+        entries,
+        findings,
+    })
+}
