@@ -243,7 +243,19 @@ impl Log {
             pool: VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
             rate_limits: RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
         });
-        log.install(registry).await.context("logging the submitter registry")?;
+        if cfg.frozen && !log.sequencer.is_frozen() {
+            let p = log
+                .sequencer
+                .freeze()
+                .await
+                .context("freezing the log (frozen = true)")?;
+            tracing::warn!(tree_size = p.size, "frozen = true: the log is now frozen for good");
+        }
+        if log.sequencer.is_frozen() {
+            tracing::warn!("the log is frozen: serving reads only; the configured registry is not logged");
+        } else {
+            log.install(registry).await.context("logging the submitter registry")?;
+        }
         Ok(log)
     }
 

@@ -428,11 +428,7 @@ struct Waiter {
 }
 
 enum Commit {
-    Batch {
-        batch: AppendBatch,
-        waiters: Vec<Waiter>,
-        root: Hash,
-    },
+    Batch(Box<CommitParts>),
     Freeze(FreezeReply),
 }
 
@@ -673,7 +669,7 @@ impl SeqThread {
             }
         }
         self.last_logged_at = now;
-        Some(Commit::Batch { batch, waiters, root })
+        Some(Commit::Batch(Box::new(CommitParts { batch, waiters, root })))
     }
 
     /// Checks an event against the registry in force at `now` (its
@@ -756,8 +752,8 @@ fn take_retries(shared: &Shared, batch: &AppendBatch) -> Vec<(Reply, u64)> {
 
 fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
     while let Ok(c) = rx.recv() {
-        let (batch, waiters, root) = match c {
-            Commit::Batch { batch, waiters, root } => (batch, waiters, root),
+        let c = match c {
+            Commit::Batch(parts) => *parts,
             Commit::Freeze(reply) => {
                 let res = match shared.fatal() {
                     Some(why) => Err(SeqError::Unavailable(why)),
@@ -774,7 +770,6 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
                 continue;
             }
         };
-        let c = CommitParts { batch, waiters, root };
         let failed = shared.fatal().or_else(|| {
             store
                 .append(&c.batch)

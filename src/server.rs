@@ -2,13 +2,16 @@
 //! a header (and keep-alive idle) timeout, and graceful shutdown.
 //!
 //! `axum::serve` has no knob for any of these, so provlog accepts
-//! connections itself (hyper-util's auto HTTP/1 + HTTP/2 builder). When
-//! `max_connections` are open, it stops accepting: new connections wait in
-//! the kernel's backlog instead of costing memory here.
+//! connections itself and serves HTTP/1.1 with hyper. (HTTP/2 is left to a
+//! TLS-terminating proxy in front: hyper-util's HTTP/1+2 auto-detection
+//! waits for the first bytes with no timeout, which would let idle
+//! connections pin the connection cap.) When `max_connections` are open, it
+//! stops accepting: new connections wait in the kernel's backlog instead of
+//! costing memory here.
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
@@ -43,14 +46,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -74,7 +74,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let svc = TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

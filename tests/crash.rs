@@ -17,7 +17,7 @@ use common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_proto::b64;
 use provlog_proto::checkpoint::Checkpoint;
 use provlog_proto::leaf::Leaf;
-use provlog_proto::merkle::verify_consistency;
+use provlog_proto::merkle::{MemoryTree, leaf_hash, verify_consistency};
 use provlog_proto::receipt::Receipt;
 use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +40,8 @@ struct Seen {
     acked: BTreeMap<u64, Vec<u8>>,
     in_doubt: Vec<serde_json::Value>,
     best: Option<Checkpoint>,
+    /// Every checkpoint any client was given: size → root.
+    checkpoints: BTreeMap<u64, [u8; 32]>,
 }
 
 /// Every entry of the log, read through the entry bundles.
@@ -108,6 +110,12 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                             if g.best.as_ref().is_none_or(|b| b.size < v.checkpoint.size) {
                                 g.best = Some(v.checkpoint.clone());
                             }
+                            let old = g.checkpoints.insert(v.checkpoint.size, v.checkpoint.root);
+                            assert!(
+                                old.is_none_or(|r| r == v.checkpoint.root),
+                                "two roots signed for size {}",
+                                v.checkpoint.size
+                            );
                             g.acked.insert(v.index, v.entry);
                         }
                         None => {
@@ -128,9 +136,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
 
         s = Server::start(&data, &[]);
         let (cp, _) = checkpoint(&c, &s).await;
-        let (acked, best, in_doubt) = {
+        let (acked, best, in_doubt, seen_cps) = {
             let g = seen.lock().expect("lock");
-            (g.acked.clone(), g.best.clone(), g.in_doubt.len())
+            (g.acked.clone(), g.best.clone(), g.in_doubt.len(), g.checkpoints.clone())
         };
         eprintln!(
             "cycle {cycle}: killed after {wait} ms; {} acknowledged so far, {in_doubt} in doubt, size {}",
@@ -176,6 +184,27 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                 "acknowledged entry {i} lost or changed"
             );
         }
+        // Every checkpoint ever handed out is a prefix of today's tree.
+        let mut tree = MemoryTree::new();
+        for e in &entries {
+            tree.push(leaf_hash(e));
+        }
+        assert_eq!(
+            tree.root_at(cp.size).expect("root"),
+            cp.root,
+            "served entries match the checkpoint"
+        );
+        for (size, root) in &seen_cps {
+            assert_eq!(
+                tree.root_at(*size).expect("root"),
+                *root,
+                "checkpoint of size {size} is not consistent"
+            );
+        }
+        eprintln!(
+            "cycle {cycle}: {} distinct checkpoints seen so far, all consistent",
+            seen_cps.len()
+        );
         last_size = cp.size;
     }
 

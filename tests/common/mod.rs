@@ -192,3 +192,46 @@ pub fn raw_submission(key: &SignerKey, event: &Value) -> Value {
     let sig = key.sign_raw(&provlog_proto::submission::signing_message(&jcs));
     json!({"event": event, "submitter": key.name(), "signature": provlog_proto::b64::encode(sig)})
 }
+
+/// A reverse proxy in front of a log that changes the body of one path:
+/// how the tests play a log (or a mirror) serving tampered data.
+pub async fn tamper_proxy(upstream: String, path: String, tamper: fn(&mut Vec<u8>)) -> String {
+    use axum::body::Body;
+    use axum::http::{Request, Response};
+    let client = client();
+    let app = axum::Router::new().fallback(move |req: Request<Body>| {
+        let (client, upstream, path) = (client.clone(), upstream.clone(), path.clone());
+        async move {
+            let uri = req.uri().to_string();
+            let r = client.get(format!("{upstream}{uri}")).send().await.expect("upstream");
+            let status = r.status().as_u16();
+            let ctype = r.headers().get("content-type").cloned();
+            let mut body = r.bytes().await.expect("body").to_vec();
+            if req.uri().path() == path {
+                tamper(&mut body);
+            }
+            let mut resp = Response::builder().status(status);
+            if let Some(c) = ctype {
+                resp = resp.header("content-type", c);
+            }
+            resp.body(Body::from(body)).expect("response")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Resident memory of a process, in kB (Linux).
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
