@@ -22,7 +22,11 @@ fn check_checkpoint_text(text: &str) -> Option<Checkpoint> {
     let cp = Checkpoint::parse(text).ok()?;
     let again = cp.to_text();
     assert_eq!(again, text, "Checkpoint::to_text differs from the parsed text");
-    assert_eq!(Checkpoint::parse(&again).as_ref(), Ok(&cp), "checkpoint re-parse differs");
+    assert_eq!(
+        Checkpoint::parse(&again).as_ref(),
+        Ok(&cp),
+        "checkpoint re-parse differs"
+    );
     Some(cp)
 }
 
@@ -60,7 +64,11 @@ fuzz_target!(|data: &[u8]| {
 
     match open_checkpoint(data, log_verifier()) {
         Ok((cp, note)) => {
-            assert_eq!(Ok(&note), parsed.as_ref(), "open_checkpoint note differs from Note::parse");
+            assert_eq!(
+                Ok(&note),
+                parsed.as_ref(),
+                "open_checkpoint note differs from Note::parse"
+            );
             assert_eq!(Checkpoint::parse(note.text()).as_ref(), Ok(&cp));
             assert_eq!(cp.origin, log_verifier().name());
         }

@@ -79,7 +79,11 @@ fn tree_checks(u: &mut Unstructured<'_>) -> Result<()> {
     assert_eq!(tree.size(), n);
     let mut cr = CompactRange::new();
     cr.extend(&leaves);
-    assert_eq!(tree.root_at(n).expect("root"), cr.root(), "MemoryTree and CompactRange roots differ");
+    assert_eq!(
+        tree.root_at(n).expect("root"),
+        cr.root(),
+        "MemoryTree and CompactRange roots differ"
+    );
     assert_eq!(tree.root_at(0).expect("root 0"), EMPTY_ROOT);
 
     // Inclusion.
@@ -88,21 +92,40 @@ fn tree_checks(u: &mut Unstructured<'_>) -> Result<()> {
     let root = tree.root_at(size).expect("root");
     let leaf = leaves[usize::try_from(index).expect("small")];
     let proof = inclusion_proof(index, size, &tree).expect("inclusion proof");
-    assert_eq!(verify_inclusion(index, size, &leaf, &proof, &root), Ok(()), "valid inclusion proof rejected");
+    assert_eq!(
+        verify_inclusion(index, size, &leaf, &proof, &root),
+        Ok(()),
+        "valid inclusion proof rejected"
+    );
     assert_eq!(root_from_inclusion_proof(index, size, &leaf, &proof), Ok(root));
     let bit: u16 = u.arbitrary()?;
     for i in 0..proof.len() {
         let mut bad = proof.clone();
         bad[i] = flip(&bad[i], bit);
-        assert!(verify_inclusion(index, size, &leaf, &bad, &root).is_err(), "flipped inclusion proof element {i} accepted");
+        assert!(
+            verify_inclusion(index, size, &leaf, &bad, &root).is_err(),
+            "flipped inclusion proof element {i} accepted"
+        );
     }
-    assert!(verify_inclusion(index, size, &flip(&leaf, bit), &proof, &root).is_err(), "flipped leaf accepted");
-    assert!(verify_inclusion(index, size, &leaf, &proof, &flip(&root, bit)).is_err(), "flipped root accepted");
+    assert!(
+        verify_inclusion(index, size, &flip(&leaf, bit), &proof, &root).is_err(),
+        "flipped leaf accepted"
+    );
+    assert!(
+        verify_inclusion(index, size, &leaf, &proof, &flip(&root, bit)).is_err(),
+        "flipped root accepted"
+    );
     let mut longer = proof.clone();
     longer.push(flip(&root, bit));
-    assert!(verify_inclusion(index, size, &leaf, &longer, &root).is_err(), "over-long inclusion proof accepted");
+    assert!(
+        verify_inclusion(index, size, &leaf, &longer, &root).is_err(),
+        "over-long inclusion proof accepted"
+    );
     if !proof.is_empty() {
-        assert!(verify_inclusion(index, size, &leaf, &proof[..proof.len() - 1], &root).is_err(), "truncated inclusion proof accepted");
+        assert!(
+            verify_inclusion(index, size, &leaf, &proof[..proof.len() - 1], &root).is_err(),
+            "truncated inclusion proof accepted"
+        );
     }
     // A proof of one index does not prove another leaf at that index.
     let other = leaves[usize::try_from((index + 1) % size).expect("small")];
@@ -135,11 +158,20 @@ fn tree_checks(u: &mut Unstructured<'_>) -> Result<()> {
             "flipped consistency proof element {i} accepted ({old} -> {new})"
         );
     }
-    assert!(verify_consistency(old, new, &flip(&old_root, bit), &new_root, &proof).is_err(), "flipped old root accepted");
-    assert!(verify_consistency(old, new, &old_root, &flip(&new_root, bit), &proof).is_err(), "flipped new root accepted");
+    assert!(
+        verify_consistency(old, new, &flip(&old_root, bit), &new_root, &proof).is_err(),
+        "flipped old root accepted"
+    );
+    assert!(
+        verify_consistency(old, new, &old_root, &flip(&new_root, bit), &proof).is_err(),
+        "flipped new root accepted"
+    );
     let mut longer = proof.clone();
     longer.push(flip(&new_root, bit));
-    assert!(verify_consistency(old, new, &old_root, &new_root, &longer).is_err(), "over-long consistency proof accepted");
+    assert!(
+        verify_consistency(old, new, &old_root, &new_root, &longer).is_err(),
+        "over-long consistency proof accepted"
+    );
     if !proof.is_empty() {
         assert!(
             verify_consistency(old, new, &old_root, &new_root, &proof[..proof.len() - 1]).is_err(),

@@ -18,11 +18,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(b64::encode(v.leaf_hash), r.leaf_hash);
             assert_eq!(b64::encode(&v.entry), r.entry);
             // The tlog-proof alone verifies the same entry.
-            let t = verify_tlog_proof(&r.tlog_proof, &v.entry, log_verifier()).expect("tlog_proof of a verified receipt");
+            let t =
+                verify_tlog_proof(&r.tlog_proof, &v.entry, log_verifier()).expect("tlog_proof of a verified receipt");
             assert_eq!(t, v);
         }
         if let Ok(t) = TlogProof::parse(&r.tlog_proof) {
-            assert_eq!(t.to_text(), r.tlog_proof, "TlogProof::to_text differs from the parsed text");
+            assert_eq!(
+                t.to_text(),
+                r.tlog_proof,
+                "TlogProof::to_text differs from the parsed text"
+            );
         }
     }
 

@@ -48,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
         Leaf::to_value(data).expect("to_value of an accepted leaf");
         if let Leaf::Event(ev) = &leaf {
             let t = EventLeafTemplate::new(&ev.event.jcs, &ev.submitter, &ev.signature);
-            assert_eq!(t.render(&ev.logged_at), data, "accepted event leaf is not what the template renders");
+            assert_eq!(
+                t.render(&ev.logged_at),
+                data,
+                "accepted event leaf is not what the template renders"
+            );
         }
     }
 

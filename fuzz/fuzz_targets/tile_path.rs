@@ -23,14 +23,16 @@ fuzz_target!(|data: &[u8]| {
         let level = head[0];
         let index = u64::from_le_bytes(head[1..9].try_into().unwrap_or_default());
         let width = u16::from_le_bytes([head[9], head[10]]);
-        let kind = if level == 0xff { TileKind::Entries } else { TileKind::Hash { level } };
+        let kind = if level == 0xff {
+            TileKind::Entries
+        } else {
+            TileKind::Hash { level }
+        };
         let t = TileId { kind, index, width };
         if t.is_valid() {
             assert_eq!(TileId::parse_path(&t.path()), Ok(t), "valid tile does not round-trip");
         }
-        let size = rest
-            .first_chunk::<8>()
-            .map_or(index, |b| u64::from_le_bytes(*b));
+        let size = rest.first_chunk::<8>().map_or(index, |b| u64::from_le_bytes(*b));
         let _ = tile_exists(&t, size);
         let _ = tile_nodes(&t).take(4).count();
         let _ = t.node_range();

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(body.proof.len() <= MAX_PROOF_LINES);
-    assert_eq!(body.to_bytes(), data, "AddCheckpoint::to_bytes differs from the parsed body");
+    assert_eq!(
+        body.to_bytes(),
+        data,
+        "AddCheckpoint::to_bytes differs from the parsed body"
+    );
     assert_eq!(AddCheckpoint::parse(&body.to_bytes()).as_ref(), Ok(&body));
     if let Ok(note) = Note::parse(&body.note) {
         let _ = Checkpoint::parse(note.text());

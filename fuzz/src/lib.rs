@@ -10,9 +10,8 @@ pub const LOG_KEY_NAME: &str = "fuzz.example/log";
 /// The Ed25519 seed of the fixed log key.
 pub const LOG_KEY_SEED: [u8; 32] = [1; 32];
 
-static SIGNER: LazyLock<SignerKey> = LazyLock::new(|| {
-    SignerKey::from_seed(LOG_KEY_NAME, ALG_ED25519, LOG_KEY_SEED).expect("fixed fuzz key is valid")
-});
+static SIGNER: LazyLock<SignerKey> =
+    LazyLock::new(|| SignerKey::from_seed(LOG_KEY_NAME, ALG_ED25519, LOG_KEY_SEED).expect("fixed fuzz key is valid"));
 
 static VERIFIER: LazyLock<VerifierKey> = LazyLock::new(|| SIGNER.verifier());
 
