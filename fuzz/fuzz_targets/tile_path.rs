@@ -9,14 +9,14 @@ use libfuzzer_sys::fuzz_target;
 use provlog_proto::tile::{TileId, TileKind, entry_bundle, tile_exists, tile_nodes};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        if let Ok(t) = TileId::parse_path(s) {
-            assert!(t.is_valid(), "parsed tile is not valid: {t:?}");
-            let p = t.path();
-            assert_eq!(p, s, "parse_path accepted a non-canonical path");
-            assert_eq!(TileId::parse_path(&p), Ok(t));
-            assert_eq!(p.parse::<TileId>(), Ok(t));
-        }
+    if let Ok(s) = std::str::from_utf8(data)
+        && let Ok(t) = TileId::parse_path(s)
+    {
+        assert!(t.is_valid(), "parsed tile is not valid: {t:?}");
+        let p = t.path();
+        assert_eq!(p, s, "parse_path accepted a non-canonical path");
+        assert_eq!(TileId::parse_path(&p), Ok(t));
+        assert_eq!(p.parse::<TileId>(), Ok(t));
     }
 
     if let Some((head, rest)) = data.split_first_chunk::<11>() {

@@ -16,11 +16,13 @@ static SIGNER: LazyLock<SignerKey> =
 static VERIFIER: LazyLock<VerifierKey> = LazyLock::new(|| SIGNER.verifier());
 
 /// `SignerKey::from_seed("fuzz.example/log", ALG_ED25519, [1; 32])`.
+#[must_use]
 pub fn log_signer() -> &'static SignerKey {
     &SIGNER
 }
 
 /// The verifier of [`log_signer`].
+#[must_use]
 pub fn log_verifier() -> &'static VerifierKey {
     &VERIFIER
 }
