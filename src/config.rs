@@ -64,6 +64,13 @@ pub struct FileConfig {
     /// Per-submitter rate limits by id, overriding `rate_limit`.
     #[serde(default)]
     pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
+    /// Witnesses to send checkpoints to.
+    #[serde(default)]
+    pub witnesses: Vec<crate::cosign::WitnessConfig>,
+    /// Cosignatures that make a checkpoint witnessed (default: all witnesses).
+    pub witness_policy: Option<usize>,
+    /// How often to send the latest checkpoint to the witnesses, ms.
+    pub witness_interval_ms: Option<u64>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -133,6 +140,15 @@ pub struct Overrides {
     /// Default per-submitter rate limit, entries per second.
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
+    /// A witness as URL=VKEY (repeatable; adds to the config's [[witnesses]]).
+    #[arg(long = "witness", value_name = "URL=VKEY")]
+    pub witnesses: Vec<String>,
+    /// Cosignatures that make a checkpoint witnessed (default: all).
+    #[arg(long, env = "PROVLOG_WITNESS_POLICY")]
+    pub witness_policy: Option<usize>,
+    /// How often checkpoints go to the witnesses, in milliseconds.
+    #[arg(long, env = "PROVLOG_WITNESS_INTERVAL_MS")]
+    pub witness_interval_ms: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -178,6 +194,12 @@ pub struct Config {
     pub rate_limit: Option<crate::ratelimit::Rate>,
     /// Rate limits by submitter.
     pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
+    /// Witnesses.
+    pub witnesses: Vec<crate::cosign::WitnessConfig>,
+    /// Witness policy (k).
+    pub witness_policy: Option<usize>,
+    /// Witness interval.
+    pub witness_interval: std::time::Duration,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -249,6 +271,26 @@ impl Config {
                 })
                 .or(file.rate_limit),
             rate_limits: file.rate_limits,
+            witnesses: {
+                let mut w = file.witnesses;
+                for arg in &o.witnesses {
+                    let (url, key) = arg
+                        .split_once('=')
+                        .with_context(|| format!("--witness {arg:?} must be URL=VKEY"))?;
+                    w.push(crate::cosign::WitnessConfig {
+                        url: url.to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+                w
+            },
+            witness_policy: o.witness_policy.or(file.witness_policy),
+            witness_interval: std::time::Duration::from_millis(
+                o.witness_interval_ms
+                    .or(file.witness_interval_ms)
+                    .unwrap_or(1000)
+                    .max(10),
+            ),
             submitters,
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -413,6 +455,16 @@ max_batch_requests = 8        # POST /v1/entries/batch handled at once
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }
 # [rate_limits]
 # ci-provisioner = { per_second = 50.0 }
+
+# Witnesses (C2SP tlog-witness). Each new checkpoint goes to every witness
+# (every witness_interval_ms); /checkpoint carries the cosignatures
+# collected, /v1/checkpoint/witnessed the latest checkpoint with at least
+# witness_policy of them (default: all).
+# witness_policy = 2
+# witness_interval_ms = 1000
+# [[witnesses]]
+# url = "https://witness.example/w1"
+# key = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"
 
 # Who may submit. With no [[submitters]], a "dev" submitter with full scope
 # is created next to the log key and announced at start. Changes take effect

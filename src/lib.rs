@@ -21,9 +21,11 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod cosign;
 pub mod keyfile;
 pub mod log;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod server;
 pub mod verify_pool;
+pub mod witness;

@@ -157,6 +157,8 @@ pub struct Log {
     pub admin_token: Option<String>,
     pool: VerifyPool,
     rate_limits: RateLimits,
+    /// The witnesses and the cosignatures collected, if any are configured.
+    pub witnessing: Option<crate::cosign::Witnessing>,
 }
 
 fn millis_now() -> i64 {
@@ -242,6 +244,15 @@ impl Log {
             admin_token: cfg.admin_token.clone(),
             pool: VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
             rate_limits: RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
+            witnessing: if cfg.witnesses.is_empty() {
+                None
+            } else {
+                Some(crate::cosign::Witnessing::new(
+                    &cfg.witnesses,
+                    cfg.witness_policy,
+                    cfg.witness_interval,
+                )?)
+            },
         });
         if cfg.frozen && !log.sequencer.is_frozen() {
             let p = log

@@ -18,6 +18,8 @@
 //! | [`submission`] | what a submitter sends and the message it signs |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
+//! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
+//! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
 //! | [`witness`] | C2SP tlog-witness add-checkpoint request bodies |
 //! | [`b64`] | the one base64 dialect used on the wire |
@@ -31,10 +33,12 @@ pub mod b64;
 pub mod checkpoint;
 pub mod credential;
 pub mod event;
+pub mod fork;
 pub mod hex;
 pub mod json;
 pub mod keys;
 pub mod leaf;
+pub mod lifecycle;
 pub mod merkle;
 pub mod note;
 pub mod policy;

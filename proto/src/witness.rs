@@ -255,6 +255,66 @@ pub fn cosign(key: &SignerKey, text: &str, timestamp: u64) -> Result<String, Not
     Ok(sign_text(text, key, timestamp)?.to_line())
 }
 
+/// Why a checkpoint does not meet a witness policy.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The note is malformed.
+    #[error("checkpoint note: {0}")]
+    Note(NoteError),
+    /// A line by one of the given witness keys does not verify.
+    #[error("the cosignature of witness {0:?} does not verify")]
+    BadCosignature(String),
+    /// Fewer than the required number of witnesses cosigned.
+    #[error("{got} of the {of} given witnesses cosigned this checkpoint; {want} are required")]
+    TooFew {
+        /// Witnesses whose cosignature verified.
+        got: usize,
+        /// Witness keys given.
+        of: usize,
+        /// Required.
+        want: usize,
+    },
+}
+
+/// Counts the witnesses among `witnesses` (type 0x04 vkeys) with a valid
+/// cosignature on `note` (each key counts once), and requires at least
+/// `min`. A line that names a given witness key but does not verify is an
+/// error, as in signed-note verification.
+///
+/// # Errors
+/// [`PolicyError`].
+pub fn require_cosignatures(note: &[u8], witnesses: &[VerifierKey], min: usize) -> Result<usize, PolicyError> {
+    let note = Note::parse(note).map_err(PolicyError::Note)?;
+    let mut got = 0;
+    for w in witnesses {
+        let lines: Vec<_> = note
+            .signatures()
+            .iter()
+            .filter(|s| s.name == w.name() && s.key_id == w.key_id())
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        if lines
+            .iter()
+            .all(|s| crate::note::verify_signature(note.text(), s, w).is_some())
+        {
+            got += 1;
+        } else {
+            return Err(PolicyError::BadCosignature(w.name().to_owned()));
+        }
+    }
+    if got < min {
+        return Err(PolicyError::TooFew {
+            got,
+            of: witnesses.len(),
+            want: min,
+        });
+    }
+    Ok(got)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +396,34 @@ mod tests {
         assert!(cosign(&wkey, "x\n", 0).is_err());
         let log_signer = SignerKey::from_seed("l", crate::keys::ALG_ED25519, [0; 32]).expect("k");
         assert!(cosign(&log_signer, "x\n", 5).is_err());
+    }
+
+    #[test]
+    fn cosignature_policy() {
+        use crate::keys::{ALG_COSIGNATURE_V1, ALG_ED25519};
+        let log = SignerKey::from_seed("log.example", ALG_ED25519, [1; 32]).expect("k");
+        let w1 = SignerKey::from_seed("w1.example", ALG_COSIGNATURE_V1, [2; 32]).expect("k");
+        let w2 = SignerKey::from_seed("w2.example", ALG_COSIGNATURE_V1, [3; 32]).expect("k");
+        let w3 = SignerKey::from_seed("w3.example", ALG_COSIGNATURE_V1, [4; 32]).expect("k");
+        let text = format!("log.example\n5\n{}\n", b64::encode([9u8; 32]));
+        let mut note = Note::new_signed(&text, &[&log], 0).expect("note").to_string();
+        for w in [&w1, &w2] {
+            note.push_str(&cosign(w, &text, 1_700_000_000).expect("cosign"));
+        }
+        let keys = [w1.verifier(), w2.verifier(), w3.verifier()];
+        assert_eq!(require_cosignatures(note.as_bytes(), &keys, 2), Ok(2));
+        assert!(matches!(
+            require_cosignatures(note.as_bytes(), &keys, 3),
+            Err(PolicyError::TooFew { got: 2, of: 3, want: 3 })
+        ));
+        // A cosignature over another checkpoint does not count: it fails.
+        let other = format!("log.example\n6\n{}\n", b64::encode([9u8; 32]));
+        let mut bad = Note::new_signed(&text, &[&log], 0).expect("note").to_string();
+        bad.push_str(&cosign(&w1, &other, 1_700_000_000).expect("cosign"));
+        assert_eq!(
+            require_cosignatures(bad.as_bytes(), &keys, 1),
+            Err(PolicyError::BadCosignature("w1.example".into()))
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `POST /v1/entries`, `GET /v1/entries/<i>`, `GET /v1/entries/<i>/receipt`.
 
 use super::error::ApiError;
+use super::params::Params;
 use super::params::parse_u64;
 use crate::log::{Log, ReadError};
 use crate::sequencer::Outcome;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -94,11 +95,46 @@ pub(super) async fn get_entry(
     Ok(Json(crate::log::entry_json(index, &entry)).into_response())
 }
 
+/// `GET /v1/entries/<i>/receipt[?witnessed=true]`: a receipt against the
+/// latest checkpoint, or against the latest witnessed one (whose note then
+/// carries the cosignatures).
 pub(super) async fn get_receipt(
     State(log): State<Arc<Log>>,
     index: Result<Path<String>, PathRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let index = index_param(index)?;
-    let receipt = log.receipt(index, log.published()).await?;
+    let q = Params::new(q, &["witnessed"])?;
+    let published = match q.get("witnessed") {
+        None | Some("false") => log.published(),
+        Some("true") => {
+            let c = log
+                .witnessing
+                .as_ref()
+                .and_then(crate::cosign::Witnessing::witnessed)
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_witnessed", "no witnessed checkpoint yet"))?;
+            if index >= c.size {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_witnessed",
+                    format!(
+                        "entry {index} is not in the latest witnessed checkpoint (size {})",
+                        c.size
+                    ),
+                ));
+            }
+            Arc::new(crate::sequencer::Published {
+                size: c.size,
+                root: [0; 32],
+                checkpoint: c.note.clone(),
+            })
+        }
+        Some(other) => {
+            return Err(ApiError::param(format!(
+                "witnessed must be true or false, got {other:?}"
+            )));
+        }
+    };
+    let receipt = log.receipt(index, published).await?;
     Ok(Json(receipt).into_response())
 }

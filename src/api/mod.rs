@@ -55,6 +55,7 @@ pub fn router(log: Arc<Log>) -> Router {
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/log", get(meta::log_info))
         .route("/checkpoint", get(meta::checkpoint))
+        .route("/v1/checkpoint/witnessed", get(meta::witnessed))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))

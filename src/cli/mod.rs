@@ -90,6 +90,12 @@ enum Command {
     ///   provlog verify --tlog-proof entry.tlog-proof --entry entry.json --log-key 'localhost/provlog+…'
     ///   provlog verify --credential answer.json --log-key provlog-data/log.vkey
     Verify(verify::Args),
+    /// Run a C2SP tlog-witness: cosign checkpoints of the logs it follows.
+    ///
+    /// Examples:
+    ///   provlog keygen --name witness.example/w1 --type cosignature --out w1.skey
+    ///   provlog witness --key w1.skey --log "$(cat provlog-data/log.vkey)" --listen 127.0.0.1:7380
+    Witness(crate::witness::WitnessArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -104,6 +110,32 @@ enum ConfigCommand {
         /// The file to check.
         file: std::path::PathBuf,
     },
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Sets up `tracing` for a long-running command (stderr, `RUST_LOG` or info).
+pub(crate) fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Writes one line of output to stdout. A closed pipe (`provlog … | head`)
@@ -130,6 +162,14 @@ pub fn main() -> ExitCode {
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Fsck(a) => fsck::run(&a),
+        Command::Witness(a) => {
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(crate::witness::run(a)))
+        }
         Command::Config(ConfigCommand::Example) => out(crate::config::EXAMPLE.trim_end()),
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
     };

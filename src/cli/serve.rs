@@ -4,7 +4,6 @@ use crate::config::{Config, Overrides};
 use crate::log::Log;
 use anyhow::{Context, Result};
 use std::io::Write;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -13,10 +12,7 @@ pub(super) struct Args {
 }
 
 pub(super) fn run(a: Args) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    super::init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,6 +25,7 @@ async fn serve(o: Overrides) -> Result<()> {
     let (registry, dev_key) = cfg.registry()?;
     let log = Log::open(&cfg, o.clone(), registry).await?;
     spawn_sighup_reload(std::sync::Arc::clone(&log));
+    tokio::spawn(crate::cosign::run(std::sync::Arc::clone(&log)));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
@@ -56,7 +53,7 @@ async fn serve(o: Overrides) -> Result<()> {
             header_timeout: cfg.header_timeout,
             drain_timeout: cfg.request_timeout,
         },
-        shutdown_signal(),
+        super::shutdown_signal(),
     )
     .await
     .context("serving HTTP")?;
@@ -83,20 +80,4 @@ fn spawn_sighup_reload(log: std::sync::Arc<Log>) {
             }
         }
     });
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -33,9 +33,11 @@
 
 mod error;
 mod keys;
+mod state;
 mod store;
 pub mod verify;
 
 pub use error::StorageError;
 pub use keys::dedup_key;
+pub use state::StateStore;
 pub use store::{AppendBatch, PolicyRecord, Store, StoreOptions};

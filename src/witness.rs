@@ -1,0 +1,268 @@
+//! `provlog witness`: a C2SP tlog-witness server (SPECS.md §5).
+//!
+//! * `POST /add-checkpoint`: judged by [`provlog_proto::witness::check`]
+//!   (Sunlight's order of checks), then persisted with a compare-and-set on
+//!   the old size in the witness's own RocksDB (synced) **before** it
+//!   cosigns, so a restart never lets it cosign a checkpoint inconsistent
+//!   with one it already cosigned. The answer is one `cosignature/v1` line
+//!   (type 0x04, timestamp in seconds).
+//! * `GET /checkpoints`: the latest checkpoint it cosigned per log, as
+//!   received (the log's signature included), for monitors to gossip with.
+//! * `GET /healthz`.
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use provlog_proto::keys::{ALG_COSIGNATURE_V1, SignerKey, VerifierKey};
+use provlog_proto::merkle::Hash;
+use provlog_proto::witness::{self, MAX_BODY_BYTES, Refusal};
+use provlog_storage::StateStore;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A log the witness follows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedLog {
+    /// The log's checkpoint origin.
+    pub origin: String,
+    /// Its Ed25519 vkeys (any one signature suffices).
+    pub keys: Vec<String>,
+}
+
+/// `witness.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFile {
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// Directory for the witness's RocksDB.
+    pub data_dir: Option<PathBuf>,
+    /// File holding the witness's `PRIVATE+KEY+…` (type 0x04).
+    pub key: Option<PathBuf>,
+    /// Name of the key created on first start.
+    pub name: Option<String>,
+    /// The logs it witnesses.
+    #[serde(default)]
+    pub logs: Vec<WitnessedLog>,
+}
+
+/// Command-line settings of `provlog witness`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WitnessArgs {
+    /// Config file (TOML: listen, data_dir, key, name, [[logs]] origin + keys).
+    #[arg(long, env = "PROVLOG_WITNESS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7380).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory (default ./provlog-witness).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Witness key file (default DATA_DIR/witness.skey, created on first start).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Name of the witness key created on first start (default witness.localhost).
+    #[arg(long)]
+    name: Option<String>,
+    /// A log to witness, by its vkey (origin = key name); repeatable.
+    #[arg(long = "log")]
+    logs: Vec<String>,
+}
+
+struct Witness {
+    key: SignerKey,
+    logs: HashMap<String, Vec<VerifierKey>>,
+    store: StateStore,
+}
+
+/// Stored value: size (u64 BE) ‖ root (32) ‖ the cosigned note as received.
+fn decode(v: &[u8]) -> Option<(u64, Hash, &[u8])> {
+    let size = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    let root: Hash = v.get(8..40)?.try_into().ok()?;
+    Some((size, root, v.get(40..)?))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs().max(1))
+}
+
+fn text(status: StatusCode, ctype: &'static str, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(ctype))], body).into_response()
+}
+
+fn refuse(r: &Refusal) -> Response {
+    let (ctype, body) = r.body();
+    text(
+        StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        ctype,
+        body,
+    )
+}
+
+async fn add_checkpoint(
+    State(w): State<Arc<Witness>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return refuse(&Refusal::BadRequest(format!(
+            "body larger than {MAX_BODY_BYTES} bytes or unreadable"
+        )));
+    };
+    let w2 = Arc::clone(&w);
+    let res = tokio::task::spawn_blocking(move || {
+        let stored = |o: &str| {
+            w2.store
+                .get(o.as_bytes())
+                .ok()
+                .flatten()
+                .and_then(|v| decode(&v).map(|(s, r, _)| (s, r)))
+        };
+        let acc = witness::check(&body, |o| w2.logs.get(o).cloned(), stored)?;
+        let origin = acc.checkpoint.origin.clone();
+        // Persist before cosigning, with a compare-and-set on the old size:
+        // two racing requests cannot roll the stored size back.
+        let mut value = acc.checkpoint.size.to_be_bytes().to_vec();
+        value.extend_from_slice(&acc.checkpoint.root);
+        value.extend_from_slice(
+            witness::AddCheckpoint::parse(&body)
+                .map(|r| r.note)
+                .unwrap_or_default()
+                .as_slice(),
+        );
+        let cas = w2.store.update(origin.as_bytes(), |cur| {
+            let (have, have_root) = cur.and_then(decode).map_or((0, None), |(s, r, _)| (s, Some(r)));
+            if have != acc.old {
+                return Err(Refusal::Conflict(have));
+            }
+            if have == acc.checkpoint.size && have_root.is_some_and(|r| r != acc.checkpoint.root) {
+                return Err(Refusal::Unprocessable("same size, different root".into()));
+            }
+            Ok(value)
+        });
+        match cas {
+            Ok(Ok(())) => {}
+            Ok(Err(r)) => return Err(r),
+            Err(e) => {
+                tracing::error!(error = %e, "witness store write failed");
+                return Err(Refusal::Unprocessable("the witness could not persist its state".into()));
+            }
+        }
+        witness::cosign(&w2.key, &acc.text, now_secs()).map_err(|e| Refusal::BadRequest(format!("cannot cosign: {e}")))
+    })
+    .await;
+    match res {
+        Ok(Ok(line)) => text(StatusCode::OK, "text/plain; charset=utf-8", line),
+        Ok(Err(r)) => {
+            tracing::info!(status = r.status(), reason = %r, "add-checkpoint refused");
+            refuse(&r)
+        }
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            format!("{e}\n"),
+        ),
+    }
+}
+
+async fn checkpoints(State(w): State<Arc<Witness>>) -> Response {
+    let all = w.store.all().unwrap_or_default();
+    let notes: Vec<String> = all
+        .iter()
+        .filter_map(|(_, v)| decode(v).map(|(_, _, n)| String::from_utf8_lossy(n).into_owned()))
+        .collect();
+    axum::Json(serde_json::json!({ "checkpoints": notes })).into_response()
+}
+
+/// The witness router (for tests that run it in-process too).
+fn router(w: Arc<Witness>) -> Router {
+    Router::new()
+        .route("/add-checkpoint", post(add_checkpoint))
+        .route("/checkpoints", get(checkpoints))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(w)
+}
+
+/// Runs `provlog witness` until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Bad configuration, an unusable key or data directory.
+pub async fn run(a: WitnessArgs) -> Result<()> {
+    let file = match &a.config {
+        Some(p) => toml::from_str::<WitnessFile>(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("in {}", p.display()))?,
+        None => WitnessFile::default(),
+    };
+    let data_dir = a
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./provlog-witness"));
+    let key_path = a.key.or(file.key).unwrap_or_else(|| data_dir.join("witness.skey"));
+    let name = a.name.or(file.name).unwrap_or_else(|| "witness.localhost".into());
+    let key = if key_path.exists() {
+        crate::keyfile::read_signer(&key_path)?
+    } else {
+        let k = crate::keyfile::generate(&name, ALG_COSIGNATURE_V1)?;
+        crate::keyfile::write_new(&key_path, &k)?;
+        k
+    };
+    if key.alg() != ALG_COSIGNATURE_V1 {
+        bail!(
+            "{} is not a cosignature/v1 key; make one with: provlog keygen --type cosignature",
+            key_path.display()
+        );
+    }
+    let mut logs: HashMap<String, Vec<VerifierKey>> = HashMap::new();
+    for l in &file.logs {
+        let keys = l
+            .keys
+            .iter()
+            .map(|k| VerifierKey::parse(k).with_context(|| format!("log {:?}: key {k:?}", l.origin)))
+            .collect::<Result<Vec<_>>>()?;
+        logs.entry(l.origin.clone()).or_default().extend(keys);
+    }
+    for k in &a.logs {
+        let v = crate::keyfile::read_verifier(k).context("--log")?;
+        logs.entry(v.name().to_owned()).or_default().push(v);
+    }
+    if logs.is_empty() {
+        bail!("no logs to witness: give --log VKEY or [[logs]] in the config");
+    }
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let store = StateStore::open(&data_dir.join("db")).context("opening the witness store")?;
+    let listen = a
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7380)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    println!("provlog witness listening on http://{}", listener.local_addr()?);
+    println!("witness vkey: {}", key.verifier().to_vkey_string());
+    println!("witnessing: {}", logs.keys().cloned().collect::<Vec<_>>().join(", "));
+    let w = Arc::new(Witness { key, logs, store });
+    crate::server::serve(
+        listener,
+        router(w),
+        crate::server::ConnectionLimits {
+            max_connections: 256,
+            header_timeout: std::time::Duration::from_secs(10),
+            drain_timeout: std::time::Duration::from_secs(10),
+        },
+        crate::cli::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
