@@ -24,6 +24,7 @@ pub mod config;
 pub mod cosign;
 pub mod keyfile;
 pub mod log;
+pub mod monitor;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod server;

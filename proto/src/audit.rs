@@ -90,6 +90,17 @@ pub enum Finding {
     },
 }
 
+/// What an [`Auditor`] remembers, to resume it later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditorState {
+    /// Index of the next entry.
+    pub next: u64,
+    /// The policy in force and the index of its leaf.
+    pub policy: Option<(u64, crate::policy::Policy)>,
+    /// `logged_at` of the last entry.
+    pub last_logged_at: Option<String>,
+}
+
 /// Replays entries in index order.
 #[derive(Debug, Default)]
 pub struct Auditor {
@@ -103,6 +114,31 @@ impl Auditor {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Its state, to resume from with [`Auditor::resume`].
+    #[must_use]
+    pub fn state(&self) -> AuditorState {
+        AuditorState {
+            next: self.next,
+            policy: self.registry.as_ref().map(|(i, r)| (*i, r.policy().clone())),
+            last_logged_at: self.last_logged_at.clone(),
+        }
+    }
+
+    /// An auditor that goes on where `state` left off.
+    ///
+    /// # Errors
+    /// The saved policy is not a valid registry.
+    pub fn resume(state: AuditorState) -> Result<Self, PolicyError> {
+        Ok(Self {
+            next: state.next,
+            registry: state
+                .policy
+                .map(|(i, p)| Registry::new(p).map(|r| (i, r)))
+                .transpose()?,
+            last_logged_at: state.last_logged_at,
+        })
     }
 
     /// Index of the next entry it expects.

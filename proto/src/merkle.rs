@@ -357,6 +357,18 @@ fn ranges_to_hashes<S: HashSource>(ranges: &[(u64, u64)], source: &S) -> Result<
     Ok(out)
 }
 
+/// The perfect nodes [`consistency_proof`] reads for `(old, new)`.
+#[must_use]
+pub fn consistency_nodes(old: u64, new: u64) -> Vec<NodeId> {
+    if old == 0 || old >= new {
+        return Vec::new();
+    }
+    consistency_ranges(old, new)
+        .iter()
+        .flat_map(|&(a, b)| range_nodes(a, b))
+        .collect()
+}
+
 /// The perfect nodes [`inclusion_proof`] reads for `(index, size)`.
 #[must_use]
 pub fn inclusion_nodes(index: u64, size: u64) -> Vec<NodeId> {

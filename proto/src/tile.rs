@@ -625,6 +625,45 @@ pub fn full_tile_hash(tile_bytes: &[u8]) -> Result<Hash, TileError> {
     Ok(tile_hash(tile_bytes))
 }
 
+/// The hash tiles a client that verified a tree of `old` leaves needs in
+/// order to verify its growth to `new` and read `nodes` of the new tree:
+/// the tiles that change ([`new_tiles`]), the tiles holding `nodes`, and
+/// every ancestor of a full tile among them, so that
+/// [`TileHashes::authenticate`] can check all of them against the root of
+/// `new`. Sorted by level, then index.
+///
+/// # Errors
+/// A node that is not complete in a tree of `new` leaves.
+pub fn tiles_to_verify(old: u64, new: u64, nodes: &[NodeId]) -> Result<Vec<TileId>, TileError> {
+    let mut set: std::collections::BTreeSet<(u8, u64, u16)> = std::collections::BTreeSet::new();
+    let key = |t: &TileId| match t.kind {
+        TileKind::Hash { level } => Some((level, t.index, t.width)),
+        TileKind::Entries => None,
+    };
+    for t in new_tiles(old, new).iter().chain(tiles_for_nodes(new, nodes)?.iter()) {
+        if let Some(k) = key(t) {
+            set.insert(k);
+        }
+    }
+    // Ancestors: the tile one level up that holds a full tile's hash.
+    let mut todo: Vec<(u8, u64, u16)> = set.iter().copied().filter(|&(_, _, w)| w == FULL_WIDTH).collect();
+    while let Some((level, index, _)) = todo.pop() {
+        let Some(up) = level.checked_add(1).filter(|l| *l <= 7) else {
+            continue;
+        };
+        let n = nodes_at_tile_level(new, up);
+        let pi = index >> 8;
+        let width = if pi < n >> 8 { FULL_WIDTH } else { low_width(n) };
+        if width == 0 {
+            continue;
+        }
+        if set.insert((up, pi, width)) && width == FULL_WIDTH {
+            todo.push((up, pi, width));
+        }
+    }
+    Ok(set.into_iter().map(|(l, i, w)| TileId::hash(l, i, w)).collect())
+}
+
 /// Encodes an entry bundle: each entry as `u16 big-endian length || bytes`,
 /// in order, with no count or trailer.
 ///
@@ -1463,6 +1502,52 @@ mod tests {
             let first = range.start + u64::try_from(pos).unwrap();
             prop_assert_eq!(first, index << (level - tl));
             prop_assert_eq!(tiles_for_nodes(size, &[node]), Ok(vec![tile]));
+        }
+    }
+
+    #[test]
+    fn tiles_to_verify_authenticate_growth() {
+        use crate::merkle::{CompactRange, consistency_nodes, consistency_proof, leaf_hash, root};
+        let leaves: Vec<Hash> = (0..70_000u64)
+            .map(|i| leaf_hash(format!("leaf {i}").as_bytes()))
+            .collect();
+        let mut all = crate::merkle::MemoryTree::new();
+        for l in &leaves {
+            all.push(*l);
+        }
+        for (old, new) in [
+            (1u64, 2u64),
+            (255, 257),
+            (256, 65_536),
+            (300, 70_000),
+            (65_536, 65_537),
+            (69_000, 70_000),
+        ] {
+            let mut nodes = CompactRange::node_ids(old);
+            nodes.extend(consistency_nodes(old, new));
+            let need = tiles_to_verify(old, new, &nodes).expect("tiles");
+            let mut th = TileHashes::new(new);
+            for t in &need {
+                let ids: Vec<NodeId> = tile_nodes(t).collect();
+                th.insert(*t, all.node_hashes(&ids).expect("nodes").concat())
+                    .expect("insert");
+            }
+            let new_root = all.root_at(new).expect("root");
+            th.authenticate(&new_root).expect("authenticates");
+            assert_eq!(
+                root(old, &th).expect("old root"),
+                all.root_at(old).expect("root"),
+                "{old}->{new}"
+            );
+            assert_eq!(
+                consistency_proof(old, new, &th).expect("proof"),
+                consistency_proof(old, new, &all).expect("proof")
+            );
+            assert!(
+                need.len() < tiles_for_size(new).len() || new < 300,
+                "{old}->{new}: {} tiles",
+                need.len()
+            );
         }
     }
 }

@@ -96,6 +96,13 @@ enum Command {
     ///   provlog keygen --name witness.example/w1 --type cosignature --out w1.skey
     ///   provlog witness --key w1.skey --log "$(cat provlog-data/log.vkey)" --listen 127.0.0.1:7380
     Witness(crate::witness::WitnessArgs),
+    /// Follow logs: verify every checkpoint, tile, entry, signature, scope and
+    /// lifecycle rule; gossip checkpoints with peers; write fork evidence.
+    ///
+    /// Examples:
+    ///   provlog monitor --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey --once
+    ///   provlog monitor --log http://log-a=VKEY --peer http://other-monitor:7390 --listen 127.0.0.1:7390
+    Monitor(crate::monitor::MonitorArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -162,6 +169,14 @@ pub fn main() -> ExitCode {
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Fsck(a) => fsck::run(&a),
+        Command::Monitor(a) => {
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(crate::monitor::run(a)))
+        }
         Command::Witness(a) => {
             init_tracing();
             tokio::runtime::Builder::new_multi_thread()

@@ -27,15 +27,72 @@ pub(super) struct Args {
     /// Also check the event's signature with this submitter vkey (or file).
     #[arg(long)]
     submitter_key: Option<String>,
+    /// A checkpoint note to check on its own (signature, witnesses).
+    #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "fork_evidence"])]
+    checkpoint: Option<PathBuf>,
+    /// Fork evidence (from `provlog monitor`) to check.
+    #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof"])]
+    fork_evidence: Option<PathBuf>,
+    /// A witness's cosignature/v1 vkey (or file); repeatable.
+    #[arg(long = "witness-key")]
+    witness_keys: Vec<String>,
+    /// Cosignatures required from the given witnesses (default: all of them).
+    #[arg(long)]
+    min_witnesses: Option<usize>,
+}
+
+/// Checks the witness policy on the checkpoint note, if witnesses are given.
+fn check_witnesses(a: &Args, note: &str) -> Result<String> {
+    if a.witness_keys.is_empty() {
+        if a.min_witnesses.unwrap_or(0) > 0 {
+            bail!("--min-witnesses needs --witness-key");
+        }
+        return Ok(String::new());
+    }
+    let keys = a
+        .witness_keys
+        .iter()
+        .map(|k| keyfile::read_verifier(k).context("--witness-key"))
+        .collect::<Result<Vec<_>>>()?;
+    let min = a.min_witnesses.unwrap_or(keys.len());
+    let got = provlog_proto::witness::require_cosignatures(note.as_bytes(), &keys, min)
+        .context("the witness policy is NOT met")?;
+    Ok(format!(", cosigned by {got} of {} witnesses", keys.len()))
 }
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    if let Some(f) = &a.fork_evidence {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let ev: provlog_proto::fork::ForkEvidence =
+            serde_json::from_str(&text).with_context(|| format!("{} is not fork evidence", f.display()))?;
+        let m = ev.verify(&log_key).context("the evidence does NOT prove a fork")?;
+        let what = match m {
+            provlog_proto::fork::Misbehavior::SameSize { size } => format!("two different roots for size {size}"),
+            provlog_proto::fork::Misbehavior::NotAPrefix { smaller, larger } => {
+                format!("its checkpoint of size {smaller} is not a prefix of its checkpoint of size {larger}")
+            }
+        };
+        super::out(format_args!("OK: proven misbehavior of {}: {what}", ev.origin))?;
+        return Ok(());
+    }
+    if let Some(f) = &a.checkpoint {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &log_key)
+            .context("checkpoint does NOT verify")?;
+        let w = check_witnesses(a, &text)?;
+        super::out(format_args!(
+            "OK: checkpoint of {} at size {} signed by the log{w}",
+            cp.origin, cp.size
+        ))?;
+        return Ok(());
+    }
     if let Some(c) = &a.credential {
         let text = std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
         let answer: provlog_proto::credential::CredentialAnswer =
             serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
         let v = answer.verify(&log_key).context("credential answer does NOT verify")?;
+        check_witnesses(a, &answer.checkpoint)?;
         super::out(format_args!(
             "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",
             answer.fingerprint,
@@ -47,17 +104,23 @@ pub(super) fn run(a: &Args) -> Result<()> {
         ))?;
         return Ok(());
     }
+    let witnessed;
     let v: VerifiedReceipt = match (&a.receipt, &a.tlog_proof, &a.entry) {
         (Some(r), None, None) => {
             let text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
             let receipt: Receipt =
                 serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", r.display()))?;
-            receipt.verify(&log_key).context("receipt does NOT verify")?
+            let v = receipt.verify(&log_key).context("receipt does NOT verify")?;
+            witnessed = check_witnesses(a, &receipt.checkpoint)?;
+            v
         }
         (None, Some(p), Some(e)) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
-            verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?
+            let v = verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?;
+            let t = provlog_proto::receipt::TlogProof::parse(&text)?;
+            witnessed = check_witnesses(a, &t.checkpoint)?;
+            v
         }
         _ => bail!("give --receipt FILE, --credential FILE, or --tlog-proof FILE with --entry FILE"),
     };
@@ -92,7 +155,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
     };
     super::out(format_args!(
-        "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}",
+        "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}{witnessed}",
         v.index,
         v.leaf.logged_at(),
         v.checkpoint.origin,

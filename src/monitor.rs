@@ -1,0 +1,647 @@
+//! `provlog monitor`: follow logs through their static tlog-tiles API,
+//! check everything they publish, and gossip checkpoints with peers.
+//!
+//! For every new checkpoint of a followed log the monitor
+//! 1. verifies the log's signature (and, if asked, a witness policy);
+//! 2. fetches the tiles that changed plus those it needs, authenticates all
+//!    of them against the new root, and recomputes from them the root of the
+//!    size it verified before: a different root is a fork, written down as
+//!    evidence ([`provlog_proto::fork::ForkEvidence`]);
+//! 3. fetches the new entries from the bundles, checks each against its leaf
+//!    hash, replays the submitter registry and checks each event's
+//!    signature and scope ([`provlog_proto::audit::Auditor`]), and checks the
+//!    credential lifecycle rules ([`provlog_proto::lifecycle`]);
+//! 4. stores what it verified (RocksDB), so a restart resumes where it
+//!    stopped without downloading anything again.
+//!
+//! Gossip: `GET /checkpoints` serves the latest checkpoint it verified per
+//! log, and it polls the same endpoint of its peers (monitors or
+//! witnesses). A peer's checkpoint that contradicts its own view is fork
+//! evidence. Evidence needs the larger tree: a peer checkpoint larger than
+//! the monitor's own is kept and checked once the monitor has caught up.
+//!
+//! Every problem is an *alarm*: printed as `ALARM <kind> <origin>: …` with
+//! the index or path concerned, counted in `/metrics`, and a non-zero exit in
+//! `--once` mode.
+
+use crate::keyfile;
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use provlog_proto::audit::{Audited, Auditor, AuditorState};
+use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_proto::fork::ForkEvidence;
+use provlog_proto::keys::VerifierKey;
+use provlog_proto::leaf::Leaf;
+use provlog_proto::lifecycle::{LifecycleState, Rules};
+use provlog_proto::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof, leaf_hash};
+use provlog_proto::tile::{TileHashes, TileId, TileKind, decode_bundle, new_tiles, tiles_to_verify};
+use provlog_proto::{b64, witness};
+use provlog_storage::StateStore;
+use serde::{Deserialize, Serialize};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Command-line settings of `provlog monitor`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MonitorArgs {
+    /// A log to follow, as URL=VKEY (repeatable).
+    #[arg(long = "log", value_name = "URL=VKEY")]
+    logs: Vec<String>,
+    /// A log to follow: its base URL (with --log-key).
+    #[arg(long, requires = "log_key")]
+    url: Option<String>,
+    /// The --url log's vkey, or a file holding it.
+    #[arg(long, requires = "url")]
+    log_key: Option<String>,
+    /// Where the monitor keeps its state.
+    #[arg(long, default_value = "./provlog-monitor")]
+    state_dir: PathBuf,
+    /// Where fork evidence is written (default STATE_DIR/evidence).
+    #[arg(long)]
+    evidence_dir: Option<PathBuf>,
+    /// Poll interval in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    interval_ms: u64,
+    /// Poll every log and peer once, then exit (1 if anything was wrong).
+    #[arg(long)]
+    once: bool,
+    /// Serve `/checkpoints` (gossip) and `/metrics` here.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// A peer monitor or witness to compare checkpoints with (repeatable).
+    #[arg(long = "peer", value_name = "URL")]
+    peers: Vec<String>,
+    /// Lifecycle rules (TOML: reissue_after_revoke, rotate_from_inactive,
+    /// revoke_unknown, deny_but_success, occurred_at_skew_secs).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Require cosignatures from these witnesses (repeatable).
+    #[arg(long = "witness-key")]
+    witness_keys: Vec<String>,
+    /// How many of them (default: all).
+    #[arg(long)]
+    min_witnesses: Option<usize>,
+}
+
+/// What the monitor verified of one log, persisted after each checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct LogState {
+    checkpoint: String,
+    size: u64,
+    root: String,
+    auditor: AuditorState,
+    lifecycle: LifecycleState,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabel {
+    origin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlarmLabel {
+    origin: String,
+    kind: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    tree_size: Family<OriginLabel, Gauge>,
+    verified_size: Family<OriginLabel, Gauge>,
+    lag: Family<OriginLabel, Gauge>,
+    entries: Family<OriginLabel, Counter>,
+    alarms: Family<AlarmLabel, Counter>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            tree_size: Family::default(),
+            verified_size: Family::default(),
+            lag: Family::default(),
+            entries: Family::default(),
+            alarms: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "provlog_monitor_tree_size",
+            "Size of the latest checkpoint seen",
+            m.tree_size.clone(),
+        );
+        registry.register(
+            "provlog_monitor_verified_size",
+            "Size up to which everything was verified",
+            m.verified_size.clone(),
+        );
+        registry.register(
+            "provlog_monitor_lag_entries",
+            "Entries seen but not yet verified",
+            m.lag.clone(),
+        );
+        registry.register(
+            "provlog_monitor_entries_verified",
+            "Entries verified",
+            m.entries.clone(),
+        );
+        registry.register("provlog_monitor_alarms", "Alarms raised", m.alarms.clone());
+        Self { registry, ..m }
+    }
+}
+
+struct Followed {
+    url: String,
+    key: VerifierKey,
+    state: LogState,
+    /// Peer checkpoints larger than what this monitor verified so far.
+    pending: Vec<String>,
+}
+
+struct Monitor {
+    logs: Vec<tokio::sync::Mutex<Followed>>,
+    store: StateStore,
+    rules: Rules,
+    metrics: Metrics,
+    alarms: Mutex<u64>,
+    client: reqwest::Client,
+    evidence_dir: PathBuf,
+    peers: Vec<String>,
+    witness_keys: Vec<VerifierKey>,
+    min_witnesses: usize,
+    progress: bool,
+}
+
+impl Monitor {
+    fn alarm(&self, origin: &str, kind: &str, msg: &str) {
+        *self.alarms.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.metrics
+            .alarms
+            .get_or_create(&AlarmLabel {
+                origin: origin.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+        let _ = crate::cli::out(format_args!("ALARM {kind} {origin}: {msg}"));
+        tracing::error!(origin, kind, "{msg}");
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>> {
+        let r = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        if !r.status().is_success() {
+            bail!("GET {url}: {}", r.status());
+        }
+        Ok(r.bytes().await?.to_vec())
+    }
+
+    fn save(&self, origin: &str, s: &LogState) -> Result<()> {
+        let v = serde_json::to_vec(s)?;
+        self.store
+            .update(format!("log/{origin}").as_bytes(), |_| {
+                Ok::<_, std::convert::Infallible>(v)
+            })?
+            .map_err(|e| match e {})?;
+        Ok(())
+    }
+
+    /// Fetches the tiles of a tree of `size` needed to grow from `old` and
+    /// to read `nodes`, and authenticates them against `root`.
+    async fn tiles(
+        &self,
+        f: &Followed,
+        old: u64,
+        size: u64,
+        root: &Hash,
+        nodes: &[merkle::NodeId],
+    ) -> Result<TileHashes, String> {
+        let need = tiles_to_verify(old, size, nodes).map_err(|e| e.to_string())?;
+        let mut th = TileHashes::new(size);
+        for t in need {
+            let body = self
+                .fetch(&format!("{}/{}", f.url, t.path()))
+                .await
+                .map_err(|e| format!("{}: {e:#}", t.path()))?;
+            th.insert(t, body).map_err(|e| format!("{}: {e}", t.path()))?;
+        }
+        th.authenticate(root)
+            .map_err(|e| format!("tiles do not match the checkpoint of size {size}: {e}"))?;
+        Ok(th)
+    }
+
+    /// Compares another signed checkpoint of `f`'s log with the monitor's
+    /// own verified view; writes evidence if they contradict each other.
+    async fn compare(&self, f: &mut Followed, other_note: &str, source: &str) {
+        let Ok((other, _)) = open_checkpoint(other_note.as_bytes(), &f.key) else {
+            return; // not signed by this log: proves nothing
+        };
+        let own_root: Hash = b64::decode_array(&f.state.root).unwrap_or_default();
+        let own_size = f.state.size;
+        let origin = f.key.name().to_owned();
+        if other.size > own_size {
+            if !f.pending.iter().any(|p| p == other_note) {
+                f.pending.push(other_note.to_owned());
+            }
+            return;
+        }
+        if other.size == own_size {
+            if other.root != own_root {
+                self.evidence(
+                    &origin,
+                    ForkEvidence::new(&origin, other_note, &f.state.checkpoint, None, &[], source),
+                );
+            }
+            return;
+        }
+        if other.size == 0 {
+            return;
+        }
+        let mut nodes = CompactRange::node_ids(other.size);
+        nodes.extend(consistency_nodes(other.size, own_size));
+        let th = match self.tiles(f, own_size, own_size, &own_root, &nodes).await {
+            Ok(t) => t,
+            Err(e) => return self.alarm(&origin, "tiles", &e),
+        };
+        let (Ok(x), Ok(proof)) = (
+            merkle::root(other.size, &th),
+            consistency_proof(other.size, own_size, &th),
+        ) else {
+            return self.alarm(&origin, "tiles", "cannot compute an old root from verified tiles");
+        };
+        if x != other.root {
+            self.evidence(
+                &origin,
+                ForkEvidence::new(&origin, other_note, &f.state.checkpoint, Some(x), &proof, source),
+            );
+        }
+    }
+
+    fn evidence(&self, origin: &str, ev: ForkEvidence) {
+        let name: String = origin
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let sizes = |n: &str| {
+            Checkpoint::parse(
+                n.split("\n\n")
+                    .next()
+                    .map(|t| format!("{t}\n"))
+                    .as_deref()
+                    .unwrap_or(""),
+            )
+            .map_or(0, |c| c.size)
+        };
+        let path = self.evidence_dir.join(format!(
+            "fork-{name}-{}-{}.json",
+            sizes(&ev.checkpoint_a),
+            sizes(&ev.checkpoint_b)
+        ));
+        let written = std::fs::create_dir_all(&self.evidence_dir)
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&ev).unwrap_or_default()));
+        match written {
+            Ok(()) => self.alarm(
+                origin,
+                "fork",
+                &format!(
+                    "the log signed two inconsistent checkpoints; evidence written to {}",
+                    path.display()
+                ),
+            ),
+            Err(e) => self.alarm(
+                origin,
+                "fork",
+                &format!("the log forked, and writing the evidence failed: {e}"),
+            ),
+        }
+    }
+
+    /// One poll of one log.
+    async fn poll(&self, f: &mut Followed) {
+        let origin = f.key.name().to_owned();
+        let note = match self.fetch(&format!("{}/checkpoint", f.url)).await {
+            Ok(n) => String::from_utf8_lossy(&n).into_owned(),
+            Err(e) => return self.alarm(&origin, "unreachable", &format!("{e:#}")),
+        };
+        let cp = match open_checkpoint(note.as_bytes(), &f.key) {
+            Ok((c, _)) => c,
+            Err(e) => return self.alarm(&origin, "bad_checkpoint", &format!("{e}")),
+        };
+        if !self.witness_keys.is_empty()
+            && let Err(e) = witness::require_cosignatures(note.as_bytes(), &self.witness_keys, self.min_witnesses)
+        {
+            self.alarm(
+                &origin,
+                "witness_policy",
+                &format!("checkpoint of size {}: {e}", cp.size),
+            );
+        }
+        self.metrics
+            .tree_size
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
+        if cp.size <= f.state.size {
+            self.compare(f, &note, "the log itself").await;
+        } else if let Err(e) = self.grow(f, &cp, &note).await {
+            self.alarm(&origin, e.0, &e.1);
+        }
+        let lag = cp.size.saturating_sub(f.state.size);
+        self.metrics
+            .lag
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+        for p in std::mem::take(&mut f.pending) {
+            self.compare(f, &p, "a peer").await;
+        }
+    }
+
+    /// Verifies the growth from the verified size to `cp` and everything
+    /// new in it; advances the stored state only if the tree checks out.
+    async fn grow(&self, f: &mut Followed, cp: &Checkpoint, note: &str) -> Result<(), (&'static str, String)> {
+        let origin = f.key.name().to_owned();
+        let old = f.state.size;
+        let mut nodes = CompactRange::node_ids(old);
+        nodes.extend(consistency_nodes(old, cp.size));
+        let th = self
+            .tiles(f, old, cp.size, &cp.root, &nodes)
+            .await
+            .map_err(|e| ("tiles", e))?;
+        if old > 0 {
+            let x = merkle::root(old, &th).map_err(|e| ("tiles", e.to_string()))?;
+            let own: Hash = b64::decode_array(&f.state.root).unwrap_or_default();
+            if x != own {
+                let proof = consistency_proof(old, cp.size, &th).map_err(|e| ("tiles", e.to_string()))?;
+                self.evidence(
+                    &origin,
+                    ForkEvidence::new(&origin, &f.state.checkpoint, note, Some(x), &proof, "the log itself"),
+                );
+                return Ok(());
+            }
+        }
+        let mut auditor = Auditor::resume(f.state.auditor.clone()).map_err(|e| ("state", e.to_string()))?;
+        let mut lifecycle = f.state.lifecycle.clone();
+        let bundles: Vec<TileId> = new_tiles(old, cp.size)
+            .into_iter()
+            .filter(|t| t.kind == TileKind::Entries)
+            .collect();
+        let bar = if self.progress {
+            indicatif::ProgressBar::new(cp.size - old)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(origin.clone());
+        for (n, b) in bundles.iter().enumerate() {
+            let body = self
+                .fetch(&format!("{}/{}", f.url, b.path()))
+                .await
+                .map_err(|e| ("bundle", format!("{e:#}")))?;
+            let entries =
+                decode_bundle(&body, usize::from(b.width)).map_err(|e| ("bundle", format!("{}: {e}", b.path())))?;
+            let level0 = th
+                .get(&TileId::hash(0, b.index, b.width))
+                .ok_or_else(|| ("tiles", format!("no level-0 tile for {}", b.path())))?;
+            for (k, e) in entries.iter().enumerate() {
+                let i = b.index * 256 + k as u64;
+                if i < old {
+                    continue;
+                }
+                if level0.get(k * 32..k * 32 + 32) != Some(leaf_hash(e).as_slice()) {
+                    return Err((
+                        "entry_mismatch",
+                        format!("entry {i} in {} does not match its leaf hash", b.path()),
+                    ));
+                }
+                match auditor.push(e) {
+                    Ok(Audited::Event { .. }) => {
+                        if let Ok(Leaf::Event(ev)) = Leaf::parse(e) {
+                            for v in lifecycle.check(&self.rules, i, &ev.event.event) {
+                                self.alarm(
+                                    &origin,
+                                    &format!("lifecycle:{}", v.rule),
+                                    &format!("entries {:?}: {}", v.indexes, v.message),
+                                );
+                            }
+                        }
+                    }
+                    Ok(Audited::Policy { .. }) => {}
+                    Err(finding) => self.alarm(&origin, "authority", &finding.to_string()),
+                }
+            }
+            bar.inc(entries.len() as u64);
+            if !self.progress && n % 64 == 63 {
+                tracing::info!(
+                    origin,
+                    done = b.index * 256 + u64::from(b.width),
+                    of = cp.size,
+                    "catching up"
+                );
+            }
+        }
+        bar.finish_and_clear();
+        self.metrics
+            .entries
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .inc_by(cp.size - old);
+        f.state = LogState {
+            checkpoint: note.to_owned(),
+            size: cp.size,
+            root: b64::encode(cp.root),
+            auditor: auditor.state(),
+            lifecycle,
+        };
+        self.metrics
+            .verified_size
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
+        self.save(&origin, &f.state).map_err(|e| ("state", format!("{e:#}")))?;
+        Ok(())
+    }
+
+    async fn gossip(&self) {
+        for peer in &self.peers {
+            let url = format!("{}/checkpoints", peer.trim_end_matches('/'));
+            let notes: Vec<String> = match self
+                .fetch(&url)
+                .await
+                .and_then(|b| Ok(serde_json::from_slice::<serde_json::Value>(&b)?))
+            {
+                Ok(v) => v["checkpoints"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(peer, error = %e, "peer unreachable");
+                    continue;
+                }
+            };
+            for n in notes {
+                let origin = n.split('\n').next().unwrap_or_default().to_owned();
+                for l in &self.logs {
+                    let mut f = l.lock().await;
+                    if f.key.name() == origin {
+                        self.compare(&mut f, &n, &format!("peer {peer}")).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn round(&self) {
+        for l in &self.logs {
+            let mut f = l.lock().await;
+            self.poll(&mut f).await;
+        }
+        self.gossip().await;
+    }
+}
+
+async fn checkpoints(State(m): State<Arc<Monitor>>) -> axum::Json<serde_json::Value> {
+    let mut notes = Vec::new();
+    for l in &m.logs {
+        let f = l.lock().await;
+        if !f.state.checkpoint.is_empty() {
+            notes.push(f.state.checkpoint.clone());
+        }
+    }
+    axum::Json(serde_json::json!({ "checkpoints": notes }))
+}
+
+async fn metrics(State(m): State<Arc<Monitor>>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let mut out = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut out, &m.metrics.registry);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+/// Runs `provlog monitor`.
+///
+/// # Errors
+/// Bad arguments or state; in `--once` mode, any alarm.
+pub async fn run(a: MonitorArgs) -> Result<()> {
+    let mut targets: Vec<(String, VerifierKey)> = Vec::new();
+    for l in &a.logs {
+        let (url, key) = l
+            .split_once('=')
+            .with_context(|| format!("--log {l:?} must be URL=VKEY"))?;
+        targets.push((
+            url.trim_end_matches('/').to_owned(),
+            keyfile::read_verifier(key).context("--log")?,
+        ));
+    }
+    if let (Some(url), Some(key)) = (&a.url, &a.log_key) {
+        targets.push((
+            url.trim_end_matches('/').to_owned(),
+            keyfile::read_verifier(key).context("--log-key")?,
+        ));
+    }
+    if targets.is_empty() {
+        bail!("nothing to monitor: give --url URL --log-key VKEY, or --log URL=VKEY");
+    }
+    let rules: Rules = match &a.rules {
+        Some(p) => toml::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+            .with_context(|| format!("in {}", p.display()))?,
+        None => Rules::default(),
+    };
+    let witness_keys = a
+        .witness_keys
+        .iter()
+        .map(|k| keyfile::read_verifier(k).context("--witness-key"))
+        .collect::<Result<Vec<_>>>()?;
+    std::fs::create_dir_all(&a.state_dir).with_context(|| format!("creating {}", a.state_dir.display()))?;
+    let store = StateStore::open(&a.state_dir.join("db")).context("opening the monitor state")?;
+    let mut logs = Vec::new();
+    for (url, key) in targets {
+        let state = match store.get(format!("log/{}", key.name()).as_bytes())? {
+            Some(v) => serde_json::from_slice(&v).context("reading the saved state")?,
+            None => LogState::default(),
+        };
+        if state.size > 0 {
+            tracing::info!(
+                origin = key.name(),
+                size = state.size,
+                "resuming from the verified size"
+            );
+        }
+        logs.push(tokio::sync::Mutex::new(Followed {
+            url,
+            key,
+            state,
+            pending: Vec::new(),
+        }));
+    }
+    let m = Arc::new(Monitor {
+        logs,
+        store,
+        rules,
+        metrics: Metrics::new(),
+        alarms: Mutex::new(0),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        evidence_dir: a.evidence_dir.clone().unwrap_or_else(|| a.state_dir.join("evidence")),
+        peers: a.peers.clone(),
+        min_witnesses: a.min_witnesses.unwrap_or(witness_keys.len()),
+        witness_keys,
+        progress: std::io::stderr().is_terminal(),
+    });
+    if let Some(addr) = a.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        crate::cli::out(format_args!(
+            "provlog monitor listening on http://{}",
+            listener.local_addr()?
+        ))?;
+        let app = Router::new()
+            .route("/checkpoints", get(checkpoints))
+            .route("/metrics", get(metrics))
+            .with_state(Arc::clone(&m));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    if a.once {
+        m.round().await;
+        let alarms = *m.alarms.lock().unwrap_or_else(PoisonError::into_inner);
+        for l in &m.logs {
+            let f = l.lock().await;
+            crate::cli::out(format_args!("{}: verified up to size {}", f.key.name(), f.state.size))?;
+        }
+        if alarms > 0 {
+            bail!("{alarms} alarms");
+        }
+        return Ok(());
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(10)));
+    let shutdown = crate::cli::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => m.round().await,
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+}
