@@ -39,5 +39,5 @@ pub mod verify;
 
 pub use error::StorageError;
 pub use keys::dedup_key;
-pub use state::StateStore;
+pub use state::{KeyValue, StateStore};
 pub use store::{AppendBatch, PolicyRecord, Store, StoreOptions};

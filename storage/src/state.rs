@@ -11,6 +11,9 @@ use rocksdb::{DB, IteratorMode, Options, WriteOptions};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
+/// One key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// A durable map of small values.
 pub struct StateStore {
     db: DB,
@@ -52,7 +55,7 @@ impl StateStore {
     ///
     /// # Errors
     /// RocksDB errors.
-    pub fn all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn all(&self) -> Result<Vec<KeyValue>, StorageError> {
         self.db
             .iterator(IteratorMode::Start)
             .map(|r| r.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(StorageError::from))

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: the real `provlog` binary on a
 //! free port with a temporary data directory.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::cast_possible_truncation)]
 
 use provlog_proto::keys::{SignerKey, VerifierKey};
 use serde_json::{Value, json};
@@ -234,4 +234,123 @@ pub fn rss_kb(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Starts `provlog ARGS…` and waits for a stdout line starting with
+/// `ready`; returns the child, that line's rest, and stderr's log path.
+pub fn spawn_ready(dir: &Path, args: &[&str], ready: &str) -> (Child, String) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .expect("log");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        if let Some(rest) = line.strip_prefix(ready) {
+            // Keep draining the rest of stdout on the reader thread.
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            return (child, rest.to_owned());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "{args:?} did not print {ready:?}: {}",
+        std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+    );
+}
+
+/// A log served from memory by the test: any entries, signed with any key.
+/// This is how tests build logs that misbehave (forks, forged entries)
+/// without any such ability in the server.
+pub async fn static_log(entries: Vec<Vec<u8>>, key: SignerKey) -> String {
+    use axum::extract::Path as AxPath;
+    use axum::http::StatusCode;
+    use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
+    use provlog_proto::merkle::{HashSource, MemoryTree, NodeId, leaf_hash};
+    use provlog_proto::tile::{TileId, TileKind, encode_bundle};
+    let mut tree = MemoryTree::new();
+    for e in &entries {
+        tree.push(leaf_hash(e));
+    }
+    let size = entries.len() as u64;
+    let cp = Checkpoint::new(key.name(), size, tree.root_at(size).expect("root"));
+    let note = sign_checkpoint(&cp, &key).expect("sign").to_string();
+    let entries = std::sync::Arc::new(entries);
+    let tree = std::sync::Arc::new(tree);
+    let app = axum::Router::new()
+        .route("/checkpoint", axum::routing::get(move || async move { note }))
+        .route(
+            "/tile/{*rest}",
+            axum::routing::get(move |AxPath(rest): AxPath<String>| {
+                let (entries, tree) = (entries.clone(), tree.clone());
+                async move {
+                    let Ok(t) = TileId::parse_path(&format!("tile/{rest}")) else {
+                        return (StatusCode::BAD_REQUEST, Vec::new());
+                    };
+                    let Some((level, range)) = t.node_range().filter(|(l, r)| r.end <= size >> l) else {
+                        return (StatusCode::NOT_FOUND, Vec::new());
+                    };
+                    let body = match t.kind {
+                        TileKind::Hash { .. } => {
+                            let ids: Vec<NodeId> = range.map(|i| NodeId::new(level, i)).collect();
+                            tree.node_hashes(&ids).expect("nodes").concat()
+                        }
+                        TileKind::Entries => encode_bundle(
+                            entries[range.start as usize..range.end as usize]
+                                .iter()
+                                .map(Vec::as_slice),
+                        )
+                        .expect("bundle"),
+                    };
+                    (StatusCode::OK, body)
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Writes a signer key file (mode 0600) the way `provlog keygen` does.
+pub fn write_key(path: &Path, key: &SignerKey) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .expect("key file");
+    std::io::Write::write_all(&mut f, format!("{}\n", key.to_skey_string()).as_bytes()).expect("write");
+}
+
+/// Runs `provlog ARGS…` to completion: exit code and stdout+stderr.
+pub fn run(args: &[&str]) -> (i32, String) {
+    let o = Command::new(BIN).args(args).output().expect("run");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }

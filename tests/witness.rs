@@ -1,0 +1,369 @@
+//! Witnesses over real processes on loopback: a log with two witnesses
+//! reaches a 2-of-2 cosigned checkpoint that `provlog verify
+//! --min-witnesses 2` accepts; a witness answers every bad request per the
+//! spec, stores nothing for it, and after a restart keeps refusing a
+//! checkpoint inconsistent with one it cosigned.
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod common;
+
+use common::{Server, client, event, run, spawn_ready, submission, write_key};
+use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
+use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
+use provlog_proto::merkle::{MemoryTree, consistency_proof, leaf_hash};
+use provlog_proto::witness::AddCheckpoint;
+use std::path::Path;
+use std::time::Duration;
+
+fn witness_key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, ALG_COSIGNATURE_V1, [seed; 32]).expect("key")
+}
+
+fn start_witness(dir: &Path, key: &SignerKey, log_vkey: &str) -> (std::process::Child, String) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let kf = dir.join("w.skey");
+    if !kf.exists() {
+        write_key(&kf, key);
+    }
+    let (child, url) = spawn_ready(
+        dir,
+        &[
+            "witness",
+            "--key",
+            kf.to_str().expect("p"),
+            "--log",
+            log_vkey,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().expect("p"),
+        ],
+        "provlog witness listening on ",
+    );
+    (child, url)
+}
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_witnesses_cosign_and_verify_requires_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let log_key = SignerKey::from_seed("wit.example/log", ALG_ED25519, [50; 32]).expect("k");
+    write_key(&data.join("log.skey"), &log_key);
+    let vkey = log_key.verifier().to_vkey_string();
+    let (w1k, w2k) = (witness_key("w1.example", 51), witness_key("w2.example", 52));
+    let (c1, u1) = start_witness(&dir.path().join("w1"), &w1k, &vkey);
+    let (c2, u2) = start_witness(&dir.path().join("w2"), &w2k, &vkey);
+    let _guards = (Killed(c1), Killed(c2));
+    let w1v = w1k.verifier().to_vkey_string();
+    let w2v = w2k.verifier().to_vkey_string();
+    let s = Server::start(
+        &data,
+        &[
+            "--origin",
+            "wit.example/log",
+            "--witness",
+            &format!("{u1}={w1v}"),
+            "--witness",
+            &format!("{u2}={w2v}"),
+            "--witness-interval-ms",
+            "50",
+        ],
+    );
+    let c = client();
+    let key = s.dev_key();
+    for i in 0..20 {
+        let r = c
+            .post(format!("{}/v1/entries", s.url))
+            .json(&submission(&key, &event(&format!("w-{i}"), "svc-w")))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 201);
+    }
+    // Wait (generously; this is not a timing assertion) for the witnesses.
+    let mut witnessed = String::new();
+    for _ in 0..400 {
+        let r = c
+            .get(format!("{}/v1/checkpoint/witnessed", s.url))
+            .send()
+            .await
+            .expect("get");
+        if r.status() == 200 {
+            witnessed = r.text().await.expect("text");
+            if witnessed.starts_with("wit.example/log\n21\n") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(witnessed.starts_with("wit.example/log\n21\n"), "{witnessed:?}");
+    assert_eq!(
+        witnessed.matches("\n\u{2014} ").count(),
+        3,
+        "log signature + two cosignatures: {witnessed}"
+    );
+    // /checkpoint carries them too once collected for the latest size.
+    let (_, cp) = common::get(&c, &s.url, "/checkpoint").await;
+    assert!(String::from_utf8_lossy(&cp).contains("\u{2014} w1.example "));
+
+    let f = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).expect("w");
+        p.to_str().expect("p").to_owned()
+    };
+    let cpf = f("witnessed.txt", &witnessed);
+    let (code, out) = run(&[
+        "verify",
+        "--checkpoint",
+        &cpf,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &w1v,
+        "--witness-key",
+        &w2v,
+        "--min-witnesses",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cosigned by 2 of 2 witnesses"), "{out}");
+
+    // A receipt against the witnessed checkpoint satisfies a 2-of-2 policy.
+    let r = c
+        .get(format!("{}/v1/entries/7/receipt?witnessed=true", s.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let rf = f("witnessed-receipt.json", &r.text().await.expect("text"));
+    let (code, out) = run(&[
+        "verify",
+        "--receipt",
+        &rf,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &w1v,
+        "--witness-key",
+        &w2v,
+        "--min-witnesses",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // A plain receipt (log signature only) does not.
+    let r = c
+        .get(format!("{}/v1/entries/7/receipt", s.url))
+        .send()
+        .await
+        .expect("get");
+    let plain = f("plain-receipt.json", &r.text().await.expect("text"));
+    let (code, out) = run(&[
+        "verify",
+        "--receipt",
+        &plain,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &w1v,
+        "--witness-key",
+        &w2v,
+        "--min-witnesses",
+        "2",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("policy is NOT met"), "{out}");
+    // An unrelated witness key does not count.
+    let stranger = witness_key("w3.example", 53).verifier().to_vkey_string();
+    let (code, _) = run(&[
+        "verify",
+        "--receipt",
+        &rf,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &stranger,
+        "--min-witnesses",
+        "1",
+    ]);
+    assert_eq!(code, 1);
+}
+
+fn tree(prefix: &str, n: u64) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    for i in 0..n {
+        t.push(leaf_hash(format!("{prefix}{i}").as_bytes()));
+    }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_follows_the_spec_and_never_cosigns_a_fork_even_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = SignerKey::from_seed("fork.example/log", ALG_ED25519, [60; 32]).expect("k");
+    let wk = witness_key("wit.example/w", 61);
+    let vkey = log.verifier().to_vkey_string();
+    let note = |t: &MemoryTree, n: u64| {
+        sign_checkpoint(
+            &Checkpoint::new("fork.example/log", n, t.root_at(n).expect("root")),
+            &log,
+        )
+        .expect("sign")
+        .to_string()
+    };
+    let honest = tree("h", 12);
+    let mut forked = tree("h", 5);
+    for i in 0..7 {
+        forked.push(leaf_hash(format!("x{i}").as_bytes()));
+    }
+    let body = |old: u64, t: &MemoryTree, n: u64| {
+        AddCheckpoint {
+            old,
+            proof: consistency_proof(old, n, t).expect("proof"),
+            note: note(t, n).into_bytes(),
+        }
+        .to_bytes()
+    };
+    let wdir = dir.path().join("w");
+    let (child, url) = start_witness(&wdir, &wk, &vkey);
+    let mut guard = Killed(child);
+    let c = client();
+    let post = |b: Vec<u8>| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let r = c
+                .post(format!("{url}/add-checkpoint"))
+                .body(b)
+                .send()
+                .await
+                .expect("post");
+            let st = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            (st, ct, r.text().await.expect("text"))
+        }
+    };
+    // First cosignature: old 0 at size 8.
+    let (st, _, line) = post(body(0, &honest, 8)).await;
+    assert_eq!(st, 200, "{line}");
+    let sig = provlog_proto::note::NoteSignature::parse_line(line.trim_end()).expect("line");
+    let text = note(&honest, 8)
+        .split("\n\n")
+        .next()
+        .map(|t| format!("{t}\n"))
+        .expect("text");
+    assert!(
+        provlog_proto::note::verify_signature(&text, &sig, &wk.verifier()).is_some(),
+        "cosignature verifies"
+    );
+
+    // Restart: the stored state survives.
+    drop(guard);
+    let (child, url2) = start_witness(&wdir, &wk, &vkey);
+    guard = Killed(child);
+    let post = |b: Vec<u8>| {
+        let (c, url) = (c.clone(), url2.clone());
+        async move {
+            let r = c
+                .post(format!("{url}/add-checkpoint"))
+                .body(b)
+                .send()
+                .await
+                .expect("post");
+            let st = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            (st, ct, r.text().await.expect("text"))
+        }
+    };
+    // The fork at the same size: 422. From old 0: 409 with the size it has.
+    assert_eq!(post(body(8, &forked, 8)).await.0, 422);
+    let (st, ct, b) = post(body(0, &forked, 8)).await;
+    assert_eq!((st, ct.as_deref(), b.as_str()), (409, Some("text/x.tlog.size"), "8\n"));
+    // The fork grown past the cosigned size: the proof from 8 cannot verify.
+    let (st, _, _) = post(
+        AddCheckpoint {
+            old: 8,
+            proof: consistency_proof(8, 12, &forked).expect("proof"),
+            note: note(&forked, 12).into_bytes(),
+        }
+        .to_bytes(),
+    )
+    .await;
+    assert_eq!(st, 422);
+    // Bad requests per the spec.
+    let unknown = SignerKey::from_seed("other.example/log", ALG_ED25519, [62; 32]).expect("k");
+    let other_note = sign_checkpoint(
+        &Checkpoint::new("other.example/log", 8, honest.root_at(8).expect("r")),
+        &unknown,
+    )
+    .expect("sign")
+    .to_string();
+    let impostor = SignerKey::from_seed("fork.example/log", ALG_ED25519, [63; 32]).expect("k");
+    let impostor_note = sign_checkpoint(
+        &Checkpoint::new("fork.example/log", 12, honest.root_at(12).expect("r")),
+        &impostor,
+    )
+    .expect("sign")
+    .to_string();
+    for (b, want) in [
+        (b"garbage".to_vec(), 400),
+        (b"old 8\n\n".to_vec(), 400),
+        (format!("old 8\n\n{other_note}").into_bytes(), 404),
+        (format!("old 8\n\n{impostor_note}").into_bytes(), 403),
+        (
+            AddCheckpoint {
+                old: 10,
+                proof: vec![],
+                note: note(&honest, 9).into_bytes(),
+            }
+            .to_bytes(),
+            400,
+        ),
+        (
+            AddCheckpoint {
+                old: 8,
+                proof: vec![[0; 32]],
+                note: note(&honest, 12).into_bytes(),
+            }
+            .to_bytes(),
+            422,
+        ),
+    ] {
+        assert_eq!(post(b).await.0, want);
+    }
+    // Nothing of that was stored: the honest growth from 8 is still accepted.
+    assert_eq!(post(body(8, &honest, 12)).await.0, 200);
+    // A replay of the old checkpoint is stale now.
+    let (st, _, b) = post(body(8, &honest, 8)).await;
+    assert_eq!((st, b.as_str()), (409, "12\n"));
+    // What it serves for gossip is the last cosigned checkpoint.
+    let v: serde_json::Value = c
+        .get(format!("{url2}/checkpoints"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        v["checkpoints"][0]
+            .as_str()
+            .expect("note")
+            .starts_with("fork.example/log\n12\n")
+    );
+    drop(guard);
+}
