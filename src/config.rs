@@ -257,9 +257,10 @@ impl Config {
             request_timeout: std::time::Duration::from_millis(
                 o.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(30_000),
             ),
-            verify_threads: o.verify_threads.or(file.verify_threads).unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
-            }),
+            verify_threads: o
+                .verify_threads
+                .or(file.verify_threads)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)),
             verify_queue: o.verify_queue.or(file.verify_queue).unwrap_or(4096),
             max_write_requests: o.max_write_requests.or(file.max_write_requests).unwrap_or(4096),
             max_batch_requests: o.max_batch_requests.or(file.max_batch_requests).unwrap_or(8),
@@ -446,7 +447,7 @@ max_batch_body_bytes = 16777216
 max_connections = 1024        # open connections; more wait in the backlog
 header_timeout_ms = 10000     # to send request headers; also keep-alive idle
 request_timeout_ms = 30000    # whole request, body included (408)
-# verify_threads = 1          # default: cores - 1 (at least 1)
+# verify_threads = 2          # default: one per core
 verify_queue = 4096           # signature checks waiting for a thread
 max_write_requests = 4096     # POST /v1/entries handled at once
 max_batch_requests = 8        # POST /v1/entries/batch handled at once

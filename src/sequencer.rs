@@ -33,7 +33,7 @@
 use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_proto::keys::{SignerKey, VerifierKey};
 use provlog_proto::leaf::policy_leaf;
-use provlog_proto::merkle::{CompactRange, EMPTY_ROOT, Hash, leaf_hash, sha256};
+use provlog_proto::merkle::{CompactRange, EMPTY_ROOT, Hash, HashSource, NodeId, inclusion_proof, leaf_hash, sha256};
 use provlog_proto::policy::{Policy, Registry, ScopeError};
 use provlog_proto::submission::Submission;
 use provlog_storage::{AppendBatch, PolicyRecord, StorageError, Store};
@@ -73,6 +73,10 @@ pub struct Sequenced {
     pub outcome: Outcome,
     /// A durable checkpoint that includes it.
     pub published: Arc<Published>,
+    /// For a new entry: its bytes and its inclusion proof against
+    /// `published`, computed in memory by the sequencer (so answering needs
+    /// no storage read). `None` for retries.
+    pub receipt_parts: Option<Arc<(Vec<u8>, Vec<Hash>)>>,
 }
 
 /// Why a submission was not sequenced.
@@ -242,6 +246,10 @@ impl Sequencer {
         });
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
+        // A binary semaphore: available while the committer is idle.
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+        let _ = ready_tx.try_send(());
+        let ready_seq = ready_tx.clone();
         let last_logged_at = store.last_logged_at()?.unwrap_or(i64::MIN);
         let registry = match store.policy()? {
             None => None,
@@ -266,12 +274,12 @@ impl Sequencer {
         };
         let s1 = std::thread::Builder::new()
             .name("provlog-sequencer".into())
-            .spawn(move || seq.run(&rx, &ctx))
+            .spawn(move || seq.run(&rx, &ctx, &ready_rx, &ready_seq))
             .map_err(|e| StartError::Checkpoint(format!("spawning the sequencer: {e}")))?;
         let sh = Arc::clone(&shared);
         let s2 = std::thread::Builder::new()
             .name("provlog-committer".into())
-            .spawn(move || commit_loop(&store, &sh, &crx))
+            .spawn(move || commit_loop(&store, &sh, &crx, &ready_tx))
             .map_err(|e| StartError::Checkpoint(format!("spawning the committer: {e}")))?;
         Ok(Self {
             tx,
@@ -425,6 +433,7 @@ impl Sequencer {
 struct Waiter {
     reply: Reply,
     index: u64,
+    parts: Option<Arc<(Vec<u8>, Vec<Hash>)>>,
 }
 
 enum Commit {
@@ -446,10 +455,23 @@ struct SeqThread {
 }
 
 impl SeqThread {
-    fn run(mut self, rx: &Receiver<Job>, commit: &SyncSender<Commit>) {
+    /// The sequencer loop. A batch is closed when the committer is idle,
+    /// so it holds everything that arrived while the previous one synced
+    /// (the larger the load, the larger the batches, the fewer the fsyncs
+    /// and checkpoint signatures per entry).
+    fn run(
+        mut self,
+        rx: &Receiver<Job>,
+        commit: &SyncSender<Commit>,
+        ready: &Receiver<()>,
+        ready_again: &SyncSender<()>,
+    ) {
         let mut jobs = Vec::new();
         loop {
             let Ok(first) = rx.recv() else { return };
+            if ready.recv().is_err() {
+                return;
+            }
             let mut stop = matches!(first, Job::Shutdown);
             let mut entries = first.size();
             jobs.push(first);
@@ -476,10 +498,16 @@ impl SeqThread {
             // the committer; everything after it is refused.
             let freeze_at = jobs.iter().position(|j| matches!(j, Job::Freeze(_)));
             let mut rest = freeze_at.map(|i| jobs.split_off(i)).unwrap_or_default();
-            if let Some(c) = self.sequence(&mut jobs)
-                && commit.send(c).is_err()
-            {
-                return;
+            match self.sequence(&mut jobs) {
+                Some(c) => {
+                    if commit.send(c).is_err() {
+                        return;
+                    }
+                }
+                // Nothing to write: the committer is still idle.
+                None => {
+                    let _ = ready_again.try_send(());
+                }
             }
             if !rest.is_empty() {
                 let mut tail = rest.drain(..);
@@ -579,7 +607,11 @@ impl SeqThread {
                     });
                     batch.leaf_hashes.push(leaf_hash(&entry));
                     batch.entries.push(entry);
-                    waiters.push(Waiter { reply: r, index });
+                    waiters.push(Waiter {
+                        reply: r,
+                        index,
+                        parts: None,
+                    });
                     self.registry = Some((index, reg));
                     continue;
                 }
@@ -602,6 +634,7 @@ impl SeqThread {
                             index: old,
                             outcome: Outcome::Duplicate,
                             published: self.shared.state.borrow().clone(),
+                            receipt_parts: None,
                         })
                     } else {
                         Err(SeqError::Conflict(old))
@@ -643,14 +676,35 @@ impl SeqThread {
                 },
             );
             batch.dedup.push((e.dedup_key, index));
-            waiters.push(Waiter { reply: r, index });
+            waiters.push(Waiter {
+                reply: r,
+                index,
+                parts: None,
+            });
         }
         drop(inflight);
         if batch.entries.is_empty() {
             return None;
         }
+        let left: Vec<(NodeId, Hash)> = CompactRange::node_ids(start)
+            .into_iter()
+            .zip(self.range.hashes().iter().copied())
+            .collect();
         batch.nodes = self.range.extend(&batch.leaf_hashes);
         let root = self.range.root();
+        // Every node an inclusion proof of a new entry needs is either on
+        // the right edge before this batch or completed by it, so receipts
+        // come from memory.
+        let nodes = BatchNodes(left.into_iter().chain(batch.nodes.iter().copied()).collect());
+        let size = self.range.size();
+        for w in &mut waiters {
+            let Some(off) = w.index.checked_sub(start).and_then(|o| usize::try_from(o).ok()) else {
+                continue;
+            };
+            if let (Some(entry), Ok(proof)) = (batch.entries.get(off), inclusion_proof(w.index, size, &nodes)) {
+                w.parts = Some(Arc::new((entry.clone(), proof)));
+            }
+        }
         let cp = Checkpoint {
             origin: self.signer.name().to_owned(),
             size: self.range.size(),
@@ -716,6 +770,16 @@ struct CommitParts {
     root: Hash,
 }
 
+/// The nodes of one batch's neighbourhood, for in-memory proofs.
+struct BatchNodes(std::collections::HashMap<NodeId, Hash>);
+
+impl HashSource for BatchNodes {
+    type Error = NodeId;
+    fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, NodeId> {
+        ids.iter().map(|id| self.0.get(id).copied().ok_or(*id)).collect()
+    }
+}
+
 /// Answers a job that arrived after a freeze.
 fn refuse_frozen(j: Job, shared: &Shared) {
     match j {
@@ -750,8 +814,15 @@ fn take_retries(shared: &Shared, batch: &AppendBatch) -> Vec<(Reply, u64)> {
         .collect()
 }
 
-fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
+fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>, ready: &SyncSender<()>) {
     while let Ok(c) = rx.recv() {
+        commit_one(store, shared, c);
+        let _ = ready.try_send(());
+    }
+}
+
+fn commit_one(store: &Store, shared: &Shared, c: Commit) {
+    {
         let c = match c {
             Commit::Batch(parts) => *parts,
             Commit::Freeze(reply) => {
@@ -767,7 +838,7 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
                     },
                 };
                 let _ = reply.send(res);
-                continue;
+                return;
             }
         };
         let failed = shared.fatal().or_else(|| {
@@ -785,7 +856,7 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
             for w in c.waiters {
                 let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
             }
-            continue;
+            return;
         }
         let published = Arc::new(Published {
             size: c.batch.start + c.batch.entries.len() as u64,
@@ -804,6 +875,7 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
                 index: w.index,
                 outcome: Outcome::Created,
                 published: Arc::clone(&published),
+                receipt_parts: w.parts,
             }));
         }
         for (w, index) in dups {
@@ -811,6 +883,7 @@ fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>) {
                 index,
                 outcome: Outcome::Duplicate,
                 published: Arc::clone(&published),
+                receipt_parts: None,
             }));
         }
     }

@@ -167,28 +167,33 @@ fn bad(field: &'static str, reason: impl Into<String>) -> EventError {
 }
 
 /// Refuses `null` anywhere outside `details`.
-fn reject_nulls(v: &Value, path: &str) -> Result<(), EventError> {
+fn reject_nulls(v: &Value, path: &mut Vec<String>) -> Result<(), EventError> {
+    // The path is only built into a string when a null is found.
     match v {
         Value::Null => Err(EventError::Schema(format!(
-            "{path}: null is not allowed; leave the field out"
+            "{}: null is not allowed; leave the field out",
+            path.join(".")
         ))),
         Value::Object(m) => {
             for (k, x) in m {
                 if path.is_empty() && k == "details" {
                     continue;
                 }
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                reject_nulls(x, &p)?;
+                if matches!(x, Value::Null | Value::Object(_) | Value::Array(_)) {
+                    path.push(k.clone());
+                    reject_nulls(x, path)?;
+                    path.pop();
+                }
             }
             Ok(())
         }
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                reject_nulls(x, &format!("{path}[{i}]"))?;
+                if matches!(x, Value::Null | Value::Object(_) | Value::Array(_)) {
+                    path.push(format!("[{i}]"));
+                    reject_nulls(x, path)?;
+                    path.pop();
+                }
             }
             Ok(())
         }
@@ -286,16 +291,21 @@ impl Event {
         if !v.is_object() {
             return Err(EventError::Schema("event: must be a JSON object".into()));
         }
-        reject_nulls(v, "")?;
-        let ev: Self = serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." || path.is_empty() {
-                EventError::Schema(format!("event: {inner}"))
-            } else {
-                EventError::Schema(format!("event.{path}: {inner}"))
-            }
-        })?;
+        reject_nulls(v, &mut Vec::new())?;
+        // The plain deserializer first (fast); only a failure is run again
+        // with path tracking to name the field.
+        let ev: Self = match Self::deserialize(v) {
+            Ok(ev) => ev,
+            Err(_) => serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                if path == "." || path.is_empty() {
+                    EventError::Schema(format!("event: {inner}"))
+                } else {
+                    EventError::Schema(format!("event.{path}: {inner}"))
+                }
+            })?,
+        };
         ev.validate()?;
         Ok(ev)
     }

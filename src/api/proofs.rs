@@ -39,21 +39,21 @@ pub(super) async fn inclusion(
         }
         _ => return Err(ApiError::param("give exactly one of index or leaf_hash")),
     };
-    let (index, leaf, proof) = log
-        .read(move |l| {
-            let index = match by_hash {
-                Err(i) => i,
-                Ok(h) => l.index_of_leaf(&h, tree_size)?.ok_or_else(|| {
-                    crate::log::ReadError::NotFound(format!(
-                        "no entry with this leaf hash in the first {tree_size} entries"
-                    ))
-                })?,
-            };
-            let leaf = l.store.leaf_hash(index)?;
-            let proof = inclusion_proof(index, tree_size, l.store.as_ref()).map_err(proof_err)?;
-            Ok((index, leaf, proof))
-        })
-        .await?;
+    // Upper tree levels are in memory: a proof is a few block-cache reads,
+    // answered on the spot.
+    let (index, leaf, proof) = (|l: &Log| -> Result<_, crate::log::ReadError> {
+        let index = match by_hash {
+            Err(i) => i,
+            Ok(h) => l.index_of_leaf(&h, tree_size)?.ok_or_else(|| {
+                crate::log::ReadError::NotFound(format!(
+                    "no entry with this leaf hash in the first {tree_size} entries"
+                ))
+            })?,
+        };
+        let leaf = l.store.leaf_hash(index)?;
+        let proof = inclusion_proof(index, tree_size, l.store.as_ref()).map_err(proof_err)?;
+        Ok((index, leaf, proof))
+    })(&log)?;
     Ok(Json(serde_json::json!({
         "index": index,
         "tree_size": tree_size,

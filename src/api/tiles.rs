@@ -19,6 +19,15 @@ use std::sync::Arc;
 /// `Cache-Control` of immutable static resources.
 pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// A shared tile body handed to the response without copying.
+struct ArcBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 pub(super) async fn tile(
     State(log): State<Arc<Log>>,
     path: Result<Path<String>, PathRejection>,
@@ -39,18 +48,25 @@ pub(super) async fn tile(
             "{full} does not exist at tree size {size}"
         )));
     };
-    let body = log
-        .read(move |l| match tile.kind {
-            TileKind::Hash { .. } => Ok(l
-                .store
-                .level_hashes(level, range.start, range.end - range.start)?
-                .concat()),
-            TileKind::Entries => {
-                let entries = l.store.entries(range.start, range.end - range.start)?;
-                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| ReadError::Invalid(e.to_string()))
-            }
-        })
-        .await?;
+    let count = range.end - range.start;
+    let bundle = tile.kind == TileKind::Entries;
+    let read = move |l: &Log| -> Result<Arc<Vec<u8>>, ReadError> {
+        if bundle {
+            Ok(l.store.bundle_body(range.start, count, |entries| {
+                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+            })?)
+        } else {
+            Ok(l.store.tile_body(level, range.start, count)?)
+        }
+    };
+    // Cached tiles are answered on the spot; others are read on the
+    // blocking pool.
+    let body = if log.store.is_cached(level, range.start, count, bundle) {
+        read(&log)?
+    } else {
+        log.read(read).await?
+    };
+    let body = bytes::Bytes::from_owner(ArcBytes(body));
     Ok((
         [
             (

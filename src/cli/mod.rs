@@ -5,6 +5,7 @@
 //! `2` the command line itself is wrong.
 
 mod audit;
+mod compact;
 mod fsck;
 mod keygen;
 mod query;
@@ -103,6 +104,21 @@ enum Command {
     ///   provlog monitor --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey --once
     ///   provlog monitor --log http://log-a=VKEY --peer http://other-monitor:7390 --listen 127.0.0.1:7390
     Monitor(crate::monitor::MonitorArgs),
+    /// The load generator: start a log (or use --url), prepare requests,
+    /// load it, report throughput and latency against this machine's
+    /// ceilings.
+    ///
+    /// Examples:
+    ///   provlog bench --mode single --concurrency 256 --duration 10
+    ///   provlog bench --mode batch --concurrency 4 --batch-size 1000
+    ///   provlog bench --mode proof --prefill 1000000 --concurrency 64
+    Bench(crate::bench::BenchArgs),
+    /// Compact a stopped log's store and report its size on disk against
+    /// its entry bytes.
+    ///
+    /// Example:
+    ///   provlog compact --data-dir ./provlog-data
+    Compact(compact::Args),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -169,6 +185,12 @@ pub fn main() -> ExitCode {
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Fsck(a) => fsck::run(&a),
+        Command::Compact(a) => compact::run(&a),
+        Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(crate::bench::run(a))),
         Command::Monitor(a) => {
             init_tracing();
             tokio::runtime::Builder::new_multi_thread()

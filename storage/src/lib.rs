@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::cast_possible_truncation))]
 
+mod cache;
 mod error;
 mod keys;
 mod state;

@@ -1,17 +1,19 @@
 //! The RocksDB store: open, append one batch atomically, read.
 
+use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
     ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_FROZEN,
     KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
-use provlog_proto::merkle::{Hash, HashSource, NodeId};
+use provlog_proto::merkle::{Hash, HashSource, NodeId, node_hash};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
     Options, ReadOptions, WriteBatch, WriteOptions,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Tuning knobs for [`Store::open`].
@@ -24,6 +26,8 @@ pub struct StoreOptions {
     pub sync: bool,
     /// Open without write access (offline checks of a stopped log).
     pub read_only: bool,
+    /// Memory for full level-0 tiles and full entry bundles served often.
+    pub tile_cache_bytes: u64,
     /// Keep the write-ahead log in the process until a synced append
     /// flushes it, so that a crash loses every unsynced append: how the
     /// crash tests model a power cut. Not for production.
@@ -34,9 +38,10 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            block_cache_bytes: 256 << 20,
+            block_cache_bytes: 1 << 30,
             sync: true,
             read_only: false,
+            tile_cache_bytes: 128 << 20,
             manual_wal_flush: false,
         }
     }
@@ -85,6 +90,9 @@ pub struct Store {
     size: AtomicU64,
     sync: bool,
     manual_wal_flush: bool,
+    upper: UpperLevels,
+    blobs: BlobCache,
+    blocks: quick_cache::sync::Cache<u64, Arc<Vec<Hash>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,9 +171,30 @@ impl Store {
             size: AtomicU64::new(0),
             sync: options.sync,
             manual_wal_flush: options.manual_wal_flush,
+            upper: UpperLevels::default(),
+            blobs: blob_cache(options.tile_cache_bytes),
+            // 512 bytes per block of 16 leaves: 256 Ki blocks = 128 MiB
+            // covers 4 M entries; beyond that, the hottest.
+            blocks: quick_cache::sync::Cache::new(256 << 10),
         };
         let size = store.count_entries()?;
         store.size.store(size, Ordering::Release);
+        // Load the cached upper levels; nodes beyond the stored tree (if
+        // any) are not loaded, so the cache never runs ahead of it.
+        for level in MIN_CACHED_LEVEL..64 {
+            if size >> level == 0 {
+                break;
+            }
+            let mut nodes = Vec::new();
+            for item in store.level_iter(level, 0) {
+                let (i, h) = item?;
+                if i >= size >> level {
+                    break;
+                }
+                nodes.push((NodeId::new(level, i), h));
+            }
+            store.upper.extend(&nodes);
+        }
         Ok(store)
     }
 
@@ -262,6 +291,7 @@ impl Store {
             wo.set_sync(sync);
             self.db.write_opt(wb, &wo)?;
         }
+        self.upper.extend(&batch.nodes);
         self.size
             .store(batch.start + batch.entries.len() as u64, Ordering::Release);
         Ok(())
@@ -416,6 +446,66 @@ impl Store {
             .get_pinned_cf(self.cf(CF_HASHES), node_key(id))?
             .ok_or(StorageError::MissingNode(id))?;
         to_hash(id, &v)
+    }
+
+    /// The body of a hash tile: the hashes of `count` nodes of tree level
+    /// `level` from `start`, concatenated. Full tiles are cached; upper
+    /// levels come from memory.
+    ///
+    /// # Errors
+    /// As [`Store::level_hashes`].
+    pub fn tile_body(&self, level: u8, start: u64, count: u64) -> Result<Arc<Vec<u8>>, StorageError> {
+        if level >= MIN_CACHED_LEVEL {
+            let ids: Vec<NodeId> = (start..start + count).map(|i| NodeId::new(level, i)).collect();
+            return Ok(Arc::new(self.node_hashes(&ids)?.concat()));
+        }
+        let full = count == 256 && start.is_multiple_of(256);
+        if full && let Some(b) = self.blobs.get(&(level, start)) {
+            return Ok(b);
+        }
+        let body = Arc::new(self.level_hashes(level, start, count)?.concat());
+        if full {
+            self.blobs.insert((level, start), Arc::clone(&body));
+        }
+        Ok(body)
+    }
+
+    /// A full entry bundle (`start` a multiple of 256) from the cache, or
+    /// read and encoded by `encode` (and cached if full).
+    ///
+    /// # Errors
+    /// Storage errors, or what `encode` fails with (as `Corrupt`).
+    pub fn bundle_body(
+        &self,
+        start: u64,
+        count: u64,
+        encode: impl FnOnce(&[Vec<u8>]) -> Result<Vec<u8>, String>,
+    ) -> Result<Arc<Vec<u8>>, StorageError> {
+        let full = count == 256 && start.is_multiple_of(256);
+        // Tag 255 keeps bundles apart from hash tiles (levels 0..63).
+        if full && let Some(b) = self.blobs.get(&(255, start)) {
+            return Ok(b);
+        }
+        let entries = self.entries(start, count)?;
+        let body = Arc::new(encode(&entries).map_err(|reason| StorageError::Corrupt {
+            what: "entry bundle",
+            key: start.to_string(),
+            reason,
+        })?);
+        if full {
+            self.blobs.insert((255, start), Arc::clone(&body));
+        }
+        Ok(body)
+    }
+
+    /// Whether a full tile or bundle is in memory (the read path then
+    /// answers without a blocking read).
+    #[must_use]
+    pub fn is_cached(&self, level: u8, start: u64, count: u64, bundle: bool) -> bool {
+        if !bundle && level >= MIN_CACHED_LEVEL {
+            return true;
+        }
+        count == 256 && self.blobs.contains_key(&(if bundle { 255 } else { level }, start))
     }
 
     /// The index stored for a dedup key.
@@ -603,15 +693,73 @@ impl HashSource for Store {
     type Error = StorageError;
 
     fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StorageError> {
-        let cf = self.cf(CF_HASHES);
-        let keys: Vec<[u8; 9]> = ids.iter().map(|id| node_key(*id)).collect();
-        let got = self.db.batched_multi_get_cf(cf, keys.iter(), false);
+        let mut out: Vec<Option<Hash>> = ids.iter().map(|id| self.upper.get(*id)).collect();
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        // Low nodes of one complete 16-leaf block (what an inclusion proof
+        // needs below the cached levels) come from one range read of the
+        // block's leaves instead of one lookup each.
+        let size = self.size();
+        let mut blocks: Vec<u64> = missing
+            .iter()
+            .filter(|id| id.level < MIN_CACHED_LEVEL)
+            .map(|id| (id.index << id.level) >> MIN_CACHED_LEVEL)
+            .collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        for b in blocks {
+            let first = b << MIN_CACHED_LEVEL;
+            let in_block = |id: &NodeId| id.level < MIN_CACHED_LEVEL && (id.index << id.level) >> MIN_CACHED_LEVEL == b;
+            if first + (1 << MIN_CACHED_LEVEL) > size {
+                continue;
+            }
+            // The 16 leaf hashes of a complete block never change: cached.
+            let leaves = match self.blocks.get(&b) {
+                Some(l) => l,
+                None => {
+                    let l: Arc<Vec<Hash>> = Arc::new(self.level_hashes(0, first, 1 << MIN_CACHED_LEVEL)?);
+                    self.blocks.insert(b, Arc::clone(&l));
+                    l
+                }
+            };
+            let mut level: Vec<Hash> = leaves.as_ref().clone();
+            for l in 0..MIN_CACHED_LEVEL {
+                let base = first >> l;
+                for (slot, id) in out.iter_mut().zip(ids) {
+                    if slot.is_none() && id.level == l && in_block(id) {
+                        *slot = level
+                            .get(usize::try_from(id.index - base).unwrap_or(usize::MAX))
+                            .copied();
+                    }
+                }
+                level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            }
+        }
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .zip(&out)
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let keys: Vec<[u8; 9]> = missing.iter().map(|id| node_key(*id)).collect();
+            let got = self.db.batched_multi_get_cf(self.cf(CF_HASHES), keys.iter(), false);
+            let mut got = missing.iter().zip(got);
+            for slot in out.iter_mut().filter(|h| h.is_none()) {
+                let Some((id, r)) = got.next() else { break };
+                *slot = Some(match r? {
+                    Some(v) => to_hash(*id, &v)?,
+                    None => return Err(StorageError::MissingNode(*id)),
+                });
+            }
+        }
         ids.iter()
-            .zip(got)
-            .map(|(id, r)| match r? {
-                Some(v) => to_hash(*id, &v),
-                None => Err(StorageError::MissingNode(*id)),
-            })
+            .zip(out)
+            .map(|(id, h)| h.ok_or(StorageError::MissingNode(*id)))
             .collect()
     }
 }

@@ -1,0 +1,603 @@
+//! `provlog bench`: the load generator.
+//!
+//! It starts its own server on a temporary data directory (or targets
+//! `--url`), prepares every request before the clock starts (events are
+//! signed up front, so the client spends its CPU on HTTP only), then keeps
+//! `--concurrency` keep-alive connections busy for `--duration` seconds and
+//! reports throughput, latency percentiles and errors by status, optionally
+//! as JSON.
+//!
+//! Before the load it measures the ceilings of this machine in the same run
+//! — one core's Ed25519 `verify_strict` rate, the fsync rate of the data
+//! directory's disk, and a no-op HTTP handler's throughput with the same
+//! client — and prints the achieved rate against them, so figures from a
+//! noisy, shared machine stay comparable.
+//!
+//! The HTTP client is a minimal HTTP/1.1 keep-alive client over raw TCP:
+//! a general-purpose client would take a large share of the two cores the
+//! server is measured on.
+
+use anyhow::{Context, Result, bail};
+use provlog_proto::keys::SignerKey;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Signed single submissions, `POST /v1/entries`.
+    Single,
+    /// `POST /v1/entries/batch` with `--batch-size` submissions each.
+    Batch,
+    /// Inclusion proofs for random indexes.
+    Proof,
+    /// Random full level-0 tiles.
+    Tile,
+    /// `GET /checkpoint`.
+    Checkpoint,
+}
+
+/// Command-line settings of `provlog bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// What to load.
+    #[arg(long, value_enum, default_value = "single")]
+    mode: Mode,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Submissions per request in batch mode.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Entries to append before proof and tile loads.
+    #[arg(long, default_value_t = 100_000)]
+    prefill: u64,
+    /// Most requests to prepare for write modes (default: enough for the
+    /// duration at 40,000/s).
+    #[arg(long)]
+    requests: Option<usize>,
+    /// Target this log instead of starting one (needs --key for writes).
+    #[arg(long)]
+    url: Option<String>,
+    /// Submitter key for --url write loads.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Data directory for the server it starts (default: a temp dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Extra arguments for the server it starts (repeatable).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Skip the ceiling probes.
+    #[arg(long)]
+    no_probes: bool,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One prepared HTTP/1.1 request.
+type Req = Arc<Vec<u8>>;
+
+fn request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// Reads one response; returns its status.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
+    buf.clear();
+    let mut head_end = None;
+    while head_end.is_none() {
+        let mut chunk = [0u8; 16 << 10];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+    }
+    let head_end = head_end.unwrap_or(0) + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).context("response head")?;
+    let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).context("status line")?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 16 << 10];
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed mid-body");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(status)
+}
+
+/// Results of one load phase.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Latencies of successful responses, microseconds.
+    ok: Vec<u32>,
+    statuses: BTreeMap<u16, u64>,
+    transport_errors: u64,
+    elapsed: f64,
+}
+
+/// Keeps `conc` connections busy until `duration` passes or `reqs` run out
+/// (cycling through them if `cycle`).
+async fn load(addr: &str, reqs: Arc<Vec<Req>>, conc: usize, duration: Duration, cycle: bool) -> Outcome {
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (addr, reqs, next, stop) = (addr.to_owned(), reqs.clone(), next.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Outcome::default();
+            let mut buf = Vec::with_capacity(64 << 10);
+            let mut conn: Option<TcpStream> = None;
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < duration {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let r = if cycle {
+                    &reqs[i % reqs.len()]
+                } else {
+                    match reqs.get(i) {
+                        Some(r) => r,
+                        None => break,
+                    }
+                };
+                if conn.is_none() {
+                    match TcpStream::connect(&addr).await {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            conn = Some(s);
+                        }
+                        Err(_) => {
+                            out.transport_errors += 1;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some(s) = conn.as_mut() else { continue };
+                let t = Instant::now();
+                let res = async {
+                    s.write_all(r).await?;
+                    read_response(s, &mut buf).await
+                }
+                .await;
+                match res {
+                    Ok(status) => {
+                        *out.statuses.entry(status).or_default() += 1;
+                        if (200..300).contains(&status) {
+                            out.ok.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        }
+                    }
+                    Err(_) => {
+                        out.transport_errors += 1;
+                        conn = None;
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut all = Outcome::default();
+    for t in tasks {
+        if let Ok(o) = t.await {
+            all.ok.extend(o.ok);
+            for (k, v) in o.statuses {
+                *all.statuses.entry(k).or_default() += v;
+            }
+            all.transport_errors += o.transport_errors;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    all.elapsed = start.elapsed().as_secs_f64();
+    all
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_truncation
+    )]
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+/// Signs `n` distinct events on all cores and renders the requests.
+fn signed_events(key: &SignerKey, n: usize, tag: &str) -> Vec<Value> {
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let chunk = n.div_ceil(threads.max(1));
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(|i| {
+                            let ev = json!({
+                                "event_id": format!("bench-{tag}-{i}"),
+                                "occurred_at": "2026-11-25T10:00:00Z",
+                                "action": "rotate",
+                                "actor": {"id": "bench/rotate-keys", "type": "workflow"},
+                                "target": {"id": format!("svc-{}", i % 5000), "type": "service_account", "system": "gcp"},
+                                "authority": {"approval_id": format!("CHG-{}", i % 977), "approved_by": "bench@example.com"},
+                                "decision": {"result": "allow", "policy_id": "rotate-every-90d"},
+                                "outcome": "success",
+                                "credential": {
+                                    "fingerprint": format!("sha256:{:064x}", i + 1),
+                                    "previous_fingerprint": format!("sha256:{:064x}", i + 1_000_000_000),
+                                    "not_after": "2027-02-23T10:00:00Z"
+                                },
+                                "details": {"reason": "scheduled rotation", "ticket": "OPS-1234", "runner": "bench-runner-01"}
+                            });
+                            provlog_proto::submission::sign(&ev, key.name(), key).unwrap_or(Value::Null)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+struct Probes {
+    verify_per_core: f64,
+    fsync_per_sec: f64,
+    noop_http: f64,
+}
+
+fn probe_verify() -> f64 {
+    let k = SignerKey::from_seed("probe", provlog_proto::keys::ALG_ED25519, [7; 32]).unwrap_or_else(|_| unreachable!());
+    let v = k.verifier();
+    let msg = vec![b'x'; 600];
+    let sig = k.sign_raw(&msg);
+    let t = Instant::now();
+    let mut n = 0u32;
+    while t.elapsed() < Duration::from_secs(1) {
+        for _ in 0..100 {
+            std::hint::black_box(v.verify_raw(&msg, &sig));
+        }
+        n += 100;
+    }
+    f64::from(n) / t.elapsed().as_secs_f64()
+}
+
+fn probe_fsync(dir: &std::path::Path) -> Result<f64> {
+    use std::io::Write;
+    let p = dir.join(".fsync-probe");
+    let mut f = std::fs::File::create(&p)?;
+    let t = Instant::now();
+    let mut n = 0u32;
+    while t.elapsed() < Duration::from_secs(1) {
+        f.write_all(&[b'x'; 128])?;
+        f.sync_data()?;
+        n += 1;
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&p);
+    Ok(f64::from(n) / t.elapsed().as_secs_f64())
+}
+
+async fn probe_http(conc: usize) -> Result<f64> {
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(|body: axum::body::Bytes| async move { format!("{}", body.len()) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let h = tokio::spawn(async move { axum::serve(listener, app).await });
+    let reqs = Arc::new(vec![Arc::new(request("POST", "/", &[b'x'; 900]))]);
+    let o = load(&addr, reqs, conc, Duration::from_secs(2), true).await;
+    h.abort();
+    #[allow(clippy::cast_precision_loss)]
+    Ok(o.ok.len() as f64 / o.elapsed)
+}
+
+struct Running {
+    child: Option<std::process::Child>,
+    url: String,
+    key: Option<SignerKey>,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_server(a: &BenchArgs) -> Result<Running> {
+    use std::io::BufRead;
+    if let Some(url) = &a.url {
+        let key = a.key.as_ref().map(|k| crate::keyfile::read_signer(k)).transpose()?;
+        return Ok(Running {
+            child: None,
+            url: url.trim_end_matches('/').to_owned(),
+            key,
+            dir: std::env::temp_dir(),
+            _tmp: None,
+        });
+    }
+    let (tmp, dir) = match &a.data_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let t = tempfile::Builder::new().prefix("provlog-bench-").tempdir()?;
+            let d = t.path().to_owned();
+            (Some(t), d)
+        }
+    };
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .args(["--max-write-requests", "65536", "--queue-capacity", "1000000"])
+        .args(&a.server_args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    let out = child.stdout.take().context("server stdout")?;
+    let mut url = None;
+    let mut lines = std::io::BufReader::new(out).lines();
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(u) = line.strip_prefix("provlog listening on ") {
+            url = Some(u.to_owned());
+        }
+        if line.starts_with("tree size:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let url = url.context("the server did not start")?;
+    let key = crate::keyfile::read_signer(&dir.join("dev.skey"))?;
+    Ok(Running {
+        child: Some(child),
+        url,
+        key: Some(key),
+        dir,
+        _tmp: tmp,
+    })
+}
+
+/// Runs `provlog bench`.
+///
+/// # Errors
+/// A server that does not start, a write load without a key, I/O errors.
+#[allow(
+    clippy::too_many_lines,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub async fn run(a: BenchArgs) -> Result<()> {
+    let srv = start_server(&a)?;
+    let addr = srv.url.trim_start_matches("http://").to_owned();
+    let duration = Duration::from_secs_f64(a.duration.max(0.5));
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let probes = if a.no_probes {
+        None
+    } else {
+        eprintln!("probing this machine's ceilings…");
+        let verify_per_core = tokio::task::spawn_blocking(probe_verify).await?;
+        let fsync_per_sec = probe_fsync(&srv.dir)?;
+        let noop_http = probe_http(a.concurrency).await?;
+        Some(Probes {
+            verify_per_core,
+            fsync_per_sec,
+            noop_http,
+        })
+    };
+    let key = || srv.key.clone().context("a write load on --url needs --key");
+    let client = reqwest::Client::new();
+    let mut size = client
+        .get(format!("{}/v1/log", srv.url))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["tree_size"]
+        .as_u64()
+        .unwrap_or(0);
+    if matches!(a.mode, Mode::Proof | Mode::Tile) && size < a.prefill {
+        let k = key()?;
+        let need = usize::try_from(a.prefill - size).unwrap_or(0);
+        eprintln!("prefilling {need} entries…");
+        let subs = tokio::task::spawn_blocking(move || signed_events(&k, need, "prefill")).await?;
+        let reqs: Vec<Req> = subs
+            .chunks(1000)
+            .map(|c| {
+                Arc::new(request(
+                    "POST",
+                    "/v1/entries/batch",
+                    json!({ "submissions": c }).to_string().as_bytes(),
+                ))
+            })
+            .collect();
+        let o = load(&addr, Arc::new(reqs), 2, Duration::from_secs(3600), false).await;
+        if o.statuses.keys().any(|s| *s != 200) {
+            bail!("prefill failed: {:?}", o.statuses);
+        }
+        size = client
+            .get(format!("{}/v1/log", srv.url))
+            .send()
+            .await?
+            .json::<Value>()
+            .await?["tree_size"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    let want = a.requests.unwrap_or_else(|| (a.duration * 40_000.0) as usize + 1000);
+    let (reqs, cycle, per_req): (Vec<Req>, bool, u64) = match a.mode {
+        Mode::Single => {
+            let k = key()?;
+            eprintln!("signing {want} events…");
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, want, "single")).await?;
+            let r = subs
+                .iter()
+                .map(|s| Arc::new(request("POST", "/v1/entries", s.to_string().as_bytes())))
+                .collect();
+            (r, false, 1)
+        }
+        Mode::Batch => {
+            let k = key()?;
+            let n = want.max(a.batch_size * a.concurrency * 2);
+            eprintln!("signing {n} events…");
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, n, "batch")).await?;
+            let r = subs
+                .chunks(a.batch_size.clamp(1, 1000))
+                .map(|c| {
+                    Arc::new(request(
+                        "POST",
+                        "/v1/entries/batch",
+                        json!({ "submissions": c }).to_string().as_bytes(),
+                    ))
+                })
+                .collect();
+            (r, false, a.batch_size.clamp(1, 1000) as u64)
+        }
+        Mode::Proof => {
+            if size == 0 {
+                bail!("the log is empty");
+            }
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            let r = (0..100_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    Arc::new(request(
+                        "GET",
+                        &format!("/v1/proofs/inclusion?index={}&tree_size={size}", x % size),
+                        b"",
+                    ))
+                })
+                .collect();
+            (r, true, 1)
+        }
+        Mode::Tile => {
+            let full = size / 256;
+            if full == 0 {
+                bail!("the log has no full tile yet");
+            }
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            let r = (0..100_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let t = provlog_proto::tile::TileId::hash(0, x % full, 256);
+                    Arc::new(request("GET", &format!("/{}", t.path()), b""))
+                })
+                .collect();
+            (r, true, 1)
+        }
+        Mode::Checkpoint => (vec![Arc::new(request("GET", "/checkpoint", b""))], true, 1),
+    };
+    eprintln!(
+        "loading {} with {:?} at {} connections for {:.1} s…",
+        srv.url, a.mode, a.concurrency, a.duration
+    );
+    let o = load(&addr, Arc::new(reqs), a.concurrency, duration, cycle).await;
+    let mut lat = o.ok;
+    lat.sort_unstable();
+    let ok = lat.len() as f64;
+    let rps = ok / o.elapsed;
+    let eps = rps * per_req as f64;
+    let mut report = json!({
+        "mode": format!("{:?}", a.mode).to_lowercase(),
+        "concurrency": a.concurrency,
+        "duration_s": o.elapsed,
+        "tree_size_before": size,
+        "ok": lat.len(),
+        "requests_per_s": rps,
+        "entries_per_s": if matches!(a.mode, Mode::Single | Mode::Batch) { Some(eps) } else { None },
+        "latency_ms": {"p50": pct(&lat, 0.5), "p90": pct(&lat, 0.9), "p99": pct(&lat, 0.99), "max": pct(&lat, 1.0)},
+        "statuses": o.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "transport_errors": o.transport_errors,
+        "cores": cores,
+    });
+    println!(
+        "{:?}: {:.0} req/s{} | latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms | statuses {:?}, transport errors {}",
+        a.mode,
+        rps,
+        if per_req > 1 {
+            format!(" = {eps:.0} entries/s")
+        } else {
+            String::new()
+        },
+        pct(&lat, 0.5),
+        pct(&lat, 0.9),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0),
+        o.statuses,
+        o.transport_errors
+    );
+    if let Some(p) = probes {
+        let verify_ceiling = p.verify_per_core * cores as f64;
+        println!(
+            "ceilings: Ed25519 verify_strict {:.0}/s per core ({:.0}/s on {cores} cores), fsync {:.0}/s, no-op HTTP {:.0} req/s",
+            p.verify_per_core, verify_ceiling, p.fsync_per_sec, p.noop_http
+        );
+        println!(
+            "achieved: {:.0}% of the no-op HTTP rate{}{}",
+            100.0 * rps / p.noop_http,
+            if matches!(a.mode, Mode::Single | Mode::Batch) {
+                format!(", {:.0}% of all cores verifying", 100.0 * eps / verify_ceiling)
+            } else {
+                String::new()
+            },
+            if matches!(a.mode, Mode::Single | Mode::Batch) {
+                format!(
+                    ", {:.1} entries per fsync at the probed fsync rate",
+                    eps / p.fsync_per_sec
+                )
+            } else {
+                String::new()
+            }
+        );
+        report["ceilings"] = json!({
+            "verify_strict_per_core": p.verify_per_core,
+            "fsync_per_s": p.fsync_per_sec,
+            "noop_http_req_per_s": p.noop_http,
+            "ratio_of_noop_http": rps / p.noop_http,
+            "ratio_of_all_cores_verifying": eps / verify_ceiling,
+        });
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
