@@ -580,7 +580,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             },
             if matches!(a.mode, Mode::Single | Mode::Batch) {
                 format!(
-                    ", {:.1} entries per fsync at the probed fsync rate",
+                    "; the disk's {:.0} fsyncs/s would carry this with {:.1} entries per sync",
+                    p.fsync_per_sec,
                     eps / p.fsync_per_sec
                 )
             } else {
