@@ -71,6 +71,8 @@ pub struct FileConfig {
     pub witness_policy: Option<usize>,
     /// How often to send the latest checkpoint to the witnesses, ms.
     pub witness_interval_ms: Option<u64>,
+    /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
+    pub ready_max_checkpoint_age_ms: Option<u64>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -149,6 +151,9 @@ pub struct Overrides {
     /// How often checkpoints go to the witnesses, in milliseconds.
     #[arg(long, env = "PROVLOG_WITNESS_INTERVAL_MS")]
     pub witness_interval_ms: Option<u64>,
+    /// `/readyz` fails while entries wait and the newest checkpoint is older than this (ms).
+    #[arg(long, env = "PROVLOG_READY_MAX_CHECKPOINT_AGE_MS")]
+    pub ready_max_checkpoint_age_ms: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -200,6 +205,8 @@ pub struct Config {
     pub witness_policy: Option<usize>,
     /// Witness interval.
     pub witness_interval: std::time::Duration,
+    /// Readiness threshold on the checkpoint age while entries wait.
+    pub ready_max_checkpoint_age: std::time::Duration,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -291,6 +298,11 @@ impl Config {
                     .or(file.witness_interval_ms)
                     .unwrap_or(1000)
                     .max(10),
+            ),
+            ready_max_checkpoint_age: std::time::Duration::from_millis(
+                o.ready_max_checkpoint_age_ms
+                    .or(file.ready_max_checkpoint_age_ms)
+                    .unwrap_or(30_000),
             ),
             submitters,
         };
@@ -463,6 +475,11 @@ max_batch_requests = 8        # POST /v1/entries/batch handled at once
 # witness_policy of them (default: all).
 # witness_policy = 2
 # witness_interval_ms = 1000
+
+# Readiness: GET /readyz answers 503 when the store failed, or when entries
+# are waiting for the sequencer and the newest checkpoint is older than
+# this (the write path is stuck). An idle log stays ready.
+ready_max_checkpoint_age_ms = 30000
 # [[witnesses]]
 # url = "https://witness.example/w1"
 # key = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"

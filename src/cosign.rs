@@ -140,7 +140,12 @@ pub async fn run(log: Arc<Log>) {
                 p.checkpoint.clone(),
                 p.size,
             );
-            async move { send(&client, &log, url, key, k, size, &checkpoint, &text).await }
+            async move {
+                let started = std::time::Instant::now();
+                let r = send(&client, &log, url, key, k, size, &checkpoint, &text).await;
+                log.metrics.witness(url, r.is_ok(), started.elapsed());
+                r
+            }
         });
         let results = futures_util::future::join_all(sends).await;
         let mut lines = String::new();

@@ -10,6 +10,7 @@
 //! | [`keyfile`] | reading and writing signed-note key files |
 //! | [`sequencer`] | group commit: one thread orders and signs, one writes and syncs |
 //! | [`log`] | the running log: store, registry, published checkpoint |
+//! | [`metrics`] | the Prometheus registry behind `GET /metrics` |
 //! | [`verify_pool`] | signature verification off the async workers, bounded |
 //! | [`ratelimit`] | per-submitter token buckets |
 //! | [`server`] | the accept loop: connection cap, header/idle timeout, graceful shutdown |
@@ -25,6 +26,7 @@ pub mod config;
 pub mod cosign;
 pub mod keyfile;
 pub mod log;
+pub mod metrics;
 pub mod monitor;
 pub mod ratelimit;
 pub mod sequencer;

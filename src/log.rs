@@ -29,7 +29,7 @@ pub const MAX_SEARCH_LIMIT: usize = 1000;
 pub const MAX_CREDENTIAL_HISTORY: usize = 10_000;
 
 /// Limits the log enforces, as `/v1/log` reports them.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Largest entry (leaf) in bytes.
     pub max_entry_bytes: usize,
@@ -51,6 +51,8 @@ pub struct Limits {
     pub max_batch_requests: usize,
     /// Entries that may wait for the sequencer.
     pub queue_capacity: usize,
+    /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
+    pub ready_max_checkpoint_age_ms: u64,
 }
 
 /// Why a submission failed, by what the client can do about it.
@@ -108,7 +110,7 @@ pub enum ReloadError {
 }
 
 /// What a reload did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Reloaded {
     /// Whether the registry changed (and a policy entry was logged).
     pub changed: bool,
@@ -144,6 +146,8 @@ pub struct Log {
     pub store: Arc<Store>,
     /// The write path.
     pub sequencer: Sequencer,
+    /// The Prometheus registry this log reports to (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     in_force: RwLock<InForce>,
     reload_lock: tokio::sync::Mutex<()>,
     overrides: Overrides,
@@ -209,6 +213,7 @@ impl Log {
         })
         .await??;
         let store = Arc::new(store);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let sequencer = Sequencer::start(
             Arc::clone(&store),
             signer,
@@ -217,10 +222,12 @@ impl Log {
                 batch_max_wait: Duration::from_millis(cfg.batch_max_wait_ms),
                 queue_capacity: cfg.queue_capacity,
             },
+            Arc::clone(&metrics),
         )?;
         let log = Arc::new(Self {
             store,
             sequencer,
+            metrics,
             in_force: RwLock::new(InForce {
                 registry: Arc::new(Registry::default()),
                 policy_index: None,
@@ -240,6 +247,8 @@ impl Log {
                 max_write_requests: cfg.max_write_requests,
                 max_batch_requests: cfg.max_batch_requests,
                 queue_capacity: cfg.queue_capacity,
+                ready_max_checkpoint_age_ms: u64::try_from(cfg.ready_max_checkpoint_age.as_millis())
+                    .unwrap_or(u64::MAX),
             },
             admin_token: cfg.admin_token.clone(),
             pool: VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
@@ -384,8 +393,36 @@ impl Log {
     /// # Errors
     /// [`SubmitError`]; nothing is appended on error.
     pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
-        let job = self.check(Submission::parse(body)?).await?;
-        Ok(self.sequencer.submit(job).await?)
+        use tracing::Instrument;
+        let sub = Submission::parse(body)?;
+        let span = tracing::info_span!(
+            "submission",
+            submitter = %sub.submitter,
+            event_id = %sub.event.event.event_id,
+            index = tracing::field::Empty,
+            tree_size = tracing::field::Empty,
+        );
+        async move {
+            let r = match self.check(sub).await {
+                Ok(job) => self.sequencer.submit(job).await.map_err(SubmitError::from),
+                Err(e) => Err(e),
+            };
+            match &r {
+                Ok(s) => {
+                    tracing::Span::current()
+                        .record("index", s.index)
+                        .record("tree_size", s.published.size);
+                    tracing::debug!(outcome = ?s.outcome, "sequenced");
+                }
+                Err(e @ (SubmitError::Overloaded | SubmitError::RateLimited(..))) => {
+                    tracing::debug!(error = %e, "submission shed");
+                }
+                Err(e) => tracing::info!(error = %e, "submission rejected"),
+            }
+            r
+        }
+        .instrument(span)
+        .await
     }
 
     /// Checks every submission of a batch body on its own and sequences the

@@ -30,6 +30,7 @@
 //! set before the store, and the committer clearing it only after the write,
 //! makes concurrent retries safe.
 
+use crate::metrics::Metrics;
 use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_proto::keys::{SignerKey, VerifierKey};
 use provlog_proto::leaf::policy_leaf;
@@ -161,6 +162,7 @@ struct Shared {
     frozen: std::sync::atomic::AtomicBool,
     fatal: Mutex<Option<String>>,
     state: watch::Sender<Arc<Published>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -220,7 +222,12 @@ impl Sequencer {
     ///
     /// # Errors
     /// Storage failures reading the right edge of the tree.
-    pub fn start(store: Arc<Store>, signer: SignerKey, opts: SequencerOptions) -> Result<Self, StartError> {
+    pub fn start(
+        store: Arc<Store>,
+        signer: SignerKey,
+        opts: SequencerOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartError> {
         let size = store.size();
         let range = CompactRange::from_source(size, store.as_ref()).map_err(|e| match e {
             provlog_proto::merkle::ProofError::Source(s) => StartError::Storage(s),
@@ -243,6 +250,7 @@ impl Sequencer {
             frozen: std::sync::atomic::AtomicBool::new(frozen),
             fatal: Mutex::new(None),
             state,
+            metrics,
         });
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
@@ -529,6 +537,7 @@ impl SeqThread {
 
     /// Turns queued jobs into one commit (or answers them all directly).
     fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
+        let closed = Instant::now();
         if self.frozen {
             for j in jobs.drain(..) {
                 refuse_frozen(j, &self.shared);
@@ -723,7 +732,12 @@ impl SeqThread {
             }
         }
         self.last_logged_at = now;
-        Some(Commit::Batch(Box::new(CommitParts { batch, waiters, root })))
+        Some(Commit::Batch(Box::new(CommitParts {
+            batch,
+            waiters,
+            root,
+            closed,
+        })))
     }
 
     /// Checks an event against the registry in force at `now` (its
@@ -768,6 +782,8 @@ struct CommitParts {
     batch: AppendBatch,
     waiters: Vec<Waiter>,
     root: Hash,
+    /// When the sequencer took the batch's jobs off the queue.
+    closed: Instant,
 }
 
 /// The nodes of one batch's neighbourhood, for in-memory proofs.
@@ -841,12 +857,14 @@ fn commit_one(store: &Store, shared: &Shared, c: Commit) {
                 return;
             }
         };
+        let write_started = Instant::now();
         let failed = shared.fatal().or_else(|| {
             store
                 .append(&c.batch)
                 .err()
                 .map(|e| format!("writing batch at index {}: {e}", c.batch.start))
         });
+        let fsync = write_started.elapsed();
         if let Some(why) = failed {
             tracing::error!(error = %why, "the log stops accepting entries");
             shared.set_fatal(why.clone());
@@ -864,6 +882,9 @@ fn commit_one(store: &Store, shared: &Shared, c: Commit) {
             checkpoint: String::from_utf8_lossy(&c.batch.checkpoint).into_owned(),
         });
         shared.state.send_replace(Arc::clone(&published));
+        shared
+            .metrics
+            .batch_committed(c.batch.entries.len() as u64, published.size, c.closed.elapsed(), fsync);
         tracing::debug!(
             tree_size = published.size,
             batch = c.batch.entries.len(),

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The derived state of a credential.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialState {
@@ -91,6 +92,7 @@ pub fn names(e: &Event, fingerprint: &str) -> bool {
 }
 
 /// One cited entry of a credential answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryItem {
     /// Entry index.
@@ -100,12 +102,14 @@ pub struct HistoryItem {
     /// Base64 entry bytes.
     pub entry: String,
     /// The leaf JSON (informative; checked to equal `entry`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub decoded: Value,
     /// Base64 inclusion proof against the answer's checkpoint.
     pub proof: Vec<String>,
 }
 
 /// The answer of `GET /v1/credentials/<fingerprint>`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialAnswer {
     /// The fingerprint asked about.

@@ -27,6 +27,7 @@ pub const MAX_EVENT_ID: usize = 128;
 pub const STANDARD_ACTIONS: [&str; 7] = ["issue", "rotate", "revoke", "bind", "unbind", "grant", "expire"];
 
 /// A provisioning event. Field meanings are in DESIGN.md.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
@@ -51,10 +52,12 @@ pub struct Event {
     pub credential: Option<Credential>,
     /// Free-form details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<Map<String, Value>>,
 }
 
 /// The workflow or principal that performed the action.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
@@ -66,6 +69,7 @@ pub struct Actor {
 }
 
 /// The identity acted on.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -80,6 +84,7 @@ pub struct Target {
 }
 
 /// The delegated authority an action ran under.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Authority {
@@ -95,6 +100,7 @@ pub struct Authority {
 }
 
 /// A policy decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
@@ -109,6 +115,7 @@ pub struct Decision {
 }
 
 /// `allow` or `deny`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionResult {
@@ -119,6 +126,7 @@ pub enum DecisionResult {
 }
 
 /// `success` or `failure`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -129,6 +137,7 @@ pub enum Outcome {
 }
 
 /// The credential state an action relied on or produced.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
 /// A receipt for one entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// The entry's index in the log.

@@ -37,6 +37,20 @@ fn authorize(log: &Log, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// `POST /v1/admin/reload`: re-read the submitter registry.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Reloaded (a policy entry was logged if the registry changed)", body = crate::log::Reloaded),
+        (status = 401, description = "Missing or wrong admin token", body = crate::api::schema::ErrorBody),
+        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::schema::ErrorBody),
+        (status = 422, description = "Invalid config: the old registry stays in force", body = crate::api::schema::ErrorBody),
+        (status = 503, description = "The log cannot append", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&log, &headers)?;
     match log.reload().await {
@@ -50,6 +64,19 @@ pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> R
     }
 }
 
+/// `POST /v1/admin/freeze`: make the log read-only for good.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/freeze",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Frozen: the final checkpoint", body = crate::api::schema::Frozen),
+        (status = 401, description = "Missing or wrong admin token", body = crate::api::schema::ErrorBody),
+        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::schema::ErrorBody),
+        (status = 503, description = "The log cannot append", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn freeze(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&log, &headers)?;
     let p = log.freeze().await?;

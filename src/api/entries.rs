@@ -34,26 +34,77 @@ fn status_of(o: Outcome) -> StatusCode {
     }
 }
 
-pub(super) async fn submit(
-    State(log): State<Arc<Log>>,
+fn outcome_code(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "created",
+        Outcome::Duplicate => "duplicate",
+    }
+}
+
+/// `POST /v1/entries`: one submission, answered with its receipt once durable.
+#[utoipa::path(
+    post,
+    path = "/v1/entries",
+    tag = "submit",
+    request_body(content = crate::api::schema::Submission, description = "A signed event"),
+    responses(
+        (status = 201, description = "Logged: the receipt, once the entry is durable and signed", body = provlog_proto::receipt::Receipt),
+        (status = 200, description = "A retry of a logged event: the original index, proved against the latest checkpoint", body = provlog_proto::receipt::Receipt),
+        (status = 400, description = "Malformed JSON, schema violation, bad signature encoding, entry too large", body = crate::api::schema::ErrorBody),
+        (status = 401, description = "Unknown submitter, or a signature that does not verify", body = crate::api::schema::ErrorBody),
+        (status = 403, description = "Outside the submitter's scope (the message names the rule), or the log is frozen", body = crate::api::schema::ErrorBody),
+        (status = 409, description = "The event_id was used for a different event", body = crate::api::schema::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::api::schema::ErrorBody),
+        (status = 429, description = "Over the submitter's rate limit (Retry-After)", body = crate::api::schema::ErrorBody),
+        (status = 503, description = "Overloaded or unable to append (Retry-After)", body = crate::api::schema::ErrorBody),
+    )
+)]
+pub(super) async fn submit(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = submit_one(&log, body).await;
+    match &r {
+        Ok((o, _)) => log.metrics.submission(status_of(*o).as_u16(), outcome_code(*o)),
+        Err(e) => log.metrics.submission(e.status.as_u16(), e.code),
+    }
+    r.map(|(o, receipt)| (status_of(o), Json(receipt))).into_response()
+}
+
+async fn submit_one(
+    log: &Arc<Log>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(Outcome, provlog_proto::receipt::Receipt), ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
     let s = log.submit(&body).await?;
-    let status = status_of(s.outcome);
+    let outcome = s.outcome;
     let receipt = log
         .receipts(vec![s])
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal(&"no receipt"))?;
-    Ok((status, Json(receipt)).into_response())
+    Ok((outcome, receipt))
 }
 
 /// `POST /v1/entries/batch`: per-item results in request order.
-pub(super) async fn submit_batch(
-    State(log): State<Arc<Log>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/entries/batch",
+    tag = "submit",
+    request_body(content = crate::api::schema::BatchRequest, description = "1 to 1,000 signed events"),
+    responses(
+        (status = 200, description = "One result per submission, in request order", body = crate::api::schema::BatchResponse),
+        (status = 400, description = "The body is not a batch", body = crate::api::schema::ErrorBody),
+        (status = 413, description = "Body over the batch limit", body = crate::api::schema::ErrorBody),
+        (status = 503, description = "Overloaded", body = crate::api::schema::ErrorBody),
+    )
+)]
+pub(super) async fn submit_batch(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = batch(&log, body).await;
+    if let Err(e) = &r {
+        log.metrics.submission(e.status.as_u16(), e.code);
+    }
+    r.into_response()
+}
+
+async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
     let results = log.submit_batch(&body).await?;
     let done: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
@@ -61,12 +112,17 @@ pub(super) async fn submit_batch(
     let out: Vec<serde_json::Value> = results
         .into_iter()
         .map(|r| match r {
-            Ok(s) => serde_json::json!({
+            Ok(s) => {
+                log.metrics
+                    .submission(status_of(s.outcome).as_u16(), outcome_code(s.outcome));
+                serde_json::json!({
                 "status": status_of(s.outcome).as_u16(),
                 "receipt": receipts.next(),
-            }),
+                })
+            }
             Err(e) => {
                 let e = ApiError::from(e);
+                log.metrics.submission(e.status.as_u16(), e.code);
                 serde_json::json!({"status": e.status.as_u16(), "error": e.body()})
             }
         })
@@ -74,6 +130,18 @@ pub(super) async fn submit_batch(
     Ok(Json(serde_json::json!({ "results": out })).into_response())
 }
 
+/// `GET /v1/entries/<index>`: one entry.
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{index}",
+    tag = "read",
+    params(("index" = u64, Path, description = "Entry index")),
+    responses(
+        (status = 200, description = "The entry", body = crate::api::schema::Entry),
+        (status = 400, description = "Not an index", body = crate::api::schema::ErrorBody),
+        (status = 404, description = "No such entry", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn get_entry(
     State(log): State<Arc<Log>>,
     index: Result<Path<String>, PathRejection>,
@@ -95,6 +163,20 @@ pub(super) async fn get_entry(
     Ok(Json(crate::log::entry_json(index, &entry)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{index}/receipt",
+    tag = "read",
+    params(
+        ("index" = u64, Path, description = "Entry index"),
+        ("witnessed" = Option<bool>, Query, description = "Prove against the latest witnessed checkpoint"),
+    ),
+    responses(
+        (status = 200, description = "A receipt against the latest (or latest witnessed) checkpoint", body = provlog_proto::receipt::Receipt),
+        (status = 400, description = "Bad parameter", body = crate::api::schema::ErrorBody),
+        (status = 404, description = "No such entry, or not yet witnessed", body = crate::api::schema::ErrorBody),
+    )
+)]
 /// `GET /v1/entries/<i>/receipt[?witnessed=true]`: a receipt against the
 /// latest checkpoint, or against the latest witnessed one (whose note then
 /// carries the cosignatures).

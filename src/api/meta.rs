@@ -1,4 +1,5 @@
-//! `GET /checkpoint`, `GET /v1/log`, `GET /healthz`, `GET /readyz`.
+//! `GET /checkpoint`, `GET /v1/log`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`.
 
 use super::error::ApiError;
 use crate::log::Log;
@@ -25,6 +26,15 @@ fn note_response(note: String) -> Response {
 
 /// `GET /checkpoint`: the latest checkpoint, with the witness cosignatures
 /// collected for it so far (none until the witnesses answered).
+#[utoipa::path(
+    get,
+    path = "/checkpoint",
+    tag = "static",
+    responses(
+        (status = 200, description = "C2SP signed checkpoint note, with any witness cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 503, description = "No checkpoint yet", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, ApiError> {
     let p = log.published();
     if p.checkpoint.is_empty() {
@@ -46,6 +56,15 @@ pub(super) async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, 
 
 /// `GET /v1/checkpoint/witnessed`: the latest checkpoint that carries the
 /// cosignatures the witness policy requires.
+#[utoipa::path(
+    get,
+    path = "/v1/checkpoint/witnessed",
+    tag = "read",
+    responses(
+        (status = 200, description = "The latest checkpoint meeting the witness policy, with its cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "No witnesses configured, or none has cosigned enough yet", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn witnessed(State(log): State<Arc<Log>>) -> Result<Response, ApiError> {
     let w = log.witnessing.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -64,6 +83,13 @@ pub(super) async fn witnessed(State(log): State<Arc<Log>>) -> Result<Response, A
     Ok(note_response(c.note.clone()))
 }
 
+/// `GET /v1/log`: origin, key, size, witnesses, limits.
+#[utoipa::path(
+    get,
+    path = "/v1/log",
+    tag = "read",
+    responses((status = 200, description = "What a client needs to verify this log", body = crate::api::schema::LogInfo))
+)]
 pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
     let p = log.published();
     (
@@ -89,10 +115,27 @@ pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
         .into_response()
 }
 
+/// `GET /healthz`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operate",
+    responses((status = 200, description = "Up", body = crate::api::schema::Health))
+)]
 pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// `GET /readyz`: the log can take submissions.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operate",
+    responses(
+        (status = 200, description = "Ready", body = crate::api::schema::Ready),
+        (status = 503, description = "The store failed, there is no checkpoint yet, or entries wait while the newest checkpoint is too old", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(why) = log.sequencer.failure() {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why));
@@ -104,7 +147,69 @@ pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_jso
             "no checkpoint yet",
         ));
     }
-    Ok(Json(
-        serde_json::json!({"status": "ready", "tree_size": log.published().size}),
-    ))
+    let age = log.metrics.checkpoint_age();
+    let waiting = log.sequencer.queue_depth();
+    let limit = std::time::Duration::from_millis(log.limits.ready_max_checkpoint_age_ms);
+    stalled(waiting, age, limit).map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))?;
+    Ok(Json(serde_json::json!({
+        "status": "ready",
+        "tree_size": log.published().size,
+        "queue_depth": waiting,
+        "checkpoint_age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+    })))
+}
+
+/// The write path is stalled when entries wait and no checkpoint has come
+/// for longer than `limit`. An idle log (nothing waiting) is never stalled,
+/// however old its checkpoint: a checkpoint only changes when entries come.
+fn stalled(waiting: usize, age: std::time::Duration, limit: std::time::Duration) -> Result<(), String> {
+    if waiting > 0 && age > limit {
+        Err(format!(
+            "{waiting} entries are waiting and the newest checkpoint is {} ms old (limit {} ms)",
+            age.as_millis(),
+            limit.as_millis()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stalled;
+    use std::time::Duration;
+
+    #[test]
+    fn readiness_fails_only_when_entries_wait_on_an_old_checkpoint() {
+        let limit = Duration::from_secs(30);
+        assert!(stalled(0, Duration::from_secs(3600), limit).is_ok(), "idle is ready");
+        assert!(
+            stalled(10, Duration::from_secs(1), limit).is_ok(),
+            "busy and moving is ready"
+        );
+        let why = stalled(10, Duration::from_secs(31), limit).expect_err("stuck");
+        assert!(why.contains("10 entries are waiting"), "{why}");
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition of this log's registry.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operate",
+    responses((status = 200, description = "Prometheus / OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"))
+)]
+pub(super) async fn metrics(State(log): State<Arc<Log>>) -> Response {
+    let body = log.metrics.render(log.published().size, log.sequencer.queue_depth());
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
 }

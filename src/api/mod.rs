@@ -4,15 +4,18 @@
 mod admin;
 mod entries;
 pub mod error;
+mod explorer;
 mod meta;
+pub mod openapi;
 pub mod params;
 mod proofs;
+pub mod schema;
 mod search;
 mod tiles;
 
 use crate::log::Log;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Builds the router over a running log.
@@ -59,13 +63,71 @@ pub fn router(log: Arc<Log>) -> Router {
         .route("/tile/{*path}", get(tiles::tile))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(meta::metrics))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
+        .route("/", get(explorer::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(l.max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(Arc::clone(&log.metrics), track))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(log)
+}
+
+/// Counts a request and its latency under its route template (never the
+/// raw path, so a scan of random URLs cannot grow the label set).
+async fn track(State(metrics): State<Arc<crate::metrics::Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let started = std::time::Instant::now();
+    let r = next.run(req).await;
+    metrics.request(&route, r.status().as_u16(), started.elapsed());
+    r
+}
+
+/// The span every request runs in: method, path and request id.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// Request ids for requests that come without an `x-request-id`: a random
+/// per-process prefix and a counter, so ids are unique across restarts.
+#[derive(Clone, Debug)]
+struct RequestIds {
+    prefix: u32,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut b = [0u8; 4];
+        let _ = getrandom::fill(&mut b);
+        Self {
+            prefix: u32::from_le_bytes(b),
+            next: Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        axum::http::HeaderValue::from_str(&format!("{:08x}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// Admits a request if a slot is free, else sheds it with 503.

@@ -15,6 +15,22 @@ fn b64s(p: &[Hash]) -> Vec<String> {
     p.iter().map(b64::encode).collect()
 }
 
+/// `GET /v1/proofs/inclusion`.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/inclusion",
+    tag = "read",
+    params(
+        ("index" = Option<u64>, Query, description = "Entry index (or leaf_hash)"),
+        ("leaf_hash" = Option<String>, Query, description = "64 lowercase hex (or index)"),
+        ("tree_size" = Option<u64>, Query, description = "Tree size (default: latest)"),
+    ),
+    responses(
+        (status = 200, description = "An inclusion proof", body = crate::api::schema::InclusionProof),
+        (status = 400, description = "Bad parameters", body = crate::api::schema::ErrorBody),
+        (status = 404, description = "No entry with this leaf hash", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn inclusion(
     State(log): State<Arc<Log>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -63,6 +79,20 @@ pub(super) async fn inclusion(
     .into_response())
 }
 
+/// `GET /v1/proofs/consistency`.
+#[utoipa::path(
+    get,
+    path = "/v1/proofs/consistency",
+    tag = "read",
+    params(
+        ("from" = u64, Query, description = "Older size, at least 1"),
+        ("to" = Option<u64>, Query, description = "Newer size (default: latest)"),
+    ),
+    responses(
+        (status = 200, description = "A consistency proof", body = crate::api::schema::ConsistencyProof),
+        (status = 400, description = "Bad parameters", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn consistency(
     State(log): State<Arc<Log>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,

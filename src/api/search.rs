@@ -33,6 +33,24 @@ fn filter_value(term: Term, v: &str) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
+/// `GET /v1/events`: search by identity.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "read",
+    params(
+        ("target" = Option<String>, Query, description = "target.id"),
+        ("actor" = Option<String>, Query, description = "actor.id"),
+        ("credential" = Option<String>, Query, description = "credential.fingerprint or previous_fingerprint"),
+        ("action" = Option<String>, Query, description = "action"),
+        ("after" = Option<u64>, Query, description = "Last index already seen (exclusive)"),
+        ("limit" = Option<usize>, Query, description = "Page size, 1 to 1,000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "Matching entries in index order", body = crate::api::schema::EventsPage),
+        (status = 400, description = "Bad or unknown parameter", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn events(
     State(log): State<Arc<Log>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -55,6 +73,17 @@ pub(super) async fn events(
     Ok(Json(serde_json::json!({"entries": entries, "next_after": next})).into_response())
 }
 
+/// `GET /v1/credentials/<fingerprint>`: state, history and proofs.
+#[utoipa::path(
+    get,
+    path = "/v1/credentials/{fingerprint}",
+    tag = "read",
+    params(("fingerprint" = String, Path, description = "sha256:<64 lowercase hex>")),
+    responses(
+        (status = 200, description = "The derived state, every event naming the credential, one checkpoint and a proof per event", body = provlog_proto::credential::CredentialAnswer),
+        (status = 400, description = "Malformed fingerprint, or a history too long to answer", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn credential(
     State(log): State<Arc<Log>>,
     fp: Result<Path<String>, PathRejection>,

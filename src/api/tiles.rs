@@ -28,6 +28,18 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
+/// `GET /tile/...`: C2SP tlog-tiles hash tiles and entry bundles.
+#[utoipa::path(
+    get,
+    path = "/tile/{path}",
+    tag = "static",
+    params(("path" = String, Path, description = "A C2SP tlog-tiles path after `tile/` (it contains slashes): `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N in `x001/x234/067` form")),
+    responses(
+        (status = 200, description = "The tile or bundle bytes (full tiles are immutable)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "Not a tile path", body = crate::api::schema::ErrorBody),
+        (status = 404, description = "Beyond the current tree size", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub(super) async fn tile(
     State(log): State<Arc<Log>>,
     path: Result<Path<String>, PathRejection>,

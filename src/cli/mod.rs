@@ -22,9 +22,25 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "provlog", version, about, long_about = None)]
 pub struct Cli {
+    /// Log format of long-running commands (serve, witness, monitor):
+    /// `text` for people, `json` (one object per line, with span fields) for
+    /// log pipelines. Default: text.
+    #[arg(long, global = true, value_enum, env = "PROVLOG_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// How `tracing` output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    Text,
+    /// One JSON object per line, with the current span's fields.
+    Json,
+}
+
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -122,6 +138,15 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///   provlog completions bash > /etc/bash_completion.d/provlog
+    ///   provlog completions zsh > "${fpath[1]}/_provlog"
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,13 +177,19 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-/// Sets up `tracing` for a long-running command (stderr, `RUST_LOG` or info).
+/// Sets up `tracing` for a long-running command (stderr, `RUST_LOG` or
+/// info, in the `--log-format` chosen).
 pub(crate) fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text) {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }
 
 /// Writes one line of output to stdout. A closed pipe (`provlog … | head`)
@@ -175,6 +206,7 @@ pub(crate) fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = LOG_FORMAT.set(cli.log_format);
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(&a),
@@ -209,6 +241,11 @@ pub fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Example) => out(crate::config::EXAMPLE.trim_end()),
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "provlog", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

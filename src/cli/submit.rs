@@ -218,6 +218,16 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let base = a.url.trim_end_matches('/').to_owned();
+    // Drawn on stderr only when it is a terminal and there is more than one event.
+    let pb = if subs.len() > 1 {
+        indicatif::ProgressBar::new(subs.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let failed = rt.block_on(async {
         let client = reqwest::Client::new();
         let mut failed = 0usize;
@@ -246,39 +256,71 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                         Some(receipt) => emit(&receipt.to_string())?,
                         None => {
                             failed += 1;
-                            eprintln!(
-                                "event #{}: {}: {}",
-                                c * crate::log::MAX_BATCH_SUBMISSIONS + i + 1,
-                                r["status"],
-                                r["error"]
-                            );
+                            pb.suspend(|| {
+                                eprintln!(
+                                    "event #{}: {}: {}",
+                                    c * crate::log::MAX_BATCH_SUBMISSIONS + i + 1,
+                                    r["status"],
+                                    r["error"]
+                                );
+                            });
                         }
                     }
                 }
+                pb.inc(chunk.len() as u64);
             }
         } else {
             let url = format!("{base}/v1/entries");
             for (i, s) in subs.iter().enumerate() {
-                let resp = client
-                    .post(&url)
-                    .json(s)
-                    .send()
-                    .await
-                    .with_context(|| format!("POST {url}"))?;
-                let status = resp.status();
-                let body = resp.text().await.unwrap_or_default();
+                let (status, body) = post_with_retries(&client, &url, s).await?;
                 if status.is_success() {
                     emit(body.trim_end())?;
                 } else {
                     failed += 1;
-                    eprintln!("event #{}: {status}: {}", i + 1, body.trim_end());
+                    pb.suspend(|| eprintln!("event #{}: {status}: {}", i + 1, body.trim_end()));
                 }
+                pb.inc(1);
             }
         }
         Ok::<usize, anyhow::Error>(failed)
     })?;
+    pb.finish_and_clear();
     if failed > 0 {
         bail!("{failed} of {} submissions were rejected", subs.len());
     }
     Ok(())
+}
+
+/// Attempts per submission when the log sheds load or cannot be reached.
+const ATTEMPTS: u32 = 5;
+
+/// Posts one submission, retrying (same bytes, so the same `event_id`: the
+/// log answers a retry of a durable entry with its original index) on
+/// `429`/`503` after `Retry-After`, and on connection errors with back-off.
+async fn post_with_retries(client: &reqwest::Client, url: &str, s: &Value) -> Result<(reqwest::StatusCode, String)> {
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1..=ATTEMPTS {
+        match client.post(url).json(s).send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let retry = status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+                let wait = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map_or(delay, |secs| std::time::Duration::from_secs(secs.min(60)));
+                let body = resp.text().await.unwrap_or_default();
+                if !retry || attempt == ATTEMPTS {
+                    return Ok((status, body));
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) if attempt == ATTEMPTS => return Err(e).with_context(|| format!("POST {url}")),
+            Err(_) => tokio::time::sleep(delay).await,
+        }
+        delay = delay.saturating_mul(2);
+    }
+    bail!("POST {url}: no attempts made")
 }

@@ -29,6 +29,11 @@ impl Server {
 
     /// Like `start`, but returns the server's stderr if it exits instead.
     pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        Self::try_start_env(data_dir, extra, &[("RUST_LOG", "warn")])
+    }
+
+    /// Like `try_start`, with these environment variables set.
+    pub fn try_start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -42,7 +47,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

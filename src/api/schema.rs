@@ -1,0 +1,177 @@
+//! The shapes of the JSON the API answers with, for the OpenAPI document.
+//!
+//! Handlers build some answers with `serde_json::json!`; these types say
+//! what those answers are, and `tests/openapi.rs` validates real responses
+//! against the document built from them, so the two cannot drift apart.
+//! The event, receipt and credential types come from `provlog-proto`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every 4xx and 5xx answer: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A stable code and a human-readable message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable code (`invalid_submission`, `out_of_scope`, `overloaded`, …).
+    pub code: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+/// A signed submission: `POST /v1/entries`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Submission {
+    /// The provisioning event.
+    pub event: provlog_proto::event::Event,
+    /// The submitter id (its registry entry holds its key and scope).
+    pub submitter: String,
+    /// Base64 of the Ed25519 signature over `"provlog/event/v1\n" || JCS(event)`.
+    pub signature: String,
+}
+
+/// `POST /v1/entries/batch` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchRequest {
+    /// 1 to 1,000 submissions, each checked on its own.
+    pub submissions: Vec<Submission>,
+}
+
+/// `POST /v1/entries/batch` answer: one result per submission, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// Per-item results in request order.
+    pub results: Vec<BatchItem>,
+}
+
+/// One item of a batch answer: a receipt, or an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItem {
+    /// `201` (new), `200` (retry of a logged event) or the error's status.
+    pub status: u16,
+    /// The receipt, when the item was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<provlog_proto::receipt::Receipt>,
+    /// The error, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// One entry: `GET /v1/entries/<index>` and each item of a search page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entry {
+    /// Index in the log.
+    pub index: u64,
+    /// Base64 RFC 6962 leaf hash of `entry`.
+    pub leaf_hash: String,
+    /// Base64 of the entry bytes (canonical leaf JSON).
+    pub entry: String,
+    /// The leaf JSON, decoded (informative: `entry` is what is hashed).
+    #[schema(value_type = Object)]
+    pub decoded: serde_json::Value,
+}
+
+/// A page of `GET /v1/events`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsPage {
+    /// Matching entries in index order.
+    pub entries: Vec<Entry>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<u64>,
+}
+
+/// `GET /v1/proofs/inclusion`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    /// The entry's index.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// Base64 leaf hash.
+    pub leaf_hash: String,
+    /// Base64 hashes, leaf side first (RFC 9162 §2.1.3).
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/proofs/consistency`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    /// Older tree size.
+    pub from: u64,
+    /// Newer tree size.
+    pub to: u64,
+    /// Base64 hashes (RFC 9162 §2.1.4).
+    pub proof: Vec<String>,
+}
+
+/// A witness the log sends its checkpoints to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessInfo {
+    /// Its base URL.
+    pub url: String,
+    /// Its cosignature vkey.
+    pub key: String,
+}
+
+/// `GET /v1/log`: what a client needs to verify this log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogInfo {
+    /// Checkpoint origin.
+    pub origin: String,
+    /// The log's signed-note vkey.
+    pub vkey: String,
+    /// Latest tree size.
+    pub tree_size: u64,
+    /// Base64 root hash at that size.
+    pub root_hash: String,
+    /// The latest signed checkpoint (empty before the first entry).
+    pub checkpoint: String,
+    /// Configured witnesses.
+    pub witnesses: Vec<WitnessInfo>,
+    /// Cosignatures that make a checkpoint witnessed.
+    pub witness_policy: Option<usize>,
+    /// Size of the latest witnessed checkpoint.
+    pub witnessed_size: Option<u64>,
+    /// Index of the policy entry in force.
+    pub policy_index: Option<u64>,
+    /// Whether the log is frozen (read-only for good).
+    pub frozen: bool,
+    /// Enforced limits.
+    pub limits: crate::log::Limits,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /readyz` when ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// Latest tree size.
+    pub tree_size: u64,
+    /// Entries waiting for the sequencer.
+    pub queue_depth: usize,
+    /// Milliseconds since the newest checkpoint.
+    pub checkpoint_age_ms: u64,
+}
+
+/// `POST /v1/admin/freeze`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Frozen {
+    /// Always true.
+    pub frozen: bool,
+    /// The final tree size.
+    pub tree_size: u64,
+    /// The final checkpoint.
+    pub checkpoint: String,
+}

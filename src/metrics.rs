@@ -1,0 +1,224 @@
+//! Prometheus metrics with an explicit registry (one per log, so tests can
+//! run several servers in one process), served at `GET /metrics`.
+//!
+//! | metric | type | meaning |
+//! | --- | --- | --- |
+//! | `provlog_tree_size` | gauge | size of the latest durable checkpoint |
+//! | `provlog_entries_appended_total` | counter | entries made durable |
+//! | `provlog_batch_entries` | histogram | entries per sequenced batch |
+//! | `provlog_batch_seconds` | histogram | from closing a batch to its answers |
+//! | `provlog_fsync_seconds` | histogram | the synced RocksDB write of a batch |
+//! | `provlog_submissions_total{status,code}` | counter | submission results (batch items included) |
+//! | `provlog_queue_depth` | gauge | entries waiting for the sequencer |
+//! | `provlog_checkpoint_age_seconds` | gauge | since the last new checkpoint |
+//! | `provlog_witness_seconds{witness,result}` | histogram | add-checkpoint round-trips |
+//! | `provlog_http_requests_total{route,status}` | counter | requests by route template (proofs, tiles, …) |
+//! | `provlog_http_request_seconds{route}` | histogram | request latency by route |
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Labels of submission results.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubmissionLabels {
+    /// HTTP status.
+    pub status: u16,
+    /// Error code, or `ok`.
+    pub code: String,
+}
+
+/// Labels of HTTP requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route template (`/v1/proofs/inclusion`, `/tile/{*path}`, …).
+    pub route: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// Label of a route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    /// The route template.
+    pub route: String,
+}
+
+/// Labels of witness round-trips.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WitnessLabels {
+    /// The witness URL.
+    pub witness: String,
+    /// `cosigned` or `failed`.
+    pub result: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
+}
+
+/// All of the log's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    tree_size: Gauge,
+    entries: Counter,
+    batch_entries: Histogram,
+    batch_seconds: Histogram,
+    fsync_seconds: Histogram,
+    submissions: Family<SubmissionLabels, Counter>,
+    queue_depth: Gauge,
+    checkpoint_age: Gauge,
+    witness: Family<WitnessLabels, Histogram>,
+    requests: Family<RouteLabels, Counter>,
+    request_seconds: Family<Route, Histogram>,
+    last_checkpoint_ms: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("provlog");
+        let m = Self {
+            registry: Registry::default(),
+            tree_size: Gauge::default(),
+            entries: Counter::default(),
+            batch_entries: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            batch_seconds: seconds_histogram(),
+            fsync_seconds: seconds_histogram(),
+            submissions: Family::default(),
+            queue_depth: Gauge::default(),
+            checkpoint_age: Gauge::default(),
+            witness: Family::new_with_constructor(seconds_histogram),
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(seconds_histogram),
+            last_checkpoint_ms: AtomicU64::new(now_ms()),
+        };
+        registry.register(
+            "tree_size",
+            "Size of the latest durable checkpoint",
+            m.tree_size.clone(),
+        );
+        registry.register("entries_appended", "Entries made durable", m.entries.clone());
+        registry.register("batch_entries", "Entries per sequenced batch", m.batch_entries.clone());
+        registry.register(
+            "batch_seconds",
+            "From closing a batch to answering its submitters",
+            m.batch_seconds.clone(),
+        );
+        registry.register(
+            "fsync_seconds",
+            "Synced RocksDB write of one batch",
+            m.fsync_seconds.clone(),
+        );
+        registry.register(
+            "submissions",
+            "Submission results by status and code",
+            m.submissions.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Entries waiting for the sequencer",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "checkpoint_age_seconds",
+            "Seconds since the last new checkpoint",
+            m.checkpoint_age.clone(),
+        );
+        registry.register(
+            "witness_seconds",
+            "Witness add-checkpoint round-trips",
+            m.witness.clone(),
+        );
+        registry.register("http_requests", "HTTP requests by route and status", m.requests.clone());
+        registry.register(
+            "http_request_seconds",
+            "HTTP request latency by route",
+            m.request_seconds.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// A batch became durable.
+    pub fn batch_committed(&self, entries: u64, tree_size: u64, batch: Duration, fsync: Duration) {
+        self.entries.inc_by(entries);
+        self.tree_size.set(i64::try_from(tree_size).unwrap_or(i64::MAX));
+        #[allow(clippy::cast_precision_loss)]
+        self.batch_entries.observe(entries as f64);
+        self.batch_seconds.observe(batch.as_secs_f64());
+        self.fsync_seconds.observe(fsync.as_secs_f64());
+        self.last_checkpoint_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// A submission was answered.
+    pub fn submission(&self, status: u16, code: &str) {
+        self.submissions
+            .get_or_create(&SubmissionLabels {
+                status,
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A witness answered (or failed) after `took`.
+    pub fn witness(&self, witness: &str, cosigned: bool, took: Duration) {
+        self.witness
+            .get_or_create(&WitnessLabels {
+                witness: witness.to_owned(),
+                result: if cosigned { "cosigned" } else { "failed" }.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// An HTTP request was answered.
+    pub fn request(&self, route: &str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&Route {
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Seconds since the last new checkpoint.
+    #[must_use]
+    pub fn checkpoint_age(&self) -> Duration {
+        Duration::from_millis(now_ms().saturating_sub(self.last_checkpoint_ms.load(Ordering::Relaxed)))
+    }
+
+    /// The text exposition, with the gauges read at scrape time.
+    #[must_use]
+    pub fn render(&self, tree_size: u64, queue_depth: usize) -> String {
+        self.tree_size.set(i64::try_from(tree_size).unwrap_or(i64::MAX));
+        self.queue_depth.set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
+        self.checkpoint_age
+            .set(i64::try_from(self.checkpoint_age().as_secs()).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
