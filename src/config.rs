@@ -466,13 +466,11 @@ max_batch_requests = 8        # POST /v1/entries/batch handled at once
 # Per-submitter rate limits (entries per second; burst defaults to one
 # second's worth). Off unless set.
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }
-# [rate_limits]
-# ci-provisioner = { per_second = 50.0 }
 
-# Witnesses (C2SP tlog-witness). Each new checkpoint goes to every witness
-# (every witness_interval_ms); /checkpoint carries the cosignatures
-# collected, /v1/checkpoint/witnessed the latest checkpoint with at least
-# witness_policy of them (default: all).
+# Witnesses (C2SP tlog-witness, listed in [[witnesses]] below). Each new
+# checkpoint goes to every witness (every witness_interval_ms); /checkpoint
+# carries the cosignatures collected, /v1/checkpoint/witnessed the latest
+# checkpoint with at least witness_policy of them (default: all).
 # witness_policy = 2
 # witness_interval_ms = 1000
 
@@ -480,6 +478,12 @@ max_batch_requests = 8        # POST /v1/entries/batch handled at once
 # are waiting for the sequencer and the newest checkpoint is older than
 # this (the write path is stuck). An idle log stays ready.
 ready_max_checkpoint_age_ms = 30000
+
+# Tables come last (a key after a table header belongs to the table).
+# Per-submitter rate limits overriding rate_limit:
+# [rate_limits]
+# ci-provisioner = { per_second = 50.0 }
+
 # [[witnesses]]
 # url = "https://witness.example/w1"
 # key = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"

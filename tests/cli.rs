@@ -213,6 +213,46 @@ fn config_example_checks_and_unknown_keys_are_refused() {
     let o = run(&["config", "check", f.to_str().expect("p")], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("bogus"), "{}", text(&o.stderr));
+    let line = cfg.lines().count() + 2;
+    assert!(
+        text(&o.stderr).contains(&format!("line {line}")),
+        "the error names the line: {}",
+        text(&o.stderr)
+    );
+}
+
+/// Every top-level key of the example config is also a `serve` flag and a
+/// `PROVLOG_…` environment variable (the tables `[[submitters]]`,
+/// `[[witnesses]]` and `[rate_limits]` are file-only, except `--witness`).
+#[test]
+fn every_config_key_is_a_flag_and_an_environment_variable() {
+    let o = run(&["config", "example"], None);
+    let example = text(&o.stdout);
+    let help = text(&run(&["serve", "--help"], None).stdout);
+    let mut keys = Vec::new();
+    for line in example.lines() {
+        let l = line.trim_start_matches('#').trim_start();
+        if l.starts_with('[') {
+            break; // the tables
+        }
+        let Some((k, _)) = l.split_once(" = ") else { continue };
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            keys.push(k.to_owned());
+        }
+    }
+    assert!(keys.len() >= 20, "found only {keys:?}");
+    for k in &keys {
+        let flag = format!("--{}", k.replace('_', "-"));
+        let env = format!("PROVLOG_{}", k.to_uppercase());
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+            "config key {k}: no flag {flag} in serve --help"
+        );
+        assert!(
+            help.contains(&format!("[env: {env}")),
+            "config key {k}: no {env} in serve --help"
+        );
+    }
 }
 
 #[test]
