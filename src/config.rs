@@ -73,6 +73,8 @@ pub struct FileConfig {
     pub witness_interval_ms: Option<u64>,
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
     pub ready_max_checkpoint_age_ms: Option<u64>,
+    /// Publishing the static API to object storage.
+    pub publish: Option<crate::publish::PublishConfig>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -154,6 +156,16 @@ pub struct Overrides {
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this (ms).
     #[arg(long, env = "PROVLOG_READY_MAX_CHECKPOINT_AGE_MS")]
     pub ready_max_checkpoint_age_ms: Option<u64>,
+    /// Publish the static API to this object store URL (s3://bucket/prefix,
+    /// file:///dir, …; overrides `[publish] url`).
+    #[arg(long, env = "PROVLOG_PUBLISH_URL")]
+    pub publish_url: Option<String>,
+    /// S3-compatible endpoint of the publish store (overrides `[publish] endpoint`).
+    #[arg(long, env = "PROVLOG_PUBLISH_ENDPOINT")]
+    pub publish_endpoint: Option<String>,
+    /// Answer submissions only once their checkpoint is in the object store.
+    #[arg(long, env = "PROVLOG_ACK_AFTER_PUBLISH")]
+    pub ack_after_publish: bool,
 }
 
 /// The resolved configuration the server runs with.
@@ -207,6 +219,8 @@ pub struct Config {
     pub witness_interval: std::time::Duration,
     /// Readiness threshold on the checkpoint age while entries wait.
     pub ready_max_checkpoint_age: std::time::Duration,
+    /// Object-storage publishing, if configured.
+    pub publish: Option<crate::publish::PublishConfig>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -304,6 +318,26 @@ impl Config {
                     .or(file.ready_max_checkpoint_age_ms)
                     .unwrap_or(30_000),
             ),
+            publish: {
+                let mut p = file.publish;
+                if let Some(url) = &o.publish_url {
+                    match p.as_mut() {
+                        Some(p) => p.url.clone_from(url),
+                        None => p = Some(crate::publish::PublishConfig::new(url)),
+                    }
+                }
+                if let Some(p) = p.as_mut() {
+                    if o.publish_endpoint.is_some() {
+                        p.endpoint.clone_from(&o.publish_endpoint);
+                    }
+                    p.ack_after_publish |= o.ack_after_publish;
+                } else if o.ack_after_publish || o.publish_endpoint.is_some() {
+                    bail!(
+                        "--ack-after-publish and --publish-endpoint need a publish URL ([publish] url or --publish-url)"
+                    );
+                }
+                p
+            },
             submitters,
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -483,6 +517,19 @@ ready_max_checkpoint_age_ms = 30000
 # Per-submitter rate limits overriding rate_limit:
 # [rate_limits]
 # ci-provisioner = { per_second = 50.0 }
+
+# Publishing the static API (checkpoint, tiles, bundles) to object storage,
+# for readers at scale and to survive the loss of this machine. Credentials
+# come from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, …).
+# [publish]
+# url = "s3://provlog-bucket/logs/prod"     # or file:///srv/mirror, gs://…, az://…
+# endpoint = "http://127.0.0.1:3900"        # S3-compatible store (Garage, MinIO, …)
+# region = "garage"
+# ack_after_publish = false                 # true: 201 only once in the store
+# ack_timeout_ms = 10000                    # then 503 not_published (retry, same event_id)
+# required = true                           # false: start even if the store is down
+# public_url = "https://tiles.example.com/logs/prod"
+# interval_ms = 200                         # at most one upload round per interval
 
 # [[witnesses]]
 # url = "https://witness.example/w1"

@@ -11,6 +11,7 @@
 //! | [`sequencer`] | group commit: one thread orders and signs, one writes and syncs |
 //! | [`log`] | the running log: store, registry, published checkpoint |
 //! | [`metrics`] | the Prometheus registry behind `GET /metrics` |
+//! | [`publish`] | publishing the static API to object storage |
 //! | [`verify_pool`] | signature verification off the async workers, bounded |
 //! | [`ratelimit`] | per-submitter token buckets |
 //! | [`server`] | the accept loop: connection cap, header/idle timeout, graceful shutdown |
@@ -28,6 +29,7 @@ pub mod keyfile;
 pub mod log;
 pub mod metrics;
 pub mod monitor;
+pub mod publish;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod server;

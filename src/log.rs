@@ -79,6 +79,10 @@ pub enum SubmitError {
     /// The sequencer refused it (401, 403, 409, 503).
     #[error(transparent)]
     Sequencer(#[from] SeqError),
+    /// Durable in the log, but not (yet) in the object store, with
+    /// `ack_after_publish` (503).
+    #[error(transparent)]
+    NotPublished(#[from] crate::publish::AckError),
 }
 
 /// Failures reading the log.
@@ -163,6 +167,8 @@ pub struct Log {
     rate_limits: RateLimits,
     /// The witnesses and the cosignatures collected, if any are configured.
     pub witnessing: Option<crate::cosign::Witnessing>,
+    /// The object-storage publisher, if configured.
+    pub publisher: Option<Arc<crate::publish::Publisher>>,
 }
 
 fn millis_now() -> i64 {
@@ -213,6 +219,10 @@ impl Log {
         })
         .await??;
         let store = Arc::new(store);
+        let publisher = match &cfg.publish {
+            Some(p) => Some(Arc::new(crate::publish::Publisher::open(p, &vkey).await?)),
+            None => None,
+        };
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let sequencer = Sequencer::start(
             Arc::clone(&store),
@@ -262,6 +272,7 @@ impl Log {
                     cfg.witness_interval,
                 )?)
             },
+            publisher,
         });
         if cfg.frozen && !log.sequencer.is_frozen() {
             let p = log
@@ -404,7 +415,10 @@ impl Log {
         );
         async move {
             let r = match self.check(sub).await {
-                Ok(job) => self.sequencer.submit(job).await.map_err(SubmitError::from),
+                Ok(job) => match self.sequencer.submit(job).await {
+                    Ok(s) => self.acknowledge(s.index).await.map(|()| s),
+                    Err(e) => Err(SubmitError::from(e)),
+                },
                 Err(e) => Err(e),
             };
             match &r {
@@ -423,6 +437,15 @@ impl Log {
         }
         .instrument(span)
         .await
+    }
+
+    /// With `ack_after_publish`, waits until the entry at `index` is in a
+    /// checkpoint in the object store.
+    async fn acknowledge(&self, index: u64) -> Result<(), SubmitError> {
+        match &self.publisher {
+            Some(p) if p.ack_after_publish => Ok(p.wait_published(index).await?),
+            _ => Ok(()),
+        }
     }
 
     /// Checks every submission of a batch body on its own and sequences the
@@ -476,6 +499,13 @@ impl Log {
             for (slot, r) in slots.into_iter().zip(self.sequencer.submit_many(jobs).await) {
                 results[slot] = Some(r.map_err(SubmitError::from));
             }
+        }
+        let last = results
+            .iter()
+            .filter_map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).map(|s| s.index))
+            .max();
+        if let Some(last) = last {
+            self.acknowledge(last).await?;
         }
         Ok(results
             .into_iter()
@@ -585,6 +615,31 @@ impl Log {
             Ok((entries, next))
         })
         .await
+    }
+
+    /// The bytes of a hash tile or entry bundle that exists in the tree of
+    /// `size` (blocking; served from the caches when warm). Every tile that
+    /// exists at some size has the same bytes at every larger size.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] when the tile does not exist at `size`;
+    /// storage errors.
+    pub fn tile_bytes(&self, tile: &provlog_proto::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
+        use provlog_proto::tile::{TileKind, encode_bundle};
+        let Some((level, range)) = tile.node_range().filter(|(l, r)| r.end <= size >> l) else {
+            return Err(ReadError::NotFound(format!(
+                "{} does not exist at tree size {size}",
+                tile.path()
+            )));
+        };
+        let count = range.end - range.start;
+        if tile.kind == TileKind::Entries {
+            Ok(self.store.bundle_body(range.start, count, |entries| {
+                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+            })?)
+        } else {
+            Ok(self.store.tile_body(level, range.start, count)?)
+        }
     }
 
     /// The state of a credential with its history and proofs against one

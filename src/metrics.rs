@@ -14,6 +14,13 @@
 //! | `provlog_witness_seconds{witness,result}` | histogram | add-checkpoint round-trips |
 //! | `provlog_http_requests_total{route,status}` | counter | requests by route template (proofs, tiles, …) |
 //! | `provlog_http_request_seconds{route}` | histogram | request latency by route |
+//! | `provlog_published_size` | gauge | size of the checkpoint in the object store |
+//! | `provlog_publish_lag_entries` | gauge | entries not yet in the object store |
+//! | `provlog_publish_lag_seconds` | gauge | since the oldest unpublished checkpoint |
+//! | `provlog_publish_objects_total` | counter | objects written (tiles, bundles, checkpoints) |
+//! | `provlog_publish_round_seconds` | histogram | one publishing round |
+//! | `provlog_publish_failures_total` | counter | failed rounds (retried) |
+//! | `provlog_publish_alarm` | gauge | 1 when the store holds another history (publishing stopped) |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -77,6 +84,13 @@ pub struct Metrics {
     witness: Family<WitnessLabels, Histogram>,
     requests: Family<RouteLabels, Counter>,
     request_seconds: Family<Route, Histogram>,
+    published_size: Gauge,
+    publish_lag_entries: Gauge,
+    publish_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    publish_objects: Counter,
+    publish_round: Histogram,
+    publish_failures: Counter,
+    publish_alarm: Gauge,
     last_checkpoint_ms: AtomicU64,
 }
 
@@ -110,6 +124,13 @@ impl Metrics {
             witness: Family::new_with_constructor(seconds_histogram),
             requests: Family::default(),
             request_seconds: Family::new_with_constructor(seconds_histogram),
+            published_size: Gauge::default(),
+            publish_lag_entries: Gauge::default(),
+            publish_lag_seconds: Gauge::default(),
+            publish_objects: Counter::default(),
+            publish_round: seconds_histogram(),
+            publish_failures: Counter::default(),
+            publish_alarm: Gauge::default(),
             last_checkpoint_ms: AtomicU64::new(now_ms()),
         };
         registry.register(
@@ -154,6 +175,37 @@ impl Metrics {
             "http_request_seconds",
             "HTTP request latency by route",
             m.request_seconds.clone(),
+        );
+        registry.register(
+            "published_size",
+            "Size of the checkpoint in the object store",
+            m.published_size.clone(),
+        );
+        registry.register(
+            "publish_lag_entries",
+            "Entries not yet in the object store",
+            m.publish_lag_entries.clone(),
+        );
+        registry.register(
+            "publish_lag_seconds",
+            "Seconds since the oldest unpublished checkpoint",
+            m.publish_lag_seconds.clone(),
+        );
+        registry.register(
+            "publish_objects",
+            "Objects written to the object store",
+            m.publish_objects.clone(),
+        );
+        registry.register("publish_round_seconds", "One publishing round", m.publish_round.clone());
+        registry.register(
+            "publish_failures",
+            "Failed publishing rounds",
+            m.publish_failures.clone(),
+        );
+        registry.register(
+            "publish_alarm",
+            "1 when the object store holds another history",
+            m.publish_alarm.clone(),
         );
         Self { registry, ..m }
     }
@@ -204,6 +256,23 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A publishing round stored `objects` and the checkpoint of `size`.
+    pub fn published(&self, size: u64, objects: usize, took: Duration) {
+        self.published_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        self.publish_objects.inc_by(objects as u64);
+        self.publish_round.observe(took.as_secs_f64());
+    }
+
+    /// A publishing round failed (it is retried).
+    pub fn publish_failed(&self) {
+        self.publish_failures.inc();
+    }
+
+    /// The object store holds another history; publishing stopped.
+    pub fn publish_alarm(&self) {
+        self.publish_alarm.set(1);
+    }
+
     /// Seconds since the last new checkpoint.
     #[must_use]
     pub fn checkpoint_age(&self) -> Duration {
@@ -212,7 +281,19 @@ impl Metrics {
 
     /// The text exposition, with the gauges read at scrape time.
     #[must_use]
-    pub fn render(&self, tree_size: u64, queue_depth: usize) -> String {
+    pub fn render(
+        &self,
+        tree_size: u64,
+        queue_depth: usize,
+        publish: Option<&crate::publish::PublishStatus>,
+    ) -> String {
+        if let Some(p) = publish {
+            self.published_size
+                .set(i64::try_from(p.published_size).unwrap_or(i64::MAX));
+            self.publish_lag_entries
+                .set(i64::try_from(p.lag_entries).unwrap_or(i64::MAX));
+            self.publish_lag_seconds.set(p.lag_seconds);
+        }
         self.tree_size.set(i64::try_from(tree_size).unwrap_or(i64::MAX));
         self.queue_depth.set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
         self.checkpoint_age

@@ -98,23 +98,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Moves every `127.0.0.1:PORT` to a free port; returns the new text and
-/// the mapping.
+/// Moves every `127.0.0.1:PORT` and `localhost:PORT` to a free port (the
+/// same one for the same number); returns the new text and the mapping.
 fn remap_ports(script: &str) -> (String, Vec<(String, u16)>) {
+    const HOSTS: [&str; 2] = ["127.0.0.1:", "localhost:"];
     let mut map: Vec<(String, u16)> = Vec::new();
-    let needle = "127.0.0.1:";
-    let mut rest = script;
-    while let Some(i) = rest.find(needle) {
-        let after = &rest[i + needle.len()..];
-        let port: String = after.chars().take_while(char::is_ascii_digit).collect();
-        if !port.is_empty() && !map.iter().any(|(p, _)| *p == port) {
-            map.push((port.clone(), free_port()));
+    for needle in HOSTS {
+        let mut rest = script;
+        while let Some(i) = rest.find(needle) {
+            let after = &rest[i + needle.len()..];
+            let port: String = after.chars().take_while(char::is_ascii_digit).collect();
+            if !port.is_empty() && !map.iter().any(|(p, _)| *p == port) {
+                map.push((port.clone(), free_port()));
+            }
+            rest = after;
         }
-        rest = after;
     }
     let mut out = script.to_owned();
-    for (old, new) in &map {
-        out = out.replace(&format!("{needle}{old}"), &format!("{needle}{new}"));
+    for needle in HOSTS {
+        for (old, new) in &map {
+            out = out.replace(&format!("{needle}{old}"), &format!("{needle}{new}"));
+        }
     }
     (out, map)
 }
@@ -179,7 +183,17 @@ fn every_command_in_the_readme_runs() {
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("home");
     let bin_dir = Path::new(common::BIN).parent().expect("bin dir");
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // Garage (for the object-storage section) is installed by scripts/garage.
+    let tools = std::env::var("PROVLOG_TOOLS").map_or_else(
+        |_| Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/provlog/tools"),
+        std::path::PathBuf::from,
+    );
+    let path = format!(
+        "{}:{}:{}",
+        bin_dir.display(),
+        tools.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = dir.path().join("docs.out");
     let err = dir.path().join("docs.err");
     let mut child = Command::new("bash")

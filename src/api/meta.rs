@@ -108,6 +108,7 @@ pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
             "witness_policy": log.witnessing.as_ref().map(|w| w.policy),
             "witnessed_size": log.witnessing.as_ref().and_then(crate::cosign::Witnessing::witnessed).map(|c| c.size),
             "policy_index": log.policy_index(),
+            "publish": log.publisher.as_ref().map(|pb| pb.status(p.size)),
             "frozen": log.sequencer.is_frozen(),
             "limits": log.limits,
         })),
@@ -151,6 +152,13 @@ pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_jso
     let waiting = log.sequencer.queue_depth();
     let limit = std::time::Duration::from_millis(log.limits.ready_max_checkpoint_age_ms);
     stalled(waiting, age, limit).map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))?;
+    if let Some(alarm) = log
+        .publisher
+        .as_ref()
+        .and_then(|p| p.status(log.published().size).alarm)
+    {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", alarm));
+    }
     Ok(Json(serde_json::json!({
         "status": "ready",
         "tree_size": log.published().size,
@@ -200,7 +208,9 @@ mod tests {
     responses((status = 200, description = "Prometheus / OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"))
 )]
 pub(super) async fn metrics(State(log): State<Arc<Log>>) -> Response {
-    let body = log.metrics.render(log.published().size, log.sequencer.queue_depth());
+    let size = log.published().size;
+    let publish = log.publisher.as_ref().map(|p| p.status(size));
+    let body = log.metrics.render(size, log.sequencer.queue_depth(), publish.as_ref());
     (
         [
             (

@@ -139,6 +139,8 @@ pub struct LogInfo {
     pub witnessed_size: Option<u64>,
     /// Index of the policy entry in force.
     pub policy_index: Option<u64>,
+    /// Object-storage publishing, when configured.
+    pub publish: Option<crate::publish::PublishStatus>,
     /// Whether the log is frozen (read-only for good).
     pub frozen: bool,
     /// Enforced limits.

@@ -8,12 +8,12 @@
 //! 404s are not cached.
 
 use super::error::ApiError;
-use crate::log::{Log, ReadError};
+use crate::log::Log;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use provlog_proto::tile::{TileId, TileKind, encode_bundle};
+use provlog_proto::tile::{TileId, TileKind};
 use std::sync::Arc;
 
 /// `Cache-Control` of immutable static resources.
@@ -62,21 +62,12 @@ pub(super) async fn tile(
     };
     let count = range.end - range.start;
     let bundle = tile.kind == TileKind::Entries;
-    let read = move |l: &Log| -> Result<Arc<Vec<u8>>, ReadError> {
-        if bundle {
-            Ok(l.store.bundle_body(range.start, count, |entries| {
-                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
-            })?)
-        } else {
-            Ok(l.store.tile_body(level, range.start, count)?)
-        }
-    };
     // Cached tiles are answered on the spot; others are read on the
     // blocking pool.
     let body = if log.store.is_cached(level, range.start, count, bundle) {
-        read(&log)?
+        log.tile_bytes(&tile, size)?
     } else {
-        log.read(read).await?
+        log.read(move |l| l.tile_bytes(&tile, size)).await?
     };
     let body = bytes::Bytes::from_owner(ArcBytes(body));
     Ok((

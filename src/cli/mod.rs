@@ -10,6 +10,7 @@ mod fsck;
 mod keygen;
 mod query;
 mod remote;
+mod restore;
 mod serve;
 mod submit;
 mod verify;
@@ -129,6 +130,15 @@ enum Command {
     ///   provlog bench --mode batch --concurrency 4 --batch-size 1000
     ///   provlog bench --mode proof --prefill 1000000 --concurrency 64
     Bench(crate::bench::BenchArgs),
+    /// Rebuild a data directory from where the log is published (its
+    /// static API over HTTP, or the object store), verifying every entry
+    /// and tile against the checkpoint and the log's vkey.
+    ///
+    /// Examples:
+    ///   provlog restore --from http://tiles.example.com/logs/prod --log-key log.vkey --data-dir ./restored
+    ///   provlog restore --from s3://provlog-bucket/logs/prod --endpoint http://127.0.0.1:3900 \
+    ///       --log-key log.vkey --data-dir ./restored
+    Restore(restore::Args),
     /// Compact a stopped log's store and report its size on disk against
     /// its entry bytes.
     ///
@@ -218,6 +228,7 @@ pub fn main() -> ExitCode {
         Command::Audit(a) => audit::run(&a),
         Command::Fsck(a) => fsck::run(&a),
         Command::Compact(a) => compact::run(&a),
+        Command::Restore(a) => restore::run(&a),
         Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

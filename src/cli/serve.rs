@@ -26,6 +26,7 @@ async fn serve(o: Overrides) -> Result<()> {
     let log = Log::open(&cfg, o.clone(), registry).await?;
     spawn_sighup_reload(std::sync::Arc::clone(&log));
     tokio::spawn(crate::cosign::run(std::sync::Arc::clone(&log)));
+    tokio::spawn(crate::publish::run(std::sync::Arc::clone(&log)));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;

@@ -34,6 +34,7 @@
 mod cache;
 mod error;
 mod keys;
+pub mod rebuild;
 mod state;
 mod store;
 pub mod verify;

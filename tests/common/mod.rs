@@ -359,3 +359,66 @@ pub fn run(args: &[&str]) -> (i32, String) {
         ),
     )
 }
+
+/// Serves a directory over HTTP (a mirror or CDN in front of a published
+/// log): `GET /<path>` is the file, 404 otherwise.
+pub async fn serve_dir(dir: PathBuf) -> String {
+    use axum::extract::Path as AxPath;
+    use axum::http::StatusCode;
+    let app = axum::Router::new().route(
+        "/{*rest}",
+        axum::routing::get(move |AxPath(rest): AxPath<String>| {
+            let dir = dir.clone();
+            async move {
+                if rest.split('/').any(|p| p == ".." || p.is_empty()) {
+                    return (StatusCode::BAD_REQUEST, Vec::new());
+                }
+                match std::fs::read(dir.join(&rest)) {
+                    Ok(b) => (StatusCode::OK, b),
+                    Err(_) => (StatusCode::NOT_FOUND, Vec::new()),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Submits `n` events (targets `{prefix}-{i}`) through the batch endpoint,
+/// 1,000 per request; returns the indexes.
+pub async fn submit_many(c: &reqwest::Client, url: &str, key: &SignerKey, prefix: &str, n: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let all: Vec<Value> = (0..n)
+        .map(|i| submission(key, &event(&format!("{prefix}-{i}"), &format!("svc-{prefix}-{i}"))))
+        .collect();
+    for chunk in all.chunks(1000) {
+        let (st, body) = post(
+            c,
+            url,
+            "/v1/entries/batch",
+            serde_json::to_vec(&json!({ "submissions": chunk })).expect("json"),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+        for r in body["results"].as_array().expect("results") {
+            assert!(r["status"] == 201 || r["status"] == 200, "{r}");
+            out.push(r["receipt"]["index"].as_u64().expect("index"));
+        }
+    }
+    out
+}
+
+/// Polls `/v1/log` until `f` holds for it (at most 30 s).
+pub async fn wait_log(c: &reqwest::Client, url: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let (_, v) = get_json(c, url, "/v1/log").await;
+        if f(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, v) = get_json(c, url, "/v1/log").await;
+    panic!("timed out waiting for {what}: {v:#}");
+}

@@ -1,0 +1,224 @@
+//! `provlog restore`: rebuild a data directory from the published static
+//! API, trusting nothing but the log's vkey.
+//!
+//! The checkpoint must verify under the vkey; every entry of every bundle
+//! is appended (hashes, dedup keys, search terms, the policy in force and
+//! the last `logged_at` derived from the entry bytes, as the sequencer did);
+//! the rebuilt tree's root must equal the checkpoint's; and every hash tile
+//! in the source must equal the rebuilt one. Only then is the directory
+//! put in place (it is built under `db.restoring` and renamed), with the
+//! checkpoint as its latest, so `provlog serve` continues from that size.
+
+use super::remote::fetch;
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use object_store::ObjectStore;
+use provlog_proto::checkpoint::open_checkpoint;
+use provlog_proto::merkle::CompactRange;
+use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
+use provlog_storage::rebuild::batch_from_entries;
+use provlog_storage::verify::{self, Depth};
+use provlog_storage::{Store, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Where the log is published: its static API over HTTP(S) (the log, a
+    /// mirror, a CDN, a bucket's web endpoint), or an object store URL
+    /// (`s3://bucket/prefix`, `file:///dir`, …; credentials from the
+    /// environment).
+    #[arg(long)]
+    from: String,
+    /// The data directory to create (it must not hold a store yet).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The log's vkey (a file, or the vkey string).
+    #[arg(long)]
+    log_key: String,
+    /// S3-compatible endpoint for an `s3://` source.
+    #[arg(long, env = "PROVLOG_PUBLISH_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Region for an `s3://` source.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+/// Entries appended per synced write.
+const BATCH: usize = 8192;
+/// Objects fetched at once.
+const PARALLEL: usize = 16;
+
+enum Source {
+    Http(reqwest::Client, String),
+    Store(Arc<dyn ObjectStore>, String),
+}
+
+impl Source {
+    /// Fetches with up to five attempts (0.2 s to 1.6 s apart): a restore
+    /// runs once, when the machine is gone, and should ride out a store
+    /// node restarting or a reset connection rather than start over.
+    async fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 0..4 {
+            match self.get_once(path).await {
+                Ok(b) => return Ok(b),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?wait, "fetch failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        self.get_once(path).await
+    }
+
+    async fn get_once(&self, path: &str) -> Result<Vec<u8>> {
+        match self {
+            Self::Http(c, base) => fetch(c, &format!("{base}/{path}")).await,
+            Self::Store(s, url) => crate::publish::get_object(s.as_ref(), path)
+                .await
+                .with_context(|| format!("reading {url}/{path}"))?
+                .map(|b| b.to_vec())
+                .with_context(|| format!("{url}/{path} does not exist")),
+        }
+    }
+}
+
+pub(super) fn run(a: &Args) -> Result<()> {
+    let key = crate::keyfile::read_verifier(&a.log_key).context("log key")?;
+    let db = a.data_dir.join("db");
+    if db.exists() {
+        bail!(
+            "{} already holds a store; restore into a new directory",
+            a.data_dir.display()
+        );
+    }
+    let source = if a.from.starts_with("http://") || a.from.starts_with("https://") {
+        Source::Http(reqwest::Client::new(), a.from.trim_end_matches('/').to_owned())
+    } else {
+        Source::Store(
+            crate::publish::open_store(&a.from, a.endpoint.as_deref(), a.region.as_deref())?,
+            a.from.clone(),
+        )
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let note = rt.block_on(source.get("checkpoint"))?;
+    let (cp, _) = open_checkpoint(&note, &key).context("the published checkpoint does not verify under the log key")?;
+    if cp.size == 0 {
+        bail!("the published log is empty: nothing to restore");
+    }
+    std::fs::create_dir_all(&a.data_dir).with_context(|| format!("creating {}", a.data_dir.display()))?;
+    let work = a.data_dir.join("db.restoring");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    }
+    let store = Store::open(&work, &StoreOptions::default()).with_context(|| format!("creating {}", work.display()))?;
+    let progress = indicatif::ProgressBar::new(cp.size);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("restoring [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let all = tiles_for_size(cp.size);
+    let bundles: Vec<_> = all.iter().filter(|t| t.kind == TileKind::Entries).copied().collect();
+    let mut range = CompactRange::default();
+    let mut pending: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+    let append = |range: &mut CompactRange, entries: Vec<Vec<u8>>, last: bool| -> Result<()> {
+        let mut batch = batch_from_entries(range, entries)?;
+        if last {
+            batch.checkpoint.clone_from(&note);
+        }
+        store.append(&batch).context("writing the restored entries")?;
+        Ok(())
+    };
+    rt.block_on(async {
+        let source = &source;
+        let mut fetched = futures_util::stream::iter(bundles.iter().map(|b| async move {
+            let body = source.get(&b.path()).await?;
+            let entries = decode_bundle(&body, usize::from(b.width)).with_context(|| b.path())?;
+            Ok::<_, anyhow::Error>(entries.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>())
+        }))
+        .buffered(PARALLEL);
+        while let Some(entries) = fetched.next().await {
+            for e in entries? {
+                pending.push(e);
+                if pending.len() == BATCH {
+                    let last = range.size() + BATCH as u64 == cp.size;
+                    append(&mut range, std::mem::take(&mut pending), last)?;
+                    progress.inc(BATCH as u64);
+                }
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    if !pending.is_empty() {
+        let n = pending.len() as u64;
+        append(&mut range, std::mem::take(&mut pending), true)?;
+        progress.inc(n);
+    }
+    progress.finish_and_clear();
+    if range.size() != cp.size {
+        bail!(
+            "the bundles hold {} entries, the checkpoint says {}",
+            range.size(),
+            cp.size
+        );
+    }
+    if range.root() != cp.root {
+        bail!(
+            "the published entries do not hash to the checkpoint's root: the source is corrupted or serves another \
+             history (nothing was restored)"
+        );
+    }
+    // Every hash tile the source serves must be the one the entries imply.
+    let hash_tiles: Vec<_> = all.iter().filter(|t| t.kind != TileKind::Entries).copied().collect();
+    let mismatched = rt.block_on(async {
+        let source = &source;
+        let store = &store;
+        futures_util::stream::iter(hash_tiles.iter().map(|t| async move {
+            let Some((level, r)) = t.node_range() else {
+                return Some(format!("{}: not a tile", t.path()));
+            };
+            let ours = match store.tile_body(level, r.start, r.end - r.start) {
+                Ok(b) => b,
+                Err(e) => return Some(format!("{}: {e}", t.path())),
+            };
+            match source.get(&t.path()).await {
+                Ok(b) if b == ours.as_slice() => None,
+                Ok(_) => Some(format!("{}: differs from the tile the entries imply", t.path())),
+                Err(e) => Some(format!("{e:#}")),
+            }
+        }))
+        .buffer_unordered(PARALLEL)
+        .filter_map(|x| async move { x })
+        .collect::<Vec<String>>()
+        .await
+    });
+    if !mismatched.is_empty() {
+        bail!(
+            "{} hash tiles in the source are wrong or missing (nothing was restored): {}",
+            mismatched.len(),
+            mismatched.join("; ")
+        );
+    }
+    verify::check(&store, &key, Depth::Tree).context("checking the restored store")?;
+    drop(store);
+    std::fs::rename(&work, &db).with_context(|| format!("moving {} to {}", work.display(), db.display()))?;
+    let vkey_path = a.data_dir.join("log.vkey");
+    if !vkey_path.exists() {
+        std::fs::write(&vkey_path, format!("{}\n", key.to_vkey_string()))
+            .with_context(|| format!("writing {}", vkey_path.display()))?;
+    }
+    super::out(format_args!(
+        "restored {} entries of {} from {} into {}: every entry and tile matches the checkpoint's root",
+        cp.size,
+        cp.origin,
+        a.from,
+        a.data_dir.display()
+    ))?;
+    super::out(format_args!(
+        "to continue the log, put its private key at {} (or pass --log-key) and run provlog serve",
+        a.data_dir.join("log.skey").display()
+    ))?;
+    Ok(())
+}
