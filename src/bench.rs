@@ -231,14 +231,17 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 /// Signs `n` distinct events on all cores and renders the requests.
-fn signed_events(key: &SignerKey, n: usize, tag: &str) -> Vec<Value> {
+/// Entries signed and sent per slice of a prefill (about 0.5 GB of requests).
+const PREFILL_SLICE: usize = 200_000;
+
+fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str) -> Vec<Value> {
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let chunk = n.div_ceil(threads.max(1));
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
-                    (t * chunk..((t + 1) * chunk).min(n))
+                    (start + t * chunk..start + ((t + 1) * chunk).min(n))
                         .map(|i| {
                             let ev = json!({
                                 "event_id": format!("bench-{tag}-{i}"),
@@ -434,20 +437,28 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         let k = key()?;
         let need = usize::try_from(a.prefill - size).unwrap_or(0);
         eprintln!("prefilling {need} entries…");
-        let subs = tokio::task::spawn_blocking(move || signed_events(&k, need, "prefill")).await?;
-        let reqs: Vec<Req> = subs
-            .chunks(1000)
-            .map(|c| {
-                Arc::new(request(
-                    "POST",
-                    "/v1/entries/batch",
-                    json!({ "submissions": c }).to_string().as_bytes(),
-                ))
-            })
-            .collect();
-        let o = load(&addr, Arc::new(reqs), 2, Duration::from_secs(3600), false).await;
-        if o.statuses.keys().any(|s| *s != 200) {
-            bail!("prefill failed: {:?}", o.statuses);
+        // In slices, so that memory stays bounded at any prefill size.
+        let first = usize::try_from(size).unwrap_or(0);
+        for from in (0..need).step_by(PREFILL_SLICE) {
+            let n = PREFILL_SLICE.min(need - from);
+            let k = k.clone();
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, first + from, n, "prefill")).await?;
+            let reqs: Vec<Req> = subs
+                .chunks(1000)
+                .map(|c| {
+                    Arc::new(request(
+                        "POST",
+                        "/v1/entries/batch",
+                        json!({ "submissions": c }).to_string().as_bytes(),
+                    ))
+                })
+                .collect();
+            drop(subs);
+            let o = load(&addr, Arc::new(reqs), 2, Duration::from_secs(3600), false).await;
+            if o.statuses.keys().any(|s| *s != 200) {
+                bail!("prefill failed: {:?}", o.statuses);
+            }
+            eprintln!("  {} of {need}", from + n);
         }
         size = client
             .get(format!("{}/v1/log", srv.url))
@@ -463,7 +474,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         Mode::Single => {
             let k = key()?;
             eprintln!("signing {want} events…");
-            let subs = tokio::task::spawn_blocking(move || signed_events(&k, want, "single")).await?;
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, want, "single")).await?;
             let r = subs
                 .iter()
                 .map(|s| Arc::new(request("POST", "/v1/entries", s.to_string().as_bytes())))
@@ -474,7 +485,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             let k = key()?;
             let n = want.max(a.batch_size * a.concurrency * 2);
             eprintln!("signing {n} events…");
-            let subs = tokio::task::spawn_blocking(move || signed_events(&k, n, "batch")).await?;
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, n, "batch")).await?;
             let r = subs
                 .chunks(a.batch_size.clamp(1, 1000))
                 .map(|c| {

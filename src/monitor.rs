@@ -29,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use futures_util::StreamExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -230,11 +231,14 @@ impl Monitor {
     ) -> Result<TileHashes, String> {
         let need = tiles_to_verify(old, size, nodes).map_err(|e| e.to_string())?;
         let mut th = TileHashes::new(size);
-        for t in need {
-            let body = self
-                .fetch(&format!("{}/{}", f.url, t.path()))
-                .await
-                .map_err(|e| format!("{}: {e:#}", t.path()))?;
+        let url = &f.url;
+        let mut fetched = futures_util::stream::iter(
+            need.into_iter()
+                .map(|t| async move { (t, self.fetch(&format!("{url}/{}", t.path())).await) }),
+        )
+        .buffered(16);
+        while let Some((t, body)) = fetched.next().await {
+            let body = body.map_err(|e| format!("{}: {e:#}", t.path()))?;
             th.insert(t, body).map_err(|e| format!("{}: {e}", t.path()))?;
         }
         th.authenticate(root)
@@ -412,11 +416,19 @@ impl Monitor {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix(origin.clone());
-        for (n, b) in bundles.iter().enumerate() {
-            let body = self
-                .fetch(&format!("{}/{}", f.url, b.path()))
-                .await
-                .map_err(|e| ("bundle", format!("{e:#}")))?;
+        // Bundles are fetched 16 at a time (a CDN or object store answers
+        // each in tens of milliseconds) and checked in order.
+        let url = f.url.clone();
+        let url = &url;
+        let mut fetched = futures_util::stream::iter(
+            bundles
+                .iter()
+                .map(|b| async move { (b, self.fetch(&format!("{url}/{}", b.path())).await) }),
+        )
+        .buffered(16)
+        .enumerate();
+        while let Some((n, (b, body))) = fetched.next().await {
+            let body = body.map_err(|e| ("bundle", format!("{e:#}")))?;
             let entries =
                 decode_bundle(&body, usize::from(b.width)).map_err(|e| ("bundle", format!("{}: {e}", b.path())))?;
             let level0 = th

@@ -28,15 +28,16 @@ pub(super) struct Args {
 pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let snap = rt.block_on(snapshot(&a.url, &key))?;
-    let mut findings = snap.findings.len() as u64;
-    for f in &snap.findings {
-        super::out(format_args!("FINDING {}", f.0))?;
-    }
     let mut auditor = Auditor::new();
-    let (mut policies, mut events) = (0u64, 0u64);
-    for (i, e) in &snap.entries {
-        if *i != auditor.next_index() {
+    let (mut policies, mut events, mut findings) = (0u64, 0u64, 0u64);
+    let mut stopped = false;
+    // Entries arrive in index order as their bundles are fetched and
+    // checked; nothing is held beyond the auditor's registry.
+    let snap = rt.block_on(snapshot(&a.url, &key, |i, e| {
+        if stopped {
+            return Ok(());
+        }
+        if i != auditor.next_index() {
             // Entries missing from the static API cannot be audited; the
             // replay stops at the first gap.
             super::out(format_args!(
@@ -44,7 +45,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 auditor.next_index()
             ))?;
             findings += 1;
-            break;
+            stopped = true;
+            return Ok(());
         }
         match auditor.push(e) {
             Ok(Audited::Policy { submitters }) => {
@@ -69,6 +71,11 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 super::out(format_args!("FINDING {f}"))?;
             }
         }
+        Ok(())
+    }))?;
+    findings += snap.findings.len() as u64;
+    for f in &snap.findings {
+        super::out(format_args!("FINDING {}", f.0))?;
     }
     super::out(format_args!(
         "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, {findings} findings",

@@ -65,13 +65,17 @@ pub(super) fn run(a: &Args) -> Result<()> {
     } else {
         let url = a.url.clone().unwrap_or_default();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let snap = rt.block_on(snapshot(&url, &key))?;
-        let mut problems: Vec<String> = snap.findings.into_iter().map(|f| f.0).collect();
-        for (i, e) in &snap.entries {
-            if let Err(err) = Leaf::parse(e) {
-                problems.push(format!("entry {i}: {err}"));
+        let mut bad_entries = Vec::new();
+        let snap = rt.block_on(snapshot(&url, &key, |i, e| {
+            if let Err(err) = Leaf::parse(e)
+                && bad_entries.len() < a.max_findings
+            {
+                bad_entries.push(format!("entry {i}: {err}"));
             }
-        }
+            Ok(())
+        }))?;
+        let mut problems: Vec<String> = snap.findings.into_iter().map(|f| f.0).collect();
+        problems.extend(bad_entries);
         (url, snap.checkpoint.size, problems)
     };
     for p in &problems {

@@ -55,12 +55,14 @@ enum Command {
     ///   provlog serve
     ///   provlog serve --config provlog.toml
     ///   provlog serve --listen 0.0.0.0:8080 --data-dir /var/lib/provlog
+    #[command(verbatim_doc_comment)]
     Serve(serve::Args),
     /// Generate a signed-note key pair: NAME.skey (mode 0600) and NAME.vkey.
     ///
     /// Examples:
     ///   provlog keygen --name ci-provisioner
     ///   provlog keygen --name ci-provisioner --out keys/ci.skey
+    #[command(verbatim_doc_comment)]
     Keygen(keygen::Args),
     /// Sign events as a submitter and print submissions (no network).
     ///
@@ -68,6 +70,7 @@ enum Command {
     ///
     /// Example:
     ///   provlog sign --key provlog-data/dev.skey --submitter dev event.json > submission.json
+    #[command(verbatim_doc_comment)]
     Sign(submit::SignArgs),
     /// Sign events and submit them; prints one receipt (JSON) per line.
     ///
@@ -76,23 +79,27 @@ enum Command {
     ///   provlog submit --key ci.skey --action rotate --actor wf/rotate --target svc-payments \
     ///       --fingerprint sha256:… --previous-fingerprint sha256:…
     ///   provlog submit --key ci.skey --batch events.jsonl --out receipts.jsonl
+    #[command(verbatim_doc_comment)]
     Submit(submit::SubmitArgs),
     /// Search the log by identity; prints entries as JSON lines.
     ///
     /// Examples:
     ///   provlog events --target svc-payments
     ///   provlog events --credential sha256:9f86… --all
+    #[command(verbatim_doc_comment)]
     Events(query::EventsArgs),
     /// The state of a credential, with its history and proofs.
     ///
     /// Example:
     ///   provlog credential sha256:9f86… --log-key provlog-data/log.vkey --out answer.json
+    #[command(verbatim_doc_comment)]
     Credential(query::CredentialArgs),
     /// Rebuild from tiles and entry bundles the authority every event ran
     /// under, and check signatures and scope; exit 1 on any finding.
     ///
     /// Example:
     ///   provlog audit --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    #[command(verbatim_doc_comment)]
     Audit(audit::Args),
     /// Check every tile, bundle, leaf hash and checkpoint of a log, offline
     /// (a stopped log's data directory) or over HTTP; exit 1 on any finding.
@@ -100,6 +107,7 @@ enum Command {
     /// Examples:
     ///   provlog fsck --data-dir ./provlog-data
     ///   provlog fsck --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    #[command(verbatim_doc_comment)]
     Fsck(fsck::Args),
     /// Verify a receipt offline with only the log's vkey.
     ///
@@ -107,12 +115,14 @@ enum Command {
     ///   provlog verify --receipt receipt.json --log-key provlog-data/log.vkey
     ///   provlog verify --tlog-proof entry.tlog-proof --entry entry.json --log-key 'localhost/provlog+…'
     ///   provlog verify --credential answer.json --log-key provlog-data/log.vkey
+    #[command(verbatim_doc_comment)]
     Verify(verify::Args),
     /// Run a C2SP tlog-witness: cosign checkpoints of the logs it follows.
     ///
     /// Examples:
     ///   provlog keygen --name witness.example/w1 --type cosignature --out w1.skey
     ///   provlog witness --key w1.skey --log "$(cat provlog-data/log.vkey)" --listen 127.0.0.1:7380
+    #[command(verbatim_doc_comment)]
     Witness(crate::witness::WitnessArgs),
     /// Follow logs: verify every checkpoint, tile, entry, signature, scope and
     /// lifecycle rule; gossip checkpoints with peers; write fork evidence.
@@ -120,6 +130,7 @@ enum Command {
     /// Examples:
     ///   provlog monitor --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey --once
     ///   provlog monitor --log http://log-a=VKEY --peer http://other-monitor:7390 --listen 127.0.0.1:7390
+    #[command(verbatim_doc_comment)]
     Monitor(crate::monitor::MonitorArgs),
     /// The load generator: start a log (or use --url), prepare requests,
     /// load it, report throughput and latency against this machine's
@@ -129,6 +140,7 @@ enum Command {
     ///   provlog bench --mode single --concurrency 256 --duration 10
     ///   provlog bench --mode batch --concurrency 4 --batch-size 1000
     ///   provlog bench --mode proof --prefill 1000000 --concurrency 64
+    #[command(verbatim_doc_comment)]
     Bench(crate::bench::BenchArgs),
     /// Rebuild a data directory from where the log is published (its
     /// static API over HTTP, or the object store), verifying every entry
@@ -138,12 +150,14 @@ enum Command {
     ///   provlog restore --from http://tiles.example.com/logs/prod --log-key log.vkey --data-dir ./restored
     ///   provlog restore --from s3://provlog-bucket/logs/prod --endpoint http://127.0.0.1:3900 \
     ///       --log-key log.vkey --data-dir ./restored
+    #[command(verbatim_doc_comment)]
     Restore(restore::Args),
     /// Compact a stopped log's store and report its size on disk against
     /// its entry bytes.
     ///
     /// Example:
     ///   provlog compact --data-dir ./provlog-data
+    #[command(verbatim_doc_comment)]
     Compact(compact::Args),
     /// Configuration helpers.
     #[command(subcommand)]
@@ -153,6 +167,7 @@ enum Command {
     /// Examples:
     ///   provlog completions bash > /etc/bash_completion.d/provlog
     ///   provlog completions zsh > "${fpath[1]}/_provlog"
+    #[command(verbatim_doc_comment)]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

@@ -3,6 +3,7 @@
 //! `fsck --url`.
 
 use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
 use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_proto::keys::VerifierKey;
 use provlog_proto::merkle::leaf_hash;
@@ -21,20 +22,31 @@ pub(super) async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>
 #[derive(Debug)]
 pub(super) struct Finding(pub(super) String);
 
-/// Everything a log serves at one checkpoint, checked as far as the static
-/// API allows: the checkpoint signature, every hash tile authenticated
-/// against the checkpoint's root, every bundle framed and each entry equal
-/// to its leaf hash in the level-0 tiles.
+/// Requests in flight while reading bundles: a CDN or an object store
+/// answers each in tens of milliseconds, so one at a time would leave a
+/// replay latency-bound.
+const PARALLEL: usize = 16;
+
+/// What a log serves at one checkpoint, checked as far as the static API
+/// allows: the checkpoint signature, every hash tile authenticated against
+/// the checkpoint's root, every bundle framed and each entry equal to its
+/// leaf hash in the level-0 tiles.
 pub(super) struct Snapshot {
     pub(super) checkpoint: Checkpoint,
-    /// Entries in index order (only those in bundles that checked out).
-    pub(super) entries: Vec<(u64, Vec<u8>)>,
     pub(super) findings: Vec<Finding>,
 }
 
-/// Fetches and checks a log at its current checkpoint. Fails outright only
-/// when nothing can be checked (no valid checkpoint, unreachable log).
-pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> {
+/// Fetches and checks a log at its current checkpoint, handing each entry
+/// that matches its leaf hash to `on_entry` in index order (entries of a
+/// bundle that cannot be fetched or framed are skipped, with a finding).
+/// Memory stays bounded by the hash tiles and the bundles in flight,
+/// whatever the log's size. Fails outright only when nothing can be checked
+/// (no valid checkpoint, unreachable log) or when `on_entry` fails.
+pub(super) async fn snapshot(
+    base: &str,
+    key: &VerifierKey,
+    mut on_entry: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Snapshot> {
     let base = base.trim_end_matches('/');
     let client = reqwest::Client::new();
     let note = fetch(&client, &format!("{base}/checkpoint")).await?;
@@ -42,8 +54,15 @@ pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> 
     let all = tiles_for_size(checkpoint.size);
     let mut tiles = TileHashes::new(checkpoint.size);
     let mut findings = Vec::new();
-    for t in all.iter().filter(|t| matches!(t.kind, TileKind::Hash { .. })) {
-        match fetch(&client, &format!("{base}/{}", t.path())).await {
+    let client = &client;
+    let mut hash_tiles = futures_util::stream::iter(
+        all.iter()
+            .filter(|t| matches!(t.kind, TileKind::Hash { .. }))
+            .map(|t| async move { (t, fetch(client, &format!("{base}/{}", t.path())).await) }),
+    )
+    .buffered(PARALLEL);
+    while let Some((t, body)) = hash_tiles.next().await {
+        match body {
             Ok(body) => {
                 if let Err(e) = tiles.insert(*t, body) {
                     findings.push(Finding(format!("{}: {e}", t.path())));
@@ -57,9 +76,14 @@ pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> 
     {
         findings.push(Finding(format!("tiles do not match the checkpoint root: {e}")));
     }
-    let mut entries = Vec::new();
-    for b in all.iter().filter(|t| t.kind == TileKind::Entries) {
-        let body = match fetch(&client, &format!("{base}/{}", b.path())).await {
+    let mut bundles = futures_util::stream::iter(
+        all.iter()
+            .filter(|t| t.kind == TileKind::Entries)
+            .map(|b| async move { (b, fetch(client, &format!("{base}/{}", b.path())).await) }),
+    )
+    .buffered(PARALLEL);
+    while let Some((b, body)) = bundles.next().await {
+        let body = match body {
             Ok(b) => b,
             Err(e) => {
                 findings.push(Finding(format!("{}: {e:#}", b.path())));
@@ -77,7 +101,7 @@ pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> 
         for (k, e) in got.iter().enumerate() {
             let i = b.index * 256 + k as u64;
             match level0.and_then(|t| t.get(k * 32..k * 32 + 32)) {
-                Some(h) if h == leaf_hash(e).as_slice() => entries.push((i, e.to_vec())),
+                Some(h) if h == leaf_hash(e).as_slice() => on_entry(i, e)?,
                 Some(_) => findings.push(Finding(format!(
                     "entry {i} in {} does not match its leaf hash in tile/0",
                     b.path()
@@ -86,9 +110,5 @@ pub(super) async fn snapshot(base: &str, key: &VerifierKey) -> Result<Snapshot> 
             }
         }
     }
-    Ok(Snapshot {
-        checkpoint,
-        entries,
-        findings,
-    })
+    Ok(Snapshot { checkpoint, findings })
 }
