@@ -529,7 +529,7 @@ ready_max_checkpoint_age_ms = 30000
 # ack_timeout_ms = 10000                    # then 503 not_published (retry, same event_id)
 # required = true                           # false: start even if the store is down
 # public_url = "https://tiles.example.com/logs/prod"
-# interval_ms = 200                         # at most one upload round per interval
+# interval_ms = 200                         # at most one upload round per interval (not with ack_after_publish)
 
 # [[witnesses]]
 # url = "https://witness.example/w1"

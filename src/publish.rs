@@ -79,8 +79,10 @@ pub struct PublishConfig {
     /// Where readers fetch the published log (shown in `/v1/log`).
     #[serde(default)]
     pub public_url: Option<String>,
-    /// At most one round per this many ms: fewer requests and fewer
-    /// short-lived partial tiles under load (checkpoints coalesce).
+    /// Rounds start at most once per this many ms: fewer requests and
+    /// fewer short-lived partial tiles under load (checkpoints coalesce).
+    /// Not applied with `ack_after_publish`, where rounds run back to back
+    /// because waiting submitters would pay the interval in latency.
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
 }
@@ -571,16 +573,25 @@ pub async fn run(log: Arc<Log>) {
             match p.round(&log, old, latest.size, &latest.checkpoint).await {
                 Ok(objects) => {
                     p.published.send_replace(latest.size);
+                    // If the log moved on during the round, its oldest
+                    // unpublished checkpoint is at most this old.
+                    let moved_on = rx.has_changed().unwrap_or(false);
                     {
                         let mut s = p.state();
                         s.error = None;
-                        s.behind_since = None;
+                        s.behind_since = moved_on.then_some(started);
                     }
                     log.metrics.published(latest.size, objects, started.elapsed());
                     tracing::debug!(tree_size = latest.size, objects, "published");
                     backoff = Duration::from_millis(100);
-                    // The log may have moved on while this round ran.
-                    tokio::time::sleep(p.interval).await;
+                    // Rounds start at most every `interval`, which bounds the
+                    // store's request rate. Submitters waiting on
+                    // `ack_after_publish` would pay that interval in latency,
+                    // so then rounds run back to back, each one taking
+                    // whatever the log sequenced during the previous.
+                    if !p.ack_after_publish {
+                        tokio::time::sleep(p.interval.saturating_sub(started.elapsed())).await;
+                    }
                     continue;
                 }
                 Err(RoundError::Fork(why)) => {

@@ -658,8 +658,9 @@ impl Store {
         Ok(())
     }
 
-    /// Flushes memtables and compacts every column family (benchmarks that
-    /// measure size on disk).
+    /// Flushes memtables and compacts every column family: after a bulk
+    /// load (`provlog restore`) and for `provlog compact`, which reports the
+    /// size on disk.
     ///
     /// # Errors
     /// RocksDB errors.
