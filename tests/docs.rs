@@ -90,14 +90,6 @@ fn check_skipped(b: &Block) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// Moves every `127.0.0.1:PORT` and `localhost:PORT` to a free port (the
 /// same one for the same number); returns the new text and the mapping.
 fn remap_ports(script: &str) -> (String, Vec<(String, u16)>) {
@@ -109,7 +101,7 @@ fn remap_ports(script: &str) -> (String, Vec<(String, u16)>) {
             let after = &rest[i + needle.len()..];
             let port: String = after.chars().take_while(char::is_ascii_digit).collect();
             if !port.is_empty() && !map.iter().any(|(p, _)| *p == port) {
-                map.push((port.clone(), free_port()));
+                map.push((port.clone(), common::free_port()));
             }
             rest = after;
         }

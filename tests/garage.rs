@@ -30,14 +30,6 @@ fn garage_bin() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 struct Node {
     config: PathBuf,
     child: Option<Child>,
@@ -60,33 +52,32 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn garage(&self, node: usize, args: &[&str]) -> String {
+    /// Runs a garage command on `node`: its stdout, or stdout+stderr.
+    fn try_garage(&self, node: usize, args: &[&str]) -> Result<String, String> {
         let o = Command::new(&self.bin)
             .arg("-c")
             .arg(&self.nodes[node].config)
             .args(args)
             .output()
             .expect("garage");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "garage {args:?}: {text}");
-        text
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        if o.status.success() {
+            Ok(out)
+        } else {
+            Err(format!("{out}{}", String::from_utf8_lossy(&o.stderr)))
+        }
+    }
+
+    fn garage(&self, node: usize, args: &[&str]) -> String {
+        self.try_garage(node, args)
+            .unwrap_or_else(|text| panic!("garage {args:?}: {text}"))
     }
 
     /// Retries a garage command while the cluster settles.
     fn garage_retry(&self, node: usize, args: &[&str]) -> String {
         for _ in 0..60 {
-            let o = Command::new(&self.bin)
-                .arg("-c")
-                .arg(&self.nodes[node].config)
-                .args(args)
-                .output()
-                .expect("garage");
-            if o.status.success() {
-                return String::from_utf8_lossy(&o.stdout).into_owned();
+            if let Ok(out) = self.try_garage(node, args) {
+                return out;
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -100,7 +91,12 @@ impl Cluster {
         for n in 0..3 {
             let root = dir.join(format!("garage{n}"));
             std::fs::create_dir_all(&root).expect("mkdir");
-            let (rpc, s3, web, admin) = (free_port(), free_port(), free_port(), free_port());
+            let (rpc, s3, web, admin) = (
+                common::free_port(),
+                common::free_port(),
+                common::free_port(),
+                common::free_port(),
+            );
             let config = root.join("garage.toml");
             std::fs::write(
                 &config,
@@ -297,8 +293,8 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
 
     // Restore from the cluster (through another node) into a new directory.
     let restored = dir.path().join("restored");
-    let o = Command::new(common::BIN)
-        .args([
+    let (code, text) = common::run_env(
+        &[
             "restore",
             "--from",
             url,
@@ -310,16 +306,10 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
             restored.to_str().expect("utf8"),
             "--log-key",
             &vkey,
-        ])
-        .envs(envs)
-        .output()
-        .expect("restore");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+        ],
+        &envs,
     );
-    assert!(o.status.success(), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains("restored 1201 entries"), "{text}");
 
     // It continues from there, publishing to the same place.

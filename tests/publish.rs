@@ -98,15 +98,18 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     b[5] ^= 1;
     std::fs::write(&tile, b).expect("write");
     let target = dir.path().join("restored-bad");
-    let (code, out) = common::run(&[
-        "restore",
-        "--from",
-        &format!("file://{}", bad.display()),
-        "--data-dir",
-        target.to_str().expect("utf8"),
-        "--log-key",
-        &vkey,
-    ]);
+    let restore_bad = || {
+        common::run(&[
+            "restore",
+            "--from",
+            &format!("file://{}", bad.display()),
+            "--data-dir",
+            target.to_str().expect("utf8"),
+            "--log-key",
+            &vkey,
+        ])
+    };
+    let (code, out) = restore_bad();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("tile/0/001"), "{out}");
     assert!(!target.join("db").exists());
@@ -116,15 +119,7 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let n = b.len();
     b[n - 3] ^= 1;
     std::fs::write(&bundle, b).expect("write");
-    let (code, out) = common::run(&[
-        "restore",
-        "--from",
-        &format!("file://{}", bad.display()),
-        "--data-dir",
-        target.to_str().expect("utf8"),
-        "--log-key",
-        &vkey,
-    ]);
+    let (code, out) = restore_bad();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("root") || out.contains("entry"), "{out}");
     assert!(!target.join("db").exists());

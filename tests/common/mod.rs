@@ -349,7 +349,17 @@ pub fn write_key(path: &Path, key: &SignerKey) {
 
 /// Runs `provlog ARGS…` to completion: exit code and stdout+stderr.
 pub fn run(args: &[&str]) -> (i32, String) {
-    let o = Command::new(BIN).args(args).output().expect("run");
+    run_env(args, &[])
+}
+
+/// Runs the binary with extra environment variables; exit code and
+/// stdout+stderr.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let o = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
     (
         o.status.code().unwrap_or(-1),
         format!(
@@ -358,6 +368,15 @@ pub fn run(args: &[&str]) -> (i32, String) {
             String::from_utf8_lossy(&o.stderr)
         ),
     )
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Serves a directory over HTTP (a mirror or CDN in front of a published
