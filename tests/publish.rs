@@ -72,6 +72,11 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let vkey = vkey_file(dir.path(), &s);
     let skey = std::fs::read(s.data_dir.join("log.skey")).expect("skey");
     let old_root = open_checkpoint(&note, &s.vkey).expect("cp").0;
+    let (st, receipt) = get(&c, &s.url, "/v1/entries/300/receipt").await;
+    assert_eq!(st, 200);
+    let receipt_file = dir.path().join("receipt-300.json");
+    std::fs::write(&receipt_file, receipt).expect("receipt");
+    let receipt_file = receipt_file.to_str().expect("utf8").to_owned();
     s.stop();
     let mirror = serve_dir(store.clone()).await;
     let mon = dir.path().join("mon");
@@ -89,6 +94,23 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let (code, out) = common::run(&["fsck", "--url", &mirror, "--log-key", &vkey]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("tree size {size}, 0 findings")), "{out}");
+    // A receipt checked against what the store publishes now.
+    let (code, out) = common::run(&[
+        "verify",
+        "--receipt",
+        &receipt_file,
+        "--log-key",
+        &vkey,
+        "--url",
+        &mirror,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "publishes a checkpoint of size {size} that includes entry 300"
+        )),
+        "{out}"
+    );
 
     // A corrupted copy is refused, naming what is wrong, and restores nothing.
     let bad = dir.path().join("bad-store");
@@ -112,6 +134,20 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let (code, out) = restore_bad();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("tile/0/001"), "{out}");
+    // The receipt's entry sits in that tile: checking it against the
+    // corrupted copy fails too.
+    let bad_mirror = serve_dir(bad.clone()).await;
+    let (code, out) = common::run(&[
+        "verify",
+        "--receipt",
+        &receipt_file,
+        "--log-key",
+        &vkey,
+        "--url",
+        &bad_mirror,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("do NOT match"), "{out}");
     assert!(!target.join("db").exists());
     let bundle = bad.join("tile/entries/000");
     std::fs::copy(store.join("tile/0/001"), &tile).expect("repair");

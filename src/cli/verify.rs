@@ -39,6 +39,77 @@ pub(super) struct Args {
     /// Cosignatures required from the given witnesses (default: all of them).
     #[arg(long)]
     min_witnesses: Option<usize>,
+    /// Also check the receipt against what is published now at this URL
+    /// (the log, a mirror, a CDN, an object store's web endpoint): its
+    /// latest checkpoint must verify, contain the entry at its index and
+    /// extend the receipt's checkpoint.
+    #[arg(long, conflicts_with_all = ["credential", "checkpoint", "fork_evidence"])]
+    url: Option<String>,
+}
+
+/// Checks a verified receipt against the checkpoint published at `base`
+/// now, with only the hash tiles needed: the published tree must be at
+/// least as large, hold the entry's leaf hash at its index, and have the
+/// receipt's root as the root of its first `size` leaves.
+fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &VerifiedReceipt) -> Result<u64> {
+    use provlog_proto::merkle::{CompactRange, NodeId};
+    use provlog_proto::tile::{TileHashes, TileId, tiles_to_verify};
+    let base = base.trim_end_matches('/');
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let note = super::remote::fetch(&client, &format!("{base}/checkpoint")).await?;
+        let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&note, log_key)
+            .with_context(|| format!("{base}/checkpoint does NOT verify under the log key"))?;
+        if cp.origin != v.checkpoint.origin {
+            bail!(
+                "{base} publishes {:?}, the receipt is from {:?}",
+                cp.origin,
+                v.checkpoint.origin
+            );
+        }
+        if cp.size < v.checkpoint.size {
+            bail!(
+                "{base} publishes a tree of {} entries, older than the receipt's checkpoint of {}: \
+                 the publication is behind, or the log lost entries it acknowledged",
+                cp.size,
+                v.checkpoint.size
+            );
+        }
+        let mut nodes = CompactRange::node_ids(v.checkpoint.size);
+        nodes.push(NodeId {
+            level: 0,
+            index: v.index,
+        });
+        let need = tiles_to_verify(cp.size - 1, cp.size, &nodes)?;
+        let mut th = TileHashes::new(cp.size);
+        for t in need {
+            let body = super::remote::fetch(&client, &format!("{base}/{}", t.path())).await?;
+            th.insert(t, body).with_context(|| t.path())?;
+        }
+        th.authenticate(&cp.root)
+            .with_context(|| format!("the tiles at {base} do NOT match its checkpoint"))?;
+        let width = u16::try_from((cp.size - (v.index & !255)).min(256)).unwrap_or(256);
+        let tile = th
+            .get(&TileId::hash(0, v.index >> 8, width))
+            .context("no level-0 tile for the entry")?;
+        let k = usize::try_from(v.index & 255).unwrap_or(0) * 32;
+        if tile.get(k..k + 32) != Some(v.leaf_hash.as_slice()) {
+            bail!(
+                "{base} holds another entry at index {}: a split view or a rewritten log",
+                v.index
+            );
+        }
+        let old_root = provlog_proto::merkle::root(v.checkpoint.size, &th)
+            .map_err(|e| anyhow::anyhow!("computing the root at {}: {e}", v.checkpoint.size))?;
+        if old_root != v.checkpoint.root {
+            bail!(
+                "the tree at {base} does NOT extend the receipt's checkpoint of size {}: a fork",
+                v.checkpoint.size
+            );
+        }
+        Ok(cp.size)
+    })
 }
 
 /// Checks the witness policy on the checkpoint note, if witnesses are given.
@@ -162,5 +233,12 @@ pub(super) fn run(a: &Args) -> Result<()> {
         v.checkpoint.size,
         log_key.to_vkey_string()
     ))?;
+    if let Some(url) = &a.url {
+        let size = check_published(url, &log_key, &v)?;
+        super::out(format_args!(
+            "OK: {url} publishes a checkpoint of size {size} that includes entry {} and extends the receipt's checkpoint",
+            v.index
+        ))?;
+    }
     Ok(())
 }
