@@ -25,6 +25,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod cosign;
+pub mod fetch;
 pub mod keyfile;
 pub mod log;
 pub mod metrics;

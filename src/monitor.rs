@@ -234,7 +234,7 @@ impl Monitor {
         let url = &f.url;
         let mut fetched = futures_util::stream::iter(
             need.into_iter()
-                .map(|t| async move { (t, self.fetch(&format!("{url}/{}", t.path())).await) }),
+                .map(|t| async move { (t, crate::fetch::fetch_tile(&self.client, url, &t).await) }),
         )
         .buffered(16);
         while let Some((t, body)) = fetched.next().await {
@@ -423,7 +423,7 @@ impl Monitor {
         let mut fetched = futures_util::stream::iter(
             bundles
                 .iter()
-                .map(|b| async move { (b, self.fetch(&format!("{url}/{}", b.path())).await) }),
+                .map(|b| async move { (b, crate::fetch::fetch_tile(&self.client, url, b).await) }),
         )
         .buffered(16)
         .enumerate();
@@ -614,7 +614,10 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         rules,
         metrics: Metrics::new(),
         alarms: Mutex::new(0),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+        client: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()?,
         evidence_dir: a.evidence_dir.clone().unwrap_or_else(|| a.state_dir.join("evidence")),
         peers: a.peers.clone(),
         min_witnesses: a.min_witnesses.unwrap_or(witness_keys.len()),

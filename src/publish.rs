@@ -250,8 +250,11 @@ pub struct Publisher {
     /// Attributes (content type, cache control) are sent when the backend
     /// keeps them; the local filesystem does not.
     attributes: bool,
-    /// The size whose checkpoint is in the store.
+    /// The size whose checkpoint is in the store, once checked against
+    /// this log.
     published: watch::Sender<u64>,
+    /// The size of the store's checkpoint when the publisher opened.
+    store_size: u64,
     state: Mutex<State>,
     /// Submissions wait for publication.
     pub ack_after_publish: bool,
@@ -335,7 +338,12 @@ impl Publisher {
             url: cfg.url.clone(),
             public_url: cfg.public_url.clone(),
             attributes,
-            published: watch::channel(published).0,
+            // Trusted only once `check_history` has compared the store's
+            // checkpoint with this log: until then nothing counts as
+            // published, so `ack_after_publish` cannot acknowledge an entry
+            // on the strength of a store that holds another history.
+            published: watch::channel(0).0,
+            store_size: published,
             state: Mutex::new(State {
                 error,
                 ..State::default()
@@ -383,14 +391,32 @@ impl Publisher {
     /// [`AckError`] after `ack_timeout`, or when publishing stopped.
     pub async fn wait_published(&self, index: u64) -> Result<(), AckError> {
         let mut rx = self.published.subscribe();
-        let wait = rx.wait_for(|size| *size > index);
-        match tokio::time::timeout(self.ack_timeout, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => match self.state().alarm.clone() {
-                Some(a) => Err(AckError::Stopped(a)),
-                None => Err(AckError::NotYet { index }),
-            },
-        }
+        let wait = async {
+            loop {
+                // An alarm answers at once (`raise` wakes the waiters).
+                if let Some(a) = self.state().alarm.clone() {
+                    return Err(AckError::Stopped(a));
+                }
+                if *rx.borrow_and_update() > index {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(AckError::NotYet { index });
+                }
+            }
+        };
+        tokio::time::timeout(self.ack_timeout, wait)
+            .await
+            .unwrap_or(Err(AckError::NotYet { index }))
+    }
+
+    /// Stops publishing on a fork: records the alarm, counts it, and wakes
+    /// every submission waiting for publication so that it fails now.
+    fn raise(&self, log: &Log, why: String) {
+        tracing::error!(alarm = %why, "publishing stopped: the object store holds a different history");
+        log.metrics.publish_alarm();
+        self.state().alarm = Some(why);
+        self.published.send_modify(|_| {});
     }
 
     fn put_options(&self, content_type: &'static str, cache: &'static str) -> PutOptions {
@@ -410,7 +436,7 @@ impl Publisher {
     async fn put_once(&self, path: &str, bytes: Arc<Vec<u8>>) -> Result<bool, RoundError> {
         let existing = get_object(self.store.as_ref(), path)
             .await
-            .map_err(|e| RoundError::Store(format!("reading {path}: {e}")))?;
+            .map_err(|e| RoundError::Store(format!("reading {}/{path}: {e}", self.url)))?;
         match existing {
             Some(b) if b.as_ref() == bytes.as_slice() => Ok(false),
             Some(_) => Err(RoundError::Fork(format!(
@@ -426,7 +452,7 @@ impl Publisher {
                         self.put_options("application/octet-stream", TILE_CACHE_CONTROL),
                     )
                     .await
-                    .map_err(|e| RoundError::Store(format!("writing {path}: {e}")))?;
+                    .map_err(|e| RoundError::Store(format!("writing {}/{path}: {e}", self.url)))?;
                 Ok(true)
             }
         }
@@ -437,7 +463,7 @@ impl Publisher {
     async fn check_history(&self, log: &Arc<Log>) -> Result<(), RoundError> {
         let Some(note) = get_object(self.store.as_ref(), "checkpoint")
             .await
-            .map_err(|e| RoundError::Store(format!("reading checkpoint: {e}")))?
+            .map_err(|e| RoundError::Store(format!("reading {}/checkpoint: {e}", self.url)))?
         else {
             self.published.send_replace(0);
             return Ok(());
@@ -447,7 +473,8 @@ impl Publisher {
         let size = log.published().size;
         if cp.size > size {
             return Err(RoundError::Fork(format!(
-                "{}/checkpoint has size {}, ahead of this log's {size}: this data directory lost entries                  the store holds; restore it from the store (provlog restore) instead of publishing over it",
+                "{}/checkpoint has size {}, ahead of this log's {size}: this data directory lost entries \
+                 the store holds; restore it from the store (provlog restore) instead of publishing over it",
                 self.url, cp.size
             )));
         }
@@ -502,7 +529,7 @@ impl Publisher {
                 self.put_options("text/plain; charset=utf-8", CHECKPOINT_CACHE_CONTROL),
             )
             .await
-            .map_err(|e| RoundError::Store(format!("writing checkpoint: {e}")))?;
+            .map_err(|e| RoundError::Store(format!("writing {}/checkpoint: {e}", self.url)))?;
         // Partial tiles that a full tile of this round replaced are no
         // longer needed by any reader of the new checkpoint (C2SP lets
         // clients fall back to the full tile). Best effort.
@@ -546,12 +573,15 @@ pub async fn run(log: Arc<Log>) {
         match p.check_history(&log).await {
             Ok(()) => break,
             Err(RoundError::Fork(why)) => {
-                tracing::error!(alarm = %why, "not publishing: the object store holds a different history");
-                log.metrics.publish_alarm();
-                p.state().alarm = Some(why);
+                p.raise(&log, why);
                 return;
             }
             Err(RoundError::Store(why)) => {
+                // The store is unreachable: everything the log holds is
+                // unpublished, and the lag shows it.
+                if log.published().size > p.store_size {
+                    p.state().behind_since.get_or_insert_with(Instant::now);
+                }
                 tracing::warn!(error = %why, retry_in = ?backoff, "cannot read the object store; retrying");
                 log.metrics.publish_failed();
                 p.state().error = Some(why);
@@ -559,6 +589,9 @@ pub async fn run(log: Arc<Log>) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+    if p.published_size() >= log.published().size {
+        p.state().behind_since = None;
     }
     backoff = Duration::from_millis(100);
     loop {
@@ -595,9 +628,7 @@ pub async fn run(log: Arc<Log>) {
                     continue;
                 }
                 Err(RoundError::Fork(why)) => {
-                    tracing::error!(alarm = %why, "publishing stopped: the object store holds a different history");
-                    log.metrics.publish_alarm();
-                    p.state().alarm = Some(why);
+                    p.raise(&log, why);
                     return;
                 }
                 Err(RoundError::Store(why)) => {

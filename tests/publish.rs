@@ -41,7 +41,10 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
     let c = client();
     let key = s.dev_key();
-    submit_many(&c, &s.url, &key, "pub", 700).await;
+    submit_many(&c, &s.url, &key, "pub", 300).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 301).await;
+    let (_, note_301) = get(&c, &s.url, "/checkpoint").await;
+    submit_many(&c, &s.url, &key, "pubb", 400).await;
     let size = 701;
     let info = wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == size).await;
     assert_eq!(info["publish"]["lag_entries"], 0);
@@ -94,6 +97,45 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let (code, out) = common::run(&["fsck", "--url", &mirror, "--log-key", &vkey]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("tree size {size}, 0 findings")), "{out}");
+    // A reader that saw the store at size 301 needs tile/0/001.p/45 and
+    // tile/entries/001.p/45, which the publisher deleted once the full
+    // tiles existed: readers cut them from the full ones.
+    assert!(!store.join("tile/0/001.p/45").exists(), "replaced partials are deleted");
+    assert!(
+        !store.join("tile/entries/001.p/45").exists(),
+        "replaced partials are deleted"
+    );
+    let old_view = dir.path().join("old-view");
+    copy_dir(&store, &old_view);
+    std::fs::write(old_view.join("checkpoint"), &note_301).expect("old checkpoint");
+    let old_mirror = serve_dir(old_view.clone()).await;
+    let (code, out) = common::run(&["fsck", "--url", &old_mirror, "--log-key", &vkey]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tree size 301, 0 findings"), "{out}");
+    let (code, out) = common::run(&[
+        "monitor",
+        "--url",
+        &old_mirror,
+        "--log-key",
+        &vkey,
+        "--state-dir",
+        dir.path().join("mon-old").to_str().expect("utf8"),
+        "--once",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let old_restore = dir.path().join("restored-301");
+    let (code, out) = common::run(&[
+        "restore",
+        "--from",
+        &old_mirror,
+        "--data-dir",
+        old_restore.to_str().expect("utf8"),
+        "--log-key",
+        &vkey,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restored 301 entries"), "{out}");
+
     // A receipt checked against what the store publishes now.
     let (code, out) = common::run(&[
         "verify",
@@ -260,7 +302,59 @@ async fn a_store_holding_other_bytes_is_a_fork() {
     );
     // The log itself goes on: publication never blocks sequencing.
     submit_many(&c, &s.url, &key, "c", 5).await;
+    let skey = std::fs::read(s.data_dir.join("log.skey")).expect("skey");
     s.stop();
+
+    // The same log key on a data directory that lost what the store holds
+    // (size 1 against 11 published): an alarm, and with ack_after_publish
+    // nothing is acknowledged on the strength of the store, at once.
+    let lost = dir.path().join("lost");
+    std::fs::create_dir_all(&lost).expect("mkdir");
+    std::fs::write(lost.join("log.skey"), &skey).expect("skey");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(lost.join("log.skey"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let good = dir.path().join("good-store");
+    std::fs::create_dir_all(&good).expect("mkdir");
+    std::fs::copy(store.join("checkpoint"), good.join("checkpoint")).expect("checkpoint");
+    // An ack timeout of 10 minutes: a submission that waited for it instead
+    // of failing on the alarm would hang the test.
+    let conf = dir.path().join("lost.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[publish]\nurl = \"file://{}\"\nack_after_publish = true\nack_timeout_ms = 600000\n",
+            good.display()
+        ),
+    )
+    .expect("config");
+    let l = Server::start(&lost, &["--config", conf.to_str().expect("utf8")]);
+    let info = wait_log(&c, &l.url, "the alarm", |v| !v["publish"]["alarm"].is_null()).await;
+    assert!(
+        info["publish"]["alarm"]
+            .as_str()
+            .expect("alarm")
+            .contains("ahead of this log"),
+        "{info}"
+    );
+    let (st, r) = post(
+        &c,
+        &l.url,
+        "/v1/entries",
+        serde_json::to_vec(&submission(&l.dev_key(), &event("lost-1", "svc-lost"))).expect("json"),
+    )
+    .await;
+    assert_eq!(st, 503, "{r}");
+    assert_eq!(r["error"]["code"], "not_published", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("publishing stopped"),
+        "{r}"
+    );
+    l.stop();
 
     // Another log may not publish over this one.
     let other = Server::try_start(&dir.path().join("other"), &["--publish-url", &url]);

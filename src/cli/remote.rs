@@ -2,21 +2,15 @@
 //! (`/checkpoint`, `/tile/…`) and the log's vkey. Shared by `audit` and
 //! `fsck --url`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_proto::keys::VerifierKey;
 use provlog_proto::merkle::leaf_hash;
 use provlog_proto::tile::{TileHashes, TileId, TileKind, decode_bundle, tiles_for_size};
 
-/// GETs `url`, failing on any non-2xx status.
-pub(super) async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
-    let r = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
-    if !r.status().is_success() {
-        bail!("GET {url}: {}", r.status());
-    }
-    Ok(r.bytes().await?.to_vec())
-}
+pub(super) use crate::fetch::fetch;
+use crate::fetch::fetch_tile;
 
 /// A problem found in what a log serves, with where.
 #[derive(Debug)]
@@ -48,7 +42,7 @@ pub(super) async fn snapshot(
     mut on_entry: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Snapshot> {
     let base = base.trim_end_matches('/');
-    let client = reqwest::Client::new();
+    let client = crate::fetch::client()?;
     let note = fetch(&client, &format!("{base}/checkpoint")).await?;
     let (checkpoint, _) = open_checkpoint(&note, key).context("the checkpoint does not verify")?;
     let all = tiles_for_size(checkpoint.size);
@@ -58,7 +52,7 @@ pub(super) async fn snapshot(
     let mut hash_tiles = futures_util::stream::iter(
         all.iter()
             .filter(|t| matches!(t.kind, TileKind::Hash { .. }))
-            .map(|t| async move { (t, fetch(client, &format!("{base}/{}", t.path())).await) }),
+            .map(|t| async move { (t, fetch_tile(client, base, t).await) }),
     )
     .buffered(PARALLEL);
     while let Some((t, body)) = hash_tiles.next().await {
@@ -79,7 +73,7 @@ pub(super) async fn snapshot(
     let mut bundles = futures_util::stream::iter(
         all.iter()
             .filter(|t| t.kind == TileKind::Entries)
-            .map(|b| async move { (b, fetch(client, &format!("{base}/{}", b.path())).await) }),
+            .map(|b| async move { (b, fetch_tile(client, base, b).await) }),
     )
     .buffered(PARALLEL);
     while let Some((b, body)) = bundles.next().await {

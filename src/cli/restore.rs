@@ -9,12 +9,12 @@
 //! put in place (it is built under `db.restoring` and renamed), with the
 //! checkpoint as its latest, so `provlog serve` continues from that size.
 
-use super::remote::fetch;
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use object_store::ObjectStore;
 use provlog_proto::checkpoint::open_checkpoint;
 use provlog_proto::merkle::CompactRange;
+use provlog_proto::tile::TileId;
 use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
 use provlog_storage::rebuild::batch_from_entries;
 use provlog_storage::verify::{self, Depth};
@@ -74,14 +74,40 @@ impl Source {
     }
 
     async fn get_once(&self, path: &str) -> Result<Vec<u8>> {
+        self.get_opt(path)
+            .await?
+            .with_context(|| format!("{}/{path} does not exist", self.url()))
+    }
+
+    async fn get_opt(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self {
-            Self::Http(c, base) => fetch(c, &format!("{base}/{path}")).await,
-            Self::Store(s, url) => crate::publish::get_object(s.as_ref(), path)
+            Self::Http(c, base) => crate::fetch::get(c, &format!("{base}/{path}")).await,
+            Self::Store(s, url) => Ok(crate::publish::get_object(s.as_ref(), path)
                 .await
                 .with_context(|| format!("reading {url}/{path}"))?
-                .map(|b| b.to_vec())
-                .with_context(|| format!("{url}/{path} does not exist")),
+                .map(|b| b.to_vec())),
         }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Http(_, u) | Self::Store(_, u) => u,
+        }
+    }
+
+    /// A tile or bundle; a partial one that is gone (its full tile
+    /// replaced it) is cut from the full one.
+    async fn tile(&self, t: &TileId) -> Result<Vec<u8>> {
+        let path = t.path();
+        match self.get_opt(&path).await {
+            Ok(Some(b)) => return Ok(b),
+            Ok(None) if t.width < 256 => {
+                let full = self.get(&crate::fetch::full_tile(t).path()).await?;
+                return crate::fetch::cut_to_partial(t, &full);
+            }
+            _ => {}
+        }
+        self.get(&path).await
     }
 }
 
@@ -95,7 +121,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         );
     }
     let source = if a.from.starts_with("http://") || a.from.starts_with("https://") {
-        Source::Http(reqwest::Client::new(), a.from.trim_end_matches('/').to_owned())
+        Source::Http(crate::fetch::client()?, a.from.trim_end_matches('/').to_owned())
     } else {
         Source::Store(
             crate::publish::open_store(&a.from, a.endpoint.as_deref(), a.region.as_deref())?,
@@ -134,7 +160,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     rt.block_on(async {
         let source = &source;
         let mut fetched = futures_util::stream::iter(bundles.iter().map(|b| async move {
-            let body = source.get(&b.path()).await?;
+            let body = source.tile(b).await?;
             let entries = decode_bundle(&body, usize::from(b.width)).with_context(|| b.path())?;
             Ok::<_, anyhow::Error>(entries.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>())
         }))
@@ -183,7 +209,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 Ok(b) => b,
                 Err(e) => return Some(format!("{}: {e}", t.path())),
             };
-            match source.get(&t.path()).await {
+            match source.tile(t).await {
                 Ok(b) if b == ours.as_slice() => None,
                 Ok(_) => Some(format!("{}: differs from the tile the entries imply", t.path())),
                 Err(e) => Some(format!("{e:#}")),

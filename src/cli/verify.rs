@@ -57,8 +57,8 @@ fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &V
     let base = base.trim_end_matches('/');
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let client = reqwest::Client::new();
-        let note = super::remote::fetch(&client, &format!("{base}/checkpoint")).await?;
+        let client = crate::fetch::client()?;
+        let note = crate::fetch::fetch(&client, &format!("{base}/checkpoint")).await?;
         let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&note, log_key)
             .with_context(|| format!("{base}/checkpoint does NOT verify under the log key"))?;
         if cp.origin != v.checkpoint.origin {
@@ -84,7 +84,7 @@ fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &V
         let need = tiles_to_verify(cp.size - 1, cp.size, &nodes)?;
         let mut th = TileHashes::new(cp.size);
         for t in need {
-            let body = super::remote::fetch(&client, &format!("{base}/{}", t.path())).await?;
+            let body = crate::fetch::fetch_tile(&client, base, &t).await?;
             th.insert(t, body).with_context(|| t.path())?;
         }
         th.authenticate(&cp.root)
