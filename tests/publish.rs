@@ -161,6 +161,23 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let mut b = std::fs::read(&tile).expect("tile");
     b[5] ^= 1;
     std::fs::write(&tile, b).expect("write");
+    // A directory that names another log key is refused before any work.
+    let wrong_key = dir.path().join("wrong-key");
+    std::fs::create_dir_all(&wrong_key).expect("mkdir");
+    std::fs::write(wrong_key.join("log.vkey"), "other.example/log+01234567+AAAA\n").expect("vkey");
+    let (code, out) = common::run(&[
+        "restore",
+        "--from",
+        &url,
+        "--data-dir",
+        wrong_key.to_str().expect("utf8"),
+        "--log-key",
+        &vkey,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds another log key"), "{out}");
+    assert!(!wrong_key.join("db").exists());
+
     let target = dir.path().join("restored-bad");
     let restore_bad = || {
         common::run(&[

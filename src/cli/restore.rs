@@ -120,6 +120,19 @@ pub(super) fn run(a: &Args) -> Result<()> {
             a.data_dir.display()
         );
     }
+    // A directory that already names another log key would start a log
+    // whose key does not sign the restored checkpoints.
+    let vkey_path = a.data_dir.join("log.vkey");
+    if let Ok(existing) = std::fs::read_to_string(&vkey_path)
+        && existing.trim() != key.to_vkey_string()
+    {
+        bail!(
+            "{} holds another log key ({}) than --log-key ({}): restore into a new directory",
+            vkey_path.display(),
+            existing.trim(),
+            key.to_vkey_string()
+        );
+    }
     let source = if a.from.starts_with("http://") || a.from.starts_with("https://") {
         Source::Http(crate::fetch::client()?, a.from.trim_end_matches('/').to_owned())
     } else {
@@ -234,7 +247,6 @@ pub(super) fn run(a: &Args) -> Result<()> {
     verify::check(&store, &key, Depth::Tree).context("checking the restored store")?;
     drop(store);
     std::fs::rename(&work, &db).with_context(|| format!("moving {} to {}", work.display(), db.display()))?;
-    let vkey_path = a.data_dir.join("log.vkey");
     if !vkey_path.exists() {
         std::fs::write(&vkey_path, format!("{}\n", key.to_vkey_string()))
             .with_context(|| format!("writing {}", vkey_path.display()))?;

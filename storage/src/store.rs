@@ -765,8 +765,6 @@ impl HashSource for Store {
     }
 }
 
-/// Keys sorted for `batched_multi_get_cf` are not required (`false` above);
-/// the node list is short.
 #[cfg(test)]
 mod tests {
     use super::*;
