@@ -231,6 +231,19 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
 }
 
 /// Signs `n` distinct events on all cores and renders the requests.
+/// `POST /v1/entries/batch` requests of `per` submissions each.
+fn batch_requests(subs: &[Value], per: usize) -> Vec<Req> {
+    subs.chunks(per)
+        .map(|c| {
+            Arc::new(request(
+                "POST",
+                "/v1/entries/batch",
+                json!({ "submissions": c }).to_string().as_bytes(),
+            ))
+        })
+        .collect()
+}
+
 /// Entries signed and sent per slice of a prefill (about 0.5 GB of requests).
 const PREFILL_SLICE: usize = 200_000;
 
@@ -443,16 +456,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             let n = PREFILL_SLICE.min(need - from);
             let k = k.clone();
             let subs = tokio::task::spawn_blocking(move || signed_events(&k, first + from, n, "prefill")).await?;
-            let reqs: Vec<Req> = subs
-                .chunks(1000)
-                .map(|c| {
-                    Arc::new(request(
-                        "POST",
-                        "/v1/entries/batch",
-                        json!({ "submissions": c }).to_string().as_bytes(),
-                    ))
-                })
-                .collect();
+            let reqs = batch_requests(&subs, 1000);
             drop(subs);
             let o = load(&addr, Arc::new(reqs), 2, Duration::from_secs(3600), false).await;
             if o.statuses.keys().any(|s| *s != 200) {
@@ -486,17 +490,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             let n = want.max(a.batch_size * a.concurrency * 2);
             eprintln!("signing {n} events…");
             let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, n, "batch")).await?;
-            let r = subs
-                .chunks(a.batch_size.clamp(1, 1000))
-                .map(|c| {
-                    Arc::new(request(
-                        "POST",
-                        "/v1/entries/batch",
-                        json!({ "submissions": c }).to_string().as_bytes(),
-                    ))
-                })
-                .collect();
-            (r, false, a.batch_size.clamp(1, 1000) as u64)
+            let per = a.batch_size.clamp(1, 1000);
+            (batch_requests(&subs, per), false, per as u64)
         }
         Mode::Proof => {
             if size == 0 {

@@ -253,8 +253,6 @@ pub struct Publisher {
     /// The size whose checkpoint is in the store, once checked against
     /// this log.
     published: watch::Sender<u64>,
-    /// The size of the store's checkpoint when the publisher opened.
-    store_size: u64,
     state: Mutex<State>,
     /// Submissions wait for publication.
     pub ack_after_publish: bool,
@@ -281,9 +279,10 @@ pub enum AckError {
 }
 
 impl Publisher {
-    /// Opens the store and reads its checkpoint (the size already
-    /// published). With `required`, a store that cannot be read is an
-    /// error naming it; otherwise the publisher starts from size 0 and
+    /// Opens the store and checks that its checkpoint, if any, is signed by
+    /// this log (how far it matches this log's history is checked when
+    /// publishing starts). With `required`, a store that cannot be read is
+    /// an error naming it; otherwise the publisher starts degraded and
     /// retries.
     ///
     /// # Errors
@@ -310,17 +309,17 @@ impl Publisher {
                 _ => break,
             }
         }
-        let (published, error) = match first {
-            Ok(None) => (0, None),
+        let error = match first {
+            Ok(None) => None,
             Ok(Some(note)) => {
-                let (cp, _) = open_checkpoint(&note, vkey).with_context(|| {
+                open_checkpoint(&note, vkey).with_context(|| {
                     format!(
                         "{}/checkpoint is not a checkpoint of this log ({}): refusing to publish over it",
                         cfg.url,
                         vkey.to_vkey_string()
                     )
                 })?;
-                (cp.size, None)
+                None
             }
             Err(e) if cfg.required => {
                 bail!(
@@ -328,7 +327,7 @@ impl Publisher {
                     cfg.url
                 )
             }
-            Err(e) => (0, Some(format!("reading {}/checkpoint: {e}", cfg.url))),
+            Err(e) => Some(format!("reading {}/checkpoint: {e}", cfg.url)),
         };
         if let Some(e) = &error {
             tracing::warn!(error = %e, "object store unreachable at start; publishing will retry");
@@ -343,7 +342,6 @@ impl Publisher {
             // published, so `ack_after_publish` cannot acknowledge an entry
             // on the strength of a store that holds another history.
             published: watch::channel(0).0,
-            store_size: published,
             state: Mutex::new(State {
                 error,
                 ..State::default()
@@ -408,6 +406,22 @@ impl Publisher {
         tokio::time::timeout(self.ack_timeout, wait)
             .await
             .unwrap_or(Err(AckError::NotYet { index }))
+    }
+
+    /// Records a failed attempt (the lag counts from now if the log is
+    /// ahead of what is confirmed published) and waits out the back-off.
+    async fn failed(&self, log: &Log, why: String, backoff: &mut Duration) {
+        tracing::warn!(error = %why, retry_in = ?*backoff, "cannot publish to the object store; retrying");
+        log.metrics.publish_failed();
+        {
+            let mut s = self.state();
+            if log.published().size > self.published_size() {
+                s.behind_since.get_or_insert_with(Instant::now);
+            }
+            s.error = Some(why);
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
     }
 
     /// Stops publishing on a fork: records the alarm, counts it, and wakes
@@ -576,18 +590,7 @@ pub async fn run(log: Arc<Log>) {
                 p.raise(&log, why);
                 return;
             }
-            Err(RoundError::Store(why)) => {
-                // The store is unreachable: everything the log holds is
-                // unpublished, and the lag shows it.
-                if log.published().size > p.store_size {
-                    p.state().behind_since.get_or_insert_with(Instant::now);
-                }
-                tracing::warn!(error = %why, retry_in = ?backoff, "cannot read the object store; retrying");
-                log.metrics.publish_failed();
-                p.state().error = Some(why);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+            Err(RoundError::Store(why)) => p.failed(&log, why, &mut backoff).await,
         }
     }
     if p.published_size() >= log.published().size {
@@ -632,11 +635,7 @@ pub async fn run(log: Arc<Log>) {
                     return;
                 }
                 Err(RoundError::Store(why)) => {
-                    tracing::warn!(error = %why, retry_in = ?backoff, "publishing failed; retrying");
-                    log.metrics.publish_failed();
-                    p.state().error = Some(why);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    p.failed(&log, why, &mut backoff).await;
                     continue;
                 }
             }

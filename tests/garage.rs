@@ -313,12 +313,7 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
     assert!(text.contains("restored 1201 entries"), "{text}");
 
     // It continues from there, publishing to the same place.
-    let skey_path = restored.join("log.skey");
-    std::fs::write(&skey_path, skey).expect("skey");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&skey_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
+    common::put_log_key(&restored, &skey);
     std::fs::copy(log_dir.join("dev.skey"), restored.join("dev.skey")).expect("dev key");
     let s2 = Server::try_start_env(
         &restored,

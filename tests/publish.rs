@@ -20,6 +20,19 @@ fn vkey_file(dir: &Path, s: &Server) -> String {
     p.to_str().expect("utf8").to_owned()
 }
 
+/// `provlog restore --from FROM --data-dir INTO --log-key VKEY`.
+fn restore(from: &str, into: &Path, vkey: &str) -> (i32, String) {
+    common::run(&[
+        "restore",
+        "--from",
+        from,
+        "--data-dir",
+        into.to_str().expect("utf8"),
+        "--log-key",
+        vkey,
+    ])
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir") {
@@ -123,16 +136,7 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
         "--once",
     ]);
     assert_eq!(code, 0, "{out}");
-    let old_restore = dir.path().join("restored-301");
-    let (code, out) = common::run(&[
-        "restore",
-        "--from",
-        &old_mirror,
-        "--data-dir",
-        old_restore.to_str().expect("utf8"),
-        "--log-key",
-        &vkey,
-    ]);
+    let (code, out) = restore(&old_mirror, &dir.path().join("restored-301"), &vkey);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("restored 301 entries"), "{out}");
 
@@ -154,6 +158,15 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
         "{out}"
     );
 
+    // A directory that names another log key is refused before any work.
+    let wrong_key = dir.path().join("wrong-key");
+    std::fs::create_dir_all(&wrong_key).expect("mkdir");
+    std::fs::write(wrong_key.join("log.vkey"), "other.example/log+01234567+AAAA\n").expect("vkey");
+    let (code, out) = restore(&url, &wrong_key, &vkey);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds another log key"), "{out}");
+    assert!(!wrong_key.join("db").exists());
+
     // A corrupted copy is refused, naming what is wrong, and restores nothing.
     let bad = dir.path().join("bad-store");
     copy_dir(&store, &bad);
@@ -161,36 +174,9 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let mut b = std::fs::read(&tile).expect("tile");
     b[5] ^= 1;
     std::fs::write(&tile, b).expect("write");
-    // A directory that names another log key is refused before any work.
-    let wrong_key = dir.path().join("wrong-key");
-    std::fs::create_dir_all(&wrong_key).expect("mkdir");
-    std::fs::write(wrong_key.join("log.vkey"), "other.example/log+01234567+AAAA\n").expect("vkey");
-    let (code, out) = common::run(&[
-        "restore",
-        "--from",
-        &url,
-        "--data-dir",
-        wrong_key.to_str().expect("utf8"),
-        "--log-key",
-        &vkey,
-    ]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("holds another log key"), "{out}");
-    assert!(!wrong_key.join("db").exists());
-
+    let bad_url = format!("file://{}", bad.display());
     let target = dir.path().join("restored-bad");
-    let restore_bad = || {
-        common::run(&[
-            "restore",
-            "--from",
-            &format!("file://{}", bad.display()),
-            "--data-dir",
-            target.to_str().expect("utf8"),
-            "--log-key",
-            &vkey,
-        ])
-    };
-    let (code, out) = restore_bad();
+    let (code, out) = restore(&bad_url, &target, &vkey);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("tile/0/001"), "{out}");
     // The receipt's entry sits in that tile: checking it against the
@@ -214,23 +200,14 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let n = b.len();
     b[n - 3] ^= 1;
     std::fs::write(&bundle, b).expect("write");
-    let (code, out) = restore_bad();
+    let (code, out) = restore(&bad_url, &target, &vkey);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("root") || out.contains("entry"), "{out}");
     assert!(!target.join("db").exists());
 
     // Restore from the mirror over HTTP, and from the store URL.
     for (name, from) in [("from-http", mirror.clone()), ("from-store", url.clone())] {
-        let target = dir.path().join(name);
-        let (code, out) = common::run(&[
-            "restore",
-            "--from",
-            &from,
-            "--data-dir",
-            target.to_str().expect("utf8"),
-            "--log-key",
-            &vkey,
-        ]);
+        let (code, out) = restore(&from, &dir.path().join(name), &vkey);
         assert_eq!(code, 0, "{out}");
         assert!(out.contains(&format!("restored {size} entries")), "{out}");
     }
@@ -238,11 +215,7 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     // The restored log continues from that size, consistently, with its
     // dedup, search and registry intact.
     let restored = dir.path().join("from-store");
-    std::fs::write(restored.join("log.skey"), &skey).expect("skey");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(restored.join("log.skey"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
+    common::put_log_key(&restored, &skey);
     std::fs::copy(dir.path().join("log/dev.skey"), restored.join("dev.skey")).expect("dev key");
     let s2 = Server::start(&restored, &[]);
     let (new_cp, _) = common::checkpoint(&c, &s2).await;
@@ -326,12 +299,7 @@ async fn a_store_holding_other_bytes_is_a_fork() {
     // (size 1 against 11 published): an alarm, and with ack_after_publish
     // nothing is acknowledged on the strength of the store, at once.
     let lost = dir.path().join("lost");
-    std::fs::create_dir_all(&lost).expect("mkdir");
-    std::fs::write(lost.join("log.skey"), &skey).expect("skey");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(lost.join("log.skey"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
+    common::put_log_key(&lost, &skey);
     let good = dir.path().join("good-store");
     std::fs::create_dir_all(&good).expect("mkdir");
     std::fs::copy(store.join("checkpoint"), good.join("checkpoint")).expect("checkpoint");

@@ -370,6 +370,15 @@ pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// Puts a log's private key into `dir` as a log would accept it (mode 0600).
+pub fn put_log_key(dir: &Path, skey: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let path = dir.join("log.skey");
+    std::fs::write(&path, skey).expect("skey");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
