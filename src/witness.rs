@@ -190,6 +190,7 @@ fn router(w: Arc<Witness>) -> Router {
         .route("/checkpoints", get(checkpoints))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::api::body::close_if_body_unread))
         .with_state(w)
 }
 

@@ -631,6 +631,14 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap_or("").to_owned());
+        // Only an answer given before the body was read closes the
+        // connection (see `an_unread_body_closes_the_connection_and_says_so`).
+        let closes = r.headers().get("connection").is_some_and(|v| v == "close");
+        assert!(
+            !closes || k.status == 413,
+            "{}: closed a connection whose body was read",
+            k.name
+        );
         let body: Value = serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(Value::Null);
         assert_eq!(status, k.status, "{}: {body}", k.name);
         assert_eq!(ctype.as_deref(), Some("application/json"), "{}", k.name);
@@ -658,4 +666,42 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
     let v: Value = r.json().await.expect("json");
     assert!(v["error"]["message"].as_str().expect("msg").contains("targets"), "{v}");
     assert_eq!(checkpoint(&c, &s).await.0.size, 2);
+}
+
+/// A 413 sent before the body arrived says `Connection: close`, and the
+/// server closes: a client that had already sent its body would otherwise
+/// pool the connection and lose its next request to the close. The body is
+/// declared but never sent, so the server cannot have read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_body_closes_the_connection_and_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(dir.path(), &["--max-body-bytes", "1000"]);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    for (path, len) in [("/v1/entries", 50_000_000), ("/v1/entries/batch", 500_000_000)] {
+        let mut sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n{{\"a\":"
+        );
+        sock.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(20), sock.read_to_end(&mut answer))
+            .await
+            .expect("the server closes the connection")
+            .expect("read");
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(text.starts_with("http/1.1 413"), "{path}: {text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{path}: {text}");
+        assert!(text.contains("body_too_large"), "{path}: {text}");
+    }
+    // A request whose body is read keeps its connection.
+    let c = client();
+    let r = c
+        .post(format!("{}/v1/entries", s.url))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("connection").is_none(), "{:?}", r.headers());
 }

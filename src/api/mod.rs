@@ -2,6 +2,7 @@
 //! that parse parameters, call [`crate::log::Log`], and shape responses.
 
 mod admin;
+pub(crate) mod body;
 mod entries;
 pub mod error;
 mod explorer;
@@ -41,13 +42,22 @@ pub fn router(log: Arc<Log>) -> Router {
     Router::new()
         .route(
             "/v1/entries",
-            post(entries::submit).layer(middleware::from_fn_with_state(writes, admit)),
+            post(entries::submit)
+                .layer(middleware::from_fn_with_state(writes, admit))
+                .layer(middleware::from_fn_with_state(
+                    l.max_body_bytes,
+                    body::refuse_declared_oversize,
+                )),
         )
         .route(
             "/v1/entries/batch",
             post(entries::submit_batch)
                 .layer(DefaultBodyLimit::max(l.max_batch_body_bytes))
-                .layer(middleware::from_fn_with_state(batches, admit)),
+                .layer(middleware::from_fn_with_state(batches, admit))
+                .layer(middleware::from_fn_with_state(
+                    l.max_batch_body_bytes,
+                    body::refuse_declared_oversize,
+                )),
         )
         .route("/v1/events", get(search::events))
         .route("/v1/credentials/{fingerprint}", get(search::credential))
@@ -70,6 +80,7 @@ pub fn router(log: Arc<Log>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(l.max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn(body::close_if_body_unread))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(Arc::clone(&log.metrics), track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

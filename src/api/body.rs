@@ -1,0 +1,95 @@
+//! Guards on request bodies that the handlers never see.
+//!
+//! - [`refuse_declared_oversize`]: a body whose `Content-Length` is over the
+//!   route's limit gets `413 body_too_large` at once, before any of it is
+//!   read, instead of holding a connection (and a write slot) while the
+//!   client sends bytes that will be thrown away.
+//! - [`close_if_body_unread`]: an answer given before the body was read to
+//!   its end (`413`, `408` for a trickled body, a shed `503`) says
+//!   `Connection: close`. hyper closes such a connection after the response,
+//!   because the unread rest of the body sits in front of the next request.
+//!   Without the header a client that has already sent its whole body sees a
+//!   normal keep-alive response, pools the connection, and loses its next
+//!   request to the close (`IncompleteMessage` in hyper clients).
+
+use super::error::ApiError;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+/// Route middleware: `413 body_too_large` when the declared body length is
+/// over `limit` bytes. Bodies without a length, or with one under the
+/// limit, go on; the `DefaultBodyLimit` on the route still counts what they
+/// actually send.
+pub(crate) async fn refuse_declared_oversize(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    match req.body().size_hint().exact() {
+        Some(n) if n > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body declares {n} bytes; the limit is {limit}"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
+/// Middleware: marks the response `Connection: close` unless the request
+/// had no body or the handler read it to its end.
+pub(crate) async fn close_if_body_unread(req: Request, next: Next) -> Response {
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let (parts, body) = req.into_parts();
+    let tracked = Tracked {
+        inner: body,
+        done: Arc::clone(&done),
+    };
+    let mut r = next.run(Request::from_parts(parts, Body::new(tracked))).await;
+    if !done.load(Ordering::Acquire) {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// A body that records when it has been read to its end.
+struct Tracked {
+    inner: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let end = self.inner.is_end_stream();
+        if end {
+            self.done.store(true, Ordering::Release);
+        }
+        end
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
