@@ -668,13 +668,15 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
     assert_eq!(checkpoint(&c, &s).await.0.size, 2);
 }
 
-/// A 413 sent before the body arrived says `Connection: close`, and the
-/// server closes: a client that had already sent its body would otherwise
-/// pool the connection and lose its next request to the close. The body is
-/// declared but never sent, so the server cannot have read it.
+/// A body declared far over the limit is refused at once: a 413 that says
+/// `Connection: close`, and the server closes (a client that had already
+/// sent its body would otherwise pool the connection and lose its next
+/// request to the close). The body is declared but never sent, so the
+/// server cannot have waited for it. A body a little over the limit is read
+/// and thrown away, so the client gets its 413 and keeps the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unread_body_closes_the_connection_and_says_so() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().expect("tmp");
     let s = Server::start(dir.path(), &["--max-body-bytes", "1000"]);
     let addr = s.url.trim_start_matches("http://").to_owned();
@@ -694,6 +696,44 @@ async fn an_unread_body_closes_the_connection_and_says_so() {
         assert!(text.contains("\r\nconnection: close\r\n"), "{path}: {text}");
         assert!(text.contains("body_too_large"), "{path}: {text}");
     }
+    // A little over the limit: the whole body is sent, drained, answered,
+    // and the same connection serves the next request.
+    let sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut sock = tokio::io::BufReader::new(sock);
+    let body = vec![b' '; 100_000];
+    let head = format!(
+        "POST /v1/entries HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.expect("write");
+    sock.write_all(&body).await.expect("write");
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        sock.read_line(&mut line).await.expect("read");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        lines.push(line.trim_end().to_lowercase());
+    }
+    assert!(lines[0].starts_with("http/1.1 413"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l == "connection: close"), "{lines:?}");
+    let len: usize = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("content-length")
+        .parse()
+        .expect("length");
+    let mut answer = vec![0; len];
+    sock.read_exact(&mut answer).await.expect("body");
+    assert!(String::from_utf8_lossy(&answer).contains("body_too_large"));
+    sock.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut next = Vec::new();
+    sock.read_to_end(&mut next).await.expect("read");
+    assert!(next.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&next));
+
     // A request whose body is read keeps its connection.
     let c = client();
     let r = c

@@ -1,9 +1,12 @@
 //! Guards on request bodies that the handlers never see.
 //!
 //! - [`refuse_declared_oversize`]: a body whose `Content-Length` is over the
-//!   route's limit gets `413 body_too_large` at once, before any of it is
-//!   read, instead of holding a connection (and a write slot) while the
-//!   client sends bytes that will be thrown away.
+//!   route's limit gets `413 body_too_large` without reaching the handler or
+//!   taking a write slot. When the excess is at most [`DRAIN_MAX`] the body
+//!   is read and thrown away first, so that a client that sends its whole
+//!   body before it reads gets the `413` (and keeps its connection) instead
+//!   of a broken pipe; a larger one is refused at once and the connection
+//!   closed.
 //! - [`close_if_body_unread`]: an answer given before the body was read to
 //!   its end (`413`, `408` for a trickled body, a shed `503`) says
 //!   `Connection: close`. hyper closes such a connection after the response,
@@ -18,26 +21,37 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use http_body::{Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+/// The most bytes over a route's limit that [`refuse_declared_oversize`]
+/// reads and throws away before it answers.
+pub(crate) const DRAIN_MAX: u64 = 16 << 20;
+
 /// Route middleware: `413 body_too_large` when the declared body length is
-/// over `limit` bytes. Bodies without a length, or with one under the
-/// limit, go on; the `DefaultBodyLimit` on the route still counts what they
-/// actually send.
+/// over `limit` bytes (read and discarded first when the excess is at most
+/// [`DRAIN_MAX`]; the request deadline bounds how long that may take).
+/// Bodies without a length, or with one under the limit, go on; the
+/// `DefaultBodyLimit` on the route still counts what they actually send.
 pub(crate) async fn refuse_declared_oversize(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    match req.body().size_hint().exact() {
-        Some(n) if n > limit as u64 => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body declares {n} bytes; the limit is {limit}"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
+    let declared = req.body().size_hint().exact();
+    let Some(n) = declared.filter(|n| *n > limit as u64) else {
+        return next.run(req).await;
+    };
+    if n - limit as u64 <= DRAIN_MAX {
+        let mut rest = req.into_body().into_data_stream();
+        while let Some(Ok(_)) = rest.next().await {}
     }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body declares {n} bytes; the limit is {limit}"),
+    )
+    .into_response()
 }
 
 /// Middleware: marks the response `Connection: close` unless the request
