@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, checkpoint, client, event, submission};
+use common::{Server, checkpoint, client, event, raw, submission};
 use provlog_proto::b64;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};
@@ -676,63 +676,40 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
 /// and thrown away, so the client gets its 413 and keeps the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unread_body_closes_the_connection_and_says_so() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("tmp");
     let s = Server::start(dir.path(), &["--max-body-bytes", "1000"]);
     let addr = s.url.trim_start_matches("http://").to_owned();
+    let post = |path: &str, len: usize| {
+        format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n")
+    };
     for (path, len) in [("/v1/entries", 50_000_000), ("/v1/entries/batch", 500_000_000)] {
-        let mut sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n{{\"a\":"
-        );
-        sock.write_all(head.as_bytes()).await.expect("write");
+        let mut sock = raw(&addr);
+        sock.write_all(format!("{}{{\"a\":", post(path, len)).as_bytes())
+            .expect("write");
         let mut answer = Vec::new();
-        tokio::time::timeout(std::time::Duration::from_secs(20), sock.read_to_end(&mut answer))
-            .await
-            .expect("the server closes the connection")
-            .expect("read");
+        sock.read_to_end(&mut answer).expect("the server closes the connection");
         let text = String::from_utf8_lossy(&answer).to_lowercase();
         assert!(text.starts_with("http/1.1 413"), "{path}: {text}");
         assert!(text.contains("\r\nconnection: close\r\n"), "{path}: {text}");
         assert!(text.contains("body_too_large"), "{path}: {text}");
     }
     // A little over the limit: the whole body is sent, drained, answered,
-    // and the same connection serves the next request.
-    let sock = tokio::net::TcpStream::connect(&addr).await.expect("connect");
-    let mut sock = tokio::io::BufReader::new(sock);
-    let body = vec![b' '; 100_000];
-    let head = format!(
-        "POST /v1/entries HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    sock.write_all(head.as_bytes()).await.expect("write");
-    sock.write_all(&body).await.expect("write");
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        sock.read_line(&mut line).await.expect("read");
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        lines.push(line.trim_end().to_lowercase());
-    }
-    assert!(lines[0].starts_with("http/1.1 413"), "{lines:?}");
-    assert!(!lines.iter().any(|l| l == "connection: close"), "{lines:?}");
-    let len: usize = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .expect("content-length")
-        .parse()
-        .expect("length");
-    let mut answer = vec![0; len];
-    sock.read_exact(&mut answer).await.expect("body");
-    assert!(String::from_utf8_lossy(&answer).contains("body_too_large"));
-    sock.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut next = Vec::new();
-    sock.read_to_end(&mut next).await.expect("read");
-    assert!(next.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&next));
+    // and the same connection serves the next (pipelined) request.
+    let mut sock = raw(&addr);
+    let mut req = post("/v1/entries", 100_000).into_bytes();
+    req.extend(std::iter::repeat_n(b' ', 100_000));
+    req.extend_from_slice(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    sock.write_all(&req).expect("write");
+    let mut answer = Vec::new();
+    sock.read_to_end(&mut answer).expect("read");
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    let (first, _) = text
+        .split_once("http/1.1 200")
+        .unwrap_or_else(|| panic!("no second answer: {text}"));
+    assert!(first.starts_with("http/1.1 413"), "{text}");
+    assert!(!first.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(first.contains("body_too_large"), "{text}");
 
     // A request whose body is read keeps its connection.
     let c = client();

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Server, checkpoint, client, event, get, rss_kb, submission};
+use common::{Server, checkpoint, client, event, get, raw, rss_kb, submission};
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::receipt::Receipt;
 use serde_json::{Value, json};
@@ -215,12 +215,6 @@ async fn per_submitter_rate_limits_answer_429() {
         .expect("post");
     assert_eq!(r.status(), 201, "limits are per submitter");
     assert_eq!(checkpoint(&c, &s).await.0.size, 1 + 3 + 1);
-}
-
-fn raw(addr: &str) -> std::net::TcpStream {
-    let s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    s
 }
 
 fn read_all(s: &mut std::net::TcpStream) -> String {

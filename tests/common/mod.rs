@@ -11,6 +11,13 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_provlog");
 
+/// A raw TCP connection to `addr` whose reads give up after 30 s.
+pub fn raw(addr: &str) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s
+}
+
 /// A running `provlog serve`.
 pub struct Server {
     pub child: Child,
