@@ -247,6 +247,7 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7380)));
+    let shutdown = crate::cli::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -262,7 +263,7 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
             header_timeout: std::time::Duration::from_secs(10),
             drain_timeout: std::time::Duration::from_secs(10),
         },
-        crate::cli::shutdown_signal(),
+        shutdown,
     )
     .await?;
     Ok(())

@@ -185,20 +185,27 @@ enum ConfigCommand {
     },
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// A future that resolves on SIGINT or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled: call it before
+/// announcing readiness, or a signal sent right after the announcement
+/// kills the process instead of stopping it gracefully.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    async fn recv(s: Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = term => {},
+    }
+    let int = recv(signal(SignalKind::interrupt()).ok());
+    let term = recv(signal(SignalKind::terminate()).ok());
+    async move {
+        tokio::select! {
+            () = int => {},
+            () = term => {},
+        }
     }
 }
 

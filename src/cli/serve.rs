@@ -25,6 +25,7 @@ async fn serve(o: Overrides) -> Result<()> {
     let (registry, dev_key) = cfg.registry()?;
     let log = Log::open(&cfg, o.clone(), registry).await?;
     spawn_sighup_reload(std::sync::Arc::clone(&log));
+    let shutdown = super::shutdown_signal();
     tokio::spawn(crate::cosign::run(std::sync::Arc::clone(&log)));
     tokio::spawn(crate::publish::run(std::sync::Arc::clone(&log)));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -54,7 +55,7 @@ async fn serve(o: Overrides) -> Result<()> {
             header_timeout: cfg.header_timeout,
             drain_timeout: cfg.request_timeout,
         },
-        super::shutdown_signal(),
+        shutdown,
     )
     .await
     .context("serving HTTP")?;
