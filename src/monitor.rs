@@ -632,6 +632,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
             "provlog monitor listening on http://{}",
             listener.local_addr()?
         ))?;
+        crate::cli::out(crate::cli::ready_line("monitor", listener.local_addr()?))?;
         let app = Router::new()
             .route("/checkpoints", get(checkpoints))
             .route("/metrics", get(metrics))

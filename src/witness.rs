@@ -254,6 +254,7 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
     println!("provlog witness listening on http://{}", listener.local_addr()?);
     println!("witness vkey: {}", key.verifier().to_vkey_string());
     println!("witnessing: {}", logs.keys().cloned().collect::<Vec<_>>().join(", "));
+    println!("{}", crate::cli::ready_line("witness", listener.local_addr()?));
     let w = Arc::new(Witness { key, logs, store });
     crate::server::serve(
         listener,

@@ -234,6 +234,15 @@ pub(crate) fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
     }
 }
 
+/// The machine-readable line a service prints on stdout once it accepts
+/// connections, after its human-readable banner:
+/// `{"ready":"log","url":"http://127.0.0.1:8080"}`. Scripts and tests wait
+/// for it instead of parsing banners.
+#[must_use]
+pub fn ready_line(service: &str, addr: std::net::SocketAddr) -> String {
+    serde_json::json!({ "ready": service, "url": format!("http://{addr}") }).to_string()
+}
+
 /// Runs the CLI and returns the process exit code.
 #[must_use]
 pub fn main() -> ExitCode {

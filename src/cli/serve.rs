@@ -45,6 +45,7 @@ async fn serve(o: Overrides) -> Result<()> {
             )?;
         }
         writeln!(out, "tree size: {}", log.published().size)?;
+        writeln!(out, "{}", crate::cli::ready_line("log", addr))?;
         out.flush()?;
     }
     crate::server::serve(
