@@ -1,5 +1,5 @@
 //! Checkpoint signing and verification, RFC 8785 canonicalization, and
-//! submission parsing with Ed25519 verification (verify_strict and batch).
+//! submission parsing with Ed25519 verification (`verify_strict` and batch).
 //!
 //! `cargo bench --bench crypto`
 
@@ -7,9 +7,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use provlog_proto::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use provlog_proto::json;
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::submission::{Submission, sign};
 use std::hint::black_box;
 
@@ -38,12 +38,12 @@ fn checkpoints(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("checkpoint");
     g.bench_function("sign", |b| {
-        b.iter(|| sign_checkpoint(black_box(&cp), &key).expect("sign"))
+        b.iter(|| sign_checkpoint(black_box(&cp), &key).expect("sign"));
     });
     let note = sign_checkpoint(&cp, &key).expect("sign").to_string();
     let vk = key.verifier();
     g.bench_function("open_verify", |b| {
-        b.iter(|| open_checkpoint(black_box(note.as_bytes()), &vk).expect("ok"))
+        b.iter(|| open_checkpoint(black_box(note.as_bytes()), &vk).expect("ok"));
     });
     g.finish();
 }
@@ -55,10 +55,10 @@ fn submissions(c: &mut Criterion) {
     let mut g = c.benchmark_group("submission");
     g.throughput(Throughput::Elements(1));
     g.bench_function("jcs_canonicalize", |b| {
-        b.iter(|| json::canonical(black_box(&ev)).expect("jcs"))
+        b.iter(|| json::canonical(black_box(&ev)).expect("jcs"));
     });
     g.bench_function("parse_validate", |b| {
-        b.iter(|| Submission::parse(black_box(&body)).expect("ok"))
+        b.iter(|| Submission::parse(black_box(&body)).expect("ok"));
     });
     let sub = Submission::parse(&body).expect("ok");
     let vk = key.verifier();

@@ -9,7 +9,7 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
 use provlog_proto::event::Term;
-use provlog_proto::merkle::{CompactRange, Hash, inclusion_proof, leaf_hash};
+use provlog_tlog::merkle::{CompactRange, Hash, inclusion_proof, leaf_hash};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 use std::time::Instant;
 
@@ -56,9 +56,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let sizes: Vec<u64> = std::env::var("PROVLOG_FLAT_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![10_000, 10_000_000]);
+        .ok().map_or_else(|| vec![10_000, 10_000_000], |s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect());
     // `cargo bench` passes --bench; `cargo test --benches` runs this with no
     // time to spare: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");

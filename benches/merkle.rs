@@ -1,12 +1,12 @@
 //! Hashing, compact-range extension, and proof generation/verification
-//! (in memory and from RocksDB).
+//! (in memory and from `RocksDB`).
 //!
 //! `cargo bench --bench merkle`
 
 #![allow(clippy::cast_possible_truncation)]
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use provlog_proto::merkle::{
+use provlog_tlog::merkle::{
     CompactRange, Hash, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash, verify_consistency,
     verify_inclusion,
 };
@@ -66,7 +66,7 @@ fn proofs_memory(c: &mut Criterion) {
     let cp = consistency_proof(m, n, &tree).expect("proof");
     let old = tree.root_at(m).expect("root");
     g.bench_function("consistency_generate", |b| {
-        b.iter(|| consistency_proof(black_box(m), n, &tree).expect("p"))
+        b.iter(|| consistency_proof(black_box(m), n, &tree).expect("p"));
     });
     g.bench_function("consistency_verify", |b| {
         b.iter(|| verify_consistency(m, n, &old, &root, black_box(&cp)).expect("ok"));

@@ -8,7 +8,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provlog_proto::event::Term;
-use provlog_proto::merkle::{CompactRange, Hash, leaf_hash};
+use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 
 fn append(c: &mut Criterion) {

@@ -1,38 +1,41 @@
 //! # provlog
 //!
 //! The provlog server and CLI: a transparency log for provisioning events of
-//! non-human identities. See README.md for what it guarantees and
-//! docs/DESIGN.md (in `../shared/docs`) for the contract it implements.
+//! non-human identities. See README.md for what it guarantees,
+//! docs/DESIGN.md for the contract it implements and docs/ARCHITECTURE.md
+//! for the layers and the path of a write and a read.
+//!
+//! Dependencies run one way: `provlog-tlog` (generic C2SP/RFC code) ←
+//! `provlog-proto` (provlog's domain) ← `provlog-storage` (`RocksDB`) ←
+//! [`log`] ← {[`api`], [`follow`]} ← [`cli`]; [`client`] (the one reader of
+//! a published log) sits beside [`log`] for the monitor and the CLI's
+//! readers, and [`util`], [`config`], [`obs`] and [`http`] import no
+//! component.
 //!
 //! | module | holds |
 //! | --- | --- |
-//! | [`config`] | the TOML config, its defaults and the embedded dev setup |
-//! | [`keyfile`] | reading and writing signed-note key files |
-//! | [`sequencer`] | group commit: one thread orders and signs, one writes and syncs |
-//! | [`log`] | the running log: store, registry, published checkpoint |
-//! | [`metrics`] | the Prometheus registry behind `GET /metrics` |
-//! | [`publish`] | publishing the static API to object storage |
-//! | [`verify_pool`] | signature verification off the async workers, bounded |
-//! | [`ratelimit`] | per-submitter token buckets |
-//! | [`server`] | the accept loop: connection cap, header/idle timeout, graceful shutdown |
-//! | [`api`] | the axum router and its thin handlers |
-//! | [`cli`] | the `provlog` subcommands |
+//! | [`util`] | the clock, stop signals, stdout, tokio runtimes, key files |
+//! | [`config`] | the TOML config types, their defaults and the embedded dev setup |
+//! | [`obs`] | the Prometheus registry behind `GET /metrics` and the `tracing` setup |
+//! | [`http`] | the accept loop (connection cap, header/idle timeout, graceful shutdown) and body limits, for every server |
+//! | [`log`] | the running log: admission, the sequencer and committer, the reader that owns the store |
+//! | [`follow`] | followers of the log: the object-storage publisher and the witness client |
+//! | [`client`] | the one reader of a published log: tiles over HTTP, an object store or a directory, verified |
+//! | [`api`] | the axum router, its thin handlers and the one mapping of errors to HTTP |
+//! | [`witness`] | `provlog witness`: the C2SP tlog-witness service |
+//! | [`monitor`] | `provlog monitor`: follows logs, gossips, writes fork evidence |
+//! | [`cli`] | the `provlog` subcommands, wiring the above |
 
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
-pub mod cosign;
-pub mod fetch;
-pub mod keyfile;
+pub mod follow;
+pub mod http;
 pub mod log;
-pub mod metrics;
 pub mod monitor;
-pub mod publish;
-pub mod ratelimit;
-pub mod sequencer;
-pub mod server;
-pub mod verify_pool;
+pub mod obs;
+pub mod util;
 pub mod witness;

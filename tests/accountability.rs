@@ -9,17 +9,17 @@ mod common;
 
 use common::{BIN, Server, client, event, get, get_json, raw_submission, submission};
 use provlog_proto::credential::{CredentialAnswer, CredentialState};
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::Leaf;
 use provlog_proto::receipt::Receipt;
-use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
+use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
 use serde_json::{Value, json};
 use std::path::Path;
 
 const TOKEN: &str = "a-long-enough-admin-token";
 
 fn key(id: &str) -> SignerKey {
-    let seed = provlog_proto::merkle::sha256(&[id.as_bytes()]);
+    let seed = provlog_tlog::merkle::sha256(&[id.as_bytes()]);
     SignerKey::from_seed(id, ALG_ED25519, seed).expect("key")
 }
 
@@ -408,7 +408,7 @@ async fn batch_with_mixed_items() {
     assert_eq!(st, 201);
     let size0 = common::checkpoint(&c, &s).await.0.size;
     let mut bad_sig = submission(&ci, &event("b-bad-sig", "svc-x"));
-    bad_sig["signature"] = json!(provlog_proto::b64::encode([9u8; 64]));
+    bad_sig["signature"] = json!(provlog_tlog::b64::encode([9u8; 64]));
     let mut conflict = event("b-0", "svc-x");
     conflict["outcome"] = json!("failure");
     let items = vec![
@@ -515,7 +515,7 @@ async fn search_equals_a_brute_force_scan() {
                     1 => e["credential"] = json!({"fingerprint": fp(rng.below(8))}),
                     _ => {
                         e["credential"] =
-                            json!({"fingerprint": fp(rng.below(8)), "previous_fingerprint": fp(rng.below(8))})
+                            json!({"fingerprint": fp(rng.below(8)), "previous_fingerprint": fp(rng.below(8))});
                     }
                 }
                 submission(&dev, &e)
@@ -586,7 +586,7 @@ async fn search_equals_a_brute_force_scan() {
             assert!(page.len() as u64 <= limit);
             for e in page {
                 let i = e["index"].as_u64().expect("index");
-                let bytes = provlog_proto::b64::decode(e["entry"].as_str().expect("entry")).expect("b64");
+                let bytes = provlog_tlog::b64::decode(e["entry"].as_str().expect("entry")).expect("b64");
                 assert_eq!(bytes, entries[i as usize]);
                 got.push(i);
             }

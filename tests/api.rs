@@ -8,10 +8,10 @@ mod common;
 
 use common::{Server, checkpoint, client, event, get, get_json, post, submission};
 use provlog_proto::leaf::Leaf;
-use provlog_proto::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use provlog_tlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use provlog_proto::receipt::Receipt;
-use provlog_proto::tile::{TileHashes, TileKind, decode_bundle, root_from_tiles, tiles_for_size};
-use provlog_proto::{b64, hex};
+use provlog_tlog::tile::{TileHashes, TileKind, decode_bundle, root_from_tiles, tiles_for_size};
+use provlog_tlog::{b64, hex};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -54,7 +54,7 @@ async fn check_static_api(c: &reqwest::Client, s: &Server, entries: &BTreeMap<u6
     {
         let (_, body) = get(c, &s.url, &format!("/{}", t.path())).await;
         let level0 = tiles
-            .get(&provlog_proto::tile::TileId::hash(0, t.index, t.width))
+            .get(&provlog_tlog::tile::TileId::hash(0, t.index, t.width))
             .expect("level-0 tile");
         for (k, e) in decode_bundle(&body, usize::from(t.width))
             .expect("bundle")
@@ -275,7 +275,7 @@ async fn checkpoint_and_log_info_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_entry_is_logged_exactly_when_the_registry_changes() {
-    use provlog_proto::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let cfg = dir.path().join("provlog.toml");
@@ -294,7 +294,7 @@ async fn a_policy_entry_is_logged_exactly_when_the_registry_changes() {
         async move {
             let (st, body) = get(&c, &s_url, "/checkpoint").await;
             assert_eq!(st, 200);
-            provlog_proto::checkpoint::open_checkpoint(&body, &vkey)
+            provlog_tlog::checkpoint::open_checkpoint(&body, &vkey)
                 .expect("cp")
                 .0
                 .size

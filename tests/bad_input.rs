@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Server, checkpoint, client, event, raw, submission};
-use provlog_proto::b64;
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::b64;
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};
 
 struct Case {

@@ -43,7 +43,7 @@ fn keygen_writes_a_private_file_and_a_vkey() {
     let skey = std::fs::read_to_string(&out).expect("read");
     assert!(skey.starts_with("PRIVATE+KEY+ci-provisioner+"));
     let vkey = std::fs::read_to_string(out.with_extension("vkey")).expect("vkey");
-    let v = provlog_proto::keys::VerifierKey::parse(vkey.trim()).expect("valid vkey");
+    let v = provlog_tlog::keys::VerifierKey::parse(vkey.trim()).expect("valid vkey");
     assert_eq!(v.name(), "ci-provisioner");
     assert!(text(&o.stdout).contains(vkey.trim()));
     // Never overwrites an existing key.
@@ -122,7 +122,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
     std::fs::write(&proof_file, r["tlog_proof"].as_str().expect("s")).expect("w");
     std::fs::write(
         &entry_file,
-        provlog_proto::b64::decode(r["entry"].as_str().expect("s")).expect("b64"),
+        provlog_tlog::b64::decode(r["entry"].as_str().expect("s")).expect("b64"),
     )
     .expect("w");
     let ok = run(
@@ -141,10 +141,10 @@ fn submit_then_verify_offline_and_detect_tampering() {
 
     // Tampering: a changed entry, a wrong key.
     let mut bad = r.clone();
-    let mut entry = provlog_proto::b64::decode(r["entry"].as_str().expect("s")).expect("b64");
+    let mut entry = provlog_tlog::b64::decode(r["entry"].as_str().expect("s")).expect("b64");
     let pos = entry.iter().position(|&b| b == b'a').expect("an a");
     entry[pos] = b'b';
-    bad["entry"] = provlog_proto::b64::encode(&entry).into();
+    bad["entry"] = provlog_tlog::b64::encode(&entry).into();
     let bad_file = dir.path().join("bad.json");
     std::fs::write(&bad_file, bad.to_string()).expect("w");
     let o = run(
@@ -159,7 +159,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("leaf_hash"), "{}", text(&o.stderr));
-    let other = provlog_proto::keys::SignerKey::from_seed("localhost/provlog", 1, [9; 32]).expect("k");
+    let other = provlog_tlog::keys::SignerKey::from_seed("localhost/provlog", 1, [9; 32]).expect("k");
     let o = run(
         &[
             "verify",
@@ -203,7 +203,7 @@ fn config_example_checks_and_unknown_keys_are_refused() {
     assert!(o.status.success());
     let example = text(&o.stdout);
     // The example's placeholder vkey is not valid; swap in a real one.
-    let k = provlog_proto::keys::SignerKey::from_seed("ci-provisioner", 1, [3; 32]).expect("k");
+    let k = provlog_tlog::keys::SignerKey::from_seed("ci-provisioner", 1, [3; 32]).expect("k");
     let cfg = example.replace("ci-provisioner+1a2b3c4d+AU...", &k.verifier().to_vkey_string());
     let f = dir.path().join("p.toml");
     std::fs::write(&f, &cfg).expect("w");

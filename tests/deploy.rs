@@ -33,19 +33,16 @@ fn start(mut cmd: Command, dir: &Path) -> (Child, String) {
         .expect("spawn");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let url = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(u) = l.strip_prefix("provlog listening on ") {
-                    break u.to_owned();
-                }
+        if let Some(Ok(l)) = lines.next() {
+            if let Some(u) = l.strip_prefix("provlog listening on ") {
+                break u.to_owned();
             }
-            _ => {
-                let _ = child.kill();
-                panic!(
-                    "did not start: {}",
-                    std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-                );
-            }
+        } else {
+            let _ = child.kill();
+            panic!(
+                "did not start: {}",
+                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+            );
         }
     };
     std::thread::spawn(move || for _ in lines {});
@@ -77,7 +74,7 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
     let state = dir.path().join("var-lib-provlog");
     std::fs::create_dir_all(&state).expect("state dir");
     // A real config as an operator would install it.
-    let key = provlog_proto::keys::SignerKey::from_seed("ci-provisioner", 1, [9; 32]).expect("key");
+    let key = provlog_tlog::keys::SignerKey::from_seed("ci-provisioner", 1, [9; 32]).expect("key");
     write_key(&dir.path().join("ci.skey"), &key);
     let config = dir.path().join("provlog.toml");
     std::fs::write(
@@ -184,9 +181,7 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
     }
     let get = |k: &str| {
         env.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no ENV {k}"))
+            .find(|(key, _)| key == k).map_or_else(|| panic!("no ENV {k}"), |(_, v)| v.clone())
     };
     let data = get("PROVLOG_DATA_DIR");
     assert!(

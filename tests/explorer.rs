@@ -12,7 +12,7 @@
 mod common;
 
 use common::{Server, client, event, post, submission, tamper_proxy};
-use provlog_proto::b64;
+use provlog_tlog::b64;
 use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest one page load may take before Chromium is killed.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+const CHROMIUM_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Changes a response body in place.
 type Tamper = fn(&mut Vec<u8>);

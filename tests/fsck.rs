@@ -5,8 +5,8 @@
 mod common;
 
 use common::{BIN, Server, client, event, submission, tamper_proxy};
-use provlog_proto::merkle::HashSource;
-use provlog_proto::merkle::NodeId;
+use provlog_tlog::merkle::HashSource;
+use provlog_tlog::merkle::NodeId;
 use provlog_storage::{Store, StoreOptions};
 use std::path::Path;
 use std::process::Command;

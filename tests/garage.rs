@@ -11,7 +11,7 @@
 mod common;
 
 use common::{Server, client, event, get, post, submission, submit_many, wait_log};
-use provlog_proto::checkpoint::open_checkpoint;
+use provlog_tlog::checkpoint::open_checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

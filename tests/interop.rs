@@ -7,15 +7,15 @@
 mod common;
 
 use common::{Server, checkpoint, client, event, get, get_json, submission};
-use provlog_proto::b64;
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
-use provlog_proto::tile::{TileKind, tiles_for_size};
+use provlog_tlog::b64;
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::tile::{TileKind, tiles_for_size};
 use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use std::collections::HashMap;
 use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader};
 
-/// Serves tlog_tiles' tile requests from tiles fetched from our server.
-/// tlog_tiles uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
+/// Serves `tlog_tiles`' tile requests from tiles fetched from our server.
+/// `tlog_tiles` uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
 struct Fetched(HashMap<String, Vec<u8>>);
 
 impl TileReader for Fetched {
@@ -142,9 +142,9 @@ fn notes_signed_by_azul_verify_with_ours_and_match_byte_for_byte() {
     let mut note = Note::new(text, &[]).expect("note");
     note.add_sigs(&[&signer]).expect("azul signs");
     let theirs = note.to_bytes();
-    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&theirs, &ours.verifier()).expect("we verify azul's note");
+    let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(&theirs, &ours.verifier()).expect("we verify azul's note");
     assert_eq!(cp.size, 3);
-    let mine = provlog_proto::checkpoint::sign_checkpoint(&cp, &ours)
+    let mine = provlog_tlog::checkpoint::sign_checkpoint(&cp, &ours)
         .expect("sign")
         .to_string();
     assert_eq!(mine.as_bytes(), theirs.as_slice());

@@ -12,7 +12,7 @@ mod common;
 
 use common::{Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
 use provlog_proto::event::CanonicalEvent;
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};
 use provlog_proto::policy::{Policy, SubmitterPolicy};
 use provlog_proto::submission::signing_message;
@@ -264,7 +264,7 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
     let (code, out) = mon(s.url.clone(), "m3").await.expect("task");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("verified up to size 301"), "{out}");
-    let no_bundles = tamper_proxy(s.url.clone(), "/tile/entries/000".into(), |b| b.clear()).await;
+    let no_bundles = tamper_proxy(s.url.clone(), "/tile/entries/000".into(), std::vec::Vec::clear).await;
     let (code, out) = mon(no_bundles, "m3").await.expect("task");
     assert_eq!(code, 0, "{out}");
     // Lifecycle rules: a revoke of a credential never issued, then re-issue.

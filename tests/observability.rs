@@ -55,7 +55,7 @@ async fn metrics_readiness_logs_and_request_ids() {
     let traced_index = receipt["index"].as_u64().expect("index");
     // One rejected submission (bad signature).
     let mut forged = submission(&key, &event("forged", "svc-metrics"));
-    forged["signature"] = json!(provlog_proto::b64::encode([1u8; 64]));
+    forged["signature"] = json!(provlog_tlog::b64::encode([1u8; 64]));
     let r = c
         .post(format!("{}/v1/entries", s.url))
         .json(&forged)
@@ -85,7 +85,7 @@ async fn metrics_readiness_logs_and_request_ids() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     let m = parse(&text);
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(clippy::cast_precision_loss)]
     let size = cp.size as f64;
     assert!((get("provlog_tree_size") - size).abs() < f64::EPSILON);
     // Entry 0 (the policy) was appended at start: all 7 entries went

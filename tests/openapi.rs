@@ -1,4 +1,4 @@
-//! The OpenAPI document against the real server: every route the router
+//! The `OpenAPI` document against the real server: every route the router
 //! declares is documented (and nothing else is), every documented operation
 //! is exercised here, and every real response has a documented status,
 //! the documented content type, and (for JSON) a body that validates
@@ -160,7 +160,7 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
     let (st, _) = ck.check(c.post(format!("{u}/v1/entries")).body("{not json")).await;
     assert_eq!(st, 400);
     let mut forged = ev("e2", "svc-a");
-    forged["signature"] = json!(provlog_proto::b64::encode([7u8; 64]));
+    forged["signature"] = json!(provlog_tlog::b64::encode([7u8; 64]));
     let (st, _) = ck.check(c.post(format!("{u}/v1/entries")).json(&forged)).await;
     assert_eq!(st, 401);
     let (st, _) = ck

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{Server, checkpoint, client, event, get, raw, rss_kb, submission};
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::receipt::Receipt;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -51,7 +51,7 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
             .collect(),
     );
     let c = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .pool_max_idle_per_host(512)
         .build()
         .expect("client");
@@ -100,7 +100,7 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_mid = rss_kb(s.child.id());
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_end = rss_kb(s.child.id());
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();

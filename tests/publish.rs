@@ -8,9 +8,9 @@
 mod common;
 
 use common::{Server, client, event, get, get_json, post, serve_dir, submission, submit_many, wait_log};
-use provlog_proto::checkpoint::open_checkpoint;
-use provlog_proto::merkle::verify_consistency;
-use provlog_proto::tile::tiles_for_size;
+use provlog_tlog::checkpoint::open_checkpoint;
+use provlog_tlog::merkle::verify_consistency;
+use provlog_tlog::tile::tiles_for_size;
 use serde_json::Value;
 use std::path::Path;
 
@@ -252,7 +252,7 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
         .as_array()
         .expect("proof")
         .iter()
-        .map(|h| provlog_proto::b64::decode(h.as_str().expect("str")).expect("b64"))
+        .map(|h| provlog_tlog::b64::decode(h.as_str().expect("str")).expect("b64"))
         .collect();
     verify_consistency(size, size + 1, &old_root.root, &grown.root, &hashes).expect("consistent");
 }

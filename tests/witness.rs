@@ -9,10 +9,10 @@
 mod common;
 
 use common::{Server, client, event, run, spawn_ready, submission, write_key};
-use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
-use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
-use provlog_proto::merkle::{MemoryTree, consistency_proof, leaf_hash};
-use provlog_proto::witness::AddCheckpoint;
+use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+use provlog_tlog::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
+use provlog_tlog::merkle::{MemoryTree, consistency_proof, leaf_hash};
+use provlog_tlog::witness::AddCheckpoint;
 use std::path::Path;
 use std::time::Duration;
 
@@ -257,14 +257,14 @@ async fn a_witness_follows_the_spec_and_never_cosigns_a_fork_even_after_a_restar
     // First cosignature: old 0 at size 8.
     let (st, _, line) = post(body(0, &honest, 8)).await;
     assert_eq!(st, 200, "{line}");
-    let sig = provlog_proto::note::NoteSignature::parse_line(line.trim_end()).expect("line");
+    let sig = provlog_tlog::note::NoteSignature::parse_line(line.trim_end()).expect("line");
     let text = note(&honest, 8)
         .split("\n\n")
         .next()
         .map(|t| format!("{t}\n"))
         .expect("text");
     assert!(
-        provlog_proto::note::verify_signature(&text, &sig, &wk.verifier()).is_some(),
+        provlog_tlog::note::verify_signature(&text, &sig, &wk.verifier()).is_some(),
         "cosignature verifies"
     );
 

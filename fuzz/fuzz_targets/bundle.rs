@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provlog_proto::tile::{decode_bundle, encode_bundle};
+use provlog_tlog::tile::{decode_bundle, encode_bundle};
 
 fn check(body: &[u8], n: usize) {
     if let Ok(entries) = decode_bundle(body, n) {

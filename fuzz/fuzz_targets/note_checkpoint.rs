@@ -14,9 +14,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use provlog_fuzz::{LOG_KEY_SEED, log_verifier};
-use provlog_proto::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
-use provlog_proto::note::Note;
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::note::Note;
 
 fn check_checkpoint_text(text: &str) -> Option<Checkpoint> {
     let cp = Checkpoint::parse(text).ok()?;

@@ -14,7 +14,7 @@
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use provlog_proto::merkle::{
+use provlog_tlog::merkle::{
     CompactRange, EMPTY_ROOT, Hash, MemoryTree, consistency_proof, inclusion_proof, leaf_hash,
     root_from_inclusion_proof, verify_consistency, verify_consistency_from_any, verify_inclusion,
 };

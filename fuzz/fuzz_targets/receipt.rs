@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use provlog_fuzz::log_verifier;
-use provlog_proto::b64;
+use provlog_tlog::b64;
 use provlog_proto::receipt::{Receipt, TlogProof, verify_tlog_proof};
 
 fuzz_target!(|data: &[u8]| {

@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use provlog_proto::json;
 use provlog_proto::leaf::{EventLeafTemplate, LOGGED_AT_LEN, Leaf};
 use provlog_proto::submission::Submission;
-use provlog_proto::tile::MAX_ENTRY_BYTES;
+use provlog_tlog::tile::MAX_ENTRY_BYTES;
 
 const LOGGED_AT: &str = "2026-11-25T00:00:00.000Z";
 

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provlog_proto::tile::{TileId, TileKind, entry_bundle, tile_exists, tile_nodes};
+use provlog_tlog::tile::{TileId, TileKind, entry_bundle, tile_exists, tile_nodes};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data)

@@ -7,9 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use provlog_fuzz::log_verifier;
-use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
-use provlog_proto::note::Note;
-use provlog_proto::witness::{AddCheckpoint, MAX_PROOF_LINES};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::note::Note;
+use provlog_tlog::witness::{AddCheckpoint, MAX_PROOF_LINES};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = AddCheckpoint::parse(data) else {

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use provlog_proto::keys::{ALG_ED25519, SignerKey, VerifierKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey, VerifierKey};
 
 /// Name (and checkpoint origin) of the fixed log key the targets verify with.
 pub const LOG_KEY_NAME: &str = "fuzz.example/log";

@@ -1,4 +1,5 @@
-//! `provlog bench`: the load generator.
+//! `provlog-loadgen`: the load generator, a binary of its own so that none
+//! of it is in the server library.
 //!
 //! It starts its own server on a temporary data directory (or targets
 //! `--url`), prepares every request before the clock starts (events are
@@ -18,7 +19,7 @@
 //! server is measured on.
 
 use anyhow::{Context, Result, bail};
-use provlog_proto::keys::SignerKey;
+use provlog_tlog::keys::SignerKey;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ use tokio::net::TcpStream;
 
 /// What to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
+enum Mode {
     /// Signed single submissions, `POST /v1/entries`.
     Single,
     /// `POST /v1/entries/batch` with `--batch-size` submissions each.
@@ -43,9 +44,17 @@ pub enum Mode {
     Checkpoint,
 }
 
-/// Command-line settings of `provlog bench`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
+/// The provlog load generator: start a log (or use --url), prepare
+/// requests, load it, report throughput and latency against this
+/// machine's ceilings.
+///
+/// Examples:
+///   provlog-loadgen --mode single --concurrency 256 --duration 10
+///   provlog-loadgen --mode batch --concurrency 4 --batch-size 1000
+///   provlog-loadgen --mode proof --prefill 1000000 --concurrency 64
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "provlog-loadgen", version, verbatim_doc_comment)]
+struct BenchArgs {
     /// What to load.
     #[arg(long, value_enum, default_value = "single")]
     mode: Mode,
@@ -80,6 +89,10 @@ pub struct BenchArgs {
     /// Skip the ceiling probes.
     #[arg(long)]
     no_probes: bool,
+    /// The provlog binary to start (default: `provlog` next to this
+    /// executable, else on the PATH).
+    #[arg(long, env = "PROVLOG_BIN")]
+    provlog_bin: Option<PathBuf>,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -167,16 +180,13 @@ async fn load(addr: &str, reqs: Arc<Vec<Req>>, conc: usize, duration: Duration, 
                     }
                 };
                 if conn.is_none() {
-                    match TcpStream::connect(&addr).await {
-                        Ok(s) => {
-                            let _ = s.set_nodelay(true);
-                            conn = Some(s);
-                        }
-                        Err(_) => {
-                            out.transport_errors += 1;
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
+                    if let Ok(s) = TcpStream::connect(&addr).await {
+                        let _ = s.set_nodelay(true);
+                        conn = Some(s);
+                    } else {
+                        out.transport_errors += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
                     }
                 }
                 let Some(s) = conn.as_mut() else { continue };
@@ -186,17 +196,14 @@ async fn load(addr: &str, reqs: Arc<Vec<Req>>, conc: usize, duration: Duration, 
                     read_response(s, &mut buf).await
                 }
                 .await;
-                match res {
-                    Ok(status) => {
-                        *out.statuses.entry(status).or_default() += 1;
-                        if (200..300).contains(&status) {
-                            out.ok.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
-                        }
+                if let Ok(status) = res {
+                    *out.statuses.entry(status).or_default() += 1;
+                    if (200..300).contains(&status) {
+                        out.ok.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
                     }
-                    Err(_) => {
-                        out.transport_errors += 1;
-                        conn = None;
-                    }
+                } else {
+                    out.transport_errors += 1;
+                    conn = None;
                 }
             }
             out
@@ -221,10 +228,10 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[allow(
-        clippy::cast_precision_loss,
+    #[expect(
         clippy::cast_sign_loss,
-        clippy::cast_possible_truncation
+        clippy::cast_possible_truncation,
+        reason = "p is in 0..=1, so the rank is a valid index"
     )]
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     f64::from(sorted[i]) / 1000.0
@@ -289,7 +296,7 @@ struct Probes {
 }
 
 fn probe_verify() -> f64 {
-    let k = SignerKey::from_seed("probe", provlog_proto::keys::ALG_ED25519, [7; 32]).unwrap_or_else(|_| unreachable!());
+    let k = SignerKey::from_seed("probe", provlog_tlog::keys::ALG_ED25519, [7; 32]).unwrap_or_else(|_| unreachable!());
     let v = k.verifier();
     let msg = vec![b'x'; 600];
     let sig = k.sign_raw(&msg);
@@ -331,7 +338,6 @@ async fn probe_http(conc: usize) -> Result<f64> {
     let reqs = Arc::new(vec![Arc::new(request("POST", "/", &[b'x'; 900]))]);
     let o = load(&addr, reqs, conc, Duration::from_secs(2), true).await;
     h.abort();
-    #[allow(clippy::cast_precision_loss)]
     Ok(o.ok.len() as f64 / o.elapsed)
 }
 
@@ -354,10 +360,23 @@ impl Drop for Running {
     }
 }
 
+/// The server binary: `--provlog-bin`, else `provlog` beside this
+/// executable (cargo builds both into one directory), else the PATH's.
+fn provlog_bin(a: &BenchArgs) -> PathBuf {
+    if let Some(p) = &a.provlog_bin {
+        return p.clone();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("provlog")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("provlog"))
+}
+
 fn start_server(a: &BenchArgs) -> Result<Running> {
     use std::io::BufRead;
     if let Some(url) = &a.url {
-        let key = a.key.as_ref().map(|k| crate::keyfile::read_signer(k)).transpose()?;
+        let key = a.key.as_ref().map(|k| provlog::util::keyfile::read_signer(k)).transpose()?;
         return Ok(Running {
             child: None,
             url: url.trim_end_matches('/').to_owned(),
@@ -366,15 +385,12 @@ fn start_server(a: &BenchArgs) -> Result<Running> {
             _tmp: None,
         });
     }
-    let (tmp, dir) = match &a.data_dir {
-        Some(d) => (None, d.clone()),
-        None => {
-            let t = tempfile::Builder::new().prefix("provlog-bench-").tempdir()?;
-            let d = t.path().to_owned();
-            (Some(t), d)
-        }
+    let (tmp, dir) = if let Some(d) = &a.data_dir { (None, d.clone()) } else {
+        let t = tempfile::Builder::new().prefix("provlog-bench-").tempdir()?;
+        let d = t.path().to_owned();
+        (Some(t), d)
     };
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+    let mut child = std::process::Command::new(provlog_bin(a))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
@@ -389,16 +405,17 @@ fn start_server(a: &BenchArgs) -> Result<Running> {
     let mut lines = std::io::BufReader::new(out).lines();
     for line in lines.by_ref() {
         let line = line?;
-        if let Some(u) = line.strip_prefix("provlog listening on ") {
-            url = Some(u.to_owned());
-        }
-        if line.starts_with("tree size:") {
+        // The machine-readable ready line comes last.
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["ready"] == "log"
+        {
+            url = v["url"].as_str().map(str::to_owned);
             break;
         }
     }
     std::thread::spawn(move || for _ in lines {});
     let url = url.context("the server did not start")?;
-    let key = crate::keyfile::read_signer(&dir.join("dev.skey"))?;
+    let key = provlog::util::keyfile::read_signer(&dir.join("dev.skey"))?;
     Ok(Running {
         child: Some(child),
         url,
@@ -408,17 +425,11 @@ fn start_server(a: &BenchArgs) -> Result<Running> {
     })
 }
 
-/// Runs `provlog bench`.
+/// Runs the load.
 ///
 /// # Errors
 /// A server that does not start, a write load without a key, I/O errors.
-#[allow(
-    clippy::too_many_lines,
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)]
-pub async fn run(a: BenchArgs) -> Result<()> {
+async fn run(a: BenchArgs) -> Result<()> {
     let srv = start_server(&a)?;
     let addr = srv.url.trim_start_matches("http://").to_owned();
     let duration = Duration::from_secs_f64(a.duration.max(0.5));
@@ -458,7 +469,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             let subs = tokio::task::spawn_blocking(move || signed_events(&k, first + from, n, "prefill")).await?;
             let reqs = batch_requests(&subs, 1000);
             drop(subs);
-            let o = load(&addr, Arc::new(reqs), 2, Duration::from_secs(3600), false).await;
+            let o = load(&addr, Arc::new(reqs), 2, Duration::from_hours(1), false).await;
             if o.statuses.keys().any(|s| *s != 200) {
                 bail!("prefill failed: {:?}", o.statuses);
             }
@@ -523,7 +534,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let t = provlog_proto::tile::TileId::hash(0, x % full, 256);
+                    let t = provlog_tlog::tile::TileId::hash(0, x % full, 256);
                     Arc::new(request("GET", &format!("/{}", t.path()), b""))
                 })
                 .collect();
@@ -554,7 +565,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "transport_errors": o.transport_errors,
         "cores": cores,
     });
-    println!(
+    provlog::util::output::out(format_args!(
         "{:?}: {:.0} req/s{} | latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms | statuses {:?}, transport errors {}",
         a.mode,
         rps,
@@ -569,14 +580,14 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         pct(&lat, 1.0),
         o.statuses,
         o.transport_errors
-    );
+    ))?;
     if let Some(p) = probes {
         let verify_ceiling = p.verify_per_core * cores as f64;
-        println!(
+        provlog::util::output::out(format_args!(
             "ceilings: Ed25519 verify_strict {:.0}/s per core ({:.0}/s on {cores} cores), fsync {:.0}/s, no-op HTTP {:.0} req/s",
             p.verify_per_core, verify_ceiling, p.fsync_per_sec, p.noop_http
-        );
-        println!(
+        ))?;
+        provlog::util::output::out(format_args!(
             "achieved: {:.0}% of the no-op HTTP rate{}{}",
             100.0 * rps / p.noop_http,
             if matches!(a.mode, Mode::Single | Mode::Batch) {
@@ -593,7 +604,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             } else {
                 String::new()
             }
-        );
+        ))?;
         report["ceilings"] = json!({
             "verify_strict_per_core": p.verify_per_core,
             "fsync_per_s": p.fsync_per_sec,
@@ -607,4 +618,16 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    use clap::Parser as _;
+    let a = BenchArgs::parse();
+    match provlog::util::runtime::multi_thread().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run(a))) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
 }

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use crate::event::CanonicalEvent;
     use crate::event::tests::sample;
-    use crate::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use crate::leaf::{EventLeafTemplate, policy_leaf};
     use crate::policy::{Policy, SubmitterPolicy};
     use serde_json::json;
@@ -298,7 +298,7 @@ mod tests {
                 v
             })
             .expect("e");
-            crate::b64::encode(key("ci").sign_raw(&signing_message(&ce.jcs)))
+            provlog_tlog::b64::encode(key("ci").sign_raw(&signing_message(&ce.jcs)))
         };
         let start = forged.find("\"signature\":\"").expect("sig") + 13;
         let forged = format!("{}{}{}", &forged[..start], sig_ci, &forged[start + 88..]);

@@ -1,8 +1,8 @@
-//! Credential state (DESIGN.md `GET /v1/credentials/<fingerprint>`): the
+//! Credential state (docs/DESIGN.md `GET /v1/credentials/<fingerprint>`): the
 //! state a gateway relies on, derived from the logged events that name a
 //! fingerprint, and the offline check of the log's answer.
 //!
-//! Rules, applied to the history in index order (decisions where DESIGN.md
+//! Rules, applied to the history in index order (decisions where docs/DESIGN.md
 //! is silent are marked *):
 //! * only events that took effect (`outcome: success`, `decision.result:
 //!   allow`) change the state; the others stay in the history *;
@@ -21,12 +21,13 @@
 //! from them. It cannot prove that no other event names the fingerprint;
 //! that completeness rests on monitors replaying the log (see `audit`).
 
-use crate::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
+use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
 use crate::event::{Event, check_fingerprint};
-use crate::keys::VerifierKey;
+use provlog_tlog::keys::VerifierKey;
 use crate::leaf::{EventLeaf, Leaf, LeafError};
-use crate::merkle::{self, VerifyError};
-use crate::{b64, time};
+use provlog_tlog::merkle::{self, VerifyError};
+use crate::time;
+use provlog_tlog::b64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! The provisioning event, schema version 1 (DESIGN.md "The provisioning
+//! The provisioning event, schema version 1 (docs/DESIGN.md "The provisioning
 //! event").
 //!
 //! An event is what a provisioning system signs. The log checks it against
@@ -6,7 +6,7 @@
 //! the submitter sent (so the submitter's signature still verifies); the
 //! typed [`Event`] is for reading fields, never for re-encoding.
 //!
-//! Decisions where DESIGN.md is silent (also in docs/DECISIONS.md):
+//! Decisions where docs/DESIGN.md is silent (also in docs/DECISIONS.md):
 //! * `null` is not a value of any field outside `details`; leave the field
 //!   out instead.
 //! * Identifier strings (`actor.*`, `target.*`, `authority.*`,
@@ -26,7 +26,7 @@ pub const MAX_EVENT_ID: usize = 128;
 /// Actions every log understands; others must be `x-<name>`.
 pub const STANDARD_ACTIONS: [&str; 7] = ["issue", "rotate", "revoke", "bind", "unbind", "grant", "expire"];
 
-/// A provisioning event. Field meanings are in DESIGN.md.
+/// A provisioning event. Field meanings are in docs/DESIGN.md.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

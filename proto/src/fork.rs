@@ -9,10 +9,10 @@
 //!   larger tree; `X` differing from the smaller checkpoint's root shows
 //!   the smaller one is not a prefix of the larger one.
 
-use crate::b64;
-use crate::checkpoint::{Checkpoint, open_checkpoint};
-use crate::keys::VerifierKey;
-use crate::merkle::{Hash, verify_consistency};
+use provlog_tlog::b64;
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::merkle::{Hash, verify_consistency};
 use serde::{Deserialize, Serialize};
 
 /// Evidence that a log signed two inconsistent checkpoints.
@@ -149,9 +149,9 @@ impl ForkEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::sign_checkpoint;
-    use crate::keys::{ALG_ED25519, SignerKey};
-    use crate::merkle::{MemoryTree, consistency_proof, leaf_hash};
+    use provlog_tlog::checkpoint::sign_checkpoint;
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::merkle::{MemoryTree, consistency_proof, leaf_hash};
 
     fn tree(prefix: &str, n: u64) -> MemoryTree {
         let mut t = MemoryTree::new();

@@ -14,7 +14,8 @@
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, canonical_string};
 use crate::policy::Policy;
-use crate::{b64, time};
+use crate::time;
+use provlog_tlog::b64;
 use serde_json::Value;
 
 /// Length of a `logged_at` value (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn refuses_non_canonical_and_foreign_leaves() {
         let good = policy_leaf("2026-11-25T00:00:00.000Z", &Policy::default());
-        let spaced = String::from_utf8(good.clone()).expect("utf8").replace(":", ": ");
+        let spaced = String::from_utf8(good.clone()).expect("utf8").replace(':', ": ");
         assert_eq!(Leaf::parse(spaced.as_bytes()), Err(LeafError::NotCanonical));
         assert!(matches!(Leaf::parse(b"leaf 0"), Err(LeafError::Json(_))));
         let v2 = String::from_utf8(good.clone())

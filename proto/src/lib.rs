@@ -1,17 +1,14 @@
 //! # provlog-proto
 //!
-//! Everything a provlog client, monitor, witness or auditor needs to speak the
-//! log's formats, and nothing that does I/O: no clock, no randomness, no
-//! network, no disk. Callers pass bytes, timestamps and seeds in, and get
-//! bytes and verdicts out.
+//! provlog's own domain: the formats a provlog client, monitor, witness or
+//! auditor needs beyond the generic transparency-log ones, and nothing that
+//! does I/O: no clock, no randomness, no network, no disk. Callers pass
+//! bytes, timestamps and seeds in, and get bytes and verdicts out. The
+//! generic formats it builds on (Merkle math, signed notes, keys,
+//! checkpoints, tiles, witness framing) are the `provlog-tlog` crate.
 //!
 //! | module | implements |
 //! | --- | --- |
-//! | [`merkle`] | RFC 6962 / RFC 9162 §2.1 hashing, the compact range, proof generation over a [`merkle::HashSource`] and proof verification |
-//! | [`keys`] | C2SP signed-note Ed25519 keys (`PRIVATE+KEY+…` and vkeys), key IDs, cosignature/v1 keys |
-//! | [`note`] | C2SP signed-note: parse, sign, verify |
-//! | [`checkpoint`] | C2SP tlog-checkpoint note text |
-//! | [`tile`] | C2SP tlog-tiles paths, tile math and entry-bundle framing |
 //! | [`event`] | the provisioning event (schema version 1) and its validation |
 //! | [`leaf`] | the leaf object and its RFC 8785 canonical bytes |
 //! | [`policy`] | the submitter registry and delegated-authority scope |
@@ -21,31 +18,29 @@
 //! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
 //! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
-//! | [`witness`] | C2SP tlog-witness add-checkpoint request bodies |
-//! | [`b64`] | the one base64 dialect used on the wire |
+//! | [`json`] | strict JSON input (no repeated member names, bounded depth) and RFC 8785 canonical output |
+//! | [`time`] | RFC 3339 timestamps in milliseconds |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(test, allow(clippy::cast_possible_truncation))]
+#![cfg_attr(
+    test,
+    expect(
+        clippy::cast_possible_truncation,
+        reason = "tests index small vectors and byte arrays with u64 values they built"
+    )
+)]
 
 pub mod audit;
-pub mod b64;
-pub mod checkpoint;
 pub mod credential;
 pub mod event;
 pub mod fork;
-pub mod hex;
 pub mod json;
-pub mod keys;
 pub mod leaf;
 pub mod lifecycle;
-pub mod merkle;
-pub mod note;
 pub mod policy;
 pub mod receipt;
 pub mod submission;
-pub mod tile;
 pub mod time;
-pub mod witness;
 
-pub use merkle::{Hash, NodeId};
+pub use provlog_tlog::{Hash, NodeId};

@@ -1,11 +1,11 @@
-//! The submitter registry and delegated-authority scope (DESIGN.md
+//! The submitter registry and delegated-authority scope (docs/DESIGN.md
 //! "Submitters and delegated authority").
 //!
 //! The registry is what a `policy` leaf logs, so its canonical form is
 //! fixed here: submitters sorted by `id`, absent optional fields omitted,
 //! RFC 8785 bytes.
 //!
-//! Decisions where DESIGN.md is silent (also in docs/DECISIONS.md):
+//! Decisions where docs/DESIGN.md is silent (also in docs/DECISIONS.md):
 //! * Submitter ids are 1–128 characters of `A-Z a-z 0-9 . _ - : @ /`.
 //! * `actions` and `targets` entries are glob patterns: `*` matches any run
 //!   of characters (including `/`, as in cloud IAM policies), `?` exactly one
@@ -15,7 +15,7 @@
 //!   inclusive, checked against the time the log receives the submission.
 
 use crate::event::{Event, check_action};
-use crate::keys::{ALG_ED25519, VerifierKey};
+use provlog_tlog::keys::{ALG_ED25519, VerifierKey};
 use crate::{json, time};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -376,7 +376,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::SignerKey;
+    use provlog_tlog::keys::SignerKey;
 
     pub(crate) fn submitter(id: &str, seed: u8) -> SubmitterPolicy {
         let key = SignerKey::from_seed(id, ALG_ED25519, [seed; 32]).expect("key");

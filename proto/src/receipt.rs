@@ -1,17 +1,17 @@
 //! Receipts: what a submitter keeps to prove, offline and with only the
 //! log's vkey, that its entry is in the log.
 //!
-//! A receipt is the JSON object `POST /v1/entries` answers (DESIGN.md "HTTP
+//! A receipt is the JSON object `POST /v1/entries` answers (docs/DESIGN.md "HTTP
 //! API"): the entry bytes, their leaf hash, the signed checkpoint note, the
 //! inclusion proof, and the same proof as a C2SP tlog-proof
-//! (`c2sp.org/tlog-proof@v1`, SPECS.md §7) so tools that know only that
+//! (`c2sp.org/tlog-proof@v1`, docs/SPECS.md §7) so tools that know only that
 //! format can check it too.
 
-use crate::b64;
-use crate::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
-use crate::keys::VerifierKey;
+use provlog_tlog::b64;
+use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
+use provlog_tlog::keys::VerifierKey;
 use crate::leaf::{Leaf, LeafError};
-use crate::merkle::{self, Hash, VerifyError};
+use provlog_tlog::merkle::{self, Hash, VerifyError};
 use serde::{Deserialize, Serialize};
 
 /// First line of a C2SP tlog-proof.
@@ -235,10 +235,10 @@ fn verify_entry<P: AsRef<[u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::sign_checkpoint;
-    use crate::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::checkpoint::sign_checkpoint;
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use crate::leaf::policy_leaf;
-    use crate::merkle::{MemoryTree, inclusion_proof, leaf_hash};
+    use provlog_tlog::merkle::{MemoryTree, inclusion_proof, leaf_hash};
     use crate::policy::Policy;
 
     fn setup() -> (SignerKey, Vec<Vec<u8>>, MemoryTree, String) {

@@ -1,14 +1,15 @@
 //! What a submitter sends: `{"event": {...}, "submitter": "<id>",
 //! "signature": "<base64>"}`, where the signature is Ed25519 over
-//! `"provlog/event/v1\n" || JCS(event)` (DESIGN.md "Submitters and delegated
+//! `"provlog/event/v1\n" || JCS(event)` (docs/DESIGN.md "Submitters and delegated
 //! authority").
 
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, JsonError};
-use crate::keys::{SignerKey, VerifierKey};
+use provlog_tlog::keys::{SignerKey, VerifierKey};
 use crate::leaf::EventLeafTemplate;
-use crate::tile::MAX_ENTRY_BYTES;
-use crate::{b64, policy};
+use provlog_tlog::tile::MAX_ENTRY_BYTES;
+use crate::policy;
+use provlog_tlog::b64;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -144,7 +145,7 @@ pub fn sign(event: &Value, submitter: &str, key: &SignerKey) -> Result<Value, Su
 mod tests {
     use super::*;
     use crate::event::tests::sample;
-    use crate::keys::ALG_ED25519;
+    use provlog_tlog::keys::ALG_ED25519;
     use serde_json::json;
 
     fn key() -> SignerKey {

@@ -5,7 +5,7 @@
 //! * `POST /v1/admin/freeze`: make the log read-only for good.
 
 use super::error::ApiError;
-use crate::log::{Log, ReloadError};
+use crate::log::Log;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -45,23 +45,15 @@ fn authorize(log: &Log, headers: &HeaderMap) -> Result<(), ApiError> {
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Reloaded (a policy entry was logged if the registry changed)", body = crate::log::Reloaded),
-        (status = 401, description = "Missing or wrong admin token", body = crate::api::schema::ErrorBody),
-        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::schema::ErrorBody),
-        (status = 422, description = "Invalid config: the old registry stays in force", body = crate::api::schema::ErrorBody),
-        (status = 503, description = "The log cannot append", body = crate::api::schema::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::api::responses::ErrorBody),
+        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::responses::ErrorBody),
+        (status = 422, description = "Invalid config: the old registry stays in force", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "The log cannot append", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&log, &headers)?;
-    match log.reload().await {
-        Ok(r) => Ok(Json(r).into_response()),
-        Err(ReloadError::Config(e)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_config",
-            format!("the old registry stays in force: {e:#}"),
-        )),
-        Err(ReloadError::Sequencer(e)) => Err(e.into()),
-    }
+    log.reload().await.map(|r| Json(r).into_response()).map_err(ApiError::from)
 }
 
 /// `POST /v1/admin/freeze`: make the log read-only for good.
@@ -71,14 +63,19 @@ pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> R
     tag = "admin",
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "Frozen: the final checkpoint", body = crate::api::schema::Frozen),
-        (status = 401, description = "Missing or wrong admin token", body = crate::api::schema::ErrorBody),
-        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::schema::ErrorBody),
-        (status = 503, description = "The log cannot append", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "Frozen: the final checkpoint", body = crate::api::responses::Frozen),
+        (status = 401, description = "Missing or wrong admin token", body = crate::api::responses::ErrorBody),
+        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "The log cannot append", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn freeze(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&log, &headers)?;
     let p = log.freeze().await?;
-    Ok(Json(serde_json::json!({"frozen": true, "tree_size": p.size, "checkpoint": p.checkpoint})).into_response())
+    Ok(Json(super::responses::Frozen {
+        frozen: true,
+        tree_size: p.size,
+        checkpoint: p.checkpoint.clone(),
+    })
+    .into_response())
 }

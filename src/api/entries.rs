@@ -1,10 +1,12 @@
 //! `POST /v1/entries`, `GET /v1/entries/<i>`, `GET /v1/entries/<i>/receipt`.
 
+use super::App;
 use super::error::ApiError;
+use super::responses::{BatchItem, BatchResponse, Entry};
 use super::params::Params;
 use super::params::parse_u64;
-use crate::log::{Log, ReadError};
-use crate::sequencer::Outcome;
+use crate::log::Log;
+use crate::log::sequencer::Outcome;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -46,17 +48,17 @@ fn outcome_code(o: Outcome) -> &'static str {
     post,
     path = "/v1/entries",
     tag = "submit",
-    request_body(content = crate::api::schema::Submission, description = "A signed event"),
+    request_body(content = crate::api::responses::Submission, description = "A signed event"),
     responses(
         (status = 201, description = "Logged: the receipt, once the entry is durable and signed", body = provlog_proto::receipt::Receipt),
         (status = 200, description = "A retry of a logged event: the original index, proved against the latest checkpoint", body = provlog_proto::receipt::Receipt),
-        (status = 400, description = "Malformed JSON, schema violation, bad signature encoding, entry too large", body = crate::api::schema::ErrorBody),
-        (status = 401, description = "Unknown submitter, or a signature that does not verify", body = crate::api::schema::ErrorBody),
-        (status = 403, description = "Outside the submitter's scope (the message names the rule), or the log is frozen", body = crate::api::schema::ErrorBody),
-        (status = 409, description = "The event_id was used for a different event", body = crate::api::schema::ErrorBody),
-        (status = 413, description = "Body over the limit", body = crate::api::schema::ErrorBody),
-        (status = 429, description = "Over the submitter's rate limit (Retry-After)", body = crate::api::schema::ErrorBody),
-        (status = 503, description = "Overloaded or unable to append (Retry-After)", body = crate::api::schema::ErrorBody),
+        (status = 400, description = "Malformed JSON, schema violation, bad signature encoding, entry too large", body = crate::api::responses::ErrorBody),
+        (status = 401, description = "Unknown submitter, or a signature that does not verify", body = crate::api::responses::ErrorBody),
+        (status = 403, description = "Outside the submitter's scope (the message names the rule), or the log is frozen", body = crate::api::responses::ErrorBody),
+        (status = 409, description = "The event_id was used for a different event", body = crate::api::responses::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::api::responses::ErrorBody),
+        (status = 429, description = "Over the submitter's rate limit (Retry-After)", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Overloaded or unable to append (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn submit(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -88,12 +90,12 @@ async fn submit_one(
     post,
     path = "/v1/entries/batch",
     tag = "submit",
-    request_body(content = crate::api::schema::BatchRequest, description = "1 to 1,000 signed events"),
+    request_body(content = crate::api::responses::BatchRequest, description = "1 to 1,000 signed events"),
     responses(
-        (status = 200, description = "One result per submission, in request order", body = crate::api::schema::BatchResponse),
-        (status = 400, description = "The body is not a batch", body = crate::api::schema::ErrorBody),
-        (status = 413, description = "Body over the batch limit", body = crate::api::schema::ErrorBody),
-        (status = 503, description = "Overloaded", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "One result per submission, in request order", body = crate::api::responses::BatchResponse),
+        (status = 400, description = "The body is not a batch", body = crate::api::responses::ErrorBody),
+        (status = 413, description = "Body over the batch limit", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Overloaded", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn submit_batch(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
@@ -109,25 +111,30 @@ async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Re
     let results = log.submit_batch(&body).await?;
     let done: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
     let mut receipts = log.receipts(done).await?.into_iter();
-    let out: Vec<serde_json::Value> = results
+    let results = results
         .into_iter()
         .map(|r| match r {
             Ok(s) => {
                 log.metrics
                     .submission(status_of(s.outcome).as_u16(), outcome_code(s.outcome));
-                serde_json::json!({
-                "status": status_of(s.outcome).as_u16(),
-                "receipt": receipts.next(),
-                })
+                BatchItem {
+                    status: status_of(s.outcome).as_u16(),
+                    receipt: receipts.next(),
+                    error: None,
+                }
             }
             Err(e) => {
                 let e = ApiError::from(e);
                 log.metrics.submission(e.status.as_u16(), e.code);
-                serde_json::json!({"status": e.status.as_u16(), "error": e.body()})
+                BatchItem {
+                    status: e.status.as_u16(),
+                    receipt: None,
+                    error: Some(e.body()),
+                }
             }
         })
         .collect();
-    Ok(Json(serde_json::json!({ "results": out })).into_response())
+    Ok(Json(BatchResponse { results }).into_response())
 }
 
 /// `GET /v1/entries/<index>`: one entry.
@@ -137,9 +144,9 @@ async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Re
     tag = "read",
     params(("index" = u64, Path, description = "Entry index")),
     responses(
-        (status = 200, description = "The entry", body = crate::api::schema::Entry),
-        (status = 400, description = "Not an index", body = crate::api::schema::ErrorBody),
-        (status = 404, description = "No such entry", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "The entry", body = crate::api::responses::Entry),
+        (status = 400, description = "Not an index", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "No such entry", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn get_entry(
@@ -147,20 +154,8 @@ pub(super) async fn get_entry(
     index: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let index = index_param(index)?;
-    let size = log.published().size;
-    if index >= size {
-        return Err(ApiError::not_found(format!(
-            "no entry {index}: the tree has {size} entries"
-        )));
-    }
-    let entry = log
-        .read(move |l| {
-            l.store
-                .entry(index)?
-                .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
-        })
-        .await?;
-    Ok(Json(crate::log::entry_json(index, &entry)).into_response())
+    let entry = log.entry(index).await?;
+    Ok(Json(Entry::new(index, &entry)).into_response())
 }
 
 #[utoipa::path(
@@ -173,27 +168,31 @@ pub(super) async fn get_entry(
     ),
     responses(
         (status = 200, description = "A receipt against the latest (or latest witnessed) checkpoint", body = provlog_proto::receipt::Receipt),
-        (status = 400, description = "Bad parameter", body = crate::api::schema::ErrorBody),
-        (status = 404, description = "No such entry, or not yet witnessed", body = crate::api::schema::ErrorBody),
+        (status = 400, description = "Bad parameter", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "No such entry, or not yet witnessed", body = crate::api::responses::ErrorBody),
     )
 )]
 /// `GET /v1/entries/<i>/receipt[?witnessed=true]`: a receipt against the
 /// latest checkpoint, or against the latest witnessed one (whose note then
 /// carries the cosignatures).
 pub(super) async fn get_receipt(
-    State(log): State<Arc<Log>>,
+    State(app): State<App>,
     index: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let index = index_param(index)?;
     let q = Params::new(q, &["witnessed"])?;
-    let published = match q.get("witnessed") {
-        None | Some("false") => log.published(),
+    let log = &app.log;
+    let (size, note) = match q.get("witnessed") {
+        None | Some("false") => {
+            let p = log.published();
+            (p.size, p.checkpoint.clone())
+        }
         Some("true") => {
-            let c = log
+            let c = app
                 .witnessing
-                .as_ref()
-                .and_then(crate::cosign::Witnessing::witnessed)
+                .as_deref()
+                .and_then(crate::follow::cosign::Witnessing::witnessed)
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_witnessed", "no witnessed checkpoint yet"))?;
             if index >= c.size {
                 return Err(ApiError::new(
@@ -205,11 +204,7 @@ pub(super) async fn get_receipt(
                     ),
                 ));
             }
-            Arc::new(crate::sequencer::Published {
-                size: c.size,
-                root: [0; 32],
-                checkpoint: c.note.clone(),
-            })
+            (c.size, c.note.clone())
         }
         Some(other) => {
             return Err(ApiError::param(format!(
@@ -217,6 +212,6 @@ pub(super) async fn get_receipt(
             )));
         }
     };
-    let receipt = log.receipt(index, published).await?;
+    let receipt = log.receipt(index, size, note).await?;
     Ok(Json(receipt).into_response())
 }

@@ -1,78 +1,14 @@
-//! The one place where failures become HTTP statuses. Every error response
-//! is `{"error":{"code","message"}}`.
+//! The one place where the log's failures become HTTP statuses. Every
+//! error response is `{"error":{"code","message"}}` ([`ApiError`], defined
+//! with the server in [`crate::http::error`] so that the body limits there
+//! answer the same way).
 
-use crate::log::{ReadError, SubmitError};
-use crate::sequencer::SeqError;
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+pub use crate::http::error::ApiError;
+
+use crate::log::sequencer::SeqError;
+use crate::log::{ReadError, ReloadError, SubmitError};
+use axum::http::StatusCode;
 use provlog_proto::policy::ScopeError;
-
-/// An HTTP error with a stable code.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable, machine-readable code.
-    pub code: &'static str,
-    /// Human-readable explanation of what is wrong.
-    pub message: String,
-    /// Seconds for `Retry-After` (429 and 503).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
-        }
-    }
-
-    /// 400 `invalid_parameter`.
-    pub fn param(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
-    }
-
-    /// 404 `not_found`.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
-    /// 500 `internal`; the details go to the server log, not the client.
-    pub fn internal(err: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
-    }
-}
-
-impl ApiError {
-    /// The `{"code","message"}` object of the error body.
-    #[must_use]
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"code": self.code, "message": self.message})
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({"error": self.body()}));
-        let mut r = (self.status, body).into_response();
-        if let Some(secs) = self.retry_after {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        r
-    }
-}
 
 /// 401 for an unknown submitter, 403 for a broken scope rule.
 fn scope_error(e: &ScopeError) -> ApiError {
@@ -99,13 +35,21 @@ impl From<SubmitError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
             },
             SubmitError::Sequencer(s) => s.into(),
+            SubmitError::Clock(c) => clock(&c),
         }
     }
 }
 
+/// 500 `clock`: the server's clock cannot be read; an operator must fix
+/// it (the client did nothing wrong, and retrying elsewhere may help).
+fn clock(e: &dyn std::error::Error) -> ApiError {
+    tracing::error!(error = %crate::util::error_chain(e), "the server clock failed");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "clock", crate::util::error_chain(e))
+}
+
 impl From<SeqError> for ApiError {
     fn from(e: SeqError) -> Self {
-        let msg = e.to_string();
+        let msg = crate::util::error_chain(&e);
         match e {
             SeqError::Conflict(_) => Self::new(StatusCode::CONFLICT, "event_id_conflict", msg),
             SeqError::Scope(s) => scope_error(&s),
@@ -122,8 +66,24 @@ impl From<ReadError> for ApiError {
         match e {
             ReadError::NotFound(m) => Self::not_found(m),
             ReadError::Invalid(m) => Self::param(m),
-            ReadError::Storage(s) => Self::internal(&s),
-            ReadError::Task(t) => Self::internal(&t),
+            ReadError::Storage(s) => Self::internal(&crate::util::error_chain(&s)),
+            ReadError::Task(t) => Self::internal(&crate::util::error_chain(&t)),
+            ReadError::Clock(c) => clock(&c),
+            ReadError::Timestamp(t) => clock(&t),
+        }
+    }
+}
+
+impl From<ReloadError> for ApiError {
+    fn from(e: ReloadError) -> Self {
+        match e {
+            ReloadError::Config(e) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                format!("the old registry stays in force: {e:#}"),
+            ),
+            ReloadError::Sequencer(e) => e.into(),
+            ReloadError::Read(e) => e.into(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `GET /`: the explorer, one self-contained page (no external assets) that
 //! shows the latest checkpoint, the recent entries and search, and verifies
 //! an entry's inclusion proof and the checkpoint signature in the browser
-//! (WebCrypto SHA-256 and Ed25519) against the log's vkey.
+//! (`WebCrypto` SHA-256 and Ed25519) against the log's vkey.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -1,14 +1,14 @@
 //! `GET /checkpoint`, `GET /v1/log`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics`.
 
+use super::App;
 use super::error::ApiError;
-use crate::log::Log;
+use super::responses::{Health, LogInfo, Ready, WitnessInfo};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use provlog_proto::b64;
-use std::sync::Arc;
+use provlog_tlog::b64;
 
 fn note_response(note: String) -> Response {
     (
@@ -32,11 +32,11 @@ fn note_response(note: String) -> Response {
     tag = "static",
     responses(
         (status = 200, description = "C2SP signed checkpoint note, with any witness cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
-        (status = 503, description = "No checkpoint yet", body = crate::api::schema::ErrorBody),
+        (status = 503, description = "No checkpoint yet", body = crate::api::responses::ErrorBody),
     )
 )]
-pub(super) async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, ApiError> {
-    let p = log.published();
+pub(super) async fn checkpoint(State(app): State<App>) -> Result<Response, ApiError> {
+    let p = app.log.published();
     if p.checkpoint.is_empty() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -44,10 +44,10 @@ pub(super) async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, 
             "no checkpoint yet",
         ));
     }
-    let cosigned = log
+    let cosigned = app
         .witnessing
-        .as_ref()
-        .and_then(crate::cosign::Witnessing::latest)
+        .as_deref()
+        .and_then(crate::follow::cosign::Witnessing::latest)
         .filter(|c| c.size == p.size);
     Ok(note_response(
         cosigned.map_or_else(|| p.checkpoint.clone(), |c| c.note.clone()),
@@ -62,11 +62,11 @@ pub(super) async fn checkpoint(State(log): State<Arc<Log>>) -> Result<Response, 
     tag = "read",
     responses(
         (status = 200, description = "The latest checkpoint meeting the witness policy, with its cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
-        (status = 404, description = "No witnesses configured, or none has cosigned enough yet", body = crate::api::schema::ErrorBody),
+        (status = 404, description = "No witnesses configured, or none has cosigned enough yet", body = crate::api::responses::ErrorBody),
     )
 )]
-pub(super) async fn witnessed(State(log): State<Arc<Log>>) -> Result<Response, ApiError> {
-    let w = log.witnessing.as_ref().ok_or_else(|| {
+pub(super) async fn witnessed(State(app): State<App>) -> Result<Response, ApiError> {
+    let w = app.witnessing.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "no_witnesses",
@@ -88,30 +88,39 @@ pub(super) async fn witnessed(State(log): State<Arc<Log>>) -> Result<Response, A
     get,
     path = "/v1/log",
     tag = "read",
-    responses((status = 200, description = "What a client needs to verify this log", body = crate::api::schema::LogInfo))
+    responses((status = 200, description = "What a client needs to verify this log", body = crate::api::responses::LogInfo))
 )]
-pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
+pub(super) async fn log_info(State(app): State<App>) -> Response {
+    let log = &app.log;
     let p = log.published();
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(serde_json::json!({
-            "origin": log.origin,
-            "vkey": log.vkey.to_vkey_string(),
-            "tree_size": p.size,
-            "root_hash": b64::encode(p.root),
-            "checkpoint": p.checkpoint,
-            "witnesses": log.witnessing.as_ref().map_or_else(Vec::new, |w| w
-                .witnesses
-                .iter()
-                .map(|(url, k)| serde_json::json!({"url": url, "key": k.to_vkey_string()}))
-                .collect()),
-            "witness_policy": log.witnessing.as_ref().map(|w| w.policy),
-            "witnessed_size": log.witnessing.as_ref().and_then(crate::cosign::Witnessing::witnessed).map(|c| c.size),
-            "policy_index": log.policy_index(),
-            "publish": log.publisher.as_ref().map(|pb| pb.status(p.size)),
-            "frozen": log.sequencer.is_frozen(),
-            "limits": log.limits,
-        })),
+        Json(LogInfo {
+            origin: log.origin.clone(),
+            vkey: log.vkey.to_vkey_string(),
+            tree_size: p.size,
+            root_hash: b64::encode(p.root),
+            checkpoint: p.checkpoint.clone(),
+            witnesses: app.witnessing.as_ref().map_or_else(Vec::new, |w| {
+                w.witnesses
+                    .iter()
+                    .map(|(url, k)| WitnessInfo {
+                        url: url.clone(),
+                        key: k.to_vkey_string(),
+                    })
+                    .collect()
+            }),
+            witness_policy: app.witnessing.as_ref().map(|w| w.policy),
+            witnessed_size: app
+                .witnessing
+                .as_deref()
+                .and_then(crate::follow::cosign::Witnessing::witnessed)
+                .map(|c| c.size),
+            policy_index: log.policy_index(),
+            publish: app.publisher.as_ref().map(|pb| pb.status(p.size)),
+            frozen: log.sequencer.is_frozen(),
+            limits: log.limits,
+        }),
     )
         .into_response()
 }
@@ -121,10 +130,10 @@ pub(super) async fn log_info(State(log): State<Arc<Log>>) -> Response {
     get,
     path = "/healthz",
     tag = "operate",
-    responses((status = 200, description = "Up", body = crate::api::schema::Health))
+    responses((status = 200, description = "Up", body = crate::api::responses::Health))
 )]
-pub(super) async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+pub(super) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: the log can take submissions.
@@ -133,13 +142,18 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     path = "/readyz",
     tag = "operate",
     responses(
-        (status = 200, description = "Ready", body = crate::api::schema::Ready),
-        (status = 503, description = "The store failed, there is no checkpoint yet, or entries wait while the newest checkpoint is too old", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "Ready", body = crate::api::responses::Ready),
+        (status = 503, description = "The store failed, there is no checkpoint yet, or entries wait while the newest checkpoint is too old", body = crate::api::responses::ErrorBody),
     )
 )]
-pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(super) async fn readyz(State(app): State<App>) -> Result<Json<Ready>, ApiError> {
+    let log = &app.log;
     if let Some(why) = log.sequencer.failure() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            crate::util::error_chain(&why),
+        ));
     }
     if log.published().checkpoint.is_empty() {
         return Err(ApiError::new(
@@ -152,19 +166,19 @@ pub(super) async fn readyz(State(log): State<Arc<Log>>) -> Result<Json<serde_jso
     let waiting = log.sequencer.queue_depth();
     let limit = std::time::Duration::from_millis(log.limits.ready_max_checkpoint_age_ms);
     stalled(waiting, age, limit).map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))?;
-    if let Some(alarm) = log
+    if let Some(alarm) = app
         .publisher
         .as_ref()
         .and_then(|p| p.status(log.published().size).alarm)
     {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", alarm));
     }
-    Ok(Json(serde_json::json!({
-        "status": "ready",
-        "tree_size": log.published().size,
-        "queue_depth": waiting,
-        "checkpoint_age_ms": u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
-    })))
+    Ok(Json(Ready {
+        status: "ready",
+        tree_size: log.published().size,
+        queue_depth: waiting,
+        checkpoint_age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+    }))
 }
 
 /// The write path is stalled when entries wait and no checkpoint has come
@@ -190,7 +204,7 @@ mod tests {
     #[test]
     fn readiness_fails_only_when_entries_wait_on_an_old_checkpoint() {
         let limit = Duration::from_secs(30);
-        assert!(stalled(0, Duration::from_secs(3600), limit).is_ok(), "idle is ready");
+        assert!(stalled(0, Duration::from_hours(1), limit).is_ok(), "idle is ready");
         assert!(
             stalled(10, Duration::from_secs(1), limit).is_ok(),
             "busy and moving is ready"
@@ -207,10 +221,11 @@ mod tests {
     tag = "operate",
     responses((status = 200, description = "Prometheus / OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"))
 )]
-pub(super) async fn metrics(State(log): State<Arc<Log>>) -> Response {
+pub(super) async fn metrics(State(app): State<App>) -> Response {
+    let log = &app.log;
     let size = log.published().size;
-    let publish = log.publisher.as_ref().map(|p| p.status(size));
-    let body = log.metrics.render(size, log.sequencer.queue_depth(), publish.as_ref());
+    let publish = app.publisher.as_ref().map(|p| p.gauges(size));
+    let body = log.metrics.render(size, log.sequencer.queue_depth(), publish);
     (
         [
             (

@@ -1,8 +1,7 @@
-//! The HTTP API (DESIGN.md "HTTP API"): the axum router and thin handlers
+//! The HTTP API (docs/DESIGN.md "HTTP API"): the axum router and thin handlers
 //! that parse parameters, call [`crate::log::Log`], and shape responses.
 
 mod admin;
-pub(crate) mod body;
 mod entries;
 pub mod error;
 mod explorer;
@@ -10,10 +9,11 @@ mod meta;
 pub mod openapi;
 pub mod params;
 mod proofs;
-pub mod schema;
+pub mod responses;
 mod search;
 mod tiles;
 
+use crate::http::body;
 use crate::log::Log;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -29,13 +29,32 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+/// What the handlers serve: the log, and the followers whose state some
+/// answers show (cosigned checkpoints, publication status). Handlers that
+/// need only the log extract `State<Arc<Log>>`.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The running log.
+    pub log: Arc<Log>,
+    /// The witnesses and the cosignatures collected, if any are configured.
+    pub witnessing: Option<Arc<crate::follow::cosign::Witnessing>>,
+    /// The object-storage publisher, if configured.
+    pub publisher: Option<Arc<crate::follow::publish::Publisher>>,
+}
+
+impl axum::extract::FromRef<App> for Arc<Log> {
+    fn from_ref(app: &App) -> Self {
+        Arc::clone(&app.log)
+    }
+}
+
 /// Builds the router over a running log.
 ///
 /// Every request has a deadline (`request_timeout_ms`, body included: a
 /// client that trickles its body gets `408`); the write routes admit a
 /// bounded number of requests at once and shed the rest with `503`.
-pub fn router(log: Arc<Log>) -> Router {
-    let l = log.limits;
+pub fn router(app: App) -> Router {
+    let l = app.log.limits;
     let writes = Arc::new(Semaphore::new(l.max_write_requests));
     let batches = Arc::new(Semaphore::new(l.max_batch_requests));
     let timeout = Duration::from_millis(l.request_timeout_ms);
@@ -82,16 +101,16 @@ pub fn router(log: Arc<Log>) -> Router {
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(body::close_if_body_unread))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(Arc::clone(&log.metrics), track))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app.log.metrics), track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .with_state(log)
+        .with_state(app)
 }
 
 /// Counts a request and its latency under its route template (never the
 /// raw path, so a scan of random URLs cannot grow the label set).
-async fn track(State(metrics): State<Arc<crate::metrics::Metrics>>, req: Request, next: Next) -> Response {
+async fn track(State(metrics): State<Arc<crate::obs::metrics::Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -1,6 +1,6 @@
-//! `GET /v1/openapi.json`: the OpenAPI 3.1 document of this API, built from
+//! `GET /v1/openapi.json`: the `OpenAPI` 3.1 document of this API, built from
 //! the `#[utoipa::path]` attributes next to the handlers. No UI is served:
-//! any OpenAPI viewer can load the JSON.
+//! any `OpenAPI` viewer can load the JSON.
 
 use super::{admin, entries, explorer, meta, proofs, search, tiles};
 use axum::http::{HeaderValue, header};

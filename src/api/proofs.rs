@@ -1,14 +1,15 @@
 //! `GET /v1/proofs/inclusion` and `GET /v1/proofs/consistency`.
 
 use super::error::ApiError;
+use super::responses::{ConsistencyProof, InclusionProof};
 use super::params::Params;
-use crate::log::{Log, proof_err};
+use crate::log::Log;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use provlog_proto::merkle::{Hash, consistency_proof, inclusion_proof};
-use provlog_proto::{b64, hex};
+use provlog_tlog::merkle::Hash;
+use provlog_tlog::{b64, hex};
 use std::sync::Arc;
 
 fn b64s(p: &[Hash]) -> Vec<String> {
@@ -26,9 +27,9 @@ fn b64s(p: &[Hash]) -> Vec<String> {
         ("tree_size" = Option<u64>, Query, description = "Tree size (default: latest)"),
     ),
     responses(
-        (status = 200, description = "An inclusion proof", body = crate::api::schema::InclusionProof),
-        (status = 400, description = "Bad parameters", body = crate::api::schema::ErrorBody),
-        (status = 404, description = "No entry with this leaf hash", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "An inclusion proof", body = crate::api::responses::InclusionProof),
+        (status = 400, description = "Bad parameters", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "No entry with this leaf hash", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn inclusion(
@@ -57,25 +58,16 @@ pub(super) async fn inclusion(
     };
     // Upper tree levels are in memory: a proof is a few block-cache reads,
     // answered on the spot.
-    let (index, leaf, proof) = (|l: &Log| -> Result<_, crate::log::ReadError> {
-        let index = match by_hash {
-            Err(i) => i,
-            Ok(h) => l.index_of_leaf(&h, tree_size)?.ok_or_else(|| {
-                crate::log::ReadError::NotFound(format!(
-                    "no entry with this leaf hash in the first {tree_size} entries"
-                ))
-            })?,
-        };
-        let leaf = l.store.leaf_hash(index)?;
-        let proof = inclusion_proof(index, tree_size, l.store.as_ref()).map_err(proof_err)?;
-        Ok((index, leaf, proof))
-    })(&log)?;
-    Ok(Json(serde_json::json!({
-        "index": index,
-        "tree_size": tree_size,
-        "leaf_hash": b64::encode(leaf),
-        "proof": b64s(&proof),
-    }))
+    let (index, leaf, proof) = match by_hash {
+        Err(i) => log.inclusion(Some(i), None, tree_size)?,
+        Ok(h) => log.inclusion(None, Some(h), tree_size)?,
+    };
+    Ok(Json(InclusionProof {
+        index,
+        tree_size,
+        leaf_hash: b64::encode(leaf),
+        proof: b64s(&proof),
+    })
     .into_response())
 }
 
@@ -89,8 +81,8 @@ pub(super) async fn inclusion(
         ("to" = Option<u64>, Query, description = "Newer size (default: latest)"),
     ),
     responses(
-        (status = 200, description = "A consistency proof", body = crate::api::schema::ConsistencyProof),
-        (status = 400, description = "Bad parameters", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "A consistency proof", body = crate::api::responses::ConsistencyProof),
+        (status = 400, description = "Bad parameters", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn consistency(
@@ -106,8 +98,11 @@ pub(super) async fn consistency(
             "need 1 <= from <= to <= {size} (the current size), got from={from} to={to}"
         )));
     }
-    let proof = log
-        .read(move |l| consistency_proof(from, to, l.store.as_ref()).map_err(proof_err))
-        .await?;
-    Ok(Json(serde_json::json!({"from": from, "to": to, "proof": b64s(&proof)})).into_response())
+    let proof = crate::log::LogView::consistency_proof(log.as_ref(), from, to).await?;
+    Ok(Json(ConsistencyProof {
+        from,
+        to,
+        proof: b64s(&proof),
+    })
+    .into_response())
 }

@@ -1,28 +1,15 @@
-//! The shapes of the JSON the API answers with, for the OpenAPI document.
-//!
-//! Handlers build some answers with `serde_json::json!`; these types say
-//! what those answers are, and `tests/openapi.rs` validates real responses
-//! against the document built from them, so the two cannot drift apart.
-//! The event, receipt and credential types come from `provlog-proto`.
+//! Every JSON answer of the API as one `Serialize + ToSchema` type, which
+//! the handler serializes and the `OpenAPI` document describes: there is no
+//! second description to drift (the integration tests still validate real
+//! responses against the document). The request shapes (`Submission`,
+//! `BatchRequest`) are here for the document only: requests are parsed by
+//! `provlog-proto`'s strict parser. The event, receipt and credential types
+//! come from `provlog-proto`.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Every 4xx and 5xx answer: `{"error":{"code","message"}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// A stable code and a human-readable message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable code (`invalid_submission`, `out_of_scope`, `overloaded`, …).
-    pub code: String,
-    /// What is wrong, in words.
-    pub message: String,
-}
+pub use crate::http::error::{ErrorBody, ErrorDetail};
 
 /// A signed submission: `POST /v1/entries`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,6 +61,19 @@ pub struct Entry {
     /// The leaf JSON, decoded (informative: `entry` is what is hashed).
     #[schema(value_type = Object)]
     pub decoded: serde_json::Value,
+}
+
+impl Entry {
+    /// The JSON view of entry `index` with bytes `entry`.
+    #[must_use]
+    pub fn new(index: u64, entry: &[u8]) -> Self {
+        Self {
+            index,
+            leaf_hash: provlog_tlog::b64::encode(provlog_tlog::merkle::leaf_hash(entry)),
+            entry: provlog_tlog::b64::encode(entry),
+            decoded: provlog_proto::leaf::Leaf::to_value(entry).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 /// A page of `GET /v1/events`.
@@ -140,7 +140,7 @@ pub struct LogInfo {
     /// Index of the policy entry in force.
     pub policy_index: Option<u64>,
     /// Object-storage publishing, when configured.
-    pub publish: Option<crate::publish::PublishStatus>,
+    pub publish: Option<crate::follow::publish::PublishStatus>,
     /// Whether the log is frozen (read-only for good).
     pub frozen: bool,
     /// Enforced limits.
@@ -151,14 +151,14 @@ pub struct LogInfo {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// Always `ok`.
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// `GET /readyz` when ready.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
     /// `ready`.
-    pub status: String,
+    pub status: &'static str,
     /// Latest tree size.
     pub tree_size: u64,
     /// Entries waiting for the sequencer.

@@ -2,6 +2,7 @@
 //! `GET /v1/credentials/<fingerprint>` (credential state with proofs).
 
 use super::error::ApiError;
+use super::responses::{Entry, EventsPage};
 use super::params::Params;
 use crate::log::{Log, MAX_SEARCH_LIMIT, SearchQuery};
 use axum::Json;
@@ -47,8 +48,8 @@ fn filter_value(term: Term, v: &str) -> Result<String, ApiError> {
         ("limit" = Option<usize>, Query, description = "Page size, 1 to 1,000 (default 100)"),
     ),
     responses(
-        (status = 200, description = "Matching entries in index order", body = crate::api::schema::EventsPage),
-        (status = 400, description = "Bad or unknown parameter", body = crate::api::schema::ErrorBody),
+        (status = 200, description = "Matching entries in index order", body = crate::api::responses::EventsPage),
+        (status = 400, description = "Bad or unknown parameter", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn events(
@@ -69,8 +70,9 @@ pub(super) async fn events(
             .ok_or_else(|| ApiError::param(format!("limit must be 1 to {MAX_SEARCH_LIMIT}")))
     })?;
     let after = q.u64("after")?;
-    let (entries, next) = log.search(SearchQuery { filters, after, limit }).await?;
-    Ok(Json(serde_json::json!({"entries": entries, "next_after": next})).into_response())
+    let (entries, next_after) = log.search(SearchQuery { filters, after, limit }).await?;
+    let entries = entries.iter().map(|(i, e)| Entry::new(*i, e)).collect();
+    Ok(Json(EventsPage { entries, next_after }).into_response())
 }
 
 /// `GET /v1/credentials/<fingerprint>`: state, history and proofs.
@@ -81,7 +83,7 @@ pub(super) async fn events(
     params(("fingerprint" = String, Path, description = "sha256:<64 lowercase hex>")),
     responses(
         (status = 200, description = "The derived state, every event naming the credential, one checkpoint and a proof per event", body = provlog_proto::credential::CredentialAnswer),
-        (status = 400, description = "Malformed fingerprint, or a history too long to answer", body = crate::api::schema::ErrorBody),
+        (status = 400, description = "Malformed fingerprint, or a history too long to answer", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn credential(

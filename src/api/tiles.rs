@@ -13,11 +13,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use provlog_proto::tile::{TileId, TileKind};
+use provlog_tlog::tile::TileId;
 use std::sync::Arc;
 
 /// `Cache-Control` of immutable static resources.
-pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+use crate::http::IMMUTABLE_CACHE_CONTROL as IMMUTABLE;
 
 /// A shared tile body handed to the response without copying.
 struct ArcBytes(Arc<Vec<u8>>);
@@ -36,8 +36,8 @@ impl AsRef<[u8]> for ArcBytes {
     params(("path" = String, Path, description = "A C2SP tlog-tiles path after `tile/` (it contains slashes): `<L>/<N>[.p/<W>]` or `entries/<N>[.p/<W>]`, N in `x001/x234/067` form")),
     responses(
         (status = 200, description = "The tile or bundle bytes (full tiles are immutable)", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 400, description = "Not a tile path", body = crate::api::schema::ErrorBody),
-        (status = 404, description = "Beyond the current tree size", body = crate::api::schema::ErrorBody),
+        (status = 400, description = "Not a tile path", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "Beyond the current tree size", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn tile(
@@ -55,20 +55,7 @@ pub(super) async fn tile(
         )
     })?;
     let size = log.published().size;
-    let Some((level, range)) = tile.node_range().filter(|(l, r)| r.end <= size >> l) else {
-        return Err(ApiError::not_found(format!(
-            "{full} does not exist at tree size {size}"
-        )));
-    };
-    let count = range.end - range.start;
-    let bundle = tile.kind == TileKind::Entries;
-    // Cached tiles are answered on the spot; others are read on the
-    // blocking pool.
-    let body = if log.store.is_cached(level, range.start, count, bundle) {
-        log.tile_bytes(&tile, size)?
-    } else {
-        log.read(move |l| l.tile_bytes(&tile, size)).await?
-    };
+    let body = crate::log::LogView::tile(log.as_ref(), tile, size).await?;
     let body = bytes::Bytes::from_owner(ArcBytes(body));
     Ok((
         [

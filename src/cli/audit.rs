@@ -7,8 +7,9 @@
 //! against the level-0 tiles, then replays the entries through
 //! [`provlog_proto::audit::Auditor`].
 
-use super::remote::snapshot;
-use crate::keyfile;
+use crate::client::Source;
+use crate::client::verified::snapshot;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::audit::{Audited, Auditor};
 
@@ -27,20 +28,21 @@ pub(super) struct Args {
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::util::runtime::current_thread()?;
     let mut auditor = Auditor::new();
     let (mut policies, mut events, mut findings) = (0u64, 0u64, 0u64);
     let mut stopped = false;
     // Entries arrive in index order as their bundles are fetched and
     // checked; nothing is held beyond the auditor's registry.
-    let snap = rt.block_on(snapshot(&a.url, &key, |i, e| {
+    let source = Source::open(&a.url, None, None)?;
+    let snap = rt.block_on(snapshot(&source, &key, |i, e| {
         if stopped {
-            return Ok(());
+            return Ok::<(), std::io::Error>(());
         }
         if i != auditor.next_index() {
             // Entries missing from the static API cannot be audited; the
             // replay stops at the first gap.
-            super::out(format_args!(
+            crate::util::output::out(format_args!(
                 "FINDING entry {} is missing; replay stops here",
                 auditor.next_index()
             ))?;
@@ -52,7 +54,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             Ok(Audited::Policy { submitters }) => {
                 policies += 1;
                 if a.verbose {
-                    super::out(format_args!("{i}: policy with {submitters} submitters"))?;
+                    crate::util::output::out(format_args!("{i}: policy with {submitters} submitters"))?;
                 }
             }
             Ok(Audited::Event {
@@ -61,23 +63,23 @@ pub(super) fn run(a: &Args) -> Result<()> {
             }) => {
                 events += 1;
                 if a.verbose {
-                    super::out(format_args!(
+                    crate::util::output::out(format_args!(
                         "{i}: event by {submitter:?}, authorized by policy {policy_index}"
                     ))?;
                 }
             }
             Err(f) => {
                 findings += 1;
-                super::out(format_args!("FINDING {f}"))?;
+                crate::util::output::out(format_args!("FINDING {f}"))?;
             }
         }
         Ok(())
     }))?;
     findings += snap.findings.len() as u64;
     for f in &snap.findings {
-        super::out(format_args!("FINDING {}", f.0))?;
+        crate::util::output::out(format_args!("FINDING {}", f.0))?;
     }
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, {findings} findings",
         auditor.next_index(),
         snap.checkpoint.origin,

@@ -24,7 +24,6 @@ fn dir_bytes(p: &Path) -> u64 {
     })
 }
 
-#[allow(clippy::cast_precision_loss)]
 pub(super) fn run(a: &Args) -> Result<()> {
     let db = a.data_dir.join("db");
     let store = Store::open(&db, &StoreOptions::default())
@@ -40,11 +39,11 @@ pub(super) fn run(a: &Args) -> Result<()> {
     drop(store);
     let after = dir_bytes(&db);
     let n = size.max(1) as f64;
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "{size} entries, {entry_bytes} entry bytes ({:.0} per entry); on disk {before} bytes before compaction, {after} after",
         entry_bytes as f64 / n
     ))?;
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "after compaction: {:.3} x entry bytes, or entry bytes + {:.1} bytes per entry",
         after as f64 / entry_bytes.max(1) as f64,
         (after as f64 - entry_bytes as f64) / n

@@ -2,8 +2,9 @@
 //! from outside over the static API, and print every finding with where it
 //! is.
 
-use super::remote::snapshot;
-use crate::keyfile;
+use crate::client::Source;
+use crate::client::verified::snapshot;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::leaf::Leaf;
 use provlog_storage::verify::{Depth, findings};
@@ -64,24 +65,25 @@ pub(super) fn run(a: &Args) -> Result<()> {
         (dir.display().to_string(), cp.map_or(store.size(), |c| c.size), problems)
     } else {
         let url = a.url.clone().unwrap_or_default();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = crate::util::runtime::current_thread()?;
         let mut bad_entries = Vec::new();
-        let snap = rt.block_on(snapshot(&url, &key, |i, e| {
+        let source = Source::open(&url, None, None)?;
+        let snap = rt.block_on(snapshot(&source, &key, |i, e| {
             if let Err(err) = Leaf::parse(e)
                 && bad_entries.len() < a.max_findings
             {
                 bad_entries.push(format!("entry {i}: {err}"));
             }
-            Ok(())
+            Ok::<(), std::convert::Infallible>(())
         }))?;
         let mut problems: Vec<String> = snap.findings.into_iter().map(|f| f.0).collect();
         problems.extend(bad_entries);
         (url, snap.checkpoint.size, problems)
     };
     for p in &problems {
-        super::out(format_args!("FINDING {p}"))?;
+        crate::util::output::out(format_args!("FINDING {p}"))?;
     }
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "fsck {what}: tree size {size}, {} findings",
         problems.len()
     ))?;

@@ -1,8 +1,8 @@
 //! `provlog keygen`.
 
-use crate::keyfile;
+use crate::util::keyfile;
 use anyhow::Result;
-use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519};
+use provlog_tlog::keys::{ALG_COSIGNATURE_V1, ALG_ED25519};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -31,8 +31,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.skey", a.name.replace('/', "_"))));
     keyfile::write_new(&out, &key)?;
-    super::out(format_args!("private key: {} (mode 0600)", out.display()))?;
-    super::out(format_args!("public key:  {}", out.with_extension("vkey").display()))?;
-    super::out(format_args!("{}", key.verifier().to_vkey_string()))?;
+    crate::util::output::out(format_args!("private key: {} (mode 0600)", out.display()))?;
+    crate::util::output::out(format_args!("public key:  {}", out.with_extension("vkey").display()))?;
+    crate::util::output::out(format_args!("{}", key.verifier().to_vkey_string()))?;
     Ok(())
 }

@@ -9,7 +9,6 @@ mod compact;
 mod fsck;
 mod keygen;
 mod query;
-mod remote;
 mod restore;
 mod serve;
 mod submit;
@@ -26,22 +25,12 @@ pub struct Cli {
     /// Log format of long-running commands (serve, witness, monitor):
     /// `text` for people, `json` (one object per line, with span fields) for
     /// log pipelines. Default: text.
-    #[arg(long, global = true, value_enum, env = "PROVLOG_LOG_FORMAT", default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    #[arg(long, global = true, value_enum, env = "PROVLOG_LOG_FORMAT", default_value_t = crate::obs::logging::LogFormat::Text)]
+    log_format: crate::obs::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
-/// How `tracing` output is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines (colored on a terminal).
-    Text,
-    /// One JSON object per line, with the current span's fields.
-    Json,
-}
-
-static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -98,7 +87,7 @@ enum Command {
     /// under, and check signatures and scope; exit 1 on any finding.
     ///
     /// Example:
-    ///   provlog audit --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    ///   provlog audit --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey
     #[command(verbatim_doc_comment)]
     Audit(audit::Args),
     /// Check every tile, bundle, leaf hash and checkpoint of a log, offline
@@ -106,7 +95,7 @@ enum Command {
     ///
     /// Examples:
     ///   provlog fsck --data-dir ./provlog-data
-    ///   provlog fsck --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey
+    ///   provlog fsck --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey
     #[command(verbatim_doc_comment)]
     Fsck(fsck::Args),
     /// Verify a receipt offline with only the log's vkey.
@@ -128,27 +117,17 @@ enum Command {
     /// lifecycle rule; gossip checkpoints with peers; write fork evidence.
     ///
     /// Examples:
-    ///   provlog monitor --url http://127.0.0.1:8080 --log-key provlog-data/log.vkey --once
-    ///   provlog monitor --log http://log-a=VKEY --peer http://other-monitor:7390 --listen 127.0.0.1:7390
+    ///   provlog monitor --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey --once
+    ///   provlog monitor --log <http://log-a=VKEY> --peer <http://other-monitor:7390> --listen 127.0.0.1:7390
     #[command(verbatim_doc_comment)]
     Monitor(crate::monitor::MonitorArgs),
-    /// The load generator: start a log (or use --url), prepare requests,
-    /// load it, report throughput and latency against this machine's
-    /// ceilings.
-    ///
-    /// Examples:
-    ///   provlog bench --mode single --concurrency 256 --duration 10
-    ///   provlog bench --mode batch --concurrency 4 --batch-size 1000
-    ///   provlog bench --mode proof --prefill 1000000 --concurrency 64
-    #[command(verbatim_doc_comment)]
-    Bench(crate::bench::BenchArgs),
     /// Rebuild a data directory from where the log is published (its
     /// static API over HTTP, or the object store), verifying every entry
     /// and tile against the checkpoint and the log's vkey.
     ///
     /// Examples:
-    ///   provlog restore --from http://tiles.example.com/logs/prod --log-key log.vkey --data-dir ./restored
-    ///   provlog restore --from s3://provlog-bucket/logs/prod --endpoint http://127.0.0.1:3900 \
+    ///   provlog restore --from <http://tiles.example.com/logs/prod> --log-key log.vkey --data-dir ./restored
+    ///   provlog restore --from <s3://provlog-bucket/logs/prod> --endpoint <http://127.0.0.1:3900> \
     ///       --log-key log.vkey --data-dir ./restored
     #[command(verbatim_doc_comment)]
     Restore(restore::Args),
@@ -165,7 +144,7 @@ enum Command {
     /// Print a shell completion script.
     ///
     /// Examples:
-    ///   provlog completions bash > /etc/bash_completion.d/provlog
+    ///   provlog completions bash > /`etc/bash_completion.d/provlog`
     ///   provlog completions zsh > "${fpath[1]}/_provlog"
     #[command(verbatim_doc_comment)]
     Completions {
@@ -185,69 +164,11 @@ enum ConfigCommand {
     },
 }
 
-/// A future that resolves on SIGINT or SIGTERM. The handlers are installed
-/// when this is called, not when the future is first polled: call it before
-/// announcing readiness, or a signal sent right after the announcement
-/// kills the process instead of stopping it gracefully.
-pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    async fn recv(s: Option<tokio::signal::unix::Signal>) {
-        match s {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-    let int = recv(signal(SignalKind::interrupt()).ok());
-    let term = recv(signal(SignalKind::terminate()).ok());
-    async move {
-        tokio::select! {
-            () = int => {},
-            () = term => {},
-        }
-    }
-}
-
-/// Sets up `tracing` for a long-running command (stderr, `RUST_LOG` or
-/// info, in the `--log-format` chosen).
-pub(crate) fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text) {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
-    };
-}
-
-/// Writes one line of output to stdout. A closed pipe (`provlog … | head`)
-/// is not an error: the output is simply no longer wanted.
-pub(crate) fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
-    use std::io::Write;
-    match writeln!(std::io::stdout().lock(), "{line}") {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
-/// The machine-readable line a service prints on stdout once it accepts
-/// connections, after its human-readable banner:
-/// `{"ready":"log","url":"http://127.0.0.1:8080"}`. Scripts and tests wait
-/// for it instead of parsing banners.
-#[must_use]
-pub fn ready_line(service: &str, addr: std::net::SocketAddr) -> String {
-    serde_json::json!({ "ready": service, "url": format!("http://{addr}") }).to_string()
-}
-
 /// Runs the CLI and returns the process exit code.
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = LOG_FORMAT.set(cli.log_format);
+    crate::obs::logging::set_format(cli.log_format);
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(&a),
@@ -260,28 +181,19 @@ pub fn main() -> ExitCode {
         Command::Fsck(a) => fsck::run(&a),
         Command::Compact(a) => compact::run(&a),
         Command::Restore(a) => restore::run(&a),
-        Command::Bench(a) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(crate::bench::run(a))),
         Command::Monitor(a) => {
-            init_tracing();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
+            crate::obs::logging::init();
+            crate::util::runtime::multi_thread()
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| rt.block_on(crate::monitor::run(a)))
         }
         Command::Witness(a) => {
-            init_tracing();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
+            crate::obs::logging::init();
+            crate::util::runtime::multi_thread()
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| rt.block_on(crate::witness::run(a)))
         }
-        Command::Config(ConfigCommand::Example) => out(crate::config::EXAMPLE.trim_end()),
+        Command::Config(ConfigCommand::Example) => crate::util::output::out(crate::config::EXAMPLE.trim_end()).map_err(Into::into),
         Command::Config(ConfigCommand::Check { file }) => check_config(file),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -309,6 +221,6 @@ fn check_config(file: std::path::PathBuf) -> anyhow::Result<()> {
             submitters: cfg.submitters.clone(),
         })?;
     }
-    println!("{}: ok ({} submitters)", file.display(), cfg.submitters.len());
+    crate::util::output::out(format_args!("{}: ok ({} submitters)", file.display(), cfg.submitters.len()))?;
     Ok(())
 }

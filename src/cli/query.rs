@@ -1,6 +1,6 @@
 //! `provlog events` and `provlog credential`: query a log over HTTP.
 
-use crate::keyfile;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::credential::CredentialAnswer;
 use serde_json::Value;
@@ -36,9 +36,9 @@ pub(super) struct EventsArgs {
 
 /// Prints matching entries as JSON lines (`{"index","leaf_hash","entry","decoded"}`).
 pub(super) fn events(a: &EventsArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::util::runtime::current_thread()?;
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let mut after = a.after;
         loop {
             let mut q: Vec<(&str, String)> = vec![("limit", a.limit.to_string())];
@@ -68,7 +68,7 @@ pub(super) fn events(a: &EventsArgs) -> Result<()> {
                 bail!("{status}: {}", body["error"]);
             }
             for e in body["entries"].as_array().cloned().unwrap_or_default() {
-                super::out(format_args!("{e}"))?;
+                crate::util::output::out(format_args!("{e}"))?;
             }
             match body["next_after"].as_u64() {
                 Some(n) if a.all => after = Some(n),
@@ -95,10 +95,14 @@ pub(super) struct CredentialArgs {
 
 /// Fetches a credential answer, optionally verifies it, prints the state.
 pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::util::runtime::current_thread()?;
     let text = rt.block_on(async {
         let url = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
-        let resp = reqwest::get(&url).await.with_context(|| format!("GET {url}"))?;
+        let resp = crate::client::http_client(std::time::Duration::from_mins(1))?
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
@@ -118,7 +122,7 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
         }
         None => " (not verified: give --log-key)",
     };
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "{}: {} as of {}, {} events{verified}",
         answer.fingerprint,
         serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),

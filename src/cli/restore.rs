@@ -11,16 +11,14 @@
 
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
-use object_store::ObjectStore;
-use provlog_proto::checkpoint::open_checkpoint;
-use provlog_proto::merkle::CompactRange;
-use provlog_proto::tile::TileId;
-use provlog_proto::tile::{TileKind, decode_bundle, tiles_for_size};
+use crate::client::Source;
+use provlog_tlog::checkpoint::open_checkpoint;
+use provlog_tlog::merkle::CompactRange;
+use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
 use provlog_storage::rebuild::batch_from_entries;
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{Store, StoreOptions};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -49,70 +47,8 @@ const BATCH: usize = 8192;
 /// Objects fetched at once.
 const PARALLEL: usize = 16;
 
-enum Source {
-    Http(reqwest::Client, String),
-    Store(Arc<dyn ObjectStore>, String),
-}
-
-impl Source {
-    /// Fetches with up to five attempts (0.2 s to 1.6 s apart): a restore
-    /// runs once, when the machine is gone, and should ride out a store
-    /// node restarting or a reset connection rather than start over.
-    async fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let mut wait = std::time::Duration::from_millis(200);
-        for _ in 0..4 {
-            match self.get_once(path).await {
-                Ok(b) => return Ok(b),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?wait, "fetch failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-            }
-        }
-        self.get_once(path).await
-    }
-
-    async fn get_once(&self, path: &str) -> Result<Vec<u8>> {
-        self.get_opt(path)
-            .await?
-            .with_context(|| format!("{}/{path} does not exist", self.url()))
-    }
-
-    async fn get_opt(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        match self {
-            Self::Http(c, base) => crate::fetch::get(c, &format!("{base}/{path}")).await,
-            Self::Store(s, url) => Ok(crate::publish::get_object(s.as_ref(), path)
-                .await
-                .with_context(|| format!("reading {url}/{path}"))?
-                .map(|b| b.to_vec())),
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            Self::Http(_, u) | Self::Store(_, u) => u,
-        }
-    }
-
-    /// A tile or bundle; a partial one that is gone (its full tile
-    /// replaced it) is cut from the full one.
-    async fn tile(&self, t: &TileId) -> Result<Vec<u8>> {
-        let path = t.path();
-        match self.get_opt(&path).await {
-            Ok(Some(b)) => return Ok(b),
-            Ok(None) if t.width < 256 => {
-                let full = self.get(&crate::fetch::full_tile(t).path()).await?;
-                return crate::fetch::cut_to_partial(t, &full);
-            }
-            _ => {}
-        }
-        self.get(&path).await
-    }
-}
-
 pub(super) fn run(a: &Args) -> Result<()> {
-    let key = crate::keyfile::read_verifier(&a.log_key).context("log key")?;
+    let key = crate::util::keyfile::read_verifier(&a.log_key).context("log key")?;
     let db = a.data_dir.join("db");
     if db.exists() {
         bail!(
@@ -133,16 +69,11 @@ pub(super) fn run(a: &Args) -> Result<()> {
             key.to_vkey_string()
         );
     }
-    let source = if a.from.starts_with("http://") || a.from.starts_with("https://") {
-        Source::Http(crate::fetch::client()?, a.from.trim_end_matches('/').to_owned())
-    } else {
-        Source::Store(
-            crate::publish::open_store(&a.from, a.endpoint.as_deref(), a.region.as_deref())?,
-            a.from.clone(),
-        )
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let note = rt.block_on(source.get("checkpoint"))?;
+    // A restore runs once, when the machine is gone: it rides out a store
+    // node restarting or a reset connection rather than start over.
+    let source = Source::open(&a.from, a.endpoint.as_deref(), a.region.as_deref())?.with_retries(4);
+    let rt = crate::util::runtime::multi_thread()?;
+    let note = rt.block_on(source.checkpoint())?;
     let (cp, _) = open_checkpoint(&note, &key).context("the published checkpoint does not verify under the log key")?;
     if cp.size == 0 {
         bail!("the published log is empty: nothing to restore");
@@ -225,7 +156,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             match source.tile(t).await {
                 Ok(b) if b == ours.as_slice() => None,
                 Ok(_) => Some(format!("{}: differs from the tile the entries imply", t.path())),
-                Err(e) => Some(format!("{e:#}")),
+                Err(e) => Some(crate::util::error_chain(&e)),
             }
         }))
         .buffer_unordered(PARALLEL)
@@ -251,14 +182,14 @@ pub(super) fn run(a: &Args) -> Result<()> {
         std::fs::write(&vkey_path, format!("{}\n", key.to_vkey_string()))
             .with_context(|| format!("writing {}", vkey_path.display()))?;
     }
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "restored {} entries of {} from {} into {}: every entry and tile matches the checkpoint's root",
         cp.size,
         cp.origin,
         a.from,
         a.data_dir.display()
     ))?;
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "to continue the log, put its private key at {} (or pass --log-key) and run provlog serve",
         a.data_dir.join("log.skey").display()
     ))?;

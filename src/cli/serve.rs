@@ -1,9 +1,11 @@
 //! `provlog serve`.
 
 use crate::config::{Config, Overrides};
-use crate::log::Log;
+use crate::follow::cosign::Witnessing;
+use crate::follow::publish::Publisher;
+use crate::log::{AckGate, Log};
+use std::sync::Arc;
 use anyhow::{Context, Result};
-use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -12,10 +14,8 @@ pub(super) struct Args {
 }
 
 pub(super) fn run(a: Args) -> Result<()> {
-    super::init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    crate::obs::logging::init();
+    let rt = crate::util::runtime::multi_thread()
         .context("starting the runtime")?;
     rt.block_on(serve(a.overrides))
 }
@@ -23,35 +23,67 @@ pub(super) fn run(a: Args) -> Result<()> {
 async fn serve(o: Overrides) -> Result<()> {
     let cfg = Config::load(&o)?;
     let (registry, dev_key) = cfg.registry()?;
-    let log = Log::open(&cfg, o.clone(), registry).await?;
-    spawn_sighup_reload(std::sync::Arc::clone(&log));
-    let shutdown = super::shutdown_signal();
-    tokio::spawn(crate::cosign::run(std::sync::Arc::clone(&log)));
-    tokio::spawn(crate::publish::run(std::sync::Arc::clone(&log)));
+    let (signer, _) = cfg.load_or_create_log_key()?;
+    let publisher = match &cfg.publish {
+        Some(p) => Some(Arc::new(Publisher::open(p, &signer.verifier()).await?)),
+        None => None,
+    };
+    let witnessing = if cfg.witnesses.is_empty() {
+        None
+    } else {
+        Some(Arc::new(Witnessing::new(
+            &cfg.witnesses,
+            cfg.witness_policy,
+            cfg.witness_interval,
+        )?))
+    };
+    let ack_gate = publisher
+        .as_ref()
+        .filter(|p| p.ack_after_publish)
+        .map(|p| Arc::clone(p) as Arc<dyn AckGate>);
+    let log = Log::open(&cfg, o.clone(), registry, signer, ack_gate).await?;
+    spawn_sighup_reload(Arc::clone(&log));
+    let shutdown = crate::util::signal::shutdown_signal();
+    if let Some(w) = &witnessing {
+        tokio::spawn(crate::follow::cosign::run(
+            Arc::clone(w),
+            Arc::clone(&log),
+            Arc::clone(&log.metrics),
+        ));
+    }
+    if let Some(p) = &publisher {
+        tokio::spawn(crate::follow::publish::run(
+            Arc::clone(p),
+            Arc::clone(&log),
+            Arc::clone(&log.metrics),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "provlog listening on http://{addr}")?;
-        writeln!(out, "origin: {}", log.origin)?;
-        writeln!(out, "log vkey: {}", log.vkey.to_vkey_string())?;
-        if let Some(p) = dev_key {
-            writeln!(
-                out,
-                "dev submitter: id \"dev\", key {} (full scope; configure [[submitters]] for real use)",
-                p.display()
-            )?;
-        }
-        writeln!(out, "tree size: {}", log.published().size)?;
-        writeln!(out, "{}", crate::cli::ready_line("log", addr))?;
-        out.flush()?;
+    let mut banner = vec![
+        format!("provlog listening on http://{addr}"),
+        format!("origin: {}", log.origin),
+        format!("log vkey: {}", log.vkey.to_vkey_string()),
+    ];
+    if let Some(p) = dev_key {
+        banner.push(format!(
+            "dev submitter: id \"dev\", key {} (full scope; configure [[submitters]] for real use)",
+            p.display()
+        ));
     }
-    crate::server::serve(
+    banner.push(format!("tree size: {}", log.published().size));
+    banner.push(crate::util::output::ready_line("log", addr));
+    crate::util::output::out_lines(&banner)?;
+    crate::http::server::serve(
         listener,
-        crate::api::router(std::sync::Arc::clone(&log)),
-        crate::server::ConnectionLimits {
+        crate::api::router(crate::api::App {
+            log: Arc::clone(&log),
+            witnessing,
+            publisher,
+        }),
+        crate::http::server::ConnectionLimits {
             max_connections: cfg.max_connections,
             header_timeout: cfg.header_timeout,
             drain_timeout: cfg.request_timeout,
@@ -67,7 +99,7 @@ async fn serve(o: Overrides) -> Result<()> {
 
 /// Reloads the submitter registry on every SIGHUP; a bad file is reported
 /// and the registry in force stays.
-fn spawn_sighup_reload(log: std::sync::Arc<Log>) {
+fn spawn_sighup_reload(log: Arc<Log>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; use POST /v1/admin/reload");
@@ -77,7 +109,7 @@ fn spawn_sighup_reload(log: std::sync::Arc<Log>) {
         while hup.recv().await.is_some() {
             match log.reload().await {
                 Ok(r) => {
-                    tracing::info!(changed = r.changed, policy_index = ?r.policy_index, submitters = r.submitters, "SIGHUP: registry reloaded")
+                    tracing::info!(changed = r.changed, policy_index = ?r.policy_index, submitters = r.submitters, "SIGHUP: registry reloaded");
                 }
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload refused; the registry in force is unchanged"),
             }

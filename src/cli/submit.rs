@@ -1,8 +1,8 @@
 //! `provlog sign` and `provlog submit`.
 
-use crate::keyfile;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
-use provlog_proto::keys::SignerKey;
+use provlog_tlog::keys::SignerKey;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::PathBuf;
@@ -70,17 +70,12 @@ impl EventFlags {
     fn to_event(&self) -> Result<Option<Value>> {
         let Some(action) = &self.action else { return Ok(None) };
         let need = |v: &Option<String>, name: &str| v.clone().with_context(|| format!("--action needs --{name}"));
-        let event_id = match &self.event_id {
-            Some(e) => e.clone(),
-            None => {
-                let mut b = [0u8; 12];
-                getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
-                format!("evt-{}", provlog_proto::hex::encode(b))
-            }
+        let event_id = if let Some(e) = &self.event_id { e.clone() } else {
+            let mut b = [0u8; 12];
+            getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
+            format!("evt-{}", provlog_tlog::hex::encode(b))
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        let now = crate::util::clock::now_millis()?;
         let occurred_at = match &self.occurred_at {
             Some(t) => t.clone(),
             None => provlog_proto::time::format_millis(now)?,
@@ -198,7 +193,7 @@ fn signed(a: &SignArgs) -> Result<Vec<Value>> {
 
 pub(super) fn sign(a: &SignArgs) -> Result<()> {
     for s in signed(a)? {
-        super::out(format_args!("{s}"))?;
+        crate::util::output::out(format_args!("{s}"))?;
     }
     Ok(())
 }
@@ -214,9 +209,9 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         if let Some(f) = out.as_mut() {
             writeln!(f, "{line}")?;
         }
-        super::out(line)
+        Ok(crate::util::output::out(line)?)
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::util::runtime::current_thread()?;
     let base = a.url.trim_end_matches('/').to_owned();
     // Drawn on stderr only when it is a terminal and there is more than one event.
     let pb = if subs.len() > 1 {
@@ -229,7 +224,7 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let failed = rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let mut failed = 0usize;
         if a.batch {
             let url = format!("{base}/v1/entries/batch");
@@ -252,19 +247,16 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                     .iter()
                     .enumerate()
                 {
-                    match r.get("receipt") {
-                        Some(receipt) => emit(&receipt.to_string())?,
-                        None => {
-                            failed += 1;
-                            pb.suspend(|| {
-                                eprintln!(
-                                    "event #{}: {}: {}",
-                                    c * crate::log::MAX_BATCH_SUBMISSIONS + i + 1,
-                                    r["status"],
-                                    r["error"]
-                                );
-                            });
-                        }
+                    if let Some(receipt) = r.get("receipt") { emit(&receipt.to_string())? } else {
+                        failed += 1;
+                        pb.suspend(|| {
+                            eprintln!(
+                                "event #{}: {}: {}",
+                                c * crate::log::MAX_BATCH_SUBMISSIONS + i + 1,
+                                r["status"],
+                                r["error"]
+                            );
+                        });
                     }
                 }
                 pb.inc(chunk.len() as u64);

@@ -1,6 +1,6 @@
 //! `provlog verify`: offline receipt verification.
 
-use crate::keyfile;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::leaf::Leaf;
 use provlog_proto::receipt::{Receipt, VerifiedReceipt, verify_tlog_proof};
@@ -51,15 +51,15 @@ pub(super) struct Args {
 /// now, with only the hash tiles needed: the published tree must be at
 /// least as large, hold the entry's leaf hash at its index, and have the
 /// receipt's root as the root of its first `size` leaves.
-fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &VerifiedReceipt) -> Result<u64> {
-    use provlog_proto::merkle::{CompactRange, NodeId};
-    use provlog_proto::tile::{TileHashes, TileId, tiles_to_verify};
+fn check_published(base: &str, log_key: &provlog_tlog::keys::VerifierKey, v: &VerifiedReceipt) -> Result<u64> {
+    use provlog_tlog::merkle::{CompactRange, NodeId};
+    use provlog_tlog::tile::TileId;
     let base = base.trim_end_matches('/');
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = crate::util::runtime::current_thread()?;
     rt.block_on(async {
-        let client = crate::fetch::client()?;
-        let note = crate::fetch::fetch(&client, &format!("{base}/checkpoint")).await?;
-        let (cp, _) = provlog_proto::checkpoint::open_checkpoint(&note, log_key)
+        let source = crate::client::Source::open(base, None, None)?;
+        let note = source.checkpoint().await?;
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(&note, log_key)
             .with_context(|| format!("{base}/checkpoint does NOT verify under the log key"))?;
         if cp.origin != v.checkpoint.origin {
             bail!(
@@ -81,13 +81,8 @@ fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &V
             level: 0,
             index: v.index,
         });
-        let need = tiles_to_verify(cp.size - 1, cp.size, &nodes)?;
-        let mut th = TileHashes::new(cp.size);
-        for t in need {
-            let body = crate::fetch::fetch_tile(&client, base, &t).await?;
-            th.insert(t, body).with_context(|| t.path())?;
-        }
-        th.authenticate(&cp.root)
+        let th = crate::client::verified::authenticated_tiles(&source, cp.size - 1, cp.size, &cp.root, &nodes)
+            .await
             .with_context(|| format!("the tiles at {base} do NOT match its checkpoint"))?;
         let width = u16::try_from((cp.size - (v.index & !255)).min(256)).unwrap_or(256);
         let tile = th
@@ -100,7 +95,7 @@ fn check_published(base: &str, log_key: &provlog_proto::keys::VerifierKey, v: &V
                 v.index
             );
         }
-        let old_root = provlog_proto::merkle::root(v.checkpoint.size, &th)
+        let old_root = provlog_tlog::merkle::root(v.checkpoint.size, &th)
             .map_err(|e| anyhow::anyhow!("computing the root at {}: {e}", v.checkpoint.size))?;
         if old_root != v.checkpoint.root {
             bail!(
@@ -126,7 +121,7 @@ fn check_witnesses(a: &Args, note: &str) -> Result<String> {
         .map(|k| keyfile::read_verifier(k).context("--witness-key"))
         .collect::<Result<Vec<_>>>()?;
     let min = a.min_witnesses.unwrap_or(keys.len());
-    let got = provlog_proto::witness::require_cosignatures(note.as_bytes(), &keys, min)
+    let got = provlog_tlog::witness::require_cosignatures(note.as_bytes(), &keys, min)
         .context("the witness policy is NOT met")?;
     Ok(format!(", cosigned by {got} of {} witnesses", keys.len()))
 }
@@ -144,15 +139,15 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 format!("its checkpoint of size {smaller} is not a prefix of its checkpoint of size {larger}")
             }
         };
-        super::out(format_args!("OK: proven misbehavior of {}: {what}", ev.origin))?;
+        crate::util::output::out(format_args!("OK: proven misbehavior of {}: {what}", ev.origin))?;
         return Ok(());
     }
     if let Some(f) = &a.checkpoint {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &log_key)
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(text.as_bytes(), &log_key)
             .context("checkpoint does NOT verify")?;
         let w = check_witnesses(a, &text)?;
-        super::out(format_args!(
+        crate::util::output::out(format_args!(
             "OK: checkpoint of {} at size {} signed by the log{w}",
             cp.origin, cp.size
         ))?;
@@ -164,7 +159,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
         let v = answer.verify(&log_key).context("credential answer does NOT verify")?;
         check_witnesses(a, &answer.checkpoint)?;
-        super::out(format_args!(
+        crate::util::output::out(format_args!(
             "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",
             answer.fingerprint,
             serde_json::to_value(v.state)?.as_str().unwrap_or("?"),
@@ -225,7 +220,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }
         Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
     };
-    super::out(format_args!(
+    crate::util::output::out(format_args!(
         "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}{witnessed}",
         v.index,
         v.leaf.logged_at(),
@@ -235,7 +230,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     ))?;
     if let Some(url) = &a.url {
         let size = check_published(url, &log_key, &v)?;
-        super::out(format_args!(
+        crate::util::output::out(format_args!(
             "OK: {url} publishes a checkpoint of size {size} that includes entry {} and extends the receipt's checkpoint",
             v.index
         ))?;

@@ -1,10 +1,14 @@
-//! The server configuration: one TOML file (DESIGN.md "Commands"), every
+//! The server configuration: one TOML file (docs/DESIGN.md "Commands"), every
 //! setting also a flag and a `PROVLOG_…` environment variable, and an
 //! embedded default that runs with no file at all.
 
-use crate::keyfile;
+use crate::util::keyfile;
+mod tables;
+
+pub use tables::{PublishConfig, Rate, WitnessConfig};
+
 use anyhow::{Context, Result, bail};
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -27,7 +31,7 @@ pub struct FileConfig {
     pub origin: Option<String>,
     /// Address to listen on.
     pub listen: Option<SocketAddr>,
-    /// RocksDB data directory.
+    /// `RocksDB` data directory.
     pub data_dir: Option<PathBuf>,
     /// File holding the log's `PRIVATE+KEY+…` string.
     pub log_key: Option<PathBuf>,
@@ -60,13 +64,13 @@ pub struct FileConfig {
     /// Most `POST /v1/entries/batch` requests handled at once.
     pub max_batch_requests: Option<usize>,
     /// Default per-submitter rate limit (none: unlimited).
-    pub rate_limit: Option<crate::ratelimit::Rate>,
+    pub rate_limit: Option<Rate>,
     /// Per-submitter rate limits by id, overriding `rate_limit`.
     #[serde(default)]
-    pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
+    pub rate_limits: std::collections::HashMap<String, Rate>,
     /// Witnesses to send checkpoints to.
     #[serde(default)]
-    pub witnesses: Vec<crate::cosign::WitnessConfig>,
+    pub witnesses: Vec<WitnessConfig>,
     /// Cosignatures that make a checkpoint witnessed (default: all witnesses).
     pub witness_policy: Option<usize>,
     /// How often to send the latest checkpoint to the witnesses, ms.
@@ -74,7 +78,7 @@ pub struct FileConfig {
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
     pub ready_max_checkpoint_age_ms: Option<u64>,
     /// Publishing the static API to object storage.
-    pub publish: Option<crate::publish::PublishConfig>,
+    pub publish: Option<PublishConfig>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -156,8 +160,8 @@ pub struct Overrides {
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this (ms).
     #[arg(long, env = "PROVLOG_READY_MAX_CHECKPOINT_AGE_MS")]
     pub ready_max_checkpoint_age_ms: Option<u64>,
-    /// Publish the static API to this object store URL (s3://bucket/prefix,
-    /// file:///dir, …; overrides `[publish] url`).
+    /// Publish the static API to this object store URL (<s3://bucket/prefix>,
+    /// <file:///dir>, …; overrides `[publish] url`).
     #[arg(long, env = "PROVLOG_PUBLISH_URL")]
     pub publish_url: Option<String>,
     /// S3-compatible endpoint of the publish store (overrides `[publish] endpoint`).
@@ -208,11 +212,11 @@ pub struct Config {
     /// Concurrent batch submissions.
     pub max_batch_requests: usize,
     /// Default rate limit.
-    pub rate_limit: Option<crate::ratelimit::Rate>,
+    pub rate_limit: Option<Rate>,
     /// Rate limits by submitter.
-    pub rate_limits: std::collections::HashMap<String, crate::ratelimit::Rate>,
+    pub rate_limits: std::collections::HashMap<String, Rate>,
     /// Witnesses.
-    pub witnesses: Vec<crate::cosign::WitnessConfig>,
+    pub witnesses: Vec<WitnessConfig>,
     /// Witness policy (k).
     pub witness_policy: Option<usize>,
     /// Witness interval.
@@ -220,7 +224,7 @@ pub struct Config {
     /// Readiness threshold on the checkpoint age while entries wait.
     pub ready_max_checkpoint_age: std::time::Duration,
     /// Object-storage publishing, if configured.
-    pub publish: Option<crate::publish::PublishConfig>,
+    pub publish: Option<PublishConfig>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
 }
@@ -287,7 +291,7 @@ impl Config {
             max_batch_requests: o.max_batch_requests.or(file.max_batch_requests).unwrap_or(8),
             rate_limit: o
                 .rate_limit
-                .map(|per_second| crate::ratelimit::Rate {
+                .map(|per_second| Rate {
                     per_second,
                     burst: None,
                 })
@@ -299,7 +303,7 @@ impl Config {
                     let (url, key) = arg
                         .split_once('=')
                         .with_context(|| format!("--witness {arg:?} must be URL=VKEY"))?;
-                    w.push(crate::cosign::WitnessConfig {
+                    w.push(WitnessConfig {
                         url: url.to_owned(),
                         key: key.to_owned(),
                     });
@@ -323,7 +327,7 @@ impl Config {
                 if let Some(url) = &o.publish_url {
                     match p.as_mut() {
                         Some(p) => p.url.clone_from(url),
-                        None => p = Some(crate::publish::PublishConfig::new(url)),
+                        None => p = Some(PublishConfig::new(url)),
                     }
                 }
                 if let Some(p) = p.as_mut() {
@@ -361,7 +365,7 @@ impl Config {
         if cfg.header_timeout.is_zero() || cfg.request_timeout.is_zero() {
             bail!("timeouts must be positive");
         }
-        provlog_proto::keys::check_key_name(&cfg.origin).with_context(|| format!("origin {:?}", cfg.origin))?;
+        provlog_tlog::keys::check_key_name(&cfg.origin).with_context(|| format!("origin {:?}", cfg.origin))?;
         Ok(cfg)
     }
 

@@ -1,4 +1,4 @@
-//! The log side of C2SP tlog-witness (SPECS.md §5.5): after checkpoints
+//! The log side of C2SP tlog-witness (docs/SPECS.md §5.5): after checkpoints
 //! advance, send each to every configured witness with the consistency
 //! proof from the size that witness last cosigned, collect the cosignatures
 //! that verify under the witness's key, and keep
@@ -11,23 +11,14 @@
 //! request is rebuilt from there. A `422` on a checkpoint the log believes
 //! consistent is a fork alarm and is logged as an error.
 
-use crate::log::Log;
-use provlog_proto::keys::VerifierKey;
-use provlog_proto::merkle::consistency_proof;
-use provlog_proto::note::{Note, parse_signature_lines, verify_signature};
-use provlog_proto::witness::AddCheckpoint;
-use std::sync::{Arc, PoisonError, RwLock};
+use crate::config::WitnessConfig;
+use crate::log::{LogView, ReadError};
+use crate::obs::metrics::Metrics;
+use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::note::{Note, parse_signature_lines, verify_signature};
+use provlog_tlog::witness::AddCheckpoint;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-/// A configured witness.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WitnessConfig {
-    /// Base URL of its submission prefix (`…/add-checkpoint` is appended).
-    pub url: String,
-    /// Its cosignature/v1 vkey (type 0x04).
-    pub key: String,
-}
 
 /// A checkpoint note with the cosignature lines collected for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +29,34 @@ pub struct Cosigned {
     pub note: String,
     /// How many configured witnesses cosigned it.
     pub cosigners: usize,
+}
+
+/// Why the witness configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessConfigError {
+    /// A key that does not parse.
+    #[error("witness {url}: key")]
+    Key {
+        /// The witness.
+        url: String,
+        /// Why.
+        #[source]
+        source: provlog_tlog::keys::KeyError,
+    },
+    /// A key of another type.
+    #[error("witness {url}: key must be a cosignature/v1 (type 0x04) vkey")]
+    NotCosignature {
+        /// The witness.
+        url: String,
+    },
+    /// More cosignatures required than witnesses configured.
+    #[error("witness_policy {policy} is more than the {witnesses} witnesses")]
+    Policy {
+        /// The policy.
+        policy: usize,
+        /// The witnesses.
+        witnesses: usize,
+    },
 }
 
 /// The witnesses, the policy, and what has been collected.
@@ -59,20 +78,26 @@ impl Witnessing {
     ///
     /// # Errors
     /// A key that is not a cosignature/v1 vkey, or a policy above `n`.
-    pub fn new(cfg: &[WitnessConfig], policy: Option<usize>, interval: Duration) -> anyhow::Result<Self> {
+    pub fn new(cfg: &[WitnessConfig], policy: Option<usize>, interval: Duration) -> Result<Self, WitnessConfigError> {
         let witnesses = cfg
             .iter()
             .map(|w| {
-                let k = VerifierKey::parse(&w.key).map_err(|e| anyhow::anyhow!("witness {}: key: {e}", w.url))?;
-                if k.alg() != provlog_proto::keys::ALG_COSIGNATURE_V1 {
-                    anyhow::bail!("witness {}: key must be a cosignature/v1 (type 0x04) vkey", w.url);
+                let k = VerifierKey::parse(&w.key).map_err(|source| WitnessConfigError::Key {
+                    url: w.url.clone(),
+                    source,
+                })?;
+                if k.alg() != provlog_tlog::keys::ALG_COSIGNATURE_V1 {
+                    return Err(WitnessConfigError::NotCosignature { url: w.url.clone() });
                 }
                 Ok((w.url.trim_end_matches('/').to_owned(), k))
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let policy = policy.unwrap_or(witnesses.len());
         if policy > witnesses.len() {
-            anyhow::bail!("witness_policy {policy} is more than the {} witnesses", witnesses.len());
+            return Err(WitnessConfigError::Policy {
+                policy,
+                witnesses: witnesses.len(),
+            });
         }
         Ok(Self {
             witnesses,
@@ -86,31 +111,30 @@ impl Witnessing {
     /// The latest checkpoint sent to witnesses, with its cosignatures.
     #[must_use]
     pub fn latest(&self) -> Option<Arc<Cosigned>> {
-        self.latest.read().unwrap_or_else(PoisonError::into_inner).clone()
+        crate::util::sync::read(&self.latest, "cosigned checkpoint").clone()
     }
 
     /// The latest checkpoint with at least `policy` cosignatures.
     #[must_use]
     pub fn witnessed(&self) -> Option<Arc<Cosigned>> {
-        self.witnessed.read().unwrap_or_else(PoisonError::into_inner).clone()
+        crate::util::sync::read(&self.witnessed, "witnessed checkpoint").clone()
     }
 
     fn record(&self, c: Cosigned) {
         let c = Arc::new(c);
         if c.cosigners >= self.policy {
-            *self.witnessed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&c));
+            *crate::util::sync::write(&self.witnessed, "witnessed checkpoint") = Some(Arc::clone(&c));
         }
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(c);
+        *crate::util::sync::write(&self.latest, "cosigned checkpoint") = Some(c);
     }
 }
 
 /// Sends checkpoints to the witnesses until the process ends.
-pub async fn run(log: Arc<Log>) {
-    let Some(w) = log.witnessing.as_ref() else { return };
+pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metrics>) {
     if w.witnesses.is_empty() {
         return;
     }
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match crate::client::http_client(Duration::from_secs(10)) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the witness HTTP client");
@@ -133,17 +157,18 @@ pub async fn run(log: Arc<Log>) {
         };
         let text = note.text().to_owned();
         let sends = w.witnesses.iter().zip(known.iter().copied()).map(|((url, key), k)| {
-            let (client, log, text, checkpoint, size) = (
+            let (client, log, metrics, text, checkpoint, size) = (
                 client.clone(),
                 Arc::clone(&log),
+                Arc::clone(&metrics),
                 text.clone(),
                 p.checkpoint.clone(),
                 p.size,
             );
             async move {
                 let started = std::time::Instant::now();
-                let r = send(&client, &log, url, key, k, size, &checkpoint, &text).await;
-                log.metrics.witness(url, r.is_ok(), started.elapsed());
+                let r = send(&client, log.as_ref(), url, key, k, size, &checkpoint, &text).await;
+                metrics.witness(url, r.is_ok(), started.elapsed());
                 r
             }
         });
@@ -157,11 +182,11 @@ pub async fn run(log: Arc<Log>) {
                     lines.push_str(&line);
                     cosigners += 1;
                 }
-                Err((size, why)) => {
-                    if let Some(s) = size {
+                Err(Failed { reported, why }) => {
+                    if let Some(s) = reported {
                         known[i] = s;
                     }
-                    tracing::warn!(witness = %w.witnesses[i].0, tree_size = p.size, error = %why, "witness did not cosign");
+                    tracing::warn!(witness = %w.witnesses[i].0, tree_size = p.size, error = %crate::util::error_chain(&why), "witness did not cosign");
                 }
             }
         }
@@ -174,27 +199,63 @@ pub async fn run(log: Arc<Log>) {
     }
 }
 
+/// Why a witness did not cosign.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("consistency proof {from} -> {size}")]
+    Proof {
+        from: u64,
+        size: u64,
+        #[source]
+        source: ReadError,
+    },
+    #[error("sending to the witness")]
+    Transport(#[source] reqwest::Error),
+    #[error("bad response")]
+    BadResponse(#[source] provlog_tlog::note::NoteError),
+    #[error("no cosignature in the response verifies under its key")]
+    NoValidCosignature,
+    #[error("409 with a bad size body {0:?}")]
+    BadSize(String),
+    #[error("the witness is at size {witness}, ahead of this log's {size}")]
+    Ahead { witness: u64, size: u64 },
+    #[error("422: {0}")]
+    Inconsistent(String),
+    #[error("{status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("too many 409s")]
+    TooManyConflicts,
+}
+
+/// A failed exchange, with the size the witness reported, if it did.
+#[derive(Debug)]
+struct Failed {
+    reported: Option<u64>,
+    why: SendError,
+}
+
 /// One add-checkpoint exchange, retried from the size a `409` reports.
 /// Returns the witness's new size and its verified cosignature line(s), or
 /// the size it reported (if any) and why it failed.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one exchange's whole context; a struct would only rename it")]
 async fn send(
     client: &reqwest::Client,
-    log: &Arc<Log>,
+    log: &impl LogView,
     url: &str,
     key: &VerifierKey,
     mut old: u64,
     size: u64,
     checkpoint: &str,
     text: &str,
-) -> Result<(u64, String), (Option<u64>, String)> {
+) -> Result<(u64, String), Failed> {
     let mut reported = None;
+    let fail = |reported: Option<u64>, why: SendError| Failed { reported, why };
     for _ in 0..3 {
         let from = old.min(size);
         let proof = log
-            .read(move |l| consistency_proof(from, size, l.store.as_ref()).map_err(crate::log::proof_err))
+            .consistency_proof(from, size)
             .await
-            .map_err(|e| (reported, format!("consistency proof {from} -> {size}: {e}")))?;
+            .map_err(|source| fail(reported, SendError::Proof { from, size, source }))?;
         let body = AddCheckpoint {
             old: from,
             proof,
@@ -206,7 +267,7 @@ async fn send(
             .body(body)
             .send()
             .await
-            .map_err(|e| (reported, e.to_string()))?;
+            .map_err(|e| fail(reported, SendError::Transport(e)))?;
         let status = r.status().as_u16();
         let ctype = r
             .headers()
@@ -217,7 +278,7 @@ async fn send(
         let body = r.text().await.unwrap_or_default();
         match status {
             200 => {
-                let sigs = parse_signature_lines(&body).map_err(|e| (reported, format!("bad response: {e}")))?;
+                let sigs = parse_signature_lines(&body).map_err(|e| fail(reported, SendError::BadResponse(e)))?;
                 let mut good = String::new();
                 for s in sigs {
                     if verify_signature(text, &s, key).is_some() {
@@ -225,7 +286,7 @@ async fn send(
                     }
                 }
                 if good.is_empty() {
-                    return Err((reported, "no cosignature in the response verifies under its key".into()));
+                    return Err(fail(reported, SendError::NoValidCosignature));
                 }
                 return Ok((size, good));
             }
@@ -233,12 +294,9 @@ async fn send(
                 let n: u64 = body
                     .trim_end()
                     .parse()
-                    .map_err(|_| (reported, format!("409 with a bad size body {body:?}")))?;
+                    .map_err(|_| fail(reported, SendError::BadSize(body.clone())))?;
                 if n > size {
-                    return Err((
-                        Some(n),
-                        format!("the witness is at size {n}, ahead of this log's {size}"),
-                    ));
+                    return Err(fail(Some(n), SendError::Ahead { witness: n, size }));
                 }
                 reported = Some(n);
                 old = n;
@@ -249,10 +307,18 @@ async fn send(
                     tree_size = size,
                     "a witness says this checkpoint is inconsistent with one it cosigned: possible fork"
                 );
-                return Err((reported, format!("422: {}", body.trim_end())));
+                return Err(fail(reported, SendError::Inconsistent(body.trim_end().to_owned())));
             }
-            s => return Err((reported, format!("{s}: {}", body.trim_end()))),
+            s => {
+                return Err(fail(
+                    reported,
+                    SendError::Status {
+                        status: s,
+                        body: body.trim_end().to_owned(),
+                    },
+                ));
+            }
         }
     }
-    Err((reported, "too many 409s".into()))
+    Err(fail(reported, SendError::TooManyConflicts))
 }

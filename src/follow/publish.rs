@@ -27,188 +27,26 @@
 //! `ack_after_publish`, `POST /v1/entries` answers only once the entry's
 //! checkpoint is in the store ([`Publisher::wait_published`]).
 
-use crate::log::Log;
-use anyhow::{Context, Result, bail};
+use crate::client::store::{get_object, open_store};
+use crate::config::PublishConfig;
+use crate::log::{AckError, AckGate, LogView};
+use crate::obs::metrics::{Metrics, PublishGauges};
 use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
-use provlog_proto::checkpoint::open_checkpoint;
-use provlog_proto::tile::{TileId, new_tiles};
-use serde::Deserialize;
-use std::sync::{Arc, Mutex, PoisonError};
+use provlog_tlog::checkpoint::open_checkpoint;
+use provlog_tlog::tile::{TileId, new_tiles};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// `Cache-Control` of tiles and bundles (their bytes never change).
-pub const TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
-/// `Cache-Control` of the checkpoint (it moves on every round).
-pub const CHECKPOINT_CACHE_CONTROL: &str = "public, max-age=2, must-revalidate";
+use crate::http::{CHECKPOINT_CACHE_CONTROL, IMMUTABLE_CACHE_CONTROL as TILE_CACHE_CONTROL};
 /// Tiles uploaded at once.
 const PARALLEL_UPLOADS: usize = 16;
 /// Longest pause between failed rounds.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// The `[publish]` table of the config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishConfig {
-    /// Where: `s3://bucket/prefix`, `gs://bucket/prefix`,
-    /// `az://container/prefix` (with the `gcs`/`azure` features) or
-    /// `file:///absolute/dir`.
-    pub url: String,
-    /// S3-compatible endpoint (Garage, MinIO, Ceph…); default: AWS, or
-    /// `AWS_ENDPOINT`.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Region; default `AWS_REGION`, else `us-east-1`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Answer `POST /v1/entries` only once the entry's checkpoint is in the
-    /// store (survives the loss of this machine; adds the upload latency).
-    #[serde(default)]
-    pub ack_after_publish: bool,
-    /// Refuse to start when the store cannot be read at start (default);
-    /// `false` starts anyway and keeps retrying (the lag grows meanwhile).
-    #[serde(default = "yes")]
-    pub required: bool,
-    /// How long a submission waits for its checkpoint to be published with
-    /// `ack_after_publish` before it gets `503` (and is retried by the
-    /// client with the same `event_id`), ms.
-    #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_ms: u64,
-    /// Where readers fetch the published log (shown in `/v1/log`).
-    #[serde(default)]
-    pub public_url: Option<String>,
-    /// Rounds start at most once per this many ms: fewer requests and
-    /// fewer short-lived partial tiles under load (checkpoints coalesce).
-    /// Not applied with `ack_after_publish`, where rounds run back to back
-    /// because waiting submitters would pay the interval in latency.
-    #[serde(default = "default_interval")]
-    pub interval_ms: u64,
-}
 
-impl PublishConfig {
-    /// Defaults for `url`.
-    #[must_use]
-    pub fn new(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            endpoint: None,
-            region: None,
-            ack_after_publish: false,
-            required: true,
-            ack_timeout_ms: default_ack_timeout(),
-            public_url: None,
-            interval_ms: default_interval(),
-        }
-    }
-}
-
-const fn yes() -> bool {
-    true
-}
-
-const fn default_interval() -> u64 {
-    200
-}
-
-const fn default_ack_timeout() -> u64 {
-    10_000
-}
-
-/// Opens an object store URL. Credentials come from the usual environment
-/// variables of each cloud (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `GOOGLE_APPLICATION_CREDENTIALS`, `AZURE_STORAGE_…`).
-///
-/// # Errors
-/// A URL the build cannot open (scheme, missing feature, bad options).
-pub fn open_store(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Result<Arc<dyn ObjectStore>> {
-    let parsed = reqwest::Url::parse(url).with_context(|| format!("object store URL {url:?}"))?;
-    let prefix = parsed.path().trim_matches('/').to_owned();
-    let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-        "file" => {
-            let dir = std::path::PathBuf::from(parsed.path());
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            return Ok(Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .with_context(|| format!("opening {}", dir.display()))?,
-            ));
-        }
-        #[cfg(feature = "s3")]
-        "s3" => {
-            let mut b = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url)
-                .with_retry(quick_retries())
-                .with_client_options(client_options());
-            if let Some(e) = endpoint {
-                b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
-            }
-            if let Some(r) = region {
-                b = b.with_region(r);
-            }
-            Arc::new(b.build().with_context(|| format!("configuring {url}"))?)
-        }
-        #[cfg(feature = "gcs")]
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .with_retry(quick_retries())
-                .with_client_options(client_options())
-                .build()
-                .with_context(|| format!("configuring {url}"))?,
-        ),
-        #[cfg(feature = "azure")]
-        "az" | "azure" | "abfs" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .with_retry(quick_retries())
-                .with_client_options(client_options())
-                .build()
-                .with_context(|| format!("configuring {url}"))?,
-        ),
-        other => bail!(
-            "object store URL {url:?}: scheme {other:?} is not supported by this build (file, s3{}{})",
-            if cfg!(feature = "gcs") { ", gs" } else { "" },
-            if cfg!(feature = "azure") { ", az" } else { "" }
-        ),
-    };
-    let _ = (endpoint, region);
-    if prefix.is_empty() {
-        Ok(store)
-    } else {
-        Ok(Arc::new(object_store::prefix::PrefixStore::new(store, prefix)))
-    }
-}
-
-/// The publisher retries whole rounds itself (with back-off, forever), so
-/// each request gives up quickly instead of the client's default minutes.
-#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-fn quick_retries() -> object_store::RetryConfig {
-    object_store::RetryConfig {
-        max_retries: 2,
-        retry_timeout: Duration::from_secs(10),
-        backoff: object_store::BackoffConfig::default(),
-    }
-}
-
-#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-fn client_options() -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(30))
-}
-
-/// A store's object, or `None` if absent.
-///
-/// # Errors
-/// Anything but "not found".
-pub async fn get_object(store: &dyn ObjectStore, path: &str) -> Result<Option<bytes::Bytes>, object_store::Error> {
-    match store.get(&ObjectPath::from(path)).await {
-        Ok(r) => Ok(Some(r.bytes().await?)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 /// What the publisher reports.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
@@ -261,23 +99,6 @@ pub struct Publisher {
     interval: Duration,
 }
 
-/// Why a submission was not acknowledged after publication.
-#[derive(Debug, thiserror::Error)]
-pub enum AckError {
-    /// Not published in time (the entry is durable in the log).
-    #[error(
-        "entry {index} is durable in the log but its checkpoint is not yet in the object store; \
-         retry with the same event_id"
-    )]
-    NotYet {
-        /// The entry.
-        index: u64,
-    },
-    /// Publishing stopped on a fork.
-    #[error("publishing stopped: {0}")]
-    Stopped(String),
-}
-
 impl Publisher {
     /// Opens the store and checks that its checkpoint, if any, is signed by
     /// this log (how far it matches this log's history is checked when
@@ -287,7 +108,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Bad configuration; an unreachable store when `required`.
-    pub async fn open(cfg: &PublishConfig, vkey: &provlog_proto::keys::VerifierKey) -> Result<Self> {
+    pub async fn open(cfg: &PublishConfig, vkey: &provlog_tlog::keys::VerifierKey) -> Result<Self, OpenError> {
         let store = open_store(&cfg.url, cfg.endpoint.as_deref(), cfg.region.as_deref())?;
         let attributes = !cfg.url.starts_with("file:");
         // A transient failure (a reset connection, a node restarting) is
@@ -312,20 +133,18 @@ impl Publisher {
         let error = match first {
             Ok(None) => None,
             Ok(Some(note)) => {
-                open_checkpoint(&note, vkey).with_context(|| {
-                    format!(
-                        "{}/checkpoint is not a checkpoint of this log ({}): refusing to publish over it",
-                        cfg.url,
-                        vkey.to_vkey_string()
-                    )
+                open_checkpoint(&note, vkey).map_err(|source| OpenError::NotThisLog {
+                    url: cfg.url.clone(),
+                    vkey: vkey.to_vkey_string(),
+                    source,
                 })?;
                 None
             }
-            Err(e) if cfg.required => {
-                bail!(
-                    "cannot read the object store {} (publish.required = true): {e}",
-                    cfg.url
-                )
+            Err(source) if cfg.required => {
+                return Err(OpenError::Unreachable {
+                    url: cfg.url.clone(),
+                    source,
+                });
             }
             Err(e) => Some(format!("reading {}/checkpoint: {e}", cfg.url)),
         };
@@ -353,7 +172,7 @@ impl Publisher {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::sync::lock(&self.state, "publisher state")
     }
 
     /// The size whose checkpoint is in the store.
@@ -380,6 +199,17 @@ impl Publisher {
             ack_after_publish: self.ack_after_publish,
             error: s.error.clone(),
             alarm: s.alarm.clone(),
+        }
+    }
+
+    /// The gauges `GET /metrics` shows.
+    #[must_use]
+    pub fn gauges(&self, log_size: u64) -> PublishGauges {
+        let s = self.status(log_size);
+        PublishGauges {
+            published_size: s.published_size,
+            lag_entries: s.lag_entries,
+            lag_seconds: s.lag_seconds,
         }
     }
 
@@ -410,9 +240,10 @@ impl Publisher {
 
     /// Records a failed attempt (the lag counts from now if the log is
     /// ahead of what is confirmed published) and waits out the back-off.
-    async fn failed(&self, log: &Log, why: String, backoff: &mut Duration) {
+    async fn failed(&self, log: &impl LogView, metrics: &Metrics, e: &RoundError, backoff: &mut Duration) {
+        let why = crate::util::error_chain(e);
         tracing::warn!(error = %why, retry_in = ?*backoff, "cannot publish to the object store; retrying");
-        log.metrics.publish_failed();
+        metrics.publish_failed();
         {
             let mut s = self.state();
             if log.published().size > self.published_size() {
@@ -426,9 +257,9 @@ impl Publisher {
 
     /// Stops publishing on a fork: records the alarm, counts it, and wakes
     /// every submission waiting for publication so that it fails now.
-    fn raise(&self, log: &Log, why: String) {
+    fn raise(&self, metrics: &Metrics, why: String) {
         tracing::error!(alarm = %why, "publishing stopped: the object store holds a different history");
-        log.metrics.publish_alarm();
+        metrics.publish_alarm();
         self.state().alarm = Some(why);
         self.published.send_modify(|_| {});
     }
@@ -450,7 +281,11 @@ impl Publisher {
     async fn put_once(&self, path: &str, bytes: Arc<Vec<u8>>) -> Result<bool, RoundError> {
         let existing = get_object(self.store.as_ref(), path)
             .await
-            .map_err(|e| RoundError::Store(format!("reading {}/{path}: {e}", self.url)))?;
+            .map_err(|source| RoundError::Object {
+                action: "reading",
+                url: format!("{}/{path}", self.url),
+                source,
+            })?;
         match existing {
             Some(b) if b.as_ref() == bytes.as_slice() => Ok(false),
             Some(_) => Err(RoundError::Fork(format!(
@@ -466,7 +301,11 @@ impl Publisher {
                         self.put_options("application/octet-stream", TILE_CACHE_CONTROL),
                     )
                     .await
-                    .map_err(|e| RoundError::Store(format!("writing {}/{path}: {e}", self.url)))?;
+                    .map_err(|source| RoundError::Object {
+                        action: "writing",
+                        url: format!("{}/{path}", self.url),
+                        source,
+                    })?;
                 Ok(true)
             }
         }
@@ -474,15 +313,19 @@ impl Publisher {
 
     /// Checks that the store holds a prefix of this log's history (or
     /// nothing) and takes its size as the published size.
-    async fn check_history(&self, log: &Arc<Log>) -> Result<(), RoundError> {
+    async fn check_history(&self, log: &impl LogView) -> Result<(), RoundError> {
         let Some(note) = get_object(self.store.as_ref(), "checkpoint")
             .await
-            .map_err(|e| RoundError::Store(format!("reading {}/checkpoint: {e}", self.url)))?
+            .map_err(|source| RoundError::Object {
+                action: "reading",
+                url: format!("{}/checkpoint", self.url),
+                source,
+            })?
         else {
             self.published.send_replace(0);
             return Ok(());
         };
-        let (cp, _) = open_checkpoint(&note, &log.vkey)
+        let (cp, _) = open_checkpoint(&note, log.vkey())
             .map_err(|e| RoundError::Fork(format!("{}/checkpoint is not a checkpoint of this log: {e}", self.url)))?;
         let size = log.published().size;
         if cp.size > size {
@@ -495,9 +338,12 @@ impl Publisher {
         if cp.size > 0 {
             let at = cp.size;
             let root = log
-                .read(move |l| provlog_proto::merkle::root(at, l.store.as_ref()).map_err(crate::log::proof_err))
+                .root_at(at)
                 .await
-                .map_err(|e| RoundError::Store(format!("computing the root at {at}: {e}")))?;
+                .map_err(|source| RoundError::Log {
+                    what: format!("computing the root at {at}"),
+                    source,
+                })?;
             if root != cp.root {
                 return Err(RoundError::Fork(format!(
                     "{}/checkpoint of size {at} has another root than this log at that size",
@@ -510,13 +356,16 @@ impl Publisher {
     }
 
     /// One round: the tiles new since `old`, then the checkpoint of `size`.
-    async fn round(&self, log: &Arc<Log>, old: u64, size: u64, checkpoint: &str) -> Result<usize, RoundError> {
+    async fn round(&self, log: &impl LogView, old: u64, size: u64, checkpoint: &str) -> Result<usize, RoundError> {
         let tiles: Vec<TileId> = new_tiles(old, size);
         let uploaded = futures_util::stream::iter(tiles.iter().copied().map(|t| async move {
             let bytes = log
-                .read(move |l| l.tile_bytes(&t, size))
+                .tile(t, size)
                 .await
-                .map_err(|e| RoundError::Store(format!("reading {} from the log: {e}", t.path())))?;
+                .map_err(|source| RoundError::Log {
+                    what: format!("reading {} from the log", t.path()),
+                    source,
+                })?;
             self.put_once(&t.path(), bytes).await
         }))
         .buffer_unordered(PARALLEL_UPLOADS)
@@ -543,7 +392,11 @@ impl Publisher {
                 self.put_options("text/plain; charset=utf-8", CHECKPOINT_CACHE_CONTROL),
             )
             .await
-            .map_err(|e| RoundError::Store(format!("writing {}/checkpoint: {e}", self.url)))?;
+            .map_err(|source| RoundError::Object {
+                action: "writing",
+                url: format!("{}/checkpoint", self.url),
+                source,
+            })?;
         // Partial tiles that a full tile of this round replaced are no
         // longer needed by any reader of the new checkpoint (C2SP lets
         // clients fall back to the full tile). Best effort.
@@ -565,10 +418,61 @@ impl Publisher {
     }
 }
 
+/// Why the publisher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store URL cannot be opened.
+    #[error(transparent)]
+    Url(#[from] crate::client::store::StoreUrlError),
+    /// The store holds a checkpoint of another log.
+    #[error("{url}/checkpoint is not a checkpoint of this log ({vkey}): refusing to publish over it")]
+    NotThisLog {
+        /// The store.
+        url: String,
+        /// This log's key.
+        vkey: String,
+        /// Why the checkpoint does not open under it.
+        #[source]
+        source: provlog_tlog::checkpoint::CheckpointError,
+    },
+    /// The store cannot be read and `publish.required` is set.
+    #[error("cannot read the object store {url} (publish.required = true)")]
+    Unreachable {
+        /// The store.
+        url: String,
+        /// Why.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+impl AckGate for Publisher {
+    fn wait_published(
+        &self,
+        index: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AckError>> + Send + '_>> {
+        Box::pin(Publisher::wait_published(self, index))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum RoundError {
-    #[error("{0}")]
-    Store(String),
+    /// The object store failed; the round is retried.
+    #[error("{action} {url}")]
+    Object {
+        action: &'static str,
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// Reading the log failed; the round is retried.
+    #[error("{what}")]
+    Log {
+        what: String,
+        #[source]
+        source: crate::log::ReadError,
+    },
+    /// The store holds another history: publishing stops.
     #[error("{0}")]
     Fork(String),
 }
@@ -576,21 +480,19 @@ enum RoundError {
 /// Publishes every new checkpoint until the process ends (or a fork is
 /// found). Rounds coalesce: while one uploads, later checkpoints wait and
 /// the next round publishes the latest.
-pub async fn run(log: Arc<Log>) {
-    let Some(p) = log.publisher.as_ref().map(Arc::clone) else {
-        return;
-    };
-    let mut rx = log.sequencer.subscribe();
+pub async fn run(p: Arc<Publisher>, log: Arc<impl LogView>, metrics: Arc<Metrics>) {
+    let log = log.as_ref();
+    let mut rx = log.subscribe();
     let mut backoff = Duration::from_millis(100);
     // First, the store must hold this log's history (or nothing).
     loop {
-        match p.check_history(&log).await {
+        match p.check_history(log).await {
             Ok(()) => break,
             Err(RoundError::Fork(why)) => {
-                p.raise(&log, why);
+                p.raise(&metrics, why);
                 return;
             }
-            Err(RoundError::Store(why)) => p.failed(&log, why, &mut backoff).await,
+            Err(e) => p.failed(log, &metrics, &e, &mut backoff).await,
         }
     }
     if p.published_size() >= log.published().size {
@@ -606,7 +508,7 @@ pub async fn run(log: Arc<Log>) {
                 s.behind_since.get_or_insert_with(Instant::now);
             }
             let started = Instant::now();
-            match p.round(&log, old, latest.size, &latest.checkpoint).await {
+            match p.round(log, old, latest.size, &latest.checkpoint).await {
                 Ok(objects) => {
                     p.published.send_replace(latest.size);
                     // If the log moved on during the round, its oldest
@@ -617,7 +519,7 @@ pub async fn run(log: Arc<Log>) {
                         s.error = None;
                         s.behind_since = moved_on.then_some(started);
                     }
-                    log.metrics.published(latest.size, objects, started.elapsed());
+                    metrics.published(latest.size, objects, started.elapsed());
                     tracing::debug!(tree_size = latest.size, objects, "published");
                     backoff = Duration::from_millis(100);
                     // Rounds start at most every `interval`, which bounds the
@@ -631,11 +533,11 @@ pub async fn run(log: Arc<Log>) {
                     continue;
                 }
                 Err(RoundError::Fork(why)) => {
-                    p.raise(&log, why);
+                    p.raise(&metrics, why);
                     return;
                 }
-                Err(RoundError::Store(why)) => {
-                    p.failed(&log, why, &mut backoff).await;
+                Err(e) => {
+                    p.failed(log, &metrics, &e, &mut backoff).await;
                     continue;
                 }
             }

@@ -1,22 +1,40 @@
 //! The running log: storage, the registry in force, the sequencer, and the
-//! operations the HTTP handlers call. Nothing here knows about HTTP.
+//! operations the HTTP handlers call. Nothing here knows about HTTP, and
+//! nothing here knows its followers (the publisher, the witness client):
+//! they see the log through [`LogView`], and the one thing the log asks of
+//! a follower, waiting for publication, goes through [`AckGate`].
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`admission`] | what a submission passes before it is queued: the signature pool and rate limits |
+//! | [`sequencer`] | group commit: pure batch assembly, the committer, the threads and queue between them |
+//! | [`view`] | [`LogView`] and [`AckGate`], the small interfaces between the log and its followers |
+
+pub mod admission;
+pub mod sequencer;
+pub mod view;
+
+pub use sequencer::Published;
+pub use view::{AckError, AckGate, LogView};
 
 use crate::config::{Config, Overrides};
-use crate::ratelimit::RateLimits;
-use crate::sequencer::{EventJob, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions};
-use crate::verify_pool::VerifyPool;
+use admission::Admission;
+use admission::ratelimit::RateLimits;
+use admission::verify_pool::VerifyPool;
+use sequencer::{EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
 use anyhow::{Context, Result, bail};
 use provlog_proto::credential::{CredentialAnswer, HistoryItem, derive_state};
 use provlog_proto::event::{Term, check_fingerprint};
-use provlog_proto::keys::VerifierKey;
+use provlog_tlog::keys::{SignerKey, VerifierKey};
 use provlog_proto::leaf::Leaf;
-use provlog_proto::merkle::{self, Hash, leaf_hash};
+use provlog_tlog::merkle::{self, Hash, leaf_hash};
 use provlog_proto::policy::{Registry, ScopeError};
 use provlog_proto::receipt::Receipt;
-use provlog_proto::submission::{Submission, SubmissionError, signing_message};
-use provlog_proto::{b64, json, time};
+use provlog_proto::submission::{Submission, SubmissionError};
+use provlog_proto::{json, time};
+use provlog_tlog::b64;
 use provlog_storage::verify::{self, Depth};
-use provlog_storage::{StorageError, Store, StoreOptions, dedup_key};
+use provlog_storage::{StorageError, Store, StoreOptions};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -79,10 +97,13 @@ pub enum SubmitError {
     /// The sequencer refused it (401, 403, 409, 503).
     #[error(transparent)]
     Sequencer(#[from] SeqError),
+    /// The server's clock cannot be read (500).
+    #[error(transparent)]
+    Clock(#[from] crate::util::clock::ClockError),
     /// Durable in the log, but not (yet) in the object store, with
     /// `ack_after_publish` (503).
     #[error(transparent)]
-    NotPublished(#[from] crate::publish::AckError),
+    NotPublished(#[from] AckError),
 }
 
 /// Failures reading the log.
@@ -98,8 +119,14 @@ pub enum ReadError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A read task died (500).
-    #[error("read task failed: {0}")]
-    Task(String),
+    #[error("read task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// The server's clock cannot be read or expressed (500).
+    #[error(transparent)]
+    Clock(#[from] crate::util::clock::ClockError),
+    /// A time the server computed cannot be written as RFC 3339 (500).
+    #[error("the server time cannot be expressed as RFC 3339")]
+    Timestamp(#[source] provlog_proto::time::TimeError),
 }
 
 /// Why a reload did not change the registry.
@@ -111,6 +138,9 @@ pub enum ReloadError {
     /// Logging the new registry failed; the old registry stays.
     #[error(transparent)]
     Sequencer(#[from] SeqError),
+    /// Reading the logged registry failed; the old registry stays.
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// What a reload did.
@@ -146,12 +176,13 @@ struct InForce {
 /// The running log.
 #[derive(Debug)]
 pub struct Log {
-    /// The store; readers must stay within a published size.
-    pub store: Arc<Store>,
+    /// The store; readers stay within a published size. Only this module
+    /// and its followers' view ([`LogView`]) read it.
+    store: Arc<Store>,
     /// The write path.
     pub sequencer: Sequencer,
     /// The Prometheus registry this log reports to (`GET /metrics`).
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::obs::metrics::Metrics>,
     in_force: RwLock<InForce>,
     reload_lock: tokio::sync::Mutex<()>,
     overrides: Overrides,
@@ -163,29 +194,9 @@ pub struct Log {
     pub limits: Limits,
     /// Token for `/v1/admin/*`, if the admin API is enabled.
     pub admin_token: Option<String>,
-    pool: VerifyPool,
-    rate_limits: RateLimits,
-    /// The witnesses and the cosignatures collected, if any are configured.
-    pub witnessing: Option<crate::cosign::Witnessing>,
-    /// The object-storage publisher, if configured.
-    pub publisher: Option<Arc<crate::publish::Publisher>>,
-}
-
-fn millis_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The JSON view of one entry: `{"index","leaf_hash","entry","decoded"}`.
-#[must_use]
-pub fn entry_json(index: u64, entry: &[u8]) -> Value {
-    serde_json::json!({
-        "index": index,
-        "leaf_hash": b64::encode(leaf_hash(entry)),
-        "entry": b64::encode(entry),
-        "decoded": Leaf::to_value(entry).unwrap_or(Value::Null),
-    })
+    admission: Admission,
+    /// What acknowledgements wait for besides durability (`ack_after_publish`).
+    ack_gate: Option<Arc<dyn AckGate>>,
 }
 
 impl Log {
@@ -196,8 +207,13 @@ impl Log {
     ///
     /// # Errors
     /// Anything that makes the log unsafe to serve.
-    pub async fn open(cfg: &Config, overrides: Overrides, registry: Registry) -> Result<Arc<Self>> {
-        let (signer, _) = cfg.load_or_create_log_key()?;
+    pub async fn open(
+        cfg: &Config,
+        overrides: Overrides,
+        registry: Registry,
+        signer: SignerKey,
+        ack_gate: Option<Arc<dyn AckGate>>,
+    ) -> Result<Arc<Self>> {
         let vkey = signer.verifier();
         let dir = cfg.data_dir.clone();
         let key = vkey.clone();
@@ -219,11 +235,7 @@ impl Log {
         })
         .await??;
         let store = Arc::new(store);
-        let publisher = match &cfg.publish {
-            Some(p) => Some(Arc::new(crate::publish::Publisher::open(p, &vkey).await?)),
-            None => None,
-        };
-        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let sequencer = Sequencer::start(
             Arc::clone(&store),
             signer,
@@ -247,7 +259,7 @@ impl Log {
             origin: cfg.origin.clone(),
             vkey,
             limits: Limits {
-                max_entry_bytes: provlog_proto::tile::MAX_ENTRY_BYTES,
+                max_entry_bytes: provlog_tlog::tile::MAX_ENTRY_BYTES,
                 max_body_bytes: cfg.max_body_bytes,
                 max_batch_body_bytes: cfg.max_batch_body_bytes,
                 max_batch_submissions: MAX_BATCH_SUBMISSIONS,
@@ -261,18 +273,11 @@ impl Log {
                     .unwrap_or(u64::MAX),
             },
             admin_token: cfg.admin_token.clone(),
-            pool: VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
-            rate_limits: RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
-            witnessing: if cfg.witnesses.is_empty() {
-                None
-            } else {
-                Some(crate::cosign::Witnessing::new(
-                    &cfg.witnesses,
-                    cfg.witness_policy,
-                    cfg.witness_interval,
-                )?)
-            },
-            publisher,
+            admission: Admission::new(
+                VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
+                RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
+            ),
+            ack_gate,
         });
         if cfg.frozen && !log.sequencer.is_frozen() {
             let p = log
@@ -293,13 +298,10 @@ impl Log {
     /// Makes `registry` the one in force: if it differs from the last
     /// logged one, logs a policy entry first (the sequencer applies it to
     /// every submission queued after it).
-    async fn install(&self, registry: Registry) -> Result<Reloaded, SeqError> {
+    async fn install(&self, registry: Registry) -> Result<Reloaded, ReloadError> {
         let want = registry.policy().canonical();
         let store = Arc::clone(&self.store);
-        let last = tokio::task::spawn_blocking(move || store.policy())
-            .await
-            .map_err(|e| SeqError::Unavailable(e.to_string()))?
-            .map_err(|e| SeqError::Unavailable(e.to_string()))?;
+        let last = blocking(move || Ok(store.policy()?)).await?;
         let submitters = registry.policy().submitters.len();
         let registry = Arc::new(registry);
         let (changed, policy_index) = if last.as_ref().map(|p| &p.canonical) == Some(&want) {
@@ -313,7 +315,7 @@ impl Log {
             );
             (true, Some(s.index))
         };
-        *self.in_force.write().unwrap_or_else(std::sync::PoisonError::into_inner) = InForce { registry, policy_index };
+        *crate::util::sync::write(&self.in_force, "registry in force") = InForce { registry, policy_index };
         Ok(Reloaded {
             changed,
             policy_index,
@@ -339,7 +341,7 @@ impl Log {
         .await
         .map_err(|e| ReloadError::Config(e.into()))?
         .map_err(ReloadError::Config)?;
-        Ok(self.install(registry).await?)
+        self.install(registry).await
     }
 
     /// The registry in force (as of the last completed install).
@@ -347,19 +349,19 @@ impl Log {
     pub fn registry(&self) -> Arc<Registry> {
         Arc::clone(
             &self
-                .in_force
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .in_force_read()
                 .registry,
         )
+    }
+
+    fn in_force_read(&self) -> std::sync::RwLockReadGuard<'_, InForce> {
+        crate::util::sync::read(&self.in_force, "registry in force")
     }
 
     /// Index of the policy entry of the registry in force.
     #[must_use]
     pub fn policy_index(&self) -> Option<u64> {
-        self.in_force
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.in_force_read()
             .policy_index
     }
 
@@ -377,26 +379,8 @@ impl Log {
         if self.sequencer.is_frozen() {
             return Err(SeqError::Frozen.into());
         }
-        let reg = self.registry();
-        let key = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?.key.clone();
-        let ok = self
-            .pool
-            .verify(key.clone(), signing_message(&sub.event.jcs), sub.signature)
-            .await
-            .map_err(|_| SubmitError::Overloaded)?;
-        if !ok {
-            return Err(SubmitError::BadSignature(sub.submitter));
-        }
-        reg.check_scope(&sub.submitter, &sub.event.event, millis_now())
-            .map_err(SubmitError::Scope)?;
-        self.rate_limits
-            .take(&sub.submitter, 1)
-            .map_err(|wait| SubmitError::RateLimited(sub.submitter.clone(), wait))?;
-        Ok(EventJob {
-            dedup_key: dedup_key(&sub.submitter, &sub.event.event.event_id),
-            verified_with: key,
-            submission: sub,
-        })
+        let now = crate::util::clock::now_millis()?;
+        self.admission.admit(&self.registry(), sub, now).await
     }
 
     /// Checks and sequences one submission body; returns once durable.
@@ -442,9 +426,9 @@ impl Log {
     /// With `ack_after_publish`, waits until the entry at `index` is in a
     /// checkpoint in the object store.
     async fn acknowledge(&self, index: u64) -> Result<(), SubmitError> {
-        match &self.publisher {
-            Some(p) if p.ack_after_publish => Ok(p.wait_published(index).await?),
-            _ => Ok(()),
+        match &self.ack_gate {
+            Some(g) => Ok(g.wait_published(index).await?),
+            None => Ok(()),
         }
     }
 
@@ -509,7 +493,7 @@ impl Log {
         }
         Ok(results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(SeqError::Unavailable("lost result".into()).into())))
+            .map(|r| r.unwrap_or_else(|| Err(SeqError::from(sequencer::Unavailable::Dropped).into())))
             .collect())
     }
 
@@ -535,36 +519,34 @@ impl Log {
             done.into_iter()
                 .map(|s| match (&s.receipt_parts, s.outcome) {
                     (Some(parts), _) => Ok(Receipt::new(s.index, &parts.0, &s.published.checkpoint, &parts.1)),
-                    (None, Outcome::Created) => l.receipt_blocking(s.index, &s.published),
-                    (None, Outcome::Duplicate) => l.receipt_blocking(s.index, &latest),
+                    (None, Outcome::Created) => l.receipt_blocking(s.index, s.published.size, &s.published.checkpoint),
+                    (None, Outcome::Duplicate) => l.receipt_blocking(s.index, latest.size, &latest.checkpoint),
                 })
                 .collect()
         })
         .await
     }
 
-    fn receipt_blocking(&self, index: u64, published: &Published) -> Result<Receipt, ReadError> {
-        if index >= published.size {
-            return Err(ReadError::NotFound(format!(
-                "no entry {index}: the tree has {} entries",
-                published.size
-            )));
+    fn receipt_blocking(&self, index: u64, size: u64, note: &str) -> Result<Receipt, ReadError> {
+        if index >= size {
+            return Err(ReadError::NotFound(format!("no entry {index}: the tree has {size} entries")));
         }
         let entry = self
             .store
             .entry(index)?
             .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))?;
-        let proof = merkle::inclusion_proof(index, published.size, self.store.as_ref()).map_err(proof_err)?;
-        Ok(Receipt::new(index, &entry, &published.checkpoint, &proof))
+        let proof = merkle::inclusion_proof(index, size, self.store.as_ref()).map_err(proof_err)?;
+        Ok(Receipt::new(index, &entry, note, &proof))
     }
 
-    /// A receipt for entry `index` against `published` (which must include
-    /// it).
+    /// A receipt for entry `index` against the checkpoint `note` of tree
+    /// `size` (a durable one, maybe carrying cosignatures; it must include
+    /// the entry).
     ///
     /// # Errors
-    /// [`ReadError::NotFound`] beyond the published size; storage errors.
-    pub async fn receipt(self: &Arc<Self>, index: u64, published: Arc<Published>) -> Result<Receipt, ReadError> {
-        self.read(move |l| l.receipt_blocking(index, &published)).await
+    /// [`ReadError::NotFound`] beyond `size`; storage errors.
+    pub async fn receipt(self: &Arc<Self>, index: u64, size: u64, note: String) -> Result<Receipt, ReadError> {
+        self.read(move |l| l.receipt_blocking(index, size, &note)).await
     }
 
     /// Runs a blocking read against the store on the blocking pool.
@@ -578,7 +560,62 @@ impl Log {
         let log = Arc::clone(self);
         tokio::task::spawn_blocking(move || f(&log))
             .await
-            .map_err(|e| ReadError::Task(e.to_string()))?
+            .map_err(ReadError::Task)?
+    }
+
+    /// The bytes of entry `index`, which must be within the durable tree.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] beyond the durable size; storage errors.
+    pub async fn entry(self: &Arc<Self>, index: u64) -> Result<Vec<u8>, ReadError> {
+        let size = self.published().size;
+        if index >= size {
+            return Err(ReadError::NotFound(format!("no entry {index}: the tree has {size} entries")));
+        }
+        self.read(move |l| {
+            l.store
+                .entry(index)?
+                .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
+        })
+        .await
+    }
+
+    /// An inclusion proof in the tree of `tree_size` for entry `index`, or
+    /// for the entry whose leaf hash is `leaf_hash`: the entry's index, its
+    /// leaf hash and the proof. Upper tree levels are in memory, so this is
+    /// a few block-cache reads and runs where it is called.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] for a leaf hash not in the tree; storage
+    /// errors.
+    pub fn inclusion(
+        &self,
+        index: Option<u64>,
+        leaf_hash: Option<Hash>,
+        tree_size: u64,
+    ) -> Result<(u64, Hash, Vec<Hash>), ReadError> {
+        let index = match (index, leaf_hash) {
+            (Some(i), _) => i,
+            (None, Some(h)) => self.index_of_leaf(&h, tree_size)?.ok_or_else(|| {
+                ReadError::NotFound(format!("no entry with this leaf hash in the first {tree_size} entries"))
+            })?,
+            (None, None) => return Err(ReadError::Invalid("give exactly one of index or leaf_hash".into())),
+        };
+        let leaf = self.store.leaf_hash(index)?;
+        let proof = merkle::inclusion_proof(index, tree_size, self.store.as_ref()).map_err(proof_err)?;
+        Ok((index, leaf, proof))
+    }
+
+    /// Whether tile `tile` of the tree of `size` is served from memory.
+    fn tile_cached(&self, tile: &provlog_tlog::tile::TileId, size: u64) -> bool {
+        tile_nodes(tile, size).is_ok_and(|(level, range)| {
+            self.store.is_cached(
+                level,
+                range.start,
+                range.end - range.start,
+                tile.kind == provlog_tlog::tile::TileKind::Entries,
+            )
+        })
     }
 
     /// The index of the entry with leaf hash `hash`, if it is within `size`.
@@ -589,12 +626,13 @@ impl Log {
         Ok(self.store.index_of_leaf(hash)?.filter(|i| *i < size))
     }
 
-    /// One page of entries matching every filter, in index order, within the
-    /// published tree, and the cursor of the next page (`None` at the end).
+    /// One page of entries (index and bytes) matching every filter, in
+    /// index order, within the published tree, and the cursor of the next
+    /// page (`None` at the end).
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn search(self: &Arc<Self>, q: SearchQuery) -> Result<(Vec<Value>, Option<u64>), ReadError> {
+    pub async fn search(self: &Arc<Self>, q: SearchQuery) -> Result<(Vec<(u64, Vec<u8>)>, Option<u64>), ReadError> {
         let size = self.published().size;
         self.read(move |l| {
             let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
@@ -609,7 +647,7 @@ impl Log {
                         .store
                         .entry(i)?
                         .ok_or_else(|| ReadError::NotFound(format!("entry {i} is not stored")))?;
-                    Ok(entry_json(i, &e))
+                    Ok((i, e))
                 })
                 .collect::<Result<Vec<_>, ReadError>>()?;
             Ok((entries, next))
@@ -618,32 +656,17 @@ impl Log {
     }
 
     /// The bytes of a hash tile or entry bundle that exists in the tree of
-    /// `size` (blocking; served from the caches when warm). Every tile that
-    /// exists at some size has the same bytes at every larger size.
+    /// `size` (blocking; see [`tile_bytes`]).
     ///
     /// # Errors
     /// [`ReadError::NotFound`] when the tile does not exist at `size`;
     /// storage errors.
-    pub fn tile_bytes(&self, tile: &provlog_proto::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
-        use provlog_proto::tile::{TileKind, encode_bundle};
-        let Some((level, range)) = tile.node_range().filter(|(l, r)| r.end <= size >> l) else {
-            return Err(ReadError::NotFound(format!(
-                "{} does not exist at tree size {size}",
-                tile.path()
-            )));
-        };
-        let count = range.end - range.start;
-        if tile.kind == TileKind::Entries {
-            Ok(self.store.bundle_body(range.start, count, |entries| {
-                encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
-            })?)
-        } else {
-            Ok(self.store.tile_body(level, range.start, count)?)
-        }
+    pub fn tile_bytes(&self, tile: &provlog_tlog::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
+        tile_bytes(&self.store, tile, size)
     }
 
     /// The state of a credential with its history and proofs against one
-    /// checkpoint (DESIGN.md `GET /v1/credentials/<fingerprint>`).
+    /// checkpoint (docs/DESIGN.md `GET /v1/credentials/<fingerprint>`).
     ///
     /// # Errors
     /// A malformed fingerprint (400), a history longer than
@@ -651,7 +674,7 @@ impl Log {
     pub async fn credential(self: &Arc<Self>, fingerprint: String) -> Result<CredentialAnswer, ReadError> {
         check_fingerprint("fingerprint", &fingerprint).map_err(|e| ReadError::Invalid(e.to_string()))?;
         let published = self.published();
-        let now = millis_now();
+        let now = crate::util::clock::now_millis()?;
         self.read(move |l| {
             let hits = l.store.search(
                 &[(Term::Credential, fingerprint.as_str())],
@@ -686,7 +709,7 @@ impl Log {
             Ok(CredentialAnswer {
                 state: derive_state(&fingerprint, &events, now),
                 fingerprint,
-                evaluated_at: time::format_millis(now).map_err(|e| ReadError::Invalid(e.to_string()))?,
+                evaluated_at: time::format_millis(now).map_err(ReadError::Timestamp)?,
                 checkpoint: published.checkpoint.clone(),
                 history,
             })
@@ -694,7 +717,7 @@ impl Log {
         .await
     }
 
-    /// Freezes the log for good (DESIGN.md has CT logs' end of life in
+    /// Freezes the log for good (docs/DESIGN.md has CT logs' end of life in
     /// mind): what is queued is sequenced, then the log accepts nothing more
     /// and keeps serving reads. Returns the final checkpoint.
     ///
@@ -709,6 +732,43 @@ impl Log {
     pub fn shutdown(&self) {
         self.sequencer.shutdown();
     }
+}
+
+/// The bytes of a hash tile or entry bundle that exists in the tree of
+/// `size` (blocking; served from the caches when warm). Every tile that
+/// exists at some size has the same bytes at every larger size.
+///
+/// # Errors
+/// [`ReadError::NotFound`] when the tile does not exist at `size`;
+/// storage errors.
+pub(crate) fn tile_bytes(store: &Store, tile: &provlog_tlog::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
+    use provlog_tlog::tile::{TileKind, encode_bundle};
+    let (level, range) = tile_nodes(tile, size)?;
+    let count = range.end - range.start;
+    if tile.kind == TileKind::Entries {
+        Ok(store.bundle_body(range.start, count, |entries| {
+            encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+        })?)
+    } else {
+        Ok(store.tile_body(level, range.start, count)?)
+    }
+}
+
+/// The level and node range of tile `tile` if it exists in the tree of
+/// `size` (the one place that decides; every tile that exists at some size
+/// has the same bytes at every larger size).
+///
+/// # Errors
+/// [`ReadError::NotFound`] when it does not exist at `size`.
+fn tile_nodes(tile: &provlog_tlog::tile::TileId, size: u64) -> Result<(u8, std::ops::Range<u64>), ReadError> {
+    tile.node_range()
+        .filter(|(l, r)| r.end <= size >> l)
+        .ok_or_else(|| ReadError::NotFound(format!("{} does not exist at tree size {size}", tile.path())))
+}
+
+/// Runs a blocking read on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ReadError> + Send + 'static) -> Result<T, ReadError> {
+    tokio::task::spawn_blocking(f).await.map_err(ReadError::Task)?
 }
 
 /// Maps a proof-generation failure to a read error.

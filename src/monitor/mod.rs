@@ -11,7 +11,7 @@
 //!    hash, replays the submitter registry and checks each event's
 //!    signature and scope ([`provlog_proto::audit::Auditor`]), and checks the
 //!    credential lifecycle rules ([`provlog_proto::lifecycle`]);
-//! 4. stores what it verified (RocksDB), so a restart resumes where it
+//! 4. stores what it verified (`RocksDB`), so a restart resumes where it
 //!    stopped without downloading anything again.
 //!
 //! Gossip: `GET /checkpoints` serves the latest checkpoint it verified per
@@ -24,7 +24,7 @@
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
 //! `--once` mode.
 
-use crate::keyfile;
+use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::extract::State;
@@ -36,20 +36,22 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use provlog_proto::audit::{Audited, Auditor, AuditorState};
-use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_proto::fork::ForkEvidence;
-use provlog_proto::keys::VerifierKey;
+use provlog_tlog::keys::VerifierKey;
 use provlog_proto::leaf::Leaf;
 use provlog_proto::lifecycle::{LifecycleState, Rules};
-use provlog_proto::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof, leaf_hash};
-use provlog_proto::tile::{TileHashes, TileId, TileKind, decode_bundle, new_tiles, tiles_to_verify};
-use provlog_proto::{b64, witness};
+use crate::client::verified::{TilesError, authenticated_tiles, entry_matches};
+use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
+use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
+use provlog_tlog::tile::{TileError, TileId, TileKind, decode_bundle, new_tiles};
+use provlog_tlog::{b64, witness};
 use provlog_storage::StateStore;
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Command-line settings of `provlog monitor`.
@@ -67,7 +69,7 @@ pub struct MonitorArgs {
     /// Where the monitor keeps its state.
     #[arg(long, default_value = "./provlog-monitor")]
     state_dir: PathBuf,
-    /// Where fork evidence is written (default STATE_DIR/evidence).
+    /// Where fork evidence is written (default `STATE_DIR/evidence`).
     #[arg(long)]
     evidence_dir: Option<PathBuf>,
     /// Poll interval in milliseconds.
@@ -82,8 +84,8 @@ pub struct MonitorArgs {
     /// A peer monitor or witness to compare checkpoints with (repeatable).
     #[arg(long = "peer", value_name = "URL")]
     peers: Vec<String>,
-    /// Lifecycle rules (TOML: reissue_after_revoke, rotate_from_inactive,
-    /// revoke_unknown, deny_but_success, occurred_at_skew_secs).
+    /// Lifecycle rules (TOML: `reissue_after_revoke`, `rotate_from_inactive`,
+    /// `revoke_unknown`, `deny_but_success`, `occurred_at_skew_secs`).
     #[arg(long)]
     rules: Option<PathBuf>,
     /// Require cosignatures from these witnesses (repeatable).
@@ -92,6 +94,51 @@ pub struct MonitorArgs {
     /// How many of them (default: all).
     #[arg(long)]
     min_witnesses: Option<usize>,
+}
+
+/// Most bytes of a peer's `/checkpoints` answer.
+const MAX_GOSSIP_BYTES: usize = 4 << 20;
+
+/// Why a followed log could not be grown to its new checkpoint; each is an
+/// alarm of kind [`GrowError::kind`].
+#[derive(Debug, thiserror::Error)]
+enum GrowError {
+    #[error(transparent)]
+    Tiles(#[from] TilesError),
+    #[error("computing from the tiles")]
+    Proof(#[source] merkle::ProofError<TileError>),
+    #[error("{path}")]
+    Fetch {
+        path: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error("{path}")]
+    Bundle {
+        path: String,
+        #[source]
+        source: TileError,
+    },
+    #[error("no level-0 tile for {path}")]
+    NoLevel0 { path: String },
+    #[error("entry {index} in {path} does not match its leaf hash")]
+    EntryMismatch { index: u64, path: String },
+    #[error("resuming the saved authority state")]
+    Resume(#[source] provlog_proto::policy::PolicyError),
+    #[error("saving the verified state")]
+    Save(#[source] anyhow::Error),
+}
+
+impl GrowError {
+    /// The alarm kind, as `ALARM <kind>` and the metric label show it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Tiles(_) | Self::Proof(_) | Self::NoLevel0 { .. } => "tiles",
+            Self::Fetch { .. } | Self::Bundle { .. } => "bundle",
+            Self::EntryMismatch { .. } => "entry_mismatch",
+            Self::Resume(_) | Self::Save(_) => "state",
+        }
+    }
 }
 
 /// What the monitor verified of one log, persisted after each checkpoint.
@@ -161,7 +208,7 @@ impl Metrics {
 }
 
 struct Followed {
-    url: String,
+    source: Source,
     key: VerifierKey,
     state: LogState,
     /// Peer checkpoints larger than what this monitor verified so far.
@@ -184,7 +231,7 @@ struct Monitor {
 
 impl Monitor {
     fn alarm(&self, origin: &str, kind: &str, msg: &str) {
-        *self.alarms.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        *crate::util::sync::lock(&self.alarms, "alarm count") += 1;
         self.metrics
             .alarms
             .get_or_create(&AlarmLabel {
@@ -192,21 +239,15 @@ impl Monitor {
                 kind: kind.to_owned(),
             })
             .inc();
-        let _ = crate::cli::out(format_args!("ALARM {kind} {origin}: {msg}"));
+        let _ = crate::util::output::out(format_args!("ALARM {kind} {origin}: {msg}"));
         tracing::error!(origin, kind, "{msg}");
     }
 
-    async fn fetch(&self, url: &str) -> Result<Vec<u8>> {
-        let r = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        if !r.status().is_success() {
-            bail!("GET {url}: {}", r.status());
-        }
-        Ok(r.bytes().await?.to_vec())
+    /// A peer's `/checkpoints` (gossip): at most [`MAX_GOSSIP_BYTES`].
+    async fn fetch_peer(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        get_bounded(&self.client, url, MAX_GOSSIP_BYTES)
+            .await?
+            .ok_or_else(|| ClientError::NotFound { url: url.to_owned() })
     }
 
     fn save(&self, origin: &str, s: &LogState) -> Result<()> {
@@ -217,33 +258,6 @@ impl Monitor {
             })?
             .map_err(|e| match e {})?;
         Ok(())
-    }
-
-    /// Fetches the tiles of a tree of `size` needed to grow from `old` and
-    /// to read `nodes`, and authenticates them against `root`.
-    async fn tiles(
-        &self,
-        f: &Followed,
-        old: u64,
-        size: u64,
-        root: &Hash,
-        nodes: &[merkle::NodeId],
-    ) -> Result<TileHashes, String> {
-        let need = tiles_to_verify(old, size, nodes).map_err(|e| e.to_string())?;
-        let mut th = TileHashes::new(size);
-        let url = &f.url;
-        let mut fetched = futures_util::stream::iter(
-            need.into_iter()
-                .map(|t| async move { (t, crate::fetch::fetch_tile(&self.client, url, &t).await) }),
-        )
-        .buffered(16);
-        while let Some((t, body)) = fetched.next().await {
-            let body = body.map_err(|e| format!("{}: {e:#}", t.path()))?;
-            th.insert(t, body).map_err(|e| format!("{}: {e}", t.path()))?;
-        }
-        th.authenticate(root)
-            .map_err(|e| format!("tiles do not match the checkpoint of size {size}: {e}"))?;
-        Ok(th)
     }
 
     /// Compares another signed checkpoint of `f`'s log with the monitor's
@@ -275,9 +289,9 @@ impl Monitor {
         }
         let mut nodes = CompactRange::node_ids(other.size);
         nodes.extend(consistency_nodes(other.size, own_size));
-        let th = match self.tiles(f, own_size, own_size, &own_root, &nodes).await {
+        let th = match authenticated_tiles(&f.source, own_size, own_size, &own_root, &nodes).await {
             Ok(t) => t,
-            Err(e) => return self.alarm(&origin, "tiles", &e),
+            Err(e) => return self.alarm(&origin, "tiles", &crate::util::error_chain(&e)),
         };
         let (Ok(x), Ok(proof)) = (
             merkle::root(other.size, &th),
@@ -341,9 +355,9 @@ impl Monitor {
     /// One poll of one log.
     async fn poll(&self, f: &mut Followed) {
         let origin = f.key.name().to_owned();
-        let note = match self.fetch(&format!("{}/checkpoint", f.url)).await {
+        let note = match f.source.checkpoint().await {
             Ok(n) => String::from_utf8_lossy(&n).into_owned(),
-            Err(e) => return self.alarm(&origin, "unreachable", &format!("{e:#}")),
+            Err(e) => return self.alarm(&origin, "unreachable", &error_chain(&e)),
         };
         let cp = match open_checkpoint(note.as_bytes(), &f.key) {
             Ok((c, _)) => c,
@@ -365,7 +379,7 @@ impl Monitor {
         if cp.size <= f.state.size {
             self.compare(f, &note, "the log itself").await;
         } else if let Err(e) = self.grow(f, &cp, &note).await {
-            self.alarm(&origin, e.0, &e.1);
+            self.alarm(&origin, e.kind(), &error_chain(&e));
         }
         let lag = cp.size.saturating_sub(f.state.size);
         self.metrics
@@ -379,20 +393,17 @@ impl Monitor {
 
     /// Verifies the growth from the verified size to `cp` and everything
     /// new in it; advances the stored state only if the tree checks out.
-    async fn grow(&self, f: &mut Followed, cp: &Checkpoint, note: &str) -> Result<(), (&'static str, String)> {
+    async fn grow(&self, f: &mut Followed, cp: &Checkpoint, note: &str) -> Result<(), GrowError> {
         let origin = f.key.name().to_owned();
         let old = f.state.size;
         let mut nodes = CompactRange::node_ids(old);
         nodes.extend(consistency_nodes(old, cp.size));
-        let th = self
-            .tiles(f, old, cp.size, &cp.root, &nodes)
-            .await
-            .map_err(|e| ("tiles", e))?;
+        let th = authenticated_tiles(&f.source, old, cp.size, &cp.root, &nodes).await?;
         if old > 0 {
-            let x = merkle::root(old, &th).map_err(|e| ("tiles", e.to_string()))?;
+            let x = merkle::root(old, &th).map_err(GrowError::Proof)?;
             let own: Hash = b64::decode_array(&f.state.root).unwrap_or_default();
             if x != own {
-                let proof = consistency_proof(old, cp.size, &th).map_err(|e| ("tiles", e.to_string()))?;
+                let proof = consistency_proof(old, cp.size, &th).map_err(GrowError::Proof)?;
                 self.evidence(
                     &origin,
                     ForkEvidence::new(&origin, &f.state.checkpoint, note, Some(x), &proof, "the log itself"),
@@ -400,7 +411,7 @@ impl Monitor {
                 return Ok(());
             }
         }
-        let mut auditor = Auditor::resume(f.state.auditor.clone()).map_err(|e| ("state", e.to_string()))?;
+        let mut auditor = Auditor::resume(f.state.auditor.clone()).map_err(GrowError::Resume)?;
         let mut lifecycle = f.state.lifecycle.clone();
         let bundles: Vec<TileId> = new_tiles(old, cp.size)
             .into_iter()
@@ -418,32 +429,24 @@ impl Monitor {
         bar.set_prefix(origin.clone());
         // Bundles are fetched 16 at a time (a CDN or object store answers
         // each in tens of milliseconds) and checked in order.
-        let url = f.url.clone();
-        let url = &url;
-        let mut fetched = futures_util::stream::iter(
-            bundles
-                .iter()
-                .map(|b| async move { (b, crate::fetch::fetch_tile(&self.client, url, b).await) }),
-        )
-        .buffered(16)
-        .enumerate();
+        let source = &f.source;
+        let mut fetched = futures_util::stream::iter(bundles.iter().map(|b| async move { (b, source.tile(b).await) }))
+            .buffered(16)
+            .enumerate();
         while let Some((n, (b, body))) = fetched.next().await {
-            let body = body.map_err(|e| ("bundle", format!("{e:#}")))?;
-            let entries =
-                decode_bundle(&body, usize::from(b.width)).map_err(|e| ("bundle", format!("{}: {e}", b.path())))?;
+            let body = body.map_err(|source| GrowError::Fetch { path: b.path(), source })?;
+            let entries = decode_bundle(&body, usize::from(b.width))
+                .map_err(|source| GrowError::Bundle { path: b.path(), source })?;
             let level0 = th
                 .get(&TileId::hash(0, b.index, b.width))
-                .ok_or_else(|| ("tiles", format!("no level-0 tile for {}", b.path())))?;
+                .ok_or_else(|| GrowError::NoLevel0 { path: b.path() })?;
             for (k, e) in entries.iter().enumerate() {
                 let i = b.index * 256 + k as u64;
                 if i < old {
                     continue;
                 }
-                if level0.get(k * 32..k * 32 + 32) != Some(leaf_hash(e).as_slice()) {
-                    return Err((
-                        "entry_mismatch",
-                        format!("entry {i} in {} does not match its leaf hash", b.path()),
-                    ));
+                if entry_matches(level0, k, e) != Some(true) {
+                    return Err(GrowError::EntryMismatch { index: i, path: b.path() });
                 }
                 match auditor.push(e) {
                     Ok(Audited::Event { .. }) => {
@@ -487,7 +490,7 @@ impl Monitor {
             .verified_size
             .get_or_create(&OriginLabel { origin: origin.clone() })
             .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
-        self.save(&origin, &f.state).map_err(|e| ("state", format!("{e:#}")))?;
+        self.save(&origin, &f.state).map_err(GrowError::Save)?;
         Ok(())
     }
 
@@ -495,9 +498,10 @@ impl Monitor {
         for peer in &self.peers {
             let url = format!("{}/checkpoints", peer.trim_end_matches('/'));
             let notes: Vec<String> = match self
-                .fetch(&url)
+                .fetch_peer(&url)
                 .await
-                .and_then(|b| Ok(serde_json::from_slice::<serde_json::Value>(&b)?))
+                .map_err(|e| error_chain(&e))
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()))
             {
                 Ok(v) => v["checkpoints"]
                     .as_array()
@@ -602,7 +606,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
             );
         }
         logs.push(tokio::sync::Mutex::new(Followed {
-            url,
+            source: Source::open(&url, None, None)?,
             key,
             state,
             pending: Vec::new(),
@@ -614,10 +618,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         rules,
         metrics: Metrics::new(),
         alarms: Mutex::new(0),
-        client: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()?,
+        client: http_client(Duration::from_secs(30))?,
         evidence_dir: a.evidence_dir.clone().unwrap_or_else(|| a.state_dir.join("evidence")),
         peers: a.peers.clone(),
         min_witnesses: a.min_witnesses.unwrap_or(witness_keys.len()),
@@ -628,23 +629,33 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        crate::cli::out(format_args!(
+        crate::util::output::out(format_args!(
             "provlog monitor listening on http://{}",
             listener.local_addr()?
         ))?;
-        crate::cli::out(crate::cli::ready_line("monitor", listener.local_addr()?))?;
+        crate::util::output::out(crate::util::output::ready_line("monitor", listener.local_addr()?))?;
         let app = Router::new()
             .route("/checkpoints", get(checkpoints))
             .route("/metrics", get(metrics))
             .with_state(Arc::clone(&m));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        // The same accept loop, connection cap and timeouts as the log.
+        tokio::spawn(crate::http::server::serve(
+            listener,
+            app,
+            crate::http::server::ConnectionLimits {
+                max_connections: 256,
+                header_timeout: Duration::from_secs(10),
+                drain_timeout: Duration::from_secs(1),
+            },
+            std::future::pending(),
+        ));
     }
     if a.once {
         m.round().await;
-        let alarms = *m.alarms.lock().unwrap_or_else(PoisonError::into_inner);
+        let alarms = *crate::util::sync::lock(&m.alarms, "alarm count");
         for l in &m.logs {
             let f = l.lock().await;
-            crate::cli::out(format_args!("{}: verified up to size {}", f.key.name(), f.state.size))?;
+            crate::util::output::out(format_args!("{}: verified up to size {}", f.key.name(), f.state.size))?;
         }
         if alarms > 0 {
             bail!("{alarms} alarms");
@@ -652,7 +663,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         return Ok(());
     }
     let mut tick = tokio::time::interval(Duration::from_millis(a.interval_ms.max(10)));
-    let shutdown = crate::cli::shutdown_signal();
+    let shutdown = crate::util::signal::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

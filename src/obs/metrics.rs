@@ -29,7 +29,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Labels of submission results.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,10 +94,10 @@ pub struct Metrics {
     last_checkpoint_ms: AtomicU64,
 }
 
+/// Wall-clock ms for the checkpoint-age gauge; 0 if the clock fails (the
+/// age then reads as very old, which is what an operator should see).
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::util::clock::now_millis().map_or(0, |m| u64::try_from(m).unwrap_or(0))
 }
 
 impl Default for Metrics {
@@ -214,7 +214,6 @@ impl Metrics {
     pub fn batch_committed(&self, entries: u64, tree_size: u64, batch: Duration, fsync: Duration) {
         self.entries.inc_by(entries);
         self.tree_size.set(i64::try_from(tree_size).unwrap_or(i64::MAX));
-        #[allow(clippy::cast_precision_loss)]
         self.batch_entries.observe(entries as f64);
         self.batch_seconds.observe(batch.as_secs_f64());
         self.fsync_seconds.observe(fsync.as_secs_f64());
@@ -279,13 +278,14 @@ impl Metrics {
         Duration::from_millis(now_ms().saturating_sub(self.last_checkpoint_ms.load(Ordering::Relaxed)))
     }
 
-    /// The text exposition, with the gauges read at scrape time.
+    /// The text exposition, with the gauges read at scrape time (the
+    /// publisher's, when one runs, as plain numbers).
     #[must_use]
     pub fn render(
         &self,
         tree_size: u64,
         queue_depth: usize,
-        publish: Option<&crate::publish::PublishStatus>,
+        publish: Option<PublishGauges>,
     ) -> String {
         if let Some(p) = publish {
             self.published_size
@@ -302,4 +302,15 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// The publisher's gauges at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishGauges {
+    /// Size of the checkpoint in the store.
+    pub published_size: u64,
+    /// Entries in the log but not yet in the store.
+    pub lag_entries: u64,
+    /// Seconds since the oldest unpublished checkpoint was signed.
+    pub lag_seconds: f64,
 }

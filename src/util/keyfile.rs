@@ -2,7 +2,7 @@
 //! 0600.
 
 use anyhow::{Context, Result, bail};
-use provlog_proto::keys::{SignerKey, VerifierKey};
+use provlog_tlog::keys::{SignerKey, VerifierKey};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

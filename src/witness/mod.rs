@@ -1,8 +1,8 @@
-//! `provlog witness`: a C2SP tlog-witness server (SPECS.md §5).
+//! `provlog witness`: a C2SP tlog-witness server (docs/SPECS.md §5).
 //!
-//! * `POST /add-checkpoint`: judged by [`provlog_proto::witness::check`]
+//! * `POST /add-checkpoint`: judged by [`provlog_tlog::witness::check`]
 //!   (Sunlight's order of checks), then persisted with a compare-and-set on
-//!   the old size in the witness's own RocksDB (synced) **before** it
+//!   the old size in the witness's own `RocksDB` (synced) **before** it
 //!   cosigns, so a restart never lets it cosign a checkpoint inconsistent
 //!   with one it already cosigned. The answer is one `cosignature/v1` line
 //!   (type 0x04, timestamp in seconds).
@@ -17,9 +17,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use provlog_proto::keys::{ALG_COSIGNATURE_V1, SignerKey, VerifierKey};
-use provlog_proto::merkle::Hash;
-use provlog_proto::witness::{self, MAX_BODY_BYTES, Refusal};
+use provlog_tlog::keys::{ALG_COSIGNATURE_V1, SignerKey, VerifierKey};
+use provlog_tlog::merkle::Hash;
+use provlog_tlog::witness::{self, MAX_BODY_BYTES, Refusal};
 use provlog_storage::StateStore;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -43,7 +43,7 @@ pub struct WitnessedLog {
 pub struct WitnessFile {
     /// Address to listen on.
     pub listen: Option<SocketAddr>,
-    /// Directory for the witness's RocksDB.
+    /// Directory for the witness's `RocksDB`.
     pub data_dir: Option<PathBuf>,
     /// File holding the witness's `PRIVATE+KEY+…` (type 0x04).
     pub key: Option<PathBuf>,
@@ -57,7 +57,7 @@ pub struct WitnessFile {
 /// Command-line settings of `provlog witness`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WitnessArgs {
-    /// Config file (TOML: listen, data_dir, key, name, [[logs]] origin + keys).
+    /// Config file (TOML: listen, `data_dir`, key, name, [[logs]] origin + keys).
     #[arg(long, env = "PROVLOG_WITNESS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:7380).
@@ -66,7 +66,7 @@ pub struct WitnessArgs {
     /// Data directory (default ./provlog-witness).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Witness key file (default DATA_DIR/witness.skey, created on first start).
+    /// Witness key file (default `DATA_DIR/witness.skey`, created on first start).
     #[arg(long)]
     key: Option<PathBuf>,
     /// Name of the witness key created on first start (default witness.localhost).
@@ -90,10 +90,10 @@ fn decode(v: &[u8]) -> Option<(u64, Hash, &[u8])> {
     Some((size, root, v.get(40..)?))
 }
 
+/// The cosignature timestamp: seconds since the epoch, at least 1 (C2SP
+/// tlog-cosignature reserves 0).
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_secs().max(1))
+    crate::util::clock::now_secs().map_or(1, |s| s.max(1))
 }
 
 fn text(status: StatusCode, ctype: &'static str, body: String) -> Response {
@@ -190,7 +190,7 @@ fn router(w: Arc<Witness>) -> Router {
         .route("/checkpoints", get(checkpoints))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::api::body::close_if_body_unread))
+        .layer(axum::middleware::from_fn(crate::http::body::close_if_body_unread))
         .with_state(w)
 }
 
@@ -213,10 +213,10 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
     let key_path = a.key.or(file.key).unwrap_or_else(|| data_dir.join("witness.skey"));
     let name = a.name.or(file.name).unwrap_or_else(|| "witness.localhost".into());
     let key = if key_path.exists() {
-        crate::keyfile::read_signer(&key_path)?
+        crate::util::keyfile::read_signer(&key_path)?
     } else {
-        let k = crate::keyfile::generate(&name, ALG_COSIGNATURE_V1)?;
-        crate::keyfile::write_new(&key_path, &k)?;
+        let k = crate::util::keyfile::generate(&name, ALG_COSIGNATURE_V1)?;
+        crate::util::keyfile::write_new(&key_path, &k)?;
         k
     };
     if key.alg() != ALG_COSIGNATURE_V1 {
@@ -235,7 +235,7 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
         logs.entry(l.origin.clone()).or_default().extend(keys);
     }
     for k in &a.logs {
-        let v = crate::keyfile::read_verifier(k).context("--log")?;
+        let v = crate::util::keyfile::read_verifier(k).context("--log")?;
         logs.entry(v.name().to_owned()).or_default().push(v);
     }
     if logs.is_empty() {
@@ -247,19 +247,22 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7380)));
-    let shutdown = crate::cli::shutdown_signal();
+    let shutdown = crate::util::signal::shutdown_signal();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    println!("provlog witness listening on http://{}", listener.local_addr()?);
-    println!("witness vkey: {}", key.verifier().to_vkey_string());
-    println!("witnessing: {}", logs.keys().cloned().collect::<Vec<_>>().join(", "));
-    println!("{}", crate::cli::ready_line("witness", listener.local_addr()?));
+    let addr = listener.local_addr()?;
+    crate::util::output::out_lines(&[
+        format!("provlog witness listening on http://{addr}"),
+        format!("witness vkey: {}", key.verifier().to_vkey_string()),
+        format!("witnessing: {}", logs.keys().cloned().collect::<Vec<_>>().join(", ")),
+        crate::util::output::ready_line("witness", addr),
+    ])?;
     let w = Arc::new(Witness { key, logs, store });
-    crate::server::serve(
+    crate::http::server::serve(
         listener,
         router(w),
-        crate::server::ConnectionLimits {
+        crate::http::server::ConnectionLimits {
             max_connections: 256,
             header_timeout: std::time::Duration::from_secs(10),
             drain_timeout: std::time::Duration::from_secs(10),

@@ -2,14 +2,14 @@
 //!
 //! * [`UpperLevels`]: every perfect node at tree level 4 and above (one
 //!   node per 16 leaves: 2 bytes per entry). An inclusion proof then needs
-//!   RocksDB only for its four lowest nodes, whatever the tree size.
+//!   `RocksDB` only for its four lowest nodes, whatever the tree size.
 //! * Full level-0 tiles and full entry bundles, in a bounded cache: they
 //!   never change, and a tile is otherwise a 256-key range read.
 //!
 //! Both only ever hold durable data: the store fills them after the synced
 //! write of a batch returns.
 
-use provlog_proto::merkle::{Hash, NodeId};
+use provlog_tlog::merkle::{Hash, NodeId};
 use std::sync::{PoisonError, RwLock};
 
 /// Lowest tree level kept in memory.

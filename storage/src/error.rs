@@ -1,10 +1,10 @@
-use provlog_proto::NodeId;
+use provlog_tlog::NodeId;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// RocksDB reported an error (I/O, corruption it detected, …).
+    /// `RocksDB` reported an error (I/O, corruption it detected, …).
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
     /// A node the caller asked for is not stored.

@@ -1,7 +1,7 @@
 //! Column-family names and key encodings. Integers are big-endian so that
-//! RocksDB's byte order is numeric order.
+//! `RocksDB`'s byte order is numeric order.
 
-use provlog_proto::NodeId;
+use provlog_tlog::NodeId;
 
 pub(crate) const CF_ENTRIES: &str = "entries";
 pub(crate) const CF_HASHES: &str = "hashes";

@@ -1,35 +1,68 @@
 //! # provlog-storage
 //!
-//! The log's durable state in RocksDB, and nothing about HTTP. One
-//! [`Store`] per data directory; one writer (the sequencer) appends whole
-//! batches with [`Store::append`], any number of readers read concurrently.
+//! The log's durable state in `RocksDB`, and nothing about HTTP. One
+//! [`Store`] per data directory (the server opens `<data_dir>/db`); one
+//! writer (the sequencer) appends whole batches with [`Store::append`], any
+//! number of readers read concurrently.
 //!
 //! ## Layout (column families)
+//! Integers are big-endian, so `RocksDB`'s byte order is numeric order; `‖`
+//! is concatenation; key names in backquotes are their ASCII bytes.
+//!
 //! | CF | key | value |
 //! | --- | --- | --- |
-//! | `entries` | index (u64 BE) | entry bytes (canonical leaf JSON) |
-//! | `hashes` | level (u8) ‖ index (u64 BE) | 32-byte hash of the perfect subtree |
-//! | `checkpoints` | `latest` | the latest signed checkpoint note |
-//! | `dedup` | submitter ‖ 0x00 ‖ event_id | index (u64 BE) |
-//! | `leaf_index` | leaf hash (32 bytes) | index (u64 BE) |
-//! | `meta` | `policy`, `logged_at` | last policy leaf (index ‖ canonical policy), last `logged_at` (i64 BE ms) |
+//! | `entries` | index (u64 BE, 8 bytes) | the entry bytes: the RFC 8785 canonical leaf JSON, at most 65,535 bytes |
+//! | `hashes` | level (u8) ‖ index (u64 BE), 9 bytes | the 32-byte RFC 6962 hash of the perfect subtree covering leaves `[index·2^level, (index+1)·2^level)`; level 0 holds the leaf hashes |
+//! | `checkpoints` | `latest` | the latest signed checkpoint note (UTF-8 text, log signature only) |
+//! | `dedup` | submitter id ‖ 0x00 ‖ `event_id` ([`dedup_key`]) | index (u64 BE) of the event logged under that pair |
+//! | `leaf_index` | leaf hash (32 bytes) | index (u64 BE) of the entry with that leaf hash |
+//! | `search` | term tag (1 byte) ‖ value (UTF-8) ‖ 0x00 ‖ index (u64 BE) | empty |
+//! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
+//! | `meta` | `logged_at` | `logged_at` of the last entry appended, Unix milliseconds (i64 BE) |
+//! | `meta` | `frozen` | the tree size (u64 BE) the log was frozen at; absent unless frozen, never cleared |
+//!
+//! Search term tags ([`provlog_proto::event::Term::tag`]): `t` `target.id`,
+//! `a` `actor.id`, `x` `action`, `c` a credential fingerprint (both
+//! `credential.fingerprint` and `credential.previous_fingerprint` are
+//! indexed under `c`). Only event leaves have terms. Indexed values never
+//! contain 0x00 (the event schema refuses control characters), so the
+//! prefix `tag ‖ value ‖ 0x00` of one term is never a prefix of another's
+//! keys, and a search is a leapfrog join over those prefixes in index order.
 //!
 //! Every perfect node of every level is stored, so an inclusion or
 //! consistency proof is one `multi_get`, and a tlog-tiles hash tile of level
-//! `L` is one range read of level `8·L` (C2SP tlog-tiles §"Merkle tree").
+//! `L` is one range read of tree level `8·L` (C2SP tlog-tiles §"Merkle
+//! tree"). Nodes of level 4 and above, full level-0 tiles and full entry
+//! bundles are also kept in memory; those copies only ever hold durable
+//! data and are not part of the layout.
+//!
+//! [`StateStore`] (the witness's and the monitor's state, each in its own
+//! directory) is a separate `RocksDB` with only the default column family;
+//! its keys and values are the caller's (the witness: origin → tree size
+//! (u64 BE) ‖ root (32 bytes) ‖ the cosigned note as received; the monitor:
+//! `log/<origin>` → its JSON state).
 //!
 //! ## Guarantees
-//! * [`Store::append`] writes one batch (entries, hashes, dedup and
-//!   leaf-hash keys, the new checkpoint and metadata) as a single RocksDB
-//!   `WriteBatch` with `sync = true`: after it returns `Ok` all of it is on
-//!   disk, and after a crash either all of it or none of it is there.
+//! * [`Store::append`] writes one batch (entries, hashes, dedup, leaf-hash
+//!   and search keys, the new checkpoint, `meta/logged_at` and, for a batch
+//!   holding a policy leaf, `meta/policy`) as a single `RocksDB` `WriteBatch`
+//!   with `sync = true`: after it returns `Ok` all of it is on disk, and
+//!   after a crash either all of it or none of it is there.
+//! * [`Store::set_frozen`] writes `meta/frozen` on its own, synced; nothing
+//!   in provlog deletes it.
 //! * The stored checkpoint always commits to exactly the stored tree.
 //! * [`verify::check`] recomputes the tree from its leaves and refuses a
 //!   store that does not match its latest checkpoint.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(test, allow(clippy::cast_possible_truncation))]
+#![cfg_attr(
+    test,
+    expect(
+        clippy::cast_possible_truncation,
+        reason = "tests index small vectors and byte arrays with u64 values they built"
+    )
+)]
 
 mod cache;
 mod error;

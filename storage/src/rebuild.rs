@@ -5,9 +5,9 @@
 //! sequencer derived it when it appended them.
 
 use crate::keys::dedup_key;
-use crate::store::{AppendBatch, PolicyRecord};
+use crate::store::AppendBatch;
 use provlog_proto::leaf::{Leaf, LeafError};
-use provlog_proto::merkle::{CompactRange, leaf_hash};
+use provlog_tlog::merkle::CompactRange;
 
 /// Why entries cannot be turned into a batch.
 #[derive(Debug, thiserror::Error)]
@@ -44,23 +44,16 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
         last_logged_at: i64::MIN,
         ..AppendBatch::default()
     };
-    for (k, entry) in entries.iter().enumerate() {
+    for (k, entry) in entries.into_iter().enumerate() {
         let index = start + k as u64;
-        let logged_at = match Leaf::parse(entry).map_err(|source| RebuildError::Leaf { index, source })? {
+        let logged_at = match Leaf::parse(&entry).map_err(|source| RebuildError::Leaf { index, source })? {
             Leaf::Event(e) => {
-                batch
-                    .dedup
-                    .push((dedup_key(&e.submitter, &e.event.event.event_id), index));
-                batch
-                    .terms
-                    .extend(e.event.event.terms().into_iter().map(|(t, v)| (t, v.to_owned(), index)));
+                let key = dedup_key(&e.submitter, &e.event.event.event_id);
+                batch.push_event(entry, &e.event.event, key);
                 e.logged_at
             }
             Leaf::Policy(p) => {
-                batch.policy = Some(PolicyRecord {
-                    index,
-                    canonical: p.policy.canonical(),
-                });
+                batch.push_policy(entry, p.policy.canonical());
                 p.logged_at
             }
         };
@@ -68,9 +61,7 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
             index,
             value: logged_at,
         })?;
-        batch.leaf_hashes.push(leaf_hash(entry));
     }
-    batch.entries = entries;
     batch.nodes = range.extend(&batch.leaf_hashes);
     Ok(batch)
 }

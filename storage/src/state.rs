@@ -1,5 +1,5 @@
 //! A small durable key-value store for the witness and the monitor: each
-//! keeps a little state per log origin in its own RocksDB directory.
+//! keeps a little state per log origin in its own `RocksDB` directory.
 //!
 //! [`StateStore::update`] is an atomic read-modify-write: updates of one
 //! store are serialized in the process, and each is written with `sync`
@@ -32,7 +32,7 @@ impl StateStore {
     /// Opens (creating if needed) the store in `path`.
     ///
     /// # Errors
-    /// RocksDB errors (including another process holding the directory).
+    /// `RocksDB` errors (including another process holding the directory).
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let mut o = Options::default();
         o.create_if_missing(true);
@@ -46,7 +46,7 @@ impl StateStore {
     /// The value of `key`.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get(key)?)
     }
@@ -54,7 +54,7 @@ impl StateStore {
     /// Every key and value, in key order.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn all(&self) -> Result<Vec<KeyValue>, StorageError> {
         self.db
             .iterator(IteratorMode::Start)
@@ -67,7 +67,7 @@ impl StateStore {
     /// written and its error is returned inside `Ok`.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn update<E>(
         &self,
         key: &[u8],

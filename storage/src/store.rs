@@ -1,4 +1,4 @@
-//! The RocksDB store: open, append one batch atomically, read.
+//! The `RocksDB` store: open, append one batch atomically, read.
 
 use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
@@ -7,7 +7,7 @@ use crate::keys::{
     KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
-use provlog_proto::merkle::{Hash, HashSource, NodeId, node_hash};
+use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode,
     Options, ReadOptions, WriteBatch, WriteOptions,
@@ -79,7 +79,41 @@ pub struct AppendBatch {
     pub last_logged_at: i64,
 }
 
-/// The log's RocksDB database.
+impl AppendBatch {
+    /// The index the next pushed entry gets.
+    #[must_use]
+    pub fn next_index(&self) -> u64 {
+        self.start + self.entries.len() as u64
+    }
+
+    /// Appends an event entry at [`AppendBatch::next_index`] with
+    /// everything the store derives from it: its leaf hash, its dedup key
+    /// (`dedup_key(submitter, event_id)`) and its search terms. The
+    /// sequencer and a rebuild from entries both go through here, so both
+    /// write the same indexes. Returns the entry's index.
+    pub fn push_event(&mut self, entry: Vec<u8>, event: &provlog_proto::event::Event, dedup_key: Vec<u8>) -> u64 {
+        let index = self.next_index();
+        self.terms
+            .extend(event.terms().into_iter().map(|(t, v)| (t, v.to_owned(), index)));
+        self.dedup.push((dedup_key, index));
+        self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
+        self.entries.push(entry);
+        index
+    }
+
+    /// Appends a policy entry at [`AppendBatch::next_index`]: its leaf hash,
+    /// and the policy (RFC 8785 bytes of its `policy` object) as the one in
+    /// force from it on. Returns the entry's index.
+    pub fn push_policy(&mut self, entry: Vec<u8>, canonical: Vec<u8>) -> u64 {
+        let index = self.next_index();
+        self.policy = Some(PolicyRecord { index, canonical });
+        self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
+        self.entries.push(entry);
+        index
+    }
+}
+
+/// The log's `RocksDB` database.
 ///
 /// `Store` is `Send + Sync`; reads may run from any thread while the single
 /// writer appends. Readers must not read beyond the size of a checkpoint
@@ -145,7 +179,7 @@ impl Store {
     /// Opens (creating if needed) the store in directory `path`.
     ///
     /// # Errors
-    /// RocksDB errors (missing permissions, corruption, a lock held by
+    /// `RocksDB` errors (missing permissions, corruption, a lock held by
     /// another process), or a stored checkpoint that cannot be read.
     pub fn open(path: &Path, options: &StoreOptions) -> Result<Self, StorageError> {
         let mut opts = Options::default();
@@ -234,7 +268,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StorageError::OutOfOrder`] if the batch does not start at the
-    /// stored size (nothing is written); RocksDB errors, after which the
+    /// stored size (nothing is written); `RocksDB` errors, after which the
     /// caller must assume nothing of the batch and stop appending.
     pub fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
         self.write_batch(batch, self.sync)
@@ -300,7 +334,7 @@ impl Store {
     /// The latest stored checkpoint note, if any batch was ever appended.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get_cf(self.cf(CF_CHECKPOINTS), KEY_LATEST)?)
     }
@@ -308,7 +342,7 @@ impl Store {
     /// The last policy leaf appended.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed record.
+    /// `RocksDB` errors or a malformed record.
     pub fn policy(&self) -> Result<Option<PolicyRecord>, StorageError> {
         let Some(v) = self.db.get_cf(self.cf(CF_META), KEY_POLICY)? else {
             return Ok(None);
@@ -331,7 +365,7 @@ impl Store {
     /// log is read-only for good; nothing in provlog clears the mark.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn set_frozen(&self) -> Result<u64, StorageError> {
         let size = self.size();
         let mut wo = WriteOptions::default();
@@ -348,7 +382,7 @@ impl Store {
     /// The size the log was frozen at, if it is frozen.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed record.
+    /// `RocksDB` errors or a malformed record.
     pub fn frozen(&self) -> Result<Option<u64>, StorageError> {
         self.db
             .get_cf(self.cf(CF_META), KEY_FROZEN)?
@@ -359,7 +393,7 @@ impl Store {
     /// `logged_at` (Unix ms) of the last entry appended, if any.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed record.
+    /// `RocksDB` errors or a malformed record.
     pub fn last_logged_at(&self) -> Result<Option<i64>, StorageError> {
         self.db
             .get_cf(self.cf(CF_META), KEY_LOGGED_AT)?
@@ -378,7 +412,7 @@ impl Store {
     /// The bytes of entry `index`.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get_cf(self.cf(CF_ENTRIES), entry_key(index))?)
     }
@@ -386,7 +420,7 @@ impl Store {
     /// Entries `[start, start + count)`, which must all be stored.
     ///
     /// # Errors
-    /// RocksDB errors; [`StorageError::Corrupt`] if one is missing.
+    /// `RocksDB` errors; [`StorageError::Corrupt`] if one is missing.
     pub fn entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(entry_key(start + count).to_vec());
@@ -412,7 +446,7 @@ impl Store {
     /// `[start, start + count)` (one hash tile is one such read).
     ///
     /// # Errors
-    /// RocksDB errors; [`StorageError::MissingNode`] if one is missing.
+    /// `RocksDB` errors; [`StorageError::MissingNode`] if one is missing.
     pub fn level_hashes(&self, level: u8, start: u64, count: u64) -> Result<Vec<Hash>, StorageError> {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(node_key(NodeId::new(level, start + count)).to_vec());
@@ -438,7 +472,7 @@ impl Store {
     /// The leaf hash of entry `index`.
     ///
     /// # Errors
-    /// RocksDB errors; [`StorageError::MissingNode`] if it is not stored.
+    /// `RocksDB` errors; [`StorageError::MissingNode`] if it is not stored.
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, StorageError> {
         let id = NodeId::new(0, index);
         let v = self
@@ -511,7 +545,7 @@ impl Store {
     /// The index stored for a dedup key.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed record.
+    /// `RocksDB` errors or a malformed record.
     pub fn dedup(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
         self.db
             .get_pinned_cf(self.cf(CF_DEDUP), key)?
@@ -539,7 +573,7 @@ impl Store {
     /// filters every index matches.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed key.
+    /// `RocksDB` errors or a malformed key.
     pub fn search(
         &self,
         filters: &[(Term, &str)],
@@ -597,7 +631,7 @@ impl Store {
     /// The index of the entry with leaf hash `hash`.
     ///
     /// # Errors
-    /// RocksDB errors or a malformed record.
+    /// `RocksDB` errors or a malformed record.
     pub fn index_of_leaf(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
         self.db
             .get_pinned_cf(self.cf(CF_LEAF_INDEX), hash)?
@@ -663,7 +697,7 @@ impl Store {
     /// size on disk.
     ///
     /// # Errors
-    /// RocksDB errors.
+    /// `RocksDB` errors.
     pub fn compact(&self) -> Result<(), StorageError> {
         for name in ALL_CFS {
             let cf = self.cf(name);
@@ -719,13 +753,10 @@ impl HashSource for Store {
                 continue;
             }
             // The 16 leaf hashes of a complete block never change: cached.
-            let leaves = match self.blocks.get(&b) {
-                Some(l) => l,
-                None => {
-                    let l: Arc<Vec<Hash>> = Arc::new(self.level_hashes(0, first, 1 << MIN_CACHED_LEVEL)?);
-                    self.blocks.insert(b, Arc::clone(&l));
-                    l
-                }
+            let leaves = if let Some(l) = self.blocks.get(&b) { l } else {
+                let l: Arc<Vec<Hash>> = Arc::new(self.level_hashes(0, first, 1 << MIN_CACHED_LEVEL)?);
+                self.blocks.insert(b, Arc::clone(&l));
+                l
             };
             let mut level: Vec<Hash> = leaves.as_ref().clone();
             for l in 0..MIN_CACHED_LEVEL {
@@ -769,7 +800,7 @@ impl HashSource for Store {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use provlog_proto::merkle::{
+    use provlog_tlog::merkle::{
         CompactRange, consistency_proof, inclusion_proof, leaf_hash, verify_consistency, verify_inclusion,
     };
 
@@ -832,7 +863,7 @@ mod tests {
         assert_eq!(store.index_of_leaf(&[0; 32]).expect("idx"), None);
         assert_eq!(store.dedup(&crate::dedup_key("s", "e77")).expect("d"), Some(77));
         assert_eq!(store.last_logged_at().expect("t"), Some(924));
-        assert_eq!(provlog_proto::merkle::root(1000, &store).expect("root"), cr.root());
+        assert_eq!(provlog_tlog::merkle::root(1000, &store).expect("root"), cr.root());
     }
 
     /// Search over a random stream of terms equals a brute-force scan.
@@ -941,7 +972,7 @@ mod tests {
             let store = Store::open(dir.path(), &StoreOptions { sync: false, ..Default::default() }).expect("open");
             let mut cr = CompactRange::new();
             fill(&store, &mut cr, n, batch);
-            let mut roots = vec![provlog_proto::merkle::EMPTY_ROOT];
+            let mut roots = vec![provlog_tlog::merkle::EMPTY_ROOT];
             let mut model = CompactRange::new();
             for j in 0..n {
                 model.extend(&[leaf_hash(format!("leaf {j}").as_bytes())]);

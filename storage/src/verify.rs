@@ -1,13 +1,13 @@
 //! Integrity checks of a stored log against its latest checkpoint.
 //!
 //! The server runs [`check`] with [`Depth::Tree`] before it serves anything
-//! (DESIGN.md guarantee 5); `provlog fsck --data-dir` runs [`Depth::Full`].
+//! (docs/DESIGN.md guarantee 5); `provlog fsck --data-dir` runs [`Depth::Full`].
 
 use crate::error::StorageError;
 use crate::store::Store;
-use provlog_proto::checkpoint::{Checkpoint, open_checkpoint};
-use provlog_proto::keys::VerifierKey;
-use provlog_proto::merkle::{CompactRange, Hash, leaf_hash, node_hash};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash, node_hash};
 
 /// How much to recompute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,9 +325,9 @@ mod tests {
     use super::*;
     use crate::keys::{CF_HASHES, entry_key, node_key};
     use crate::store::{AppendBatch, StoreOptions};
-    use provlog_proto::checkpoint::sign_checkpoint;
-    use provlog_proto::keys::{ALG_ED25519, SignerKey};
-    use provlog_proto::merkle::{HashSource, NodeId};
+    use provlog_tlog::checkpoint::sign_checkpoint;
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::merkle::{HashSource, NodeId};
 
     fn key() -> SignerKey {
         SignerKey::from_seed("test.example/log", ALG_ED25519, [1; 32]).expect("key")

@@ -10,9 +10,9 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
-use provlog_proto::keys::{ALG_ED25519, SignerKey};
-use provlog_proto::merkle::{CompactRange, Hash, leaf_hash};
+use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash};
 use provlog_storage::verify::{Depth, check};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 use std::path::Path;

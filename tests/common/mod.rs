@@ -2,7 +2,7 @@
 //! free port with a temporary data directory.
 #![allow(dead_code, unreachable_pub, clippy::cast_possible_truncation)]
 
-use provlog_proto::keys::{SignerKey, VerifierKey};
+use provlog_tlog::keys::{SignerKey, VerifierKey};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ impl Server {
         let mut lines = Vec::new();
         let mut url = None;
         let mut vkey = None;
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+        while let Ok(line) = rx.recv_timeout(Duration::from_mins(2)) {
             if let Some(u) = line.strip_prefix("provlog listening on ") {
                 url = Some(u.to_owned());
             }
@@ -87,18 +87,15 @@ impl Server {
                 break;
             }
         }
-        match (url, vkey) {
-            (Some(url), Some(vkey)) => Ok(Self {
-                child,
-                url,
-                data_dir: data_dir.to_owned(),
-                vkey,
-                stdout: lines,
-            }),
-            _ => {
-                let _ = child.wait();
-                Err(std::fs::read_to_string(data_dir.join("stderr.log")).unwrap_or_default())
-            }
+        if let (Some(url), Some(vkey)) = (url, vkey) { Ok(Self {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            vkey,
+            stdout: lines,
+        }) } else {
+            let _ = child.wait();
+            Err(std::fs::read_to_string(data_dir.join("stderr.log")).unwrap_or_default())
         }
     }
 
@@ -158,7 +155,7 @@ pub fn submission(key: &SignerKey, event: &Value) -> Value {
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
 }
@@ -189,11 +186,11 @@ pub async fn post(c: &reqwest::Client, url: &str, path: &str, body: Vec<u8>) -> 
 }
 
 /// The current checkpoint, verified with the server's key.
-pub async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_proto::checkpoint::Checkpoint, String) {
+pub async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_tlog::checkpoint::Checkpoint, String) {
     let (st, body) = get(c, &s.url, "/checkpoint").await;
     assert_eq!(st, 200);
     let text = String::from_utf8(body).expect("utf8");
-    let (cp, _) = provlog_proto::checkpoint::open_checkpoint(text.as_bytes(), &s.vkey).expect("checkpoint verifies");
+    let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(text.as_bytes(), &s.vkey).expect("checkpoint verifies");
     (cp, text)
 }
 
@@ -202,7 +199,7 @@ pub async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_proto::chec
 pub fn raw_submission(key: &SignerKey, event: &Value) -> Value {
     let jcs = provlog_proto::json::canonical(event).expect("jcs");
     let sig = key.sign_raw(&provlog_proto::submission::signing_message(&jcs));
-    json!({"event": event, "submitter": key.name(), "signature": provlog_proto::b64::encode(sig)})
+    json!({"event": event, "submitter": key.name(), "signature": provlog_tlog::b64::encode(sig)})
 }
 
 /// A reverse proxy in front of a log that changes the body of one path:
@@ -274,7 +271,7 @@ pub fn spawn_ready(dir: &Path, args: &[&str], ready: &str) -> (Child, String) {
             }
         }
     });
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+    while let Ok(line) = rx.recv_timeout(Duration::from_mins(1)) {
         if let Some(rest) = line.strip_prefix(ready) {
             // Keep draining the rest of stdout on the reader thread.
             std::thread::spawn(move || while rx.recv().is_ok() {});
@@ -295,9 +292,9 @@ pub fn spawn_ready(dir: &Path, args: &[&str], ready: &str) -> (Child, String) {
 pub async fn static_log(entries: Vec<Vec<u8>>, key: SignerKey) -> String {
     use axum::extract::Path as AxPath;
     use axum::http::StatusCode;
-    use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
-    use provlog_proto::merkle::{HashSource, MemoryTree, NodeId, leaf_hash};
-    use provlog_proto::tile::{TileId, TileKind, encode_bundle};
+    use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+    use provlog_tlog::merkle::{HashSource, MemoryTree, NodeId, leaf_hash};
+    use provlog_tlog::tile::{TileId, TileKind, encode_bundle};
     let mut tree = MemoryTree::new();
     for e in &entries {
         tree.push(leaf_hash(e));

@@ -1,4 +1,4 @@
-//! C2SP tlog-checkpoint (SPECS.md §3): the note text
+//! C2SP tlog-checkpoint (docs/SPECS.md §3): the note text
 //!
 //! ```text
 //! <origin>\n
@@ -13,7 +13,7 @@
 //!   requires byte equality, so `+5`, `05`, unpadded or non-canonical base64
 //!   are refused; size 0 must carry the empty-tree root.
 //! * [`sign_checkpoint`] makes the log's Ed25519 (type 0x01) signature; as
-//!   DESIGN.md decides, the key name must equal the origin and no extension
+//!   docs/DESIGN.md decides, the key name must equal the origin and no extension
 //!   lines are signed.
 //! * [`open_checkpoint`] parses a note, requires a valid signature by the
 //!   log key (other signatures, e.g. witness cosignatures, are ignored), then

@@ -1,4 +1,4 @@
-//! C2SP signed-note Ed25519 keys (SPECS.md §2.3–§2.6, §6.1).
+//! C2SP signed-note Ed25519 keys (docs/SPECS.md §2.3–§2.6, §6.1).
 //!
 //! * A key is identified by its **name** and its **key ID**:
 //!   `key_id = SHA-256(name || 0x0A || type_byte || public_key)[:4]`, read
@@ -32,7 +32,7 @@ pub const ALG_ED25519: u8 = 0x01;
 /// "cosignature/v1" (C2SP tlog-cosignature).
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
-/// Longest key name accepted, in bytes (SPECS.md §2.3 / §8.13).
+/// Longest key name accepted, in bytes (docs/SPECS.md §2.3 / §8.13).
 pub const MAX_KEY_NAME_BYTES: usize = 255;
 
 /// Length of an Ed25519 public key or seed, in bytes.
@@ -98,7 +98,7 @@ pub enum KeyError {
 /// Computes a signed-note key ID: the first four bytes, big-endian, of
 /// `SHA-256(name || 0x0A || alg || public_key)`.
 ///
-/// This is the formula of SPECS.md §2.4 for any type byte; it does not
+/// This is the formula of docs/SPECS.md §2.4 for any type byte; it does not
 /// validate its inputs.
 #[must_use]
 pub fn key_id(name: &str, alg: u8, public_key: &[u8]) -> u32 {

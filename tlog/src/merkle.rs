@@ -15,7 +15,7 @@
 //!   of RFC 9162 §2.1.3.1 / §2.1.4.1 are folded from perfect nodes.
 //! * Verification is exactly RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2
 //!   (consistency); the edge cases of consistency (`first == 0`,
-//!   `first == second`) are handled as SPECS.md §1.7 says.
+//!   `first == second`) are handled as docs/SPECS.md §1.7 says.
 //!
 //! Nothing here does I/O.
 
@@ -267,7 +267,7 @@ fn fold_right(nodes: &[Hash]) -> Hash {
 
 /// Largest power of two strictly less than `n` (`n >= 2`).
 const fn split_point(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
+    1 << (n - 1).ilog2()
 }
 
 /// Decomposes `[lo, hi)` into maximal aligned perfect subtrees, left to right.
@@ -277,7 +277,7 @@ fn range_nodes(lo: u64, hi: u64) -> Vec<NodeId> {
     while a < hi {
         // Largest level allowed by the alignment of `a` and the room left.
         let align = if a == 0 { 63 } else { a.trailing_zeros() };
-        let room = 63 - (hi - a).leading_zeros();
+        let room = (hi - a).ilog2();
         let level = align.min(room);
         // `level` is at most 63, so it fits in a u8.
         out.push(NodeId::new(u8::try_from(level).unwrap_or(63), a >> level));

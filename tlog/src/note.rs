@@ -1,4 +1,4 @@
-//! C2SP signed-note (SPECS.md §2) and cosignature/v1 signatures (§6.1).
+//! C2SP signed-note (docs/SPECS.md §2) and cosignature/v1 signatures (§6.1).
 //!
 //! A note is
 //!
@@ -13,7 +13,7 @@
 //!   `\n`, split at the **last** `"\n\n"`, a non-empty signature block ending
 //!   in `\n` with at most [`MAX_SIGNATURES`] lines, each of them a valid
 //!   signature line. A parsed note re-serializes byte for byte.
-//! * [`Note::verify`] implements SPECS.md §2.7: signatures are matched to
+//! * [`Note::verify`] implements docs/SPECS.md §2.7: signatures are matched to
 //!   trusted keys by (name, key ID); unknown ones are ignored; a matching one
 //!   that fails rejects the whole note; no verified signature is an error.
 //! * Type 0x01 keys sign the text; type 0x04 keys make a cosignature/v1 over
@@ -398,7 +398,7 @@ pub struct Note {
 }
 
 impl Note {
-    /// Parses a signed note, applying every syntax rule of SPECS.md §2.1 and
+    /// Parses a signed note, applying every syntax rule of docs/SPECS.md §2.1 and
     /// §2.2 (see the module documentation). No signature is verified.
     /// Duplicate lines are kept as they appear.
     ///
@@ -535,7 +535,7 @@ impl Note {
         self.to_string().into_bytes()
     }
 
-    /// Verifies the note against trusted keys (SPECS.md §2.7).
+    /// Verifies the note against trusted keys (docs/SPECS.md §2.7).
     ///
     /// * A line whose (name, key ID) matches no key in `verifiers` is
     ///   ignored.

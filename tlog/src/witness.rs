@@ -1,4 +1,4 @@
-//! C2SP tlog-witness `add-checkpoint` request bodies (SPECS.md §5.2):
+//! C2SP tlog-witness `add-checkpoint` request bodies (docs/SPECS.md §5.2):
 //!
 //! ```text
 //! old <decimal old size>\n
@@ -9,7 +9,7 @@
 //!
 //! [`AddCheckpoint::parse`] only checks the framing; [`check`] judges a
 //! request against the witness's trusted logs and its stored state, in the
-//! order Sunlight (the spec author's witness) uses (SPECS.md §5.3), and
+//! order Sunlight (the spec author's witness) uses (docs/SPECS.md §5.3), and
 //! [`cosign`] makes the timestamped Ed25519 cosignature (type 0x04,
 //! `cosignature/v1`) the response body carries.
 
@@ -19,7 +19,7 @@ use crate::keys::{SignerKey, VerifierKey};
 use crate::merkle::{EMPTY_ROOT, Hash, verify_consistency};
 use crate::note::{Note, NoteError, sign_text};
 
-/// Largest accepted request body (Sunlight's limit, SPECS.md §8.8).
+/// Largest accepted request body (Sunlight's limit, docs/SPECS.md §8.8).
 pub const MAX_BODY_BYTES: usize = 128 << 10;
 /// Most consistency-proof lines a client may send.
 pub const MAX_PROOF_LINES: usize = 63;

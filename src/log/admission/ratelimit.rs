@@ -3,25 +3,10 @@
 //! spend another submitter's budget), before anything is queued.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A rate: `per_second` entries on average, bursts of up to `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    /// Entries per second.
-    pub per_second: f64,
-    /// Bucket size (default: one second's worth, at least 1).
-    #[serde(default)]
-    pub burst: Option<f64>,
-}
-
-impl Rate {
-    fn burst(&self) -> f64 {
-        self.burst.unwrap_or(self.per_second).max(1.0)
-    }
-}
+use crate::config::Rate;
 
 #[derive(Debug)]
 struct Bucket {
@@ -58,17 +43,16 @@ impl RateLimits {
             return Ok(());
         };
         if rate.per_second <= 0.0 {
-            return Err(Duration::from_secs(60));
+            return Err(Duration::from_mins(1));
         }
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buckets = crate::util::sync::lock(&self.buckets, "rate-limit buckets");
         let b = buckets.entry(id.to_owned()).or_insert(Bucket {
-            tokens: rate.burst(),
+            tokens: rate.burst_size(),
             at: now,
         });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate.per_second).min(rate.burst());
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate.per_second).min(rate.burst_size());
         b.at = now;
-        #[allow(clippy::cast_precision_loss)]
         let want = n as f64;
         if b.tokens >= want {
             b.tokens -= want;

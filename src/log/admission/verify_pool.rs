@@ -3,13 +3,13 @@
 //! full, callers are told at once (HTTP 503) instead of waiting without
 //! bound.
 //!
-//! Every signature is checked with `verify_strict` (DESIGN.md: signatures
+//! Every signature is checked with `verify_strict` (docs/DESIGN.md: signatures
 //! that decide trust); a worker drains up to [`DRAIN`] queued checks at a
 //! time to amortize wake-ups.
 
-use provlog_proto::keys::VerifierKey;
+use provlog_tlog::keys::VerifierKey;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// Most checks a worker takes from the queue at once.
@@ -73,7 +73,7 @@ fn worker(rx: &Mutex<Receiver<Check>>) {
     let mut batch = Vec::with_capacity(DRAIN);
     loop {
         {
-            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+            let rx = crate::util::sync::lock(rx, "verification queue");
             match rx.recv() {
                 Ok(c) => batch.push(c),
                 Err(_) => return,

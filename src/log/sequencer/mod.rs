@@ -1,4 +1,4 @@
-//! Group commit (DESIGN.md "Write path").
+//! Group commit (docs/DESIGN.md "Write path").
 //!
 //! Two threads own the write path:
 //! * the **sequencer** takes everything queued (up to `batch_max_entries`,
@@ -6,7 +6,7 @@
 //!   duplicates, assigns indexes and `logged_at`, renders the leaves,
 //!   extends the compact range, signs the new checkpoint, and hands the
 //!   whole batch to
-//! * the **committer**, which writes it as one synced RocksDB `WriteBatch`,
+//! * the **committer**, which writes it as one synced `RocksDB` `WriteBatch`,
 //!   then publishes the checkpoint and answers the waiters.
 //!
 //! While the committer syncs batch *k*, the sequencer builds batch *k+1*
@@ -30,19 +30,33 @@
 //! set before the store, and the committer clearing it only after the write,
 //! makes concurrent retries safe.
 
-use crate::metrics::Metrics;
-use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
-use provlog_proto::keys::{SignerKey, VerifierKey};
-use provlog_proto::leaf::policy_leaf;
-use provlog_proto::merkle::{CompactRange, EMPTY_ROOT, Hash, HashSource, NodeId, inclusion_proof, leaf_hash, sha256};
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `mod.rs` | the handle ([`Sequencer`]), the bounded queue and the sequencer thread's loop |
+//! | [`batch`] | batch assembly: queued jobs → one commit, with no thread or channel in it |
+//! | [`committer`] | the committer: one synced write per batch, then the answers |
+//!
+//! Both threads reach the store through [`Durable`], which [`Store`]
+//! implements, so tests can run them over a store that fails on command.
+
+mod batch;
+mod committer;
+
+use crate::obs::metrics::Metrics;
+use batch::{Assembler, Work};
+use committer::Commit;
 use provlog_proto::policy::{Policy, Registry, ScopeError};
 use provlog_proto::submission::Submission;
-use provlog_storage::{AppendBatch, PolicyRecord, StorageError, Store};
+use provlog_storage::{AppendBatch, StorageError, Store};
+use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::merkle::{CompactRange, EMPTY_ROOT, Hash};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 /// The latest durable, signed state of the log.
@@ -80,8 +94,47 @@ pub struct Sequenced {
     pub receipt_parts: Option<Arc<(Vec<u8>, Vec<Hash>)>>,
 }
 
+/// Why the log cannot append: it is stopping, or it stopped for good on a
+/// failure (every later submission gets the same cause until a restart).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    /// The sequencer threads have stopped (shutdown).
+    #[error("the sequencer has stopped")]
+    Stopped,
+    /// The sequencer ended without answering (it stopped meanwhile).
+    #[error("the sequencer dropped the request")]
+    Dropped,
+    /// No policy entry has been logged, so no submitter is authorized.
+    #[error("no submitter registry has been logged yet")]
+    NoRegistry,
+    /// Writing a batch failed; nothing after it was written.
+    #[error("writing batch at index {start}")]
+    Write {
+        /// The batch's first index.
+        start: u64,
+        /// The storage failure.
+        #[source]
+        source: Arc<StorageError>,
+    },
+    /// Reading the dedup index failed for this submission.
+    #[error("reading the dedup index")]
+    Dedup(#[source] Arc<StorageError>),
+    /// Writing the durable freeze mark failed.
+    #[error("writing the freeze mark")]
+    Freeze(#[source] Arc<StorageError>),
+    /// Signing the checkpoint failed.
+    #[error("signing checkpoint")]
+    Sign(#[source] Arc<provlog_tlog::checkpoint::CheckpointError>),
+    /// The clock reads a time RFC 3339 cannot express.
+    #[error("clock reads {0} ms, which RFC 3339 cannot express")]
+    Clock(i64),
+    /// A thread panicked while holding the write path's shared state.
+    #[error("a write-path thread panicked; restart the log")]
+    Poisoned,
+}
+
 /// Why a submission was not sequenced.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SeqError {
     /// The `event_id` is taken by a different event.
     #[error("event_id already used for a different event at index {0}")]
@@ -100,8 +153,8 @@ pub enum SeqError {
     #[error("the sequencer queue is full")]
     Overloaded,
     /// The log cannot append (stopping, or a storage failure).
-    #[error("the log is not accepting entries: {0}")]
-    Unavailable(String),
+    #[error("the log is not accepting entries")]
+    Unavailable(#[from] Unavailable),
 }
 
 /// An event whose schema and signature a handler checked.
@@ -115,7 +168,8 @@ pub struct EventJob {
     pub dedup_key: Vec<u8>,
 }
 
-type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
+/// Where a job's answer goes.
+pub type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
 type FreezeReply = oneshot::Sender<Result<Arc<Published>, SeqError>>;
 
 enum Job {
@@ -148,32 +202,90 @@ pub struct SequencerOptions {
     pub queue_capacity: usize,
 }
 
+/// What the sequencer and the committer need of the store at run time.
+/// [`Store`] implements it; tests wrap a real store to make it fail.
+pub trait Durable: Send + Sync + 'static {
+    /// The index stored under each dedup key, in order.
+    fn dedup_many(&self, keys: &[&[u8]]) -> Vec<Result<Option<u64>, StorageError>>;
+    /// The bytes of entry `index`, if stored.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Writes `batch` atomically and durably.
+    ///
+    /// # Errors
+    /// Storage failures; nothing of the batch is then visible.
+    fn append(&self, batch: &AppendBatch) -> Result<(), StorageError>;
+    /// Marks the log frozen, durably; returns the frozen size.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn set_frozen(&self) -> Result<u64, StorageError>;
+}
+
+impl Durable for Store {
+    fn dedup_many(&self, keys: &[&[u8]]) -> Vec<Result<Option<u64>, StorageError>> {
+        Store::dedup_many(self, keys.iter().copied())
+    }
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Store::entry(self, index)
+    }
+    fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
+        Store::append(self, batch)
+    }
+    fn set_frozen(&self) -> Result<u64, StorageError> {
+        Store::set_frozen(self)
+    }
+}
+
+/// An entry being written, and the retries waiting for it.
 struct Inflight {
     index: u64,
     head_hash: Hash,
     waiters: Vec<Reply>,
 }
 
-type InflightMap = Arc<Mutex<HashMap<Vec<u8>, Inflight>>>;
+/// The dedup keys being written, shared by the two threads.
+type InflightMap = HashMap<Vec<u8>, Inflight>;
 
+/// State the handle and both threads share.
 struct Shared {
-    inflight: InflightMap,
-    queued: std::sync::atomic::AtomicUsize,
-    frozen: std::sync::atomic::AtomicBool,
-    fatal: Mutex<Option<String>>,
+    inflight: Mutex<InflightMap>,
+    queued: AtomicUsize,
+    frozen: AtomicBool,
+    fatal: Mutex<Option<Unavailable>>,
     state: watch::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
 }
 
 impl Shared {
-    fn fatal(&self) -> Option<String> {
-        self.fatal.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    /// Why the log stopped accepting entries, if it did. A poisoned lock
+    /// (a thread panicked holding it) is itself such a cause.
+    fn fatal(&self) -> Option<Unavailable> {
+        match self.fatal.lock() {
+            Ok(g) => g.clone(),
+            Err(_) => Some(Unavailable::Poisoned),
+        }
     }
-    fn set_fatal(&self, why: String) {
-        self.fatal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(why);
+    /// Records the first cause; later ones are dropped.
+    fn set_fatal(&self, why: Unavailable) {
+        match self.fatal.lock() {
+            Ok(mut g) => {
+                g.get_or_insert(why);
+            }
+            Err(p) => {
+                p.into_inner().get_or_insert(Unavailable::Poisoned);
+            }
+        }
+    }
+    /// The in-flight set; a poisoned lock stops the log (a panic midway
+    /// may have left the set inconsistent with the store).
+    fn inflight(&self) -> Result<MutexGuard<'_, InflightMap>, Unavailable> {
+        self.inflight.lock().map_err(|_| {
+            self.set_fatal(Unavailable::Poisoned);
+            Unavailable::Poisoned
+        })
     }
 }
 
@@ -197,9 +309,12 @@ pub enum StartError {
     /// Reading the durable state failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The stored checkpoint is unreadable.
-    #[error("stored checkpoint: {0}")]
-    Checkpoint(String),
+    /// The stored tree's right edge is unreadable.
+    #[error("reading the right edge of the stored tree")]
+    RightEdge(#[source] provlog_tlog::merkle::ProofError<StorageError>),
+    /// The stored checkpoint is not UTF-8.
+    #[error("the stored checkpoint is not UTF-8")]
+    Checkpoint(#[source] std::string::FromUtf8Error),
     /// The last logged policy is not a valid registry.
     #[error("the last logged policy (entry {index}) is not a valid registry: {reason}")]
     Policy {
@@ -208,12 +323,9 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    /// A thread could not be spawned.
+    #[error("spawning the {0} thread")]
+    Spawn(&'static str, #[source] std::io::Error),
 }
 
 impl Sequencer {
@@ -228,13 +340,28 @@ impl Sequencer {
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartError> {
+        let durable: Arc<dyn Durable> = Arc::clone(&store) as Arc<dyn Durable>;
+        Self::start_over(&store, durable, signer, opts, metrics)
+    }
+
+    /// Starts the threads resuming from `store`'s durable state, writing
+    /// through `durable` (the same store, or a wrapper of it, as the tests
+    /// use to make writes fail).
+    ///
+    /// # Errors
+    /// Storage failures reading the durable state; a thread that cannot be
+    /// spawned.
+    pub fn start_over(
+        store: &Store,
+        durable: Arc<dyn Durable>,
+        signer: SignerKey,
+        opts: SequencerOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartError> {
         let size = store.size();
-        let range = CompactRange::from_source(size, store.as_ref()).map_err(|e| match e {
-            provlog_proto::merkle::ProofError::Source(s) => StartError::Storage(s),
-            other => StartError::Checkpoint(other.to_string()),
-        })?;
+        let range = CompactRange::from_source(size, store).map_err(StartError::RightEdge)?;
         let checkpoint = match store.latest_checkpoint()? {
-            Some(c) => String::from_utf8(c).map_err(|e| StartError::Checkpoint(e.to_string()))?,
+            Some(c) => String::from_utf8(c).map_err(StartError::Checkpoint)?,
             None => String::new(),
         };
         let published = Arc::new(Published {
@@ -245,9 +372,9 @@ impl Sequencer {
         let (state, _) = watch::channel(published);
         let frozen = store.frozen()?.is_some();
         let shared = Arc::new(Shared {
-            inflight: Arc::default(),
-            queued: std::sync::atomic::AtomicUsize::new(0),
-            frozen: std::sync::atomic::AtomicBool::new(frozen),
+            inflight: Mutex::default(),
+            queued: AtomicUsize::new(0),
+            frozen: AtomicBool::new(frozen),
             fatal: Mutex::new(None),
             state,
             metrics,
@@ -271,24 +398,20 @@ impl Sequencer {
             }
         };
         let seq = SeqThread {
-            store: Arc::clone(&store),
-            signer,
-            range,
-            registry,
-            frozen,
-            last_logged_at,
+            store: Arc::clone(&durable),
+            assembler: Assembler::new(signer, range, registry, frozen, last_logged_at),
             shared: Arc::clone(&shared),
             opts,
         };
         let s1 = std::thread::Builder::new()
             .name("provlog-sequencer".into())
             .spawn(move || seq.run(&rx, &ctx, &ready_rx, &ready_seq))
-            .map_err(|e| StartError::Checkpoint(format!("spawning the sequencer: {e}")))?;
+            .map_err(|e| StartError::Spawn("sequencer", e))?;
         let sh = Arc::clone(&shared);
         let s2 = std::thread::Builder::new()
             .name("provlog-committer".into())
-            .spawn(move || commit_loop(&store, &sh, &crx, &ready_tx))
-            .map_err(|e| StartError::Checkpoint(format!("spawning the committer: {e}")))?;
+            .spawn(move || committer::run(durable.as_ref(), &sh, &crx, &ready_tx))
+            .map_err(|e| StartError::Spawn("committer", e))?;
         Ok(Self {
             tx,
             capacity: opts.queue_capacity,
@@ -302,7 +425,7 @@ impl Sequencer {
         make: impl FnOnce(Reply) -> Job,
     ) -> Result<oneshot::Receiver<Result<Sequenced, SeqError>>, SeqError> {
         if let Some(f) = self.shared.fatal() {
-            return Err(SeqError::Unavailable(f));
+            return Err(f.into());
         }
         if self.is_frozen() {
             return Err(SeqError::Frozen);
@@ -312,18 +435,18 @@ impl Sequencer {
         // The queue is bounded in entries, not jobs: a batch of 1,000 counts
         // as 1,000.
         let n = job.size();
-        let before = self.shared.queued.fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+        let before = self.shared.queued.fetch_add(n, Ordering::AcqRel);
         if before + n > self.capacity {
-            self.shared.queued.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+            self.shared.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(SeqError::Overloaded);
         }
         match self.tx.try_send(job) {
             Ok(()) => Ok(rx),
             Err(e) => {
-                self.shared.queued.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
                 Err(match e {
                     TrySendError::Full(_) => SeqError::Overloaded,
-                    TrySendError::Disconnected(_) => SeqError::Unavailable("the sequencer has stopped".into()),
+                    TrySendError::Disconnected(_) => Unavailable::Stopped.into(),
                 })
             }
         }
@@ -332,12 +455,11 @@ impl Sequencer {
     /// Entries queued for the sequencer right now.
     #[must_use]
     pub fn queue_depth(&self) -> usize {
-        self.shared.queued.load(std::sync::atomic::Ordering::Acquire)
+        self.shared.queued.load(Ordering::Acquire)
     }
 
     async fn wait(rx: oneshot::Receiver<Result<Sequenced, SeqError>>) -> Result<Sequenced, SeqError> {
-        rx.await
-            .unwrap_or_else(|_| Err(SeqError::Unavailable("the sequencer dropped the request".into())))
+        rx.await.unwrap_or_else(|_| Err(Unavailable::Dropped.into()))
     }
 
     /// Queues an event and waits until it is durable (or refused).
@@ -396,16 +518,15 @@ impl Sequencer {
         let tx = self.tx.clone();
         tokio::task::spawn_blocking(move || tx.send(Job::Freeze(reply)))
             .await
-            .map_err(|e| SeqError::Unavailable(e.to_string()))?
-            .map_err(|_| SeqError::Unavailable("the sequencer has stopped".into()))?;
-        rx.await
-            .unwrap_or_else(|_| Err(SeqError::Unavailable("the sequencer dropped the request".into())))
+            .map_err(|_| Unavailable::Stopped)?
+            .map_err(|_| Unavailable::Stopped)?;
+        rx.await.unwrap_or_else(|_| Err(Unavailable::Dropped.into()))
     }
 
     /// Whether the log is frozen.
     #[must_use]
     pub fn is_frozen(&self) -> bool {
-        self.shared.frozen.load(std::sync::atomic::Ordering::Acquire)
+        self.shared.frozen.load(Ordering::Acquire)
     }
 
     /// The latest durable checkpoint.
@@ -422,7 +543,7 @@ impl Sequencer {
 
     /// Why the log stopped accepting entries, if it did.
     #[must_use]
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<Unavailable> {
         self.shared.fatal()
     }
 
@@ -431,33 +552,23 @@ impl Sequencer {
         // A full queue blocks here until the sequencer makes room: queued
         // work is finished, not dropped.
         let _ = self.tx.send(Job::Shutdown);
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            // Only `shutdown` takes this lock; a panic in another call of it
+            // left the handles, which are joined all the same.
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
         for t in threads {
             let _ = t.join();
         }
     }
 }
 
-struct Waiter {
-    reply: Reply,
-    index: u64,
-    parts: Option<Arc<(Vec<u8>, Vec<Hash>)>>,
-}
-
-enum Commit {
-    Batch(Box<CommitParts>),
-    Freeze(FreezeReply),
-}
-
+/// The sequencer thread: takes jobs off the queue in batches and hands
+/// each batch's commit to the committer.
 struct SeqThread {
-    store: Arc<Store>,
-    signer: SignerKey,
-    range: CompactRange,
-    /// The registry in force and the index of its policy leaf.
-    registry: Option<(u64, Arc<Registry>)>,
-    /// Set once a freeze has been sequenced: everything after is refused.
-    frozen: bool,
-    last_logged_at: i64,
+    store: Arc<dyn Durable>,
+    assembler: Assembler,
     shared: Arc<Shared>,
     opts: SequencerOptions,
 }
@@ -499,9 +610,7 @@ impl SeqThread {
                     None => break,
                 }
             }
-            self.shared
-                .queued
-                .fetch_sub(entries, std::sync::atomic::Ordering::AcqRel);
+            self.shared.queued.fetch_sub(entries, Ordering::AcqRel);
             // Jobs up to a freeze are sequenced; the freeze follows them to
             // the committer; everything after it is refused.
             let freeze_at = jobs.iter().position(|j| matches!(j, Job::Freeze(_)));
@@ -520,7 +629,7 @@ impl SeqThread {
             if !rest.is_empty() {
                 let mut tail = rest.drain(..);
                 if let Some(Job::Freeze(reply)) = tail.next() {
-                    self.frozen = true;
+                    self.assembler.freeze();
                     if commit.send(Commit::Freeze(reply)).is_err() {
                         return;
                     }
@@ -538,7 +647,7 @@ impl SeqThread {
     /// Turns queued jobs into one commit (or answers them all directly).
     fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
         let closed = Instant::now();
-        if self.frozen {
+        if self.assembler.is_frozen() {
             for j in jobs.drain(..) {
                 refuse_frozen(j, &self.shared);
             }
@@ -561,238 +670,15 @@ impl SeqThread {
             }
             return None;
         }
-        // Phase 1: attach events whose key is in flight (the in-flight set is
-        // checked before the store, see the module docs).
-        let mut fresh: Vec<(Work, Hash)> = Vec::with_capacity(work.len());
-        {
-            let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            for w in work {
-                let Work::Event(e, r) = w else {
-                    fresh.push((w, [0; 32]));
-                    continue;
-                };
-                let head_hash = sha256(&[e.submission.leaf.head()]);
-                match inflight.get_mut(&e.dedup_key) {
-                    Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
-                    Some(inf) => {
-                        let _ = r.send(Err(SeqError::Conflict(inf.index)));
-                    }
-                    None => fresh.push((Work::Event(e, r), head_hash)),
-                }
-            }
+        let now = crate::util::clock::now_millis().unwrap_or(0);
+        let latest = self.shared.state.borrow().clone();
+        let out = self
+            .assembler
+            .assemble(work, now, self.store.as_ref(), &self.shared.inflight, &latest);
+        if let Some(why) = out.fatal {
+            self.shared.set_fatal(why);
         }
-        // Phase 2: look the rest up in the store, in one batched read.
-        let stored = self.store.dedup_many(fresh.iter().filter_map(|(w, _)| match w {
-            Work::Event(e, _) => Some(e.dedup_key.as_slice()),
-            Work::Policy(..) => None,
-        }));
-        let mut stored = stored.into_iter();
-        // Phase 3: in queue order, assign indexes under the registry in force.
-        let start = self.range.size();
-        let now = now_millis().max(self.last_logged_at);
-        let Ok(ts) = provlog_proto::time::format_millis(now) else {
-            let why = format!("clock reads {now} ms, which RFC 3339 cannot express");
-            self.shared.set_fatal(why.clone());
-            for (w, _) in fresh {
-                w.fail(&why);
-            }
-            return None;
-        };
-        let mut batch = AppendBatch {
-            start,
-            last_logged_at: now,
-            ..AppendBatch::default()
-        };
-        let mut waiters = Vec::new();
-        let mut inflight = self.shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-        for (w, head_hash) in fresh {
-            let index = start + batch.entries.len() as u64;
-            let (e, r) = match w {
-                Work::Policy(reg, r) => {
-                    let entry = policy_leaf(&ts, reg.policy());
-                    batch.policy = Some(PolicyRecord {
-                        index,
-                        canonical: reg.policy().canonical(),
-                    });
-                    batch.leaf_hashes.push(leaf_hash(&entry));
-                    batch.entries.push(entry);
-                    waiters.push(Waiter {
-                        reply: r,
-                        index,
-                        parts: None,
-                    });
-                    self.registry = Some((index, reg));
-                    continue;
-                }
-                Work::Event(e, r) => (e, r),
-            };
-            match stored.next() {
-                Some(Err(err)) => {
-                    let _ = r.send(Err(SeqError::Unavailable(format!("reading the dedup index: {err}"))));
-                    continue;
-                }
-                Some(Ok(Some(old))) => {
-                    let same = self
-                        .store
-                        .entry(old)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|bytes| bytes.starts_with(e.submission.leaf.head()));
-                    let _ = r.send(if same {
-                        Ok(Sequenced {
-                            index: old,
-                            outcome: Outcome::Duplicate,
-                            published: self.shared.state.borrow().clone(),
-                            receipt_parts: None,
-                        })
-                    } else {
-                        Err(SeqError::Conflict(old))
-                    });
-                    continue;
-                }
-                Some(Ok(None)) | None => {}
-            }
-            // A key repeated inside this batch is in `inflight` by now.
-            if let Some(inf) = inflight.get_mut(&e.dedup_key) {
-                if inf.head_hash == head_hash {
-                    inf.waiters.push(r);
-                } else {
-                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
-                }
-                continue;
-            }
-            if let Err(err) = self.authorize(&e, now) {
-                let _ = r.send(Err(err));
-                continue;
-            }
-            let entry = e.submission.leaf.render(&ts);
-            batch.leaf_hashes.push(leaf_hash(&entry));
-            batch.entries.push(entry);
-            batch.terms.extend(
-                e.submission
-                    .event
-                    .event
-                    .terms()
-                    .into_iter()
-                    .map(|(t, v)| (t, v.to_owned(), index)),
-            );
-            inflight.insert(
-                e.dedup_key.clone(),
-                Inflight {
-                    index,
-                    head_hash,
-                    waiters: Vec::new(),
-                },
-            );
-            batch.dedup.push((e.dedup_key, index));
-            waiters.push(Waiter {
-                reply: r,
-                index,
-                parts: None,
-            });
-        }
-        drop(inflight);
-        if batch.entries.is_empty() {
-            return None;
-        }
-        let left: Vec<(NodeId, Hash)> = CompactRange::node_ids(start)
-            .into_iter()
-            .zip(self.range.hashes().iter().copied())
-            .collect();
-        batch.nodes = self.range.extend(&batch.leaf_hashes);
-        let root = self.range.root();
-        // Every node an inclusion proof of a new entry needs is either on
-        // the right edge before this batch or completed by it, so receipts
-        // come from memory.
-        let nodes = BatchNodes(left.into_iter().chain(batch.nodes.iter().copied()).collect());
-        let size = self.range.size();
-        for w in &mut waiters {
-            let Some(off) = w.index.checked_sub(start).and_then(|o| usize::try_from(o).ok()) else {
-                continue;
-            };
-            if let (Some(entry), Ok(proof)) = (batch.entries.get(off), inclusion_proof(w.index, size, &nodes)) {
-                w.parts = Some(Arc::new((entry.clone(), proof)));
-            }
-        }
-        let cp = Checkpoint {
-            origin: self.signer.name().to_owned(),
-            size: self.range.size(),
-            root,
-            extensions: Vec::new(),
-        };
-        match sign_checkpoint(&cp, &self.signer) {
-            Ok(note) => batch.checkpoint = note.to_string().into_bytes(),
-            Err(e) => {
-                let why = format!("signing checkpoint: {e}");
-                self.shared.set_fatal(why.clone());
-                for w in waiters {
-                    let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
-                }
-                return None;
-            }
-        }
-        self.last_logged_at = now;
-        Some(Commit::Batch(Box::new(CommitParts {
-            batch,
-            waiters,
-            root,
-            closed,
-        })))
-    }
-
-    /// Checks an event against the registry in force at `now` (its
-    /// `logged_at`), re-verifying the signature if the submitter's key is
-    /// not the one the handler used.
-    fn authorize(&self, e: &EventJob, now: i64) -> Result<(), SeqError> {
-        let Some((_, reg)) = &self.registry else {
-            return Err(SeqError::Unavailable(
-                "no submitter registry has been logged yet".into(),
-            ));
-        };
-        let s = reg
-            .check_scope(&e.submission.submitter, &e.submission.event.event, now)
-            .map_err(SeqError::Scope)?;
-        if s.key != e.verified_with && !e.submission.verify(&s.key) {
-            return Err(SeqError::BadSignature(e.submission.submitter.clone()));
-        }
-        Ok(())
-    }
-}
-
-/// One queued job, flattened.
-// Almost every item is an event; boxing it would cost an allocation per
-// entry to save space in a vector that lives for one batch.
-#[allow(clippy::large_enum_variant)]
-enum Work {
-    Event(EventJob, Reply),
-    Policy(Arc<Registry>, Reply),
-}
-
-impl Work {
-    fn fail(self, why: &str) {
-        let r = match self {
-            Self::Event(_, r) | Self::Policy(_, r) => r,
-        };
-        let _ = r.send(Err(SeqError::Unavailable(why.to_owned())));
-    }
-}
-
-/// One batch commit, unpacked.
-struct CommitParts {
-    batch: AppendBatch,
-    waiters: Vec<Waiter>,
-    root: Hash,
-    /// When the sequencer took the batch's jobs off the queue.
-    closed: Instant,
-}
-
-/// The nodes of one batch's neighbourhood, for in-memory proofs.
-struct BatchNodes(std::collections::HashMap<NodeId, Hash>);
-
-impl HashSource for BatchNodes {
-    type Error = NodeId;
-    fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, NodeId> {
-        ids.iter().map(|id| self.0.get(id).copied().ok_or(*id)).collect()
+        out.commit.map(|parts| Commit::Batch(Box::new(committer::CommitParts { closed, ..parts })))
     }
 }
 
@@ -814,98 +700,5 @@ fn refuse_frozen(j: Job, shared: &Shared) {
     }
 }
 
-/// Removes a batch's keys from the in-flight set and returns the retries
-/// that waited on them. Called only after the batch's write returned, so a
-/// lookup that misses the in-flight set finds the key in the store.
-fn take_retries(shared: &Shared, batch: &AppendBatch) -> Vec<(Reply, u64)> {
-    let mut inflight = shared.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-    batch
-        .dedup
-        .iter()
-        .filter_map(|(k, _)| inflight.remove(k))
-        .flat_map(|inf| {
-            let index = inf.index;
-            inf.waiters.into_iter().map(move |w| (w, index))
-        })
-        .collect()
-}
-
-fn commit_loop(store: &Store, shared: &Shared, rx: &Receiver<Commit>, ready: &SyncSender<()>) {
-    while let Ok(c) = rx.recv() {
-        commit_one(store, shared, c);
-        let _ = ready.try_send(());
-    }
-}
-
-fn commit_one(store: &Store, shared: &Shared, c: Commit) {
-    {
-        let c = match c {
-            Commit::Batch(parts) => *parts,
-            Commit::Freeze(reply) => {
-                let res = match shared.fatal() {
-                    Some(why) => Err(SeqError::Unavailable(why)),
-                    None => match store.set_frozen() {
-                        Ok(size) => {
-                            shared.frozen.store(true, std::sync::atomic::Ordering::Release);
-                            tracing::warn!(tree_size = size, "the log is frozen: read-only from now on");
-                            Ok(shared.state.borrow().clone())
-                        }
-                        Err(e) => Err(SeqError::Unavailable(format!("writing the freeze mark: {e}"))),
-                    },
-                };
-                let _ = reply.send(res);
-                return;
-            }
-        };
-        let write_started = Instant::now();
-        let failed = shared.fatal().or_else(|| {
-            store
-                .append(&c.batch)
-                .err()
-                .map(|e| format!("writing batch at index {}: {e}", c.batch.start))
-        });
-        let fsync = write_started.elapsed();
-        if let Some(why) = failed {
-            tracing::error!(error = %why, "the log stops accepting entries");
-            shared.set_fatal(why.clone());
-            for (w, _) in take_retries(shared, &c.batch) {
-                let _ = w.send(Err(SeqError::Unavailable(why.clone())));
-            }
-            for w in c.waiters {
-                let _ = w.reply.send(Err(SeqError::Unavailable(why.clone())));
-            }
-            return;
-        }
-        let published = Arc::new(Published {
-            size: c.batch.start + c.batch.entries.len() as u64,
-            root: c.root,
-            checkpoint: String::from_utf8_lossy(&c.batch.checkpoint).into_owned(),
-        });
-        shared.state.send_replace(Arc::clone(&published));
-        shared
-            .metrics
-            .batch_committed(c.batch.entries.len() as u64, published.size, c.closed.elapsed(), fsync);
-        tracing::debug!(
-            tree_size = published.size,
-            batch = c.batch.entries.len(),
-            "batch committed"
-        );
-        let dups = take_retries(shared, &c.batch);
-        for w in c.waiters {
-            let _ = w.reply.send(Ok(Sequenced {
-                index: w.index,
-                outcome: Outcome::Created,
-                published: Arc::clone(&published),
-                receipt_parts: w.parts,
-            }));
-        }
-        for (w, index) in dups {
-            let _ = w.send(Ok(Sequenced {
-                index,
-                outcome: Outcome::Duplicate,
-                published: Arc::clone(&published),
-                receipt_parts: None,
-            }));
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! Batch assembly: what the sequencer thread does with the jobs it took
+//! off the queue, with no thread, channel or clock in it (the caller passes
+//! the time and the in-flight set), so it can be tested in process.
+//!
+//! In queue order, each event is
+//! 1. attached to an identical event in flight (a retry), or refused if
+//!    its `event_id` is in flight with another event;
+//! 2. looked up in the store's dedup index (one batched read for the
+//!    batch): a stored identical event is a [`Outcome::Duplicate`], a
+//!    stored different one a [`SeqError::Conflict`];
+//! 3. checked against the registry in force (a policy job earlier in the
+//!    same batch changes it for the jobs after it);
+//! 4. rendered with `logged_at` and given the next index.
+//!
+//! Then the compact range is extended, the new entries' inclusion proofs
+//! are computed from memory, and the checkpoint is signed.
+
+use super::committer::{CommitParts, Waiter};
+use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
+use provlog_proto::leaf::policy_leaf;
+use provlog_proto::policy::Registry;
+use provlog_storage::AppendBatch;
+use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+use provlog_tlog::keys::SignerKey;
+use provlog_tlog::merkle::{CompactRange, Hash, HashSource, NodeId, inclusion_proof, sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One queued job, flattened.
+// Almost every item is an event; boxing it would cost an allocation per
+// entry to save space in a vector that lives for one batch.
+#[expect(clippy::large_enum_variant, reason = "boxing would allocate per entry")]
+pub enum Work {
+    /// An event a handler checked.
+    Event(EventJob, Reply),
+    /// A new registry, logged as a policy leaf.
+    Policy(Arc<Registry>, Reply),
+}
+
+impl Work {
+    /// Answers the job with `why`.
+    pub fn fail(self, why: &Unavailable) {
+        let r = match self {
+            Self::Event(_, r) | Self::Policy(_, r) => r,
+        };
+        let _ = r.send(Err(why.clone().into()));
+    }
+}
+
+/// What [`Assembler::assemble`] made of a batch of jobs.
+pub struct Assembled {
+    /// The commit to write, if any entry is new.
+    pub commit: Option<CommitParts>,
+    /// A failure that stops the log (the jobs were answered with it).
+    pub fatal: Option<Unavailable>,
+}
+
+/// The sequencer's state between batches: the tree's right edge, the
+/// registry in force, the last `logged_at`, the signing key.
+pub struct Assembler {
+    signer: SignerKey,
+    range: CompactRange,
+    /// The registry in force and the index of its policy leaf.
+    registry: Option<(u64, Arc<Registry>)>,
+    /// Set once a freeze has been sequenced: everything after is refused.
+    frozen: bool,
+    last_logged_at: i64,
+}
+
+impl Assembler {
+    /// The state of a log whose right edge is `range`, with `registry` in
+    /// force (its policy leaf's index and itself) and `last_logged_at` the
+    /// `logged_at` of its last entry.
+    #[must_use]
+    pub fn new(
+        signer: SignerKey,
+        range: CompactRange,
+        registry: Option<(u64, Arc<Registry>)>,
+        frozen: bool,
+        last_logged_at: i64,
+    ) -> Self {
+        Self {
+            signer,
+            range,
+            registry,
+            frozen,
+            last_logged_at,
+        }
+    }
+
+    /// Whether a freeze has been sequenced.
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Records that a freeze was sequenced: every later job is refused.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// The tree size after the last assembled batch.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.range.size()
+    }
+
+    /// Turns `work` into one commit at wall-clock time `now_ms`, answering
+    /// directly every job that adds no entry (retries of stored events,
+    /// conflicts, refusals). `inflight` is the set of dedup keys being
+    /// written; the new entries' keys are added to it (it is locked while
+    /// it is read or written, not across the store read, so the committer
+    /// can clear the previous batch's keys meanwhile). `latest` is the
+    /// durable checkpoint retries of stored events are answered with.
+    pub fn assemble(
+        &mut self,
+        work: Vec<Work>,
+        now_ms: i64,
+        store: &dyn Durable,
+        inflight: &Mutex<InflightMap>,
+        latest: &Arc<Published>,
+    ) -> Assembled {
+        let poisoned = |work: Vec<Work>| {
+            for w in work {
+                w.fail(&Unavailable::Poisoned);
+            }
+            Assembled {
+                commit: None,
+                fatal: Some(Unavailable::Poisoned),
+            }
+        };
+        // Phase 1: attach events whose key is in flight (the in-flight set is
+        // checked before the store, see the module docs).
+        let mut fresh: Vec<(Work, Hash)> = Vec::with_capacity(work.len());
+        let Ok(mut set) = inflight.lock() else {
+            return poisoned(work);
+        };
+        for w in work {
+            let Work::Event(e, r) = w else {
+                fresh.push((w, [0; 32]));
+                continue;
+            };
+            let head_hash = sha256(&[e.submission.leaf.head()]);
+            match set.get_mut(&e.dedup_key) {
+                Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
+                Some(inf) => {
+                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
+                }
+                None => fresh.push((Work::Event(e, r), head_hash)),
+            }
+        }
+        drop(set);
+        // Phase 2: look the rest up in the store, in one batched read.
+        let keys: Vec<&[u8]> = fresh
+            .iter()
+            .filter_map(|(w, _)| match w {
+                Work::Event(e, _) => Some(e.dedup_key.as_slice()),
+                Work::Policy(..) => None,
+            })
+            .collect();
+        let stored = store.dedup_many(&keys);
+        drop(keys);
+        let mut stored = stored.into_iter();
+        // Phase 3: in queue order, assign indexes under the registry in force.
+        let start = self.range.size();
+        let now = now_ms.max(self.last_logged_at);
+        let Ok(ts) = provlog_proto::time::format_millis(now) else {
+            let why = Unavailable::Clock(now);
+            for (w, _) in fresh {
+                w.fail(&why);
+            }
+            return Assembled {
+                commit: None,
+                fatal: Some(why),
+            };
+        };
+        let mut batch = AppendBatch {
+            start,
+            last_logged_at: now,
+            ..AppendBatch::default()
+        };
+        let mut waiters = Vec::new();
+        let Ok(mut set) = inflight.lock() else {
+            return poisoned(fresh.into_iter().map(|(w, _)| w).collect());
+        };
+        for (w, head_hash) in fresh {
+            let (e, r) = match w {
+                Work::Policy(reg, r) => {
+                    let index = batch.push_policy(policy_leaf(&ts, reg.policy()), reg.policy().canonical());
+                    waiters.push(Waiter {
+                        reply: r,
+                        index,
+                        parts: None,
+                    });
+                    self.registry = Some((index, reg));
+                    continue;
+                }
+                Work::Event(e, r) => (e, r),
+            };
+            match stored.next() {
+                Some(Err(err)) => {
+                    let _ = r.send(Err(Unavailable::Dedup(Arc::new(err)).into()));
+                    continue;
+                }
+                Some(Ok(Some(old))) => {
+                    let same = store
+                        .entry(old)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|bytes| bytes.starts_with(e.submission.leaf.head()));
+                    let _ = r.send(if same {
+                        Ok(Sequenced {
+                            index: old,
+                            outcome: Outcome::Duplicate,
+                            published: Arc::clone(latest),
+                            receipt_parts: None,
+                        })
+                    } else {
+                        Err(SeqError::Conflict(old))
+                    });
+                    continue;
+                }
+                Some(Ok(None)) | None => {}
+            }
+            // A key repeated inside this batch is in `inflight` by now.
+            if let Some(inf) = set.get_mut(&e.dedup_key) {
+                if inf.head_hash == head_hash {
+                    inf.waiters.push(r);
+                } else {
+                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
+                }
+                continue;
+            }
+            if let Err(err) = self.authorize(&e, now) {
+                let _ = r.send(Err(err));
+                continue;
+            }
+            let entry = e.submission.leaf.render(&ts);
+            let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
+            set.insert(
+                e.dedup_key,
+                Inflight {
+                    index,
+                    head_hash,
+                    waiters: Vec::new(),
+                },
+            );
+            waiters.push(Waiter {
+                reply: r,
+                index,
+                parts: None,
+            });
+        }
+        drop(set);
+        if batch.entries.is_empty() {
+            return Assembled {
+                commit: None,
+                fatal: None,
+            };
+        }
+        let left: Vec<(NodeId, Hash)> = CompactRange::node_ids(start)
+            .into_iter()
+            .zip(self.range.hashes().iter().copied())
+            .collect();
+        batch.nodes = self.range.extend(&batch.leaf_hashes);
+        let root = self.range.root();
+        // Every node an inclusion proof of a new entry needs is either on
+        // the right edge before this batch or completed by it, so receipts
+        // come from memory.
+        let nodes = BatchNodes(left.into_iter().chain(batch.nodes.iter().copied()).collect());
+        let size = self.range.size();
+        for w in &mut waiters {
+            let Some(off) = w.index.checked_sub(start).and_then(|o| usize::try_from(o).ok()) else {
+                continue;
+            };
+            if let (Some(entry), Ok(proof)) = (batch.entries.get(off), inclusion_proof(w.index, size, &nodes)) {
+                w.parts = Some(Arc::new((entry.clone(), proof)));
+            }
+        }
+        let cp = Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        match sign_checkpoint(&cp, &self.signer) {
+            Ok(note) => batch.checkpoint = note.to_string().into_bytes(),
+            Err(e) => {
+                let why = Unavailable::Sign(Arc::new(e));
+                for w in waiters {
+                    let _ = w.reply.send(Err(why.clone().into()));
+                }
+                return Assembled {
+                    commit: None,
+                    fatal: Some(why),
+                };
+            }
+        }
+        self.last_logged_at = now;
+        Assembled {
+            commit: Some(CommitParts {
+                batch,
+                waiters,
+                root,
+                closed: std::time::Instant::now(),
+            }),
+            fatal: None,
+        }
+    }
+
+    /// Checks an event against the registry in force at `now` (its
+    /// `logged_at`), re-verifying the signature if the submitter's key is
+    /// not the one the handler used.
+    fn authorize(&self, e: &EventJob, now: i64) -> Result<(), SeqError> {
+        let Some((_, reg)) = &self.registry else {
+            return Err(Unavailable::NoRegistry.into());
+        };
+        let s = reg
+            .check_scope(&e.submission.submitter, &e.submission.event.event, now)
+            .map_err(SeqError::Scope)?;
+        if s.key != e.verified_with && !e.submission.verify(&s.key) {
+            return Err(SeqError::BadSignature(e.submission.submitter.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// The nodes of one batch's neighbourhood, for in-memory proofs.
+struct BatchNodes(HashMap<NodeId, Hash>);
+
+impl HashSource for BatchNodes {
+    type Error = NodeId;
+    fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, NodeId> {
+        ids.iter().map(|id| self.0.get(id).copied().ok_or(*id)).collect()
+    }
+}

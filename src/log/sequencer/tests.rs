@@ -1,0 +1,346 @@
+//! The write path in process, over a real `RocksDB` store in a temporary
+//! directory: batch assembly on its own ([`Assembler`]), and the two
+//! threads over a store that can be made to fail (as sunlight's
+//! `TestSequenceErrors`/`TestFatalError` do with in-memory backends).
+
+use super::batch::{Assembled, Assembler, Work};
+use super::{Durable, EventJob, InflightMap, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions, Unavailable};
+use crate::obs::metrics::Metrics;
+use provlog_proto::policy::{Policy, Registry, ScopeError, SubmitterPolicy};
+use provlog_proto::submission::Submission;
+use provlog_storage::{AppendBatch, StorageError, Store, StoreOptions, dedup_key};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::merkle::{CompactRange, EMPTY_ROOT};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// 2026-11-25T10:00:00Z, the time the tests sequence at.
+const NOW: i64 = 1_764_064_800_000;
+
+fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, ALG_ED25519, [seed; 32]).expect("key")
+}
+
+/// A registry with one submitter, `key`, allowed every action on targets
+/// matching `targets`.
+fn registry(key: &SignerKey, targets: &str) -> Arc<Registry> {
+    Arc::new(
+        Registry::new(Policy {
+            submitters: vec![SubmitterPolicy {
+                id: key.name().to_owned(),
+                key: key.verifier().to_vkey_string(),
+                actions: vec!["*".into()],
+                targets: vec![targets.into()],
+                systems: None,
+                not_before: None,
+                not_after: None,
+            }],
+        })
+        .expect("registry"),
+    )
+}
+
+/// An event job as a handler hands it over: signed by `key`, its
+/// signature checked with `key`.
+fn job(key: &SignerKey, id: &str, target: &str) -> EventJob {
+    let event = serde_json::json!({
+        "event_id": id,
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "action": "rotate",
+        "actor": {"id": "wf/rotate-keys", "type": "workflow"},
+        "target": {"id": target, "type": "service_account", "system": "gcp"},
+        "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
+        "decision": {"result": "allow", "policy_id": "rot-90d"},
+        "outcome": "success",
+    });
+    let v = provlog_proto::submission::sign(&event, key.name(), key).expect("sign");
+    let submission = Submission::from_value(v).expect("submission");
+    EventJob {
+        dedup_key: dedup_key(&submission.submitter, &submission.event.event.event_id),
+        verified_with: key.verifier(),
+        submission,
+    }
+}
+
+type Answer = oneshot::Receiver<Result<Sequenced, SeqError>>;
+
+fn event(j: EventJob) -> (Work, Answer) {
+    let (tx, rx) = oneshot::channel();
+    (Work::Event(j, tx), rx)
+}
+
+fn policy(r: Arc<Registry>) -> (Work, Answer) {
+    let (tx, rx) = oneshot::channel();
+    (Work::Policy(r, tx), rx)
+}
+
+/// The answer a job already got (not one that waits for the committer).
+fn answered(rx: &mut Answer) -> Result<Sequenced, SeqError> {
+    rx.try_recv().expect("answered without waiting for the committer")
+}
+
+fn open(dir: &tempfile::TempDir) -> Arc<Store> {
+    Arc::new(Store::open(&dir.path().join("db"), &StoreOptions::default()).expect("store"))
+}
+
+fn empty() -> Arc<Published> {
+    Arc::new(Published {
+        size: 0,
+        root: EMPTY_ROOT,
+        checkpoint: String::new(),
+    })
+}
+
+/// Assembles `work` and writes the commit, as the committer would, so the
+/// next assembly sees it in the store. Returns the indexes of the new
+/// entries and the assembly's fatal cause.
+fn assemble_and_write(
+    a: &mut Assembler,
+    store: &Store,
+    inflight: &Mutex<InflightMap>,
+    work: Vec<Work>,
+) -> (Vec<u64>, Option<Unavailable>) {
+    let Assembled { commit, fatal } = a.assemble(work, NOW, store, inflight, &empty());
+    let Some(c) = commit else { return (Vec::new(), fatal) };
+    Durable::append(store, &c.batch).expect("append");
+    let mut set = inflight.lock().expect("lock");
+    for (k, _) in &c.batch.dedup {
+        set.remove(k);
+    }
+    (c.waiters.iter().map(|w| w.index).collect(), fatal)
+}
+
+fn assembler(log: &SignerKey, registry: Option<(u64, Arc<Registry>)>) -> Assembler {
+    Assembler::new(log.clone(), CompactRange::default(), registry, false, i64::MIN)
+}
+
+#[test]
+fn duplicates_in_flight_and_stored_get_the_original_index_and_conflicts_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci) = (key("log", 1), key("ci", 2));
+    let inflight = Mutex::default();
+    let mut a = assembler(&log, None);
+    let (p, _p) = policy(registry(&ci, "svc-*"));
+    assert_eq!(assemble_and_write(&mut a, &store, &inflight, vec![p]).0, vec![0]);
+
+    // Batch 1: e1 is new; its retry in the same batch waits on it; the
+    // same id with another event conflicts at once.
+    let (w1, _r1) = event(job(&ci, "e1", "svc-a"));
+    let (w1_again, mut r1_again) = event(job(&ci, "e1", "svc-a"));
+    let (w1_other, mut r1_other) = event(job(&ci, "e1", "svc-b"));
+    let Assembled { commit, fatal } = a.assemble(vec![w1, w1_again, w1_other], NOW, store.as_ref(), &inflight, &empty());
+    assert!(fatal.is_none());
+    let c = commit.expect("a commit");
+    assert_eq!(c.batch.entries.len(), 1, "one new entry");
+    assert_eq!(c.waiters.iter().map(|w| w.index).collect::<Vec<_>>(), vec![1]);
+    assert!(
+        matches!(r1_again.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+        "a retry in flight waits for the write"
+    );
+    assert!(matches!(answered(&mut r1_other), Err(SeqError::Conflict(1))));
+
+    // Batch 2, while batch 1 is still being written: the key is in flight.
+    let (w1_late, mut r1_late) = event(job(&ci, "e1", "svc-a"));
+    let (w1_late_other, mut r1_late_other) = event(job(&ci, "e1", "svc-c"));
+    let later = a.assemble(vec![w1_late, w1_late_other], NOW, store.as_ref(), &inflight, &empty());
+    assert!(later.commit.is_none(), "nothing new");
+    assert!(matches!(r1_late.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+    assert!(matches!(answered(&mut r1_late_other), Err(SeqError::Conflict(1))));
+    let waiting = inflight.lock().expect("lock").get(&c.batch.dedup[0].0).map(|i| i.waiters.len());
+    assert_eq!(waiting, Some(2), "both retries wait on the entry in flight");
+
+    // Batch 1 is written and its keys leave the in-flight set: a retry now
+    // finds the stored entry.
+    Durable::append(store.as_ref(), &c.batch).expect("append");
+    inflight.lock().expect("lock").clear();
+    let (w1_stored, mut r1_stored) = event(job(&ci, "e1", "svc-a"));
+    let (w1_stored_other, mut r1_stored_other) = event(job(&ci, "e1", "svc-d"));
+    let (idx, _) = assemble_and_write(&mut a, &store, &inflight, vec![w1_stored, w1_stored_other]);
+    assert!(idx.is_empty(), "nothing new");
+    let dup = answered(&mut r1_stored).expect("duplicate");
+    assert_eq!((dup.index, dup.outcome), (1, Outcome::Duplicate));
+    assert!(matches!(answered(&mut r1_stored_other), Err(SeqError::Conflict(1))));
+    assert_eq!(store.size(), 2, "the policy and e1, once");
+}
+
+#[test]
+fn the_registry_in_force_when_sequenced_decides_not_the_one_the_handler_saw() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci) = (key("log", 1), key("ci", 2));
+    let inflight = Mutex::default();
+    // The handler checked the event under a registry that allowed svc-*;
+    // by the time it is sequenced, a narrower one is in force.
+    let mut a = assembler(&log, Some((0, registry(&ci, "svc-*"))));
+    let (p, _p) = policy(registry(&ci, "db-*"));
+    let (e, mut r) = event(job(&ci, "e1", "svc-a"));
+    let (idx, _) = assemble_and_write(&mut a, &store, &inflight, vec![p, e]);
+    assert_eq!(idx, vec![0], "only the policy leaf is appended");
+    assert!(
+        matches!(answered(&mut r), Err(SeqError::Scope(ScopeError::Target { .. }))),
+        "refused under the registry in force"
+    );
+}
+
+#[test]
+fn a_registry_change_between_two_events_of_one_batch_applies_to_the_second_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci, other) = (key("log", 1), key("ci", 2), key("other", 3));
+    let inflight = Mutex::default();
+    let mut a = assembler(&log, Some((0, registry(&ci, "svc-*"))));
+    let (e1, _r1) = event(job(&ci, "e1", "svc-a"));
+    // The new registry names another submitter only.
+    let (p, _p) = policy(registry(&other, "*"));
+    let (e2, mut r2) = event(job(&ci, "e2", "svc-a"));
+    let Assembled { commit, .. } = a.assemble(vec![e1, p, e2], NOW, store.as_ref(), &inflight, &empty());
+    let c = commit.expect("commit");
+    assert_eq!(c.waiters.iter().map(|w| w.index).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(c.batch.policy.as_ref().is_some_and(|p| p.index == 1), "the policy leaf is entry 1");
+    assert!(matches!(
+        answered(&mut r2),
+        Err(SeqError::Scope(ScopeError::UnknownSubmitter(_)))
+    ));
+}
+
+#[test]
+fn no_event_is_sequenced_before_a_registry_is_logged() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci) = (key("log", 1), key("ci", 2));
+    let mut a = assembler(&log, None);
+    let (e, mut r) = event(job(&ci, "e1", "svc-a"));
+    let (idx, _) = assemble_and_write(&mut a, &store, &Mutex::default(), vec![e]);
+    assert!(idx.is_empty());
+    assert!(matches!(
+        answered(&mut r),
+        Err(SeqError::Unavailable(Unavailable::NoRegistry))
+    ));
+}
+
+#[test]
+fn a_changed_key_is_checked_again_at_sequencing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let log = key("log", 1);
+    let (old, new) = (key("ci", 2), key("ci", 4));
+    // The handler verified under the old key; the registry now names the
+    // new one, under which the signature does not verify.
+    let mut a = assembler(&log, Some((0, registry(&new, "*"))));
+    let (e, mut r) = event(job(&old, "e1", "svc-a"));
+    let (idx, _) = assemble_and_write(&mut a, &store, &Mutex::default(), vec![e]);
+    assert!(idx.is_empty());
+    assert!(matches!(answered(&mut r), Err(SeqError::BadSignature(_))));
+}
+
+/// A real store whose writes fail on command.
+struct Failing {
+    store: Arc<Store>,
+    fail: AtomicBool,
+}
+
+impl Durable for Failing {
+    fn dedup_many(&self, keys: &[&[u8]]) -> Vec<Result<Option<u64>, StorageError>> {
+        Durable::dedup_many(self.store.as_ref(), keys)
+    }
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.store.entry(index)
+    }
+    fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
+        if self.fail.load(Ordering::Acquire) {
+            return Err(StorageError::Corrupt {
+                what: "batch",
+                key: format!("{}", batch.start),
+                reason: "injected write failure".into(),
+            });
+        }
+        self.store.append(batch)
+    }
+    fn set_frozen(&self) -> Result<u64, StorageError> {
+        self.store.set_frozen()
+    }
+}
+
+fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -> Sequencer {
+    Sequencer::start_over(
+        store,
+        durable,
+        key("log", 1),
+        SequencerOptions {
+            batch_max_entries: 1000,
+            batch_max_wait: Duration::ZERO,
+            queue_capacity,
+        },
+        Arc::new(Metrics::new()),
+    )
+    .expect("start")
+}
+
+#[tokio::test]
+async fn a_failed_write_stops_the_log_and_acknowledges_nothing_unwritten() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let failing = Arc::new(Failing {
+        store: Arc::clone(&store),
+        fail: AtomicBool::new(false),
+    });
+    let seq = start(&store, Arc::clone(&failing) as Arc<dyn Durable>, 1000);
+    let ci = key("ci", 2);
+    seq.append_policy(registry(&ci, "*")).await.expect("policy");
+    let ok = seq.submit(job(&ci, "e1", "svc-a")).await.expect("e1");
+    assert_eq!((ok.index, ok.outcome), (1, Outcome::Created));
+
+    failing.fail.store(true, Ordering::Release);
+    let refused = seq
+        .submit_many(vec![job(&ci, "e2", "svc-a"), job(&ci, "e3", "svc-a")])
+        .await;
+    for r in &refused {
+        assert!(
+            matches!(r, Err(SeqError::Unavailable(Unavailable::Write { start: 2, .. }))),
+            "{r:?}"
+        );
+    }
+    assert_eq!(store.size(), 2, "nothing of the failed batch is stored");
+    assert!(store.entry(2).expect("read").is_none());
+    assert_eq!(seq.published().size, 2, "no checkpoint covers the unwritten entries");
+    assert!(matches!(seq.failure(), Some(Unavailable::Write { .. })));
+
+    // The store works again, but the log stays stopped until a restart:
+    // its in-memory tree ran ahead of the disk.
+    failing.fail.store(false, Ordering::Release);
+    let later = seq.submit(job(&ci, "e4", "svc-a")).await;
+    assert!(matches!(later, Err(SeqError::Unavailable(Unavailable::Write { .. }))), "{later:?}");
+    let retry = seq.submit(job(&ci, "e1", "svc-a")).await;
+    assert!(matches!(retry, Err(SeqError::Unavailable(_))), "{retry:?}");
+    assert_eq!(store.size(), 2);
+    seq.shutdown();
+
+    // A restart resumes from the durable state and appends at its end.
+    let seq = start(&store, Arc::clone(&store) as Arc<dyn Durable>, 1000);
+    let again = seq.submit(job(&ci, "e2", "svc-a")).await.expect("after restart");
+    assert_eq!((again.index, again.outcome), (2, Outcome::Created));
+    seq.shutdown();
+}
+
+#[tokio::test]
+async fn a_batch_over_the_queue_capacity_is_refused_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let seq = start(&store, Arc::clone(&store) as Arc<dyn Durable>, 10);
+    let ci = key("ci", 2);
+    seq.append_policy(registry(&ci, "*")).await.expect("policy");
+    let jobs = (0..11).map(|i| job(&ci, &format!("e{i}"), "svc-a")).collect();
+    let results = seq.submit_many(jobs).await;
+    assert_eq!(results.len(), 11);
+    assert!(results.iter().all(|r| matches!(r, Err(SeqError::Overloaded))), "{results:?}");
+    assert_eq!(store.size(), 1, "only the policy leaf");
+    let fits = seq
+        .submit_many((0..10).map(|i| job(&ci, &format!("e{i}"), "svc-a")).collect())
+        .await;
+    assert!(fits.iter().all(Result::is_ok));
+    assert_eq!(store.size(), 11);
+    seq.shutdown();
+}

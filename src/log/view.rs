@@ -1,0 +1,97 @@
+//! The interfaces between the log and its followers, so that neither
+//! imports the other's internals: followers (the object-storage publisher,
+//! the witness client) read the log through [`LogView`], which [`Log`]
+//! implements, and the log waits for a follower only through [`AckGate`],
+//! which the publisher implements.
+
+use super::{Log, Published, ReadError, proof_err};
+use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::merkle::{self, Hash};
+use provlog_tlog::tile::TileId;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// What a follower sees of the log: its key, its durable checkpoints, and
+/// reads of the tree within a durable size. Every read runs off the async
+/// workers.
+pub trait LogView: Send + Sync + 'static {
+    /// The log's verifier key.
+    fn vkey(&self) -> &VerifierKey;
+    /// The latest durable checkpoint.
+    fn published(&self) -> Arc<Published>;
+    /// A receiver that sees every new durable checkpoint.
+    fn subscribe(&self) -> watch::Receiver<Arc<Published>>;
+    /// The root of the first `size` leaves (`size` at most the durable size).
+    fn root_at(&self, size: u64) -> impl Future<Output = Result<Hash, ReadError>> + Send;
+    /// The consistency proof from `old` to `new` (`new` at most the durable
+    /// size).
+    fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send;
+    /// The bytes of hash tile or entry bundle `tile` in the tree of `size`.
+    fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send;
+}
+
+/// Why a submission was not acknowledged after publication.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    /// Not published in time (the entry is durable in the log).
+    #[error(
+        "entry {index} is durable in the log but its checkpoint is not yet in the object store; \
+         retry with the same event_id"
+    )]
+    NotYet {
+        /// The entry.
+        index: u64,
+    },
+    /// Publishing stopped on a fork.
+    #[error("publishing stopped: {0}")]
+    Stopped(String),
+}
+
+/// What an acknowledgement waits for after the entry is durable: with
+/// `ack_after_publish`, that the entry's checkpoint is in the object store.
+pub trait AckGate: Send + Sync + std::fmt::Debug {
+    /// Resolves once the entry at `index` may be acknowledged.
+    ///
+    /// # Errors
+    /// [`AckError`]: not in time, or never (publishing stopped).
+    fn wait_published(&self, index: u64) -> Pin<Box<dyn Future<Output = Result<(), AckError>> + Send + '_>>;
+}
+
+impl LogView for Log {
+    fn vkey(&self) -> &VerifierKey {
+        &self.vkey
+    }
+
+    fn published(&self) -> Arc<Published> {
+        self.sequencer.published()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.sequencer.subscribe()
+    }
+
+    fn root_at(&self, size: u64) -> impl Future<Output = Result<Hash, ReadError>> + Send {
+        let store = Arc::clone(&self.store);
+        super::blocking(move || merkle::root(size, store.as_ref()).map_err(proof_err))
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send {
+        let store = Arc::clone(&self.store);
+        super::blocking(move || merkle::consistency_proof(old, new, store.as_ref()).map_err(proof_err))
+    }
+
+    fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send {
+        // Cached tiles are answered on the spot; others are read on the
+        // blocking pool.
+        let cached = self.tile_cached(&tile, size).then(|| super::tile_bytes(&self.store, &tile, size));
+        let store = Arc::clone(&self.store);
+        async move {
+            match cached {
+                Some(r) => r,
+                None => super::blocking(move || super::tile_bytes(&store, &tile, size)).await,
+            }
+        }
+    }
+}
