@@ -8,9 +8,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
+use crate::common::{Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
 use provlog_proto::event::CanonicalEvent;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};

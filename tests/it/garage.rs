@@ -8,9 +8,7 @@
 //! The Garage binary comes from `scripts/garage` (installed once per
 //! machine, outside the clone; `scripts/test` runs it first).
 
-mod common;
-
-use common::{Server, client, event, get, post, submission, submit_many, wait_log};
+use crate::common::{self, Server, client, event, get, post, submission, submit_many, wait_log};
 use provlog_proto::checkpoint::open_checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

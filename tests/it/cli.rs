@@ -3,9 +3,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{BIN, Server, event};
+use crate::common::{self, BIN, Server, event};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 

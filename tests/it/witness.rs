@@ -6,9 +6,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, client, event, run, spawn_ready, submission, write_key};
+use crate::common::{self, Server, client, event, run, spawn_ready, submission, write_key};
 use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
 use provlog_proto::merkle::{MemoryTree, consistency_proof, leaf_hash};

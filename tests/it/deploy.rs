@@ -4,16 +4,14 @@
 //! temporary directory. (Building the image needs Docker, which CI does not
 //! have; what the image runs is checked here.)
 
-mod common;
-
-use common::{BIN, write_key};
+use crate::common::{self, BIN, write_key};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const UNIT: &str = include_str!("../deploy/provlog.service");
-const DOCKERFILE: &str = include_str!("../deploy/Dockerfile");
+const UNIT: &str = include_str!("../../deploy/provlog.service");
+const DOCKERFILE: &str = include_str!("../../deploy/Dockerfile");
 
 /// The value of `Key=` lines of the unit (all of them).
 fn unit_values(key: &str) -> Vec<String> {

@@ -3,9 +3,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, raw, submission};
+use crate::common::{self, Server, checkpoint, client, event, raw, submission};
 use provlog_proto::b64;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};

@@ -4,9 +4,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, get_json, submission};
+use crate::common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_proto::b64;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::tile::{TileKind, tiles_for_size};

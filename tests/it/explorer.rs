@@ -9,9 +9,7 @@
 //! Needs `chromium` on PATH (`scripts/setup` installs it); without it the
 //! test fails rather than skips.
 
-mod common;
-
-use common::{Server, client, event, post, submission, tamper_proxy};
+use crate::common::{Server, client, event, post, submission, tamper_proxy};
 use provlog_proto::b64;
 use serde_json::Value;
 use std::io::Read;

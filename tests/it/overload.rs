@@ -8,9 +8,7 @@
 
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, raw, rss_kb, submission};
+use crate::common::{self, Server, checkpoint, client, event, get, raw, rss_kb, submission};
 use provlog_proto::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::receipt::Receipt;
 use serde_json::{Value, json};

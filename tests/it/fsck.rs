@@ -2,9 +2,7 @@
 //! healthy log, a corrupted data directory and a tampering mirror; and the
 //! server refusing to start on the corrupted directory.
 
-mod common;
-
-use common::{BIN, Server, client, event, submission, tamper_proxy};
+use crate::common::{BIN, Server, client, event, submission, tamper_proxy};
 use provlog_proto::merkle::HashSource;
 use provlog_proto::merkle::NodeId;
 use provlog_storage::{Store, StoreOptions};

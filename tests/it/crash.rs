@@ -11,9 +11,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, get_json, submission};
+use crate::common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_proto::b64;
 use provlog_proto::checkpoint::Checkpoint;
 use provlog_proto::leaf::Leaf;
