@@ -1,8 +1,6 @@
 //! Every malformed or unauthorized request gets the 4xx and JSON error of
 //! DESIGN.md, and changes nothing: the tree size and root stay the same.
 
-#![allow(clippy::cast_possible_truncation)]
-
 use crate::common::{self, Server, checkpoint, client, event, raw, submission};
 use provlog_proto::b64;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};

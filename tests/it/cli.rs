@@ -1,8 +1,6 @@
 //! The `provlog` command line: keygen, sign, submit, verify (exit codes and
 //! messages), config helpers, and refusal to start on a corrupted store.
 
-#![allow(clippy::cast_possible_truncation)]
-
 use crate::common::{self, BIN, Server, event};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};

@@ -175,10 +175,7 @@ fn every_command_in_the_readme_runs() {
     std::fs::create_dir_all(&home).expect("home");
     let bin_dir = Path::new(common::BIN).parent().expect("bin dir");
     // Garage (for the object-storage section) is installed by scripts/garage.
-    let tools = std::env::var("PROVLOG_TOOLS").map_or_else(
-        |_| Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/provlog/tools"),
-        std::path::PathBuf::from,
-    );
+    let tools = common::tools_dir();
     let path = format!(
         "{}:{}:{}",
         bin_dir.display(),

@@ -2,8 +2,6 @@
 //! published `signed_note` and `tlog_tiles` crates (ports of Go's
 //! `sumdb/note` and `sumdb/tlog`) check what the real server serves.
 
-#![allow(clippy::cast_possible_truncation)]
-
 use crate::common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_proto::b64;
 use provlog_proto::keys::{ALG_ED25519, SignerKey};

@@ -4,9 +4,7 @@
 //! spec, stores nothing for it, and after a restart keeps refusing a
 //! checkpoint inconsistent with one it cosigned.
 
-#![allow(clippy::cast_possible_truncation)]
-
-use crate::common::{self, Server, client, event, run, spawn_ready, submission, write_key};
+use crate::common::{self, Killed, Server, client, event, run, spawn_ready, submission, write_key};
 use provlog_proto::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_proto::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
 use provlog_proto::merkle::{MemoryTree, consistency_proof, leaf_hash};
@@ -37,17 +35,9 @@ fn start_witness(dir: &Path, key: &SignerKey, log_vkey: &str) -> (std::process::
             "--data-dir",
             dir.to_str().expect("p"),
         ],
-        "provlog witness listening on ",
+        "witness",
     );
     (child, url)
-}
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
