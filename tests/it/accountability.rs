@@ -5,9 +5,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{BIN, Server, client, event, get, get_json, raw_submission, submission};
+use crate::common::{self, BIN, Server, client, event, get, get_json, raw_submission, submission};
 use provlog_proto::credential::{CredentialAnswer, CredentialState};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::Leaf;

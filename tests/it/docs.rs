@@ -5,8 +5,7 @@
 //! are checked to hold only such commands. Other markdown files may only
 //! have `skip-test` blocks of that kind.
 
-mod common;
-
+use crate::common;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -72,7 +71,7 @@ const SKIPPABLE: &[&str] = &[
     "CARGO_TARGET_DIR=",
     "docker ",
     "sudo ",
-    "provlog bench ",
+    "provlog-loadgen ",
     "fuzz/target/",
     "mkdir ",
     "python3 fuzz/gen_seeds.py ",
@@ -124,10 +123,10 @@ fn tail(path: &Path, lines: usize) -> String {
 #[test]
 fn other_docs_hold_only_skippable_blocks() {
     for (file, text) in [
-        ("BENCHMARKS.md", include_str!("../BENCHMARKS.md")),
-        ("docs/DECISIONS.md", include_str!("../docs/DECISIONS.md")),
-        ("docs/THREAT_MODEL.md", include_str!("../docs/THREAT_MODEL.md")),
-        ("fuzz/README.md", include_str!("../fuzz/README.md")),
+        ("BENCHMARKS.md", include_str!("../../BENCHMARKS.md")),
+        ("docs/DECISIONS.md", include_str!("../../docs/DECISIONS.md")),
+        ("docs/THREAT_MODEL.md", include_str!("../../docs/THREAT_MODEL.md")),
+        ("fuzz/README.md", include_str!("../../fuzz/README.md")),
     ] {
         for b in blocks(file, text) {
             if b.info.starts_with("sh") {
@@ -144,7 +143,7 @@ fn other_docs_hold_only_skippable_blocks() {
 
 #[test]
 fn every_command_in_the_readme_runs() {
-    let all = blocks("README.md", include_str!("../README.md"));
+    let all = blocks("README.md", include_str!("../../README.md"));
     let mut script = String::from(
         "set -euo pipefail\n\
          trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT\n",
@@ -176,10 +175,7 @@ fn every_command_in_the_readme_runs() {
     std::fs::create_dir_all(&home).expect("home");
     let bin_dir = Path::new(common::BIN).parent().expect("bin dir");
     // Garage (for the object-storage section) is installed by scripts/garage.
-    let tools = std::env::var("PROVLOG_TOOLS").map_or_else(
-        |_| Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/provlog/tools"),
-        std::path::PathBuf::from,
-    );
+    let tools = common::tools_dir();
     let path = format!(
         "{}:{}:{}",
         bin_dir.display(),

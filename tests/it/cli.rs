@@ -1,11 +1,7 @@
 //! The `provlog` command line: keygen, sign, submit, verify (exit codes and
 //! messages), config helpers, and refusal to start on a corrupted store.
 
-#![allow(clippy::cast_possible_truncation)]
-
-mod common;
-
-use common::{BIN, Server, event};
+use crate::common::{self, BIN, Server, event};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 

@@ -9,9 +9,7 @@
 //! Needs `chromium` on PATH (`scripts/setup` installs it); without it the
 //! test fails rather than skips.
 
-mod common;
-
-use common::{Server, client, event, post, submission, tamper_proxy};
+use crate::common::{Server, client, event, post, submission, tamper_proxy};
 use provlog_tlog::b64;
 use serde_json::Value;
 use std::io::Read;
@@ -20,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest one page load may take before Chromium is killed.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_mins(1);
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Changes a response body in place.
 type Tamper = fn(&mut Vec<u8>);

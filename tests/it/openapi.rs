@@ -4,9 +4,7 @@
 //! the documented content type, and (for JSON) a body that validates
 //! against its schema.
 
-mod common;
-
-use common::{Server, client, event, submission};
+use crate::common::{Server, client, event, submission};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -14,7 +12,7 @@ const ADMIN_TOKEN: &str = "openapi-test-admin-token";
 
 /// The router's source: the list of routes is read from it, so a route added
 /// there without a `#[utoipa::path]` fails this test.
-const ROUTER_SRC: &str = include_str!("../src/api/mod.rs");
+const ROUTER_SRC: &str = include_str!("../../src/api/mod.rs");
 
 fn router_paths() -> BTreeSet<String> {
     let mut out = BTreeSet::new();

@@ -8,20 +8,14 @@
 //! The Garage binary comes from `scripts/garage` (installed once per
 //! machine, outside the clone; `scripts/test` runs it first).
 
-mod common;
-
-use common::{Server, client, event, get, post, submission, submit_many, wait_log};
+use crate::common::{self, Server, client, event, get, post, submission, submit_many, tools_dir, wait_log};
 use provlog_tlog::checkpoint::open_checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn garage_bin() -> PathBuf {
-    let tools = std::env::var("PROVLOG_TOOLS").map_or_else(
-        |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/provlog/tools"),
-        PathBuf::from,
-    );
-    let bin = tools.join("bin/garage");
+    let bin = tools_dir().join("bin/garage");
     assert!(
         bin.exists(),
         "{} is missing: run scripts/garage (scripts/test does) to install Garage",

@@ -4,9 +4,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, get_json, post, submission};
+use crate::common::{Server, checkpoint, client, event, get, get_json, post, submission};
 use provlog_proto::leaf::Leaf;
 use provlog_tlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use provlog_proto::receipt::Receipt;

@@ -4,16 +4,12 @@
 //! temporary directory. (Building the image needs Docker, which CI does not
 //! have; what the image runs is checked here.)
 
-mod common;
-
-use common::{BIN, write_key};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use crate::common::{self, BIN, start_ready, write_key};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const UNIT: &str = include_str!("../deploy/provlog.service");
-const DOCKERFILE: &str = include_str!("../deploy/Dockerfile");
+const UNIT: &str = include_str!("../../deploy/provlog.service");
+const DOCKERFILE: &str = include_str!("../../deploy/Dockerfile");
 
 /// The value of `Key=` lines of the unit (all of them).
 fn unit_values(key: &str) -> Vec<String> {
@@ -21,32 +17,6 @@ fn unit_values(key: &str) -> Vec<String> {
         .filter_map(|l| l.strip_prefix(&format!("{key}=")))
         .map(str::to_owned)
         .collect()
-}
-
-/// Starts `cmd`, waits for `provlog listening on URL` on stdout.
-fn start(mut cmd: Command, dir: &Path) -> (Child, String) {
-    let log = std::fs::File::create(dir.join("stderr.log")).expect("log");
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = loop {
-        if let Some(Ok(l)) = lines.next() {
-            if let Some(u) = l.strip_prefix("provlog listening on ") {
-                break u.to_owned();
-            }
-        } else {
-            let _ = child.kill();
-            panic!(
-                "did not start: {}",
-                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-            );
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -101,7 +71,7 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
         let (k, v) = e.split_once('=').expect("K=V");
         cmd.env(k, v);
     }
-    let (mut child, url) = start(cmd, dir.path());
+    let (mut child, url) = start_ready(cmd, dir.path(), "log");
     assert!(state.join("db").is_dir(), "the data lives in the StateDirectory");
 
     // ExecReload is SIGHUP: the registry is re-read, the log keeps serving.
@@ -181,7 +151,9 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
     }
     let get = |k: &str| {
         env.iter()
-            .find(|(key, _)| key == k).map_or_else(|| panic!("no ENV {k}"), |(_, v)| v.clone())
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no ENV {k}"))
     };
     let data = get("PROVLOG_DATA_DIR");
     assert!(
@@ -205,7 +177,7 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
         };
         cmd.env(k, v);
     }
-    let (mut child, url) = start(cmd, dir.path());
+    let (mut child, url) = start_ready(cmd, dir.path(), "log");
     assert!(url.starts_with("http://127.0.0.1:"));
     assert!(
         dir.path().join("volume/log.skey").exists(),
@@ -215,12 +187,12 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
     assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
 }
 
-/// A stop signal sent the moment the log says it is listening stops it
-/// gracefully (exit 0), never by the signal's default action: the handlers
-/// are installed before the announcement. Repeated because the window it
-/// guards is short: before the fix, the container test above failed this
-/// way in about one full-suite run in three, while this test alone rarely
-/// hit it.
+/// A stop signal sent the moment the log says it is ready (its ready line,
+/// right after the banner) stops it gracefully (exit 0), never by the
+/// signal's default action: the handlers are installed before the
+/// announcement. Repeated because the window it guards is short: before
+/// the fix, the container test above failed this way in about one
+/// full-suite run in three, while this test alone rarely hit it.
 #[test]
 fn a_stop_signal_right_after_the_announcement_is_graceful() {
     for (i, sig) in ["-TERM", "-INT"].iter().cycle().take(12).enumerate() {
@@ -228,7 +200,7 @@ fn a_stop_signal_right_after_the_announcement_is_graceful() {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("data"));
-        let (mut child, _) = start(cmd, dir.path());
+        let (mut child, _) = start_ready(cmd, dir.path(), "log");
         signal(&child, sig);
         let status = wait_exit(&mut child, Duration::from_secs(30));
         assert!(status.success(), "run {i}, {sig}: {status:?}");

@@ -4,11 +4,7 @@
 //! spec, stores nothing for it, and after a restart keeps refusing a
 //! checkpoint inconsistent with one it cosigned.
 
-#![allow(clippy::cast_possible_truncation)]
-
-mod common;
-
-use common::{Server, client, event, run, spawn_ready, submission, write_key};
+use crate::common::{self, Killed, Server, client, event, run, spawn_ready, submission, write_key};
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_tlog::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
 use provlog_tlog::merkle::{MemoryTree, consistency_proof, leaf_hash};
@@ -39,17 +35,9 @@ fn start_witness(dir: &Path, key: &SignerKey, log_vkey: &str) -> (std::process::
             "--data-dir",
             dir.to_str().expect("p"),
         ],
-        "provlog witness listening on ",
+        "witness",
     );
     (child, url)
-}
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

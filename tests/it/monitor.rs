@@ -6,11 +6,7 @@
 //! Misbehaving logs are built by the tests (`common::static_log`) from
 //! entries and a key they choose; the server has no way to misbehave.
 
-#![allow(clippy::cast_possible_truncation)]
-
-mod common;
-
-use common::{Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
+use crate::common::{Killed, Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
 use provlog_proto::event::CanonicalEvent;
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};
@@ -80,16 +76,9 @@ async fn a_split_view_is_caught_through_gossip_and_the_evidence_verifies() {
             "--interval-ms",
             "50",
         ],
-        "provlog monitor listening on ",
+        "monitor",
     );
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _mb = Kill(mb);
+    let _mb = Killed(mb);
     // Wait until monitor B has verified its branch.
     let c = client();
     for _ in 0..400 {

@@ -2,11 +2,7 @@
 //! published `signed_note` and `tlog_tiles` crates (ports of Go's
 //! `sumdb/note` and `sumdb/tlog`) check what the real server serves.
 
-#![allow(clippy::cast_possible_truncation)]
-
-mod common;
-
-use common::{Server, checkpoint, client, event, get, get_json, submission};
+use crate::common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_tlog::b64;
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_tlog::tile::{TileKind, tiles_for_size};
@@ -14,8 +10,8 @@ use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use std::collections::HashMap;
 use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader};
 
-/// Serves `tlog_tiles`' tile requests from tiles fetched from our server.
-/// `tlog_tiles` uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
+/// Serves tlog_tiles' tile requests from tiles fetched from our server.
+/// tlog_tiles uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
 struct Fetched(HashMap<String, Vec<u8>>);
 
 impl TileReader for Fetched {

@@ -1,11 +1,7 @@
 //! Every malformed or unauthorized request gets the 4xx and JSON error of
 //! DESIGN.md, and changes nothing: the tree size and root stay the same.
 
-#![allow(clippy::cast_possible_truncation)]
-
-mod common;
-
-use common::{Server, checkpoint, client, event, raw, submission};
+use crate::common::{self, Server, checkpoint, client, event, raw, submission};
 use provlog_tlog::b64;
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};

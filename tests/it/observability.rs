@@ -2,9 +2,7 @@
 //! Prometheus scrape agrees with the log's own state, and a JSON log line
 //! ties a request id to the entry it created.
 
-mod common;
-
-use common::{Server, checkpoint, client, event, submission};
+use crate::common::{Server, checkpoint, client, event, submission};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 

@@ -8,9 +8,7 @@
 
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, raw, rss_kb, submission};
+use crate::common::{self, Server, checkpoint, client, event, get, raw, rss_kb, submission};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::receipt::Receipt;
 use serde_json::{Value, json};
@@ -51,7 +49,7 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
             .collect(),
     );
     let c = reqwest::Client::builder()
-        .timeout(Duration::from_mins(1))
+        .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(512)
         .build()
         .expect("client");
@@ -100,7 +98,7 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
     };
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss_mid = rss_kb(s.child.id());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     let rss_end = rss_kb(s.child.id());
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();

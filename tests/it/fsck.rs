@@ -2,25 +2,15 @@
 //! healthy log, a corrupted data directory and a tampering mirror; and the
 //! server refusing to start on the corrupted directory.
 
-mod common;
-
-use common::{BIN, Server, client, event, submission, tamper_proxy};
+use crate::common::{Server, client, event, run, submission, tamper_proxy};
 use provlog_tlog::merkle::HashSource;
 use provlog_tlog::merkle::NodeId;
 use provlog_storage::{Store, StoreOptions};
 use std::path::Path;
-use std::process::Command;
 
+/// `provlog fsck ARGS…`: exit code and stdout+stderr.
 fn fsck(args: &[&str]) -> (i32, String) {
-    let o = Command::new(BIN).arg("fsck").args(args).output().expect("fsck");
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    run(&[&["fsck"], args].concat())
 }
 
 async fn populate(data: &Path, n: usize) -> Server {

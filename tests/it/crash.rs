@@ -11,9 +11,7 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-
-use common::{Server, checkpoint, client, event, get, get_json, submission};
+use crate::common::{Server, checkpoint, client, event, get, get_json, submission};
 use provlog_tlog::b64;
 use provlog_tlog::checkpoint::Checkpoint;
 use provlog_proto::leaf::Leaf;
@@ -104,21 +102,24 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                         _ => None,
                     };
                     let mut g = seen.lock().expect("lock");
-                    if let Some(receipt) = ok {
-                        let v = receipt.verify(&vkey).expect("acknowledged receipt verifies");
-                        if g.best.as_ref().is_none_or(|b| b.size < v.checkpoint.size) {
-                            g.best = Some(v.checkpoint.clone());
+                    match ok {
+                        Some(receipt) => {
+                            let v = receipt.verify(&vkey).expect("acknowledged receipt verifies");
+                            if g.best.as_ref().is_none_or(|b| b.size < v.checkpoint.size) {
+                                g.best = Some(v.checkpoint.clone());
+                            }
+                            let old = g.checkpoints.insert(v.checkpoint.size, v.checkpoint.root);
+                            assert!(
+                                old.is_none_or(|r| r == v.checkpoint.root),
+                                "two roots signed for size {}",
+                                v.checkpoint.size
+                            );
+                            g.acked.insert(v.index, v.entry);
                         }
-                        let old = g.checkpoints.insert(v.checkpoint.size, v.checkpoint.root);
-                        assert!(
-                            old.is_none_or(|r| r == v.checkpoint.root),
-                            "two roots signed for size {}",
-                            v.checkpoint.size
-                        );
-                        g.acked.insert(v.index, v.entry);
-                    } else {
-                        g.in_doubt.push(sub);
-                        break;
+                        None => {
+                            g.in_doubt.push(sub);
+                            break;
+                        }
                     }
                 }
             }));

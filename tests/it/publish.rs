@@ -5,9 +5,7 @@
 //! other bytes is a fork, `ack_after_publish` waits for the store, and an
 //! unreachable store is reported as configured.
 
-mod common;
-
-use common::{Server, client, event, get, get_json, post, serve_dir, submission, submit_many, wait_log};
+use crate::common::{self, Server, client, event, get, get_json, post, serve_dir, submission, submit_many, wait_log};
 use provlog_tlog::checkpoint::open_checkpoint;
 use provlog_tlog::merkle::verify_consistency;
 use provlog_tlog::tile::tiles_for_size;

@@ -1,0 +1,32 @@
+//! Events and the signed submissions that carry them.
+
+use provlog_tlog::keys::SignerKey;
+use serde_json::{Value, json};
+
+/// A valid event with the given id and target.
+pub(crate) fn event(id: &str, target: &str) -> Value {
+    json!({
+        "event_id": id,
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "action": "rotate",
+        "actor": {"id": "wf/rotate-keys", "type": "workflow"},
+        "target": {"id": target, "type": "service_account", "system": "gcp"},
+        "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
+        "decision": {"result": "allow", "policy_id": "rot-90d"},
+        "outcome": "success",
+        "credential": {"fingerprint": format!("sha256:{}", "ab".repeat(32))}
+    })
+}
+
+/// A signed submission of `event` by `key`.
+pub(crate) fn submission(key: &SignerKey, event: &Value) -> Value {
+    provlog_proto::submission::sign(event, key.name(), key).expect("sign")
+}
+
+/// A submission signed over any JSON, valid event or not (to test that the
+/// server, not the client library, refuses bad events).
+pub(crate) fn raw_submission(key: &SignerKey, event: &Value) -> Value {
+    let jcs = provlog_proto::json::canonical(event).expect("jcs");
+    let sig = key.sign_raw(&provlog_proto::submission::signing_message(&jcs));
+    json!({"event": event, "submitter": key.name(), "signature": provlog_tlog::b64::encode(sig)})
+}

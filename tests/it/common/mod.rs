@@ -1,0 +1,30 @@
+//! What the integration tests share. Every test drives the real `provlog`
+//! binary: [`Server`] is `provlog serve` on a free port with its own data
+//! directory, [`spawn_ready`] any other service (witness, monitor), both
+//! ready when the service prints its machine-readable ready line.
+//!
+//! * `server`: starting services and waiting for their ready line;
+//! * `proc`: the binary run to completion, child guards, the machine (RSS,
+//!   free ports, where the tools are installed);
+//! * `http`: clients of a running log, and raw sockets;
+//! * `events`: events and signed submissions;
+//! * `keys`: key files as the binary expects them;
+//! * `mirror`: in-process HTTP servers in front of a log (tampering proxy,
+//!   static directory);
+//! * `static_log`: an in-process log serving whatever entries a test made.
+
+mod events;
+mod http;
+mod keys;
+mod mirror;
+mod proc;
+mod server;
+mod static_log;
+
+pub(crate) use events::{event, raw_submission, submission};
+pub(crate) use http::{checkpoint, client, get, get_json, post, raw, submit_many, wait_log};
+pub(crate) use keys::{put_log_key, write_key};
+pub(crate) use mirror::{serve_dir, tamper_proxy};
+pub(crate) use proc::{BIN, Killed, free_port, rss_kb, run, run_env, tools_dir};
+pub(crate) use server::{Server, spawn_ready, start_ready};
+pub(crate) use static_log::static_log;

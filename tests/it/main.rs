@@ -1,0 +1,28 @@
+//! The integration tests, as one test binary (`it`): each module was its own
+//! binary before, each linking the whole crate and its RocksDB again. They
+//! all drive the real `provlog` binary over real sockets; `common` holds
+//! what they share.
+//!
+//! Run one area with a filter, e.g. `cargo nextest run --release -E
+//! 'binary(it) and test(/^witness::/)'` or `cargo test --release --test it
+//! witness::`.
+
+mod common;
+
+mod accountability;
+mod api;
+mod bad_input;
+mod cli;
+mod crash;
+mod deploy;
+mod docs;
+mod explorer;
+mod fsck;
+mod garage;
+mod interop;
+mod monitor;
+mod observability;
+mod openapi;
+mod overload;
+mod publish;
+mod witness;
