@@ -3,14 +3,12 @@
 //!
 //! `cargo bench --bench crypto`
 
-#![allow(clippy::cast_possible_truncation)]
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use provlog_proto::json;
-use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::submission::{Submission, sign};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use std::hint::black_box;
 
 fn sample_event(i: u64) -> serde_json::Value {

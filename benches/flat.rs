@@ -6,11 +6,11 @@
 //!
 //! `cargo bench --bench flat` (sizes: `PROVLOG_FLAT_SIZES=10000,10000000`).
 
-#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+#![expect(clippy::print_stdout, reason = "the flat-cost report is what this bench prints")]
 
 use provlog_proto::event::Term;
-use provlog_tlog::merkle::{CompactRange, Hash, inclusion_proof, leaf_hash};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
+use provlog_tlog::merkle::{CompactRange, Hash, inclusion_proof, leaf_hash};
 use std::time::Instant;
 
 fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
@@ -55,8 +55,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let sizes: Vec<u64> = std::env::var("PROVLOG_FLAT_SIZES")
-        .ok().map_or_else(|| vec![10_000, 10_000_000], |s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let sizes: Vec<u64> = std::env::var("PROVLOG_FLAT_SIZES").ok().map_or_else(
+        || vec![10_000, 10_000_000],
+        |s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+    );
     // `cargo bench` passes --bench; `cargo test --benches` runs this with no
     // time to spare: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");

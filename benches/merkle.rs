@@ -3,14 +3,12 @@
 //!
 //! `cargo bench --bench merkle`
 
-#![allow(clippy::cast_possible_truncation)]
-
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use provlog_storage::{AppendBatch, Store, StoreOptions};
 use provlog_tlog::merkle::{
     CompactRange, Hash, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash, verify_consistency,
     verify_inclusion,
 };
-use provlog_storage::{AppendBatch, Store, StoreOptions};
 use std::hint::black_box;
 
 fn leaves(n: u64) -> Vec<Hash> {

@@ -4,12 +4,10 @@
 //!
 //! `cargo bench --bench storage`
 
-#![allow(clippy::cast_possible_truncation)]
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use provlog_proto::event::Term;
-use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash};
 use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
+use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash};
 
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("storage_append_synced");

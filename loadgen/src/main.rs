@@ -116,12 +116,10 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
     buf.clear();
     let mut head_end = None;
     while head_end.is_none() {
-        let mut chunk = [0u8; 16 << 10];
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
+        buf.reserve(16 << 10);
+        if s.read_buf(buf).await? == 0 {
             bail!("connection closed");
         }
-        buf.extend_from_slice(&chunk[..n]);
         head_end = buf.windows(4).position(|w| w == b"\r\n\r\n");
     }
     let head_end = head_end.unwrap_or(0) + 4;
@@ -136,12 +134,10 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
         })
         .unwrap_or(0);
     while buf.len() < head_end + len {
-        let mut chunk = [0u8; 16 << 10];
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
+        buf.reserve(16 << 10);
+        if s.read_buf(buf).await? == 0 {
             bail!("connection closed mid-body");
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
     Ok(status)
 }
@@ -376,7 +372,11 @@ fn provlog_bin(a: &BenchArgs) -> PathBuf {
 fn start_server(a: &BenchArgs) -> Result<Running> {
     use std::io::BufRead;
     if let Some(url) = &a.url {
-        let key = a.key.as_ref().map(|k| provlog::util::keyfile::read_signer(k)).transpose()?;
+        let key = a
+            .key
+            .as_ref()
+            .map(|k| provlog::util::keyfile::read_signer(k))
+            .transpose()?;
         return Ok(Running {
             child: None,
             url: url.trim_end_matches('/').to_owned(),
@@ -385,7 +385,9 @@ fn start_server(a: &BenchArgs) -> Result<Running> {
             _tmp: None,
         });
     }
-    let (tmp, dir) = if let Some(d) = &a.data_dir { (None, d.clone()) } else {
+    let (tmp, dir) = if let Some(d) = &a.data_dir {
+        (None, d.clone())
+    } else {
         let t = tempfile::Builder::new().prefix("provlog-bench-").tempdir()?;
         let d = t.path().to_owned();
         (Some(t), d)
@@ -484,7 +486,14 @@ async fn run(a: BenchArgs) -> Result<()> {
             .as_u64()
             .unwrap_or(0);
     }
-    let want = a.requests.unwrap_or_else(|| (a.duration * 40_000.0) as usize + 1000);
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a duration of seconds, made positive above, times a rate"
+    )]
+    let want = a
+        .requests
+        .unwrap_or_else(|| (a.duration.max(0.5) * 40_000.0) as usize + 1000);
     let (reqs, cycle, per_req): (Vec<Req>, bool, u64) = match a.mode {
         Mode::Single => {
             let k = key()?;
@@ -623,7 +632,10 @@ async fn run(a: BenchArgs) -> Result<()> {
 fn main() -> std::process::ExitCode {
     use clap::Parser as _;
     let a = BenchArgs::parse();
-    match provlog::util::runtime::multi_thread().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run(a))) {
+    match provlog::util::runtime::multi_thread()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(a)))
+    {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -210,9 +210,9 @@ mod tests {
     use super::*;
     use crate::event::CanonicalEvent;
     use crate::event::tests::sample;
-    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use crate::leaf::{EventLeafTemplate, policy_leaf};
     use crate::policy::{Policy, SubmitterPolicy};
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use serde_json::json;
 
     fn key(id: &str) -> SignerKey {

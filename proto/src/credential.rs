@@ -21,13 +21,13 @@
 //! from them. It cannot prove that no other event names the fingerprint;
 //! that completeness rests on monitors replaying the log (see `audit`).
 
-use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
 use crate::event::{Event, check_fingerprint};
-use provlog_tlog::keys::VerifierKey;
 use crate::leaf::{EventLeaf, Leaf, LeafError};
-use provlog_tlog::merkle::{self, VerifyError};
 use crate::time;
 use provlog_tlog::b64;
+use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
+use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::merkle::{self, VerifyError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

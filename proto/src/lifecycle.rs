@@ -19,6 +19,10 @@ use std::collections::HashMap;
 
 /// Which rules apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one switch per rule, as the rules file names them"
+)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
     /// Flag re-issuing a revoked credential.

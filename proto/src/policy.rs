@@ -15,8 +15,8 @@
 //!   inclusive, checked against the time the log receives the submission.
 
 use crate::event::{Event, check_action};
-use provlog_tlog::keys::{ALG_ED25519, VerifierKey};
 use crate::{json, time};
+use provlog_tlog::keys::{ALG_ED25519, VerifierKey};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 

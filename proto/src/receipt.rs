@@ -7,10 +7,10 @@
 //! (`c2sp.org/tlog-proof@v1`, docs/SPECS.md §7) so tools that know only that
 //! format can check it too.
 
+use crate::leaf::{Leaf, LeafError};
 use provlog_tlog::b64;
 use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
 use provlog_tlog::keys::VerifierKey;
-use crate::leaf::{Leaf, LeafError};
 use provlog_tlog::merkle::{self, Hash, VerifyError};
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,9 @@ impl TlogProof {
             s.push_str(&b64::encode(x));
             s.push('\n');
         }
-        s.push_str(&format!("index {}\n", self.index));
+        s.push_str("index ");
+        s.push_str(&self.index.to_string());
+        s.push('\n');
         for h in &self.proof {
             s.push_str(&b64::encode(h));
             s.push('\n');
@@ -235,11 +237,11 @@ fn verify_entry<P: AsRef<[u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::leaf::policy_leaf;
+    use crate::policy::Policy;
     use provlog_tlog::checkpoint::sign_checkpoint;
     use provlog_tlog::keys::{ALG_ED25519, SignerKey};
-    use crate::leaf::policy_leaf;
     use provlog_tlog::merkle::{MemoryTree, inclusion_proof, leaf_hash};
-    use crate::policy::Policy;
 
     fn setup() -> (SignerKey, Vec<Vec<u8>>, MemoryTree, String) {
         let key = SignerKey::from_seed("example.com/log", ALG_ED25519, [3; 32]).expect("key");

@@ -5,11 +5,11 @@
 
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, JsonError};
-use provlog_tlog::keys::{SignerKey, VerifierKey};
 use crate::leaf::EventLeafTemplate;
-use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use crate::policy;
 use provlog_tlog::b64;
+use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use serde::Deserialize;
 use serde_json::Value;
 

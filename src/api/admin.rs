@@ -14,7 +14,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 fn authorize(log: &Log, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &log.admin_token else {
+    let Some(token) = log.admin_token() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin_disabled",
@@ -53,7 +53,10 @@ fn authorize(log: &Log, headers: &HeaderMap) -> Result<(), ApiError> {
 )]
 pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&log, &headers)?;
-    log.reload().await.map(|r| Json(r).into_response()).map_err(ApiError::from)
+    log.reload()
+        .await
+        .map(|r| Json(r).into_response())
+        .map_err(ApiError::from)
 }
 
 /// `POST /v1/admin/freeze`: make the log read-only for good.

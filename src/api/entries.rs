@@ -2,9 +2,9 @@
 
 use super::App;
 use super::error::ApiError;
-use super::responses::{BatchItem, BatchResponse, Entry};
 use super::params::Params;
 use super::params::parse_u64;
+use super::responses::{BatchItem, BatchResponse, Entry};
 use crate::log::Log;
 use crate::log::sequencer::Outcome;
 use axum::Json;
@@ -64,8 +64,8 @@ fn outcome_code(o: Outcome) -> &'static str {
 pub(super) async fn submit(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
     let r = submit_one(&log, body).await;
     match &r {
-        Ok((o, _)) => log.metrics.submission(status_of(*o).as_u16(), outcome_code(*o)),
-        Err(e) => log.metrics.submission(e.status.as_u16(), e.code),
+        Ok((o, _)) => log.metrics().submission(status_of(*o).as_u16(), outcome_code(*o)),
+        Err(e) => log.metrics().submission(e.status.as_u16(), e.code),
     }
     r.map(|(o, receipt)| (status_of(o), Json(receipt))).into_response()
 }
@@ -101,7 +101,7 @@ async fn submit_one(
 pub(super) async fn submit_batch(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
     let r = batch(&log, body).await;
     if let Err(e) = &r {
-        log.metrics.submission(e.status.as_u16(), e.code);
+        log.metrics().submission(e.status.as_u16(), e.code);
     }
     r.into_response()
 }
@@ -115,7 +115,7 @@ async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Re
         .into_iter()
         .map(|r| match r {
             Ok(s) => {
-                log.metrics
+                log.metrics()
                     .submission(status_of(s.outcome).as_u16(), outcome_code(s.outcome));
                 BatchItem {
                     status: status_of(s.outcome).as_u16(),
@@ -125,7 +125,7 @@ async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Re
             }
             Err(e) => {
                 let e = ApiError::from(e);
-                log.metrics.submission(e.status.as_u16(), e.code);
+                log.metrics().submission(e.status.as_u16(), e.code);
                 BatchItem {
                     status: e.status.as_u16(),
                     receipt: None,

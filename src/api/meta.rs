@@ -96,8 +96,8 @@ pub(super) async fn log_info(State(app): State<App>) -> Response {
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(LogInfo {
-            origin: log.origin.clone(),
-            vkey: log.vkey.to_vkey_string(),
+            origin: log.origin().to_owned(),
+            vkey: log.vkey().to_vkey_string(),
             tree_size: p.size,
             root_hash: b64::encode(p.root),
             checkpoint: p.checkpoint.clone(),
@@ -118,8 +118,8 @@ pub(super) async fn log_info(State(app): State<App>) -> Response {
                 .map(|c| c.size),
             policy_index: log.policy_index(),
             publish: app.publisher.as_ref().map(|pb| pb.status(p.size)),
-            frozen: log.sequencer.is_frozen(),
-            limits: log.limits,
+            frozen: log.is_frozen(),
+            limits: log.limits(),
         }),
     )
         .into_response()
@@ -148,7 +148,7 @@ pub(super) async fn healthz() -> Json<Health> {
 )]
 pub(super) async fn readyz(State(app): State<App>) -> Result<Json<Ready>, ApiError> {
     let log = &app.log;
-    if let Some(why) = log.sequencer.failure() {
+    if let Some(why) = log.failure() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
@@ -162,9 +162,9 @@ pub(super) async fn readyz(State(app): State<App>) -> Result<Json<Ready>, ApiErr
             "no checkpoint yet",
         ));
     }
-    let age = log.metrics.checkpoint_age();
-    let waiting = log.sequencer.queue_depth();
-    let limit = std::time::Duration::from_millis(log.limits.ready_max_checkpoint_age_ms);
+    let age = log.metrics().checkpoint_age();
+    let waiting = log.queue_depth();
+    let limit = std::time::Duration::from_millis(log.limits().ready_max_checkpoint_age_ms);
     stalled(waiting, age, limit).map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))?;
     if let Some(alarm) = app
         .publisher
@@ -225,7 +225,7 @@ pub(super) async fn metrics(State(app): State<App>) -> Response {
     let log = &app.log;
     let size = log.published().size;
     let publish = app.publisher.as_ref().map(|p| p.gauges(size));
-    let body = log.metrics.render(size, log.sequencer.queue_depth(), publish);
+    let body = log.metrics().render(size, log.queue_depth(), publish);
     (
         [
             (

@@ -54,7 +54,7 @@ impl axum::extract::FromRef<App> for Arc<Log> {
 /// client that trickles its body gets `408`); the write routes admit a
 /// bounded number of requests at once and shed the rest with `503`.
 pub fn router(app: App) -> Router {
-    let l = app.log.limits;
+    let l = app.log.limits();
     let writes = Arc::new(Semaphore::new(l.max_write_requests));
     let batches = Arc::new(Semaphore::new(l.max_batch_requests));
     let timeout = Duration::from_millis(l.request_timeout_ms);
@@ -101,7 +101,7 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn(body::close_if_body_unread))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(Arc::clone(&app.log.metrics), track))
+        .layer(middleware::from_fn_with_state(Arc::clone(app.log.metrics()), track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))

@@ -1,8 +1,8 @@
 //! `GET /v1/proofs/inclusion` and `GET /v1/proofs/consistency`.
 
 use super::error::ApiError;
-use super::responses::{ConsistencyProof, InclusionProof};
 use super::params::Params;
+use super::responses::{ConsistencyProof, InclusionProof};
 use crate::log::Log;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;

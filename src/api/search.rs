@@ -2,8 +2,8 @@
 //! `GET /v1/credentials/<fingerprint>` (credential state with proofs).
 
 use super::error::ApiError;
-use super::responses::{Entry, EventsPage};
 use super::params::Params;
+use super::responses::{Entry, EventsPage};
 use crate::log::{Log, MAX_SEARCH_LIMIT, SearchQuery};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};

@@ -31,7 +31,6 @@ pub struct Cli {
     command: Command,
 }
 
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the log server.
@@ -193,8 +192,10 @@ pub fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| rt.block_on(crate::witness::run(a)))
         }
-        Command::Config(ConfigCommand::Example) => crate::util::output::out(crate::config::EXAMPLE.trim_end()).map_err(Into::into),
-        Command::Config(ConfigCommand::Check { file }) => check_config(file),
+        Command::Config(ConfigCommand::Example) => {
+            crate::util::output::out(crate::config::EXAMPLE.trim_end()).map_err(Into::into)
+        }
+        Command::Config(ConfigCommand::Check { file }) => check_config(&file),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "provlog", &mut std::io::stdout());
@@ -210,9 +211,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn check_config(file: std::path::PathBuf) -> anyhow::Result<()> {
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let o = crate::config::Overrides {
-        config: Some(file.clone()),
+        config: Some(file.to_owned()),
         ..Default::default()
     };
     let cfg = crate::config::Config::load(&o)?;
@@ -221,6 +222,10 @@ fn check_config(file: std::path::PathBuf) -> anyhow::Result<()> {
             submitters: cfg.submitters.clone(),
         })?;
     }
-    crate::util::output::out(format_args!("{}: ok ({} submitters)", file.display(), cfg.submitters.len()))?;
+    crate::util::output::out(format_args!(
+        "{}: ok ({} submitters)",
+        file.display(),
+        cfg.submitters.len()
+    ))?;
     Ok(())
 }

@@ -9,15 +9,15 @@
 //! put in place (it is built under `db.restoring` and renamed), with the
 //! checkpoint as its latest, so `provlog serve` continues from that size.
 
+use crate::client::Source;
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
-use crate::client::Source;
-use provlog_tlog::checkpoint::open_checkpoint;
-use provlog_tlog::merkle::CompactRange;
-use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
 use provlog_storage::rebuild::batch_from_entries;
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{Store, StoreOptions};
+use provlog_tlog::checkpoint::open_checkpoint;
+use provlog_tlog::merkle::CompactRange;
+use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

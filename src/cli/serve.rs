@@ -4,8 +4,8 @@ use crate::config::{Config, Overrides};
 use crate::follow::cosign::Witnessing;
 use crate::follow::publish::Publisher;
 use crate::log::{AckGate, Log};
-use std::sync::Arc;
 use anyhow::{Context, Result};
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -15,8 +15,7 @@ pub(super) struct Args {
 
 pub(super) fn run(a: Args) -> Result<()> {
     crate::obs::logging::init();
-    let rt = crate::util::runtime::multi_thread()
-        .context("starting the runtime")?;
+    let rt = crate::util::runtime::multi_thread().context("starting the runtime")?;
     rt.block_on(serve(a.overrides))
 }
 
@@ -48,14 +47,14 @@ async fn serve(o: Overrides) -> Result<()> {
         tokio::spawn(crate::follow::cosign::run(
             Arc::clone(w),
             Arc::clone(&log),
-            Arc::clone(&log.metrics),
+            Arc::clone(log.metrics()),
         ));
     }
     if let Some(p) = &publisher {
         tokio::spawn(crate::follow::publish::run(
             Arc::clone(p),
             Arc::clone(&log),
-            Arc::clone(&log.metrics),
+            Arc::clone(log.metrics()),
         ));
     }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -64,8 +63,8 @@ async fn serve(o: Overrides) -> Result<()> {
     let addr = listener.local_addr()?;
     let mut banner = vec![
         format!("provlog listening on http://{addr}"),
-        format!("origin: {}", log.origin),
-        format!("log vkey: {}", log.vkey.to_vkey_string()),
+        format!("origin: {}", log.origin()),
+        format!("log vkey: {}", log.vkey().to_vkey_string()),
     ];
     if let Some(p) = dev_key {
         banner.push(format!(

@@ -70,7 +70,9 @@ impl EventFlags {
     fn to_event(&self) -> Result<Option<Value>> {
         let Some(action) = &self.action else { return Ok(None) };
         let need = |v: &Option<String>, name: &str| v.clone().with_context(|| format!("--action needs --{name}"));
-        let event_id = if let Some(e) = &self.event_id { e.clone() } else {
+        let event_id = if let Some(e) = &self.event_id {
+            e.clone()
+        } else {
             let mut b = [0u8; 12];
             getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
             format!("evt-{}", provlog_tlog::hex::encode(b))
@@ -247,7 +249,9 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                     .iter()
                     .enumerate()
                 {
-                    if let Some(receipt) = r.get("receipt") { emit(&receipt.to_string())? } else {
+                    if let Some(receipt) = r.get("receipt") {
+                        emit(&receipt.to_string())?
+                    } else {
                         failed += 1;
                         pb.suspend(|| {
                             eprintln!(

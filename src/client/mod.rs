@@ -111,7 +111,9 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } | Self::Store { .. } | Self::Io { .. } => true,
-            Self::Status { status, .. } => status.is_server_error() || *status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+            Self::Status { status, .. } => {
+                status.is_server_error() || *status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            }
             _ => false,
         }
     }
@@ -373,7 +375,8 @@ pub fn cut_to_partial(t: &TileId, full: &[u8]) -> Result<Vec<u8>, ClientError> {
         TileKind::Entries => {
             let entries = decode_bundle(full, usize::from(FULL_TILE_WIDTH))
                 .map_err(|source| ClientError::FullBundle { path: t.path(), source })?;
-            encode_bundle(entries.into_iter().take(w)).map_err(|source| ClientError::FullBundle { path: t.path(), source })
+            encode_bundle(entries.into_iter().take(w))
+                .map_err(|source| ClientError::FullBundle { path: t.path(), source })
         }
     }
 }

@@ -2,8 +2,8 @@
 //! directory through `file://`), opened once here for the publisher that
 //! writes the static API and the readers that fetch it back.
 
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 use std::time::Duration;
@@ -56,13 +56,23 @@ pub enum StoreUrlError {
 ///
 /// # Errors
 /// A URL the build cannot open (scheme, missing feature, bad options).
-pub fn open_store(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Result<Arc<dyn ObjectStore>, StoreUrlError> {
-    let parsed = url::Url::parse(url).map_err(|source| StoreUrlError::Parse { url: url.to_owned(), source })?;
+pub fn open_store(
+    url: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> Result<Arc<dyn ObjectStore>, StoreUrlError> {
+    let parsed = url::Url::parse(url).map_err(|source| StoreUrlError::Parse {
+        url: url.to_owned(),
+        source,
+    })?;
     let prefix = parsed.path().trim_matches('/').to_owned();
     let store: Arc<dyn ObjectStore> = match parsed.scheme() {
         "file" => {
             let dir = std::path::PathBuf::from(parsed.path());
-            std::fs::create_dir_all(&dir).map_err(|source| StoreUrlError::Dir { dir: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| StoreUrlError::Dir {
+                dir: dir.clone(),
+                source,
+            })?;
             return Ok(Arc::new(
                 object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|source| StoreUrlError::Open {
                     url: url.to_owned(),
@@ -82,7 +92,10 @@ pub fn open_store(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Re
             if let Some(r) = region {
                 b = b.with_region(r);
             }
-            Arc::new(b.build().map_err(|source| StoreUrlError::Open { url: url.to_owned(), source })?)
+            Arc::new(b.build().map_err(|source| StoreUrlError::Open {
+                url: url.to_owned(),
+                source,
+            })?)
         }
         #[cfg(feature = "gcs")]
         "gs" => Arc::new(
@@ -91,7 +104,10 @@ pub fn open_store(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Re
                 .with_retry(quick_retries())
                 .with_client_options(client_options())
                 .build()
-                .map_err(|source| StoreUrlError::Open { url: url.to_owned(), source })?,
+                .map_err(|source| StoreUrlError::Open {
+                    url: url.to_owned(),
+                    source,
+                })?,
         ),
         #[cfg(feature = "azure")]
         "az" | "azure" | "abfs" => Arc::new(
@@ -100,7 +116,10 @@ pub fn open_store(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Re
                 .with_retry(quick_retries())
                 .with_client_options(client_options())
                 .build()
-                .map_err(|source| StoreUrlError::Open { url: url.to_owned(), source })?,
+                .map_err(|source| StoreUrlError::Open {
+                    url: url.to_owned(),
+                    source,
+                })?,
         ),
         other => {
             return Err(StoreUrlError::Scheme {

@@ -10,7 +10,6 @@ use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{Hash, NodeId, leaf_hash};
 use provlog_tlog::tile::{TileError, TileHashes, TileId, TileKind, decode_bundle, tiles_for_size, tiles_to_verify};
 
-
 /// A problem found in what a log serves, with where.
 #[derive(Debug)]
 pub struct Finding(pub String);
@@ -184,13 +183,14 @@ pub async fn authenticated_tiles(
 ) -> Result<TileHashes, TilesError> {
     let need = tiles_to_verify(old, size, nodes).map_err(TilesError::Plan)?;
     let mut th = TileHashes::new(size);
-    let mut fetched =
-        futures_util::stream::iter(need.into_iter().map(|t| async move { (t, source.tile(&t).await) })).buffered(PARALLEL);
+    let mut fetched = futures_util::stream::iter(need.into_iter().map(|t| async move { (t, source.tile(&t).await) }))
+        .buffered(PARALLEL);
     while let Some((t, body)) = fetched.next().await {
         let body = body.map_err(|source| TilesError::Fetch { path: t.path(), source })?;
         th.insert(t, body)
             .map_err(|source| TilesError::Tile { path: t.path(), source })?;
     }
-    th.authenticate(root).map_err(|source| TilesError::Root { size, source })?;
+    th.authenticate(root)
+        .map_err(|source| TilesError::Root { size, source })?;
     Ok(th)
 }

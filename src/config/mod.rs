@@ -8,8 +8,8 @@ mod tables;
 pub use tables::{PublishConfig, Rate, WitnessConfig};
 
 use anyhow::{Context, Result, bail};
-use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

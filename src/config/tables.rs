@@ -82,7 +82,6 @@ pub struct WitnessConfig {
     pub key: String,
 }
 
-
 /// A rate: `per_second` entries on average, bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,4 +101,3 @@ impl Rate {
         self.burst.unwrap_or(self.per_second).max(1.0)
     }
 }
-

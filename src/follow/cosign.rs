@@ -237,7 +237,10 @@ struct Failed {
 /// One add-checkpoint exchange, retried from the size a `409` reports.
 /// Returns the witness's new size and its verified cosignature line(s), or
 /// the size it reported (if any) and why it failed.
-#[expect(clippy::too_many_arguments, reason = "one exchange's whole context; a struct would only rename it")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one exchange's whole context; a struct would only rename it"
+)]
 async fn send(
     client: &reqwest::Client,
     log: &impl LogView,

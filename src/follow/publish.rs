@@ -46,8 +46,6 @@ const PARALLEL_UPLOADS: usize = 16;
 /// Longest pause between failed rounds.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-
-
 /// What the publisher reports.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct PublishStatus {
@@ -337,13 +335,10 @@ impl Publisher {
         }
         if cp.size > 0 {
             let at = cp.size;
-            let root = log
-                .root_at(at)
-                .await
-                .map_err(|source| RoundError::Log {
-                    what: format!("computing the root at {at}"),
-                    source,
-                })?;
+            let root = log.root_at(at).await.map_err(|source| RoundError::Log {
+                what: format!("computing the root at {at}"),
+                source,
+            })?;
             if root != cp.root {
                 return Err(RoundError::Fork(format!(
                     "{}/checkpoint of size {at} has another root than this log at that size",
@@ -359,13 +354,10 @@ impl Publisher {
     async fn round(&self, log: &impl LogView, old: u64, size: u64, checkpoint: &str) -> Result<usize, RoundError> {
         let tiles: Vec<TileId> = new_tiles(old, size);
         let uploaded = futures_util::stream::iter(tiles.iter().copied().map(|t| async move {
-            let bytes = log
-                .tile(t, size)
-                .await
-                .map_err(|source| RoundError::Log {
-                    what: format!("reading {} from the log", t.path()),
-                    source,
-                })?;
+            let bytes = log.tile(t, size).await.map_err(|source| RoundError::Log {
+                what: format!("reading {} from the log", t.path()),
+                source,
+            })?;
             self.put_once(&t.path(), bytes).await
         }))
         .buffer_unordered(PARALLEL_UPLOADS)

@@ -2,11 +2,11 @@
 //! and a message, as `{"error":{"code","message"}}`, with `Retry-After` on
 //! 429 and 503 and `Cache-Control: no-store`.
 
-use serde::Serialize;
-use utoipa::ToSchema;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Every 4xx and 5xx answer: `{"error":{"code","message"}}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -23,7 +23,6 @@ pub struct ErrorDetail {
     /// What is wrong, in words.
     pub message: String,
 }
-
 
 /// An HTTP error with a stable code.
 #[derive(Debug, Clone)]
@@ -93,4 +92,3 @@ impl IntoResponse for ApiError {
         r
     }
 }
-

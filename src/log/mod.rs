@@ -21,20 +21,20 @@ use crate::config::{Config, Overrides};
 use admission::Admission;
 use admission::ratelimit::RateLimits;
 use admission::verify_pool::VerifyPool;
-use sequencer::{EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
 use anyhow::{Context, Result, bail};
 use provlog_proto::credential::{CredentialAnswer, HistoryItem, derive_state};
 use provlog_proto::event::{Term, check_fingerprint};
-use provlog_tlog::keys::{SignerKey, VerifierKey};
 use provlog_proto::leaf::Leaf;
-use provlog_tlog::merkle::{self, Hash, leaf_hash};
 use provlog_proto::policy::{Registry, ScopeError};
 use provlog_proto::receipt::Receipt;
 use provlog_proto::submission::{Submission, SubmissionError};
 use provlog_proto::{json, time};
-use provlog_tlog::b64;
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{StorageError, Store, StoreOptions};
+use provlog_tlog::b64;
+use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::merkle::{self, Hash, leaf_hash};
+use sequencer::{EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -180,20 +180,20 @@ pub struct Log {
     /// and its followers' view ([`LogView`]) read it.
     store: Arc<Store>,
     /// The write path.
-    pub sequencer: Sequencer,
+    sequencer: Sequencer,
     /// The Prometheus registry this log reports to (`GET /metrics`).
-    pub metrics: Arc<crate::obs::metrics::Metrics>,
+    metrics: Arc<crate::obs::metrics::Metrics>,
     in_force: RwLock<InForce>,
     reload_lock: tokio::sync::Mutex<()>,
     overrides: Overrides,
     /// The checkpoint origin.
-    pub origin: String,
+    origin: String,
     /// The log's verifier key.
-    pub vkey: VerifierKey,
+    vkey: VerifierKey,
     /// Enforced limits.
-    pub limits: Limits,
+    limits: Limits,
     /// Token for `/v1/admin/*`, if the admin API is enabled.
-    pub admin_token: Option<String>,
+    admin_token: Option<String>,
     admission: Admission,
     /// What acknowledgements wait for besides durability (`ack_after_publish`).
     ack_gate: Option<Arc<dyn AckGate>>,
@@ -237,7 +237,7 @@ impl Log {
         let store = Arc::new(store);
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let sequencer = Sequencer::start(
-            Arc::clone(&store),
+            &store,
             signer,
             SequencerOptions {
                 batch_max_entries: cfg.batch_max_entries,
@@ -344,14 +344,58 @@ impl Log {
         self.install(registry).await
     }
 
+    /// The checkpoint origin (also the log key's name).
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The log's verifier key.
+    #[must_use]
+    pub fn vkey(&self) -> &VerifierKey {
+        &self.vkey
+    }
+
+    /// The limits the log enforces, as `/v1/log` reports them.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The bearer token of `/v1/admin/*`; `None` when the admin API is off.
+    #[must_use]
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// The Prometheus registry this log reports to.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<crate::obs::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// Whether the log is frozen (read-only for good).
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.sequencer.is_frozen()
+    }
+
+    /// Why the log stopped accepting entries, if it did.
+    #[must_use]
+    pub fn failure(&self) -> Option<sequencer::Unavailable> {
+        self.sequencer.failure()
+    }
+
+    /// Entries queued for the sequencer right now.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.sequencer.queue_depth()
+    }
+
     /// The registry in force (as of the last completed install).
     #[must_use]
     pub fn registry(&self) -> Arc<Registry> {
-        Arc::clone(
-            &self
-                .in_force_read()
-                .registry,
-        )
+        Arc::clone(&self.in_force_read().registry)
     }
 
     fn in_force_read(&self) -> std::sync::RwLockReadGuard<'_, InForce> {
@@ -361,8 +405,7 @@ impl Log {
     /// Index of the policy entry of the registry in force.
     #[must_use]
     pub fn policy_index(&self) -> Option<u64> {
-        self.in_force_read()
-            .policy_index
+        self.in_force_read().policy_index
     }
 
     /// The latest durable checkpoint.
@@ -529,7 +572,9 @@ impl Log {
 
     fn receipt_blocking(&self, index: u64, size: u64, note: &str) -> Result<Receipt, ReadError> {
         if index >= size {
-            return Err(ReadError::NotFound(format!("no entry {index}: the tree has {size} entries")));
+            return Err(ReadError::NotFound(format!(
+                "no entry {index}: the tree has {size} entries"
+            )));
         }
         let entry = self
             .store
@@ -570,7 +615,9 @@ impl Log {
     pub async fn entry(self: &Arc<Self>, index: u64) -> Result<Vec<u8>, ReadError> {
         let size = self.published().size;
         if index >= size {
-            return Err(ReadError::NotFound(format!("no entry {index}: the tree has {size} entries")));
+            return Err(ReadError::NotFound(format!(
+                "no entry {index}: the tree has {size} entries"
+            )));
         }
         self.read(move |l| {
             l.store
@@ -741,7 +788,11 @@ impl Log {
 /// # Errors
 /// [`ReadError::NotFound`] when the tile does not exist at `size`;
 /// storage errors.
-pub(crate) fn tile_bytes(store: &Store, tile: &provlog_tlog::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
+pub(crate) fn tile_bytes(
+    store: &Store,
+    tile: &provlog_tlog::tile::TileId,
+    size: u64,
+) -> Result<Arc<Vec<u8>>, ReadError> {
     use provlog_tlog::tile::{TileKind, encode_bundle};
     let (level, range) = tile_nodes(tile, size)?;
     let count = range.end - range.start;
@@ -767,7 +818,9 @@ fn tile_nodes(tile: &provlog_tlog::tile::TileId, size: u64) -> Result<(u8, std::
 }
 
 /// Runs a blocking read on the blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ReadError> + Send + 'static) -> Result<T, ReadError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
     tokio::task::spawn_blocking(f).await.map_err(ReadError::Task)?
 }
 

@@ -61,7 +61,7 @@ pub trait AckGate: Send + Sync + std::fmt::Debug {
 
 impl LogView for Log {
     fn vkey(&self) -> &VerifierKey {
-        &self.vkey
+        Log::vkey(self)
     }
 
     fn published(&self) -> Arc<Published> {
@@ -85,7 +85,9 @@ impl LogView for Log {
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send {
         // Cached tiles are answered on the spot; others are read on the
         // blocking pool.
-        let cached = self.tile_cached(&tile, size).then(|| super::tile_bytes(&self.store, &tile, size));
+        let cached = self
+            .tile_cached(&tile, size)
+            .then(|| super::tile_bytes(&self.store, &tile, size));
         let store = Arc::clone(&self.store);
         async move {
             match cached {

@@ -24,6 +24,8 @@
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
 //! `--once` mode.
 
+use crate::client::verified::{TilesError, authenticated_tiles, entry_matches};
+use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use axum::Router;
@@ -36,17 +38,15 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use provlog_proto::audit::{Audited, Auditor, AuditorState};
-use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_proto::fork::ForkEvidence;
-use provlog_tlog::keys::VerifierKey;
 use provlog_proto::leaf::Leaf;
 use provlog_proto::lifecycle::{LifecycleState, Rules};
-use crate::client::verified::{TilesError, authenticated_tiles, entry_matches};
-use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
+use provlog_storage::StateStore;
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
 use provlog_tlog::tile::{TileError, TileId, TileKind, decode_bundle, new_tiles};
 use provlog_tlog::{b64, witness};
-use provlog_storage::StateStore;
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -279,7 +279,7 @@ impl Monitor {
             if other.root != own_root {
                 self.evidence(
                     &origin,
-                    ForkEvidence::new(&origin, other_note, &f.state.checkpoint, None, &[], source),
+                    &ForkEvidence::new(&origin, other_note, &f.state.checkpoint, None, &[], source),
                 );
             }
             return;
@@ -302,12 +302,12 @@ impl Monitor {
         if x != other.root {
             self.evidence(
                 &origin,
-                ForkEvidence::new(&origin, other_note, &f.state.checkpoint, Some(x), &proof, source),
+                &ForkEvidence::new(&origin, other_note, &f.state.checkpoint, Some(x), &proof, source),
             );
         }
     }
 
-    fn evidence(&self, origin: &str, ev: ForkEvidence) {
+    fn evidence(&self, origin: &str, ev: &ForkEvidence) {
         let name: String = origin
             .chars()
             .map(|c| {
@@ -406,7 +406,7 @@ impl Monitor {
                 let proof = consistency_proof(old, cp.size, &th).map_err(GrowError::Proof)?;
                 self.evidence(
                     &origin,
-                    ForkEvidence::new(&origin, &f.state.checkpoint, note, Some(x), &proof, "the log itself"),
+                    &ForkEvidence::new(&origin, &f.state.checkpoint, note, Some(x), &proof, "the log itself"),
                 );
                 return Ok(());
             }
@@ -446,7 +446,10 @@ impl Monitor {
                     continue;
                 }
                 if entry_matches(level0, k, e) != Some(true) {
-                    return Err(GrowError::EntryMismatch { index: i, path: b.path() });
+                    return Err(GrowError::EntryMismatch {
+                        index: i,
+                        path: b.path(),
+                    });
                 }
                 match auditor.push(e) {
                     Ok(Audited::Event { .. }) => {

@@ -281,12 +281,7 @@ impl Metrics {
     /// The text exposition, with the gauges read at scrape time (the
     /// publisher's, when one runs, as plain numbers).
     #[must_use]
-    pub fn render(
-        &self,
-        tree_size: u64,
-        queue_depth: usize,
-        publish: Option<PublishGauges>,
-    ) -> String {
+    pub fn render(&self, tree_size: u64, queue_depth: usize, publish: Option<PublishGauges>) -> String {
         if let Some(p) = publish {
             self.published_size
                 .set(i64::try_from(p.published_size).unwrap_or(i64::MAX));

@@ -22,7 +22,10 @@ pub fn out(line: impl std::fmt::Display) -> std::io::Result<()> {
 pub fn out_lines(lines: &[String]) -> std::io::Result<()> {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
-    let r = lines.iter().try_for_each(|l| writeln!(o, "{l}")).and_then(|()| o.flush());
+    let r = lines
+        .iter()
+        .try_for_each(|l| writeln!(o, "{l}"))
+        .and_then(|()| o.flush());
     match r {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
         _ => Ok(()),

@@ -12,7 +12,10 @@
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 fn poisoned(what: &str) {
-    tracing::error!(lock = what, "a thread panicked while holding this lock; its last complete value is used");
+    tracing::error!(
+        lock = what,
+        "a thread panicked while holding this lock; its last complete value is used"
+    );
 }
 
 /// Locks `m`, surfacing poisoning (see the module documentation).

@@ -753,7 +753,9 @@ impl HashSource for Store {
                 continue;
             }
             // The 16 leaf hashes of a complete block never change: cached.
-            let leaves = if let Some(l) = self.blocks.get(&b) { l } else {
+            let leaves = if let Some(l) = self.blocks.get(&b) {
+                l
+            } else {
                 let l: Arc<Vec<Hash>> = Arc::new(self.level_hashes(0, first, 1 << MIN_CACHED_LEVEL)?);
                 self.blocks.insert(b, Arc::clone(&l));
                 l

@@ -8,13 +8,11 @@
 //! (the store keeps its write-ahead log in memory until a synced append
 //! flushes it, which is how a power cut loses unsynced writes).
 
-#![allow(clippy::cast_possible_truncation)]
-
+use provlog_storage::verify::{Depth, check};
+use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash};
-use provlog_storage::verify::{Depth, check};
-use provlog_storage::{AppendBatch, Store, StoreOptions, dedup_key};
 use std::path::Path;
 
 fn key() -> SignerKey {

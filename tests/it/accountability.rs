@@ -3,18 +3,24 @@
 //! identity against a brute-force scan, credential state with proofs, and
 //! the auditor rebuilding every event's authority from tiles and bundles.
 
-#![allow(clippy::cast_possible_truncation)]
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "counts and indexes it builds itself, far below 2^32"
+)]
 
 use crate::common::{self, BIN, Server, client, event, get, get_json, raw_submission, submission};
 use provlog_proto::credential::{CredentialAnswer, CredentialState};
-use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::Leaf;
 use provlog_proto::receipt::Receipt;
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
 use serde_json::{Value, json};
 use std::path::Path;
 
 const TOKEN: &str = "a-long-enough-admin-token";
+
+/// (submitter, action, target, system, status, code, word in message)
+type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, u16, &'a str, &'a str);
 
 fn key(id: &str) -> SignerKey {
     let seed = provlog_tlog::merkle::sha256(&[id.as_bytes()]);
@@ -96,8 +102,6 @@ async fn scope_matrix() {
         }
         e
     };
-    // (submitter, action, target, system, status, code, word in message)
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, u16, &'a str, &'a str);
     let cases: &[Case<'_>] = &[
         ("ci", "rotate", "svc-payments", Some("gcp"), 201, "", ""),
         ("ci", "issue", "k8s/prod/ns/sa", None, 201, "", ""),

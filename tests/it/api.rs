@@ -2,12 +2,10 @@
 //! directory, concurrent submissions, and every read path checked against
 //! the signed checkpoint with provlog's own verifier.
 
-#![allow(clippy::cast_possible_truncation)]
-
 use crate::common::{Server, checkpoint, client, event, get, get_json, post, submission};
 use provlog_proto::leaf::Leaf;
-use provlog_tlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use provlog_proto::receipt::Receipt;
+use provlog_tlog::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use provlog_tlog::tile::{TileHashes, TileKind, decode_bundle, root_from_tiles, tiles_for_size};
 use provlog_tlog::{b64, hex};
 use serde_json::Value;

@@ -152,8 +152,7 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
     let get = |k: &str| {
         env.iter()
             .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no ENV {k}"))
+            .map_or_else(|| panic!("no ENV {k}"), |(_, v)| v.clone())
     };
     let data = get("PROVLOG_DATA_DIR");
     assert!(

@@ -6,6 +6,7 @@
 //! have `skip-test` blocks of that kind.
 
 use crate::common;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -158,7 +159,8 @@ fn every_command_in_the_readme_runs() {
             continue;
         }
         assert_eq!(b.info, "sh", "README.md:{}: unknown block marker {:?}", b.line, b.info);
-        script.push_str(&format!("echo '### README.md:{}'\n{}", b.line, b.body));
+        writeln!(script, "echo '### README.md:{}'", b.line).expect("write to a String");
+        script.push_str(&b.body);
         runnable += 1;
     }
     assert!(runnable >= 20, "only {runnable} runnable blocks");

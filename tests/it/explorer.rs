@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest one page load may take before Chromium is killed.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
+const CHROMIUM_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Changes a response body in place.
 type Tamper = fn(&mut Vec<u8>);

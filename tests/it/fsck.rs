@@ -3,9 +3,9 @@
 //! server refusing to start on the corrupted directory.
 
 use crate::common::{Server, client, event, run, submission, tamper_proxy};
+use provlog_storage::{Store, StoreOptions};
 use provlog_tlog::merkle::HashSource;
 use provlog_tlog::merkle::NodeId;
-use provlog_storage::{Store, StoreOptions};
 use std::path::Path;
 
 /// `provlog fsck ARGS…`: exit code and stdout+stderr.

@@ -80,7 +80,11 @@ impl Cluster {
 
     fn start(dir: &Path) -> Self {
         let bin = garage_bin();
-        let secret: String = (0..32).map(|i| format!("{:02x}", (i * 37 + 11) % 256)).collect();
+        let secret = provlog_tlog::hex::encode(
+            (0u8..32)
+                .map(|i| i.wrapping_mul(37).wrapping_add(11))
+                .collect::<Vec<u8>>(),
+        );
         let mut nodes = Vec::new();
         for n in 0..3 {
             let root = dir.join(format!("garage{n}"));

@@ -10,8 +10,8 @@ use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use std::collections::HashMap;
 use tlog_tiles::{Hash, HashReader, Tile, TileHashReader, TileReader};
 
-/// Serves tlog_tiles' tile requests from tiles fetched from our server.
-/// tlog_tiles uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
+/// Serves `tlog_tiles`' tile requests from tiles fetched from our server.
+/// `tlog_tiles` uses Go sumdb paths (`tile/8/<L>/<N>`); C2SP drops the height.
 struct Fetched(HashMap<String, Vec<u8>>);
 
 impl TileReader for Fetched {

@@ -1,5 +1,5 @@
 //! The integration tests, as one test binary (`it`): each module was its own
-//! binary before, each linking the whole crate and its RocksDB again. They
+//! binary before, each linking the whole crate and its `RocksDB` again. They
 //! all drive the real `provlog` binary over real sockets; `common` holds
 //! what they share.
 //!

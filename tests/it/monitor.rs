@@ -8,10 +8,10 @@
 
 use crate::common::{Killed, Server, client, event, run, spawn_ready, static_log, submission, tamper_proxy};
 use provlog_proto::event::CanonicalEvent;
-use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_proto::leaf::{EventLeafTemplate, policy_leaf};
 use provlog_proto::policy::{Policy, SubmitterPolicy};
 use provlog_proto::submission::signing_message;
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::json;
 
 /// A provlog log's entries: a policy admitting `sub` for `svc-*`, then one

@@ -83,7 +83,6 @@ async fn metrics_readiness_logs_and_request_ids() {
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     let m = parse(&text);
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
-    #[expect(clippy::cast_precision_loss)]
     let size = cp.size as f64;
     assert!((get("provlog_tree_size") - size).abs() < f64::EPSILON);
     // Entry 0 (the policy) was appended at start: all 7 entries went

@@ -556,7 +556,7 @@ mod tests {
             open_checkpoint(&bad.to_bytes(), &vk).err(),
             Some(CheckpointError::BadSignature {
                 name: "example.com/test-log".into(),
-                key_id: 0xfc8658e2
+                key_id: 0xfc86_58e2
             })
         );
         // Valid signature over a text that is not a checkpoint.

@@ -510,8 +510,8 @@ mod tests {
         assert!(matches!(
             errs[2],
             KeyError::KeyIdMismatch {
-                stated: 0xc74f20a4,
-                computed: 0xc74f20a3
+                stated: 0xc74f_20a4,
+                computed: 0xc74f_20a3
             }
         ));
         assert_eq!(errs[3], KeyError::VkeyFormat);
@@ -662,8 +662,8 @@ mod tests {
         assert_eq!(
             SignerKey::parse("PRIVATE+KEY+PeterNeumann+c74f20a4+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz").err(),
             Some(KeyError::KeyIdMismatch {
-                stated: 0xc74f20a4,
-                computed: 0xc74f20a3
+                stated: 0xc74f_20a4,
+                computed: 0xc74f_20a3
             })
         );
         assert_eq!(

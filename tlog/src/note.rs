@@ -703,7 +703,7 @@ mod tests {
             ok,
             vec![VerifiedSignature {
                 name: "example.com/foo".into(),
-                key_id: 0x530d903a,
+                key_id: 0x530d_903a,
                 alg: ALG_ED25519,
                 timestamp: None,
             }]
@@ -762,7 +762,7 @@ mod tests {
                     note.verify(&verifiers),
                     Err(NoteError::InvalidSignature {
                         name: "PeterNeumann".into(),
-                        key_id: 0xc74f20a3
+                        key_id: 0xc74f_20a3
                     })
                 );
             } else if expect.starts_with("reject in Go (malformed note)") {
@@ -839,7 +839,7 @@ mod tests {
                 ok,
                 vec![VerifiedSignature {
                     name: "witness.example/w1".into(),
-                    key_id: 0x20324abe,
+                    key_id: 0x2032_4abe,
                     alg: ALG_COSIGNATURE_V1,
                     timestamp: Some(ts),
                 }]
@@ -970,7 +970,7 @@ mod tests {
             bad.verify(&[pv.clone(), ev.clone()]),
             Err(NoteError::InvalidSignature {
                 name: "EnochRoot".into(),
-                key_id: 0xaf0cfe78
+                key_id: 0xaf0c_fe78
             })
         );
         // A second, different line from the same trusted key is also checked.
@@ -1181,7 +1181,7 @@ mod tests {
         assert_eq!(
             NoteError::InvalidSignature {
                 name: "PeterNeumann".into(),
-                key_id: 0xc74f20a3
+                key_id: 0xc74f_20a3
             }
             .to_string(),
             "invalid signature by trusted key PeterNeumann+c74f20a3"
@@ -1208,7 +1208,7 @@ mod tests {
             flip_at in any::<proptest::sample::Index>(),
             flip_mask in 1u8..=255,
         ) {
-            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let text: String = lines.iter().flat_map(|l| [l.as_str(), "\n"]).collect();
             let alg = if cosign { ALG_COSIGNATURE_V1 } else { ALG_ED25519 };
             let key = SignerKey::from_seed("example.com/p", alg, seed).expect("key");
             let vk = key.verifier();

@@ -880,7 +880,7 @@ mod tests {
     }
 
     fn to_hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
+        crate::hex::encode(b)
     }
 
     fn u(v: &Value) -> u64 {

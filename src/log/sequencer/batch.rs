@@ -99,12 +99,6 @@ impl Assembler {
         self.frozen = true;
     }
 
-    /// The tree size after the last assembled batch.
-    #[must_use]
-    pub fn size(&self) -> u64 {
-        self.range.size()
-    }
-
     /// Turns `work` into one commit at wall-clock time `now_ms`, answering
     /// directly every job that adds no entry (retries of stored events,
     /// conflicts, refusals). `inflight` is the set of dedup keys being

@@ -4,7 +4,7 @@
 //! the log for good (every waiter of that batch and every later submission
 //! gets [`Unavailable`]) and a restart resumes from the durable state.
 
-use super::{Durable, FreezeReply, Published, Reply, SeqError, Sequenced, Outcome, Shared, Unavailable};
+use super::{Durable, FreezeReply, Outcome, Published, Reply, SeqError, Sequenced, Shared, Unavailable};
 use provlog_storage::AppendBatch;
 use provlog_tlog::merkle::Hash;
 use std::sync::Arc;

@@ -315,13 +315,23 @@ pub enum StartError {
     /// The stored checkpoint is not UTF-8.
     #[error("the stored checkpoint is not UTF-8")]
     Checkpoint(#[source] std::string::FromUtf8Error),
+    /// The last logged policy does not parse.
+    #[error("the last logged policy (entry {index}) does not parse")]
+    PolicyJson {
+        /// Its index.
+        index: u64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The last logged policy is not a valid registry.
-    #[error("the last logged policy (entry {index}) is not a valid registry: {reason}")]
+    #[error("the last logged policy (entry {index}) is not a valid registry")]
     Policy {
         /// Its index.
         index: u64,
         /// Why.
-        reason: String,
+        #[source]
+        source: provlog_proto::policy::PolicyError,
     },
     /// A thread could not be spawned.
     #[error("spawning the {0} thread")]
@@ -335,13 +345,13 @@ impl Sequencer {
     /// # Errors
     /// Storage failures reading the right edge of the tree.
     pub fn start(
-        store: Arc<Store>,
+        store: &Arc<Store>,
         signer: SignerKey,
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartError> {
-        let durable: Arc<dyn Durable> = Arc::clone(&store) as Arc<dyn Durable>;
-        Self::start_over(&store, durable, signer, opts, metrics)
+        let durable: Arc<dyn Durable> = Arc::clone(store) as Arc<dyn Durable>;
+        Self::start_over(store, durable, signer, opts, metrics)
     }
 
     /// Starts the threads resuming from `store`'s durable state, writing
@@ -389,12 +399,11 @@ impl Sequencer {
         let registry = match store.policy()? {
             None => None,
             Some(p) => {
-                let bad = |reason: String| StartError::Policy { index: p.index, reason };
-                let policy: Policy = serde_json::from_slice(&p.canonical).map_err(|e| bad(e.to_string()))?;
-                Some((
-                    p.index,
-                    Arc::new(Registry::new(policy).map_err(|e| bad(e.to_string()))?),
-                ))
+                let index = p.index;
+                let policy: Policy =
+                    serde_json::from_slice(&p.canonical).map_err(|source| StartError::PolicyJson { index, source })?;
+                let registry = Registry::new(policy).map_err(|source| StartError::Policy { index, source })?;
+                Some((index, Arc::new(registry)))
             }
         };
         let seq = SeqThread {
@@ -678,7 +687,8 @@ impl SeqThread {
         if let Some(why) = out.fatal {
             self.shared.set_fatal(why);
         }
-        out.commit.map(|parts| Commit::Batch(Box::new(committer::CommitParts { closed, ..parts })))
+        out.commit
+            .map(|parts| Commit::Batch(Box::new(committer::CommitParts { closed, ..parts })))
     }
 }
 

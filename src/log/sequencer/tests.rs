@@ -4,7 +4,9 @@
 //! `TestSequenceErrors`/`TestFatalError` do with in-memory backends).
 
 use super::batch::{Assembled, Assembler, Work};
-use super::{Durable, EventJob, InflightMap, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions, Unavailable};
+use super::{
+    Durable, EventJob, InflightMap, Outcome, Published, SeqError, Sequenced, Sequencer, SequencerOptions, Unavailable,
+};
 use crate::obs::metrics::Metrics;
 use provlog_proto::policy::{Policy, Registry, ScopeError, SubmitterPolicy};
 use provlog_proto::submission::Submission;
@@ -131,7 +133,8 @@ fn duplicates_in_flight_and_stored_get_the_original_index_and_conflicts_are_refu
     let (w1, _r1) = event(job(&ci, "e1", "svc-a"));
     let (w1_again, mut r1_again) = event(job(&ci, "e1", "svc-a"));
     let (w1_other, mut r1_other) = event(job(&ci, "e1", "svc-b"));
-    let Assembled { commit, fatal } = a.assemble(vec![w1, w1_again, w1_other], NOW, store.as_ref(), &inflight, &empty());
+    let Assembled { commit, fatal } =
+        a.assemble(vec![w1, w1_again, w1_other], NOW, store.as_ref(), &inflight, &empty());
     assert!(fatal.is_none());
     let c = commit.expect("a commit");
     assert_eq!(c.batch.entries.len(), 1, "one new entry");
@@ -149,7 +152,11 @@ fn duplicates_in_flight_and_stored_get_the_original_index_and_conflicts_are_refu
     assert!(later.commit.is_none(), "nothing new");
     assert!(matches!(r1_late.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
     assert!(matches!(answered(&mut r1_late_other), Err(SeqError::Conflict(1))));
-    let waiting = inflight.lock().expect("lock").get(&c.batch.dedup[0].0).map(|i| i.waiters.len());
+    let waiting = inflight
+        .lock()
+        .expect("lock")
+        .get(&c.batch.dedup[0].0)
+        .map(|i| i.waiters.len());
     assert_eq!(waiting, Some(2), "both retries wait on the entry in flight");
 
     // Batch 1 is written and its keys leave the in-flight set: a retry now
@@ -199,7 +206,10 @@ fn a_registry_change_between_two_events_of_one_batch_applies_to_the_second_only(
     let Assembled { commit, .. } = a.assemble(vec![e1, p, e2], NOW, store.as_ref(), &inflight, &empty());
     let c = commit.expect("commit");
     assert_eq!(c.waiters.iter().map(|w| w.index).collect::<Vec<_>>(), vec![0, 1]);
-    assert!(c.batch.policy.as_ref().is_some_and(|p| p.index == 1), "the policy leaf is entry 1");
+    assert!(
+        c.batch.policy.as_ref().is_some_and(|p| p.index == 1),
+        "the policy leaf is entry 1"
+    );
     assert!(matches!(
         answered(&mut r2),
         Err(SeqError::Scope(ScopeError::UnknownSubmitter(_)))
@@ -312,7 +322,10 @@ async fn a_failed_write_stops_the_log_and_acknowledges_nothing_unwritten() {
     // its in-memory tree ran ahead of the disk.
     failing.fail.store(false, Ordering::Release);
     let later = seq.submit(job(&ci, "e4", "svc-a")).await;
-    assert!(matches!(later, Err(SeqError::Unavailable(Unavailable::Write { .. }))), "{later:?}");
+    assert!(
+        matches!(later, Err(SeqError::Unavailable(Unavailable::Write { .. }))),
+        "{later:?}"
+    );
     let retry = seq.submit(job(&ci, "e1", "svc-a")).await;
     assert!(matches!(retry, Err(SeqError::Unavailable(_))), "{retry:?}");
     assert_eq!(store.size(), 2);
@@ -335,7 +348,10 @@ async fn a_batch_over_the_queue_capacity_is_refused_whole() {
     let jobs = (0..11).map(|i| job(&ci, &format!("e{i}"), "svc-a")).collect();
     let results = seq.submit_many(jobs).await;
     assert_eq!(results.len(), 11);
-    assert!(results.iter().all(|r| matches!(r, Err(SeqError::Overloaded))), "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(r, Err(SeqError::Overloaded))),
+        "{results:?}"
+    );
     assert_eq!(store.size(), 1, "only the policy leaf");
     let fits = seq
         .submit_many((0..10).map(|i| job(&ci, &format!("e{i}"), "svc-a")).collect())

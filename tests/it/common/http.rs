@@ -15,7 +15,7 @@ pub(crate) fn raw(addr: &str) -> std::net::TcpStream {
 
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_mins(1))
         .build()
         .expect("client")
 }

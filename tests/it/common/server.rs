@@ -78,7 +78,7 @@ fn await_ready(child: &mut Child, service: &str, patience: Duration) -> Option<(
 /// first.
 pub(crate) fn start_ready(mut cmd: Command, dir: &Path, service: &str) -> (Child, String) {
     let mut child = spawn_logged(&mut cmd, dir);
-    if let Some((url, _)) = await_ready(&mut child, service, Duration::from_secs(60)) {
+    if let Some((url, _)) = await_ready(&mut child, service, Duration::from_mins(1)) {
         return (child, url);
     }
     let _ = child.kill();
@@ -126,7 +126,7 @@ impl Server {
             .args(extra)
             .envs(env.iter().copied());
         let mut child = spawn_logged(&mut cmd, data_dir);
-        let ready = await_ready(&mut child, "log", Duration::from_secs(120));
+        let ready = await_ready(&mut child, "log", Duration::from_mins(2));
         // The ready line has the URL only; the log's key is in the banner.
         let vkey = ready.as_ref().and_then(|(_, banner)| {
             banner
@@ -134,18 +134,17 @@ impl Server {
                 .find_map(|l| l.strip_prefix("log vkey: "))
                 .map(|k| VerifierKey::parse(k).expect("vkey"))
         });
-        match (ready, vkey) {
-            (Some((url, _)), Some(vkey)) => Ok(Self {
+        if let (Some((url, _)), Some(vkey)) = (ready, vkey) {
+            Ok(Self {
                 child,
                 url,
                 data_dir: data_dir.to_owned(),
                 vkey,
-            }),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(stderr_log(data_dir))
-            }
+            })
+        } else {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(stderr_log(data_dir))
         }
     }
 
