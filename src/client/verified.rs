@@ -157,7 +157,7 @@ pub enum TilesError {
         source: TileError,
     },
     /// The tiles do not hash to the checkpoint's root.
-    #[error("the tiles do not match the checkpoint of size {size}")]
+    #[error("tiles do not match the checkpoint of size {size}")]
     Root {
         /// The checkpoint's size.
         size: u64,
