@@ -450,7 +450,7 @@ async fn run(a: BenchArgs) -> Result<()> {
         })
     };
     let key = || srv.key.clone().context("a write load on --url needs --key");
-    let client = reqwest::Client::new();
+    let client = provlog::client::http_client(Duration::from_mins(1))?;
     let mut size = client
         .get(format!("{}/v1/log", srv.url))
         .send()

@@ -250,7 +250,7 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                     .enumerate()
                 {
                     if let Some(receipt) = r.get("receipt") {
-                        emit(&receipt.to_string())?
+                        emit(&receipt.to_string())?;
                     } else {
                         failed += 1;
                         pb.suspend(|| {
