@@ -56,6 +56,7 @@ impl From<SeqError> for ApiError {
             SeqError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
             SeqError::Frozen => Self::new(StatusCode::FORBIDDEN, "log_frozen", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
+            SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }
     }

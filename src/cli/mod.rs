@@ -217,11 +217,7 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
         ..Default::default()
     };
     let cfg = crate::config::Config::load(&o)?;
-    if !cfg.submitters.is_empty() {
-        provlog_proto::policy::Registry::new(provlog_proto::policy::Policy {
-            submitters: cfg.submitters.clone(),
-        })?;
-    }
+    cfg.configured_registry()?;
     crate::util::output::out(format_args!(
         "{}: ok ({} submitters)",
         file.display(),

@@ -10,6 +10,7 @@ pub use tables::{PublishConfig, Rate, WitnessConfig};
 use anyhow::{Context, Result, bail};
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -227,6 +228,8 @@ pub struct Config {
     pub publish: Option<PublishConfig>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
+    /// The config file these settings came from, if any.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -343,6 +346,7 @@ impl Config {
                 p
             },
             submitters,
+            config_file: o.config.clone(),
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
@@ -377,6 +381,13 @@ impl Config {
     pub fn load_or_create_log_key(&self) -> Result<(SignerKey, bool)> {
         let (key, created) = if self.log_key.exists() {
             (keyfile::read_signer(&self.log_key)?, false)
+        } else if self.data_dir.join("db").exists() {
+            bail!(
+                "{} holds a store but no log key at {}: put the log's private key there (or pass --log-key); \
+                 a new key would sign checkpoints no one can tie to this log's history, so none is made",
+                self.data_dir.display(),
+                self.log_key.display()
+            );
         } else {
             let k = keyfile::generate(&self.origin, ALG_ED25519)?;
             keyfile::write_new(&self.log_key, &k)?;
@@ -399,19 +410,22 @@ impl Config {
         Ok((key, created))
     }
 
-    /// The registry in force: the configured submitters, or (when there are
-    /// none) a `dev` submitter with full scope whose key is created next to
-    /// the log key. Returns the registry and, for the dev case, the key file.
+    /// The registry to install at start: the configured submitters (a config
+    /// file must name some); with no config at all, on a first start a
+    /// `dev` submitter with full scope whose key is created next to the log
+    /// key, and on a later start `None`: the registry logged last stays.
+    /// Returns the registry and, for the dev case, the key file.
     ///
     /// # Errors
     /// Invalid registry or unreadable dev key.
-    pub fn registry(&self) -> Result<(Registry, Option<PathBuf>)> {
-        if !self.submitters.is_empty() {
-            let reg = Registry::new(Policy {
-                submitters: self.submitters.clone(),
-            })
-            .context("invalid [[submitters]]")?;
-            return Ok((reg, None));
+    pub fn registry(&self) -> Result<(Option<Registry>, Option<PathBuf>)> {
+        if !self.submitters.is_empty() || self.config_file.is_some() {
+            return Ok((Some(self.configured_registry()?), None));
+        }
+        // No config at all: the embedded default is for a first start only;
+        // a log that exists keeps the registry it logged last.
+        if self.data_dir.join("db").exists() {
+            return Ok((None, None));
         }
         let path = dev_key_path(&self.log_key);
         let key = if path.exists() {
@@ -432,7 +446,32 @@ impl Config {
                 not_after: None,
             }],
         })?;
-        Ok((reg, Some(path)))
+        Ok((Some(reg), Some(path)))
+    }
+
+    /// The registry of the configured `[[submitters]]`, checked to fit one
+    /// policy leaf. A reload installs only this: never the embedded `dev`
+    /// submitter.
+    ///
+    /// # Errors
+    /// No `[[submitters]]`, an invalid entry, or a registry whose policy leaf
+    /// would exceed [`MAX_ENTRY_BYTES`].
+    pub fn configured_registry(&self) -> Result<Registry> {
+        if self.submitters.is_empty() {
+            bail!(
+                "{} has no [[submitters]]: a log needs at least one (the full-scope dev submitter is only \
+                 created on a first start with no config at all)",
+                self.config_file
+                    .as_ref()
+                    .map_or_else(|| "the configuration".to_owned(), |p| p.display().to_string())
+            );
+        }
+        let reg = Registry::new(Policy {
+            submitters: self.submitters.clone(),
+        })
+        .context("invalid [[submitters]]")?;
+        check_policy_size(&reg)?;
+        Ok(reg)
     }
 }
 
@@ -454,6 +493,22 @@ fn checked_submitters(text: &str, subs: &[toml::Spanned<SubmitterPolicy>]) -> Re
         }
     }
     Ok(subs.iter().map(|s| s.get_ref().clone()).collect())
+}
+
+/// Refuses a registry whose policy leaf would not fit one entry: C2SP
+/// tlog-tiles frames entries with a 2-byte length, so a larger leaf could
+/// be sequenced but never served as a bundle. (`logged_at` always has the
+/// same width, so any timestamp gives the leaf's size.)
+fn check_policy_size(reg: &Registry) -> Result<()> {
+    let bytes = provlog_proto::leaf::policy_leaf("2000-01-01T00:00:00.000Z", reg.policy()).len();
+    if bytes > MAX_ENTRY_BYTES {
+        bail!(
+            "the [[submitters]] registry would be logged as a policy entry of {bytes} bytes, over the limit of \
+             {MAX_ENTRY_BYTES} bytes per entry: use fewer or shorter patterns (globs such as \"svc-*\" cover many \
+             targets), or fewer submitters"
+        );
+    }
+    Ok(())
 }
 
 /// Where the dev submitter key lives: beside the log key.
@@ -539,8 +594,9 @@ ready_max_checkpoint_age_ms = 30000
 # url = "https://witness.example/w1"
 # key = "witness.example/w1+20324abe+BCmsuuFBvMrwsi4alNNNC8c2HlJtC/4SyJeUvJMilm3X"
 
-# Who may submit. With no [[submitters]], a "dev" submitter with full scope
-# is created next to the log key and announced at start. Changes take effect
+# Who may submit: a config file must list at least one submitter (only a
+# first start with no config file at all creates a full-scope "dev"
+# submitter next to the log key, announced at start). Changes take effect
 # on SIGHUP or POST /v1/admin/reload; each change is logged as a policy entry
 # before any event is accepted under it.
 [[submitters]]

@@ -234,6 +234,19 @@ struct Failed {
     why: SendError,
 }
 
+/// The cosignature of `key` in a witness's `200` answer: the first line
+/// that verifies under it. Repeats and lines by other keys are ignored, so
+/// a checkpoint carries at most one cosignature per configured witness
+/// (a note with more than 100 signature lines is one no parser accepts).
+fn cosignature_line(body: &str, text: &str, key: &VerifierKey) -> Result<String, SendError> {
+    parse_signature_lines(body)
+        .map_err(SendError::BadResponse)?
+        .into_iter()
+        .find(|s| verify_signature(text, s, key).is_some())
+        .map(|s| s.to_line())
+        .ok_or(SendError::NoValidCosignature)
+}
+
 /// One add-checkpoint exchange, retried from the size a `409` reports.
 /// Returns the witness's new size and its verified cosignature line(s), or
 /// the size it reported (if any) and why it failed.
@@ -281,17 +294,9 @@ async fn send(
         let body = r.text().await.unwrap_or_default();
         match status {
             200 => {
-                let sigs = parse_signature_lines(&body).map_err(|e| fail(reported, SendError::BadResponse(e)))?;
-                let mut good = String::new();
-                for s in sigs {
-                    if verify_signature(text, &s, key).is_some() {
-                        good.push_str(&s.to_line());
-                    }
-                }
-                if good.is_empty() {
-                    return Err(fail(reported, SendError::NoValidCosignature));
-                }
-                return Ok((size, good));
+                return cosignature_line(&body, text, key)
+                    .map(|line| (size, line))
+                    .map_err(|why| fail(reported, why));
             }
             409 if ctype.starts_with("text/x.tlog.size") => {
                 let n: u64 = body
@@ -324,4 +329,25 @@ async fn send(
         }
     }
     Err(fail(reported, SendError::TooManyConflicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SendError, cosignature_line};
+    use provlog_tlog::keys::{ALG_COSIGNATURE_V1, SignerKey};
+    use provlog_tlog::witness::cosign;
+
+    #[test]
+    fn a_witness_that_repeats_its_cosignature_adds_one_line() {
+        let text = "example.com/log\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        let w = SignerKey::from_seed("w1", ALG_COSIGNATURE_V1, [3; 32]).expect("key");
+        let other = SignerKey::from_seed("w2", ALG_COSIGNATURE_V1, [4; 32]).expect("key");
+        let line = cosign(&w, text, 1_700_000_000).expect("cosign");
+        let body = format!("{}{}", cosign(&other, text, 1).expect("cosign"), line.repeat(50));
+        assert_eq!(cosignature_line(&body, text, &w.verifier()).expect("found"), line);
+        assert!(matches!(
+            cosignature_line(&body.replace(&line, ""), text, &w.verifier()),
+            Err(SendError::NoValidCosignature)
+        ));
+    }
 }

@@ -202,15 +202,16 @@ pub struct Log {
 impl Log {
     /// Opens the data directory, checks the stored tree against its latest
     /// checkpoint (refusing to start on any mismatch), starts the sequencer,
-    /// and logs a `policy` entry if the configured registry differs from the
-    /// last logged one (always on first start, so entry 0 is a policy leaf).
+    /// and logs a `policy` entry if `registry` differs from the last logged
+    /// one (always on first start, so entry 0 is a policy leaf); with
+    /// `None` the last logged registry stays in force.
     ///
     /// # Errors
     /// Anything that makes the log unsafe to serve.
     pub async fn open(
         cfg: &Config,
         overrides: Overrides,
-        registry: Registry,
+        registry: Option<Registry>,
         signer: SignerKey,
         ack_gate: Option<Arc<dyn AckGate>>,
     ) -> Result<Arc<Self>> {
@@ -290,9 +291,34 @@ impl Log {
         if log.sequencer.is_frozen() {
             tracing::warn!("the log is frozen: serving reads only; the configured registry is not logged");
         } else {
-            log.install(registry).await.context("logging the submitter registry")?;
+            match registry {
+                Some(r) => {
+                    log.install(r).await.context("logging the submitter registry")?;
+                }
+                None => log
+                    .keep_logged()
+                    .await
+                    .context("reading the logged submitter registry")?,
+            }
         }
         Ok(log)
+    }
+
+    /// Puts in force the registry the log logged last (a restart with no
+    /// config: nothing new is logged).
+    async fn keep_logged(&self) -> Result<()> {
+        let store = Arc::clone(&self.store);
+        let Some(p) = blocking(move || Ok(store.policy()?)).await? else {
+            bail!("the log has no policy entry and no [[submitters]] are configured");
+        };
+        let policy: provlog_proto::policy::Policy =
+            serde_json::from_slice(&p.canonical).with_context(|| format!("the policy of entry {}", p.index))?;
+        let registry = Arc::new(Registry::new(policy).with_context(|| format!("the policy of entry {}", p.index))?);
+        *crate::util::sync::write(&self.in_force, "registry in force") = InForce {
+            registry,
+            policy_index: Some(p.index),
+        };
+        Ok(())
     }
 
     /// Makes `registry` the one in force: if it differs from the last
@@ -323,8 +349,9 @@ impl Log {
         })
     }
 
-    /// Re-reads the config file and installs its registry. An invalid file
-    /// changes nothing and says why. Reloads are serialized.
+    /// Re-reads the config file and installs its registry. An invalid file,
+    /// or one without `[[submitters]]`, changes nothing and says why; with
+    /// no config file the registry in force stays. Reloads are serialized.
     ///
     /// # Errors
     /// [`ReloadError`]; the registry in force is unchanged.
@@ -334,14 +361,27 @@ impl Log {
             return Err(SeqError::Frozen.into());
         }
         let overrides = self.overrides.clone();
-        let registry = tokio::task::spawn_blocking(move || -> Result<Registry> {
+        // No config file at all: there is nothing to re-read, and the
+        // registry in force stays (the embedded dev submitter is never
+        // installed by a reload).
+        let registry = tokio::task::spawn_blocking(move || -> Result<Option<Registry>> {
             let cfg = Config::load(&overrides)?;
-            Ok(cfg.registry()?.0)
+            if cfg.config_file.is_none() && cfg.submitters.is_empty() {
+                return Ok(None);
+            }
+            cfg.configured_registry().map(Some)
         })
         .await
         .map_err(|e| ReloadError::Config(e.into()))?
         .map_err(ReloadError::Config)?;
-        self.install(registry).await
+        match registry {
+            Some(r) => self.install(r).await,
+            None => Ok(Reloaded {
+                changed: false,
+                policy_index: self.policy_index(),
+                submitters: self.registry().policy().submitters.len(),
+            }),
+        }
     }
 
     /// The checkpoint origin (also the log key's name).

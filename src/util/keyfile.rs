@@ -24,6 +24,15 @@ pub fn generate(name: &str, alg: u8) -> Result<SignerKey> {
 /// # Errors
 /// The file exists or cannot be written.
 pub fn write_new(path: &Path, key: &SignerKey) -> Result<()> {
+    // A vkey is what others trust: never overwrite one (it may name the key
+    // of a log whose private key went missing).
+    let vpath = path.with_extension("vkey");
+    if vpath.exists() {
+        anyhow::bail!(
+            "{} exists: refusing to create a new key beside a verifier key it does not match",
+            vpath.display()
+        );
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -35,7 +44,6 @@ pub fn write_new(path: &Path, key: &SignerKey) -> Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     writeln!(f, "{}", key.to_skey_string())?;
     f.sync_all()?;
-    let vpath = path.with_extension("vkey");
     fs::write(&vpath, format!("{}\n", key.verifier().to_vkey_string()))
         .with_context(|| format!("writing {}", vpath.display()))?;
     Ok(())

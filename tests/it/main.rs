@@ -14,6 +14,7 @@ mod api;
 mod bad_input;
 mod cli;
 mod crash;
+mod defects;
 mod deploy;
 mod docs;
 mod explorer;

@@ -307,8 +307,9 @@ async fn a_store_holding_other_bytes_is_a_fork() {
     std::fs::write(
         &conf,
         format!(
-            "[publish]\nurl = \"file://{}\"\nack_after_publish = true\nack_timeout_ms = 600000\n",
-            good.display()
+            "[publish]\nurl = \"file://{}\"\nack_after_publish = true\nack_timeout_ms = 600000\n{}",
+            good.display(),
+            common::dev_submitter(&lost, 7)
         ),
     )
     .expect("config");
@@ -380,13 +381,14 @@ async fn ack_after_publish_and_an_unreachable_store() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let conf = |required: bool| {
+    let conf = |required: bool, data: &std::path::Path| {
         let p = dir.path().join(format!("unreachable-{required}.toml"));
         std::fs::write(
             &p,
             format!(
                 "[publish]\nurl = \"s3://provlog/logs\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"garage\"\n\
-                 required = {required}\nack_after_publish = true\nack_timeout_ms = 1500\n"
+                 required = {required}\nack_after_publish = true\nack_timeout_ms = 1500\n{}",
+                common::dev_submitter(data, 8)
             ),
         )
         .expect("config");
@@ -400,11 +402,20 @@ async fn ack_after_publish_and_an_unreachable_store() {
             "0000000000000000000000000000000000000000000000000000000000000000",
         ),
     ];
-    let refused = Server::try_start_env(&dir.path().join("b"), &["--config", &conf(true)], &envs);
+    let refused = Server::try_start_env(
+        &dir.path().join("b"),
+        &["--config", &conf(true, &dir.path().join("b"))],
+        &envs,
+    );
     let err = refused.err().expect("refused");
     assert!(err.contains("cannot read the object store s3://provlog/logs"), "{err}");
 
-    let s = Server::try_start_env(&dir.path().join("c"), &["--config", &conf(false)], &envs).expect("degraded start");
+    let s = Server::try_start_env(
+        &dir.path().join("c"),
+        &["--config", &conf(false, &dir.path().join("c"))],
+        &envs,
+    )
+    .expect("degraded start");
     let key = s.dev_key();
     let sub = serde_json::to_vec(&submission(&key, &event("unpublished", "svc-x"))).expect("json");
     let (st, r) = post(&c, &s.url, "/v1/entries", sub.clone()).await;

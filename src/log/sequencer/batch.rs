@@ -23,6 +23,7 @@ use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_tlog::keys::SignerKey;
 use provlog_tlog::merkle::{CompactRange, Hash, HashSource, NodeId, inclusion_proof, sha256};
+use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -180,7 +181,12 @@ impl Assembler {
         for (w, head_hash) in fresh {
             let (e, r) = match w {
                 Work::Policy(reg, r) => {
-                    let index = batch.push_policy(policy_leaf(&ts, reg.policy()), reg.policy().canonical());
+                    let entry = policy_leaf(&ts, reg.policy());
+                    if let Err(e) = fits(&entry) {
+                        let _ = r.send(Err(e));
+                        continue;
+                    }
+                    let index = batch.push_policy(entry, reg.policy().canonical());
                     waiters.push(Waiter {
                         reply: r,
                         index,
@@ -230,6 +236,10 @@ impl Assembler {
                 continue;
             }
             let entry = e.submission.leaf.render(&ts);
+            if let Err(err) = fits(&entry) {
+                let _ = r.send(Err(err));
+                continue;
+            }
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
             set.insert(
                 e.dedup_key,
@@ -317,6 +327,17 @@ impl Assembler {
         }
         Ok(())
     }
+}
+
+/// Refuses a leaf that no bundle could carry.
+fn fits(entry: &[u8]) -> Result<(), SeqError> {
+    if entry.len() > MAX_ENTRY_BYTES {
+        return Err(SeqError::EntryTooLarge {
+            bytes: entry.len(),
+            limit: MAX_ENTRY_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// The nodes of one batch's neighbourhood, for in-memory proofs.

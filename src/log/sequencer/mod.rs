@@ -152,6 +152,15 @@ pub enum SeqError {
     /// The queue is full; retry later.
     #[error("the sequencer queue is full")]
     Overloaded,
+    /// The leaf would exceed the most bytes an entry may hold (C2SP
+    /// tlog-tiles frames entries with a 2-byte length): never sequenced.
+    #[error("the entry would be {bytes} bytes, over the limit of {limit} bytes per entry")]
+    EntryTooLarge {
+        /// The leaf's size.
+        bytes: usize,
+        /// [`provlog_tlog::tile::MAX_ENTRY_BYTES`].
+        limit: usize,
+    },
     /// The log cannot append (stopping, or a storage failure).
     #[error("the log is not accepting entries")]
     Unavailable(#[from] Unavailable),

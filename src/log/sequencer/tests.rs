@@ -232,6 +232,43 @@ fn no_event_is_sequenced_before_a_registry_is_logged() {
 }
 
 #[test]
+fn a_policy_leaf_over_the_entry_limit_is_never_sequenced() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci) = (key("log", 1), key("ci", 2));
+    let mut a = assembler(&log, Some((0, registry(&ci, "*"))));
+    // One submitter with 300 long target patterns: a leaf of about 75 KB.
+    let targets = (0..300).map(|i| format!("svc-{i:04}-{}", "x".repeat(240))).collect();
+    let big = Arc::new(
+        Registry::new(Policy {
+            submitters: vec![SubmitterPolicy {
+                id: ci.name().to_owned(),
+                key: ci.verifier().to_vkey_string(),
+                actions: vec!["*".into()],
+                targets,
+                systems: None,
+                not_before: None,
+                not_after: None,
+            }],
+        })
+        .expect("registry"),
+    );
+    let (p, mut r) = policy(big);
+    let (e, _e) = event(job(&ci, "e1", "svc-a"));
+    let (idx, _) = assemble_and_write(&mut a, &store, &Mutex::default(), vec![p, e]);
+    assert!(
+        matches!(answered(&mut r), Err(SeqError::EntryTooLarge { limit: 65_535, .. })),
+        "refused"
+    );
+    assert_eq!(
+        idx,
+        vec![0],
+        "the event after it is sequenced under the registry still in force"
+    );
+    assert_eq!(store.size(), 1);
+}
+
+#[test]
 fn a_changed_key_is_checked_again_at_sequencing() {
     let dir = tempfile::tempdir().expect("dir");
     let store = open(&dir);

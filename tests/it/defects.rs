@@ -1,0 +1,122 @@
+//! Regression tests for the defects of issue 13, each against the real
+//! binary, each written to fail on the code before its fix.
+
+use crate::common::{Server, client, get_json, run};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use std::path::Path;
+
+const TOKEN: &str = "a-long-enough-admin-token";
+
+fn key(id: &str) -> SignerKey {
+    let seed = provlog_tlog::merkle::sha256(&[id.as_bytes()]);
+    SignerKey::from_seed(id, ALG_ED25519, seed).expect("key")
+}
+
+/// A config with one submitter whose `targets` are `n` patterns of
+/// `len` characters each.
+fn config(path: &Path, n: usize, len: usize) {
+    let targets: Vec<String> = (0..n)
+        .map(|i| format!("{:?}", format!("svc-{i:04}-{}", "x".repeat(len))))
+        .collect();
+    let text = format!(
+        "origin = \"defects.example/log\"\nadmin_token = {TOKEN:?}\n[[submitters]]\nid = \"ci\"\nkey = {:?}\nactions = [\"*\"]\ntargets = [{}]\n",
+        key("ci").verifier().to_vkey_string(),
+        targets.join(", ")
+    );
+    std::fs::write(path, text).expect("config");
+}
+
+/// #13.2: a registry whose policy leaf would exceed 65,535 bytes is refused
+/// by `config check`, at start and at reload, naming the size and the
+/// limit; the log is unchanged by the refused reload.
+#[tokio::test]
+async fn a_registry_too_large_for_one_leaf_is_refused_at_check_start_and_reload() {
+    let dir = tempfile::tempdir().expect("dir");
+    let big = dir.path().join("big.toml");
+    config(&big, 300, 240);
+    let (code, out) = run(&["config", "check", big.to_str().expect("p")]);
+    assert_ne!(code, 0, "config check accepted an oversized registry: {out}");
+    assert!(out.contains("65535"), "names the limit: {out}");
+
+    let data = dir.path().join("data");
+    let err = Server::try_start(&data, &["--config", big.to_str().expect("p")])
+        .err()
+        .expect("a start with an oversized registry is refused");
+    assert!(err.contains("65535"), "{err}");
+    assert!(!data.join("db").exists(), "nothing is created by a refused start");
+
+    let small = dir.path().join("small.toml");
+    config(&small, 2, 10);
+    let s = Server::start(&data, &["--config", small.to_str().expect("p")]);
+    let c = client();
+    let (_, before) = get_json(&c, &s.url, "/v1/log").await;
+    config(&small, 300, 240);
+    let r = c
+        .post(format!("{}/v1/admin/reload", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status().as_u16(), 422);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_config");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| m.contains("65535")),
+        "{body}"
+    );
+    let (_, after) = get_json(&c, &s.url, "/v1/log").await;
+    assert_eq!(before["tree_size"], after["tree_size"], "nothing was logged");
+    assert_eq!(before["policy_index"], after["policy_index"]);
+    let (code, _) = get_json(&c, &s.url, &format!("/tile/entries/000.p/{}", after["tree_size"])).await;
+    assert_eq!(code, 200, "the log still serves its bundles");
+    s.stop();
+}
+
+/// #13.7: a data directory that holds a store but lost its private key is
+/// refused at start; no new key is made and `log.vkey` is kept.
+#[test]
+fn a_store_without_its_key_is_refused_and_no_key_is_made() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    Server::start(&data, &[]).stop();
+    let vkey = std::fs::read(data.join("log.vkey")).expect("vkey");
+    std::fs::remove_file(data.join("log.skey")).expect("rm");
+    let err = Server::try_start(&data, &[]).err().expect("refused");
+    assert!(err.contains("log.skey") && err.contains("holds a store"), "{err}");
+    assert!(!data.join("log.skey").exists(), "no new key was made");
+    assert_eq!(
+        std::fs::read(data.join("log.vkey")).expect("vkey"),
+        vkey,
+        "log.vkey is kept"
+    );
+}
+
+/// #13.7: a reload of a file with no `[[submitters]]` is refused; the
+/// embedded full-scope `dev` submitter is never installed by a reload.
+#[tokio::test]
+async fn a_reload_without_submitters_is_refused_and_dev_is_not_installed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("provlog.toml");
+    config(&file, 1, 4);
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &["--config", file.to_str().expect("p")]);
+    let c = client();
+    let (_, before) = get_json(&c, &s.url, "/v1/log").await;
+    std::fs::write(
+        &file,
+        format!("origin = \"defects.example/log\"\nadmin_token = {TOKEN:?}\n"),
+    )
+    .expect("write");
+    let r = c
+        .post(format!("{}/v1/admin/reload", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status().as_u16(), 422, "{:?}", r.text().await);
+    let (_, after) = get_json(&c, &s.url, "/v1/log").await;
+    assert_eq!(before["policy_index"], after["policy_index"]);
+    assert_eq!(before["tree_size"], after["tree_size"]);
+    assert!(!data.join("dev.skey").exists(), "no dev key was made");
+    s.stop();
+}
