@@ -5,7 +5,7 @@
 
 pub use crate::http::error::ApiError;
 
-use crate::log::sequencer::SeqError;
+use crate::log::sequencer::{SeqError, Unavailable};
 use crate::log::{ReadError, ReloadError, SubmitError};
 use axum::http::StatusCode;
 use provlog_proto::policy::ScopeError;
@@ -57,6 +57,9 @@ impl From<SeqError> for ApiError {
             SeqError::Frozen => Self::new(StatusCode::FORBIDDEN, "log_frozen", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
+            SeqError::Unavailable(Unavailable::Diverged(_)) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "history_diverged", msg)
+            }
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }
     }

@@ -40,6 +40,11 @@ pub(super) struct Args {
     /// Region for an `s3://` source.
     #[arg(long)]
     region: Option<String>,
+    /// Refuse a published checkpoint of fewer entries than this: the size
+    /// of a checkpoint you already trust (a receipt's, a monitor's), so that
+    /// a stale mirror cannot roll the log back.
+    #[arg(long, default_value_t = 0)]
+    min_size: u64,
 }
 
 /// Entries appended per synced write.
@@ -77,6 +82,15 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let (cp, _) = open_checkpoint(&note, &key).context("the published checkpoint does not verify under the log key")?;
     if cp.size == 0 {
         bail!("the published log is empty: nothing to restore");
+    }
+    if cp.size < a.min_size {
+        bail!(
+            "{} publishes a checkpoint of {} entries, fewer than --min-size {}: a stale or rolled-back copy \
+             (nothing was restored)",
+            a.from,
+            cp.size,
+            a.min_size
+        );
     }
     std::fs::create_dir_all(&a.data_dir).with_context(|| format!("creating {}", a.data_dir.display()))?;
     let work = a.data_dir.join("db.restoring");

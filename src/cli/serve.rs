@@ -40,7 +40,14 @@ async fn serve(o: Overrides) -> Result<()> {
         .as_ref()
         .filter(|p| p.ack_after_publish)
         .map(|p| Arc::clone(p) as Arc<dyn AckGate>);
-    let log = Log::open(&cfg, o.clone(), registry, signer, ack_gate).await?;
+    let log = Log::open(&cfg, o.clone(), signer, ack_gate).await?;
+    // Nothing is signed before the store's history is known to be a prefix
+    // of this log's (a data directory that lost entries must not sign a
+    // checkpoint the store contradicts).
+    if let Some(p) = &publisher {
+        p.check_before_signing(log.as_ref(), log.metrics()).await;
+    }
+    log.begin(cfg.frozen, registry).await?;
     spawn_sighup_reload(Arc::clone(&log));
     let shutdown = crate::util::signal::shutdown_signal();
     if let Some(w) = &witnessing {

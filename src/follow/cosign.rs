@@ -186,6 +186,15 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
                     if let Some(s) = reported {
                         known[i] = s;
                     }
+                    // A witness that cosigned a larger tree of this log saw
+                    // a history this log no longer has: signing on would
+                    // make a second one.
+                    if let SendError::Ahead { witness, size } = &why {
+                        log.halt(format!(
+                            "witness {} has cosigned a tree of {witness} entries, ahead of this log's {size}",
+                            w.witnesses[i].0
+                        ));
+                    }
                     tracing::warn!(witness = %w.witnesses[i].0, tree_size = p.size, error = %crate::util::error_chain(&why), "witness did not cosign");
                 }
             }

@@ -327,7 +327,7 @@ impl Publisher {
             .map_err(|e| RoundError::Fork(format!("{}/checkpoint is not a checkpoint of this log: {e}", self.url)))?;
         let size = log.published().size;
         if cp.size > size {
-            return Err(RoundError::Fork(format!(
+            return Err(RoundError::Diverged(format!(
                 "{}/checkpoint has size {}, ahead of this log's {size}: this data directory lost entries \
                  the store holds; restore it from the store (provlog restore) instead of publishing over it",
                 self.url, cp.size
@@ -340,7 +340,7 @@ impl Publisher {
                 source,
             })?;
             if root != cp.root {
-                return Err(RoundError::Fork(format!(
+                return Err(RoundError::Diverged(format!(
                     "{}/checkpoint of size {at} has another root than this log at that size",
                     self.url
                 )));
@@ -368,7 +368,7 @@ impl Publisher {
         for r in uploaded {
             match r {
                 Ok(w) => written += usize::from(w),
-                Err(e @ RoundError::Fork(_)) => return Err(e),
+                Err(e @ (RoundError::Fork(_) | RoundError::Diverged(_))) => return Err(e),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -464,9 +464,27 @@ enum RoundError {
         #[source]
         source: crate::log::ReadError,
     },
-    /// The store holds another history: publishing stops.
+    /// The store holds bytes this log did not write: publishing stops.
     #[error("{0}")]
     Fork(String),
+    /// The store holds a checkpoint of this log that the local tree does
+    /// not extend: publishing stops and so does the log.
+    #[error("{0}")]
+    Diverged(String),
+}
+
+impl Publisher {
+    /// Before the log signs anything at start: if the store already holds a
+    /// checkpoint of this log that the local tree does not extend (a data
+    /// directory that lost entries, or another history under the same key),
+    /// halts the log so that it signs nothing, and raises the alarm. Other
+    /// failures are left to the publishing loop, which retries them.
+    pub async fn check_before_signing(&self, log: &impl LogView, metrics: &Metrics) {
+        if let Err(RoundError::Diverged(why)) = self.check_history(log).await {
+            log.halt(why.clone());
+            self.raise(metrics, why);
+        }
+    }
 }
 
 /// Publishes every new checkpoint until the process ends (or a fork is
@@ -481,6 +499,11 @@ pub async fn run(p: Arc<Publisher>, log: Arc<impl LogView>, metrics: Arc<Metrics
         match p.check_history(log).await {
             Ok(()) => break,
             Err(RoundError::Fork(why)) => {
+                p.raise(&metrics, why);
+                return;
+            }
+            Err(RoundError::Diverged(why)) => {
+                log.halt(why.clone());
                 p.raise(&metrics, why);
                 return;
             }
@@ -525,6 +548,11 @@ pub async fn run(p: Arc<Publisher>, log: Arc<impl LogView>, metrics: Arc<Metrics
                     continue;
                 }
                 Err(RoundError::Fork(why)) => {
+                    p.raise(&metrics, why);
+                    return;
+                }
+                Err(RoundError::Diverged(why)) => {
+                    log.halt(why.clone());
                     p.raise(&metrics, why);
                     return;
                 }

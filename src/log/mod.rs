@@ -202,16 +202,13 @@ pub struct Log {
 impl Log {
     /// Opens the data directory, checks the stored tree against its latest
     /// checkpoint (refusing to start on any mismatch), starts the sequencer,
-    /// and logs a `policy` entry if `registry` differs from the last logged
-    /// one (always on first start, so entry 0 is a policy leaf); with
-    /// `None` the last logged registry stays in force.
+    /// and starts the sequencer; [`Log::begin`] then logs the registry.
     ///
     /// # Errors
     /// Anything that makes the log unsafe to serve.
     pub async fn open(
         cfg: &Config,
         overrides: Overrides,
-        registry: Option<Registry>,
         signer: SignerKey,
         ack_gate: Option<Arc<dyn AckGate>>,
     ) -> Result<Arc<Self>> {
@@ -280,28 +277,45 @@ impl Log {
             ),
             ack_gate,
         });
-        if cfg.frozen && !log.sequencer.is_frozen() {
-            let p = log
+        Ok(log)
+    }
+
+    /// Makes the log ready to take submissions: freezes it if the config
+    /// says so, then logs `registry` if it differs from the last logged one
+    /// (always on first start, so entry 0 is a policy leaf), or with `None`
+    /// keeps the last logged one in force. A halted log (its history
+    /// diverges from what it published) signs nothing: the registry is not
+    /// logged.
+    ///
+    /// # Errors
+    /// Anything that makes the log unsafe to serve.
+    pub async fn begin(&self, frozen: bool, registry: Option<Registry>) -> Result<()> {
+        if let Some(why) = self.sequencer.failure() {
+            tracing::error!(error = %crate::util::error_chain(&why), "the log does not accept entries; the configured registry is not logged");
+            return Ok(());
+        }
+        if frozen && !self.sequencer.is_frozen() {
+            let p = self
                 .sequencer
                 .freeze()
                 .await
                 .context("freezing the log (frozen = true)")?;
             tracing::warn!(tree_size = p.size, "frozen = true: the log is now frozen for good");
         }
-        if log.sequencer.is_frozen() {
+        if self.sequencer.is_frozen() {
             tracing::warn!("the log is frozen: serving reads only; the configured registry is not logged");
         } else {
             match registry {
                 Some(r) => {
-                    log.install(r).await.context("logging the submitter registry")?;
+                    self.install(r).await.context("logging the submitter registry")?;
                 }
-                None => log
+                None => self
                     .keep_logged()
                     .await
                     .context("reading the logged submitter registry")?,
             }
         }
-        Ok(log)
+        Ok(())
     }
 
     /// Puts in force the registry the log logged last (a restart with no
@@ -461,6 +475,11 @@ impl Log {
     async fn check(&self, sub: Submission) -> Result<EventJob, SubmitError> {
         if self.sequencer.is_frozen() {
             return Err(SeqError::Frozen.into());
+        }
+        // A log that stopped (a failed write, a diverged history) says so
+        // before it spends a signature check.
+        if let Some(why) = self.sequencer.failure() {
+            return Err(SeqError::from(why).into());
         }
         let now = crate::util::clock::now_millis()?;
         self.admission.admit(&self.registry(), sub, now).await
@@ -813,6 +832,14 @@ impl Log {
     pub async fn freeze(&self) -> Result<Arc<Published>, SeqError> {
         let _no_reload_meanwhile = self.reload_lock.lock().await;
         self.sequencer.freeze().await
+    }
+
+    /// Stops sequencing and signing because the log's history diverges from
+    /// what it already published or had cosigned (`why` says how); reads go
+    /// on, submissions get `503 history_diverged`, readiness fails.
+    pub fn halt(&self, why: String) {
+        tracing::error!(reason = %why, "the log's history diverges from what it published: it signs nothing more");
+        self.sequencer.halt(sequencer::Unavailable::Diverged(why));
     }
 
     /// Stops the sequencer after finishing what is queued.

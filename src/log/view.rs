@@ -30,6 +30,9 @@ pub trait LogView: Send + Sync + 'static {
     fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send;
     /// The bytes of hash tile or entry bundle `tile` in the tree of `size`.
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send;
+    /// Evidence that the log's history diverges from what it published or
+    /// had cosigned (`why`): the log stops sequencing and signing.
+    fn halt(&self, why: String);
 }
 
 /// Why a submission was not acknowledged after publication.
@@ -80,6 +83,10 @@ impl LogView for Log {
     fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send {
         let store = Arc::clone(&self.store);
         super::blocking(move || merkle::consistency_proof(old, new, store.as_ref()).map_err(proof_err))
+    }
+
+    fn halt(&self, why: String) {
+        Log::halt(self, why);
     }
 
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send {

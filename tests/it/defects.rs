@@ -120,3 +120,90 @@ async fn a_reload_without_submitters_is_refused_and_dev_is_not_installed() {
     assert!(!data.join("dev.skey").exists(), "no dev key was made");
     s.stop();
 }
+
+/// #13.3: a log that lost its store but kept its key, restarted with
+/// publishing on, finds that the object store holds a larger history. It
+/// must not sign anything (no new checkpoint, no policy entry), refuses
+/// submissions with 503 `history_diverged`, fails readiness saying what to
+/// do, and never contradicts the store's checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_behind_its_published_history_signs_nothing() {
+    use crate::common::{post, submission, submit_many, wait_log};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("store");
+    let url = format!("file://{}", store.display());
+    let data = dir.path().join("log");
+    let s = Server::start(&data, &["--publish-url", &url]);
+    let c = client();
+    let key = s.dev_key();
+    submit_many(&c, &s.url, &key, "pub", 20).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 21).await;
+    s.stop();
+    let published = std::fs::read(store.join("checkpoint")).expect("checkpoint");
+
+    // The machine lost db/ but not the key.
+    std::fs::remove_dir_all(data.join("db")).expect("rm db");
+    let s = Server::start(&data, &["--publish-url", &url]);
+    let (code, ready) = get_json(&c, &s.url, "/readyz").await;
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("provlog restore")),
+        "{ready}"
+    );
+    let (code, log) = get_json(&c, &s.url, "/v1/log").await;
+    assert_eq!(code, 200);
+    assert_eq!(log["tree_size"], 0, "no entry was sequenced: {log}");
+    assert_eq!(log["checkpoint"], "", "no checkpoint was signed: {log}");
+    let sub = serde_json::to_vec(&submission(&key, &crate::common::event("after-loss", "svc-x"))).expect("json");
+    let (st, r) = post(&c, &s.url, "/v1/entries", sub).await;
+    assert_eq!(st, 503, "{r}");
+    assert_eq!(r["error"]["code"], "history_diverged", "{r}");
+    let (code, _) = get_json(&c, &s.url, "/checkpoint").await;
+    assert_eq!(code, 503, "no checkpoint to serve");
+    assert_eq!(
+        std::fs::read(store.join("checkpoint")).expect("checkpoint"),
+        published,
+        "the store's checkpoint is never contradicted"
+    );
+    s.stop();
+}
+
+/// #13.3: `restore --min-size` refuses a source whose checkpoint is older
+/// than one the operator trusts, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_a_checkpoint_below_the_floor() {
+    use crate::common::{submit_many, wait_log};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("store");
+    let url = format!("file://{}", store.display());
+    let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
+    let c = client();
+    submit_many(&c, &s.url, &s.dev_key(), "floor", 5).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 6).await;
+    let vkey = s.data_dir.join("log.vkey");
+    s.stop();
+    let target = dir.path().join("restored");
+    let args = |min: &str| {
+        vec![
+            "restore".to_owned(),
+            "--from".to_owned(),
+            url.clone(),
+            "--data-dir".to_owned(),
+            target.to_str().expect("p").to_owned(),
+            "--log-key".to_owned(),
+            vkey.to_str().expect("p").to_owned(),
+            "--min-size".to_owned(),
+            min.to_owned(),
+        ]
+    };
+    let a = args("7");
+    let (code, out) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("fewer than --min-size 7"), "{out}");
+    assert!(!target.join("db").exists(), "nothing was restored");
+    let a = args("6");
+    let (code, out) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{out}");
+}

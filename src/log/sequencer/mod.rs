@@ -131,6 +131,13 @@ pub enum Unavailable {
     /// A thread panicked while holding the write path's shared state.
     #[error("a write-path thread panicked; restart the log")]
     Poisoned,
+    /// The log's own history diverges from what it already published or
+    /// had cosigned: signing more would be an equivocation.
+    #[error(
+        "this log's history diverges from what it published: {0}. It signs nothing more until an operator acts: \
+         stop it and rebuild the data directory with `provlog restore` from where it was published"
+    )]
+    Diverged(String),
 }
 
 /// Why a submission was not sequenced.
@@ -563,6 +570,13 @@ impl Sequencer {
     #[must_use]
     pub fn failure(&self) -> Option<Unavailable> {
         self.shared.fatal()
+    }
+
+    /// Stops sequencing and signing for good (until a restart): every
+    /// queued and later submission is refused with `why`, and no checkpoint
+    /// is signed. The first cause is kept.
+    pub fn halt(&self, why: Unavailable) {
+        self.shared.set_fatal(why);
     }
 
     /// Sequences everything already queued, then stops both threads.
