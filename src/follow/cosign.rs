@@ -20,6 +20,10 @@ use provlog_tlog::witness::AddCheckpoint;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// Longest wait before a checkpoint some witness did not cosign is sent
+/// again.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
 /// A checkpoint note with the cosignature lines collected for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cosigned {
@@ -143,13 +147,25 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
     };
     // What each witness last cosigned, as far as the log knows.
     let mut known: Vec<u64> = vec![0; w.witnesses.len()];
+    // The size every witness cosigned; a size some witness did not cosign
+    // is tried again with back-off (doubling from the interval up to
+    // MAX_RETRY_WAIT) until all cosign it or a newer checkpoint supersedes
+    // it, so a transient failure on an idle log does not leave the
+    // witnessed checkpoint stale.
     let mut done = 0u64;
+    let mut retry: Option<(u64, std::time::Instant, Duration)> = None;
     let mut tick = tokio::time::interval(w.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let p = log.published();
         if p.size == 0 || p.size == done || p.checkpoint.is_empty() {
+            continue;
+        }
+        if let Some((size, at, _)) = retry
+            && size == p.size
+            && std::time::Instant::now() < at
+        {
             continue;
         }
         let Ok(note) = Note::parse(p.checkpoint.as_bytes()) else {
@@ -204,7 +220,16 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
             note: format!("{}{lines}", p.checkpoint),
             cosigners,
         });
-        done = p.size;
+        if cosigners == w.witnesses.len() {
+            done = p.size;
+            retry = None;
+        } else {
+            let wait = match retry {
+                Some((size, _, wait)) if size == p.size => (wait * 2).min(MAX_RETRY_WAIT),
+                _ => w.interval,
+            };
+            retry = Some((p.size, std::time::Instant::now() + wait, wait));
+        }
     }
 }
 

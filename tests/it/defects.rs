@@ -207,3 +207,76 @@ async fn restore_refuses_a_checkpoint_below_the_floor() {
     let (code, out) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{out}");
 }
+
+/// #13.4: a checkpoint that a witness failed to cosign is sent again, with
+/// back-off, until it is cosigned: on an idle log the witnessed checkpoint
+/// does not stay missing after a transient witness failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_witness_round_is_retried_on_an_idle_log() {
+    use crate::common::{Killed, free_port, spawn_ready, submit_many, write_key};
+    use provlog_tlog::keys::ALG_COSIGNATURE_V1;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let log_key = SignerKey::from_seed("retry.example/log", ALG_ED25519, [60; 32]).expect("k");
+    write_key(&data.join("log.skey"), &log_key);
+    let wk = SignerKey::from_seed("w.example", ALG_COSIGNATURE_V1, [61; 32]).expect("k");
+    // The witness is down while the log sequences its entries.
+    let port = free_port();
+    let wurl = format!("http://127.0.0.1:{port}");
+    let s = Server::start(
+        &data,
+        &[
+            "--origin",
+            "retry.example/log",
+            "--witness",
+            &format!("{wurl}={}", wk.verifier().to_vkey_string()),
+            "--witness-interval-ms",
+            "50",
+        ],
+    );
+    let c = client();
+    submit_many(&c, &s.url, &s.dev_key(), "r", 5).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (code, _) = get_json(&c, &s.url, "/v1/checkpoint/witnessed").await;
+    assert_eq!(code, 404, "nothing is witnessed while the witness is down");
+    // The witness comes up; the log sequences nothing more.
+    let wdir = dir.path().join("w");
+    std::fs::create_dir_all(&wdir).expect("dir");
+    write_key(&wdir.join("w.skey"), &wk);
+    let listen = format!("127.0.0.1:{port}");
+    let (child, _) = spawn_ready(
+        &wdir,
+        &[
+            "witness",
+            "--key",
+            wdir.join("w.skey").to_str().expect("p"),
+            "--log",
+            &log_key.verifier().to_vkey_string(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            wdir.to_str().expect("p"),
+        ],
+        "witness",
+    );
+    let _w = Killed(child);
+    // Generous: the retry back-off doubles from 50 ms (this is not a timing
+    // assertion, only a bound on how long the test waits).
+    let mut body = String::new();
+    for _ in 0..300 {
+        let r = c
+            .get(format!("{}/v1/checkpoint/witnessed", s.url))
+            .send()
+            .await
+            .expect("get");
+        if r.status() == 200 {
+            body = r.text().await.expect("text");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(body.starts_with("retry.example/log\n6\n"), "never witnessed: {body:?}");
+    assert!(body.contains("\u{2014} w.example "), "{body}");
+    s.stop();
+}
