@@ -21,12 +21,9 @@ pub(super) fn run(a: Args) -> Result<()> {
 
 async fn serve(o: Overrides) -> Result<()> {
     let cfg = Config::load(&o)?;
-    let (registry, dev_key) = cfg.registry()?;
-    let (signer, _) = cfg.load_or_create_log_key()?;
-    let publisher = match &cfg.publish {
-        Some(p) => Some(Arc::new(Publisher::open(p, &signer.verifier()).await?)),
-        None => None,
-    };
+    // Everything that can refuse the start is checked before anything is
+    // created: a failed start (a port in use, a bad witness key, an
+    // unreachable store) leaves no key, no store and no entry behind.
     let witnessing = if cfg.witnesses.is_empty() {
         None
     } else {
@@ -35,6 +32,26 @@ async fn serve(o: Overrides) -> Result<()> {
             cfg.witness_policy,
             cfg.witness_interval,
         )?))
+    };
+    let configured = if cfg.submitters.is_empty() && cfg.config_file.is_none() {
+        None
+    } else {
+        Some(cfg.configured_registry()?)
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let (signer, new_key) = cfg.load_or_generate_log_key()?;
+    let publisher = match &cfg.publish {
+        Some(p) => Some(Arc::new(Publisher::open(p, &signer.verifier()).await?)),
+        None => None,
+    };
+    if new_key {
+        cfg.persist_log_key(&signer)?;
+    }
+    let (registry, dev_key) = match configured {
+        Some(r) => (Some(r), None),
+        None => cfg.registry()?,
     };
     let ack_gate = publisher
         .as_ref()
@@ -64,9 +81,6 @@ async fn serve(o: Overrides) -> Result<()> {
             Arc::clone(log.metrics()),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("listening on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let mut banner = vec![
         format!("provlog listening on http://{addr}"),

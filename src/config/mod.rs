@@ -373,12 +373,14 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Loads the log key, creating it (named after the origin) on first
-    /// start. Refuses a key whose name is not the origin.
+    /// Loads the log key, or on a first start generates one named after the
+    /// origin, returned with `true` and not yet written (see
+    /// [`Config::persist_log_key`]). Refuses a key whose name is not the
+    /// origin, and a missing key beside an existing store or `.vkey`.
     ///
     /// # Errors
     /// Unreadable or mismatched key.
-    pub fn load_or_create_log_key(&self) -> Result<(SignerKey, bool)> {
+    pub fn load_or_generate_log_key(&self) -> Result<(SignerKey, bool)> {
         let (key, created) = if self.log_key.exists() {
             (keyfile::read_signer(&self.log_key)?, false)
         } else if self.data_dir.join("db").exists() {
@@ -389,9 +391,15 @@ impl Config {
                 self.log_key.display()
             );
         } else {
-            let k = keyfile::generate(&self.origin, ALG_ED25519)?;
-            keyfile::write_new(&self.log_key, &k)?;
-            (k, true)
+            let vkey = self.log_key.with_extension("vkey");
+            if vkey.exists() {
+                bail!(
+                    "{} exists but {} does not: put the log's private key there; a new key would not match it",
+                    vkey.display(),
+                    self.log_key.display()
+                );
+            }
+            (keyfile::generate(&self.origin, ALG_ED25519)?, true)
         };
         if key.name() != self.origin {
             bail!(
@@ -408,6 +416,16 @@ impl Config {
             );
         }
         Ok((key, created))
+    }
+
+    /// Writes a key [`Config::load_or_generate_log_key`] generated (mode
+    /// 0600, and its `.vkey`), once everything else about the start has
+    /// been checked.
+    ///
+    /// # Errors
+    /// The files exist or cannot be written.
+    pub fn persist_log_key(&self, key: &SignerKey) -> Result<()> {
+        keyfile::write_new(&self.log_key, key)
     }
 
     /// The registry to install at start: the configured submitters (a config

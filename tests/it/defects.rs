@@ -280,3 +280,20 @@ async fn a_failed_witness_round_is_retried_on_an_idle_log() {
     assert!(body.contains("\u{2014} w.example "), "{body}");
     s.stop();
 }
+
+/// #13.7: a start that fails (here: the port is taken) creates nothing: no
+/// key, no store, no entry 0.
+#[test]
+fn a_failed_start_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let (code, out) = run(&["serve", "--listen", &addr, "--data-dir", data.to_str().expect("p")]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("listening on"), "{out}");
+    for f in ["log.skey", "log.vkey", "dev.skey", "db"] {
+        assert!(!data.join(f).exists(), "{f} was created by a failed start: {out}");
+    }
+    drop(taken);
+}
