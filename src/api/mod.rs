@@ -63,6 +63,7 @@ pub fn router(app: App) -> Router {
             "/v1/entries",
             post(entries::submit)
                 .layer(middleware::from_fn_with_state(writes, admit))
+                .layer(middleware::from_fn_with_state(l.max_body_bytes, body::read_body_first))
                 .layer(middleware::from_fn_with_state(
                     l.max_body_bytes,
                     body::refuse_declared_oversize,
@@ -73,6 +74,10 @@ pub fn router(app: App) -> Router {
             post(entries::submit_batch)
                 .layer(DefaultBodyLimit::max(l.max_batch_body_bytes))
                 .layer(middleware::from_fn_with_state(batches, admit))
+                .layer(middleware::from_fn_with_state(
+                    l.max_batch_body_bytes,
+                    body::read_body_first,
+                ))
                 .layer(middleware::from_fn_with_state(
                     l.max_batch_body_bytes,
                     body::refuse_declared_oversize,
@@ -98,7 +103,7 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(l.max_body_bytes))
-        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn_with_state(timeout, body::deadline))
         .layer(middleware::from_fn(body::close_if_body_unread))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(Arc::clone(app.log.metrics()), track))
@@ -168,19 +173,6 @@ async fn admit(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "too many submissions in progress; retry shortly",
-        )
-        .into_response(),
-    }
-}
-
-/// Answers 408 when a request (reading its body included) takes too long.
-async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("the request took longer than {limit:?}"),
         )
         .into_response(),
     }

@@ -7,6 +7,13 @@
 //!   body before it reads gets the `413` (and keeps its connection) instead
 //!   of a broken pipe; a larger one is refused at once and the connection
 //!   closed.
+//! - [`read_body_first`]: the body is read whole (within the route's limit
+//!   and the request deadline) before anything behind it runs, so that a
+//!   scarce slot (the write admission semaphores) is taken only by a
+//!   request whose body is in: clients that trickle their bodies hold a
+//!   connection, not a slot.
+//! - [`deadline`]: `408 request_timeout` for a request (its body included)
+//!   that takes longer than the server's request timeout.
 //! - [`close_if_body_unread`]: an answer given before the body was read to
 //!   its end (`413`, `408` for a trickled body, a shed `503`) says
 //!   `Connection: close`. hyper closes such a connection after the response,
@@ -31,6 +38,48 @@ use std::task::{Context, Poll};
 /// The most bytes over a route's limit that [`refuse_declared_oversize`]
 /// reads and throws away before it answers.
 pub(crate) const DRAIN_MAX: u64 = 16 << 20;
+
+/// Route middleware: reads the whole body (at most `limit` bytes) before
+/// calling what is behind it. Over the limit: `413 body_too_large`; a body
+/// that breaks off: `400 unreadable_body`.
+pub(crate) async fn read_body_first(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(e) => {
+            let over = std::error::Error::source(&e)
+                .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+            if over {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body exceeds the limit of {limit} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("reading the body: {}", crate::util::error_chain(&e)),
+                )
+            }
+            .into_response()
+        }
+    }
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than
+/// `limit`; dropping the request's future cancels its work.
+pub async fn deadline(State(limit): State<std::time::Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {limit:?}"),
+        )
+        .into_response(),
+    }
+}
 
 /// Route middleware: `413 body_too_large` when the declared body length is
 /// over `limit` bytes (read and discarded first when the excess is at most

@@ -640,6 +640,10 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         let app = Router::new()
             .route("/checkpoints", get(checkpoints))
             .route("/metrics", get(metrics))
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_secs(10),
+                crate::http::body::deadline,
+            ))
             .with_state(Arc::clone(&m));
         // The same accept loop, connection cap and timeouts as the log.
         tokio::spawn(crate::http::server::serve(

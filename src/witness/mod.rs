@@ -183,6 +183,9 @@ async fn checkpoints(State(w): State<Arc<Witness>>) -> Response {
     axum::Json(serde_json::json!({ "checkpoints": notes })).into_response()
 }
 
+/// Longest a request may take, its body included.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The witness router (for tests that run it in-process too).
 fn router(w: Arc<Witness>) -> Router {
     Router::new()
@@ -190,6 +193,12 @@ fn router(w: Arc<Witness>) -> Router {
         .route("/checkpoints", get(checkpoints))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The same request deadline as the log's: a client that trickles
+        // its body gets 408 instead of holding a connection slot for good.
+        .layer(axum::middleware::from_fn_with_state(
+            REQUEST_TIMEOUT,
+            crate::http::body::deadline,
+        ))
         .layer(axum::middleware::from_fn(crate::http::body::close_if_body_unread))
         .with_state(w)
 }

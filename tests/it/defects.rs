@@ -297,3 +297,48 @@ fn a_failed_start_leaves_nothing_behind() {
     }
     drop(taken);
 }
+
+/// #13.5: connections that trickle their bodies do not hold the batch
+/// slots: a slot is taken only once the body is in, so a real batch is
+/// still served while every slot's worth of slow clients is stuck sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_bodies_do_not_take_the_write_slots() {
+    use crate::common::{post, raw, submission};
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--max-batch-requests", "2", "--max-write-requests", "2"],
+    );
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    // Four slow clients per route: headers and a first byte, then nothing.
+    let mut slow = Vec::new();
+    for path in ["/v1/entries/batch", "/v1/entries"] {
+        for _ in 0..4 {
+            let mut c = raw(&addr);
+            write!(
+                c,
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+            )
+            .expect("write");
+            slow.push(c);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let c = client();
+    let key = s.dev_key();
+    let batch = serde_json::json!({"submissions": [submission(&key, &crate::common::event("b-1", "svc-b"))]});
+    let (st, r) = post(
+        &c,
+        &s.url,
+        "/v1/entries/batch",
+        serde_json::to_vec(&batch).expect("json"),
+    )
+    .await;
+    assert_eq!(st, 200, "a batch is served while slow clients send: {r}");
+    let one = submission(&key, &crate::common::event("s-1", "svc-b"));
+    let (st, r) = post(&c, &s.url, "/v1/entries", serde_json::to_vec(&one).expect("json")).await;
+    assert_eq!(st, 201, "a submission is served while slow clients send: {r}");
+    drop(slow);
+    s.stop();
+}
