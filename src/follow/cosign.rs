@@ -20,12 +20,21 @@ use provlog_tlog::witness::AddCheckpoint;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// The witness client's state as stored in the log's data directory
+/// (`meta/witnesses`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    known: std::collections::BTreeMap<String, u64>,
+    latest: Option<Cosigned>,
+    witnessed: Option<Cosigned>,
+}
+
 /// Longest wait before a checkpoint some witness did not cosign is sent
 /// again.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 
 /// A checkpoint note with the cosignature lines collected for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cosigned {
     /// Tree size.
     pub size: u64,
@@ -124,6 +133,43 @@ impl Witnessing {
         crate::util::sync::read(&self.witnessed, "witnessed checkpoint").clone()
     }
 
+    /// What survives a restart: each witness's last cosigned size (by URL)
+    /// and the cosigned checkpoints.
+    fn saved(&self, known: &[u64]) -> Saved {
+        Saved {
+            known: self
+                .witnesses
+                .iter()
+                .map(|(u, _)| u.clone())
+                .zip(known.iter().copied())
+                .collect(),
+            latest: self.latest().map(|c| (*c).clone()),
+            witnessed: self.witnessed().map(|c| (*c).clone()),
+        }
+    }
+
+    /// Takes back what [`Witnessing::saved`] stored: sizes of witnesses still
+    /// configured, and the checkpoints with their cosigners recounted under
+    /// the witnesses configured now (a witness removed from the config no
+    /// longer counts). Returns the known sizes.
+    fn restore(&self, saved: Saved) -> Vec<u64> {
+        let keys: Vec<VerifierKey> = self.witnesses.iter().map(|(_, k)| k.clone()).collect();
+        let recount = |c: Cosigned| -> Option<Arc<Cosigned>> {
+            let cosigners = provlog_tlog::witness::require_cosignatures(c.note.as_bytes(), &keys, 0).ok()?;
+            Some(Arc::new(Cosigned { cosigners, ..c }))
+        };
+        if let Some(c) = saved.latest.and_then(recount) {
+            *crate::util::sync::write(&self.latest, "cosigned checkpoint") = Some(c);
+        }
+        if let Some(c) = saved.witnessed.and_then(recount).filter(|c| c.cosigners >= self.policy) {
+            *crate::util::sync::write(&self.witnessed, "witnessed checkpoint") = Some(c);
+        }
+        self.witnesses
+            .iter()
+            .map(|(u, _)| saved.known.get(u).copied().unwrap_or(0))
+            .collect()
+    }
+
     fn record(&self, c: Cosigned) {
         let c = Arc::new(c);
         if c.cosigners >= self.policy {
@@ -146,13 +192,31 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
         }
     };
     // What each witness last cosigned, as far as the log knows.
-    let mut known: Vec<u64> = vec![0; w.witnesses.len()];
+    // Restored from the data directory, so that a restart neither loses the
+    // witnessed checkpoint nor relearns each size from a 409.
+    let mut known: Vec<u64> = match log.witness_state().await {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Saved>(&bytes) {
+            Ok(saved) => w.restore(saved),
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored witness state does not parse; starting afresh");
+                vec![0; w.witnesses.len()]
+            }
+        },
+        Ok(None) => vec![0; w.witnesses.len()],
+        Err(e) => {
+            tracing::warn!(error = %crate::util::error_chain(&e), "cannot read the stored witness state; starting afresh");
+            vec![0; w.witnesses.len()]
+        }
+    };
     // The size every witness cosigned; a size some witness did not cosign
     // is tried again with back-off (doubling from the interval up to
     // MAX_RETRY_WAIT) until all cosign it or a newer checkpoint supersedes
     // it, so a transient failure on an idle log does not leave the
     // witnessed checkpoint stale.
-    let mut done = 0u64;
+    let mut done = w
+        .latest()
+        .filter(|c| c.cosigners == w.witnesses.len())
+        .map_or(0, |c| c.size);
     let mut retry: Option<(u64, std::time::Instant, Duration)> = None;
     let mut tick = tokio::time::interval(w.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -220,6 +284,14 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
             note: format!("{}{lines}", p.checkpoint),
             cosigners,
         });
+        match serde_json::to_vec(&w.saved(&known)) {
+            Ok(bytes) => {
+                if let Err(e) = log.save_witness_state(bytes).await {
+                    tracing::warn!(error = %crate::util::error_chain(&e), "cannot store the witness state");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode the witness state"),
+        }
         if cosigners == w.witnesses.len() {
             done = p.size;
             retry = None;

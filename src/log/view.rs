@@ -30,6 +30,10 @@ pub trait LogView: Send + Sync + 'static {
     fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send;
     /// The bytes of hash tile or entry bundle `tile` in the tree of `size`.
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send;
+    /// The witness client's stored state, if any.
+    fn witness_state(&self) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send;
+    /// Stores the witness client's state (synced; not part of the tree).
+    fn save_witness_state(&self, bytes: Vec<u8>) -> impl Future<Output = Result<(), ReadError>> + Send;
     /// Evidence that the log's history diverges from what it published or
     /// had cosigned (`why`): the log stops sequencing and signing.
     fn halt(&self, why: String);
@@ -87,6 +91,16 @@ impl LogView for Log {
 
     fn halt(&self, why: String) {
         Log::halt(self, why);
+    }
+
+    fn witness_state(&self) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send {
+        let store = Arc::clone(&self.store);
+        super::blocking(move || Ok(store.witness_state()?))
+    }
+
+    fn save_witness_state(&self, bytes: Vec<u8>) -> impl Future<Output = Result<(), ReadError>> + Send {
+        let store = Arc::clone(&self.store);
+        super::blocking(move || Ok(store.put_witness_state(&bytes)?))
     }
 
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send {

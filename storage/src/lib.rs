@@ -20,6 +20,7 @@
 //! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
 //! | `meta` | `logged_at` | `logged_at` of the last entry appended, Unix milliseconds (i64 BE) |
 //! | `meta` | `frozen` | the tree size (u64 BE) the log was frozen at; absent unless frozen, never cleared |
+//! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |
 //!
 //! Search term tags ([`provlog_proto::event::Term::tag`]): `t` `target.id`,
 //! `a` `actor.id`, `x` `action`, `c` a credential fingerprint (both

@@ -4,7 +4,7 @@ use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
     ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_FROZEN,
-    KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, decode_u64, entry_key, node_key, term_key, term_prefix,
+    KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -359,6 +359,33 @@ impl Store {
             index: decode_u64("policy record", KEY_POLICY, i)?,
             canonical: c.to_vec(),
         }))
+    }
+
+    /// Stores the witness client's state (the cosigned checkpoints it
+    /// collected and each witness's last cosigned size) as opaque bytes
+    /// under `meta/witnesses`, synced, so a restart keeps them. It is not
+    /// part of the tree and never changes what the log commits to.
+    ///
+    /// # Errors
+    /// `RocksDB` failures.
+    pub fn put_witness_state(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_META), KEY_WITNESSES, bytes);
+        self.db.write_opt(wb, &wo)?;
+        if self.manual_wal_flush {
+            self.db.flush_wal(true)?;
+        }
+        Ok(())
+    }
+
+    /// The bytes [`Store::put_witness_state`] stored last, if any.
+    ///
+    /// # Errors
+    /// `RocksDB` failures.
+    pub fn witness_state(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(CF_META), KEY_WITNESSES)?)
     }
 
     /// Marks the log frozen at its current size, durably (synced). A frozen

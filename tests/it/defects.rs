@@ -342,3 +342,76 @@ async fn trickling_bodies_do_not_take_the_write_slots() {
     drop(slow);
     s.stop();
 }
+
+/// #13.4: the cosignatures collected and each witness's last size survive a
+/// restart: the witnessed checkpoint is served again at once, with the
+/// witness unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn witnessed_checkpoints_survive_a_restart() {
+    use crate::common::{Killed, spawn_ready, submit_many, write_key};
+    use provlog_tlog::keys::ALG_COSIGNATURE_V1;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let log_key = SignerKey::from_seed("keep.example/log", ALG_ED25519, [70; 32]).expect("k");
+    write_key(&data.join("log.skey"), &log_key);
+    let wk = SignerKey::from_seed("wk.example", ALG_COSIGNATURE_V1, [71; 32]).expect("k");
+    let wdir = dir.path().join("w");
+    std::fs::create_dir_all(&wdir).expect("dir");
+    write_key(&wdir.join("w.skey"), &wk);
+    let (child, wurl) = spawn_ready(
+        &wdir,
+        &[
+            "witness",
+            "--key",
+            wdir.join("w.skey").to_str().expect("p"),
+            "--log",
+            &log_key.verifier().to_vkey_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            wdir.to_str().expect("p"),
+        ],
+        "witness",
+    );
+    let witness = Killed(child);
+    let wflag = format!("{wurl}={}", wk.verifier().to_vkey_string());
+    let args = [
+        "--origin",
+        "keep.example/log",
+        "--witness",
+        &wflag,
+        "--witness-interval-ms",
+        "50",
+    ];
+    let s = Server::start(&data, &args);
+    let c = client();
+    submit_many(&c, &s.url, &s.dev_key(), "k", 3).await;
+    let mut before = String::new();
+    for _ in 0..300 {
+        let r = c
+            .get(format!("{}/v1/checkpoint/witnessed", s.url))
+            .send()
+            .await
+            .expect("get");
+        if r.status() == 200 {
+            before = r.text().await.expect("text");
+            if before.starts_with("keep.example/log\n4\n") {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(before.starts_with("keep.example/log\n4\n"), "{before:?}");
+    s.stop();
+    drop(witness);
+    let s = Server::start(&data, &args);
+    let r = c
+        .get(format!("{}/v1/checkpoint/witnessed", s.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200, "the witnessed checkpoint is kept across a restart");
+    assert_eq!(r.text().await.expect("text"), before);
+    s.stop();
+}
