@@ -81,7 +81,9 @@ impl Entry {
 pub struct EventsPage {
     /// Matching entries in index order.
     pub entries: Vec<Entry>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `after` for the next page; null on the last page. A page
+    /// may hold fewer than `limit` entries (even none) and still have a
+    /// next one: pages end where the search's work bound stops it.
     pub next_after: Option<u64>,
 }
 

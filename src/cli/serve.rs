@@ -68,10 +68,12 @@ async fn serve(o: Overrides) -> Result<()> {
     spawn_sighup_reload(Arc::clone(&log));
     let shutdown = crate::util::signal::shutdown_signal();
     if let Some(w) = &witnessing {
+        let known = w.load(log.as_ref()).await;
         tokio::spawn(crate::follow::cosign::run(
             Arc::clone(w),
             Arc::clone(&log),
             Arc::clone(log.metrics()),
+            known,
         ));
     }
     if let Some(p) = &publisher {

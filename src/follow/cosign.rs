@@ -7,7 +7,7 @@
 //! * the latest checkpoint that meets the policy (`k` of `n`), served at
 //!   `/v1/checkpoint/witnessed` and used by `?witnessed=true` receipts.
 //!
-//! A witness's last size starts unknown (0); a `409` tells it, and the
+//! A witness's last size starts from what the log stored (else 0); a `409` tells it, and the
 //! request is rebuilt from there. A `422` on a checkpoint the log believes
 //! consistent is a fork alarm and is logged as an error.
 
@@ -170,6 +170,29 @@ impl Witnessing {
             .collect()
     }
 
+    /// Loads what the witness client stored in the log's data directory
+    /// (see [`Witnessing::restore`]) before the log serves, so a restart
+    /// serves the witnessed checkpoint at once; returns each witness's last
+    /// cosigned size, for [`run`].
+    pub async fn load(&self, log: &impl LogView) -> Vec<u64> {
+        // Restored from the data directory, so that a restart neither loses the
+        // witnessed checkpoint nor relearns each size from a 409.
+        match log.witness_state().await {
+            Ok(Some(bytes)) => match serde_json::from_slice::<Saved>(&bytes) {
+                Ok(saved) => self.restore(saved),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the stored witness state does not parse; starting afresh");
+                    vec![0; self.witnesses.len()]
+                }
+            },
+            Ok(None) => vec![0; self.witnesses.len()],
+            Err(e) => {
+                tracing::warn!(error = %crate::util::error_chain(&e), "cannot read the stored witness state; starting afresh");
+                vec![0; self.witnesses.len()]
+            }
+        }
+    }
+
     fn record(&self, c: Cosigned) {
         let c = Arc::new(c);
         if c.cosigners >= self.policy {
@@ -179,8 +202,9 @@ impl Witnessing {
     }
 }
 
-/// Sends checkpoints to the witnesses until the process ends.
-pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metrics>) {
+/// Sends checkpoints to the witnesses until the process ends, starting from
+/// `known`, each witness's last cosigned size ([`Witnessing::load`]).
+pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metrics>, known: Vec<u64>) {
     if w.witnesses.is_empty() {
         return;
     }
@@ -192,22 +216,7 @@ pub async fn run<L: LogView>(w: Arc<Witnessing>, log: Arc<L>, metrics: Arc<Metri
         }
     };
     // What each witness last cosigned, as far as the log knows.
-    // Restored from the data directory, so that a restart neither loses the
-    // witnessed checkpoint nor relearns each size from a 409.
-    let mut known: Vec<u64> = match log.witness_state().await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Saved>(&bytes) {
-            Ok(saved) => w.restore(saved),
-            Err(e) => {
-                tracing::warn!(error = %e, "the stored witness state does not parse; starting afresh");
-                vec![0; w.witnesses.len()]
-            }
-        },
-        Ok(None) => vec![0; w.witnesses.len()],
-        Err(e) => {
-            tracing::warn!(error = %crate::util::error_chain(&e), "cannot read the stored witness state; starting afresh");
-            vec![0; w.witnesses.len()]
-        }
-    };
+    let mut known = known;
     // The size every witness cosigned; a size some witness did not cosign
     // is tried again with back-off (doubling from the interval up to
     // MAX_RETRY_WAIT) until all cosign it or a newer checkpoint supersedes

@@ -43,6 +43,10 @@ use std::time::Duration;
 pub const MAX_BATCH_SUBMISSIONS: usize = 1000;
 /// Most results per page of `GET /v1/events`.
 pub const MAX_SEARCH_LIMIT: usize = 1000;
+/// Most steps of a search's join that find no match before a page ends
+/// (`GET /v1/events` pages by work done: filters whose matches rarely meet
+/// cost this much per page, not the log's size).
+pub const MAX_SEARCH_MISSES: usize = 1024;
 /// Most history entries a credential answer cites.
 pub const MAX_CREDENTIAL_HISTORY: usize = 10_000;
 
@@ -742,10 +746,15 @@ impl Log {
         let size = self.published().size;
         self.read(move |l| {
             let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
-            let mut hits = l.store.search(&filters, q.after, size, q.limit + 1)?;
+            let (mut hits, stopped) =
+                l.store
+                    .search_bounded(&filters, q.after, size, q.limit + 1, MAX_SEARCH_MISSES)?;
             let more = hits.len() > q.limit;
             hits.truncate(q.limit);
-            let next = if more { hits.last().copied() } else { None };
+            // A page ends at `limit` hits, or where the work bound stopped the
+            // join (then possibly with fewer hits, even none): either way
+            // `next` resumes exactly after what was examined.
+            let next = if more { hits.last().copied() } else { stopped };
             let entries = hits
                 .into_iter()
                 .map(|i| {

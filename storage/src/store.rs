@@ -608,6 +608,27 @@ impl Store {
         below: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StorageError> {
+        Ok(self.search_bounded(filters, after, below, limit, usize::MAX)?.0)
+    }
+
+    /// [`Store::search`] with its work bounded: after `max_misses` steps of
+    /// the join that found no match it stops, and also returns the index up
+    /// to which (inclusive) every entry has been examined, so that a caller
+    /// pages by work done and resumes with it as `after`. `None` when the
+    /// search ran to `limit` hits or to the end. Filters whose matches never
+    /// meet so cost at most `max_misses` seeks per filter, not the log's
+    /// size.
+    ///
+    /// # Errors
+    /// `RocksDB` errors or a malformed key.
+    pub fn search_bounded(
+        &self,
+        filters: &[(Term, &str)],
+        after: Option<u64>,
+        below: u64,
+        limit: usize,
+        max_misses: usize,
+    ) -> Result<(Vec<u64>, Option<u64>), StorageError> {
         let mut cand = after.map_or(0, |a| a.saturating_add(1));
         let mut out = Vec::new();
         if filters.is_empty() {
@@ -615,7 +636,7 @@ impl Store {
                 out.push(cand);
                 cand += 1;
             }
-            return Ok(out);
+            return Ok((out, None));
         }
         let mut iters: Vec<(Vec<u8>, rocksdb::DBRawIterator<'_>)> = filters
             .iter()
@@ -632,9 +653,14 @@ impl Store {
                 (prefix, it)
             })
             .collect();
+        let mut misses = 0usize;
         // Leapfrog join: every list seeks to the candidate; if all land on
         // it, it matches; otherwise the largest landing is the next candidate.
         'outer: while out.len() < limit && cand < below {
+            if misses >= max_misses {
+                // Everything below `cand` has been examined.
+                return Ok((out, cand.checked_sub(1)));
+            }
             let mut next = cand;
             for (prefix, it) in &mut iters {
                 it.seek(term_key(prefix, cand));
@@ -649,10 +675,11 @@ impl Store {
                 out.push(cand);
                 cand += 1;
             } else {
+                misses += 1;
                 cand = next;
             }
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// The index of the entry with leaf hash `hash`.

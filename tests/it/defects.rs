@@ -415,3 +415,72 @@ async fn witnessed_checkpoints_survive_a_restart() {
     assert_eq!(r.text().await.expect("text"), before);
     s.stop();
 }
+
+/// #13.7: two filters whose matches never meet cost work bounded per page,
+/// not the whole log: the first page ends early with a cursor, and paging
+/// on finds exactly the matches (here, three at the very end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_whose_filters_rarely_meet_pages_by_work_done() {
+    use crate::common::{post, submission};
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let c = client();
+    let key = s.dev_key();
+    let ev = |id: String, target: &str, action: &str| {
+        let mut e = crate::common::event(&id, target);
+        e["action"] = serde_json::json!(action);
+        submission(&key, &e)
+    };
+    // Interleaved: target A is only rotated, B only revoked; then three
+    // entries that match both filters.
+    for chunk in 0..3 {
+        let subs: Vec<_> = (0..1000)
+            .map(|i| {
+                let n = chunk * 1000 + i;
+                if n % 2 == 0 {
+                    ev(format!("a-{n}"), "svc-a", "rotate")
+                } else {
+                    ev(format!("b-{n}"), "svc-b", "revoke")
+                }
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "submissions": subs })).expect("json");
+        let (st, r) = post(&c, &s.url, "/v1/entries/batch", body).await;
+        assert_eq!(st, 200, "{r}");
+    }
+    let subs: Vec<_> = (0..3).map(|i| ev(format!("m-{i}"), "svc-a", "revoke")).collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "submissions": subs })).expect("json");
+    let (st, _) = post(&c, &s.url, "/v1/entries/batch", body).await;
+    assert_eq!(st, 200);
+
+    let mut after: Option<u64> = None;
+    let (mut pages, mut found) = (0, Vec::new());
+    loop {
+        let q = after.map_or(String::new(), |a| format!("&after={a}"));
+        let (code, page) = get_json(
+            &c,
+            &s.url,
+            &format!("/v1/events?target=svc-a&action=revoke&limit=10{q}"),
+        )
+        .await;
+        assert_eq!(code, 200, "{page}");
+        pages += 1;
+        for e in page["entries"].as_array().expect("entries") {
+            found.push(e["decoded"]["event"]["event_id"].as_str().expect("id").to_owned());
+        }
+        match page["next_after"].as_u64() {
+            Some(n) => {
+                assert!(after.is_none_or(|a| n > a), "the cursor moves on");
+                after = Some(n);
+            }
+            None => break,
+        }
+        assert!(pages < 100, "paging ends");
+    }
+    assert!(
+        pages > 1,
+        "the first page stopped at its work bound instead of scanning the whole log"
+    );
+    assert_eq!(found, vec!["m-0", "m-1", "m-2"], "every match, once, in order");
+    s.stop();
+}
