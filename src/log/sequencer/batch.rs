@@ -27,6 +27,10 @@ use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// How far the clock may read before the last `logged_at` and still be
+/// held at it (ms); further behind, batches are refused until it catches up.
+pub const MAX_CLOCK_BACKSTEP_MS: i64 = 5_000;
+
 /// One queued job, flattened.
 // Almost every item is an event; boxing it would cost an allocation per
 // entry to save space in a vector that lives for one batch.
@@ -158,6 +162,23 @@ impl Assembler {
         let mut stored = stored.into_iter();
         // Phase 3: in queue order, assign indexes under the registry in force.
         let start = self.range.size();
+        // `logged_at` never goes backwards: a clock a little behind (a small
+        // step, another thread's reading) is held at the last `logged_at`; a
+        // clock far behind refuses the batch until it catches up.
+        if now_ms < self.last_logged_at.saturating_sub(MAX_CLOCK_BACKSTEP_MS) {
+            let why = Unavailable::ClockBehind {
+                now_ms,
+                last_ms: self.last_logged_at,
+            };
+            tracing::error!(error = %why, "the clock is behind the log");
+            for (w, _) in fresh {
+                w.fail(&why);
+            }
+            return Assembled {
+                commit: None,
+                fatal: None,
+            };
+        }
         let now = now_ms.max(self.last_logged_at);
         let Ok(ts) = provlog_proto::time::format_millis(now) else {
             let why = Unavailable::Clock(now);

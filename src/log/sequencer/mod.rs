@@ -128,6 +128,22 @@ pub enum Unavailable {
     /// The clock reads a time RFC 3339 cannot express.
     #[error("clock reads {0} ms, which RFC 3339 cannot express")]
     Clock(i64),
+    /// The clock reads more than [`batch::MAX_CLOCK_BACKSTEP_MS`] before the
+    /// last entry's `logged_at` (it was stepped back, or it had jumped ahead
+    /// when that entry was logged): nothing is sequenced until it catches
+    /// up, so `logged_at` never goes backwards and a bad step is not
+    /// silently carried forward.
+    #[error(
+        "the clock reads {now_ms} ms, {} ms before the last entry's logged_at ({last_ms} ms): \
+         nothing is sequenced until it catches up; check the time source",
+        last_ms - now_ms
+    )]
+    ClockBehind {
+        /// What the clock reads (Unix ms).
+        now_ms: i64,
+        /// The last `logged_at` (Unix ms).
+        last_ms: i64,
+    },
     /// A thread panicked while holding the write path's shared state.
     #[error("a write-path thread panicked; restart the log")]
     Poisoned,

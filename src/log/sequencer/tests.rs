@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// 2026-11-25T10:00:00Z, the time the tests sequence at.
+/// 2025-11-25T10:00:00Z, the time the tests sequence at.
 const NOW: i64 = 1_764_064_800_000;
 
 fn key(name: &str, seed: u8) -> SignerKey {
@@ -266,6 +266,47 @@ fn a_policy_leaf_over_the_entry_limit_is_never_sequenced() {
         "the event after it is sequenced under the registry still in force"
     );
     assert_eq!(store.size(), 1);
+}
+
+#[test]
+fn logged_at_never_goes_backwards_and_a_clock_far_behind_is_refused_until_it_catches_up() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir);
+    let (log, ci) = (key("log", 1), key("ci", 2));
+    let inflight = Mutex::default();
+    let mut a = assembler(&log, Some((0, registry(&ci, "*"))));
+    let logged_at = |store: &Store, i: u64| -> String {
+        let e = store.entry(i).expect("read").expect("entry");
+        let v: serde_json::Value = serde_json::from_slice(&e).expect("json");
+        v["logged_at"].as_str().expect("logged_at").to_owned()
+    };
+    let mut at = |now: i64, id: &str| {
+        let (e, r) = event(job(&ci, id, "svc-a"));
+        let Assembled { commit, .. } = a.assemble(vec![e], now, store.as_ref(), &inflight, &empty());
+        if let Some(c) = commit {
+            Durable::append(store.as_ref(), &c.batch).expect("append");
+            inflight.lock().expect("lock").clear();
+        }
+        r
+    };
+    let _r = at(NOW, "e0");
+    assert_eq!(logged_at(&store, 0), "2025-11-25T10:00:00.000Z");
+    // A small step back is held at the last logged_at.
+    let _r = at(NOW - 2_000, "e1");
+    assert_eq!(logged_at(&store, 1), "2025-11-25T10:00:00.000Z");
+    // Far behind (the time source was corrected after a jump ahead): refused.
+    let mut r = at(NOW - 600_000, "e2");
+    assert!(
+        matches!(
+            answered(&mut r),
+            Err(SeqError::Unavailable(Unavailable::ClockBehind { .. }))
+        ),
+        "refused while the clock is far behind"
+    );
+    assert_eq!(store.size(), 2, "nothing appended");
+    // Once the clock catches up, the log goes on.
+    let _r = at(NOW + 1_000, "e2");
+    assert_eq!(logged_at(&store, 2), "2025-11-25T10:00:01.000Z");
 }
 
 #[test]
