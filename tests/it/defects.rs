@@ -7,6 +7,15 @@ use std::path::Path;
 
 const TOKEN: &str = "a-long-enough-admin-token";
 
+/// `POST /v1/admin/reload` with the admin token.
+async fn reload(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    c.post(format!("{url}/v1/admin/reload"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("reload")
+}
+
 fn key(id: &str) -> SignerKey {
     let seed = provlog_tlog::merkle::sha256(&[id.as_bytes()]);
     SignerKey::from_seed(id, ALG_ED25519, seed).expect("key")
@@ -51,12 +60,7 @@ async fn a_registry_too_large_for_one_leaf_is_refused_at_check_start_and_reload(
     let c = client();
     let (_, before) = get_json(&c, &s.url, "/v1/log").await;
     config(&small, 300, 240);
-    let r = c
-        .post(format!("{}/v1/admin/reload", s.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("reload");
+    let r = reload(&c, &s.url).await;
     assert_eq!(r.status().as_u16(), 422);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "invalid_config");
@@ -107,12 +111,7 @@ async fn a_reload_without_submitters_is_refused_and_dev_is_not_installed() {
         format!("origin = \"defects.example/log\"\nadmin_token = {TOKEN:?}\n"),
     )
     .expect("write");
-    let r = c
-        .post(format!("{}/v1/admin/reload", s.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("reload");
+    let r = reload(&c, &s.url).await;
     assert_eq!(r.status().as_u16(), 422, "{:?}", r.text().await);
     let (_, after) = get_json(&c, &s.url, "/v1/log").await;
     assert_eq!(before["policy_index"], after["policy_index"]);
@@ -213,7 +212,7 @@ async fn restore_refuses_a_checkpoint_below_the_floor() {
 /// does not stay missing after a transient witness failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_witness_round_is_retried_on_an_idle_log() {
-    use crate::common::{Killed, free_port, spawn_ready, submit_many, write_key};
+    use crate::common::{Killed, free_port, start_witness_on, submit_many, wait_witnessed, write_key};
     use provlog_tlog::keys::ALG_COSIGNATURE_V1;
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
@@ -241,41 +240,16 @@ async fn a_failed_witness_round_is_retried_on_an_idle_log() {
     let (code, _) = get_json(&c, &s.url, "/v1/checkpoint/witnessed").await;
     assert_eq!(code, 404, "nothing is witnessed while the witness is down");
     // The witness comes up; the log sequences nothing more.
-    let wdir = dir.path().join("w");
-    std::fs::create_dir_all(&wdir).expect("dir");
-    write_key(&wdir.join("w.skey"), &wk);
     let listen = format!("127.0.0.1:{port}");
-    let (child, _) = spawn_ready(
-        &wdir,
-        &[
-            "witness",
-            "--key",
-            wdir.join("w.skey").to_str().expect("p"),
-            "--log",
-            &log_key.verifier().to_vkey_string(),
-            "--listen",
-            &listen,
-            "--data-dir",
-            wdir.to_str().expect("p"),
-        ],
-        "witness",
+    let (child, _) = start_witness_on(
+        &dir.path().join("w"),
+        &wk,
+        &log_key.verifier().to_vkey_string(),
+        &listen,
     );
     let _w = Killed(child);
-    // Generous: the retry back-off doubles from 50 ms (this is not a timing
-    // assertion, only a bound on how long the test waits).
-    let mut body = String::new();
-    for _ in 0..300 {
-        let r = c
-            .get(format!("{}/v1/checkpoint/witnessed", s.url))
-            .send()
-            .await
-            .expect("get");
-        if r.status() == 200 {
-            body = r.text().await.expect("text");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // The retry back-off doubles from 50 ms.
+    let body = wait_witnessed(&c, &s.url, "retry.example/log\n6\n").await;
     assert!(body.starts_with("retry.example/log\n6\n"), "never witnessed: {body:?}");
     assert!(body.contains("\u{2014} w.example "), "{body}");
     s.stop();
@@ -348,7 +322,7 @@ async fn trickling_bodies_do_not_take_the_write_slots() {
 /// witness unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witnessed_checkpoints_survive_a_restart() {
-    use crate::common::{Killed, spawn_ready, submit_many, write_key};
+    use crate::common::{Killed, start_witness_on, submit_many, wait_witnessed, write_key};
     use provlog_tlog::keys::ALG_COSIGNATURE_V1;
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
@@ -356,23 +330,11 @@ async fn witnessed_checkpoints_survive_a_restart() {
     let log_key = SignerKey::from_seed("keep.example/log", ALG_ED25519, [70; 32]).expect("k");
     write_key(&data.join("log.skey"), &log_key);
     let wk = SignerKey::from_seed("wk.example", ALG_COSIGNATURE_V1, [71; 32]).expect("k");
-    let wdir = dir.path().join("w");
-    std::fs::create_dir_all(&wdir).expect("dir");
-    write_key(&wdir.join("w.skey"), &wk);
-    let (child, wurl) = spawn_ready(
-        &wdir,
-        &[
-            "witness",
-            "--key",
-            wdir.join("w.skey").to_str().expect("p"),
-            "--log",
-            &log_key.verifier().to_vkey_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            wdir.to_str().expect("p"),
-        ],
-        "witness",
+    let (child, wurl) = start_witness_on(
+        &dir.path().join("w"),
+        &wk,
+        &log_key.verifier().to_vkey_string(),
+        "127.0.0.1:0",
     );
     let witness = Killed(child);
     let wflag = format!("{wurl}={}", wk.verifier().to_vkey_string());
@@ -387,21 +349,7 @@ async fn witnessed_checkpoints_survive_a_restart() {
     let s = Server::start(&data, &args);
     let c = client();
     submit_many(&c, &s.url, &s.dev_key(), "k", 3).await;
-    let mut before = String::new();
-    for _ in 0..300 {
-        let r = c
-            .get(format!("{}/v1/checkpoint/witnessed", s.url))
-            .send()
-            .await
-            .expect("get");
-        if r.status() == 200 {
-            before = r.text().await.expect("text");
-            if before.starts_with("keep.example/log\n4\n") {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let before = wait_witnessed(&c, &s.url, "keep.example/log\n4\n").await;
     assert!(before.starts_with("keep.example/log\n4\n"), "{before:?}");
     s.stop();
     drop(witness);

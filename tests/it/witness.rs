@@ -4,40 +4,19 @@
 //! spec, stores nothing for it, and after a restart keeps refusing a
 //! checkpoint inconsistent with one it cosigned.
 
-use crate::common::{self, Killed, Server, client, event, run, spawn_ready, submission, write_key};
+use crate::common::{self, Killed, Server, client, event, run, submission, write_key};
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_tlog::keys::{ALG_COSIGNATURE_V1, ALG_ED25519, SignerKey};
 use provlog_tlog::merkle::{MemoryTree, consistency_proof, leaf_hash};
 use provlog_tlog::witness::AddCheckpoint;
 use std::path::Path;
-use std::time::Duration;
 
 fn witness_key(name: &str, seed: u8) -> SignerKey {
     SignerKey::from_seed(name, ALG_COSIGNATURE_V1, [seed; 32]).expect("key")
 }
 
 fn start_witness(dir: &Path, key: &SignerKey, log_vkey: &str) -> (std::process::Child, String) {
-    std::fs::create_dir_all(dir).expect("dir");
-    let kf = dir.join("w.skey");
-    if !kf.exists() {
-        write_key(&kf, key);
-    }
-    let (child, url) = spawn_ready(
-        dir,
-        &[
-            "witness",
-            "--key",
-            kf.to_str().expect("p"),
-            "--log",
-            log_vkey,
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().expect("p"),
-        ],
-        "witness",
-    );
-    (child, url)
+    common::start_witness_on(dir, key, log_vkey, "127.0.0.1:0")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,21 +58,7 @@ async fn two_witnesses_cosign_and_verify_requires_them() {
         assert_eq!(r.status(), 201);
     }
     // Wait (generously; this is not a timing assertion) for the witnesses.
-    let mut witnessed = String::new();
-    for _ in 0..400 {
-        let r = c
-            .get(format!("{}/v1/checkpoint/witnessed", s.url))
-            .send()
-            .await
-            .expect("get");
-        if r.status() == 200 {
-            witnessed = r.text().await.expect("text");
-            if witnessed.starts_with("wit.example/log\n21\n") {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let witnessed = common::wait_witnessed(&c, &s.url, "wit.example/log\n21\n").await;
     assert!(witnessed.starts_with("wit.example/log\n21\n"), "{witnessed:?}");
     assert_eq!(
         witnessed.matches("\n\u{2014} ").count(),

@@ -11,7 +11,8 @@
 //! * `keys`: key files as the binary expects them;
 //! * `mirror`: in-process HTTP servers in front of a log (tampering proxy,
 //!   static directory);
-//! * `static_log`: an in-process log serving whatever entries a test made.
+//! * `static_log`: an in-process log serving whatever entries a test made;
+//! * `witness`: a real witness process, and waiting for a witnessed checkpoint.
 
 mod events;
 mod http;
@@ -20,6 +21,7 @@ mod mirror;
 mod proc;
 mod server;
 mod static_log;
+mod witness;
 
 pub(crate) use events::{event, raw_submission, submission};
 pub(crate) use http::{checkpoint, client, get, get_json, post, raw, submit_many, wait_log};
@@ -28,3 +30,4 @@ pub(crate) use mirror::{serve_dir, tamper_proxy};
 pub(crate) use proc::{BIN, Killed, free_port, rss_kb, run, run_env, tools_dir};
 pub(crate) use server::{Server, spawn_ready, start_ready};
 pub(crate) use static_log::static_log;
+pub(crate) use witness::{start_witness_on, wait_witnessed};
