@@ -262,6 +262,15 @@ impl Publisher {
         self.published.send_modify(|_| {});
     }
 
+    /// An object-store failure on `path` of this store.
+    fn object_error(&self, action: &'static str, path: &str, source: object_store::Error) -> RoundError {
+        RoundError::Object {
+            action,
+            url: format!("{}/{path}", self.url),
+            source,
+        }
+    }
+
     fn put_options(&self, content_type: &'static str, cache: &'static str) -> PutOptions {
         let mut attributes = Attributes::new();
         if self.attributes {
@@ -279,11 +288,7 @@ impl Publisher {
     async fn put_once(&self, path: &str, bytes: Arc<Vec<u8>>) -> Result<bool, RoundError> {
         let existing = get_object(self.store.as_ref(), path)
             .await
-            .map_err(|source| RoundError::Object {
-                action: "reading",
-                url: format!("{}/{path}", self.url),
-                source,
-            })?;
+            .map_err(|source| self.object_error("reading", path, source))?;
         match existing {
             Some(b) if b.as_ref() == bytes.as_slice() => Ok(false),
             Some(_) => Err(RoundError::Fork(format!(
@@ -299,11 +304,7 @@ impl Publisher {
                         self.put_options("application/octet-stream", TILE_CACHE_CONTROL),
                     )
                     .await
-                    .map_err(|source| RoundError::Object {
-                        action: "writing",
-                        url: format!("{}/{path}", self.url),
-                        source,
-                    })?;
+                    .map_err(|source| self.object_error("writing", path, source))?;
                 Ok(true)
             }
         }
@@ -314,11 +315,7 @@ impl Publisher {
     async fn check_history(&self, log: &impl LogView) -> Result<(), RoundError> {
         let Some(note) = get_object(self.store.as_ref(), "checkpoint")
             .await
-            .map_err(|source| RoundError::Object {
-                action: "reading",
-                url: format!("{}/checkpoint", self.url),
-                source,
-            })?
+            .map_err(|source| self.object_error("reading", "checkpoint", source))?
         else {
             self.published.send_replace(0);
             return Ok(());
@@ -384,11 +381,7 @@ impl Publisher {
                 self.put_options("text/plain; charset=utf-8", CHECKPOINT_CACHE_CONTROL),
             )
             .await
-            .map_err(|source| RoundError::Object {
-                action: "writing",
-                url: format!("{}/checkpoint", self.url),
-                source,
-            })?;
+            .map_err(|source| self.object_error("writing", "checkpoint", source))?;
         // Partial tiles that a full tile of this round replaced are no
         // longer needed by any reader of the new checkpoint (C2SP lets
         // clients fall back to the full tile). Best effort.
