@@ -15,6 +15,7 @@
 //! | [`note`] | C2SP signed-note: parse, sign, verify; tlog-cosignature lines |
 //! | [`checkpoint`] | C2SP tlog-checkpoint note text |
 //! | [`tile`] | C2SP tlog-tiles paths, tile math and entry-bundle framing |
+//! | [`replay`] | checking a tree from its level-0 tiles in order, in memory independent of its size |
 //! | [`witness`] | C2SP tlog-witness add-checkpoint request bodies and the witness's judgement of them |
 //! | [`b64`] | the one base64 dialect (standard, padded) the C2SP formats use |
 //! | [`hex`] | lowercase hex, for vectors and diagnostics |
@@ -34,6 +35,7 @@ pub mod hex;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod replay;
 pub mod tile;
 pub mod witness;
 

@@ -41,7 +41,7 @@ pub const FULL_TILE_BYTES: usize = 256 * 32;
 pub const MAX_TILE_LEVEL: u8 = 63;
 
 /// `TILE_WIDTH` as the `u16` width of a full tile.
-const FULL_WIDTH: u16 = 256;
+pub(crate) const FULL_WIDTH: u16 = 256;
 
 /// Hash size in bytes.
 const HASH_BYTES: usize = 32;
@@ -441,6 +441,37 @@ pub fn new_tiles(old: u64, new: u64) -> Vec<TileId> {
     }
     push_level_tiles(&mut out, TileKind::Entries, old, new);
     out
+}
+
+/// The entry bundles a tree growing from `old` to `new` entries adds (the
+/// bundles of [`new_tiles`]), lazily: a reader walks them without a list
+/// as long as the tree.
+pub fn new_bundles(old: u64, new: u64) -> impl Iterator<Item = TileId> + use<> {
+    let (first, full) = if old >= new { (0, 0) } else { (old >> 8, new >> 8) };
+    let width = if old >= new { 0 } else { low_width(new) };
+    (first..full)
+        .map(|index| TileId {
+            kind: TileKind::Entries,
+            index,
+            width: FULL_WIDTH,
+        })
+        .chain((width > 0).then_some(TileId {
+            kind: TileKind::Entries,
+            index: full,
+            width,
+        }))
+}
+
+/// Every hash tile of a tree of `size` (the hash tiles of
+/// [`tiles_for_size`], in the same order), lazily.
+pub fn hash_tiles(size: u64) -> impl Iterator<Item = TileId> + use<> {
+    (0..8u8).flat_map(move |level| {
+        let w = nodes_at_tile_level(size, level);
+        let width = low_width(w);
+        (0..w >> 8)
+            .map(move |index| TileId::hash(level, index, FULL_WIDTH))
+            .chain((width > 0).then_some(TileId::hash(level, w >> 8, width)))
+    })
 }
 
 /// True iff a tree of `size` justifies serving exactly this tile: a full tile
@@ -1111,6 +1142,18 @@ mod tests {
             tiles_for_nodes(70_000, &root_nodes(70_000)).unwrap(),
             vec![TileId::hash(2, 0, 1), TileId::hash(1, 1, 17), TileId::hash(0, 273, 112)]
         );
+    }
+
+    proptest! {
+        #[test]
+        fn the_lazy_iterators_are_the_lists(old in 0u64..300_000, grow in 0u64..300_000) {
+            let new = old + grow;
+            let all = tiles_for_size(new);
+            let hashes: Vec<TileId> = all.iter().filter(|t| t.kind != TileKind::Entries).copied().collect();
+            prop_assert_eq!(hash_tiles(new).collect::<Vec<_>>(), hashes);
+            let bundles: Vec<TileId> = new_tiles(old, new).into_iter().filter(|t| t.kind == TileKind::Entries).collect();
+            prop_assert_eq!(new_bundles(old, new).collect::<Vec<_>>(), bundles);
+        }
     }
 
     #[test]
