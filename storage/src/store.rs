@@ -307,7 +307,12 @@ impl Store {
         for (term, value, index) in &batch.terms {
             wb.put_cf(search, term_key(&term_prefix(*term, value), *index), []);
         }
-        wb.put_cf(self.cf(CF_CHECKPOINTS), KEY_LATEST, &batch.checkpoint);
+        let checkpoints = self.cf(CF_CHECKPOINTS);
+        wb.put_cf(checkpoints, KEY_LATEST, &batch.checkpoint);
+        // Every checkpoint stays readable by its size, so that a paged answer
+        // can prove all its pages against one checkpoint.
+        let size = batch.start + batch.entries.len() as u64;
+        wb.put_cf(checkpoints, size.to_be_bytes(), &batch.checkpoint);
         let meta = self.cf(CF_META);
         if let Some(p) = &batch.policy {
             let mut v = p.index.to_be_bytes().to_vec();
@@ -337,6 +342,19 @@ impl Store {
     /// `RocksDB` errors.
     pub fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get_cf(self.cf(CF_CHECKPOINTS), KEY_LATEST)?)
+    }
+
+    /// The checkpoint note signed for tree size `size`, if one was stored
+    /// (every checkpoint appended since checkpoints are kept by size; a
+    /// store written by an older version has only its latest).
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        if size == self.size() {
+            return self.latest_checkpoint();
+        }
+        Ok(self.db.get_cf(self.cf(CF_CHECKPOINTS), size.to_be_bytes())?)
     }
 
     /// The last policy leaf appended.
@@ -905,6 +923,11 @@ mod tests {
         let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
         assert_eq!(store.size(), 1000);
         assert_eq!(store.latest_checkpoint().expect("cp"), Some(b"size 1000".to_vec()));
+        // Every batch's checkpoint is kept by its size; sizes between batches have none.
+        assert_eq!(store.checkpoint_at(77).expect("cp"), Some(b"size 77".to_vec()));
+        assert_eq!(store.checkpoint_at(924).expect("cp"), Some(b"size 924".to_vec()));
+        assert_eq!(store.checkpoint_at(1000).expect("cp"), Some(b"size 1000".to_vec()));
+        assert_eq!(store.checkpoint_at(78).expect("cp"), None);
         assert_eq!(store.entry(999).expect("e"), Some(b"leaf 999".to_vec()));
         assert_eq!(store.entry(1000).expect("e"), None);
         let es = store.entries(256, 256).expect("bundle");
