@@ -56,31 +56,64 @@ pub fn derive_state<'a>(
     history: impl IntoIterator<Item = &'a Event>,
     now_millis: i64,
 ) -> CredentialState {
-    let mut state = CredentialState::Unknown;
-    let mut not_after: Option<i64> = None;
+    let mut t = StateTracker::new(fingerprint);
     for e in history {
-        let Some(c) = &e.credential else { continue };
-        if !e.took_effect() {
-            continue;
-        }
-        if c.fingerprint == fingerprint {
-            match e.action.as_str() {
-                "issue" | "bind" | "rotate" | "grant" => {
-                    state = CredentialState::Active;
-                    not_after = c.not_after.as_deref().and_then(|t| time::parse_millis(t).ok());
-                }
-                "revoke" | "unbind" => state = CredentialState::Revoked,
-                "expire" => state = CredentialState::Expired,
-                _ => {}
-            }
-        } else if c.previous_fingerprint.as_deref() == Some(fingerprint) && e.action == "rotate" {
-            state = CredentialState::Superseded;
+        t.apply(e);
+    }
+    t.state_at(now_millis)
+}
+
+/// [`derive_state`] one event at a time, so that a long history need not
+/// be held in memory: feed the events naming the fingerprint in index
+/// order, then ask for the state at a time.
+#[derive(Debug, Clone)]
+pub struct StateTracker {
+    fingerprint: String,
+    state: CredentialState,
+    not_after: Option<i64>,
+}
+
+impl StateTracker {
+    /// A tracker of `fingerprint` that has seen no event (`unknown`).
+    #[must_use]
+    pub fn new(fingerprint: &str) -> Self {
+        Self {
+            fingerprint: fingerprint.to_owned(),
+            state: CredentialState::Unknown,
+            not_after: None,
         }
     }
-    if state == CredentialState::Active && not_after.is_some_and(|t| t <= now_millis) {
-        CredentialState::Expired
-    } else {
-        state
+
+    /// Applies the next event in index order (events that do not name the
+    /// fingerprint, or did not take effect, change nothing).
+    pub fn apply(&mut self, e: &Event) {
+        let Some(c) = &e.credential else { return };
+        if !e.took_effect() {
+            return;
+        }
+        if c.fingerprint == self.fingerprint {
+            match e.action.as_str() {
+                "issue" | "bind" | "rotate" | "grant" => {
+                    self.state = CredentialState::Active;
+                    self.not_after = c.not_after.as_deref().and_then(|t| time::parse_millis(t).ok());
+                }
+                "revoke" | "unbind" => self.state = CredentialState::Revoked,
+                "expire" => self.state = CredentialState::Expired,
+                _ => {}
+            }
+        } else if c.previous_fingerprint.as_deref() == Some(self.fingerprint.as_str()) && e.action == "rotate" {
+            self.state = CredentialState::Superseded;
+        }
+    }
+
+    /// The state at `now_millis` (Unix ms) after the events applied so far.
+    #[must_use]
+    pub fn state_at(&self, now_millis: i64) -> CredentialState {
+        if self.state == CredentialState::Active && self.not_after.is_some_and(|t| t <= now_millis) {
+            CredentialState::Expired
+        } else {
+            self.state
+        }
     }
 }
 
@@ -121,8 +154,17 @@ pub struct CredentialAnswer {
     pub evaluated_at: String,
     /// The signed checkpoint every proof is against.
     pub checkpoint: String,
-    /// Every logged event naming the fingerprint, in index order.
+    /// Every logged event naming the fingerprint, in index order, or, in
+    /// a page of a long history, those of this page.
     pub history: Vec<HistoryItem>,
+    /// Present only on a page that is not the last one of a history too
+    /// large for one answer: ask again with `after=<next_after>` and
+    /// `tree_size=<this checkpoint's size>` for the next page, and
+    /// [`CredentialAnswer::merge`] the pages. The `state` of every page is
+    /// derived from the whole history, but only the merged answer lets a
+    /// client check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
 }
 
 /// Why a credential answer does not hold.
@@ -171,6 +213,12 @@ pub enum CredentialError {
     /// `evaluated_at` is not a time.
     #[error("evaluated_at: {0}")]
     Time(String),
+    /// A page of a longer history: its state cannot be checked alone.
+    #[error("a page of a longer history (next_after {0}): fetch the remaining pages and merge them")]
+    Partial(u64),
+    /// Pages that do not form one answer.
+    #[error("pages do not merge: {0}")]
+    Pages(String),
     /// The stated state does not follow from the history.
     #[error("state {claimed:?} does not follow from the history, which gives {derived:?}")]
     State {
@@ -201,6 +249,9 @@ impl CredentialAnswer {
     /// # Errors
     /// The first check that fails.
     pub fn verify(&self, log_key: &VerifierKey) -> Result<VerifiedCredential, CredentialError> {
+        if let Some(n) = self.next_after {
+            return Err(CredentialError::Partial(n));
+        }
         check_fingerprint("fingerprint", &self.fingerprint).map_err(|e| CredentialError::Fingerprint(e.to_string()))?;
         let (checkpoint, _) = open_checkpoint(self.checkpoint.as_bytes(), log_key)?;
         let at = time::parse_millis(&self.evaluated_at).map_err(|e| CredentialError::Time(e.to_string()))?;
@@ -268,6 +319,47 @@ impl CredentialAnswer {
             checkpoint,
             history,
         })
+    }
+}
+
+impl CredentialAnswer {
+    /// Merges the pages of one answer, in the order they were fetched, into
+    /// the answer a single page would have been: the pages must be about
+    /// one fingerprint and carry one checkpoint (the client pins it with
+    /// `tree_size`), each page must start after the previous page's
+    /// `next_after`, and only the last may have more to come. The merged
+    /// answer takes the last page's `state` and `evaluated_at`;
+    /// [`CredentialAnswer::verify`] then checks everything.
+    ///
+    /// # Errors
+    /// [`CredentialError::Pages`] naming the first page that does not fit.
+    pub fn merge(pages: impl IntoIterator<Item = Self>) -> Result<Self, CredentialError> {
+        let mut pages = pages.into_iter();
+        let mut merged = pages.next().ok_or_else(|| CredentialError::Pages("no page".into()))?;
+        for (n, page) in pages.enumerate() {
+            let n = n + 2;
+            let Some(after) = merged.next_after else {
+                return Err(CredentialError::Pages(format!("page {n} follows a last page")));
+            };
+            if page.fingerprint != merged.fingerprint {
+                return Err(CredentialError::Pages(format!("page {n} is about another fingerprint")));
+            }
+            if page.checkpoint != merged.checkpoint {
+                return Err(CredentialError::Pages(format!(
+                    "page {n} carries another checkpoint (pin the pages with tree_size)"
+                )));
+            }
+            if page.history.first().is_some_and(|h| h.index <= after) {
+                return Err(CredentialError::Pages(format!(
+                    "page {n} starts at or before the previous page's next_after {after}"
+                )));
+            }
+            merged.history.extend(page.history);
+            merged.state = page.state;
+            merged.evaluated_at = page.evaluated_at;
+            merged.next_after = page.next_after;
+        }
+        Ok(merged)
     }
 }
 
@@ -343,5 +435,50 @@ mod tests {
             CredentialState::Active
         );
         assert!(names(&rotate, &a) && names(&rotate, &b) && !names(&issue, &b));
+    }
+
+    fn page(indexes: &[u64], next_after: Option<u64>, checkpoint: &str) -> CredentialAnswer {
+        CredentialAnswer {
+            fingerprint: fp('a'),
+            state: CredentialState::Active,
+            evaluated_at: "2026-12-01T00:00:00Z".into(),
+            checkpoint: checkpoint.into(),
+            history: indexes
+                .iter()
+                .map(|i| HistoryItem {
+                    index: *i,
+                    leaf_hash: String::new(),
+                    entry: String::new(),
+                    decoded: Value::Null,
+                    proof: Vec::new(),
+                })
+                .collect(),
+            next_after,
+        }
+    }
+
+    #[test]
+    fn pages_merge_only_when_they_chain() {
+        let m = CredentialAnswer::merge([page(&[1, 4], Some(4), "c"), page(&[9], None, "c")]).expect("merge");
+        assert_eq!(m.history.iter().map(|h| h.index).collect::<Vec<_>>(), [1, 4, 9]);
+        assert_eq!(m.next_after, None);
+        // A page with more to come cannot be verified alone.
+        let key = provlog_tlog::keys::SignerKey::from_seed("log.example/x", provlog_tlog::keys::ALG_ED25519, [7; 32])
+            .expect("key");
+        assert_eq!(
+            page(&[1], Some(1), "c").verify(&key.verifier()),
+            Err(CredentialError::Partial(1))
+        );
+        for bad in [
+            vec![page(&[1], None, "c"), page(&[2], None, "c")],
+            vec![page(&[1], Some(1), "c"), page(&[2], None, "other")],
+            vec![page(&[1, 4], Some(4), "c"), page(&[4], None, "c")],
+            vec![],
+        ] {
+            assert!(
+                matches!(CredentialAnswer::merge(bad), Err(CredentialError::Pages(_))),
+                "refused"
+            );
+        }
     }
 }
