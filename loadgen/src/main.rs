@@ -397,6 +397,9 @@ fn start_server(a: &BenchArgs) -> Result<Running> {
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
         .args(["--max-write-requests", "65536", "--queue-capacity", "1000000"])
+        // Every connection is admitted: the load generator measures the
+        // work per request, not the read admission limit.
+        .args(["--max-read-requests", &a.concurrency.max(32).to_string()])
         .args(&a.server_args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())

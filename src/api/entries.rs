@@ -108,7 +108,7 @@ pub(super) async fn submit_batch(State(log): State<Arc<Log>>, body: Result<Bytes
 
 async fn batch(log: &Arc<Log>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_error(&e))?;
-    let results = log.submit_batch(&body).await?;
+    let results = log.submit_batch(body).await?;
     let done: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
     let mut receipts = log.receipts(done).await?.into_iter();
     let results = results

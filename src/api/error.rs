@@ -68,6 +68,12 @@ impl From<SeqError> for ApiError {
     }
 }
 
+impl From<crate::http::stream::Cancelled> for ApiError {
+    fn from(c: crate::http::stream::Cancelled) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", c.to_string())
+    }
+}
+
 impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
         match e {

@@ -2,6 +2,7 @@
 //! that parse parameters, call [`crate::log::Log`], and shape responses.
 
 mod admin;
+mod answers;
 mod entries;
 pub mod error;
 mod explorer;
@@ -57,6 +58,9 @@ pub fn router(app: App) -> Router {
     let l = app.log.limits();
     let writes = Arc::new(Semaphore::new(l.max_write_requests));
     let batches = Arc::new(Semaphore::new(l.max_batch_requests));
+    let reads = Arc::new(Semaphore::new(l.max_read_requests));
+    let read =
+        |r: axum::routing::MethodRouter<App>| r.layer(middleware::from_fn_with_state(Arc::clone(&reads), admit_read));
     let timeout = Duration::from_millis(l.request_timeout_ms);
     Router::new()
         .route(
@@ -83,18 +87,18 @@ pub fn router(app: App) -> Router {
                     body::refuse_declared_oversize,
                 )),
         )
-        .route("/v1/events", get(search::events))
-        .route("/v1/credentials/{fingerprint}", get(search::credential))
+        .route("/v1/events", read(get(search::events)))
+        .route("/v1/credentials/{fingerprint}", read(get(search::credential)))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/freeze", post(admin::freeze))
-        .route("/v1/entries/{index}", get(entries::get_entry))
-        .route("/v1/entries/{index}/receipt", get(entries::get_receipt))
-        .route("/v1/proofs/inclusion", get(proofs::inclusion))
-        .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route("/v1/entries/{index}", read(get(entries::get_entry)))
+        .route("/v1/entries/{index}/receipt", read(get(entries::get_receipt)))
+        .route("/v1/proofs/inclusion", read(get(proofs::inclusion)))
+        .route("/v1/proofs/consistency", read(get(proofs::consistency)))
         .route("/v1/log", get(meta::log_info))
         .route("/checkpoint", get(meta::checkpoint))
         .route("/v1/checkpoint/witnessed", get(meta::witnessed))
-        .route("/tile/{*path}", get(tiles::tile))
+        .route("/tile/{*path}", read(get(tiles::tile)))
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(meta::metrics))
@@ -163,6 +167,28 @@ impl MakeRequestId for RequestIds {
             .ok()
             .map(RequestId::new)
     }
+}
+
+/// Admits a read that touches storage if one of the read slots is free,
+/// else sheds it with `503 overloaded` and `Retry-After`. The slot is held
+/// until the answer's body has been sent (or dropped), so a streamed answer
+/// counts for as long as it runs.
+async fn admit_read(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+    let Ok(permit) = slots.try_acquire_owned() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many reads in progress; retry shortly",
+        )
+        .into_response();
+    };
+    let (parts, body) = next.run(req).await.into_parts();
+    let body = body.map_frame(move |f| {
+        let _held = &permit;
+        f
+    });
+    Response::from_parts(parts, axum::body::Body::new(body))
 }
 
 /// Admits a request if a slot is free, else sheds it with 503.

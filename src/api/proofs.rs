@@ -30,6 +30,7 @@ fn b64s(p: &[Hash]) -> Vec<String> {
         (status = 200, description = "An inclusion proof", body = crate::api::responses::InclusionProof),
         (status = 400, description = "Bad parameters", body = crate::api::responses::ErrorBody),
         (status = 404, description = "No entry with this leaf hash", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn inclusion(
@@ -56,12 +57,14 @@ pub(super) async fn inclusion(
         }
         _ => return Err(ApiError::param("give exactly one of index or leaf_hash")),
     };
-    // Upper tree levels are in memory: a proof is a few block-cache reads,
-    // answered on the spot.
-    let (index, leaf, proof) = match by_hash {
-        Err(i) => log.inclusion(Some(i), None, tree_size)?,
-        Ok(h) => log.inclusion(None, Some(h), tree_size)?,
-    };
+    // On the blocking pool: a leaf hash is looked up in RocksDB, and even
+    // a proof by index may miss the caches.
+    let (index, leaf, proof) = log
+        .read(move |l| match by_hash {
+            Err(i) => l.inclusion(Some(i), None, tree_size),
+            Ok(h) => l.inclusion(None, Some(h), tree_size),
+        })
+        .await?;
     Ok(Json(InclusionProof {
         index,
         tree_size,

@@ -58,9 +58,10 @@ pub struct Entry {
     pub leaf_hash: String,
     /// Base64 of the entry bytes (canonical leaf JSON).
     pub entry: String,
-    /// The leaf JSON, decoded (informative: `entry` is what is hashed).
+    /// The leaf JSON (informative: `entry` is what is hashed), as the
+    /// entry's own text; `null` if the entry is not JSON.
     #[schema(value_type = Object)]
-    pub decoded: serde_json::Value,
+    pub decoded: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl Entry {
@@ -71,7 +72,9 @@ impl Entry {
             index,
             leaf_hash: provlog_tlog::b64::encode(provlog_tlog::merkle::leaf_hash(entry)),
             entry: provlog_tlog::b64::encode(entry),
-            decoded: provlog_proto::leaf::Leaf::to_value(entry).unwrap_or(serde_json::Value::Null),
+            decoded: serde_json::from_slice::<&serde_json::value::RawValue>(entry)
+                .ok()
+                .map(ToOwned::to_owned),
         }
     }
 }

@@ -3,12 +3,10 @@
 
 use super::error::ApiError;
 use super::params::Params;
-use super::responses::{Entry, EventsPage};
 use crate::log::{Log, MAX_SEARCH_LIMIT, SearchQuery};
-use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use provlog_proto::event::{MAX_ID_BYTES, Term, check_action, check_fingerprint};
 use std::sync::Arc;
 
@@ -45,11 +43,12 @@ fn filter_value(term: Term, v: &str) -> Result<String, ApiError> {
         ("credential" = Option<String>, Query, description = "credential.fingerprint or previous_fingerprint"),
         ("action" = Option<String>, Query, description = "action"),
         ("after" = Option<u64>, Query, description = "Last index already seen (exclusive)"),
-        ("limit" = Option<usize>, Query, description = "Page size, 1 to 1,000 (default 100)"),
+        ("limit" = Option<usize>, Query, description = "Most entries per page, 1 to 1,000 (default 100); a page also ends where the next entry would take it past max_answer_bytes"),
     ),
     responses(
         (status = 200, description = "Matching entries in index order", body = crate::api::responses::EventsPage),
         (status = 400, description = "Bad or unknown parameter", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn events(
@@ -70,9 +69,26 @@ pub(super) async fn events(
             .ok_or_else(|| ApiError::param(format!("limit must be 1 to {MAX_SEARCH_LIMIT}")))
     })?;
     let after = q.u64("after")?;
-    let (entries, next_after) = log.search(SearchQuery { filters, after, limit }).await?;
-    let entries = entries.iter().map(|(i, e)| Entry::new(*i, e)).collect();
-    Ok(Json(EventsPage { entries, next_after }).into_response())
+    let q = SearchQuery { filters, after, limit };
+    let size = log.published().size;
+    let (deadline, budget) = read_limits(&log);
+    crate::http::stream::json(deadline, task_failed, move |w| {
+        super::answers::events_page(&log, &q, size, budget, w)
+    })
+    .await
+}
+
+/// The deadline of a streamed answer begun now, and its byte budget.
+fn read_limits(log: &Log) -> (tokio::time::Instant, u64) {
+    let l = log.limits();
+    (
+        tokio::time::Instant::now() + std::time::Duration::from_millis(l.request_timeout_ms),
+        l.max_answer_bytes as u64,
+    )
+}
+
+fn task_failed() -> ApiError {
+    ApiError::internal(&"a read task failed")
 }
 
 /// `GET /v1/credentials/<fingerprint>`: state, history and proofs.
@@ -80,16 +96,35 @@ pub(super) async fn events(
     get,
     path = "/v1/credentials/{fingerprint}",
     tag = "read",
-    params(("fingerprint" = String, Path, description = "sha256:<64 lowercase hex>")),
+    params(
+        ("fingerprint" = String, Path, description = "sha256:<64 lowercase hex>"),
+        ("after" = Option<u64>, Query, description = "For the next page of a long history: the previous page's next_after"),
+        ("tree_size" = Option<u64>, Query, description = "Answer against the kept checkpoint of this size (pin every page of one answer to the first page's size)"),
+    ),
     responses(
-        (status = 200, description = "The derived state, every event naming the credential, one checkpoint and a proof per event", body = provlog_proto::credential::CredentialAnswer),
-        (status = 400, description = "Malformed fingerprint, or a history too long to answer", body = crate::api::responses::ErrorBody),
+        (status = 200, description = "The derived state, every event naming the credential (or one page of them, with next_after), one checkpoint and a proof per event", body = provlog_proto::credential::CredentialAnswer),
+        (status = 400, description = "Malformed fingerprint or parameter, or a history too long to answer", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "No checkpoint of this tree_size is kept", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn credential(
     State(log): State<Arc<Log>>,
     fp: Result<Path<String>, PathRejection>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(fp) = fp.map_err(|e| ApiError::param(e.body_text()))?;
-    Ok(Json(log.credential(fp).await?).into_response())
+    let Path(fingerprint) = fp.map_err(|e| ApiError::param(e.body_text()))?;
+    check_fingerprint("fingerprint", &fingerprint).map_err(|e| ApiError::param(e.to_string()))?;
+    let q = Params::new(q, &["after", "tree_size"])?;
+    let q = super::answers::CredentialQuery {
+        fingerprint,
+        tree_size: q.u64("tree_size")?,
+        after: q.u64("after")?,
+        now_millis: crate::util::clock::now_millis().map_err(|e| ApiError::from(crate::log::ReadError::Clock(e)))?,
+    };
+    let (deadline, budget) = read_limits(&log);
+    crate::http::stream::json(deadline, task_failed, move |w| {
+        super::answers::credential(&log, &q, budget, w)
+    })
+    .await
 }

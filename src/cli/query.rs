@@ -93,24 +93,50 @@ pub(super) struct CredentialArgs {
     out: Option<PathBuf>,
 }
 
-/// Fetches a credential answer, optionally verifies it, prints the state.
+/// The size a checkpoint note states (its second line), unverified: only
+/// used to pin the pages of one answer, which are verified when merged.
+fn checkpoint_size(note: &str) -> Result<u64> {
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .context("the answer's checkpoint has no size line")
+}
+
+/// Fetches a credential answer (every page of a long one, merged),
+/// optionally verifies it, prints the state.
 pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     let rt = crate::util::runtime::current_thread()?;
-    let text = rt.block_on(async {
-        let url = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
-        let resp = crate::client::http_client(std::time::Duration::from_mins(1))?
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("{status}: {text}");
+    // A long history comes in pages, all pinned to the first page's tree
+    // size (so that they carry one checkpoint), merged into one answer.
+    let pages = rt.block_on(async {
+        let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
+        let base = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
+        let mut pages: Vec<CredentialAnswer> = Vec::new();
+        let mut size: Option<u64> = None;
+        loop {
+            let url = match (pages.last().and_then(|p| p.next_after), size) {
+                (Some(after), Some(n)) => format!("{base}?after={after}&tree_size={n}"),
+                _ => base.clone(),
+            };
+            let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            if !status.is_success() {
+                bail!("{status}: {text}");
+            }
+            let page: CredentialAnswer = serde_json::from_str(&text).context("not a credential answer")?;
+            if size.is_none() {
+                size = Some(checkpoint_size(&page.checkpoint)?);
+            }
+            let more = page.next_after.is_some();
+            pages.push(page);
+            if !more {
+                return Ok(pages);
+            }
         }
-        Ok(text)
     })?;
-    let answer: CredentialAnswer = serde_json::from_str(&text).context("not a credential answer")?;
+    let answer = CredentialAnswer::merge(pages).context("the pages do not form one answer")?;
+    let text = serde_json::to_string_pretty(&answer)?;
     if let Some(p) = &a.out {
         std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
     }

@@ -23,6 +23,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./provlog-data";
 /// Id of the submitter the embedded default creates.
 pub const DEV_SUBMITTER: &str = "dev";
+/// Smallest `max_answer_bytes`: an answer always fits one entry of the
+/// largest size with its encodings and proof.
+pub const MIN_ANSWER_BYTES: usize = 1 << 20;
 
 /// The config file, as written. Unknown keys are errors.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -64,6 +67,10 @@ pub struct FileConfig {
     pub max_write_requests: Option<usize>,
     /// Most `POST /v1/entries/batch` requests handled at once.
     pub max_batch_requests: Option<usize>,
+    /// Most read requests that touch storage handled at once.
+    pub max_read_requests: Option<usize>,
+    /// Largest read answer in bytes before it pages.
+    pub max_answer_bytes: Option<usize>,
     /// Default per-submitter rate limit (none: unlimited).
     pub rate_limit: Option<Rate>,
     /// Per-submitter rate limits by id, overriding `rate_limit`.
@@ -146,6 +153,12 @@ pub struct Overrides {
     /// Most batch submissions handled at once.
     #[arg(long, env = "PROVLOG_MAX_BATCH_REQUESTS")]
     pub max_batch_requests: Option<usize>,
+    /// Most reads that touch storage handled at once (503 beyond).
+    #[arg(long, env = "PROVLOG_MAX_READ_REQUESTS")]
+    pub max_read_requests: Option<usize>,
+    /// Largest read answer in bytes; longer ones page (at least 1 MiB).
+    #[arg(long, env = "PROVLOG_MAX_ANSWER_BYTES")]
+    pub max_answer_bytes: Option<usize>,
     /// Default per-submitter rate limit, entries per second.
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
@@ -212,6 +225,10 @@ pub struct Config {
     pub max_write_requests: usize,
     /// Concurrent batch submissions.
     pub max_batch_requests: usize,
+    /// Concurrent reads that touch storage.
+    pub max_read_requests: usize,
+    /// Read answer byte budget.
+    pub max_answer_bytes: usize,
     /// Default rate limit.
     pub rate_limit: Option<Rate>,
     /// Rate limits by submitter.
@@ -292,6 +309,8 @@ impl Config {
             verify_queue: o.verify_queue.or(file.verify_queue).unwrap_or(4096),
             max_write_requests: o.max_write_requests.or(file.max_write_requests).unwrap_or(4096),
             max_batch_requests: o.max_batch_requests.or(file.max_batch_requests).unwrap_or(8),
+            max_read_requests: o.max_read_requests.or(file.max_read_requests).unwrap_or(32),
+            max_answer_bytes: o.max_answer_bytes.or(file.max_answer_bytes).unwrap_or(8 << 20),
             rate_limit: o
                 .rate_limit
                 .map(|per_second| Rate {
@@ -361,10 +380,17 @@ impl Config {
             cfg.verify_queue,
             cfg.max_write_requests,
             cfg.max_batch_requests,
+            cfg.max_read_requests,
         ]
         .contains(&0)
         {
             bail!("size, count and capacity settings must be positive");
+        }
+        if cfg.max_answer_bytes < MIN_ANSWER_BYTES {
+            bail!(
+                "max_answer_bytes must be at least {MIN_ANSWER_BYTES} (one entry with its proof must fit), got {}",
+                cfg.max_answer_bytes
+            );
         }
         if cfg.header_timeout.is_zero() || cfg.request_timeout.is_zero() {
             bail!("timeouts must be positive");
@@ -574,6 +600,8 @@ request_timeout_ms = 30000    # whole request, body included (408)
 verify_queue = 4096           # signature checks waiting for a thread
 max_write_requests = 4096     # POST /v1/entries handled at once
 max_batch_requests = 8        # POST /v1/entries/batch handled at once
+max_read_requests = 32        # reads that touch storage handled at once
+max_answer_bytes = 8388608    # a longer search or credential answer pages
 # Per-submitter rate limits (entries per second; burst defaults to one
 # second's worth). Off unless set.
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }

@@ -5,6 +5,7 @@
 pub mod body;
 pub mod error;
 pub mod server;
+pub mod stream;
 
 /// `Cache-Control` of tiles and bundles, wherever they are served or
 /// published: their bytes never change.

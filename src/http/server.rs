@@ -26,7 +26,9 @@ pub struct ConnectionLimits {
     /// Most connections open at once.
     pub max_connections: usize,
     /// How long a client may take to send a request's headers; also how
-    /// long an idle keep-alive connection stays open.
+    /// long an idle keep-alive connection stays open, and how long a write
+    /// may wait for a client that takes no bytes of its answer (then the
+    /// connection is closed, and whatever the answer held is freed).
     pub header_timeout: Duration,
     /// How long in-flight requests get to finish at shutdown.
     pub drain_timeout: Duration,
@@ -73,8 +75,13 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // A client that stops reading must not hold its answer (and the
+        // read slot inside it) for ever: hyper polls a body only when it
+        // can write, so the bound has to be on the socket.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.header_timeout));
         let svc = TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+        let conn = builder.serve_connection(TokioIo::new(Box::pin(stream)), svc);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

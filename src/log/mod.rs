@@ -22,18 +22,15 @@ use admission::Admission;
 use admission::ratelimit::RateLimits;
 use admission::verify_pool::VerifyPool;
 use anyhow::{Context, Result, bail};
-use provlog_proto::credential::{CredentialAnswer, HistoryItem, derive_state};
-use provlog_proto::event::{Term, check_fingerprint};
-use provlog_proto::leaf::Leaf;
+use provlog_proto::event::Term;
+use provlog_proto::json;
 use provlog_proto::policy::{Registry, ScopeError};
 use provlog_proto::receipt::Receipt;
 use provlog_proto::submission::{Submission, SubmissionError};
-use provlog_proto::{json, time};
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{StorageError, Store, StoreOptions};
-use provlog_tlog::b64;
 use provlog_tlog::keys::{SignerKey, VerifierKey};
-use provlog_tlog::merkle::{self, Hash, leaf_hash};
+use provlog_tlog::merkle::{self, Hash};
 use sequencer::{EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
@@ -71,6 +68,10 @@ pub struct Limits {
     pub max_write_requests: usize,
     /// Most batch submissions handled at once.
     pub max_batch_requests: usize,
+    /// Most reads that touch storage handled at once.
+    pub max_read_requests: usize,
+    /// Largest search or credential answer in bytes; longer ones page.
+    pub max_answer_bytes: usize,
     /// Entries that may wait for the sequencer.
     pub queue_capacity: usize,
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
@@ -270,6 +271,8 @@ impl Log {
                 request_timeout_ms: u64::try_from(cfg.request_timeout.as_millis()).unwrap_or(u64::MAX),
                 max_write_requests: cfg.max_write_requests,
                 max_batch_requests: cfg.max_batch_requests,
+                max_read_requests: cfg.max_read_requests,
+                max_answer_bytes: cfg.max_answer_bytes,
                 queue_capacity: cfg.queue_capacity,
                 ready_max_checkpoint_age_ms: u64::try_from(cfg.ready_max_checkpoint_age.as_millis())
                     .unwrap_or(u64::MAX),
@@ -541,35 +544,27 @@ impl Log {
     /// Checks every submission of a batch body on its own and sequences the
     /// accepted ones together. Results are in request order.
     ///
+    /// Only a cheap check runs on the async runtime (the body must open a
+    /// JSON object); parsing and canonicalizing up to
+    /// `max_batch_body_bytes` of JSON runs on the blocking pool.
+    ///
     /// # Errors
     /// The body as a whole is malformed (nothing is appended).
-    pub async fn submit_batch(&self, body: &[u8]) -> Result<Vec<Result<Sequenced, SubmitError>>, SubmitError> {
-        let v = json::parse_strict(body).map_err(|e| SubmitError::Invalid(e.into()))?;
-        let Value::Object(mut m) = v else {
+    pub async fn submit_batch(&self, body: bytes::Bytes) -> Result<Vec<Result<Sequenced, SubmitError>>, SubmitError> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(SubmitError::InvalidBatch(
-                "body must be {\"submissions\": [...]}".into(),
-            ));
-        };
-        if m.len() != 1 {
-            return Err(SubmitError::InvalidBatch(
-                "body must have exactly one member, \"submissions\"".into(),
+                "body must be a JSON object {\"submissions\": [...]}".into(),
             ));
         }
-        let Some(Value::Array(items)) = m.remove("submissions") else {
-            return Err(SubmitError::InvalidBatch("\"submissions\" must be an array".into()));
-        };
-        if items.is_empty() || items.len() > MAX_BATCH_SUBMISSIONS {
-            return Err(SubmitError::InvalidBatch(format!(
-                "a batch holds 1 to {MAX_BATCH_SUBMISSIONS} submissions, not {}",
-                items.len()
-            )));
-        }
+        let items = tokio::task::spawn_blocking(move || parse_batch(&body))
+            .await
+            .map_err(|_| SubmitError::InvalidBatch("the batch could not be parsed".into()))??;
         let mut results: Vec<Option<Result<Sequenced, SubmitError>>> = Vec::with_capacity(items.len());
         let mut jobs = Vec::new();
         let mut slots = Vec::new();
         // Every item's signature goes to the verification pool at once.
         let checked = futures_util::future::join_all(items.into_iter().map(|item| async move {
-            match Submission::from_value(item) {
+            match item {
                 Ok(s) => self.check(s).await,
                 Err(e) => Err(e.into()),
             }
@@ -692,8 +687,8 @@ impl Log {
 
     /// An inclusion proof in the tree of `tree_size` for entry `index`, or
     /// for the entry whose leaf hash is `leaf_hash`: the entry's index, its
-    /// leaf hash and the proof. Upper tree levels are in memory, so this is
-    /// a few block-cache reads and runs where it is called.
+    /// leaf hash and the proof. Blocking: a leaf hash is looked up in
+    /// `RocksDB`; call it through [`Log::read`].
     ///
     /// # Errors
     /// [`ReadError::NotFound`] for a leaf hash not in the tree; storage
@@ -736,38 +731,91 @@ impl Log {
         Ok(self.store.index_of_leaf(hash)?.filter(|i| *i < size))
     }
 
-    /// One page of entries (index and bytes) matching every filter, in
-    /// index order, within the published tree, and the cursor of the next
-    /// page (`None` at the end).
+    /// Blocking (call it on the blocking pool): the indexes of one page of
+    /// a search within the tree of `size`, in index order, and the cursor
+    /// of the next page (`None` at the end). The page ends after `limit`
+    /// hits or where the join's work bound ([`MAX_SEARCH_MISSES`]) stops it.
     ///
     /// # Errors
     /// Storage errors.
-    pub async fn search(self: &Arc<Self>, q: SearchQuery) -> Result<(Vec<(u64, Vec<u8>)>, Option<u64>), ReadError> {
-        let size = self.published().size;
-        self.read(move |l| {
-            let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
-            let (mut hits, stopped) =
-                l.store
-                    .search_bounded(&filters, q.after, size, q.limit + 1, MAX_SEARCH_MISSES)?;
-            let more = hits.len() > q.limit;
-            hits.truncate(q.limit);
-            // A page ends at `limit` hits, or where the work bound stopped the
-            // join (then possibly with fewer hits, even none): either way
-            // `next` resumes exactly after what was examined.
-            let next = if more { hits.last().copied() } else { stopped };
-            let entries = hits
-                .into_iter()
-                .map(|i| {
-                    let e = l
-                        .store
-                        .entry(i)?
-                        .ok_or_else(|| ReadError::NotFound(format!("entry {i} is not stored")))?;
-                    Ok((i, e))
-                })
-                .collect::<Result<Vec<_>, ReadError>>()?;
-            Ok((entries, next))
-        })
-        .await
+    pub fn search_hits(&self, q: &SearchQuery, size: u64) -> Result<(Vec<u64>, Option<u64>), ReadError> {
+        let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
+        let (mut hits, stopped) = self
+            .store
+            .search_bounded(&filters, q.after, size, q.limit + 1, MAX_SEARCH_MISSES)?;
+        let more = hits.len() > q.limit;
+        hits.truncate(q.limit);
+        // A page ends at `limit` hits, or where the work bound stopped the
+        // join (then possibly with fewer hits, even none): either way
+        // `next` resumes exactly after what was examined.
+        let next = if more { hits.last().copied() } else { stopped };
+        Ok((hits, next))
+    }
+
+    /// Blocking: the indexes of every event naming `fingerprint` (as the
+    /// credential or the one it replaced) within the tree of `size`.
+    ///
+    /// # Errors
+    /// More than [`MAX_CREDENTIAL_HISTORY`] of them (400); storage errors.
+    pub fn credential_hits(&self, fingerprint: &str, size: u64) -> Result<Vec<u64>, ReadError> {
+        let hits = self.store.search(
+            &[(Term::Credential, fingerprint)],
+            None,
+            size,
+            MAX_CREDENTIAL_HISTORY + 1,
+        )?;
+        if hits.len() > MAX_CREDENTIAL_HISTORY {
+            return Err(ReadError::Invalid(format!(
+                "more than {MAX_CREDENTIAL_HISTORY} events name this credential; use /v1/events to page through them"
+            )));
+        }
+        Ok(hits)
+    }
+
+    /// Blocking: the bytes of entry `index`, which the caller knows is
+    /// within a published size.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] if it is not stored; storage errors.
+    pub fn entry_blocking(&self, index: u64) -> Result<Vec<u8>, ReadError> {
+        self.store
+            .entry(index)?
+            .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
+    }
+
+    /// Blocking: the inclusion proof of entry `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// `index >= size` (400); storage errors.
+    pub fn inclusion_proof_blocking(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        merkle::inclusion_proof(index, size, self.store.as_ref()).map_err(proof_err)
+    }
+
+    /// Blocking: the signed checkpoint of tree size `size`, which must be
+    /// within the published tree: the latest one, or an earlier one the
+    /// store kept.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] when no checkpoint of that size is kept (a
+    /// size between two batches, or one older than the store's record);
+    /// storage errors.
+    pub fn checkpoint_blocking(&self, size: u64) -> Result<String, ReadError> {
+        let published = self.published();
+        if size == published.size {
+            return Ok(published.checkpoint.clone());
+        }
+        if size > published.size {
+            return Err(ReadError::NotFound(format!(
+                "no checkpoint of size {size}: the tree has {} entries",
+                published.size
+            )));
+        }
+        let note = self.store.checkpoint_at(size)?.ok_or_else(|| {
+            ReadError::NotFound(format!(
+                "no checkpoint of size {size} is kept; start again from the latest"
+            ))
+        })?;
+        String::from_utf8(note).map_err(|_| ReadError::NotFound(format!("the checkpoint of size {size} is not text")))
     }
 
     /// The bytes of a hash tile or entry bundle that exists in the tree of
@@ -778,58 +826,6 @@ impl Log {
     /// storage errors.
     pub fn tile_bytes(&self, tile: &provlog_tlog::tile::TileId, size: u64) -> Result<Arc<Vec<u8>>, ReadError> {
         tile_bytes(&self.store, tile, size)
-    }
-
-    /// The state of a credential with its history and proofs against one
-    /// checkpoint (docs/DESIGN.md `GET /v1/credentials/<fingerprint>`).
-    ///
-    /// # Errors
-    /// A malformed fingerprint (400), a history longer than
-    /// [`MAX_CREDENTIAL_HISTORY`] (400), storage errors.
-    pub async fn credential(self: &Arc<Self>, fingerprint: String) -> Result<CredentialAnswer, ReadError> {
-        check_fingerprint("fingerprint", &fingerprint).map_err(|e| ReadError::Invalid(e.to_string()))?;
-        let published = self.published();
-        let now = crate::util::clock::now_millis()?;
-        self.read(move |l| {
-            let hits = l.store.search(
-                &[(Term::Credential, fingerprint.as_str())],
-                None,
-                published.size,
-                MAX_CREDENTIAL_HISTORY + 1,
-            )?;
-            if hits.len() > MAX_CREDENTIAL_HISTORY {
-                return Err(ReadError::Invalid(format!(
-                    "more than {MAX_CREDENTIAL_HISTORY} events name this credential; use /v1/events to page through them"
-                )));
-            }
-            let mut history = Vec::with_capacity(hits.len());
-            let mut events = Vec::with_capacity(hits.len());
-            for i in hits {
-                let entry = l
-                    .store
-                    .entry(i)?
-                    .ok_or_else(|| ReadError::NotFound(format!("entry {i} is not stored")))?;
-                if let Ok(Leaf::Event(e)) = Leaf::parse(&entry) {
-                    events.push(e.event.event);
-                }
-                let proof = merkle::inclusion_proof(i, published.size, l.store.as_ref()).map_err(proof_err)?;
-                history.push(HistoryItem {
-                    index: i,
-                    leaf_hash: b64::encode(leaf_hash(&entry)),
-                    decoded: Leaf::to_value(&entry).unwrap_or(Value::Null),
-                    entry: b64::encode(&entry),
-                    proof: proof.iter().map(b64::encode).collect(),
-                });
-            }
-            Ok(CredentialAnswer {
-                state: derive_state(&fingerprint, &events, now),
-                fingerprint,
-                evaluated_at: time::format_millis(now).map_err(ReadError::Timestamp)?,
-                checkpoint: published.checkpoint.clone(),
-                history,
-            })
-        })
-        .await
     }
 
     /// Freezes the log for good (docs/DESIGN.md has CT logs' end of life in
@@ -893,6 +889,36 @@ fn tile_nodes(tile: &provlog_tlog::tile::TileId, size: u64) -> Result<(u8, std::
         .ok_or_else(|| ReadError::NotFound(format!("{} does not exist at tree size {size}", tile.path())))
 }
 
+/// Parses a batch body into its submissions, each parsed and canonicalized
+/// on its own (an item that fails is that item's error). Blocking: up to
+/// `max_batch_body_bytes` of JSON.
+///
+/// # Errors
+/// The body is not `{"submissions": [1..=1000 items]}`.
+fn parse_batch(body: &[u8]) -> Result<Vec<Result<Submission, SubmissionError>>, SubmitError> {
+    let v = json::parse_strict(body).map_err(|e| SubmitError::Invalid(e.into()))?;
+    let Value::Object(mut m) = v else {
+        return Err(SubmitError::InvalidBatch(
+            "body must be {\"submissions\": [...]}".into(),
+        ));
+    };
+    if m.len() != 1 {
+        return Err(SubmitError::InvalidBatch(
+            "body must have exactly one member, \"submissions\"".into(),
+        ));
+    }
+    let Some(Value::Array(items)) = m.remove("submissions") else {
+        return Err(SubmitError::InvalidBatch("\"submissions\" must be an array".into()));
+    };
+    if items.is_empty() || items.len() > MAX_BATCH_SUBMISSIONS {
+        return Err(SubmitError::InvalidBatch(format!(
+            "a batch holds 1 to {MAX_BATCH_SUBMISSIONS} submissions, not {}",
+            items.len()
+        )));
+    }
+    Ok(items.into_iter().map(Submission::from_value).collect())
+}
+
 /// Runs a blocking read on the blocking pool.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
@@ -905,5 +931,58 @@ pub fn proof_err(e: merkle::ProofError<StorageError>) -> ReadError {
     match e {
         merkle::ProofError::Source(s) => ReadError::Storage(s),
         other => ReadError::Invalid(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Issue 13.7: a 16 MiB batch body is parsed on the blocking pool, not
+    /// on the async runtime. On a single-threaded runtime another task can
+    /// only run while `submit_batch` waits; it runs during the parse of a
+    /// large body only if the parse is elsewhere.
+    #[test]
+    fn a_large_batch_is_parsed_off_the_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("dir");
+            let o = Overrides {
+                data_dir: Some(dir.path().to_owned()),
+                ..Overrides::default()
+            };
+            let cfg = Config::load(&o).expect("config");
+            let signer = SignerKey::from_seed(&cfg.origin, provlog_tlog::keys::ALG_ED25519, [3; 32]).expect("key");
+            let log = Log::open(&cfg, o, signer, None).await.expect("open");
+            // Well-formed up to its last byte, so the parser reads it all.
+            let mut body = b"{\"submissions\":[".to_vec();
+            while body.len() < 16 << 20 {
+                body.extend_from_slice(b"{\"event\":{\"p\":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},\"submitter\":\"x\"},");
+            }
+            body.extend_from_slice(b"{}]");
+            let ticks = Arc::new(AtomicU64::new(0));
+            let t = Arc::clone(&ticks);
+            let other = tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            });
+            tokio::task::yield_now().await;
+            let before = ticks.load(Ordering::Relaxed);
+            let r = log.submit_batch(bytes::Bytes::from(body)).await;
+            let after = ticks.load(Ordering::Relaxed);
+            other.abort();
+            assert!(
+                matches!(r, Err(SubmitError::Invalid(_) | SubmitError::InvalidBatch(_))),
+                "the unterminated body is refused: {r:?}"
+            );
+            assert!(after > before, "another task ran while the batch was parsed");
+            log.shutdown();
+        });
     }
 }
