@@ -17,7 +17,7 @@ use provlog_storage::verify::{self, Depth};
 use provlog_storage::{Store, StoreOptions};
 use provlog_tlog::checkpoint::open_checkpoint;
 use provlog_tlog::merkle::CompactRange;
-use provlog_tlog::tile::{TileKind, decode_bundle, tiles_for_size};
+use provlog_tlog::tile::{decode_bundle, hash_tiles, new_bundles};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -47,10 +47,15 @@ pub(super) struct Args {
     min_size: u64,
 }
 
-/// Entries appended per synced write.
+/// Most entries appended per synced write.
 const BATCH: usize = 8192;
+/// Most entry bytes appended per synced write (large entries make smaller
+/// batches, so that memory stays bounded).
+const BATCH_BYTES: usize = 32 << 20;
 /// Objects fetched at once.
 const PARALLEL: usize = 16;
+/// Most wrong or missing tiles a failed restore names.
+const MAX_REPORTED: usize = 100;
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let key = crate::util::keyfile::read_verifier(&a.log_key).context("log key")?;
@@ -103,8 +108,9 @@ pub(super) fn run(a: &Args) -> Result<()> {
         indicatif::ProgressStyle::with_template("restoring [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let all = tiles_for_size(cp.size);
-    let bundles: Vec<_> = all.iter().filter(|t| t.kind == TileKind::Entries).copied().collect();
+    // Walked lazily: a checkpoint claiming a huge size costs nothing until
+    // its bundles arrive, and the first one missing ends the restore.
+    let bundles = new_bundles(0, cp.size);
     let mut range = CompactRange::default();
     let mut pending: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let append = |range: &mut CompactRange, entries: Vec<Vec<u8>>, last: bool| -> Result<()> {
@@ -117,19 +123,23 @@ pub(super) fn run(a: &Args) -> Result<()> {
     };
     rt.block_on(async {
         let source = &source;
-        let mut fetched = futures_util::stream::iter(bundles.iter().map(|b| async move {
-            let body = source.tile(b).await?;
+        let mut fetched = futures_util::stream::iter(bundles.map(|b| async move {
+            let body = source.tile(&b).await?;
             let entries = decode_bundle(&body, usize::from(b.width)).with_context(|| b.path())?;
             Ok::<_, anyhow::Error>(entries.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>())
         }))
         .buffered(PARALLEL);
+        let mut pending_bytes = 0;
         while let Some(entries) = fetched.next().await {
             for e in entries? {
+                pending_bytes += e.len();
                 pending.push(e);
-                if pending.len() == BATCH {
-                    let last = range.size() + BATCH as u64 == cp.size;
+                if pending.len() == BATCH || pending_bytes >= BATCH_BYTES {
+                    let n = pending.len() as u64;
+                    let last = range.size() + n == cp.size;
                     append(&mut range, std::mem::take(&mut pending), last)?;
-                    progress.inc(BATCH as u64);
+                    progress.inc(n);
+                    pending_bytes = 0;
                 }
             }
         }
@@ -155,11 +165,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
         );
     }
     // Every hash tile the source serves must be the one the entries imply.
-    let hash_tiles: Vec<_> = all.iter().filter(|t| t.kind != TileKind::Entries).copied().collect();
     let mismatched = rt.block_on(async {
         let source = &source;
         let store = &store;
-        futures_util::stream::iter(hash_tiles.iter().map(|t| async move {
+        futures_util::stream::iter(hash_tiles(cp.size).map(|t| async move {
             let Some((level, r)) = t.node_range() else {
                 return Some(format!("{}: not a tile", t.path()));
             };
@@ -167,7 +176,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 Ok(b) => b,
                 Err(e) => return Some(format!("{}: {e}", t.path())),
             };
-            match source.tile(t).await {
+            match source.tile(&t).await {
                 Ok(b) if b == ours.as_slice() => None,
                 Ok(_) => Some(format!("{}: differs from the tile the entries imply", t.path())),
                 Err(e) => Some(crate::util::error_chain(&e)),
@@ -175,12 +184,13 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }))
         .buffer_unordered(PARALLEL)
         .filter_map(|x| async move { x })
+        .take(MAX_REPORTED)
         .collect::<Vec<String>>()
         .await
     });
     if !mismatched.is_empty() {
         bail!(
-            "{} hash tiles in the source are wrong or missing (nothing was restored): {}",
+            "hash tiles in the source are wrong or missing (nothing was restored; the first {}): {}",
             mismatched.len(),
             mismatched.join("; ")
         );

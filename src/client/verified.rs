@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{Hash, NodeId, leaf_hash};
-use provlog_tlog::tile::{TileError, TileHashes, TileId, TileKind, decode_bundle, tiles_for_size, tiles_to_verify};
+use provlog_tlog::replay::{ImpliedTile, Replay};
+use provlog_tlog::tile::{TileError, TileHashes, TileId, TileKind, decode_bundle, tiles_to_verify};
 
 /// A problem found in what a log serves, with where.
 #[derive(Debug)]
@@ -54,12 +55,47 @@ pub fn entry_matches(level0: &[u8], k: usize, entry: &[u8]) -> Option<bool> {
         .map(|h| h == leaf_hash(entry).as_slice())
 }
 
+/// Most findings a snapshot keeps; beyond them it counts.
+pub const MAX_FINDINGS: usize = 1000;
+
+/// Findings, at most [`MAX_FINDINGS`] kept, the rest counted.
+#[derive(Debug, Default)]
+struct Findings {
+    kept: Vec<Finding>,
+    more: u64,
+}
+
+impl Findings {
+    fn push(&mut self, f: String) {
+        if self.kept.len() < MAX_FINDINGS {
+            self.kept.push(Finding(f));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_vec(mut self) -> Vec<Finding> {
+        if self.more > 0 {
+            self.kept.push(Finding(format!("… and {} more findings", self.more)));
+        }
+        self.kept
+    }
+}
+
 /// Fetches and checks a log at its current checkpoint, handing each entry
 /// that matches its leaf hash to `on_entry` in index order (entries of a
 /// bundle that cannot be fetched or framed are skipped, with a finding).
-/// Memory stays bounded by the hash tiles and the bundles in flight,
-/// whatever the log's size. Fails outright only when nothing can be checked
-/// (no valid checkpoint, unreachable log) or when `on_entry` fails.
+///
+/// The tree is replayed from its level-0 tiles in order
+/// ([`provlog_tlog::replay`]): each bundle is checked against its level-0
+/// tile, every upper tile against the hashes the level-0 tiles imply, and
+/// at the end the root against the checkpoint's. Entries reach `on_entry`
+/// as their bundle checks out, before the root is known: a snapshot with
+/// findings proves nothing about them. Memory is bounded by the bundles in
+/// flight and one tile per level, whatever size the checkpoint claims; a
+/// level-0 tile the log does not serve ends the replay with a finding.
+/// Fails outright only when nothing can be checked (no valid checkpoint,
+/// unreachable log) or when `on_entry` fails.
 ///
 /// # Errors
 /// [`SnapshotError`]: no checkpoint, one that does not verify, or `on_entry`
@@ -71,65 +107,118 @@ pub async fn snapshot<E: std::error::Error + 'static>(
 ) -> Result<Snapshot, SnapshotError<E>> {
     let note = source.checkpoint().await?;
     let (checkpoint, _) = open_checkpoint(&note, key).map_err(SnapshotError::Checkpoint)?;
-    let all = tiles_for_size(checkpoint.size);
-    let mut tiles = TileHashes::new(checkpoint.size);
-    let mut findings = Vec::new();
-    let mut hash_tiles = futures_util::stream::iter(
-        all.iter()
-            .filter(|t| matches!(t.kind, TileKind::Hash { .. }))
-            .map(|t| async move { (t, source.tile(t).await) }),
-    )
-    .buffered(PARALLEL);
-    while let Some((t, body)) = hash_tiles.next().await {
-        match body {
-            Ok(body) => {
-                if let Err(e) = tiles.insert(*t, body) {
-                    findings.push(Finding(format!("{}: {e}", t.path())));
-                }
-            }
-            Err(e) => findings.push(Finding(format!("{}: {}", t.path(), error_chain(&e)))),
-        }
-    }
-    if findings.is_empty()
-        && let Err(e) = tiles.authenticate(&checkpoint.root)
-    {
-        findings.push(Finding(format!("tiles do not match the checkpoint root: {e}")));
-    }
-    let mut bundles = futures_util::stream::iter(
-        all.iter()
-            .filter(|t| t.kind == TileKind::Entries)
-            .map(|b| async move { (b, source.tile(b).await) }),
-    )
-    .buffered(PARALLEL);
-    while let Some((b, body)) = bundles.next().await {
-        let body = match body {
-            Ok(b) => b,
+    let mut findings = Findings::default();
+    let mut replay = Replay::whole(checkpoint.size);
+    // A level-0 tile and its bundle are fetched together, several pairs at
+    // a time, and replayed in order.
+    let mut pairs = futures_util::stream::iter(replay.level0_tiles().map(|t| async move {
+        let b = TileId {
+            kind: TileKind::Entries,
+            index: t.index,
+            width: t.width,
+        };
+        let (tile, bundle) = futures_util::future::join(source.tile(&t), source.tile(&b)).await;
+        (t, b, tile, bundle)
+    }))
+    .buffered(PARALLEL / 2);
+    let mut complete = true;
+    while let Some((t, b, tile, bundle)) = pairs.next().await {
+        let level0 = match tile {
+            Ok(body) => body,
             Err(e) => {
-                findings.push(Finding(format!("{}: {}", b.path(), error_chain(&e))));
+                findings.push(format!(
+                    "{}: {} (the checkpoint claims {} entries; the rest of the tree is not checked)",
+                    t.path(),
+                    error_chain(&e),
+                    checkpoint.size
+                ));
+                complete = false;
+                break;
+            }
+        };
+        match replay.push(t, &level0) {
+            Ok(upper) => check_upper(source, upper, &mut findings).await,
+            Err(e) => {
+                findings.push(format!("{}: {e} (the rest of the tree is not checked)", t.path()));
+                complete = false;
+                break;
+            }
+        }
+        let body = match bundle {
+            Ok(body) => body,
+            Err(e) => {
+                findings.push(format!("{}: {}", b.path(), error_chain(&e)));
                 continue;
             }
         };
-        let got = match decode_bundle(&body, usize::from(b.width)) {
+        let entries = match decode_bundle(&body, usize::from(b.width)) {
             Ok(g) => g,
             Err(e) => {
-                findings.push(Finding(format!("{}: {e}", b.path())));
+                findings.push(format!("{}: {e}", b.path()));
                 continue;
             }
         };
-        let level0 = tiles.get(&TileId::hash(0, b.index, b.width));
-        for (k, e) in got.iter().enumerate() {
+        for (k, e) in entries.iter().enumerate() {
             let i = b.index * 256 + k as u64;
-            match level0.and_then(|t| entry_matches(t, k, e)) {
-                Some(true) => on_entry(i, e).map_err(SnapshotError::Entry)?,
-                Some(false) => findings.push(Finding(format!(
+            if entry_matches(&level0, k, e) == Some(true) {
+                on_entry(i, e).map_err(SnapshotError::Entry)?;
+            } else {
+                findings.push(format!(
                     "entry {i} in {} does not match its leaf hash in tile/0",
                     b.path()
-                ))),
-                None => findings.push(Finding(format!("entry {i}: no level-0 tile to check it against"))),
+                ));
             }
         }
     }
-    Ok(Snapshot { checkpoint, findings })
+    if complete {
+        match replay.finish() {
+            Ok((root, upper)) => {
+                check_upper(source, upper, &mut findings).await;
+                if root != checkpoint.root {
+                    findings.push("the tiles do not match the checkpoint root".into());
+                }
+            }
+            Err(e) => findings.push(e.to_string()),
+        }
+    }
+    Ok(Snapshot {
+        checkpoint,
+        findings: findings.into_vec(),
+    })
+}
+
+/// Compares the upper tiles a replay implies with the ones `source` serves.
+async fn check_upper(source: &Source, implied: Vec<ImpliedTile>, findings: &mut Findings) {
+    for u in implied {
+        match source.tile(&u.tile).await {
+            Ok(body) if body == u.bytes => {}
+            Ok(_) => findings.push(format!(
+                "{}: differs from the hashes its level-0 tiles imply",
+                u.tile.path()
+            )),
+            Err(e) => findings.push(format!("{}: {}", u.tile.path(), error_chain(&e))),
+        }
+    }
+}
+
+/// Fetches the hash tiles of a tree of `size` that hold `nodes` (a few per
+/// node: memory is bounded by the nodes asked for), several at a time. Not
+/// authenticated: the caller checks what it computes from them, e.g. a
+/// consistency proof against a checkpoint's root.
+///
+/// # Errors
+/// [`TilesError`].
+pub async fn tiles_holding(source: &Source, size: u64, nodes: &[NodeId]) -> Result<TileHashes, TilesError> {
+    let need = provlog_tlog::tile::tiles_for_nodes(size, nodes).map_err(TilesError::Plan)?;
+    let mut th = TileHashes::new(size);
+    let mut fetched = futures_util::stream::iter(need.into_iter().map(|t| async move { (t, source.tile(&t).await) }))
+        .buffered(PARALLEL);
+    while let Some((t, body)) = fetched.next().await {
+        let body = body.map_err(|source| TilesError::Fetch { path: t.path(), source })?;
+        th.insert(t, body)
+            .map_err(|source| TilesError::Tile { path: t.path(), source })?;
+    }
+    Ok(th)
 }
 
 /// Why the hash tiles of a tree could not be authenticated.

@@ -24,7 +24,7 @@
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
 //! `--once` mode.
 
-use crate::client::verified::{TilesError, authenticated_tiles, entry_matches};
+use crate::client::verified::{TilesError, authenticated_tiles, entry_matches, tiles_holding};
 use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
@@ -45,7 +45,8 @@ use provlog_storage::StateStore;
 use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
-use provlog_tlog::tile::{TileError, TileId, TileKind, decode_bundle, new_tiles};
+use provlog_tlog::replay::Replay;
+use provlog_tlog::tile::{TileError, TileId, TileKind, decode_bundle};
 use provlog_tlog::{b64, witness};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
@@ -119,8 +120,17 @@ enum GrowError {
         #[source]
         source: TileError,
     },
-    #[error("no level-0 tile for {path}")]
-    NoLevel0 { path: String },
+    #[error("tiles do not match the checkpoint of size {size} (its root, or its consistency with the verified tree)")]
+    Unproven { size: u64 },
+    #[error("{path}: the log signed a checkpoint of size {size} but does not serve this tile")]
+    Unserved {
+        path: String,
+        size: u64,
+        #[source]
+        source: ClientError,
+    },
+    #[error("replaying the tiles")]
+    Replay(#[source] provlog_tlog::replay::ReplayError),
     #[error("entry {index} in {path} does not match its leaf hash")]
     EntryMismatch { index: u64, path: String },
     #[error("resuming the saved authority state")]
@@ -133,11 +143,43 @@ impl GrowError {
     /// The alarm kind, as `ALARM <kind>` and the metric label show it.
     fn kind(&self) -> &'static str {
         match self {
-            Self::Tiles(_) | Self::Proof(_) | Self::NoLevel0 { .. } => "tiles",
+            Self::Tiles(_) | Self::Proof(_) | Self::Unproven { .. } | Self::Replay(_) => "tiles",
+            Self::Unserved { .. } => "unserved",
             Self::Fetch { .. } | Self::Bundle { .. } => "bundle",
             Self::EntryMismatch { .. } => "entry_mismatch",
             Self::Resume(_) | Self::Save(_) => "state",
         }
+    }
+}
+
+/// Most alarms one growth holds back until its root checks out; beyond
+/// them it counts.
+const MAX_HELD_ALARMS: usize = 1000;
+
+/// Alarms raised by entries not yet authenticated, raised once they are.
+#[derive(Debug, Default)]
+struct HeldAlarms {
+    kept: Vec<(String, String)>,
+    more: u64,
+}
+
+impl HeldAlarms {
+    fn push(&mut self, kind: String, msg: String) {
+        if self.kept.len() < MAX_HELD_ALARMS {
+            self.kept.push((kind, msg));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_alarms(mut self) -> Vec<(String, String)> {
+        if self.more > 0 {
+            self.kept.push((
+                "entries".into(),
+                format!("… and {} more alarms from these entries", self.more),
+            ));
+        }
+        self.kept
     }
 }
 
@@ -352,6 +394,35 @@ impl Monitor {
         }
     }
 
+    /// Keeps the signed checkpoint that claims a tree the log does not
+    /// serve (a size it cannot back, say): the log's own signature is the
+    /// evidence. Returns what to add to the alarm.
+    fn unserved_evidence(&self, origin: &str, note: &str, size: u64, path: &str) -> String {
+        let name: String = origin
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = self.evidence_dir.join(format!("unserved-{name}-{size}.json"));
+        let ev = serde_json::json!({
+            "origin": origin,
+            "checkpoint": note,
+            "unserved": path,
+            "found": "the log signed this checkpoint but does not serve the tile named",
+        });
+        match std::fs::create_dir_all(&self.evidence_dir)
+            .and_then(|()| std::fs::write(&file, serde_json::to_vec_pretty(&ev).unwrap_or_default()))
+        {
+            Ok(()) => format!("; the signed checkpoint is kept in {}", file.display()),
+            Err(e) => format!("; keeping the checkpoint failed: {e}"),
+        }
+    }
+
     /// One poll of one log.
     async fn poll(&self, f: &mut Followed) {
         let origin = f.key.name().to_owned();
@@ -379,7 +450,11 @@ impl Monitor {
         if cp.size <= f.state.size {
             self.compare(f, &note, "the log itself").await;
         } else if let Err(e) = self.grow(f, &cp, &note).await {
-            self.alarm(&origin, e.kind(), &error_chain(&e));
+            let mut msg = error_chain(&e);
+            if let GrowError::Unserved { path, .. } = &e {
+                msg.push_str(&self.unserved_evidence(&origin, &note, cp.size, path));
+            }
+            self.alarm(&origin, e.kind(), &msg);
         }
         let lag = cp.size.saturating_sub(f.state.size);
         self.metrics
@@ -393,30 +468,45 @@ impl Monitor {
 
     /// Verifies the growth from the verified size to `cp` and everything
     /// new in it; advances the stored state only if the tree checks out.
+    ///
+    /// Memory does not depend on the size `cp` claims: consistency is
+    /// checked with the few tiles that hold the proof's nodes, then the new
+    /// level-0 tiles are replayed in order ([`Replay`]) from the verified
+    /// compact range, each bundle checked against its tile, and the root
+    /// compared with the checkpoint's at the end. What the new entries
+    /// raise (authority, lifecycle) is held back until the root checks
+    /// out, so unauthenticated bytes never raise an alarm of their own.
     async fn grow(&self, f: &mut Followed, cp: &Checkpoint, note: &str) -> Result<(), GrowError> {
         let origin = f.key.name().to_owned();
         let old = f.state.size;
-        let mut nodes = CompactRange::node_ids(old);
-        nodes.extend(consistency_nodes(old, cp.size));
-        let th = authenticated_tiles(&f.source, old, cp.size, &cp.root, &nodes).await?;
-        if old > 0 {
+        let start = if old == 0 {
+            CompactRange::new()
+        } else {
+            let mut nodes = CompactRange::node_ids(old);
+            nodes.extend(consistency_nodes(old, cp.size));
+            let th = tiles_holding(&f.source, cp.size, &nodes).await?;
             let x = merkle::root(old, &th).map_err(GrowError::Proof)?;
+            let proof = consistency_proof(old, cp.size, &th).map_err(GrowError::Proof)?;
+            if merkle::verify_consistency(old, cp.size, &x, &cp.root, &proof).is_err() {
+                return Err(GrowError::Unproven { size: cp.size });
+            }
             let own: Hash = b64::decode_array(&f.state.root).unwrap_or_default();
             if x != own {
-                let proof = consistency_proof(old, cp.size, &th).map_err(GrowError::Proof)?;
                 self.evidence(
                     &origin,
                     &ForkEvidence::new(&origin, &f.state.checkpoint, note, Some(x), &proof, "the log itself"),
                 );
                 return Ok(());
             }
-        }
+            let hashes = merkle::HashSource::node_hashes(&th, &CompactRange::node_ids(old))
+                .map_err(|e| GrowError::Proof(merkle::ProofError::Source(e)))?;
+            CompactRange::from_hashes(old, hashes).ok_or(GrowError::Unproven { size: cp.size })?
+        };
+        let mut replay = Replay::from_range(start, cp.size).map_err(GrowError::Replay)?;
         let mut auditor = Auditor::resume(f.state.auditor.clone()).map_err(GrowError::Resume)?;
         let mut lifecycle = f.state.lifecycle.clone();
-        let bundles: Vec<TileId> = new_tiles(old, cp.size)
-            .into_iter()
-            .filter(|t| t.kind == TileKind::Entries)
-            .collect();
+        let mut held = HeldAlarms::default();
+        let mut mismatch: Option<GrowError> = None;
         let bar = if self.progress {
             indicatif::ProgressBar::new(cp.size - old)
         } else {
@@ -427,44 +517,60 @@ impl Monitor {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix(origin.clone());
-        // Bundles are fetched 16 at a time (a CDN or object store answers
-        // each in tens of milliseconds) and checked in order.
+        // Level-0 tiles and their bundles are fetched 8 pairs at a time (a
+        // CDN or object store answers each in tens of milliseconds) and
+        // replayed in order.
         let source = &f.source;
-        let mut fetched = futures_util::stream::iter(bundles.iter().map(|b| async move { (b, source.tile(b).await) }))
-            .buffered(16)
-            .enumerate();
-        while let Some((n, (b, body))) = fetched.next().await {
-            let body = body.map_err(|source| GrowError::Fetch { path: b.path(), source })?;
+        let mut fetched = futures_util::stream::iter(replay.level0_tiles().map(|t| async move {
+            let b = TileId {
+                kind: TileKind::Entries,
+                index: t.index,
+                width: t.width,
+            };
+            let (tile, bundle) = futures_util::future::join(source.tile(&t), source.tile(&b)).await;
+            (t, b, tile, bundle)
+        }))
+        .buffered(8)
+        .enumerate();
+        while let Some((n, (t, b, tile, bundle))) = fetched.next().await {
+            let level0 = tile.map_err(|source| GrowError::Unserved {
+                path: t.path(),
+                size: cp.size,
+                source,
+            })?;
+            replay.push(t, &level0).map_err(GrowError::Replay)?;
+            let body = bundle.map_err(|source| GrowError::Fetch { path: b.path(), source })?;
             let entries = decode_bundle(&body, usize::from(b.width))
                 .map_err(|source| GrowError::Bundle { path: b.path(), source })?;
-            let level0 = th
-                .get(&TileId::hash(0, b.index, b.width))
-                .ok_or_else(|| GrowError::NoLevel0 { path: b.path() })?;
             for (k, e) in entries.iter().enumerate() {
                 let i = b.index * 256 + k as u64;
                 if i < old {
                     continue;
                 }
-                if entry_matches(level0, k, e) != Some(true) {
-                    return Err(GrowError::EntryMismatch {
+                if mismatch.is_some() {
+                    break;
+                }
+                if entry_matches(&level0, k, e) != Some(true) {
+                    // The entry or its tile is wrong: the root decides which.
+                    mismatch = Some(GrowError::EntryMismatch {
                         index: i,
                         path: b.path(),
                     });
+                    break;
                 }
                 match auditor.push(e) {
                     Ok(Audited::Event { .. }) => {
                         if let Ok(Leaf::Event(ev)) = Leaf::parse(e) {
                             for v in lifecycle.check(&self.rules, i, &ev.event.event) {
-                                self.alarm(
-                                    &origin,
-                                    &format!("lifecycle:{}", v.rule),
-                                    &format!("entries {:?}: {}", v.indexes, v.message),
+                                held.push(
+                                    format!("lifecycle:{}", v.rule),
+                                    format!("entries {:?}: {}", v.indexes, v.message),
                                 );
                             }
                         }
                     }
                     Ok(Audited::Policy { .. }) => {}
-                    Err(finding) => self.alarm(&origin, "authority", &finding.to_string()),
+                    Err(finding) => held.push("authority".into(), finding.to_string()),
                 }
             }
             bar.inc(entries.len() as u64);
@@ -476,6 +582,16 @@ impl Monitor {
                     "catching up"
                 );
             }
+        }
+        let (root, _) = replay.finish().map_err(GrowError::Replay)?;
+        if root != cp.root {
+            return Err(GrowError::Unproven { size: cp.size });
+        }
+        if let Some(e) = mismatch {
+            return Err(e);
+        }
+        for (kind, msg) in held.into_alarms() {
+            self.alarm(&origin, &kind, &msg);
         }
         bar.finish_and_clear();
         self.metrics
