@@ -432,3 +432,393 @@ async fn a_search_whose_filters_rarely_meet_pages_by_work_done() {
     assert_eq!(found, vec!["m-0", "m-1", "m-2"], "every match, once, in order");
     s.stop();
 }
+
+/// Peak resident set (`VmHWM`) of a process, in KiB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .expect("VmHWM")
+}
+
+/// Pages through `GET /v1/events?limit=1000` to the end; checks every
+/// entry's leaf hash and decoded copy; returns the indexes seen.
+async fn all_events(c: &reqwest::Client, url: &str) -> (Vec<u64>, usize) {
+    let (mut seen, mut pages, mut after) = (Vec::new(), 0, None::<u64>);
+    loop {
+        let q = after.map_or(String::new(), |a| format!("&after={a}"));
+        let (code, page) = get_json(c, url, &format!("/v1/events?limit=1000{q}")).await;
+        assert_eq!(code, 200, "{page}");
+        pages += 1;
+        for e in page["entries"].as_array().expect("entries") {
+            let bytes = provlog_tlog::b64::decode(e["entry"].as_str().expect("entry")).expect("b64");
+            let lh = provlog_tlog::b64::encode(provlog_tlog::merkle::leaf_hash(&bytes));
+            assert_eq!(e["leaf_hash"].as_str(), Some(lh.as_str()), "leaf hash");
+            let decoded: serde_json::Value = serde_json::from_slice(&bytes).expect("entry is JSON");
+            assert_eq!(e["decoded"], decoded, "decoded is the entry");
+            seen.push(e["index"].as_u64().expect("index"));
+        }
+        match page["next_after"].as_u64() {
+            Some(n) => after = Some(n),
+            None => return (seen, pages),
+        }
+        assert!(pages < 10_000, "paging ends");
+    }
+}
+
+/// Item 1: entries near 64 KiB whose details expand when parsed, eight
+/// concurrent full scans and a credential query naming all of them: the
+/// server's peak RSS stays within 300 MiB of its idle RSS, and every answer
+/// is complete and correct across its pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_answers_page_and_stream_within_a_memory_bound() {
+    use crate::common::{post, submission};
+    const EVENTS: usize = 1000;
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let c = client();
+    let key = s.dev_key();
+    let zeros = vec![serde_json::json!(0); 31_000];
+    for chunk in 0..EVENTS / 200 {
+        let subs: Vec<_> = (0..200)
+            .map(|i| {
+                let mut e = crate::common::event(&format!("big-{chunk}-{i}"), "svc-big");
+                e["details"] = serde_json::json!({ "p": zeros });
+                submission(&key, &e)
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "submissions": subs })).expect("json");
+        let (st, r) = post(&c, &s.url, "/v1/entries/batch", body).await;
+        assert_eq!(st, 200, "{r}");
+        for item in r["results"].as_array().expect("results") {
+            assert_eq!(item["status"], 201, "{item}");
+        }
+    }
+    let size = u64::try_from(EVENTS).expect("size") + 1; // the policy entry
+    let pid = s.child.id();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let idle = crate::common::rss_kb(pid);
+    // Reset the peak: from here VmHWM is the peak of the reads alone.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
+
+    let fp = format!("sha256:{}", "ab".repeat(32));
+    let scans = (0..8)
+        .map(|_| {
+            let (c, url) = (c.clone(), s.url.clone());
+            tokio::spawn(async move { all_events(&c, &url).await })
+        })
+        .collect::<Vec<_>>();
+    let cred = {
+        let (c, url, fp, vkey) = (c.clone(), s.url.clone(), fp.clone(), s.vkey.clone());
+        tokio::spawn(async move {
+            // Pages are pinned to the first page's tree size, so that they
+            // all prove against one checkpoint and merge into one answer.
+            let mut merged: Option<serde_json::Value> = None;
+            let mut pages = 0;
+            let mut q = String::new();
+            loop {
+                let (code, mut page) = get_json(&c, &url, &format!("/v1/credentials/{fp}{q}")).await;
+                assert_eq!(code, 200, "{page}");
+                pages += 1;
+                let next = page["next_after"].as_u64();
+                match &mut merged {
+                    None => {
+                        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(
+                            page["checkpoint"].as_str().expect("checkpoint").as_bytes(),
+                            &vkey,
+                        )
+                        .expect("checkpoint");
+                        q = format!("?tree_size={}", cp.size);
+                        merged = Some(page);
+                    }
+                    Some(m) => {
+                        assert_eq!(m["checkpoint"], page["checkpoint"], "one checkpoint for every page");
+                        let more = page["history"].as_array_mut().expect("history").split_off(0);
+                        m["history"].as_array_mut().expect("history").extend(more);
+                        m["state"] = page["state"].take();
+                        m["evaluated_at"] = page["evaluated_at"].take();
+                    }
+                }
+                let Some(next) = next else { break };
+                let size = q
+                    .split("tree_size=")
+                    .nth(1)
+                    .expect("size")
+                    .split('&')
+                    .next()
+                    .expect("size")
+                    .to_owned();
+                q = format!("?tree_size={size}&after={next}");
+                assert!(pages < 10_000, "paging ends");
+            }
+            let mut m = merged.expect("a page");
+            m.as_object_mut().expect("object").remove("next_after");
+            (m, pages)
+        })
+    };
+    let mut scanned = Vec::new();
+    for scan in scans {
+        scanned.push(scan.await.expect("scan"));
+    }
+    let (answer, n) = cred.await.expect("credential");
+    let peak = peak_rss_kb(pid);
+    eprintln!(
+        "large answers: idle RSS {} MiB, peak during reads {} MiB, {} MiB above idle",
+        idle / 1024,
+        peak / 1024,
+        peak.saturating_sub(idle) / 1024
+    );
+    assert!(
+        peak.saturating_sub(idle) < 300 * 1024,
+        "peak RSS {peak} KiB is more than 300 MiB above idle ({idle} KiB)"
+    );
+    for (seen, pages) in scanned {
+        assert_eq!(seen, (0..size).collect::<Vec<_>>(), "every entry once, in order");
+        assert!(pages > 1, "an answer of ~150 MB was paged ({pages} pages)");
+    }
+    let answer: provlog_proto::credential::CredentialAnswer = serde_json::from_value(answer).expect("answer");
+    let v = answer.verify(&s.vkey).expect("the merged answer verifies");
+    assert_eq!(v.history.len(), EVENTS, "every event naming the credential");
+    assert!(n > 1, "the credential answer was paged ({n} pages)");
+
+    s.stop();
+}
+
+/// A log that signs a checkpoint claiming 2^36 entries and serves no tile
+/// of it (a malicious log, or one that lost its data).
+async fn log_claiming(size: u64, key: &SignerKey) -> String {
+    use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
+    let cp = Checkpoint::new(key.name(), size, [7u8; 32]);
+    let note = sign_checkpoint(&cp, key).expect("sign").to_string();
+    let app = axum::Router::new()
+        .route("/checkpoint", axum::routing::get(move || async move { note }))
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "no such tile") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Runs the binary with its address space capped at `limit_mib`: an
+/// allocation beyond it aborts the process instead of succeeding.
+fn run_capped(limit_mib: u64, args: &[&str]) -> (i32, String) {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", limit_mib * 1024))
+        .arg(crate::common::BIN)
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Item 6: a checkpoint correctly signed but claiming 2^36 entries. Every
+/// reader (`fsck --url`, `audit`, `restore`, the monitor) reports it and
+/// exits or goes on, in memory that does not depend on the claimed size
+/// (each runs under a 1 GiB address-space cap, which the old code's list of
+/// 2^28 tiles alone exceeds); the monitor raises an alarm and keeps the
+/// signed checkpoint as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_claiming_an_impossible_size_is_reported_in_bounded_memory() {
+    const CAP_MIB: u64 = 1024;
+    let dir = tempfile::tempdir().expect("dir");
+    let key = key("huge.example/log");
+    let vkey = key.verifier().to_vkey_string();
+    let url = log_claiming(1 << 36, &key).await;
+    let capped = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_capped(CAP_MIB, &args)
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let (code, out) = capped(s(&["fsck", "--url", &url, "--log-key", &vkey]))
+        .await
+        .expect("fsck");
+    assert_eq!(code, 1, "a finding, not a crash: {out}");
+    assert!(out.contains("tile/0/000") && out.contains("68719476736"), "{out}");
+    let (code, out) = capped(s(&["audit", "--url", &url, "--log-key", &vkey]))
+        .await
+        .expect("audit");
+    assert_eq!(code, 1, "a finding, not a crash: {out}");
+    assert!(out.contains("tile/0/000"), "{out}");
+    let restored = dir.path().join("restored");
+    let (code, out) = capped(s(&[
+        "restore",
+        "--from",
+        &url,
+        "--log-key",
+        &vkey,
+        "--data-dir",
+        restored.to_str().expect("utf8"),
+    ]))
+    .await
+    .expect("restore");
+    assert_eq!(code, 1, "an error, not a crash: {out}");
+    assert!(!restored.join("db").exists(), "nothing restored");
+
+    // The monitor keeps running: it alarms, keeps the evidence, and its
+    // peak memory stays small.
+    let state = dir.path().join("monitor");
+    let mut child = std::process::Command::new(crate::common::BIN)
+        .args(["monitor", "--url", &url, "--log-key", &vkey, "--listen", "127.0.0.1:0"])
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--interval-ms", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("monitor");
+    let evidence = state
+        .join("evidence")
+        .join("unserved-huge.example_log-68719476736.json");
+    let mut waited = 0;
+    while !evidence.exists() && waited < 600 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(child.try_wait().expect("wait").is_none(), "the monitor died");
+    }
+    // A few more polls of the same checkpoint.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(child.try_wait().expect("wait").is_none(), "the monitor keeps running");
+    let peak = peak_rss_kb(child.id());
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "monitor against a checkpoint of 2^36 entries: peak RSS {} MiB",
+        peak / 1024
+    );
+    assert!(evidence.exists(), "the signed checkpoint is kept as evidence: {out}");
+    let ev: serde_json::Value = serde_json::from_slice(&std::fs::read(&evidence).expect("read")).expect("json");
+    assert!(
+        provlog_tlog::checkpoint::open_checkpoint(ev["checkpoint"].as_str().expect("cp").as_bytes(), &key.verifier())
+            .is_ok(),
+        "the evidence is the log's own signature"
+    );
+    assert!(out.contains("ALARM unserved huge.example/log"), "{out}");
+    assert!(peak < 200 * 1024, "monitor peak RSS {peak} KiB");
+}
+
+/// Item 1: reads have their own admission limit. A client that asks for a
+/// large answer and never reads it holds its read slot; further reads get
+/// `503` with `Retry-After` while writes go on; once the request deadline
+/// passes the blocking work stops, the connection of a client that takes no
+/// bytes is closed after the write timeout, the slot is free again, and the
+/// answer the client never read is cut short (no final chunk), not
+/// truncated into something that parses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_have_their_own_slots_and_stop_at_the_deadline() {
+    use crate::common::{post, submission};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--max-read-requests",
+            "1",
+            "--max-answer-bytes",
+            "268435456",
+            "--request-timeout-ms",
+            "3000",
+            "--header-timeout-ms",
+            "5000",
+        ],
+    );
+    let c = client();
+    let key = s.dev_key();
+    let zeros = vec![serde_json::json!(0); 31_000];
+    for chunk in 0..2 {
+        let subs: Vec<_> = (0..200)
+            .map(|i| {
+                let mut e = crate::common::event(&format!("slot-{chunk}-{i}"), "svc-slot");
+                e["details"] = serde_json::json!({ "p": zeros });
+                submission(&key, &e)
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "submissions": subs })).expect("json");
+        let (st, r) = post(&c, &s.url, "/v1/entries/batch", body).await;
+        assert_eq!(st, 200, "{r}");
+    }
+    // About 60 MB of answer, far more than the socket buffers hold. Its
+    // status line shows it was admitted (a read in flight at that moment
+    // would have had it shed: then ask again).
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut stuck = None;
+    for _ in 0..100 {
+        let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+        conn.write_all(format!("GET /v1/events?limit=1000 HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .expect("write");
+        let mut status = [0u8; 12];
+        conn.read_exact(&mut status).expect("status line");
+        if &status == b"HTTP/1.1 200" {
+            stuck = Some(conn);
+            break;
+        }
+    }
+    let mut stuck = stuck.expect("the large answer was admitted");
+    let shed = Some(c.get(format!("{}/v1/entries/0", s.url)).send().await.expect("get")).filter(|r| r.status() == 503);
+    let shed = shed.expect("a read is shed while the slot is held");
+    assert_eq!(
+        shed.headers()
+            .get("retry-after")
+            .map(reqwest::header::HeaderValue::as_bytes),
+        Some(&b"1"[..])
+    );
+    let v: serde_json::Value = shed.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "overloaded", "{v}");
+    // Writes have their own slots.
+    let e = crate::common::event("slot-write", "svc-slot");
+    let (st, r) = post(
+        &c,
+        &s.url,
+        "/v1/entries",
+        serde_json::to_vec(&submission(&key, &e)).expect("json"),
+    )
+    .await;
+    assert_eq!(st, 201, "a write while the reads are full: {r}");
+    // The deadline stops the producer and the write timeout (the header
+    // timeout) closes the connection: the slot is free again although the
+    // client never reads.
+    let mut freed = false;
+    for _ in 0..300 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if c.get(format!("{}/v1/entries/0", s.url))
+            .send()
+            .await
+            .expect("get")
+            .status()
+            == 200
+        {
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "the slot is free again after the deadline");
+    // What the stuck client gets is cut short: the connection ends without
+    // the final zero-length chunk.
+    stuck
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let _ = stuck.read_to_end(&mut got);
+    assert!(got.len() > 1 << 20, "the answer had begun ({} bytes)", got.len());
+    assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut answer has no final chunk");
+    s.stop();
+}
