@@ -17,6 +17,8 @@
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
 //! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
 //! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
+//! | [`map`] | `provlog-map-v1`: the verifiable map (binary Patricia trie) with proofs of inclusion and absence (docs/MAP.md) |
+//! | [`ledger`] | who owns each credential and its state record, the rules events follow, and the map over the records |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
 //! | [`json`] | strict JSON input (no repeated member names, bounded depth) and RFC 8785 canonical output |
 //! | [`time`] | RFC 3339 timestamps in milliseconds |
@@ -37,7 +39,9 @@ pub mod event;
 pub mod fork;
 pub mod json;
 pub mod leaf;
+pub mod ledger;
 pub mod lifecycle;
+pub mod map;
 pub mod policy;
 pub mod receipt;
 pub mod submission;
