@@ -1,0 +1,415 @@
+//! Who owns each credential and what state it is in, the rules an event
+//! must follow to change it, and the map ([`crate::map`]) that commits to
+//! every record (docs/DESIGN.md "Credential ownership"; the record's bytes
+//! in docs/MAP.md).
+//!
+//! Rules, applied to each event that took effect (`outcome: success`,
+//! `decision.result: allow`) in index order:
+//! * a credential belongs to the target (id, type, system) of the first
+//!   event that named it as `credential.fingerprint`; an event for another
+//!   target that names it is refused ([`OwnershipError::OwnedByOther`]);
+//! * `issue`, `bind`, `grant` and `rotate` make it `active`; a credential
+//!   that is `revoked`, `superseded` or `expired` is never made active again
+//!   ([`OwnershipError::Retired`]): a new credential has a new fingerprint;
+//! * `rotate` supersedes `credential.previous_fingerprint`, which must
+//!   belong to the same target;
+//! * `revoke` and `unbind` make it `revoked`, `expire` makes an active one
+//!   `expired`; a revoke of a credential never seen records it as revoked
+//!   (and owned by that target), so that nobody can issue it later;
+//! * other actions (`x-…`) and events that did not take effect change
+//!   nothing.
+//!
+//! Each change is a new version of the credential's record, chained to the
+//! previous one by its hash. The sequencer refuses events that break a rule
+//! (so a log written since carries none); `audit` and the monitor apply the
+//! same rules to any history and flag what breaks them.
+
+use crate::event::{Event, Target};
+use crate::map::{Key, Map, MapError, MapProof, Value};
+use provlog_tlog::b64;
+use provlog_tlog::merkle::{Hash, sha256};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Domain tag of a credential's map key.
+const KEY_TAG: &[u8] = b"provlog/credential-key/v1\n";
+/// Domain tag of a record's map value.
+const VALUE_TAG: &[u8] = b"provlog/credential-record/v1\n";
+
+/// The state of a credential in its record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordState {
+    /// Issued, bound, granted, or the new credential of a rotation.
+    Active,
+    /// Replaced by a rotation.
+    Superseded,
+    /// Revoked or unbound.
+    Revoked,
+    /// Expired by an `expire` event (a `not_after` in the past is judged by
+    /// whoever reads the record, against their own clock).
+    Expired,
+}
+
+/// The current state record of one credential: the value its map key
+/// commits to (docs/MAP.md "Credential records").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRecord {
+    /// Format version, 1.
+    pub v: u8,
+    /// `sha256:<64 lowercase hex>`.
+    pub fingerprint: String,
+    /// Its state.
+    pub state: RecordState,
+    /// The target it belongs to: that of the first event naming it.
+    pub owner: Target,
+    /// The submitter of that first event.
+    pub issued_by: String,
+    /// Its `not_after`, as last stated by an event that made it active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// Index of the entry of the last event that changed it.
+    pub last_index: u64,
+    /// 1 for the first record, one more for each change.
+    pub version: u64,
+    /// Base64 [`CredentialRecord::value`] of the previous version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+impl CredentialRecord {
+    /// The record's canonical bytes (RFC 8785 JSON).
+    #[must_use]
+    pub fn canonical(&self) -> Vec<u8> {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| crate::json::canonical(&v).ok())
+            .unwrap_or_default()
+    }
+
+    /// Its map value: `SHA-256("provlog/credential-record/v1\n" ‖ JCS(record))`.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        sha256(&[VALUE_TAG, &self.canonical()])
+    }
+}
+
+/// A credential's map key: `SHA-256("provlog/credential-key/v1\n" ‖ fingerprint)`
+/// over the fingerprint's ASCII text.
+#[must_use]
+pub fn credential_key(fingerprint: &str) -> Key {
+    sha256(&[KEY_TAG, fingerprint.as_bytes()])
+}
+
+/// Why an event may not change a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnershipError {
+    /// The credential belongs to another target.
+    #[error("credential {fingerprint} belongs to {owner}, not to the event's target {target}")]
+    OwnedByOther {
+        /// The credential.
+        fingerprint: String,
+        /// Its owner, as `system/type/id`.
+        owner: String,
+        /// The event's target, the same way.
+        target: String,
+    },
+    /// The credential is revoked, superseded or expired: it cannot be made
+    /// active again.
+    #[error("credential {fingerprint} is {state}: a retired credential is never made active again (use a new one)")]
+    Retired {
+        /// The credential.
+        fingerprint: String,
+        /// Its state.
+        state: &'static str,
+    },
+}
+
+impl OwnershipError {
+    /// The stable error code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OwnedByOther { .. } => "credential_owned_by_other",
+            Self::Retired { .. } => "credential_retired",
+        }
+    }
+}
+
+fn target_name(t: &Target) -> String {
+    format!("{}/{}/{}", t.system.as_deref().unwrap_or("-"), t.kind, t.id)
+}
+
+fn state_name(s: RecordState) -> &'static str {
+    match s {
+        RecordState::Active => "active",
+        RecordState::Superseded => "superseded",
+        RecordState::Revoked => "revoked",
+        RecordState::Expired => "expired",
+    }
+}
+
+/// Every credential's record, and the map over them.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    records: HashMap<String, CredentialRecord>,
+    map: Map,
+}
+
+impl Ledger {
+    /// The ledger of a log with no event.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The record of `fingerprint`, if any event named it.
+    #[must_use]
+    pub fn record(&self, fingerprint: &str) -> Option<&CredentialRecord> {
+        self.records.get(fingerprint)
+    }
+
+    /// Number of credentials.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no credential has a record.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records event `e` (entry `index`, by `submitter`) would write,
+    /// or why it may not; changes nothing.
+    ///
+    /// # Errors
+    /// [`OwnershipError`] naming the rule.
+    pub fn check(&self, e: &Event, index: u64, submitter: &str) -> Result<Vec<CredentialRecord>, OwnershipError> {
+        let Some(c) = &e.credential else { return Ok(Vec::new()) };
+        if !e.took_effect() {
+            return Ok(Vec::new());
+        }
+        let fp = c.fingerprint.as_str();
+        let current = self.records.get(fp);
+        let owned = |r: &CredentialRecord| -> Result<(), OwnershipError> {
+            if r.owner == e.target {
+                Ok(())
+            } else {
+                Err(OwnershipError::OwnedByOther {
+                    fingerprint: r.fingerprint.clone(),
+                    owner: target_name(&r.owner),
+                    target: target_name(&e.target),
+                })
+            }
+        };
+        let next = |r: Option<&CredentialRecord>, fingerprint: &str, state: RecordState, not_after: Option<String>| {
+            CredentialRecord {
+                v: 1,
+                fingerprint: fingerprint.to_owned(),
+                state,
+                owner: r.map_or_else(|| e.target.clone(), |r| r.owner.clone()),
+                issued_by: r.map_or_else(|| submitter.to_owned(), |r| r.issued_by.clone()),
+                not_after,
+                last_index: index,
+                version: r.map_or(1, |r| r.version + 1),
+                previous: r.map(|r| b64::encode(r.value())),
+            }
+        };
+        let mut out = Vec::new();
+        match e.action.as_str() {
+            "issue" | "bind" | "grant" | "rotate" => {
+                if let Some(r) = current {
+                    owned(r)?;
+                    if r.state != RecordState::Active {
+                        return Err(OwnershipError::Retired {
+                            fingerprint: fp.to_owned(),
+                            state: state_name(r.state),
+                        });
+                    }
+                }
+                if e.action == "rotate"
+                    && let Some(p) = c.previous_fingerprint.as_deref().filter(|p| *p != fp)
+                {
+                    let prev = self.records.get(p);
+                    if let Some(r) = prev {
+                        owned(r)?;
+                    }
+                    match prev {
+                        Some(r) if r.state != RecordState::Active => {}
+                        _ => out.push(next(
+                            prev,
+                            p,
+                            RecordState::Superseded,
+                            prev.and_then(|r| r.not_after.clone()),
+                        )),
+                    }
+                }
+                out.push(next(current, fp, RecordState::Active, c.not_after.clone()));
+            }
+            "revoke" | "unbind" => {
+                if let Some(r) = current {
+                    owned(r)?;
+                }
+                out.push(next(
+                    current,
+                    fp,
+                    RecordState::Revoked,
+                    current.and_then(|r| r.not_after.clone()),
+                ));
+            }
+            "expire" => {
+                if let Some(r) = current {
+                    owned(r)?;
+                }
+                match current {
+                    Some(r) if r.state != RecordState::Active => {}
+                    _ => out.push(next(
+                        current,
+                        fp,
+                        RecordState::Expired,
+                        current.and_then(|r| r.not_after.clone()),
+                    )),
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// Writes records [`Ledger::check`] returned.
+    ///
+    /// # Errors
+    /// [`MapError::Full`].
+    pub fn apply(&mut self, records: Vec<CredentialRecord>) -> Result<(), MapError> {
+        for r in records {
+            self.map.set(credential_key(&r.fingerprint), r.value())?;
+            self.records.insert(r.fingerprint.clone(), r);
+        }
+        Ok(())
+    }
+
+    /// Checks and applies event `e`.
+    ///
+    /// # Errors
+    /// [`OwnershipError`]; nothing changes.
+    pub fn push(&mut self, e: &Event, index: u64, submitter: &str) -> Result<(), OwnershipError> {
+        let changes = self.check(e, index, submitter)?;
+        // Full needs 2^32 credentials; a ledger that large is not in memory.
+        let _ = self.apply(changes);
+        Ok(())
+    }
+
+    /// The map's root.
+    pub fn root(&mut self) -> Hash {
+        self.map.root()
+    }
+
+    /// The record of `fingerprint` (or none) and the map proof of it.
+    pub fn prove(&mut self, fingerprint: &str) -> (Option<&CredentialRecord>, MapProof) {
+        let proof = self.map.prove(&credential_key(fingerprint));
+        (self.records.get(fingerprint), proof)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::tests::sample;
+    use serde_json::json;
+
+    fn fp(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn ev(action: &str, target: &str, f: &str, prev: Option<&str>) -> Event {
+        let mut v = sample();
+        v["action"] = json!(action);
+        v["target"] = json!({"id": target, "type": "service_account", "system": "gcp"});
+        let mut c = json!({"fingerprint": f});
+        if let Some(p) = prev {
+            c["previous_fingerprint"] = json!(p);
+        }
+        v["credential"] = c;
+        Event::from_value(&v).expect("event")
+    }
+
+    #[test]
+    fn another_team_cannot_revoke_or_revive_a_credential() {
+        let (a, b) = (fp('a'), fp('b'));
+        let mut l = Ledger::new();
+        l.push(&ev("issue", "db-main", &a, None), 1, "db-team").expect("issue");
+        // The reproduction of issue 14.3: svc-a revokes db-main's credential.
+        let err = l
+            .push(&ev("revoke", "svc-a", &a, None), 2, "svc-team")
+            .expect_err("refused");
+        assert_eq!(err.code(), "credential_owned_by_other");
+        assert!(err.to_string().contains("gcp/service_account/db-main"), "{err}");
+        assert_eq!(l.record(&a).map(|r| r.state), Some(RecordState::Active));
+        // The owner revokes it; nobody makes it active again, not even the owner.
+        l.push(&ev("revoke", "db-main", &a, None), 3, "db-team")
+            .expect("revoke");
+        for t in ["db-main", "svc-a"] {
+            assert!(l.push(&ev("issue", t, &a, None), 4, "x").is_err(), "{t}");
+        }
+        assert_eq!(
+            l.check(&ev("issue", "db-main", &a, None), 4, "db-team")
+                .expect_err("retired")
+                .code(),
+            "credential_retired"
+        );
+        // A rotation may not supersede another target's credential.
+        let err = l
+            .push(&ev("rotate", "svc-a", &b, Some(&a)), 5, "svc-team")
+            .expect_err("refused");
+        assert_eq!(err.code(), "credential_owned_by_other");
+        assert!(l.record(&b).is_none(), "a refused event changes nothing");
+    }
+
+    #[test]
+    fn records_chain_and_the_map_commits_to_them() {
+        let (a, b) = (fp('a'), fp('b'));
+        let mut l = Ledger::new();
+        let empty = l.root();
+        l.push(&ev("issue", "svc", &a, None), 1, "ci").expect("issue");
+        let r1 = l.record(&a).cloned().expect("record");
+        assert_eq!(
+            (r1.version, r1.previous.as_deref(), r1.issued_by.as_str()),
+            (1, None, "ci")
+        );
+        l.push(&ev("rotate", "svc", &b, Some(&a)), 2, "ci").expect("rotate");
+        let r2 = l.record(&a).cloned().expect("record");
+        assert_eq!(r2.state, RecordState::Superseded);
+        assert_eq!(r2.version, 2);
+        assert_eq!(
+            r2.previous,
+            Some(b64::encode(r1.value())),
+            "chained to the previous version"
+        );
+        assert_eq!(
+            l.record(&b).map(|r| (r.state, r.last_index)),
+            Some((RecordState::Active, 2))
+        );
+        let root = l.root();
+        assert_ne!(root, empty);
+        let (rec, proof) = l.prove(&a);
+        let value = rec.expect("present").value();
+        proof
+            .verify(&root, &credential_key(&a), Some(&value))
+            .expect("inclusion");
+        let (rec, proof) = l.prove(&fp('c'));
+        assert!(rec.is_none());
+        proof.verify(&root, &credential_key(&fp('c')), None).expect("absence");
+        // Failed or denied events and custom actions change nothing.
+        let mut failed = ev("revoke", "svc", &b, None);
+        failed.outcome = crate::event::Outcome::Failure;
+        l.push(&failed, 3, "ci").expect("no-op");
+        l.push(&ev("x-audit", "svc", &b, None), 4, "ci").expect("no-op");
+        assert_eq!(l.root(), root);
+    }
+}
