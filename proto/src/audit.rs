@@ -88,6 +88,16 @@ pub enum Finding {
         /// Submitter id.
         submitter: String,
     },
+    /// The event changes a credential it may not (another target's, or a
+    /// retired one made active): a log sequences none since the ownership
+    /// rules (issue 14); one written before may hold such events.
+    #[error("entry {index}: {err}")]
+    Ownership {
+        /// Entry index.
+        index: u64,
+        /// The rule broken.
+        err: crate::ledger::OwnershipError,
+    },
 }
 
 /// What an [`Auditor`] remembers, to resume it later.
@@ -99,6 +109,9 @@ pub struct AuditorState {
     pub policy: Option<(u64, crate::policy::Policy)>,
     /// `logged_at` of the last entry.
     pub last_logged_at: Option<String>,
+    /// Every credential's record (absent in states saved before issue 14).
+    #[serde(default)]
+    pub credentials: Vec<crate::ledger::CredentialRecord>,
 }
 
 /// Replays entries in index order.
@@ -107,6 +120,7 @@ pub struct Auditor {
     next: u64,
     registry: Option<(u64, Registry)>,
     last_logged_at: Option<String>,
+    ledger: crate::ledger::Ledger,
 }
 
 impl Auditor {
@@ -123,7 +137,14 @@ impl Auditor {
             next: self.next,
             policy: self.registry.as_ref().map(|(i, r)| (*i, r.policy().clone())),
             last_logged_at: self.last_logged_at.clone(),
+            credentials: self.ledger.records(),
         }
+    }
+
+    /// Who owns each credential and its state, as replayed so far.
+    #[must_use]
+    pub fn ledger(&self) -> &crate::ledger::Ledger {
+        &self.ledger
     }
 
     /// An auditor that goes on where `state` left off.
@@ -138,6 +159,8 @@ impl Auditor {
                 .map(|(i, p)| Registry::new(p).map(|r| (i, r)))
                 .transpose()?,
             last_logged_at: state.last_logged_at,
+            // Full needs 2^32 credentials: not a state anyone saved.
+            ledger: crate::ledger::Ledger::from_records(state.credentials).unwrap_or_default(),
         })
     }
 
@@ -196,6 +219,9 @@ impl Auditor {
                         submitter: e.submitter.clone(),
                     });
                 }
+                self.ledger
+                    .push(&e.event.event, index, &e.submitter)
+                    .map_err(|err| Finding::Ownership { index, err })?;
                 Ok(Audited::Event {
                     submitter: e.submitter.clone(),
                     policy_index,
@@ -239,6 +265,10 @@ mod tests {
     fn event(id: &str, target: &str, at: &str) -> Vec<u8> {
         let mut v = sample();
         v["target"]["id"] = json!(target);
+        // One credential per target: a credential belongs to one target.
+        v["credential"] = json!({
+            "fingerprint": format!("sha256:{}", provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[target.as_bytes()])))
+        });
         let ce = CanonicalEvent::from_value(&v).expect("event");
         let sig = key(id).sign_raw(&signing_message(&ce.jcs));
         EventLeafTemplate::new(&ce.jcs, id, &sig).render(at)
@@ -306,6 +336,24 @@ mod tests {
             a.push(forged.as_bytes()),
             Err(Finding::Signature { index: 8, .. })
         ));
+        // Ownership (issue 14.3), in a history written before the rules: an
+        // event of svc-b that revokes svc-a's credential.
+        let mut v = sample();
+        v["action"] = json!("revoke");
+        v["target"]["id"] = json!("svc-b");
+        v["credential"] = json!({
+            "fingerprint": format!("sha256:{}", provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[b"svc-a"])))
+        });
+        let ce = CanonicalEvent::from_value(&v).expect("event");
+        let sig = key("ops").sign_raw(&signing_message(&ce.jcs));
+        let theft = EventLeafTemplate::new(&ce.jcs, "ops", &sig).render(t1);
+        let err = a.push(&theft).expect_err("flagged");
+        assert!(matches!(err, Finding::Ownership { index: 9, .. }), "{err}");
+        assert!(err.to_string().contains("belongs to"), "{err}");
+        // The state survives a save and a resume.
+        let resumed = Auditor::resume(a.state()).expect("resume");
+        assert_eq!(resumed.ledger().records(), a.ledger().records());
+        assert!(!a.ledger().is_empty());
         // An event first.
         let mut b = Auditor::new();
         assert_eq!(b.push(&event("ci", "svc-a", t0)), Err(Finding::NoPolicy(0)));

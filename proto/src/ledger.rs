@@ -167,6 +167,24 @@ impl Ledger {
         Self::default()
     }
 
+    /// The ledger holding `records` (as [`Ledger::records`] gave them).
+    ///
+    /// # Errors
+    /// [`MapError::Full`].
+    pub fn from_records(records: impl IntoIterator<Item = CredentialRecord>) -> Result<Self, MapError> {
+        let mut l = Self::new();
+        l.apply(records.into_iter().collect())?;
+        Ok(l)
+    }
+
+    /// Every record, in fingerprint order (to save a ledger).
+    #[must_use]
+    pub fn records(&self) -> Vec<CredentialRecord> {
+        let mut v: Vec<_> = self.records.values().cloned().collect();
+        v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        v
+    }
+
     /// The record of `fingerprint`, if any event named it.
     #[must_use]
     pub fn record(&self, fingerprint: &str) -> Option<&CredentialRecord> {
@@ -303,6 +321,20 @@ impl Ledger {
         // Full needs 2^32 credentials; a ledger that large is not in memory.
         let _ = self.apply(changes);
         Ok(())
+    }
+
+    /// Applies entry `index` (its bytes) if it is an event: replaying a log
+    /// with this from its first entry rebuilds its ledger. Entries that are
+    /// not event leaves change nothing.
+    ///
+    /// # Errors
+    /// [`OwnershipError`] for an event that breaks a rule (it changes
+    /// nothing: a log written before the rules may hold such events).
+    pub fn push_entry(&mut self, index: u64, entry: &[u8]) -> Result<(), OwnershipError> {
+        match crate::leaf::Leaf::parse(entry) {
+            Ok(crate::leaf::Leaf::Event(e)) => self.push(&e.event.event, index, &e.submitter),
+            _ => Ok(()),
+        }
     }
 
     /// The map's root.

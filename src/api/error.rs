@@ -57,6 +57,7 @@ impl From<SeqError> for ApiError {
             SeqError::Frozen => Self::new(StatusCode::FORBIDDEN, "log_frozen", msg),
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
+            SeqError::Ownership(o) => Self::new(StatusCode::FORBIDDEN, o.code(), msg),
             SeqError::Unavailable(Unavailable::ClockBehind { .. }) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "clock_behind", msg)
             }

@@ -525,8 +525,14 @@ async fn search_equals_a_brute_force_scan() {
             .collect();
         let (st, v) = post_json(&c, &s.url, "/v1/entries/batch", &json!({ "submissions": subs })).await;
         assert_eq!(st, 200);
+        // Random credentials break the ownership rules now and then (another
+        // target's fingerprint, a retired one reissued): those are refused,
+        // and the search is compared with what the log holds.
         assert!(
-            v["results"].as_array().expect("r").iter().all(|r| r["status"] == 201),
+            v["results"].as_array().expect("r").iter().all(|r| r["status"] == 201
+                || (r["status"] == 403
+                    && ["credential_owned_by_other", "credential_retired"]
+                        .contains(&r["error"]["code"].as_str().unwrap_or("")))),
             "{v}"
         );
     }

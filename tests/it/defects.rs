@@ -506,7 +506,7 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
     // Reset the peak: from here VmHWM is the peak of the reads alone.
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
 
-    let fp = format!("sha256:{}", "ab".repeat(32));
+    let fp = crate::common::fingerprint_of("svc-big");
     let scans = (0..8)
         .map(|_| {
             let (c, url) = (c.clone(), s.url.clone());

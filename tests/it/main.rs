@@ -25,5 +25,6 @@ mod monitor;
 mod observability;
 mod openapi;
 mod overload;
+mod ownership;
 mod publish;
 mod witness;

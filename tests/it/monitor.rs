@@ -256,9 +256,11 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
     let no_bundles = tamper_proxy(s.url.clone(), "/tile/entries/000".into(), std::vec::Vec::clear).await;
     let (code, out) = mon(no_bundles, "m3").await.expect("task");
     assert_eq!(code, 0, "{out}");
-    // Lifecycle rules: a revoke of a credential never issued, then re-issue.
+    // Lifecycle rules: a revoke of a credential never issued is logged (and
+    // alarmed); its re-issue is refused by the log itself (a retired
+    // credential is never made active again), so the monitor sees none.
     let fp = format!("sha256:{}", "c".repeat(64));
-    for (i, action) in ["revoke", "issue"].iter().enumerate() {
+    for (i, (action, status)) in [("revoke", 201), ("issue", 403)].iter().enumerate() {
         let mut e = event(&format!("life-{i}"), "svc-life");
         e["action"] = json!(action);
         e["credential"] = json!({"fingerprint": fp});
@@ -268,7 +270,7 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
             .send()
             .await
             .expect("post");
-        assert_eq!(r.status(), 201);
+        assert_eq!(r.status(), *status, "{action}");
     }
     let (code, out) = mon(s.url.clone(), "m3").await.expect("task");
     assert_eq!(code, 1, "{out}");
@@ -276,9 +278,6 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
         out.contains("ALARM lifecycle:revoke_unknown localhost/provlog: entries [301]"),
         "{out}"
     );
-    assert!(
-        out.contains("ALARM lifecycle:reissue_after_revoke localhost/provlog: entries [301, 302]"),
-        "{out}"
-    );
-    assert!(out.contains("verified up to size 303"), "{out}");
+    assert!(!out.contains("reissue_after_revoke"), "{out}");
+    assert!(out.contains("verified up to size 302"), "{out}");
 }

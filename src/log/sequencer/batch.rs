@@ -18,6 +18,7 @@
 use super::committer::{CommitParts, Waiter};
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
 use provlog_proto::leaf::policy_leaf;
+use provlog_proto::ledger::Ledger;
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
@@ -70,6 +71,8 @@ pub struct Assembler {
     /// Set once a freeze has been sequenced: everything after is refused.
     frozen: bool,
     last_logged_at: i64,
+    /// Who owns each credential and its state, after the last batch.
+    ledger: Ledger,
 }
 
 impl Assembler {
@@ -83,6 +86,7 @@ impl Assembler {
         registry: Option<(u64, Arc<Registry>)>,
         frozen: bool,
         last_logged_at: i64,
+        ledger: Ledger,
     ) -> Self {
         Self {
             signer,
@@ -90,6 +94,7 @@ impl Assembler {
             registry,
             frozen,
             last_logged_at,
+            ledger,
         }
     }
 
@@ -256,11 +261,27 @@ impl Assembler {
                 let _ = r.send(Err(err));
                 continue;
             }
+            // Ownership is judged against the ledger with every earlier
+            // entry applied, this batch's included.
+            let changes =
+                match self
+                    .ledger
+                    .check(&e.submission.event.event, batch.next_index(), &e.submission.submitter)
+                {
+                    Ok(c) => c,
+                    Err(err) => {
+                        let _ = r.send(Err(err.into()));
+                        continue;
+                    }
+                };
             let entry = e.submission.leaf.render(&ts);
             if let Err(err) = fits(&entry) {
                 let _ = r.send(Err(err));
                 continue;
             }
+            // A failed commit stops the log (`fatal`), so the ledger never
+            // runs ahead of a store that goes on.
+            let _ = self.ledger.apply(changes);
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
             set.insert(
                 e.dedup_key,

@@ -184,9 +184,34 @@ pub enum SeqError {
         /// [`provlog_tlog::tile::MAX_ENTRY_BYTES`].
         limit: usize,
     },
+    /// The event would change a credential it may not (another target's,
+    /// or a retired one made active): never sequenced.
+    #[error(transparent)]
+    Ownership(#[from] provlog_proto::ledger::OwnershipError),
     /// The log cannot append (stopping, or a storage failure).
     #[error("the log is not accepting entries")]
     Unavailable(#[from] Unavailable),
+}
+
+/// The credential ledger of the first `size` entries of `store`, replayed
+/// from the entries (the ledger is a function of the log: nothing else is
+/// stored). Events that break an ownership rule (only a log written before
+/// the rules can hold them) change nothing, as in `audit`.
+///
+/// # Errors
+/// Storage errors.
+fn replay_ledger(store: &Store, size: u64) -> Result<provlog_proto::ledger::Ledger, StorageError> {
+    const CHUNK: u64 = 4096;
+    let mut ledger = provlog_proto::ledger::Ledger::new();
+    let mut start = 0;
+    while start < size {
+        let n = CHUNK.min(size - start);
+        for (k, e) in store.entries(start, n)?.iter().enumerate() {
+            let _ = ledger.push_entry(start + k as u64, e);
+        }
+        start += n;
+    }
+    Ok(ledger)
 }
 
 /// An event whose schema and signature a handler checked.
@@ -440,7 +465,14 @@ impl Sequencer {
         };
         let seq = SeqThread {
             store: Arc::clone(&durable),
-            assembler: Assembler::new(signer, range, registry, frozen, last_logged_at),
+            assembler: Assembler::new(
+                signer,
+                range,
+                registry,
+                frozen,
+                last_logged_at,
+                replay_ledger(store, size)?,
+            ),
             shared: Arc::clone(&shared),
             opts,
         };

@@ -115,7 +115,14 @@ fn assemble_and_write(
 }
 
 fn assembler(log: &SignerKey, registry: Option<(u64, Arc<Registry>)>) -> Assembler {
-    Assembler::new(log.clone(), CompactRange::default(), registry, false, i64::MIN)
+    Assembler::new(
+        log.clone(),
+        CompactRange::default(),
+        registry,
+        false,
+        i64::MIN,
+        provlog_proto::ledger::Ledger::new(),
+    )
 }
 
 #[test]

@@ -3,7 +3,17 @@
 use provlog_tlog::keys::SignerKey;
 use serde_json::{Value, json};
 
-/// A valid event with the given id and target.
+/// The fingerprint [`event`] gives `target`'s credential: one per target,
+/// since a credential belongs to one target.
+pub(crate) fn fingerprint_of(target: &str) -> String {
+    format!(
+        "sha256:{}",
+        provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[target.as_bytes()]))
+    )
+}
+
+/// A valid event with the given id and target (a rotation of the
+/// target's credential, [`fingerprint_of`]).
 pub(crate) fn event(id: &str, target: &str) -> Value {
     json!({
         "event_id": id,
@@ -14,7 +24,7 @@ pub(crate) fn event(id: &str, target: &str) -> Value {
         "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
         "decision": {"result": "allow", "policy_id": "rot-90d"},
         "outcome": "success",
-        "credential": {"fingerprint": format!("sha256:{}", "ab".repeat(32))}
+        "credential": {"fingerprint": fingerprint_of(target)}
     })
 }
 

@@ -23,7 +23,7 @@ mod server;
 mod static_log;
 mod witness;
 
-pub(crate) use events::{event, raw_submission, submission};
+pub(crate) use events::{event, fingerprint_of, raw_submission, submission};
 pub(crate) use http::{checkpoint, client, get, get_json, post, raw, submit_many, wait_log};
 pub(crate) use keys::{dev_submitter, put_log_key, write_key};
 pub(crate) use mirror::{serve_dir, tamper_proxy};

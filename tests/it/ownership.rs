@@ -1,0 +1,101 @@
+//! Issue 14.3: a credential belongs to the target that first made it
+//! active; no other target's event may change it, and a retired credential
+//! is never made active again. Against the real binary, with two teams'
+//! submitters scoped to their own targets.
+
+use crate::common::{Server, client, post, submission};
+use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+use serde_json::{Value, json};
+
+fn key(id: &str) -> SignerKey {
+    let seed = provlog_tlog::merkle::sha256(&[b"ownership", id.as_bytes()]);
+    SignerKey::from_seed(id, ALG_ED25519, seed).expect("key")
+}
+
+fn ev(id: &str, action: &str, target: &str, fp: &str) -> Value {
+    let mut e = crate::common::event(id, target);
+    e["action"] = json!(action);
+    e["credential"] = json!({ "fingerprint": fp });
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_team_cannot_revoke_or_revive_a_credential() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (db, svc) = (key("db-team"), key("svc-team"));
+    let cfg = dir.path().join("provlog.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[submitters]]\nid = \"db-team\"\nkey = {:?}\nactions = [\"*\"]\ntargets = [\"db-*\"]\n\
+             [[submitters]]\nid = \"svc-team\"\nkey = {:?}\nactions = [\"*\"]\ntargets = [\"svc-*\"]\n",
+            db.verifier().to_vkey_string(),
+            svc.verifier().to_vkey_string()
+        ),
+    )
+    .expect("config");
+    let s = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().expect("utf8")]);
+    let c = client();
+    let send = |k: &SignerKey, e: &Value| {
+        let (c, url, body) = (
+            c.clone(),
+            s.url.clone(),
+            serde_json::to_vec(&submission(k, e)).expect("json"),
+        );
+        async move { post(&c, &url, "/v1/entries", body).await }
+    };
+    let a = format!("sha256:{}", "a".repeat(64));
+    let (st, r) = send(&db, &ev("db-1", "issue", "db-main", &a)).await;
+    assert_eq!(st, 201, "{r}");
+    // The reproduction: svc-team logs an in-scope revoke (target svc-a)
+    // that names db-main's credential.
+    let (st, r) = send(&svc, &ev("svc-1", "revoke", "svc-a", &a)).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (403, Some("credential_owned_by_other")),
+        "{r}"
+    );
+    assert!(
+        r["error"]["message"].as_str().unwrap_or("").contains("db-main"),
+        "names the owner: {r}"
+    );
+    // The owner revokes it; then neither team can make it active again.
+    let (st, r) = send(&db, &ev("db-2", "revoke", "db-main", &a)).await;
+    assert_eq!(st, 201, "{r}");
+    let (st, r) = send(&svc, &ev("svc-2", "issue", "svc-a", &a)).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (403, Some("credential_owned_by_other")),
+        "{r}"
+    );
+    let (st, r) = send(&db, &ev("db-3", "issue", "db-main", &a)).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (403, Some("credential_retired")),
+        "{r}"
+    );
+    // A rotation may not supersede another team's credential.
+    let b = format!("sha256:{}", "b".repeat(64));
+    let mut rot = ev("svc-3", "rotate", "svc-a", &b);
+    rot["credential"]["previous_fingerprint"] = json!(a);
+    let (st, r) = send(&svc, &rot).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (403, Some("credential_owned_by_other")),
+        "{r}"
+    );
+    // The rules survive a restart: the ledger is rebuilt from the entries.
+    s.stop();
+    let s = Server::start(&dir.path().join("data"), &["--config", cfg.to_str().expect("utf8")]);
+    let body = serde_json::to_vec(&submission(&db, &ev("db-4", "issue", "db-main", &a))).expect("json");
+    let (st, r) = post(&c, &s.url, "/v1/entries", body).await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (403, Some("credential_retired")),
+        "{r}"
+    );
+    // Only the two accepted events name the credential.
+    let (_, v) = crate::common::get_json(&c, &s.url, &format!("/v1/events?credential={a}")).await;
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(2), "{v}");
+    s.stop();
+}
