@@ -213,6 +213,14 @@ pub enum CredentialError {
     /// `evaluated_at` is not a time.
     #[error("evaluated_at: {0}")]
     Time(String),
+    /// A genuine answer, but about another credential than the one asked.
+    #[error("the answer is about {answered}, not the credential asked about, {asked}")]
+    OtherCredential {
+        /// The fingerprint asked about.
+        asked: String,
+        /// The fingerprint the answer is about.
+        answered: String,
+    },
     /// A page of a longer history: its state cannot be checked alone.
     #[error("a page of a longer history (next_after {0}): fetch the remaining pages and merge them")]
     Partial(u64),
@@ -323,6 +331,23 @@ impl CredentialAnswer {
 }
 
 impl CredentialAnswer {
+    /// [`CredentialAnswer::verify`], and that the answer is about
+    /// `fingerprint`: a genuine answer about another credential (an active
+    /// one, say, offered for a revoked one) fails. What a gateway calls.
+    ///
+    /// # Errors
+    /// [`CredentialError::OtherCredential`], or the first check of
+    /// [`CredentialAnswer::verify`] that fails.
+    pub fn verify_for(&self, fingerprint: &str, log_key: &VerifierKey) -> Result<VerifiedCredential, CredentialError> {
+        if self.fingerprint != fingerprint {
+            return Err(CredentialError::OtherCredential {
+                asked: fingerprint.to_owned(),
+                answered: self.fingerprint.clone(),
+            });
+        }
+        self.verify(log_key)
+    }
+
     /// Merges the pages of one answer, in the order they were fetched, into
     /// the answer a single page would have been: the pages must be about
     /// one fingerprint and carry one checkpoint (the client pins it with

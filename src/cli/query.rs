@@ -136,6 +136,13 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
         }
     })?;
     let answer = CredentialAnswer::merge(pages).context("the pages do not form one answer")?;
+    if answer.fingerprint != a.fingerprint {
+        bail!(
+            "the log answered about {}, not about {}: refusing it",
+            answer.fingerprint,
+            a.fingerprint
+        );
+    }
     let text = serde_json::to_string_pretty(&answer)?;
     if let Some(p) = &a.out {
         std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
@@ -143,7 +150,9 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     let verified = match &a.log_key {
         Some(k) => {
             let key = keyfile::read_verifier(k).context("--log-key")?;
-            answer.verify(&key).context("the answer does NOT verify")?;
+            answer
+                .verify_for(&a.fingerprint, &key)
+                .context("the answer does NOT verify")?;
             " (verified)"
         }
         None => " (not verified: give --log-key)",

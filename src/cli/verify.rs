@@ -15,6 +15,10 @@ pub(super) struct Args {
     /// A credential answer (`GET /v1/credentials/<fp>`) to check instead.
     #[arg(long, conflicts_with_all = ["tlog_proof", "entry"])]
     credential: Option<PathBuf>,
+    /// With --credential: the fingerprint the answer must be about (an
+    /// answer about another credential fails).
+    #[arg(long, requires = "credential")]
+    fingerprint: Option<String>,
     /// A C2SP tlog-proof file (use with --entry).
     #[arg(long, requires = "entry")]
     tlog_proof: Option<PathBuf>,
@@ -157,7 +161,11 @@ pub(super) fn run(a: &Args) -> Result<()> {
         let text = std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
         let answer: provlog_proto::credential::CredentialAnswer =
             serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
-        let v = answer.verify(&log_key).context("credential answer does NOT verify")?;
+        let v = match &a.fingerprint {
+            Some(fp) => answer.verify_for(fp, &log_key),
+            None => answer.verify(&log_key),
+        }
+        .context("credential answer does NOT verify")?;
         check_witnesses(a, &answer.checkpoint)?;
         crate::util::output::out(format_args!(
             "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",

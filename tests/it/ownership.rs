@@ -99,3 +99,63 @@ async fn another_team_cannot_revoke_or_revive_a_credential() {
     assert_eq!(v["entries"].as_array().map(Vec::len), Some(2), "{v}");
     s.stop();
 }
+
+/// Issue 14.4: a genuine answer about another credential (an active one,
+/// offered when a revoked one is asked about) must not verify for the one
+/// asked about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_about_another_credential_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let (c, dev) = (client(), s.dev_key());
+    let (active, revoked) = (
+        format!("sha256:{}", "a".repeat(64)),
+        format!("sha256:{}", "e".repeat(64)),
+    );
+    for (id, action, target, fp) in [
+        ("x-1", "issue", "svc-a", &active),
+        ("x-2", "issue", "svc-r", &revoked),
+        ("x-3", "revoke", "svc-r", &revoked),
+    ] {
+        let body = serde_json::to_vec(&submission(&dev, &ev(id, action, target, fp))).expect("json");
+        let (st, r) = post(&c, &s.url, "/v1/entries", body).await;
+        assert_eq!(st, 201, "{r}");
+    }
+    let (_, genuine) = crate::common::get_json(&c, &s.url, &format!("/v1/credentials/{active}")).await;
+    assert_eq!(genuine["state"], "active");
+    // A mirror that answers every credential question with that answer.
+    let body = genuine.to_string();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([("content-type", "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let mirror = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let vkey = s.vkey.to_vkey_string();
+    let saved = dir.path().join("answer.json");
+    std::fs::write(&saved, genuine.to_string()).expect("write");
+    let (code, out, code_any, code_right) = tokio::task::spawn_blocking({
+        let (mirror, vkey, revoked, active, saved) = (mirror, vkey, revoked.clone(), active.clone(), saved);
+        move || {
+            let (code, out) = crate::common::run(&["credential", &revoked, "--url", &mirror, "--log-key", &vkey]);
+            let file = saved.to_str().expect("utf8").to_owned();
+            let verify = |fp: &str| {
+                crate::common::run(&["verify", "--log-key", &vkey, "--credential", &file, "--fingerprint", fp]).0
+            };
+            let any = crate::common::run(&["verify", "--log-key", &vkey, "--credential", &file]).0;
+            assert_ne!(
+                verify(&revoked),
+                0,
+                "verify --fingerprint of the revoked one refuses the active answer"
+            );
+            (code, out, any, verify(&active))
+        }
+    })
+    .await
+    .expect("task");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("not about") && !out.contains("active as of"), "{out}");
+    assert_eq!((code_any, code_right), (0, 0), "the answer itself is genuine");
+    s.stop();
+}
