@@ -444,4 +444,35 @@ mod tests {
         l.push(&ev("x-audit", "svc", &b, None), 4, "ci").expect("no-op");
         assert_eq!(l.root(), root);
     }
+
+    #[test]
+    fn the_record_vector_of_docs_map() {
+        let r = CredentialRecord {
+            v: 1,
+            fingerprint: fp('a'),
+            state: RecordState::Active,
+            owner: Target {
+                id: "db-main".into(),
+                kind: "service_account".into(),
+                system: Some("gcp".into()),
+            },
+            issued_by: "db-team".into(),
+            not_after: Some("2027-02-23T10:00:00Z".into()),
+            last_index: 1,
+            version: 1,
+            previous: None,
+        };
+        assert_eq!(
+            String::from_utf8(r.canonical()).expect("utf8"),
+            format!(
+                "{{\"fingerprint\":\"{}\",\"issued_by\":\"db-team\",\"last_index\":1,\"not_after\":\"2027-02-23T10:00:00Z\",\"owner\":{{\"id\":\"db-main\",\"system\":\"gcp\",\"type\":\"service_account\"}},\"state\":\"active\",\"v\":1,\"version\":1}}",
+                fp('a')
+            )
+        );
+        assert_eq!(
+            b64::encode(credential_key(&fp('a'))),
+            "sHFClg44FT0jCmnRdX7E5ZkQJVPp5N2z0HTXEYCl7j8="
+        );
+        assert_eq!(b64::encode(r.value()), "yLgvZ74sVK+y14P3Go2dCgFyr27jCEwPDpE0y+dd6ZM=");
+    }
 }
