@@ -1,5 +1,6 @@
 //! The credential map (`provlog-map-v1`, docs/MAP.md): the cost of one
-//! credential-changing event (set a key, recompute the root) and of a
+//! credential-changing event (set a key, recompute the root; or a batch of
+//! 100 with one root) and of a
 //! proof, at 10 thousand, 1 million and 10 million keys; proof sizes and
 //! heap bytes per key are printed once per size.
 //!
@@ -50,6 +51,19 @@ fn map(c: &mut Criterion) {
                 black_box(m.root())
             });
         });
+        // A sequenced batch: 100 credential-changing events, then one root
+        // (how the sequencer would commit the map), per event.
+        g.throughput(Throughput::Elements(100));
+        g.bench_function(BenchmarkId::new("batch_of_100_and_root", n), |b| {
+            b.iter(|| {
+                for _ in 0..100 {
+                    i = (i + 7919) % n;
+                    m.set(key(i), key(i ^ 0x33)).expect("set");
+                }
+                black_box(m.root())
+            });
+        });
+        g.throughput(Throughput::Elements(1));
         let root = m.root();
         g.bench_function(BenchmarkId::new("prove", n), |b| {
             b.iter(|| {
