@@ -109,18 +109,7 @@ pub async fn snapshot<E: std::error::Error + 'static>(
     let (checkpoint, _) = open_checkpoint(&note, key).map_err(SnapshotError::Checkpoint)?;
     let mut findings = Findings::default();
     let mut replay = Replay::whole(checkpoint.size);
-    // A level-0 tile and its bundle are fetched together, several pairs at
-    // a time, and replayed in order.
-    let mut pairs = futures_util::stream::iter(replay.level0_tiles().map(|t| async move {
-        let b = TileId {
-            kind: TileKind::Entries,
-            index: t.index,
-            width: t.width,
-        };
-        let (tile, bundle) = futures_util::future::join(source.tile(&t), source.tile(&b)).await;
-        (t, b, tile, bundle)
-    }))
-    .buffered(PARALLEL / 2);
+    let mut pairs = std::pin::pin!(level0_with_bundles(source, &replay));
     let mut complete = true;
     while let Some((t, b, tile, bundle)) = pairs.next().await {
         let level0 = match tile {
@@ -185,6 +174,34 @@ pub async fn snapshot<E: std::error::Error + 'static>(
         checkpoint,
         findings: findings.into_vec(),
     })
+}
+
+/// A level-0 tile and its bundle, and what fetching each gave.
+pub type TileAndBundle = (
+    TileId,
+    TileId,
+    Result<Vec<u8>, ClientError>,
+    Result<Vec<u8>, ClientError>,
+);
+
+/// Each level-0 tile `replay` still needs, with its entry bundle: the tile,
+/// the bundle, and what fetching each gave, in order. Pairs are fetched
+/// several at a time (a CDN or an object store answers each in tens of
+/// milliseconds); nothing is listed ahead.
+pub fn level0_with_bundles<'a>(
+    source: &'a Source,
+    replay: &Replay,
+) -> impl futures_util::Stream<Item = TileAndBundle> + 'a {
+    futures_util::stream::iter(replay.level0_tiles().map(move |t| async move {
+        let b = TileId {
+            kind: TileKind::Entries,
+            index: t.index,
+            width: t.width,
+        };
+        let (tile, bundle) = futures_util::future::join(source.tile(&t), source.tile(&b)).await;
+        (t, b, tile, bundle)
+    }))
+    .buffered(PARALLEL / 2)
 }
 
 /// Compares the upper tiles a replay implies with the ones `source` serves.

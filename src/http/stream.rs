@@ -256,52 +256,43 @@ mod tests {
         assert!(r.into_body().collect().await.is_err(), "no clean end");
     }
 
+    /// An answer whose producer writes until a write fails, and the kind
+    /// of error that stopped it.
+    async fn endless(deadline: Instant) -> (Response, std::sync::mpsc::Receiver<io::ErrorKind>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = json(
+            deadline,
+            || E::Panicked,
+            move |w| {
+                let e = loop {
+                    if let Err(e) = w.write_all(&[b'x'; 1024]) {
+                        break e;
+                    }
+                };
+                let _ = tx.send(e.kind());
+                Ok(())
+            },
+        )
+        .await
+        .expect("begun");
+        (r, rx)
+    }
+
+    async fn stopped(rx: std::sync::mpsc::Receiver<io::ErrorKind>) -> io::ErrorKind {
+        tokio::task::spawn_blocking(move || rx.recv())
+            .await
+            .expect("join")
+            .expect("stopped")
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_reader_that_leaves_or_a_deadline_stops_the_producer() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let r = json(
-            soon(),
-            || E::Panicked,
-            move |w| {
-                let r = loop {
-                    if let Err(e) = w.write_all(&[b'x'; 1024]) {
-                        break e;
-                    }
-                };
-                let _ = tx.send(r.kind());
-                Ok(())
-            },
-        )
-        .await
-        .expect("begun");
+        let (r, rx) = endless(soon()).await;
         drop(r);
-        let kind = tokio::task::spawn_blocking(move || rx.recv())
-            .await
-            .expect("join")
-            .expect("stopped");
-        assert_eq!(kind, io::ErrorKind::BrokenPipe);
+        assert_eq!(stopped(rx).await, io::ErrorKind::BrokenPipe);
         // Nobody reads and the deadline passes: the producer's write fails.
-        let (tx, rx) = std::sync::mpsc::channel();
-        let r = json(
-            Instant::now() + Duration::from_millis(200),
-            || E::Panicked,
-            move |w| {
-                let r = loop {
-                    if let Err(e) = w.write_all(&[b'x'; 1024]) {
-                        break e;
-                    }
-                };
-                let _ = tx.send(r.kind());
-                Ok(())
-            },
-        )
-        .await
-        .expect("begun");
-        let kind = tokio::task::spawn_blocking(move || rx.recv())
-            .await
-            .expect("join")
-            .expect("stopped");
-        assert_eq!(kind, io::ErrorKind::BrokenPipe);
+        let (r, rx) = endless(Instant::now() + Duration::from_millis(200)).await;
+        assert_eq!(stopped(rx).await, io::ErrorKind::BrokenPipe);
         assert!(r.into_body().collect().await.is_err(), "cut");
     }
 }

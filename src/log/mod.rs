@@ -634,11 +634,8 @@ impl Log {
                 "no entry {index}: the tree has {size} entries"
             )));
         }
-        let entry = self
-            .store
-            .entry(index)?
-            .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))?;
-        let proof = merkle::inclusion_proof(index, size, self.store.as_ref()).map_err(proof_err)?;
+        let entry = self.entry_blocking(index)?;
+        let proof = self.inclusion_proof_blocking(index, size)?;
         Ok(Receipt::new(index, &entry, note, &proof))
     }
 
@@ -677,12 +674,7 @@ impl Log {
                 "no entry {index}: the tree has {size} entries"
             )));
         }
-        self.read(move |l| {
-            l.store
-                .entry(index)?
-                .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
-        })
-        .await
+        self.read(move |l| l.entry_blocking(index)).await
     }
 
     /// An inclusion proof in the tree of `tree_size` for entry `index`, or

@@ -24,7 +24,7 @@
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
 //! `--once` mode.
 
-use crate::client::verified::{TilesError, authenticated_tiles, entry_matches, tiles_holding};
+use crate::client::verified::{TilesError, authenticated_tiles, entry_matches, level0_with_bundles, tiles_holding};
 use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
@@ -46,7 +46,7 @@ use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
 use provlog_tlog::replay::Replay;
-use provlog_tlog::tile::{TileError, TileId, TileKind, decode_bundle};
+use provlog_tlog::tile::{TileError, decode_bundle};
 use provlog_tlog::{b64, witness};
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
@@ -150,6 +150,20 @@ impl GrowError {
             Self::Resume(_) | Self::Save(_) => "state",
         }
     }
+}
+
+/// `origin` as a file name: what is not a letter, digit, `.` or `-` becomes `_`.
+fn file_name(origin: &str) -> String {
+    origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Most alarms one growth holds back until its root checks out; beyond
@@ -350,16 +364,7 @@ impl Monitor {
     }
 
     fn evidence(&self, origin: &str, ev: &ForkEvidence) {
-        let name: String = origin
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = file_name(origin);
         let sizes = |n: &str| {
             Checkpoint::parse(
                 n.split("\n\n")
@@ -398,16 +403,7 @@ impl Monitor {
     /// serve (a size it cannot back, say): the log's own signature is the
     /// evidence. Returns what to add to the alarm.
     fn unserved_evidence(&self, origin: &str, note: &str, size: u64, path: &str) -> String {
-        let name: String = origin
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = file_name(origin);
         let file = self.evidence_dir.join(format!("unserved-{name}-{size}.json"));
         let ev = serde_json::json!({
             "origin": origin,
@@ -517,21 +513,7 @@ impl Monitor {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix(origin.clone());
-        // Level-0 tiles and their bundles are fetched 8 pairs at a time (a
-        // CDN or object store answers each in tens of milliseconds) and
-        // replayed in order.
-        let source = &f.source;
-        let mut fetched = futures_util::stream::iter(replay.level0_tiles().map(|t| async move {
-            let b = TileId {
-                kind: TileKind::Entries,
-                index: t.index,
-                width: t.width,
-            };
-            let (tile, bundle) = futures_util::future::join(source.tile(&t), source.tile(&b)).await;
-            (t, b, tile, bundle)
-        }))
-        .buffered(8)
-        .enumerate();
+        let mut fetched = std::pin::pin!(level0_with_bundles(&f.source, &replay).enumerate());
         while let Some((n, (t, b, tile, bundle))) = fetched.next().await {
             let level0 = tile.map_err(|source| GrowError::Unserved {
                 path: t.path(),

@@ -1,7 +1,7 @@
 //! Regression tests for the defects of issue 13, each against the real
 //! binary, each written to fail on the code before its fix.
 
-use crate::common::{Server, client, get_json, run};
+use crate::common::{Server, client, get_json, peak_rss_kb, run, run_capped};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use std::path::Path;
 
@@ -433,19 +433,6 @@ async fn a_search_whose_filters_rarely_meet_pages_by_work_done() {
     s.stop();
 }
 
-/// Peak resident set (`VmHWM`) of a process, in KiB.
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .expect("VmHWM")
-}
-
 /// Pages through `GET /v1/events?limit=1000` to the end; checks every
 /// entry's leaf hash and decoded copy; returns the indexes seen.
 async fn all_events(c: &reqwest::Client, url: &str) -> (Vec<u64>, usize) {
@@ -602,26 +589,6 @@ async fn log_claiming(size: u64, key: &SignerKey) -> String {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
-}
-
-/// Runs the binary with its address space capped at `limit_mib`: an
-/// allocation beyond it aborts the process instead of succeeding.
-fn run_capped(limit_mib: u64, args: &[&str]) -> (i32, String) {
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", limit_mib * 1024))
-        .arg(crate::common::BIN)
-        .args(args)
-        .output()
-        .expect("run");
-    (
-        o.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
 }
 
 /// Item 6: a checkpoint correctly signed but claiming 2^36 entries. Every

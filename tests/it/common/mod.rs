@@ -27,7 +27,7 @@ pub(crate) use events::{event, fingerprint_of, raw_submission, submission};
 pub(crate) use http::{checkpoint, client, get, get_json, post, raw, submit_many, wait_log};
 pub(crate) use keys::{dev_submitter, put_log_key, write_key};
 pub(crate) use mirror::{serve_dir, tamper_proxy};
-pub(crate) use proc::{BIN, Killed, free_port, rss_kb, run, run_env, tools_dir};
+pub(crate) use proc::{BIN, Killed, free_port, peak_rss_kb, rss_kb, run, run_capped, run_env, tools_dir};
 pub(crate) use server::{Server, spawn_ready, start_ready};
 pub(crate) use static_log::static_log;
 pub(crate) use witness::{start_witness_on, wait_witnessed};

@@ -16,11 +16,24 @@ pub(crate) fn run(args: &[&str]) -> (i32, String) {
 /// Runs the binary with extra environment variables; exit code and
 /// stdout+stderr.
 pub(crate) fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let o = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run");
+    exit_and_output(Command::new(BIN).args(args).envs(env.iter().copied()))
+}
+
+/// Runs the binary with its address space capped at `limit_mib` (`ulimit
+/// -v`): an allocation beyond it aborts the process instead of succeeding.
+pub(crate) fn run_capped(limit_mib: u64, args: &[&str]) -> (i32, String) {
+    exit_and_output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", limit_mib * 1024))
+            .arg(BIN)
+            .args(args),
+    )
+}
+
+/// Runs `cmd`; its exit code and stdout+stderr.
+fn exit_and_output(cmd: &mut Command) -> (i32, String) {
+    let o = cmd.output().expect("run");
     (
         o.status.code().unwrap_or(-1),
         format!(
@@ -42,17 +55,27 @@ impl Drop for Killed {
     }
 }
 
-/// Resident memory of a process, in kB (Linux).
+/// Resident memory of a process, in kB (Linux; 0 if it is gone).
 pub(crate) fn rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmRSS:").unwrap_or(0)
+}
+
+/// Peak resident memory of a process since it started or since its peak
+/// was reset (`echo 5 > /proc/PID/clear_refs`), in kB.
+pub(crate) fn peak_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:").expect("VmHWM")
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
-        .unwrap_or(0)
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
