@@ -50,6 +50,8 @@ pub struct ChunkWriter {
     buf: Vec<u8>,
     written: u64,
     deadline: Instant,
+    /// Set for good once a send failed or the deadline passed.
+    cancelled: bool,
     rt: tokio::runtime::Handle,
 }
 
@@ -66,24 +68,33 @@ impl ChunkWriter {
     /// # Errors
     /// [`Cancelled`].
     pub fn check(&self) -> Result<(), Cancelled> {
-        if self.tx.is_closed() || Instant::now() >= self.deadline {
+        if self.cancelled || self.tx.is_closed() || Instant::now() >= self.deadline {
             Err(Cancelled)
         } else {
             Ok(())
         }
     }
 
+    /// Sends a message unless the answer was cancelled: once a send failed
+    /// or the deadline passed, nothing more goes out (above all not `Done`,
+    /// which would make a cut answer look complete).
     fn send(&mut self, msg: Msg) -> Result<(), Cancelled> {
+        if self.cancelled || Instant::now() >= self.deadline {
+            self.cancelled = true;
+            return Err(Cancelled);
+        }
         if let Some(h) = self.head.take() {
             let _ = h.send(());
         }
         let (tx, deadline) = (&self.tx, self.deadline);
-        match self
+        if let Ok(Ok(())) = self
             .rt
             .block_on(async { tokio::time::timeout_at(deadline, tx.send(msg)).await })
         {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(Cancelled),
+            Ok(())
+        } else {
+            self.cancelled = true;
+            Err(Cancelled)
         }
     }
 
@@ -141,6 +152,7 @@ where
         buf: Vec::with_capacity(CHUNK_BYTES),
         written: 0,
         deadline,
+        cancelled: false,
         rt: tokio::runtime::Handle::current(),
     };
     tokio::task::spawn_blocking(move || {
@@ -294,5 +306,31 @@ mod tests {
         let (r, rx) = endless(Instant::now() + Duration::from_millis(200)).await;
         assert_eq!(stopped(rx).await, io::ErrorKind::BrokenPipe);
         assert!(r.into_body().collect().await.is_err(), "cut");
+    }
+
+    /// A producer that ignores a failed write and returns `Ok` must not
+    /// make its cut answer end cleanly, even when the reader frees room in
+    /// the channel before it finishes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cut_answer_never_ends_cleanly() {
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let r = json(
+            Instant::now() + Duration::from_millis(200),
+            || E::Panicked,
+            move |w| {
+                while w.write_all(&[b'x'; 1024]).is_ok() {}
+                let _ = stop_tx.send(io::ErrorKind::BrokenPipe);
+                let _ = go_rx.recv();
+                Ok(())
+            },
+        )
+        .await
+        .expect("begun");
+        stopped(stop_rx).await;
+        let mut body = r.into_body();
+        assert!(body.frame().await.expect("a frame").is_ok(), "the first chunk arrives");
+        go_tx.send(()).expect("go");
+        assert!(body.collect().await.is_err(), "no clean end after a cut");
     }
 }
