@@ -25,6 +25,12 @@ pub enum Audited {
         /// Number of submitters it lists.
         submitters: usize,
     },
+    /// A state commitment that matches the map recomputed from the
+    /// entries before it.
+    State {
+        /// Its map root.
+        map_root: provlog_tlog::merkle::Hash,
+    },
     /// An event that was authorized.
     Event {
         /// Its submitter.
@@ -88,6 +94,25 @@ pub enum Finding {
         /// Submitter id.
         submitter: String,
     },
+    /// A state commitment does not hold the map recomputed from the
+    /// entries before it: the log committed to credential states its own
+    /// entries do not produce.
+    #[error(
+        "entry {index}: the state commitment claims map root {claimed} over {claimed_credentials} credentials, \
+         the entries before it give {computed} over {computed_credentials}"
+    )]
+    StateMismatch {
+        /// Entry index of the commitment.
+        index: u64,
+        /// Base64 root it commits to.
+        claimed: String,
+        /// Base64 root recomputed from the entries.
+        computed: String,
+        /// Credentials it claims.
+        claimed_credentials: u64,
+        /// Credentials the entries give.
+        computed_credentials: u64,
+    },
     /// The event changes a credential it may not (another target's, or a
     /// retired one made active): a log sequences none since the ownership
     /// rules (issue 14); one written before may hold such events.
@@ -98,6 +123,66 @@ pub enum Finding {
         /// The rule broken.
         err: crate::ledger::OwnershipError,
     },
+}
+
+/// Evidence that a log committed to a credential map its own entries do
+/// not give (what the monitor writes on [`Finding::StateMismatch`]): the
+/// commitment leaf, its inclusion proof under a checkpoint the log signed,
+/// and the root recomputed from the entries before it. [`StateEvidence::verify`]
+/// checks offline that the log signed this commitment; anyone confirms the
+/// recomputed root by replaying the first `index` entries of that
+/// checkpoint's tree (`provlog audit`), which the checkpoint authenticates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateEvidence {
+    /// The log's origin.
+    pub origin: String,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    /// Entry index of the commitment.
+    pub index: u64,
+    /// Base64 bytes of the `state` leaf.
+    pub entry: String,
+    /// Base64 inclusion proof of it under the checkpoint.
+    pub proof: Vec<String>,
+    /// Base64 map root the entries before it give.
+    pub computed_root: String,
+    /// Credentials the entries before it give.
+    pub computed_credentials: u64,
+}
+
+impl StateEvidence {
+    /// Checks that `log_key` signed a checkpoint including, at `index`, a
+    /// state leaf that commits to something other than the recomputed map.
+    ///
+    /// # Errors
+    /// Why the evidence does not hold, as text.
+    pub fn verify(&self, log_key: &provlog_tlog::keys::VerifierKey) -> Result<crate::leaf::StateLeaf, String> {
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(self.checkpoint.as_bytes(), log_key)
+            .map_err(|e| format!("checkpoint: {e}"))?;
+        let entry = provlog_tlog::b64::decode(&self.entry).map_err(|_| "entry is not base64".to_owned())?;
+        let proof = self
+            .proof
+            .iter()
+            .map(|p| provlog_tlog::b64::decode(p).map_err(|_| "proof is not base64".to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        provlog_tlog::merkle::verify_inclusion(
+            self.index,
+            cp.size,
+            &provlog_tlog::merkle::leaf_hash(&entry),
+            &proof,
+            &cp.root,
+        )
+        .map_err(|e| format!("inclusion: {e}"))?;
+        let Ok(Leaf::State(c)) = Leaf::parse(&entry) else {
+            return Err("the entry is not a state leaf".into());
+        };
+        c.check_index(self.index).map_err(|e| e.to_string())?;
+        if provlog_tlog::b64::encode(c.map_root) == self.computed_root && c.credentials == self.computed_credentials {
+            return Err("the commitment holds the recomputed map: nothing is wrong".into());
+        }
+        Ok(c)
+    }
 }
 
 /// What an [`Auditor`] remembers, to resume it later.
@@ -190,6 +275,21 @@ impl Auditor {
             });
         }
         match leaf {
+            Leaf::State(c) => {
+                c.check_index(index).map_err(|err| Finding::Leaf { index, err })?;
+                let computed = self.ledger.root();
+                let n = self.ledger.len() as u64;
+                if computed != c.map_root || n != c.credentials {
+                    return Err(Finding::StateMismatch {
+                        index,
+                        claimed: provlog_tlog::b64::encode(c.map_root),
+                        computed: provlog_tlog::b64::encode(computed),
+                        claimed_credentials: c.credentials,
+                        computed_credentials: n,
+                    });
+                }
+                Ok(Audited::State { map_root: computed })
+            }
             Leaf::Policy(p) => {
                 let n = p.policy.submitters.len();
                 let reg = Registry::new(p.policy).map_err(|err| Finding::BadPolicy { index, err })?;
@@ -354,6 +454,25 @@ mod tests {
         let resumed = Auditor::resume(a.state()).expect("resume");
         assert_eq!(resumed.ledger().records(), a.ledger().records());
         assert!(!a.ledger().is_empty());
+        // A commitment to the map the entries give passes; one to another
+        // root, or placed at another index, is flagged.
+        let mut ledger = a.ledger().clone();
+        let root = ledger.root();
+        let n = ledger.len() as u64;
+        assert_eq!(
+            a.push(&crate::leaf::state_leaf(t1, 10, n, &root)),
+            Ok(Audited::State { map_root: root })
+        );
+        let err = a
+            .push(&crate::leaf::state_leaf(t1, 11, n, &[1; 32]))
+            .expect_err("flagged");
+        assert!(matches!(err, Finding::StateMismatch { index: 11, .. }), "{err}");
+        let err = a.push(&crate::leaf::state_leaf(t1, 99, n, &root)).expect_err("flagged");
+        assert!(matches!(err, Finding::Leaf { index: 12, .. }), "{err}");
+        let err = a
+            .push(&crate::leaf::state_leaf(t1, 13, n + 1, &root))
+            .expect_err("flagged");
+        assert!(matches!(err, Finding::StateMismatch { index: 13, .. }), "{err}");
         // An event first.
         let mut b = Auditor::new();
         assert_eq!(b.push(&event("ci", "svc-a", t0)), Err(Finding::NoPolicy(0)));

@@ -1,28 +1,23 @@
-//! Credential state (docs/DESIGN.md `GET /v1/credentials/<fingerprint>`): the
-//! state a gateway relies on, derived from the logged events that name a
-//! fingerprint, and the offline check of the log's answer.
+//! Credential state (docs/MAP.md "Credential answers"): what a gateway
+//! relies on, and the offline check of the log's answer.
 //!
-//! Rules, applied to the history in index order (decisions where docs/DESIGN.md
-//! is silent are marked *):
-//! * only events that took effect (`outcome: success`, `decision.result:
-//!   allow`) change the state; the others stay in the history *;
-//! * naming the fingerprint as `credential.fingerprint`: `issue`, `bind`,
-//!   `rotate` (it is the new credential) and `grant`* make it `active`
-//!   (remembering that event's `not_after`); `revoke` and `unbind`* make it
-//!   `revoked`; `expire` makes it `expired`; `x-…` actions change nothing*;
-//! * a `rotate` naming it as `credential.previous_fingerprint` makes it
-//!   `superseded`;
-//! * an `active` credential whose `not_after` is at or before the
-//!   evaluation time is `expired`;
-//! * no event: `unknown`.
+//! The answer proves the credential's record (or its absence) in the
+//! credential map ([`crate::ledger`]) as committed by a `state` leaf, which
+//! is included in a signed (and, where required, witnessed) checkpoint.
+//! Because every credential-changing event is followed by a commitment in
+//! the same write, and monitors recompute every commitment from the
+//! entries, an answer leaves nothing out: a revoke the server hides still
+//! changed the committed root. The verifier judges freshness (how old the
+//! commitment is) and expiry (`not_after`) by its own clock.
 //!
-//! What an answer can and cannot prove: every cited event is in the log
-//! (inclusion proofs against one signed checkpoint) and the state follows
-//! from them. It cannot prove that no other event names the fingerprint;
-//! that completeness rests on monitors replaying the log (see `audit`).
+//! [`StateTracker`] and [`derive_state`] are the older derivation from a
+//! history alone (index order, events that took effect; `issue`, `bind`,
+//! `rotate`, `grant` make active, `revoke`/`unbind` revoked, `expire`
+//! expired, a `rotate` naming it as previous superseded), kept for
+//! readers of history pages.
 
 use crate::event::{Event, check_fingerprint};
-use crate::leaf::{EventLeaf, Leaf, LeafError};
+use crate::leaf::{EventLeaf, Leaf, LeafError, StateLeaf};
 use crate::time;
 use provlog_tlog::b64;
 use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, open_checkpoint};
@@ -142,29 +137,73 @@ pub struct HistoryItem {
     pub proof: Vec<String>,
 }
 
-/// The answer of `GET /v1/credentials/<fingerprint>`.
+/// The state-commitment leaf an answer's map proof is against, with its
+/// inclusion proof under the answer's checkpoint.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentItem {
+    /// Entry index of the state leaf.
+    pub index: u64,
+    /// Base64 entry bytes (a `state` leaf).
+    pub entry: String,
+    /// Base64 inclusion proof against the answer's checkpoint.
+    pub proof: Vec<String>,
+}
+
+/// The answer of `GET /v1/credentials/<fingerprint>` (docs/MAP.md
+/// "Credential answers"): the credential's record (or none), the map proof
+/// of it against the last state commitment, that commitment's leaf with
+/// its inclusion proof, and the signed checkpoint; with `history=true`, the
+/// events naming the fingerprint, each with its inclusion proof.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialAnswer {
     /// The fingerprint asked about.
     pub fingerprint: String,
-    /// The derived state.
+    /// The record's state as committed (`unknown` without a record).
+    /// Informative: a verifier judges the state itself, expiry against its
+    /// own clock ([`VerifiedCredential::state`]).
     pub state: CredentialState,
-    /// The time expiry was evaluated at (RFC 3339).
-    pub evaluated_at: String,
-    /// The signed checkpoint every proof is against.
+    /// The credential's record in the committed map, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::ledger::CredentialRecord>,
+    /// Base64 map proof (docs/MAP.md) for the fingerprint's key against
+    /// the commitment's `map_root`: inclusion of the record's value, or
+    /// absence.
+    pub map_proof: String,
+    /// The state commitment.
+    pub commitment: CommitmentItem,
+    /// The signed checkpoint every proof is against (with the witnesses'
+    /// cosignatures, when the log has witnesses).
     pub checkpoint: String,
-    /// Every logged event naming the fingerprint, in index order, or, in
-    /// a page of a long history, those of this page.
+    /// With `history=true`: the logged events naming the fingerprint, in
+    /// index order, or, in a page of a long history, those of this page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<HistoryItem>,
     /// Present only on a page that is not the last one of a history too
     /// large for one answer: ask again with `after=<next_after>` and
     /// `tree_size=<this checkpoint's size>` for the next page, and
-    /// [`CredentialAnswer::merge`] the pages. The `state` of every page is
-    /// derived from the whole history, but only the merged answer lets a
-    /// client check it.
+    /// [`CredentialAnswer::merge`] the pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_after: Option<u64>,
+}
+
+/// What a verifier requires of a credential answer besides the log's key.
+#[derive(Debug, Clone)]
+pub struct Requirements<'a> {
+    /// The log's key.
+    pub log_key: &'a VerifierKey,
+    /// Witness keys whose cosignatures count.
+    pub witnesses: &'a [VerifierKey],
+    /// Cosignatures required from `witnesses` (0: none).
+    pub min_witnesses: usize,
+    /// The verifier's clock (Unix ms): freshness and expiry are judged
+    /// against it, never against a time the server chose.
+    pub now_millis: i64,
+    /// The oldest commitment accepted: its `logged_at` must be at most
+    /// this far from `now_millis` (ms), in either direction.
+    pub max_age_millis: i64,
 }
 
 /// Why a credential answer does not hold.
@@ -177,8 +216,11 @@ pub enum CredentialError {
     /// The checkpoint is malformed or not signed by the log key.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
+    /// The checkpoint lacks the witness cosignatures required.
+    #[error("the witness policy is not met: {0}")]
+    Witnesses(String),
     /// A field does not decode.
-    #[error("history entry {index}: {what} is not valid base64")]
+    #[error("entry {index}: {what} is not valid base64")]
     Encoding {
         /// Entry index.
         index: u64,
@@ -189,12 +231,39 @@ pub enum CredentialError {
     #[error("history entry {0}: leaf_hash is not SHA-256(0x00 || entry)")]
     LeafHash(u64),
     /// An inclusion proof fails.
-    #[error("history entry {index}: inclusion proof: {err}")]
+    #[error("entry {index}: inclusion proof: {err}")]
     Inclusion {
         /// Entry index.
         index: u64,
         /// Why.
         err: VerifyError,
+    },
+    /// The commitment is not a state leaf that fits the checkpoint.
+    #[error("state commitment at entry {index}: {reason}")]
+    Commitment {
+        /// Entry index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The map proof does not decode or does not verify against the
+    /// commitment's root for this fingerprint and record.
+    #[error("map proof: {0}")]
+    MapProof(crate::map::MapError),
+    /// The record does not fit the answer.
+    #[error("record: {0}")]
+    Record(String),
+    /// The commitment is older (or further ahead) than the verifier accepts.
+    #[error(
+        "the state commitment was logged at {logged_at}, {age_ms} ms from this verifier's clock, over the maximum age of {max_age_ms} ms: not current"
+    )]
+    Stale {
+        /// The commitment's `logged_at`.
+        logged_at: String,
+        /// Its distance from the verifier's clock (negative: ahead of it).
+        age_ms: i64,
+        /// The verifier's maximum.
+        max_age_ms: i64,
     },
     /// An entry is not an event leaf naming the fingerprint.
     #[error("history entry {index}: {reason}")]
@@ -210,9 +279,6 @@ pub enum CredentialError {
     /// `decoded` differs from the entry bytes.
     #[error("history entry {0}: decoded does not match entry")]
     Decoded(u64),
-    /// `evaluated_at` is not a time.
-    #[error("evaluated_at: {0}")]
-    Time(String),
     /// A genuine answer, but about another credential than the one asked.
     #[error("the answer is about {answered}, not the credential asked about, {asked}")]
     OtherCredential {
@@ -221,48 +287,190 @@ pub enum CredentialError {
         /// The fingerprint the answer is about.
         answered: String,
     },
-    /// A page of a longer history: its state cannot be checked alone.
+    /// A page of a longer history: it cannot be checked alone.
     #[error("a page of a longer history (next_after {0}): fetch the remaining pages and merge them")]
     Partial(u64),
     /// Pages that do not form one answer.
     #[error("pages do not merge: {0}")]
     Pages(String),
-    /// The stated state does not follow from the history.
-    #[error("state {claimed:?} does not follow from the history, which gives {derived:?}")]
+    /// The stated state is not the record's.
+    #[error("state {claimed:?} is not the committed record's, {committed:?}")]
     State {
         /// What the answer says.
         claimed: CredentialState,
-        /// What the history gives.
-        derived: CredentialState,
+        /// What the record says.
+        committed: CredentialState,
     },
 }
 
 /// A credential answer that verified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedCredential {
-    /// The state, as derived.
+    /// The state at the verifier's clock: the committed record's state,
+    /// `expired` if it is active and its `not_after` has passed, `unknown`
+    /// if the map proves the fingerprint absent.
     pub state: CredentialState,
+    /// The committed record (`None`: proven absent).
+    pub record: Option<crate::ledger::CredentialRecord>,
+    /// The state commitment the record is proven against.
+    pub commitment: StateLeaf,
+    /// Its entry index.
+    pub commitment_index: u64,
     /// The verified checkpoint.
     pub checkpoint: Checkpoint,
+    /// Cosignatures counted from the required witnesses.
+    pub witnessed: usize,
     /// The cited events with their indexes.
     pub history: Vec<(u64, EventLeaf)>,
 }
 
+/// The state a record gives at `now_millis`.
+#[must_use]
+pub fn record_state(record: Option<&crate::ledger::CredentialRecord>, now_millis: i64) -> CredentialState {
+    use crate::ledger::RecordState;
+    let Some(r) = record else {
+        return CredentialState::Unknown;
+    };
+    match r.state {
+        RecordState::Active
+            if r.not_after
+                .as_deref()
+                .and_then(|t| time::parse_millis(t).ok())
+                .is_some_and(|t| t <= now_millis) =>
+        {
+            CredentialState::Expired
+        }
+        RecordState::Active => CredentialState::Active,
+        RecordState::Superseded => CredentialState::Superseded,
+        RecordState::Revoked => CredentialState::Revoked,
+        RecordState::Expired => CredentialState::Expired,
+    }
+}
+
+fn decode_proof(index: u64, proof: &[String]) -> Result<Vec<[u8; 32]>, CredentialError> {
+    proof
+        .iter()
+        .map(|p| b64::decode_array(p).ok_or(CredentialError::Encoding { index, what: "proof" }))
+        .collect()
+}
+
 impl CredentialAnswer {
-    /// Verifies the answer offline with only the log's key: the checkpoint
-    /// signature, every entry's leaf hash and inclusion proof, that every
-    /// entry is an event naming the fingerprint, index order, and that the
-    /// stated state follows from the history at `evaluated_at`.
+    /// Verifies the answer offline (docs/MAP.md "Verifying an answer"):
+    /// it is about `fingerprint`; the checkpoint is signed by the log and
+    /// cosigned as `req` requires; the commitment is a state leaf included
+    /// in it, covering exactly the entries before it and logged within
+    /// `req.max_age_millis` of `req.now_millis`; the map proof shows the
+    /// record's value (or the fingerprint's absence) under the committed
+    /// root; the record is about `fingerprint`; and every history item is
+    /// an included event naming it. What a gateway calls.
     ///
     /// # Errors
     /// The first check that fails.
-    pub fn verify(&self, log_key: &VerifierKey) -> Result<VerifiedCredential, CredentialError> {
+    pub fn verify_for(&self, fingerprint: &str, req: &Requirements<'_>) -> Result<VerifiedCredential, CredentialError> {
+        if self.fingerprint != fingerprint {
+            return Err(CredentialError::OtherCredential {
+                asked: fingerprint.to_owned(),
+                answered: self.fingerprint.clone(),
+            });
+        }
         if let Some(n) = self.next_after {
             return Err(CredentialError::Partial(n));
         }
         check_fingerprint("fingerprint", &self.fingerprint).map_err(|e| CredentialError::Fingerprint(e.to_string()))?;
-        let (checkpoint, _) = open_checkpoint(self.checkpoint.as_bytes(), log_key)?;
-        let at = time::parse_millis(&self.evaluated_at).map_err(|e| CredentialError::Time(e.to_string()))?;
+        let (checkpoint, _) = open_checkpoint(self.checkpoint.as_bytes(), req.log_key)?;
+        let witnessed = if req.min_witnesses == 0 {
+            0
+        } else {
+            provlog_tlog::witness::require_cosignatures(self.checkpoint.as_bytes(), req.witnesses, req.min_witnesses)
+                .map_err(|e| CredentialError::Witnesses(e.to_string()))?
+        };
+        // The commitment: a state leaf, included, covering what precedes it.
+        let c = &self.commitment;
+        let bad = |reason: String| CredentialError::Commitment { index: c.index, reason };
+        let entry = b64::decode(&c.entry).map_err(|_| CredentialError::Encoding {
+            index: c.index,
+            what: "entry",
+        })?;
+        let proof = decode_proof(c.index, &c.proof)?;
+        merkle::verify_inclusion(
+            c.index,
+            checkpoint.size,
+            &merkle::leaf_hash(&entry),
+            &proof,
+            &checkpoint.root,
+        )
+        .map_err(|err| CredentialError::Inclusion { index: c.index, err })?;
+        let Leaf::State(commitment) = Leaf::parse(&entry).map_err(|e| bad(e.to_string()))? else {
+            return Err(bad("not a state leaf".into()));
+        };
+        commitment.check_index(c.index).map_err(|e| bad(e.to_string()))?;
+        // Freshness, by the verifier's clock.
+        let logged = time::parse_millis(&commitment.logged_at).map_err(|e| bad(e.to_string()))?;
+        let age_ms = req.now_millis.saturating_sub(logged);
+        if age_ms.saturating_abs() > req.max_age_millis {
+            return Err(CredentialError::Stale {
+                logged_at: commitment.logged_at.clone(),
+                age_ms,
+                max_age_ms: req.max_age_millis,
+            });
+        }
+        // The record, under the committed root.
+        let map_proof = b64::decode(&self.map_proof)
+            .map_err(|_| CredentialError::MapProof(crate::map::MapError::Malformed("not base64")))
+            .and_then(|b| crate::map::MapProof::decode(&b).map_err(CredentialError::MapProof))?;
+        if let Some(r) = &self.record {
+            if r.fingerprint != self.fingerprint {
+                return Err(CredentialError::Record(format!(
+                    "the record is about {}, not {}",
+                    r.fingerprint, self.fingerprint
+                )));
+            }
+            if r.last_index >= c.index {
+                return Err(CredentialError::Record(format!(
+                    "the record was last changed at entry {}, not before its commitment at {}",
+                    r.last_index, c.index
+                )));
+            }
+        }
+        let value = self.record.as_ref().map(crate::ledger::CredentialRecord::value);
+        map_proof
+            .verify(
+                &commitment.map_root,
+                &crate::ledger::credential_key(&self.fingerprint),
+                value.as_ref(),
+            )
+            .map_err(CredentialError::MapProof)?;
+        let committed = record_state(self.record.as_ref(), i64::MIN);
+        if committed != self.state {
+            return Err(CredentialError::State {
+                claimed: self.state,
+                committed,
+            });
+        }
+        let history = self.verify_history(&checkpoint)?;
+        if let Some(r) = &self.record
+            && !history.is_empty()
+            && !history.iter().any(|(i, _)| *i == r.last_index)
+        {
+            return Err(CredentialError::Record(format!(
+                "the history does not hold entry {}, the record's last change",
+                r.last_index
+            )));
+        }
+        Ok(VerifiedCredential {
+            state: record_state(self.record.as_ref(), req.now_millis),
+            record: self.record.clone(),
+            commitment,
+            commitment_index: c.index,
+            checkpoint,
+            witnessed,
+            history,
+        })
+    }
+
+    /// Checks every history item: included under `checkpoint`, an event
+    /// leaf naming the fingerprint, in increasing index order.
+    fn verify_history(&self, checkpoint: &Checkpoint) -> Result<Vec<(u64, EventLeaf)>, CredentialError> {
         let mut history = Vec::with_capacity(self.history.len());
         let mut last: Option<u64> = None;
         for item in &self.history {
@@ -282,16 +490,7 @@ impl CredentialAnswer {
             if merkle::leaf_hash(&entry) != lh {
                 return Err(CredentialError::LeafHash(i));
             }
-            let proof = item
-                .proof
-                .iter()
-                .map(|p| {
-                    b64::decode(p).map_err(|_| CredentialError::Encoding {
-                        index: i,
-                        what: "proof",
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let proof = decode_proof(i, &item.proof)?;
             merkle::verify_inclusion(i, checkpoint.size, &lh, &proof, &checkpoint.root)
                 .map_err(|err| CredentialError::Inclusion { index: i, err })?;
             if Leaf::to_value(&entry).ok().as_ref() != Some(&item.decoded) {
@@ -304,7 +503,7 @@ impl CredentialAnswer {
             let Leaf::Event(ev) = leaf else {
                 return Err(CredentialError::NotAbout {
                     index: i,
-                    reason: "a policy leaf".into(),
+                    reason: "not an event leaf".into(),
                 });
             };
             if !names(&ev.event.event, &self.fingerprint) {
@@ -315,46 +514,16 @@ impl CredentialAnswer {
             }
             history.push((i, *ev));
         }
-        let derived = derive_state(&self.fingerprint, history.iter().map(|(_, e)| &e.event.event), at);
-        if derived != self.state {
-            return Err(CredentialError::State {
-                claimed: self.state,
-                derived,
-            });
-        }
-        Ok(VerifiedCredential {
-            state: derived,
-            checkpoint,
-            history,
-        })
-    }
-}
-
-impl CredentialAnswer {
-    /// [`CredentialAnswer::verify`], and that the answer is about
-    /// `fingerprint`: a genuine answer about another credential (an active
-    /// one, say, offered for a revoked one) fails. What a gateway calls.
-    ///
-    /// # Errors
-    /// [`CredentialError::OtherCredential`], or the first check of
-    /// [`CredentialAnswer::verify`] that fails.
-    pub fn verify_for(&self, fingerprint: &str, log_key: &VerifierKey) -> Result<VerifiedCredential, CredentialError> {
-        if self.fingerprint != fingerprint {
-            return Err(CredentialError::OtherCredential {
-                asked: fingerprint.to_owned(),
-                answered: self.fingerprint.clone(),
-            });
-        }
-        self.verify(log_key)
+        Ok(history)
     }
 
     /// Merges the pages of one answer, in the order they were fetched, into
     /// the answer a single page would have been: the pages must be about
-    /// one fingerprint and carry one checkpoint (the client pins it with
-    /// `tree_size`), each page must start after the previous page's
-    /// `next_after`, and only the last may have more to come. The merged
-    /// answer takes the last page's `state` and `evaluated_at`;
-    /// [`CredentialAnswer::verify`] then checks everything.
+    /// one fingerprint and carry one checkpoint, commitment, record and map
+    /// proof (the client pins them with `tree_size`), each page must start
+    /// after the previous page's `next_after`, and only the last may have
+    /// more to come. [`CredentialAnswer::verify_for`] then checks
+    /// everything.
     ///
     /// # Errors
     /// [`CredentialError::Pages`] naming the first page that does not fit.
@@ -374,14 +543,21 @@ impl CredentialAnswer {
                     "page {n} carries another checkpoint (pin the pages with tree_size)"
                 )));
             }
+            if page.commitment != merged.commitment
+                || page.record != merged.record
+                || page.map_proof != merged.map_proof
+                || page.state != merged.state
+            {
+                return Err(CredentialError::Pages(format!(
+                    "page {n} carries another state commitment or record"
+                )));
+            }
             if page.history.first().is_some_and(|h| h.index <= after) {
                 return Err(CredentialError::Pages(format!(
                     "page {n} starts at or before the previous page's next_after {after}"
                 )));
             }
             merged.history.extend(page.history);
-            merged.state = page.state;
-            merged.evaluated_at = page.evaluated_at;
             merged.next_after = page.next_after;
         }
         Ok(merged)
@@ -466,7 +642,13 @@ mod tests {
         CredentialAnswer {
             fingerprint: fp('a'),
             state: CredentialState::Active,
-            evaluated_at: "2026-12-01T00:00:00Z".into(),
+            record: None,
+            map_proof: String::new(),
+            commitment: CommitmentItem {
+                index: 0,
+                entry: String::new(),
+                proof: Vec::new(),
+            },
             checkpoint: checkpoint.into(),
             history: indexes
                 .iter()
@@ -490,8 +672,16 @@ mod tests {
         // A page with more to come cannot be verified alone.
         let key = provlog_tlog::keys::SignerKey::from_seed("log.example/x", provlog_tlog::keys::ALG_ED25519, [7; 32])
             .expect("key");
+        let vk = key.verifier();
+        let req = Requirements {
+            log_key: &vk,
+            witnesses: &[],
+            min_witnesses: 0,
+            now_millis: 0,
+            max_age_millis: 0,
+        };
         assert_eq!(
-            page(&[1], Some(1), "c").verify(&key.verifier()),
+            page(&[1], Some(1), "c").verify_for(&fp('a'), &req),
             Err(CredentialError::Partial(1))
         );
         for bad in [

@@ -4,6 +4,7 @@
 //! ```text
 //! {"v":1,"kind":"event","logged_at":"…","submitter":"…","signature":"…","event":{…}}
 //! {"v":1,"kind":"policy","logged_at":"…","policy":{"submitters":[…]}}
+//! {"v":1,"kind":"state","logged_at":"…","size":N,"credentials":C,"map_root":"<base64>"}
 //! ```
 //!
 //! at most 65,535 bytes. Leaves are assembled by splicing already canonical
@@ -16,6 +17,7 @@ use crate::json::{self, canonical_string};
 use crate::policy::Policy;
 use crate::time;
 use provlog_tlog::b64;
+use provlog_tlog::merkle::Hash;
 use serde_json::Value;
 
 /// Length of a `logged_at` value (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
@@ -89,6 +91,19 @@ pub fn policy_leaf(logged_at: &str, policy: &Policy) -> Vec<u8> {
     out
 }
 
+/// The canonical bytes of a state-commitment leaf (docs/MAP.md
+/// "State commitments"): the credential map's root over the first `size`
+/// entries, which hold `credentials` credentials.
+#[must_use]
+pub fn state_leaf(logged_at: &str, size: u64, credentials: u64, map_root: &Hash) -> Vec<u8> {
+    format!(
+        "{{\"credentials\":{credentials},\"kind\":\"state\",\"logged_at\":{},\"map_root\":\"{}\",\"size\":{size},\"v\":1}}",
+        canonical_string(logged_at),
+        b64::encode(map_root)
+    )
+    .into_bytes()
+}
+
 /// A parsed leaf.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Leaf {
@@ -96,6 +111,42 @@ pub enum Leaf {
     Event(Box<EventLeaf>),
     /// A change of the submitter registry.
     Policy(PolicyLeaf),
+    /// A commitment to the credential map.
+    State(StateLeaf),
+}
+
+/// A parsed state-commitment leaf: the credential map
+/// ([`crate::ledger::Ledger`]) after the first `size` entries. A log puts
+/// it at index `size`, right after the entries it covers, so a reader
+/// checks `size` against the leaf's index ([`StateLeaf::check_index`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLeaf {
+    /// When the log sequenced it.
+    pub logged_at: String,
+    /// Number of entries the map covers: entries `0..size`.
+    pub size: u64,
+    /// Number of credentials in the map.
+    pub credentials: u64,
+    /// The map's root (docs/MAP.md).
+    pub map_root: Hash,
+}
+
+impl StateLeaf {
+    /// Checks that this leaf, found at entry `index`, covers exactly the
+    /// entries before it.
+    ///
+    /// # Errors
+    /// [`LeafError::Schema`] naming both numbers.
+    pub fn check_index(&self, index: u64) -> Result<(), LeafError> {
+        if self.size == index {
+            Ok(())
+        } else {
+            Err(LeafError::Schema(format!(
+                "state leaf at index {index} claims to cover {} entries",
+                self.size
+            )))
+        }
+    }
 }
 
 /// A parsed event leaf.
@@ -194,7 +245,24 @@ impl Leaf {
                     .map_err(|e| LeafError::Schema(format!("policy: {e}")))?;
                 Ok(Self::Policy(PolicyLeaf { logged_at, policy }))
             }
-            _ => Err(LeafError::Schema("kind must be \"event\" or \"policy\"".into())),
+            Some("state") => {
+                members(&["credentials", "kind", "logged_at", "map_root", "size", "v"])?;
+                let num = |k: &str| {
+                    m[k].as_u64()
+                        .ok_or_else(|| LeafError::Schema(format!("{k} is not an unsigned integer")))
+                };
+                let map_root = b64::decode_array(take_str(m, "map_root")?)
+                    .ok_or_else(|| LeafError::Schema("map_root is not base64 of 32 bytes".into()))?;
+                Ok(Self::State(StateLeaf {
+                    logged_at,
+                    size: num("size")?,
+                    credentials: num("credentials")?,
+                    map_root,
+                }))
+            }
+            _ => Err(LeafError::Schema(
+                "kind must be \"event\", \"policy\" or \"state\"".into(),
+            )),
         }
     }
 
@@ -204,6 +272,7 @@ impl Leaf {
         match self {
             Self::Event(e) => &e.logged_at,
             Self::Policy(p) => &p.logged_at,
+            Self::State(c) => &c.logged_at,
         }
     }
 
@@ -242,7 +311,7 @@ mod tests {
                 assert_eq!(e.signature, sig);
                 assert_eq!(e.event.jcs, ce.jcs);
             }
-            Leaf::Policy(_) => panic!("kind"),
+            Leaf::Policy(_) | Leaf::State(_) => panic!("kind"),
         }
     }
 
@@ -259,6 +328,34 @@ mod tests {
                 policy: p,
             })
         );
+    }
+
+    #[test]
+    fn state_leaf_is_canonical_and_parses() {
+        let root = [7u8; 32];
+        let bytes = state_leaf("2026-12-02T00:00:00.000Z", 41, 3, &root);
+        let want = json!({"v":1,"kind":"state","logged_at":"2026-12-02T00:00:00.000Z",
+            "size":41,"credentials":3,"map_root":b64::encode(root)});
+        assert_eq!(bytes, canonical(&want).expect("jcs"));
+        let Leaf::State(s) = Leaf::parse(&bytes).expect("parse") else {
+            panic!("kind")
+        };
+        assert_eq!((s.size, s.credentials, s.map_root), (41, 3, root));
+        assert!(s.check_index(41).is_ok());
+        assert!(
+            s.check_index(40).is_err(),
+            "a leaf must cover exactly the entries before it"
+        );
+        for bad in [
+            json!({"v":1,"kind":"state","logged_at":"2026-12-02T00:00:00.000Z","size":-1,"credentials":3,"map_root":b64::encode(root)}),
+            json!({"v":1,"kind":"state","logged_at":"2026-12-02T00:00:00.000Z","size":1,"credentials":3,"map_root":"AAAA"}),
+            json!({"v":1,"kind":"state","logged_at":"2026-12-02T00:00:00.000Z","size":1,"map_root":b64::encode(root)}),
+        ] {
+            assert!(
+                matches!(Leaf::parse(&canonical(&bad).expect("j")), Err(LeafError::Schema(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -342,6 +342,27 @@ impl Ledger {
         self.map.root()
     }
 
+    /// The map's root if nothing changed since the last [`Ledger::root`]
+    /// (what readers sharing a ledger use).
+    #[must_use]
+    pub fn clean_root(&self) -> Option<Hash> {
+        self.map.clean_root()
+    }
+
+    /// [`Ledger::prove`] for readers sharing the ledger: `None` if the map
+    /// changed since the last [`Ledger::root`].
+    #[must_use]
+    pub fn prove_clean(&self, fingerprint: &str) -> Option<(Option<&CredentialRecord>, MapProof)> {
+        let proof = self.map.prove_clean(&credential_key(fingerprint))?;
+        Some((self.records.get(fingerprint), proof))
+    }
+
+    /// Bytes the map holds on the heap (the records are not counted).
+    #[must_use]
+    pub fn map_heap_bytes(&self) -> usize {
+        self.map.heap_bytes()
+    }
+
     /// The record of `fingerprint` (or none) and the map proof of it.
     pub fn prove(&mut self, fingerprint: &str) -> (Option<&CredentialRecord>, MapProof) {
         let proof = self.map.prove(&credential_key(fingerprint));

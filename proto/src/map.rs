@@ -279,23 +279,48 @@ impl Map {
     /// value is [`Map::get`]'s) or its absence.
     pub fn prove(&mut self, key: &Key) -> MapProof {
         let _ = self.root();
+        // Every hash is current after `root`.
+        self.prove_clean(key).unwrap_or(MapProof {
+            kind: ProofKind::Empty,
+            steps: Vec::new(),
+        })
+    }
+
+    /// The cached hash of a child, `None` if it changed since the last
+    /// [`Map::root`].
+    fn clean_hash(&self, r: Ref) -> Option<Hash> {
+        match r {
+            Ref::Leaf(l) => {
+                let leaf = &self.leaves[l as usize];
+                Some(leaf_hash(&leaf.key, &leaf.value))
+            }
+            Ref::Inner(i) => {
+                let n = &self.inners[i as usize];
+                (!n.dirty).then_some(n.hash)
+            }
+        }
+    }
+
+    /// [`Map::prove`] without recomputing anything, for readers that share
+    /// the map: `None` if a node on the path changed since the last
+    /// [`Map::root`] (a map whose owner calls `root` after every change is
+    /// always clean).
+    #[must_use]
+    pub fn prove_clean(&self, key: &Key) -> Option<MapProof> {
         let Some((l, path)) = self.lookup(key) else {
-            return MapProof {
+            return Some(MapProof {
                 kind: ProofKind::Empty,
                 steps: Vec::new(),
-            };
+            });
         };
-        let mut steps: Vec<(u8, Hash)> = path
-            .iter()
-            .map(|(i, side)| {
-                let n = &self.inners[*i as usize];
-                (n.bit, n.children[1 - side])
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|(b, sibling)| (b, self.hash_of(sibling)))
-            .collect();
-        steps.reverse();
+        let mut steps = Vec::with_capacity(path.len());
+        for (i, side) in path.iter().rev() {
+            let n = &self.inners[*i as usize];
+            if n.dirty {
+                return None;
+            }
+            steps.push((n.bit, self.clean_hash(n.children[1 - side])?));
+        }
         let leaf = &self.leaves[l as usize];
         let kind = if leaf.key == *key {
             ProofKind::Inclusion
@@ -305,7 +330,17 @@ impl Map {
                 value: leaf.value,
             }
         };
-        MapProof { kind, steps }
+        Some(MapProof { kind, steps })
+    }
+
+    /// The root without recomputing anything: `None` if the map changed
+    /// since the last [`Map::root`].
+    #[must_use]
+    pub fn clean_root(&self) -> Option<Hash> {
+        match self.root {
+            None => Some(empty_root()),
+            Some(r) => self.clean_hash(r),
+        }
     }
 }
 
