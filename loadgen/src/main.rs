@@ -42,6 +42,9 @@ enum Mode {
     Tile,
     /// `GET /checkpoint`.
     Checkpoint,
+    /// `GET /v1/credentials/<fp>` with the full proof, for random
+    /// credentials of the prefill (and one in eight never logged).
+    Credential,
 }
 
 /// The provlog load generator: start a log (or use --url), prepare
@@ -52,6 +55,7 @@ enum Mode {
 ///   provlog-loadgen --mode single --concurrency 256 --duration 10
 ///   provlog-loadgen --mode batch --concurrency 4 --batch-size 1000
 ///   provlog-loadgen --mode proof --prefill 1000000 --concurrency 64
+///   provlog-loadgen --mode credential --prefill 1000000 --concurrency 64
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "provlog-loadgen", version, verbatim_doc_comment)]
 struct BenchArgs {
@@ -462,7 +466,7 @@ async fn run(a: BenchArgs) -> Result<()> {
         .await?["tree_size"]
         .as_u64()
         .unwrap_or(0);
-    if matches!(a.mode, Mode::Proof | Mode::Tile) && size < a.prefill {
+    if matches!(a.mode, Mode::Proof | Mode::Tile | Mode::Credential) && size < a.prefill {
         let k = key()?;
         let need = usize::try_from(a.prefill - size).unwrap_or(0);
         eprintln!("prefilling {need} entries…");
@@ -553,6 +557,21 @@ async fn run(a: BenchArgs) -> Result<()> {
             (r, true, 1)
         }
         Mode::Checkpoint => (vec![Arc::new(request("GET", "/checkpoint", b""))], true, 1),
+        Mode::Credential => {
+            // The prefill's event i rotated to credential i + 1.
+            let n = a.prefill.max(1);
+            let mut x: u64 = 0x5851_f42d_4c95_7f2d;
+            let r = (0..100_000)
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let fp = if k % 8 == 7 { u64::MAX - x % n } else { x % n + 1 };
+                    Arc::new(request("GET", &format!("/v1/credentials/sha256:{fp:064x}"), b""))
+                })
+                .collect();
+            (r, true, 1)
+        }
     };
     eprintln!(
         "loading {} with {:?} at {} connections for {:.1} s…",

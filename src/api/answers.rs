@@ -14,8 +14,6 @@
 use super::error::ApiError;
 use crate::http::stream::{Cancelled, ChunkWriter};
 use crate::log::{Log, SearchQuery};
-use provlog_proto::credential::StateTracker;
-use provlog_proto::leaf::Leaf;
 use provlog_tlog::b64;
 use provlog_tlog::merkle::leaf_hash;
 use serde::Serialize;
@@ -112,13 +110,18 @@ pub(super) fn events_page(
     put(w, b"}")
 }
 
-/// What a credential answer is asked: the fingerprint, the tree size it is
-/// pinned to (the latest if none), the cursor, and the evaluation time.
+/// What a credential answer is asked: the fingerprint, the checkpoint to
+/// prove against (its size and note: the latest, the latest witnessed, or
+/// a kept one a client pinned), whether the history is wanted, and the
+/// history cursor.
 pub(super) struct CredentialQuery {
     pub fingerprint: String,
+    /// The checkpoint chosen by the handler, or `None` for a pinned
+    /// `tree_size` read here.
+    pub checkpoint: Option<(u64, String)>,
     pub tree_size: Option<u64>,
+    pub history: bool,
     pub after: Option<u64>,
-    pub now_millis: i64,
 }
 
 /// The fields of a credential answer before its history.
@@ -126,38 +129,76 @@ pub(super) struct CredentialQuery {
 struct Head<'a> {
     fingerprint: &'a str,
     state: provlog_proto::credential::CredentialState,
-    evaluated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<provlog_proto::ledger::CredentialRecord>,
+    map_proof: String,
+    commitment: provlog_proto::credential::CommitmentItem,
     checkpoint: &'a str,
 }
 
-/// Writes a credential answer (a `CredentialAnswer`), or the page of one
-/// that starts after `after`. The state is derived from the whole history
-/// in the tree, read one event at a time. Blocking.
+fn not_committed(why: String) -> ApiError {
+    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_committed", why)
+}
+
+/// Writes a credential answer (a `CredentialAnswer`, docs/MAP.md
+/// "Credential answers"): the record and map proof against the last state
+/// commitment the checkpoint includes, the commitment's leaf and inclusion
+/// proof, and with `history` the events naming the fingerprint (or the
+/// page of them after `after`). Blocking.
 ///
 /// # Errors
-/// 404 for a tree size whose checkpoint is not kept; storage errors;
-/// [`Cancelled`].
+/// 404 for a tree size whose checkpoint is not kept; 409 when the pinned
+/// checkpoint predates the commitment (the state moved on: start again);
+/// 503 before the first commitment; storage errors; [`Cancelled`].
 pub(super) fn credential(log: &Log, q: &CredentialQuery, budget: u64, w: &mut ChunkWriter) -> Result<(), ApiError> {
-    let size = q.tree_size.unwrap_or_else(|| log.published().size);
-    let checkpoint = log.checkpoint_blocking(size)?;
-    let hits = log.credential_hits(&q.fingerprint, size)?;
-    let mut state = StateTracker::new(&q.fingerprint);
-    for i in &hits {
-        w.check()?;
-        if let Ok(Leaf::Event(e)) = Leaf::parse(&log.entry_blocking(*i)?) {
-            state.apply(&e.event.event);
+    let (size, checkpoint) = match (&q.checkpoint, q.tree_size) {
+        (Some((n, note)), None) => (*n, note.clone()),
+        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone()),
+        (_, t) => {
+            let size = t.unwrap_or_else(|| log.published().size);
+            (size, log.checkpoint_blocking(size)?)
         }
+    };
+    let crate::log::CredentialState {
+        record,
+        proof,
+        commitment,
+    } = log.credential_state(&q.fingerprint, size)?;
+    let Some((index, entry)) = commitment else {
+        return Err(not_committed(
+            "the log has not committed its credential map in a checkpoint yet; retry shortly".into(),
+        ));
+    };
+    if index >= size {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "state_moved",
+            format!(
+                "the credential map was last committed at entry {index}, after the checkpoint of size {size}: \
+                 ask again without tree_size"
+            ),
+        ));
     }
+    let inclusion = log.inclusion_proof_blocking(index, size)?;
     let head = Head {
         fingerprint: &q.fingerprint,
-        state: state.state_at(q.now_millis),
-        evaluated_at: provlog_proto::time::format_millis(q.now_millis)
-            .map_err(|e| ApiError::from(crate::log::ReadError::Timestamp(e)))?,
+        state: provlog_proto::credential::record_state(record.as_ref(), i64::MIN),
+        record,
+        map_proof: b64::encode(proof.encode()),
+        commitment: provlog_proto::credential::CommitmentItem {
+            index,
+            entry: b64::encode(&entry),
+            proof: inclusion.iter().map(b64::encode).collect(),
+        },
         checkpoint: &checkpoint,
     };
     let mut head = serde_json::to_vec(&head).map_err(|e| ApiError::internal(&e))?;
+    if !q.history {
+        return put(w, &head);
+    }
     head.pop(); // the closing brace
     put(w, &head)?;
+    let hits = log.credential_hits(&q.fingerprint, size)?;
     put(w, b",\"history\":[")?;
     let after = q.after;
     let rest = hits.into_iter().filter(|i| after.is_none_or(|a| *i > a));

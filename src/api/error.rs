@@ -84,6 +84,7 @@ impl From<ReadError> for ApiError {
             ReadError::Task(t) => Self::internal(&crate::util::error_chain(&t)),
             ReadError::Clock(c) => clock(&c),
             ReadError::Timestamp(t) => clock(&t),
+            ReadError::Internal(m) => Self::internal(&m),
         }
     }
 }

@@ -91,36 +91,60 @@ fn task_failed() -> ApiError {
     ApiError::internal(&"a read task failed")
 }
 
-/// `GET /v1/credentials/<fingerprint>`: state, history and proofs.
+/// `GET /v1/credentials/<fingerprint>`: the credential's committed record
+/// (or its absence) with proofs, and on request its history.
 #[utoipa::path(
     get,
     path = "/v1/credentials/{fingerprint}",
     tag = "read",
     params(
         ("fingerprint" = String, Path, description = "sha256:<64 lowercase hex>"),
+        ("history" = Option<bool>, Query, description = "Also list the events naming the credential, each with its inclusion proof (paged)"),
         ("after" = Option<u64>, Query, description = "For the next page of a long history: the previous page's next_after"),
         ("tree_size" = Option<u64>, Query, description = "Answer against the kept checkpoint of this size (pin every page of one answer to the first page's size)"),
     ),
     responses(
-        (status = 200, description = "The derived state, every event naming the credential (or one page of them, with next_after), one checkpoint and a proof per event", body = provlog_proto::credential::CredentialAnswer),
+        (status = 200, description = "The record (absent: unknown) with its map proof against the last state commitment, the commitment leaf with its inclusion proof, the checkpoint (witnessed when the log has witnesses), and with history=true the events (or a page of them, with next_after)", body = provlog_proto::credential::CredentialAnswer),
         (status = 400, description = "Malformed fingerprint or parameter, or a history too long to answer", body = crate::api::responses::ErrorBody),
         (status = 404, description = "No checkpoint of this tree_size is kept", body = crate::api::responses::ErrorBody),
-        (status = 503, description = "Too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
+        (status = 409, description = "The pinned checkpoint predates the last state commitment: ask again without tree_size", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "No state commitment (or no witnessed checkpoint) yet, or too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
 pub(super) async fn credential(
-    State(log): State<Arc<Log>>,
+    State(app): State<crate::api::App>,
     fp: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(fingerprint) = fp.map_err(|e| ApiError::param(e.body_text()))?;
     check_fingerprint("fingerprint", &fingerprint).map_err(|e| ApiError::param(e.to_string()))?;
-    let q = Params::new(q, &["after", "tree_size"])?;
+    let q = Params::new(q, &["after", "tree_size", "history"])?;
+    let history = match q.get("history") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::param(format!("history must be true or false, got {other:?}"))),
+    };
+    let log = Arc::clone(&app.log);
+    // With witnesses, answers are against the latest witnessed checkpoint.
+    let checkpoint = match app.witnessing.as_deref() {
+        None => None,
+        Some(w) => {
+            let c = w.witnessed().ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "not_witnessed",
+                    "no checkpoint is witnessed yet; retry shortly",
+                )
+            })?;
+            Some((c.size, c.note.clone()))
+        }
+    };
     let q = super::answers::CredentialQuery {
         fingerprint,
+        checkpoint,
         tree_size: q.u64("tree_size")?,
+        history,
         after: q.u64("after")?,
-        now_millis: crate::util::clock::now_millis().map_err(|e| ApiError::from(crate::log::ReadError::Clock(e)))?,
     };
     let (deadline, budget) = read_limits(&log);
     crate::http::stream::json(deadline, task_failed, move |w| {

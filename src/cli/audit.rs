@@ -30,7 +30,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let rt = crate::util::runtime::current_thread()?;
     let mut auditor = Auditor::new();
-    let (mut policies, mut events, mut findings) = (0u64, 0u64, 0u64);
+    let (mut policies, mut events, mut states, mut findings) = (0u64, 0u64, 0u64, 0u64);
     let mut stopped = false;
     // Entries arrive in index order as their bundles are fetched and
     // checked; nothing is held beyond the auditor's registry.
@@ -57,6 +57,15 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     crate::util::output::out(format_args!("{i}: policy with {submitters} submitters"))?;
                 }
             }
+            Ok(Audited::State { map_root }) => {
+                states += 1;
+                if a.verbose {
+                    crate::util::output::out(format_args!(
+                        "{i}: state commitment {}, recomputed from the entries before it",
+                        provlog_tlog::b64::encode(map_root)
+                    ))?;
+                }
+            }
             Ok(Audited::Event {
                 submitter,
                 policy_index,
@@ -80,7 +89,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
         crate::util::output::out(format_args!("FINDING {}", f.0))?;
     }
     crate::util::output::out(format_args!(
-        "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, {findings} findings",
+        "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, \
+         {states} state commitments recomputed and confirmed, {findings} findings",
         auditor.next_index(),
         snap.checkpoint.origin,
         snap.checkpoint.size

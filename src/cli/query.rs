@@ -78,6 +78,92 @@ pub(super) fn events(a: &EventsArgs) -> Result<()> {
     })
 }
 
+/// What a verifier of a credential answer requires besides the log key:
+/// witnesses and freshness.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct Requirements {
+    /// A witness's cosignature/v1 vkey (or file) whose cosignature counts;
+    /// repeatable.
+    #[arg(long = "witness-key")]
+    pub witness_keys: Vec<String>,
+    /// Cosignatures required from the given witnesses (default: all of them).
+    #[arg(long)]
+    pub min_witnesses: Option<usize>,
+    /// The oldest state commitment accepted, by this machine's clock
+    /// (`30s`, `5m`, …): an older answer is refused, not shown as current.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub max_age: std::time::Duration,
+}
+
+/// Verifies a credential answer for `fingerprint` under `log_key` and
+/// `req`, with this machine's clock; returns the verified answer and a
+/// line saying what it proves.
+///
+/// # Errors
+/// Unreadable keys; an answer that does not verify (why, in the chain).
+pub(super) fn verify_answer(
+    answer: &CredentialAnswer,
+    fingerprint: &str,
+    log_key: &provlog_tlog::keys::VerifierKey,
+    req: &Requirements,
+) -> Result<(provlog_proto::credential::VerifiedCredential, String)> {
+    let witnesses = req
+        .witness_keys
+        .iter()
+        .map(|k| keyfile::read_verifier(k).context("--witness-key"))
+        .collect::<Result<Vec<_>>>()?;
+    if witnesses.is_empty() && req.min_witnesses.unwrap_or(0) > 0 {
+        bail!("--min-witnesses needs --witness-key");
+    }
+    let now = crate::util::clock::now_millis()?;
+    let v = answer
+        .verify_for(
+            fingerprint,
+            &provlog_proto::credential::Requirements {
+                log_key,
+                witnesses: &witnesses,
+                min_witnesses: req.min_witnesses.unwrap_or(witnesses.len()),
+                now_millis: now,
+                max_age_millis: i64::try_from(req.max_age.as_millis()).unwrap_or(i64::MAX),
+            },
+        )
+        .context("the credential answer does NOT verify")?;
+    let state = serde_json::to_value(v.state)?.as_str().unwrap_or("?").to_owned();
+    let who = v.record.as_ref().map_or_else(
+        || " (never logged: proven absent from the map)".to_owned(),
+        |r| {
+            format!(
+                " (owner {}/{}/{}, issued by {}, version {})",
+                r.owner.system.as_deref().unwrap_or("-"),
+                r.owner.kind,
+                r.owner.id,
+                r.issued_by,
+                r.version
+            )
+        },
+    );
+    let age = provlog_proto::time::parse_millis(&v.commitment.logged_at).map_or(0, |t| now - t);
+    let witnessed = if witnesses.is_empty() {
+        String::new()
+    } else {
+        format!(", cosigned by {} of {} witnesses", v.witnessed, witnesses.len())
+    };
+    let line = format!(
+        "{fingerprint}: {state}{who}; map committed at entry {} ({}, {:.1} s ago), in checkpoint {} of size {}{witnessed}{}",
+        v.commitment_index,
+        v.commitment.logged_at,
+        age as f64 / 1000.0,
+        v.checkpoint.origin,
+        v.checkpoint.size,
+        if v.history.is_empty() {
+            String::new()
+        } else {
+            format!("; {} events in the history, each included", v.history.len())
+        }
+    );
+    Ok((v, line))
+}
+
 #[derive(Debug, clap::Args)]
 pub(super) struct CredentialArgs {
     /// The fingerprint, `sha256:<64 hex>`.
@@ -88,6 +174,14 @@ pub(super) struct CredentialArgs {
     /// Verify the answer with this log vkey (or file) before printing.
     #[arg(long)]
     log_key: Option<String>,
+    #[command(flatten)]
+    req: Requirements,
+    /// Also fetch the events naming the credential, each with its proof.
+    #[arg(long)]
+    history: bool,
+    /// Exit with status 3 unless the verified state is `active`.
+    #[arg(long, requires = "log_key")]
+    require_active: bool,
     /// Save the answer (for `provlog verify --credential`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -102,7 +196,7 @@ fn checkpoint_size(note: &str) -> Result<u64> {
         .context("the answer's checkpoint has no size line")
 }
 
-/// Fetches a credential answer (every page of a long one, merged),
+/// Fetches a credential answer (every page of a long history, merged),
 /// optionally verifies it, prints the state.
 pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     let rt = crate::util::runtime::current_thread()?;
@@ -111,12 +205,17 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     let pages = rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let base = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
+        let first = if a.history {
+            format!("{base}?history=true")
+        } else {
+            base.clone()
+        };
         let mut pages: Vec<CredentialAnswer> = Vec::new();
         let mut size: Option<u64> = None;
         loop {
             let url = match (pages.last().and_then(|p| p.next_after), size) {
-                (Some(after), Some(n)) => format!("{base}?after={after}&tree_size={n}"),
-                _ => base.clone(),
+                (Some(after), Some(n)) => format!("{base}?history=true&after={after}&tree_size={n}"),
+                _ => first.clone(),
             };
             let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
             let status = resp.status();
@@ -147,22 +246,20 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     if let Some(p) = &a.out {
         std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
     }
-    let verified = match &a.log_key {
-        Some(k) => {
-            let key = keyfile::read_verifier(k).context("--log-key")?;
-            answer
-                .verify_for(&a.fingerprint, &key)
-                .context("the answer does NOT verify")?;
-            " (verified)"
-        }
-        None => " (not verified: give --log-key)",
+    let Some(k) = &a.log_key else {
+        crate::util::output::out(format_args!(
+            "{}: {} as committed at entry {} (NOT verified: give --log-key)",
+            answer.fingerprint,
+            serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),
+            answer.commitment.index
+        ))?;
+        return Ok(());
     };
-    crate::util::output::out(format_args!(
-        "{}: {} as of {}, {} events{verified}",
-        answer.fingerprint,
-        serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),
-        answer.evaluated_at,
-        answer.history.len()
-    ))?;
+    let key = keyfile::read_verifier(k).context("--log-key")?;
+    let (v, line) = verify_answer(&answer, &a.fingerprint, &key, &a.req)?;
+    crate::util::output::out(format_args!("OK: {line}"))?;
+    if a.require_active && v.state != provlog_proto::credential::CredentialState::Active {
+        std::process::exit(3);
+    }
     Ok(())
 }

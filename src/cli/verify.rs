@@ -15,8 +15,8 @@ pub(super) struct Args {
     /// A credential answer (`GET /v1/credentials/<fp>`) to check instead.
     #[arg(long, conflicts_with_all = ["tlog_proof", "entry"])]
     credential: Option<PathBuf>,
-    /// With --credential: the fingerprint the answer must be about (an
-    /// answer about another credential fails).
+    /// With --credential (required): the fingerprint the answer must be
+    /// about (an answer about another credential fails).
     #[arg(long, requires = "credential")]
     fingerprint: Option<String>,
     /// A C2SP tlog-proof file (use with --entry).
@@ -34,6 +34,9 @@ pub(super) struct Args {
     /// A checkpoint note to check on its own (signature, witnesses).
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "fork_evidence"])]
     checkpoint: Option<PathBuf>,
+    /// State-commitment evidence (from `provlog monitor`) to check.
+    #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "checkpoint", "fork_evidence"])]
+    state_evidence: Option<PathBuf>,
     /// Fork evidence (from `provlog monitor`) to check.
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof"])]
     fork_evidence: Option<PathBuf>,
@@ -43,6 +46,10 @@ pub(super) struct Args {
     /// Cosignatures required from the given witnesses (default: all of them).
     #[arg(long)]
     min_witnesses: Option<usize>,
+    /// With --credential: the oldest state commitment accepted, by this
+    /// machine's clock (`30s`, `5m`, …).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    max_age: std::time::Duration,
     /// Also check the receipt against what is published now at this URL
     /// (the log, a mirror, a CDN, an object store's web endpoint): its
     /// latest checkpoint must verify, contain the entry at its index and
@@ -132,6 +139,25 @@ fn check_witnesses(a: &Args, note: &str) -> Result<String> {
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    if let Some(f) = &a.state_evidence {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let ev: provlog_proto::audit::StateEvidence =
+            serde_json::from_str(&text).with_context(|| format!("{} is not state evidence", f.display()))?;
+        let c = ev
+            .verify(&log_key)
+            .map_err(|e| anyhow::anyhow!("the evidence does NOT hold: {e}"))?;
+        crate::util::output::out(format_args!(
+            "OK: {} signed a checkpoint whose entry {} commits to credential map {} over {} credentials; \
+             the entries before it give {} over {} (confirm with: provlog audit --url <log or mirror> --log-key <key>)",
+            ev.origin,
+            ev.index,
+            provlog_tlog::b64::encode(c.map_root),
+            c.credentials,
+            ev.computed_root,
+            ev.computed_credentials
+        ))?;
+        return Ok(());
+    }
     if let Some(f) = &a.fork_evidence {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         let ev: provlog_proto::fork::ForkEvidence =
@@ -161,21 +187,16 @@ pub(super) fn run(a: &Args) -> Result<()> {
         let text = std::fs::read_to_string(c).with_context(|| format!("reading {}", c.display()))?;
         let answer: provlog_proto::credential::CredentialAnswer =
             serde_json::from_str(&text).with_context(|| format!("{} is not a credential answer", c.display()))?;
-        let v = match &a.fingerprint {
-            Some(fp) => answer.verify_for(fp, &log_key),
-            None => answer.verify(&log_key),
-        }
-        .context("credential answer does NOT verify")?;
-        check_witnesses(a, &answer.checkpoint)?;
-        crate::util::output::out(format_args!(
-            "OK: {} is {} as of {} ({} cited events, each included in checkpoint {} of size {})",
-            answer.fingerprint,
-            serde_json::to_value(v.state)?.as_str().unwrap_or("?"),
-            answer.evaluated_at,
-            v.history.len(),
-            v.checkpoint.origin,
-            v.checkpoint.size
-        ))?;
+        let Some(fp) = &a.fingerprint else {
+            bail!("--credential needs --fingerprint: the credential the answer must be about");
+        };
+        let req = super::query::Requirements {
+            witness_keys: a.witness_keys.clone(),
+            min_witnesses: a.min_witnesses,
+            max_age: a.max_age,
+        };
+        let (_, line) = super::query::verify_answer(&answer, fp, &log_key, &req)?;
+        crate::util::output::out(format_args!("OK: {line}"))?;
         return Ok(());
     }
     let witnessed;
@@ -227,6 +248,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
             )
         }
         Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
+        Leaf::State(c) => format!(
+            "state commitment of {} credentials over the first {} entries",
+            c.credentials, c.size
+        ),
     };
     crate::util::output::out(format_args!(
         "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}{witnessed}",

@@ -71,6 +71,8 @@ pub struct FileConfig {
     pub max_read_requests: Option<usize>,
     /// Largest read answer in bytes before it pages.
     pub max_answer_bytes: Option<usize>,
+    /// Longest an unchanged credential map goes without a state commitment, ms.
+    pub state_commit_interval_ms: Option<u64>,
     /// Default per-submitter rate limit (none: unlimited).
     pub rate_limit: Option<Rate>,
     /// Per-submitter rate limits by id, overriding `rate_limit`.
@@ -159,6 +161,10 @@ pub struct Overrides {
     /// Largest read answer in bytes; longer ones page (at least 1 MiB).
     #[arg(long, env = "PROVLOG_MAX_ANSWER_BYTES")]
     pub max_answer_bytes: Option<usize>,
+    /// An idle log commits the credential map at least this often (ms), so
+    /// that gateways can tell their answers are current.
+    #[arg(long, env = "PROVLOG_STATE_COMMIT_INTERVAL_MS")]
+    pub state_commit_interval_ms: Option<u64>,
     /// Default per-submitter rate limit, entries per second.
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
@@ -229,6 +235,8 @@ pub struct Config {
     pub max_read_requests: usize,
     /// Read answer byte budget.
     pub max_answer_bytes: usize,
+    /// Longest an unchanged credential map goes without a state commitment.
+    pub state_commit_interval: std::time::Duration,
     /// Default rate limit.
     pub rate_limit: Option<Rate>,
     /// Rate limits by submitter.
@@ -311,6 +319,11 @@ impl Config {
             max_batch_requests: o.max_batch_requests.or(file.max_batch_requests).unwrap_or(8),
             max_read_requests: o.max_read_requests.or(file.max_read_requests).unwrap_or(32),
             max_answer_bytes: o.max_answer_bytes.or(file.max_answer_bytes).unwrap_or(8 << 20),
+            state_commit_interval: std::time::Duration::from_millis(
+                o.state_commit_interval_ms
+                    .or(file.state_commit_interval_ms)
+                    .unwrap_or(10_000),
+            ),
             rate_limit: o
                 .rate_limit
                 .map(|per_second| Rate {
@@ -391,6 +404,9 @@ impl Config {
                 "max_answer_bytes must be at least {MIN_ANSWER_BYTES} (one entry with its proof must fit), got {}",
                 cfg.max_answer_bytes
             );
+        }
+        if cfg.state_commit_interval < std::time::Duration::from_millis(100) {
+            bail!("state_commit_interval_ms must be at least 100");
         }
         if cfg.header_timeout.is_zero() || cfg.request_timeout.is_zero() {
             bail!("timeouts must be positive");
@@ -602,6 +618,12 @@ max_write_requests = 4096     # POST /v1/entries handled at once
 max_batch_requests = 8        # POST /v1/entries/batch handled at once
 max_read_requests = 32        # reads that touch storage handled at once
 max_answer_bytes = 8388608    # a longer search or credential answer pages
+
+# Credential state: after every batch that changes a credential the log
+# appends a state commitment (the credential map's root) in the same write;
+# an idle log appends one at least this often, so that a gateway checking
+# an answer's freshness (its max_age) can tell the map is current.
+state_commit_interval_ms = 10000
 # Per-submitter rate limits (entries per second; burst defaults to one
 # second's worth). Off unless set.
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }

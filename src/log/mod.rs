@@ -132,6 +132,21 @@ pub enum ReadError {
     /// A time the server computed cannot be written as RFC 3339 (500).
     #[error("the server time cannot be expressed as RFC 3339")]
     Timestamp(#[source] provlog_proto::time::TimeError),
+    /// An invariant of the log's own state does not hold (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// A credential's record (if any), the map proof of it, and the state
+/// commitment (index and bytes, `None` before the first) both are against.
+#[derive(Debug, Clone)]
+pub struct CredentialState {
+    /// The record, if an event named the credential.
+    pub record: Option<provlog_proto::ledger::CredentialRecord>,
+    /// Inclusion of the record's value, or absence, under the commitment's root.
+    pub proof: provlog_proto::map::MapProof,
+    /// The state leaf's index and bytes.
+    pub commitment: Option<(u64, Vec<u8>)>,
 }
 
 /// Why a reload did not change the registry.
@@ -246,6 +261,8 @@ impl Log {
                 batch_max_entries: cfg.batch_max_entries,
                 batch_max_wait: Duration::from_millis(cfg.batch_max_wait_ms),
                 queue_capacity: cfg.queue_capacity,
+                state_commit_interval: cfg.state_commit_interval,
+                hold_state_for_witnesses: !cfg.witnesses.is_empty(),
             },
             Arc::clone(&metrics),
         )?;
@@ -773,6 +790,39 @@ impl Log {
         self.store
             .entry(index)?
             .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
+    }
+
+    /// The record of `fingerprint` (if any), the map proof of it, and the
+    /// state commitment both are against (its index and bytes; `None`
+    /// before the first): the last commitment a checkpoint of `size`
+    /// includes, as far as the log kept it (a later one if the map moved
+    /// on since; the caller checks). Commitments held back for witnesses
+    /// are applied up to `size` first.
+    ///
+    /// # Errors
+    /// [`ReadError::Internal`] if the shared map is not current (a bug).
+    pub fn credential_state(&self, fingerprint: &str, size: u64) -> Result<CredentialState, ReadError> {
+        let committed = self.sequencer.committed();
+        let behind = committed.read().map_or(true, |m| m.behind(size));
+        if behind {
+            match committed.write() {
+                Ok(mut m) => m.advance_to(size),
+                Err(p) => p.into_inner().advance_to(size),
+            }
+        }
+        let m = match committed.read() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let (record, proof) = m
+            .ledger
+            .prove_clean(fingerprint)
+            .ok_or_else(|| ReadError::Internal("the committed credential map is not current".into()))?;
+        Ok(CredentialState {
+            record: record.cloned(),
+            proof,
+            commitment: m.commitment.clone(),
+        })
     }
 
     /// Blocking: the inclusion proof of entry `index` in the tree of `size`.

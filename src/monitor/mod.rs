@@ -419,6 +419,53 @@ impl Monitor {
         }
     }
 
+    /// Writes the evidence of a state commitment the entries do not give
+    /// (its leaf, its inclusion proof under the verified checkpoint `cp`,
+    /// the recomputed root); returns what to say in the alarm.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one piece of evidence")]
+    async fn state_evidence(
+        &self,
+        f: &Followed,
+        note: &str,
+        cp: &Checkpoint,
+        index: u64,
+        entry: &[u8],
+        computed_root: String,
+        computed_credentials: u64,
+    ) -> String {
+        let origin = f.key.name();
+        let th = match tiles_holding(&f.source, cp.size, &merkle::inclusion_nodes(index, cp.size)).await {
+            Ok(th) => th,
+            Err(e) => return format!("evidence for entry {index} not written: {}", error_chain(&e)),
+        };
+        let proof = match merkle::inclusion_proof(index, cp.size, &th) {
+            Ok(p) => p,
+            Err(e) => return format!("evidence for entry {index} not written: {e}"),
+        };
+        let ev = provlog_proto::audit::StateEvidence {
+            origin: origin.to_owned(),
+            checkpoint: note.to_owned(),
+            index,
+            entry: b64::encode(entry),
+            proof: proof.iter().map(b64::encode).collect(),
+            computed_root,
+            computed_credentials,
+        };
+        let file = self
+            .evidence_dir
+            .join(format!("state-{}-{index}.json", file_name(origin)));
+        match std::fs::create_dir_all(&self.evidence_dir)
+            .and_then(|()| std::fs::write(&file, serde_json::to_vec_pretty(&ev).unwrap_or_default()))
+        {
+            Ok(()) => format!(
+                "the state commitment at entry {index} is not the map its entries give; evidence in {} \
+                 (provlog verify --state-evidence)",
+                file.display()
+            ),
+            Err(e) => format!("writing the evidence for entry {index} failed: {e}"),
+        }
+    }
+
     /// One poll of one log.
     async fn poll(&self, f: &mut Followed) {
         let origin = f.key.name().to_owned();
@@ -503,6 +550,8 @@ impl Monitor {
         let mut lifecycle = f.state.lifecycle.clone();
         let mut held = HeldAlarms::default();
         let mut mismatch: Option<GrowError> = None;
+        // State commitments the entries do not give: (index, entry, root, credentials).
+        let mut bad_states: Vec<(u64, Vec<u8>, String, u64)> = Vec::new();
         let bar = if self.progress {
             indicatif::ProgressBar::new(cp.size - old)
         } else {
@@ -551,8 +600,23 @@ impl Monitor {
                             }
                         }
                     }
-                    Ok(Audited::Policy { .. }) => {}
-                    Err(finding) => held.push("authority".into(), finding.to_string()),
+                    Ok(Audited::Policy { .. } | Audited::State { .. }) => {}
+                    Err(finding) => {
+                        if let provlog_proto::audit::Finding::StateMismatch {
+                            index,
+                            computed,
+                            computed_credentials,
+                            ..
+                        } = &finding
+                        {
+                            if bad_states.len() < 16 {
+                                bad_states.push((*index, e.to_vec(), computed.clone(), *computed_credentials));
+                            }
+                            held.push("state".into(), finding.to_string());
+                        } else {
+                            held.push("authority".into(), finding.to_string());
+                        }
+                    }
                 }
             }
             bar.inc(entries.len() as u64);
@@ -571,6 +635,10 @@ impl Monitor {
         }
         if let Some(e) = mismatch {
             return Err(e);
+        }
+        for (index, entry, root, n) in bad_states {
+            let msg = self.state_evidence(f, note, cp, index, &entry, root, n).await;
+            held.push("state".into(), msg);
         }
         for (kind, msg) in held.into_alarms() {
             self.alarm(&origin, &kind, &msg);

@@ -56,6 +56,10 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
                 batch.push_policy(entry, p.policy.canonical());
                 p.logged_at
             }
+            Leaf::State(c) => {
+                batch.push_state(entry);
+                c.logged_at
+            }
         };
         batch.last_logged_at = provlog_proto::time::parse_millis(&logged_at).map_err(|_| RebuildError::LoggedAt {
             index,

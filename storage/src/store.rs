@@ -101,6 +101,16 @@ impl AppendBatch {
         index
     }
 
+    /// Appends a state-commitment entry at [`AppendBatch::next_index`]
+    /// (only its leaf hash is derived: it has no dedup key or search
+    /// terms). Returns the entry's index.
+    pub fn push_state(&mut self, entry: Vec<u8>) -> u64 {
+        let index = self.next_index();
+        self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
+        self.entries.push(entry);
+        index
+    }
+
     /// Appends a policy entry at [`AppendBatch::next_index`]: its leaf hash,
     /// and the policy (RFC 8785 bytes of its `policy` object) as the one in
     /// force from it on. Returns the entry's index.

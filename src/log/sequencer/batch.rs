@@ -12,13 +12,17 @@
 //!    same batch changes it for the jobs after it);
 //! 4. rendered with `logged_at` and given the next index.
 //!
-//! Then the compact range is extended, the new entries' inclusion proofs
-//! are computed from memory, and the checkpoint is signed.
+//! If the batch changed the credential map, or the last state commitment
+//! is older than the commit interval, a `state` leaf with the map's root
+//! closes the batch (docs/MAP.md "State commitments"), so the root is in
+//! the tree the checkpoint signs. Then the compact range is extended, the
+//! new entries' inclusion proofs are computed from memory, and the
+//! checkpoint is signed.
 
-use super::committer::{CommitParts, Waiter};
+use super::committer::{CommitParts, StateUpdate, Waiter};
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
-use provlog_proto::leaf::policy_leaf;
-use provlog_proto::ledger::Ledger;
+use provlog_proto::leaf::{policy_leaf, state_leaf};
+use provlog_proto::ledger::{CredentialRecord, Ledger};
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
@@ -61,8 +65,19 @@ pub struct Assembled {
     pub fatal: Option<Unavailable>,
 }
 
+/// When state commitments are due.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitSchedule {
+    /// `logged_at` (Unix ms) of the last commitment (`None`: the log has
+    /// none yet, and its next batch commits).
+    pub last_ms: Option<i64>,
+    /// Longest an unchanged map goes without a new commitment (ms).
+    pub interval_ms: i64,
+}
+
 /// The sequencer's state between batches: the tree's right edge, the
-/// registry in force, the last `logged_at`, the signing key.
+/// registry in force, the last `logged_at`, the signing key, the credential
+/// ledger and when the next state commitment is due.
 pub struct Assembler {
     signer: SignerKey,
     range: CompactRange,
@@ -73,6 +88,11 @@ pub struct Assembler {
     last_logged_at: i64,
     /// Who owns each credential and its state, after the last batch.
     ledger: Ledger,
+    /// `logged_at` (Unix ms) of the last state commitment (`None`: the log
+    /// has none, and its next batch commits).
+    last_commit_ms: Option<i64>,
+    /// Longest an unchanged map goes without a new commitment (ms).
+    commit_interval_ms: i64,
 }
 
 impl Assembler {
@@ -87,6 +107,7 @@ impl Assembler {
         frozen: bool,
         last_logged_at: i64,
         ledger: Ledger,
+        commits: CommitSchedule,
     ) -> Self {
         Self {
             signer,
@@ -95,7 +116,25 @@ impl Assembler {
             frozen,
             last_logged_at,
             ledger,
+            last_commit_ms: commits.last_ms,
+            commit_interval_ms: commits.interval_ms,
         }
+    }
+
+    /// How long after `now_ms` an idle log owes a state commitment (zero:
+    /// now); `None` for an empty or frozen log, which owes none.
+    #[must_use]
+    pub fn commit_due_in(&self, now_ms: i64) -> Option<std::time::Duration> {
+        if self.frozen || self.range.size() == 0 {
+            return None;
+        }
+        let Some(last) = self.last_commit_ms else {
+            return Some(std::time::Duration::ZERO);
+        };
+        let due = last.saturating_add(self.commit_interval_ms);
+        Some(std::time::Duration::from_millis(
+            u64::try_from(due.saturating_sub(now_ms)).unwrap_or(0),
+        ))
     }
 
     /// Whether a freeze has been sequenced.
@@ -201,6 +240,7 @@ impl Assembler {
             ..AppendBatch::default()
         };
         let mut waiters = Vec::new();
+        let mut records: Vec<CredentialRecord> = Vec::new();
         let Ok(mut set) = inflight.lock() else {
             return poisoned(fresh.into_iter().map(|(w, _)| w).collect());
         };
@@ -281,6 +321,7 @@ impl Assembler {
             }
             // A failed commit stops the log (`fatal`), so the ledger never
             // runs ahead of a store that goes on.
+            records.extend(changes.iter().cloned());
             let _ = self.ledger.apply(changes);
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
             set.insert(
@@ -298,6 +339,20 @@ impl Assembler {
             });
         }
         drop(set);
+        // The state commitment closes the batch: after every change of the
+        // map, and on a log that owes one (the last is older than the
+        // interval), so that a verifier can tell the map is current.
+        let owed = self.range.size() + batch.entries.len() as u64 > 0
+            && self
+                .last_commit_ms
+                .is_none_or(|t| now.saturating_sub(t) >= self.commit_interval_ms);
+        let mut state = None;
+        if !records.is_empty() || owed {
+            let index = batch.next_index();
+            let entry = state_leaf(&ts, index, self.ledger.len() as u64, &self.ledger.root());
+            batch.push_state(entry.clone());
+            state = Some(StateUpdate { records, index, entry });
+        }
         if batch.entries.is_empty() {
             return Assembled {
                 commit: None,
@@ -343,10 +398,14 @@ impl Assembler {
             }
         }
         self.last_logged_at = now;
+        if state.is_some() {
+            self.last_commit_ms = Some(now);
+        }
         Assembled {
             commit: Some(CommitParts {
                 batch,
                 waiters,
+                state,
                 root,
                 closed: std::time::Instant::now(),
             }),

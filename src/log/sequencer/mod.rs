@@ -193,25 +193,126 @@ pub enum SeqError {
     Unavailable(#[from] Unavailable),
 }
 
+/// Most durable state commitments held back waiting for a witnessed
+/// checkpoint; beyond it the oldest is applied (answers against it then
+/// wait for the next witnessed checkpoint).
+const MAX_HELD_COMMITMENTS: usize = 4096;
+
+/// The credential map as of a durable state commitment: what credential
+/// answers prove against. The committer hands it each batch's commitment
+/// once the batch is durable and its checkpoint published. With
+/// `hold_for_witnesses` it is applied only once a witnessed checkpoint
+/// includes it ([`CommittedMap::advance_to`]), so that answers can carry a
+/// witnessed checkpoint; otherwise at once. A reader that sees commitment
+/// `index` thus finds a checkpoint (published, or witnessed) larger than
+/// `index`. The map's hashes are always current (readers use
+/// [`provlog_proto::ledger::Ledger::prove_clean`]).
+#[derive(Default)]
+pub struct CommittedMap {
+    /// Every credential's record and the map over them.
+    pub ledger: provlog_proto::ledger::Ledger,
+    /// The last state leaf applied: its index and bytes (`None` before the
+    /// first).
+    pub commitment: Option<(u64, Vec<u8>)>,
+    hold_for_witnesses: bool,
+    held: std::collections::VecDeque<committer::StateUpdate>,
+}
+
+impl std::fmt::Debug for CommittedMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommittedMap")
+            .field("credentials", &self.ledger.len())
+            .field("commitment", &self.commitment.as_ref().map(|(i, _)| i))
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommittedMap {
+    fn apply(&mut self, u: committer::StateUpdate) {
+        // Full needs 2^32 credentials.
+        let _ = self.ledger.apply(u.records);
+        let _ = self.ledger.root();
+        self.commitment = Some((u.index, u.entry));
+    }
+
+    /// A durable commitment whose checkpoint is published.
+    fn push(&mut self, u: committer::StateUpdate) {
+        if !self.hold_for_witnesses {
+            return self.apply(u);
+        }
+        self.held.push_back(u);
+        while self.held.len() > MAX_HELD_COMMITMENTS {
+            if let Some(u) = self.held.pop_front() {
+                self.apply(u);
+            }
+        }
+    }
+
+    /// Whether a commitment below `size` is held back.
+    #[must_use]
+    pub fn behind(&self, size: u64) -> bool {
+        self.held.front().is_some_and(|u| u.index < size)
+    }
+
+    /// Applies every held commitment that a checkpoint of `size` includes.
+    pub fn advance_to(&mut self, size: u64) {
+        while self.behind(size) {
+            if let Some(u) = self.held.pop_front() {
+                self.apply(u);
+            }
+        }
+    }
+}
+
+/// What replaying the entries gives: the credential ledger and the last
+/// state commitment.
+struct Replayed {
+    ledger: provlog_proto::ledger::Ledger,
+    commitment: Option<(u64, Vec<u8>, provlog_proto::leaf::StateLeaf)>,
+}
+
 /// The credential ledger of the first `size` entries of `store`, replayed
 /// from the entries (the ledger is a function of the log: nothing else is
-/// stored). Events that break an ownership rule (only a log written before
-/// the rules can hold them) change nothing, as in `audit`.
+/// stored), and the last state commitment, which must hold the map the
+/// entries before it give. Events that break an ownership rule (only a log
+/// written before the rules can hold them) change nothing, as in `audit`.
 ///
 /// # Errors
-/// Storage errors.
-fn replay_ledger(store: &Store, size: u64) -> Result<provlog_proto::ledger::Ledger, StorageError> {
+/// Storage errors; [`StartError::StateMismatch`] for a commitment the
+/// entries do not give.
+fn replay_ledger(store: &Store, size: u64) -> Result<Replayed, StartError> {
+    use provlog_proto::leaf::Leaf;
     const CHUNK: u64 = 4096;
     let mut ledger = provlog_proto::ledger::Ledger::new();
+    let mut commitment = None;
     let mut start = 0;
     while start < size {
         let n = CHUNK.min(size - start);
-        for (k, e) in store.entries(start, n)?.iter().enumerate() {
-            let _ = ledger.push_entry(start + k as u64, e);
+        for (k, e) in store.entries(start, n)?.into_iter().enumerate() {
+            let index = start + k as u64;
+            match Leaf::parse(&e) {
+                Ok(Leaf::Event(ev)) => {
+                    let _ = ledger.push(&ev.event.event, index, &ev.submitter);
+                }
+                Ok(Leaf::State(c)) => {
+                    let root = ledger.root();
+                    if c.size != index || c.map_root != root || c.credentials != ledger.len() as u64 {
+                        return Err(StartError::StateMismatch {
+                            index,
+                            claimed: provlog_tlog::b64::encode(c.map_root),
+                            computed: provlog_tlog::b64::encode(root),
+                        });
+                    }
+                    commitment = Some((index, e, c));
+                }
+                _ => {}
+            }
         }
         start += n;
     }
-    Ok(ledger)
+    let _ = ledger.root();
+    Ok(Replayed { ledger, commitment })
 }
 
 /// An event whose schema and signature a handler checked.
@@ -257,6 +358,13 @@ pub struct SequencerOptions {
     pub batch_max_wait: Duration,
     /// Jobs that may be queued.
     pub queue_capacity: usize,
+    /// Longest an unchanged credential map goes without a new state
+    /// commitment (an idle log appends one this often, so that verifiers
+    /// can tell the map is current).
+    pub state_commit_interval: Duration,
+    /// Answer credential questions only against commitments a witnessed
+    /// checkpoint includes (the log has witnesses).
+    pub hold_state_for_witnesses: bool,
 }
 
 /// What the sequencer and the committer need of the store at run time.
@@ -314,6 +422,7 @@ struct Shared {
     fatal: Mutex<Option<Unavailable>>,
     state: watch::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
+    committed: Arc<std::sync::RwLock<CommittedMap>>,
 }
 
 impl Shared {
@@ -336,6 +445,15 @@ impl Shared {
             }
         }
     }
+    /// Changes the readers' credential map. A poisoned lock (a reader
+    /// panicked holding it) is taken over: the map was not being changed.
+    fn committed_map(&self, f: impl FnOnce(&mut CommittedMap)) {
+        match self.committed.write() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
     /// The in-flight set; a poisoned lock stops the log (a panic midway
     /// may have left the set inconsistent with the store).
     fn inflight(&self) -> Result<MutexGuard<'_, InflightMap>, Unavailable> {
@@ -390,6 +508,19 @@ pub enum StartError {
         #[source]
         source: provlog_proto::policy::PolicyError,
     },
+    /// A stored state commitment does not hold the map its entries give.
+    #[error(
+        "entry {index} commits to credential map root {claimed}, but the entries before it give {computed}: \
+         the store is corrupt; restore it from where it was published"
+    )]
+    StateMismatch {
+        /// The commitment's index.
+        index: u64,
+        /// Base64 root it holds.
+        claimed: String,
+        /// Base64 root recomputed.
+        computed: String,
+    },
     /// A thread could not be spawned.
     #[error("spawning the {0} thread")]
     Spawn(&'static str, #[source] std::io::Error),
@@ -438,6 +569,29 @@ impl Sequencer {
         });
         let (state, _) = watch::channel(published);
         let frozen = store.frozen()?.is_some();
+        let replayed = replay_ledger(store, size)?;
+        let now = crate::util::clock::now_millis().unwrap_or(0);
+        let (committed, schedule) = {
+            let (commitment, last_ms) = match replayed.commitment {
+                Some((index, entry, c)) => {
+                    let at = provlog_proto::time::parse_millis(&c.logged_at).unwrap_or(now);
+                    (Some((index, entry)), Some(at))
+                }
+                None => (None, None),
+            };
+            (
+                CommittedMap {
+                    ledger: replayed.ledger.clone(),
+                    commitment,
+                    hold_for_witnesses: opts.hold_state_for_witnesses,
+                    held: std::collections::VecDeque::new(),
+                },
+                batch::CommitSchedule {
+                    last_ms,
+                    interval_ms: i64::try_from(opts.state_commit_interval.as_millis()).unwrap_or(i64::MAX),
+                },
+            )
+        };
         let shared = Arc::new(Shared {
             inflight: Mutex::default(),
             queued: AtomicUsize::new(0),
@@ -445,6 +599,7 @@ impl Sequencer {
             fatal: Mutex::new(None),
             state,
             metrics,
+            committed: Arc::new(std::sync::RwLock::new(committed)),
         });
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
@@ -471,7 +626,8 @@ impl Sequencer {
                 registry,
                 frozen,
                 last_logged_at,
-                replay_ledger(store, size)?,
+                replayed.ledger,
+                schedule,
             ),
             shared: Arc::clone(&shared),
             opts,
@@ -608,6 +764,12 @@ impl Sequencer {
         self.shared.state.borrow().clone()
     }
 
+    /// The credential map as of the last durable state commitment.
+    #[must_use]
+    pub fn committed(&self) -> Arc<std::sync::RwLock<CommittedMap>> {
+        Arc::clone(&self.shared.committed)
+    }
+
     /// A receiver that sees every new durable checkpoint.
     #[must_use]
     pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
@@ -666,11 +828,42 @@ impl SeqThread {
         ready_again: &SyncSender<()>,
     ) {
         let mut jobs = Vec::new();
+        // After an idle wake-up that committed nothing (a clock behind the
+        // log, say), the next one waits at least a second.
+        let mut quiet_until = Instant::now();
         loop {
-            let Ok(first) = rx.recv() else { return };
+            // An idle log wakes up when a state commitment is due; a
+            // stopped one never does.
+            let due = if self.shared.fatal().is_some() {
+                None
+            } else {
+                self.assembler
+                    .commit_due_in(crate::util::clock::now_millis().unwrap_or(0))
+                    .map(|d| d.max(quiet_until.saturating_duration_since(Instant::now())))
+            };
+            let first = match due {
+                None => rx.recv().ok(),
+                Some(d) => match rx.recv_timeout(d) {
+                    Ok(j) => Some(j),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+            };
             if ready.recv().is_err() {
                 return;
             }
+            let Some(first) = first else {
+                // Nothing arrived: a batch of only the commitment it owes.
+                if let Some(c) = self.sequence(&mut jobs) {
+                    if commit.send(c).is_err() {
+                        return;
+                    }
+                } else {
+                    quiet_until = Instant::now() + Duration::from_secs(1);
+                    let _ = ready_again.try_send(());
+                }
+                continue;
+            };
             let mut stop = matches!(first, Job::Shutdown);
             let mut entries = first.size();
             jobs.push(first);
@@ -727,6 +920,13 @@ impl SeqThread {
     /// Turns queued jobs into one commit (or answers them all directly).
     fn sequence(&mut self, jobs: &mut Vec<Job>) -> Option<Commit> {
         let closed = Instant::now();
+        if let Some(why) = self.shared.fatal()
+            && jobs.is_empty()
+        {
+            // A stopped log commits nothing, not even an owed commitment.
+            tracing::debug!(error = %why, "no state commitment: the log has stopped");
+            return None;
+        }
         if self.assembler.is_frozen() {
             for j in jobs.drain(..) {
                 refuse_frozen(j, &self.shared);

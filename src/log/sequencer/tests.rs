@@ -122,6 +122,10 @@ fn assembler(log: &SignerKey, registry: Option<(u64, Arc<Registry>)>) -> Assembl
         false,
         i64::MIN,
         provlog_proto::ledger::Ledger::new(),
+        super::batch::CommitSchedule {
+            last_ms: Some(0),
+            interval_ms: i64::MAX,
+        },
     )
 }
 
@@ -368,6 +372,8 @@ fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -
             batch_max_entries: 1000,
             batch_max_wait: Duration::ZERO,
             queue_capacity,
+            state_commit_interval: Duration::from_hours(1),
+            hold_state_for_witnesses: false,
         },
         Arc::new(Metrics::new()),
     )
@@ -384,9 +390,10 @@ async fn a_failed_write_stops_the_log_and_acknowledges_nothing_unwritten() {
     });
     let seq = start(&store, Arc::clone(&failing) as Arc<dyn Durable>, 1000);
     let ci = key("ci", 2);
+    // Entry 0 is the policy, 1 the first (empty) state commitment.
     seq.append_policy(registry(&ci, "*")).await.expect("policy");
     let ok = seq.submit(job(&ci, "e1", "svc-a")).await.expect("e1");
-    assert_eq!((ok.index, ok.outcome), (1, Outcome::Created));
+    assert_eq!((ok.index, ok.outcome), (2, Outcome::Created));
 
     failing.fail.store(true, Ordering::Release);
     let refused = seq
@@ -394,13 +401,13 @@ async fn a_failed_write_stops_the_log_and_acknowledges_nothing_unwritten() {
         .await;
     for r in &refused {
         assert!(
-            matches!(r, Err(SeqError::Unavailable(Unavailable::Write { start: 2, .. }))),
+            matches!(r, Err(SeqError::Unavailable(Unavailable::Write { start: 3, .. }))),
             "{r:?}"
         );
     }
-    assert_eq!(store.size(), 2, "nothing of the failed batch is stored");
-    assert!(store.entry(2).expect("read").is_none());
-    assert_eq!(seq.published().size, 2, "no checkpoint covers the unwritten entries");
+    assert_eq!(store.size(), 3, "nothing of the failed batch is stored");
+    assert!(store.entry(3).expect("read").is_none());
+    assert_eq!(seq.published().size, 3, "no checkpoint covers the unwritten entries");
     assert!(matches!(seq.failure(), Some(Unavailable::Write { .. })));
 
     // The store works again, but the log stays stopped until a restart:
@@ -413,13 +420,13 @@ async fn a_failed_write_stops_the_log_and_acknowledges_nothing_unwritten() {
     );
     let retry = seq.submit(job(&ci, "e1", "svc-a")).await;
     assert!(matches!(retry, Err(SeqError::Unavailable(_))), "{retry:?}");
-    assert_eq!(store.size(), 2);
+    assert_eq!(store.size(), 3);
     seq.shutdown();
 
     // A restart resumes from the durable state and appends at its end.
     let seq = start(&store, Arc::clone(&store) as Arc<dyn Durable>, 1000);
     let again = seq.submit(job(&ci, "e2", "svc-a")).await.expect("after restart");
-    assert_eq!((again.index, again.outcome), (2, Outcome::Created));
+    assert_eq!((again.index, again.outcome), (3, Outcome::Created));
     seq.shutdown();
 }
 
@@ -437,11 +444,111 @@ async fn a_batch_over_the_queue_capacity_is_refused_whole() {
         results.iter().all(|r| matches!(r, Err(SeqError::Overloaded))),
         "{results:?}"
     );
-    assert_eq!(store.size(), 1, "only the policy leaf");
+    assert_eq!(store.size(), 2, "only the policy leaf and the first state commitment");
     let fits = seq
         .submit_many((0..10).map(|i| job(&ci, &format!("e{i}"), "svc-a")).collect())
         .await;
     assert!(fits.iter().all(Result::is_ok));
-    assert_eq!(store.size(), 11);
+    assert_eq!(store.size(), 12);
     seq.shutdown();
+}
+
+/// A job whose event issues the credential `fp` for `target`.
+fn issue_job(key: &SignerKey, id: &str, target: &str, fp: &str) -> EventJob {
+    let mut event = serde_json::json!({
+        "event_id": id,
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "action": "issue",
+        "actor": {"id": "wf/issue", "type": "workflow"},
+        "target": {"id": target, "type": "service_account", "system": "gcp"},
+        "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
+        "decision": {"result": "allow", "policy_id": "iss"},
+        "outcome": "success",
+    });
+    event["credential"] = serde_json::json!({ "fingerprint": fp });
+    let v = provlog_proto::submission::sign(&event, key.name(), key).expect("sign");
+    let submission = Submission::from_value(v).expect("submission");
+    EventJob {
+        dedup_key: dedup_key(&submission.submitter, &submission.event.event.event_id),
+        verified_with: key.verifier(),
+        submission,
+    }
+}
+
+/// The state leaf at `index` of `store`, parsed.
+fn state_at(store: &Store, index: u64) -> Option<provlog_proto::leaf::StateLeaf> {
+    match provlog_proto::leaf::Leaf::parse(&store.entry(index).ok()??) {
+        Ok(provlog_proto::leaf::Leaf::State(s)) => Some(s),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+    let mut a = Assembler::new(
+        log.clone(),
+        CompactRange::default(),
+        None,
+        false,
+        i64::MIN,
+        provlog_proto::ledger::Ledger::new(),
+        super::batch::CommitSchedule {
+            last_ms: None,
+            interval_ms: 10_000,
+        },
+    );
+    let inflight = Mutex::new(InflightMap::new());
+    let mut ledger = provlog_proto::ledger::Ledger::new();
+    // The first batch of a log commits the (empty) map after its policy.
+    let (idx, _) = assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    assert_eq!(idx, [0]);
+    let s = state_at(&store, 1).expect("entry 1 is a state leaf");
+    assert_eq!((s.size, s.credentials, s.map_root), (1, 0, ledger.root()));
+    // A batch issuing two credentials: its commitment follows its events
+    // and holds the map with both.
+    let (fa, fb) = (
+        format!("sha256:{}", "a".repeat(64)),
+        format!("sha256:{}", "b".repeat(64)),
+    );
+    let (idx, _) = assemble_and_write(
+        &mut a,
+        &store,
+        &inflight,
+        vec![
+            event(issue_job(&sub, "i-1", "svc-a", &fa)).0,
+            event(issue_job(&sub, "i-2", "svc-b", &fb)).0,
+        ],
+    );
+    assert_eq!(idx, [2, 3]);
+    for i in 2..4 {
+        let e = provlog_proto::leaf::Leaf::parse(&store.entry(i).expect("r").expect("e")).expect("leaf");
+        let provlog_proto::leaf::Leaf::Event(e) = e else {
+            panic!("an event")
+        };
+        ledger.push(&e.event.event, i, &e.submitter).expect("push");
+    }
+    let s = state_at(&store, 4).expect("entry 4 is a state leaf");
+    assert_eq!((s.size, s.credentials, s.map_root), (4, 2, ledger.root()));
+    // A batch that changes no credential, within the interval: no commitment.
+    let (idx, _) = assemble_and_write(&mut a, &store, &inflight, vec![event(job(&sub, "r-1", "svc-c")).0]);
+    assert_eq!(idx, [5]);
+    assert_eq!(store.size(), 6, "no commitment after a batch that changed nothing");
+    assert_eq!(a.commit_due_in(NOW), Some(Duration::from_secs(10)));
+    // Idle past the interval: a batch of only the commitment it owes.
+    let Assembled { commit, .. } = a.assemble(Vec::new(), NOW + 10_000, store.as_ref(), &inflight, &empty());
+    let c = commit.expect("an owed commitment is a batch of its own");
+    assert_eq!(c.batch.entries.len(), 1);
+    Durable::append(store.as_ref(), &c.batch).expect("append");
+    let s = state_at(&store, 6).expect("entry 6 is a state leaf");
+    assert_eq!((s.size, s.map_root), (6, ledger.root()));
+    // Every commitment recomputes from the entries, as audit does it.
+    let mut auditor = provlog_proto::audit::Auditor::new();
+    for i in 0..store.size() {
+        auditor
+            .push(&store.entry(i).expect("r").expect("e"))
+            .expect("no finding");
+    }
 }
