@@ -153,7 +153,10 @@ async fn scope_matrix() {
         assert_eq!(st, *status, "{who} {action} {target}: {v}");
         let now = common::checkpoint(&c, &s).await.0.size;
         if *status == 201 {
-            assert_eq!(now, size + 1);
+            // The event, and the state commitment of the credential it
+            // changed (custom `x-` actions change none).
+            let commits = u64::from(!action.starts_with("x-"));
+            assert_eq!(now, size + 1 + commits, "{who} {action} {target}");
             size = now;
         } else {
             assert_eq!(v["error"]["code"], *code, "{v}");
@@ -299,6 +302,7 @@ async fn reload_under_load_logs_the_policy_before_any_event_checked_under_it() {
     for (i, e) in entries.iter().enumerate() {
         match Leaf::parse(e).expect("leaf") {
             Leaf::Policy(p) => assert!(i == 0 || i as u64 == policy_index, "unexpected policy at {i}: {p:?}"),
+            Leaf::State(_) => {}
             Leaf::Event(ev) => {
                 let t = &ev.event.event.target.id;
                 if (i as u64) < policy_index {
@@ -452,8 +456,9 @@ async fn batch_with_mixed_items() {
         let receipt: Receipt = serde_json::from_value(r[i]["receipt"].clone()).expect("receipt");
         receipt.verify(&s.vkey).expect("receipt verifies");
     }
-    // Exactly the two new events were appended, once each, in one batch.
-    assert_eq!(common::checkpoint(&c, &s).await.0.size, size0 + 2);
+    // Exactly the two new events were appended, once each, in one batch,
+    // and the batch's state commitment after them.
+    assert_eq!(common::checkpoint(&c, &s).await.0.size, size0 + 3);
     let i1 = r[0]["receipt"]["index"].as_u64().expect("i");
     let i5 = r[8]["receipt"]["index"].as_u64().expect("i");
     assert_eq!((i1, i5), (size0, size0 + 1));
@@ -473,7 +478,7 @@ async fn batch_with_mixed_items() {
         let (st, v) = post_json(&c, &s.url, "/v1/entries/batch", &body).await;
         assert_eq!((st, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
     }
-    assert_eq!(common::checkpoint(&c, &s).await.0.size, size0 + 2);
+    assert_eq!(common::checkpoint(&c, &s).await.0.size, size0 + 3);
 }
 
 /// A tiny deterministic generator for the random event stream.
@@ -541,7 +546,7 @@ async fn search_equals_a_brute_force_scan() {
         .iter()
         .map(|e| match Leaf::parse(e).expect("leaf") {
             Leaf::Event(ev) => Some(ev.event.event),
-            Leaf::Policy(_) => None,
+            Leaf::Policy(_) | Leaf::State(_) => None,
         })
         .collect();
     for _ in 0..60 {
@@ -641,20 +646,53 @@ async fn credential_state_transitions_with_proofs() {
     let state = |fingerprint: String| {
         let (c, url, vkey, dir) = (c.clone(), s.url.clone(), s.vkey.clone(), dir.path().to_owned());
         async move {
-            let (st, v) = get_json(&c, &url, &format!("/v1/credentials/{fingerprint}")).await;
+            let (st, v) = get_json(&c, &url, &format!("/v1/credentials/{fingerprint}?history=true")).await;
             assert_eq!(st, 200, "{v}");
             let answer: CredentialAnswer = serde_json::from_value(v.clone()).expect("answer");
-            let verified = answer.verify(&vkey).expect("answer verifies offline");
-            assert_eq!(verified.state, answer.state);
-            // Tampering is caught: a dropped history item changes the state
-            // or breaks nothing else; a wrong state is refused.
+            let verified =
+                crate::common::verify_credential(&answer, &fingerprint, &vkey).expect("answer verifies offline");
+            // Tampering is caught: another state, a record changed, a
+            // record dropped, a commitment too old for the verifier.
             let mut wrong = answer.clone();
             wrong.state = if answer.state == CredentialState::Active {
                 CredentialState::Revoked
             } else {
                 CredentialState::Active
             };
-            assert!(wrong.verify(&vkey).is_err());
+            assert!(crate::common::verify_credential(&wrong, &fingerprint, &vkey).is_err());
+            if let Some(r) = &answer.record {
+                let mut changed = answer.clone();
+                let mut rec = r.clone();
+                rec.state = match r.state {
+                    provlog_proto::ledger::RecordState::Active => provlog_proto::ledger::RecordState::Revoked,
+                    _ => provlog_proto::ledger::RecordState::Active,
+                };
+                changed.state = provlog_proto::credential::record_state(Some(&rec), i64::MIN);
+                changed.record = Some(rec);
+                assert!(matches!(
+                    crate::common::verify_credential(&changed, &fingerprint, &vkey),
+                    Err(provlog_proto::credential::CredentialError::MapProof(_))
+                ));
+                let mut dropped = answer.clone();
+                dropped.record = None;
+                dropped.state = CredentialState::Unknown;
+                dropped.history.clear();
+                assert!(crate::common::verify_credential(&dropped, &fingerprint, &vkey).is_err());
+            }
+            let stale = answer.verify_for(
+                &fingerprint,
+                &provlog_proto::credential::Requirements {
+                    log_key: &vkey,
+                    witnesses: &[],
+                    min_witnesses: 0,
+                    now_millis: i64::MAX / 2,
+                    max_age_millis: 60_000,
+                },
+            );
+            assert!(
+                matches!(stale, Err(provlog_proto::credential::CredentialError::Stale { .. })),
+                "{stale:?}"
+            );
             // The CLI agrees.
             let f = dir.join("answer.json");
             std::fs::write(&f, v.to_string()).expect("w");
@@ -663,13 +701,15 @@ async fn credential_state_transitions_with_proofs() {
                     "verify",
                     "--credential",
                     f.to_str().expect("p"),
+                    "--fingerprint",
+                    &fingerprint,
                     "--log-key",
                     &vkey.to_vkey_string(),
                 ])
                 .output()
                 .expect("verify");
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            (answer.state, answer.history.len())
+            (verified.state, answer.history.len())
         }
     };
     assert_eq!(state(a.clone()).await, (CredentialState::Unknown, 0));
@@ -724,7 +764,14 @@ async fn credential_state_transitions_with_proofs() {
     assert_eq!(st, 201);
     assert_eq!(state(x.clone()).await, (CredentialState::Expired, 1));
     // Bad fingerprints.
-    for bad in ["sha256:xyz", "md5:00", &format!("sha256:{}", "A".repeat(64))] {
+    for bad in [
+        "sha256:xyz",
+        "md5:00",
+        &format!("sha256:{}", "A".repeat(64)),
+        &format!("sha256:{}", "a".repeat(65)),
+        &format!("sha512:{}", "a".repeat(128)),
+        &format!("sha256:{}", "a".repeat(5000)),
+    ] {
         let (st, v) = get_json(&c, &s.url, &format!("/v1/credentials/{bad}")).await;
         assert_eq!(
             (st, v["error"]["code"].as_str()),

@@ -62,6 +62,14 @@ async fn check_static_api(c: &reqwest::Client, s: &Server, entries: &BTreeMap<u6
     }
 }
 
+/// An event that names no credential, so that it adds one entry and no
+/// state commitment: the tree holds exactly the test's events.
+fn plain(id: &str, target: &str) -> serde_json::Value {
+    let mut e = event(id, target);
+    e.as_object_mut().expect("object").remove("credential");
+    e
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -72,11 +80,16 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
 
     // Entry 0 is the policy leaf holding the registry in force.
     let (cp0, cp0_text) = checkpoint(&c, &s).await;
-    assert_eq!(cp0.size, 1);
+    assert_eq!(cp0.size, 2);
     let (st, e0) = get_json(&c, &s.url, "/v1/entries/0").await;
     assert_eq!(st, 200);
     assert_eq!(e0["decoded"]["kind"], "policy");
     assert_eq!(e0["decoded"]["policy"]["submitters"][0]["id"], "dev");
+    // Entry 1 is the first state commitment: the empty credential map.
+    let (st, e1) = get_json(&c, &s.url, "/v1/entries/1").await;
+    assert_eq!(st, 200);
+    assert_eq!(e1["decoded"]["kind"], "state");
+    assert_eq!(e1["decoded"]["credentials"], 0);
 
     // 300 submissions from 24 concurrent clients.
     let mut tasks = Vec::new();
@@ -85,7 +98,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             for k in 0..(300 / 24 + usize::from(t < 300 % 24)) {
-                let ev = event(&format!("evt-{t}-{k}"), &format!("svc-{t}"));
+                let ev = plain(&format!("evt-{t}-{k}"), &format!("svc-{t}"));
                 let body = serde_json::to_vec(&submission(&key, &ev)).expect("json");
                 let (st, r) = post(&c, &url, "/v1/entries", body).await;
                 assert_eq!(st, 201, "{r}");
@@ -96,7 +109,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
                         assert_eq!(e.event.event.event_id, format!("evt-{t}-{k}"));
                         assert_eq!(e.submitter, "dev");
                     }
-                    Leaf::Policy(_) => panic!("expected an event leaf"),
+                    Leaf::Policy(_) | Leaf::State(_) => panic!("expected an event leaf"),
                 }
                 out.push((v.index, v.entry));
             }
@@ -112,7 +125,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     assert_eq!(entries.len(), 300);
     assert_eq!(
         entries.keys().copied().collect::<Vec<_>>(),
-        (1..=300).collect::<Vec<_>>()
+        (2..=301).collect::<Vec<_>>()
     );
 
     // logged_at never decreases along the log.
@@ -124,7 +137,7 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     }
 
     let (cp, cp_text) = checkpoint(&c, &s).await;
-    assert_eq!(cp.size, 301);
+    assert_eq!(cp.size, 302);
 
     // Entries, receipts and proofs.
     for (&i, e) in entries.iter().step_by(17) {
@@ -136,27 +149,28 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
         let (st, r) = get_json(&c, &s.url, &format!("/v1/entries/{i}/receipt")).await;
         assert_eq!(st, 200);
         let r: Receipt = serde_json::from_value(r).expect("receipt");
-        assert_eq!(r.verify(&s.vkey).expect("verifies").checkpoint.size, 301);
+        assert_eq!(r.verify(&s.vkey).expect("verifies").checkpoint.size, 302);
         for q in [format!("index={i}"), format!("leaf_hash={}", hex::encode(leaf_hash(e)))] {
-            let (st, p) = get_json(&c, &s.url, &format!("/v1/proofs/inclusion?{q}&tree_size=301")).await;
+            let (st, p) = get_json(&c, &s.url, &format!("/v1/proofs/inclusion?{q}&tree_size=302")).await;
             assert_eq!(st, 200, "{p}");
             assert_eq!(p["index"], i);
             let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
-            verify_inclusion(i, 301, &leaf_hash(e), &proof, &cp.root).expect("inclusion verifies");
+            verify_inclusion(i, 302, &leaf_hash(e), &proof, &cp.root).expect("inclusion verifies");
         }
     }
-    let (st, p) = get_json(&c, &s.url, "/v1/proofs/consistency?from=1&to=301").await;
+    let (st, p) = get_json(&c, &s.url, "/v1/proofs/consistency?from=2&to=302").await;
     assert_eq!(st, 200);
     let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
-    verify_consistency(1, 301, &cp0.root, &cp.root, &proof).expect("consistency verifies");
+    verify_consistency(2, 302, &cp0.root, &cp.root, &proof).expect("consistency verifies");
 
     let mut all = entries.clone();
     all.insert(0, b64v(&e0["entry"]));
+    all.insert(1, b64v(&e1["entry"]));
     check_static_api(&c, &s, &all).await;
 
     // Idempotent retries: same content → 200 and the original index, also
     // when sent concurrently; other content → 409. The tree does not grow.
-    let ev = event("evt-3-1", "svc-3");
+    let ev = plain("evt-3-1", "svc-3");
     let orig = *entries
         .iter()
         .find(|(_, e)| String::from_utf8_lossy(e).contains("\"evt-3-1\""))
@@ -186,10 +200,10 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     .await;
     assert_eq!(st, 409, "{v}");
     assert_eq!(v["error"]["code"], "event_id_conflict");
-    assert_eq!(checkpoint(&c, &s).await.0.size, 301);
+    assert_eq!(checkpoint(&c, &s).await.0.size, 302);
 
     // Concurrent first submissions of one new event: exactly one 201.
-    let body = serde_json::to_vec(&submission(&key, &event("evt-race", "svc-race"))).expect("json");
+    let body = serde_json::to_vec(&submission(&key, &plain("evt-race", "svc-race"))).expect("json");
     let mut racers = Vec::new();
     for _ in 0..10 {
         let (c, url, body) = (c.clone(), s.url.clone(), body.clone());
@@ -205,9 +219,9 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
     }
     assert_eq!((created, indexes.len()), (1, 1));
     let (cp_before, _) = checkpoint(&c, &s).await;
-    assert_eq!(cp_before.size, 302);
-    all.insert(301, {
-        let (_, v) = get_json(&c, &s.url, "/v1/entries/301").await;
+    assert_eq!(cp_before.size, 303);
+    all.insert(302, {
+        let (_, v) = get_json(&c, &s.url, "/v1/entries/302").await;
         b64v(&v["entry"])
     });
 
@@ -229,15 +243,15 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
         &c,
         &s.url,
         "/v1/entries",
-        serde_json::to_vec(&submission(&key, &event("evt-after", "svc-a"))).expect("j"),
+        serde_json::to_vec(&submission(&key, &plain("evt-after", "svc-a"))).expect("j"),
     )
     .await;
     assert_eq!(st, 201);
     let (cp2, _) = checkpoint(&c, &s).await;
-    assert_eq!(cp2.size, 303);
-    let (_, p) = get_json(&c, &s.url, &format!("/v1/proofs/consistency?from={}&to=303", cp.size)).await;
+    assert_eq!(cp2.size, 304);
+    let (_, p) = get_json(&c, &s.url, &format!("/v1/proofs/consistency?from={}&to=304", cp.size)).await;
     let proof: Vec<Vec<u8>> = p["proof"].as_array().expect("a").iter().map(b64v).collect();
-    verify_consistency(cp.size, 303, &cp.root, &cp2.root, &proof).expect("consistent across restart");
+    verify_consistency(cp.size, 304, &cp.root, &cp2.root, &proof).expect("consistent across restart");
     check_static_api(&c, &s, &all).await;
     let _ = (cp0_text, cp_text);
 }
@@ -252,21 +266,22 @@ async fn checkpoint_and_log_info_headers() {
     assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let text = r.text().await.expect("text");
-    assert!(text.starts_with("example.com/test-provlog\n1\n"), "{text}");
+    assert!(text.starts_with("example.com/test-provlog\n2\n"), "{text}");
     assert!(text.contains("\n\n\u{2014} example.com/test-provlog "), "{text}");
     let (st, info) = get_json(&c, &s.url, "/v1/log").await;
     assert_eq!(st, 200);
     assert_eq!(info["origin"], "example.com/test-provlog");
     assert_eq!(info["vkey"], s.vkey.to_vkey_string());
-    assert_eq!(info["tree_size"], 1);
+    assert_eq!(info["tree_size"], 2, "the policy and the first state commitment");
     assert_eq!(info["limits"]["max_entry_bytes"], 65535);
     assert_eq!(get(&c, &s.url, "/healthz").await.0, 200);
     assert_eq!(get(&c, &s.url, "/readyz").await.0, 200);
     // A partial tile narrower than the current one is a prefix and is served
     // (an older checkpoint justified it); one wider is not.
     assert_eq!(get(&c, &s.url, "/tile/0/000.p/1").await.0, 200);
-    assert_eq!(get(&c, &s.url, "/tile/0/000.p/2").await.0, 404);
-    assert_eq!(get(&c, &s.url, "/tile/entries/000.p/1").await.0, 200);
+    assert_eq!(get(&c, &s.url, "/tile/0/000.p/2").await.0, 200);
+    assert_eq!(get(&c, &s.url, "/tile/0/000.p/3").await.0, 404);
+    assert_eq!(get(&c, &s.url, "/tile/entries/000.p/2").await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,18 +314,19 @@ async fn a_policy_entry_is_logged_exactly_when_the_registry_changes() {
     let args = ["--config", cfg.to_str().expect("utf8")];
 
     std::fs::write(&cfg, block(&a)).expect("w");
+    // The policy, and the first state commitment.
     let s = Server::start(&data, &args);
-    assert_eq!(size(&s).await, 1);
+    assert_eq!(size(&s).await, 2);
     s.stop();
     // Same registry: nothing new.
     let s = Server::start(&data, &args);
-    assert_eq!(size(&s).await, 1);
+    assert_eq!(size(&s).await, 2);
     s.stop();
     // A new submitter: one policy entry holding the whole new registry.
     std::fs::write(&cfg, format!("{}{}", block(&a), block(&b))).expect("w");
     let s = Server::start(&data, &args);
-    assert_eq!(size(&s).await, 2);
-    let (_, e) = get_json(&c, &s.url, "/v1/entries/1").await;
+    assert_eq!(size(&s).await, 3);
+    let (_, e) = get_json(&c, &s.url, "/v1/entries/2").await;
     assert_eq!(e["decoded"]["kind"], "policy");
     let ids: Vec<&str> = e["decoded"]["policy"]["submitters"]
         .as_array()
@@ -331,6 +347,6 @@ async fn a_policy_entry_is_logged_exactly_when_the_registry_changes() {
     // Reordering the file is not a change.
     std::fs::write(&cfg, format!("{}{}", block(&b), block(&a))).expect("w");
     let s = Server::start(&data, &args);
-    assert_eq!(size(&s).await, 3);
+    assert_eq!(size(&s).await, 5, "the event and its state commitment, no policy");
     s.stop();
 }

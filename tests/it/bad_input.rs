@@ -60,8 +60,9 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         .await
         .expect("post");
     assert_eq!(r.status(), 201);
+    // The policy, the first state commitment, the event, its commitment.
     let (before, _) = checkpoint(&c, &s).await;
-    assert_eq!(before.size, 2);
+    assert_eq!(before.size, 4);
 
     let sub = |f: &dyn Fn(&mut Value)| {
         let mut v = submission(&ci, &event("evt-x", "svc-a"));
@@ -284,7 +285,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         case(
             "entry index too big",
             "GET",
-            "/v1/entries/2",
+            "/v1/entries/4",
             Vec::new(),
             404,
             "not_found",
@@ -332,7 +333,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         case(
             "inclusion tree_size beyond",
             "GET",
-            "/v1/proofs/inclusion?index=0&tree_size=3",
+            "/v1/proofs/inclusion?index=0&tree_size=5",
             Vec::new(),
             400,
             "invalid_parameter",
@@ -420,7 +421,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         case(
             "consistency to beyond",
             "GET",
-            "/v1/proofs/consistency?from=1&to=3",
+            "/v1/proofs/consistency?from=1&to=5",
             Vec::new(),
             400,
             "invalid_parameter",
@@ -494,7 +495,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         case(
             "bundle not yet",
             "GET",
-            "/tile/entries/000.p/3",
+            "/tile/entries/000.p/5",
             Vec::new(),
             404,
             "not_found",
@@ -661,7 +662,7 @@ async fn every_bad_request_is_refused_and_changes_nothing() {
         .expect("post");
     let v: Value = r.json().await.expect("json");
     assert!(v["error"]["message"].as_str().expect("msg").contains("targets"), "{v}");
-    assert_eq!(checkpoint(&c, &s).await.0.size, 2);
+    assert_eq!(checkpoint(&c, &s).await.0.size, 4);
 }
 
 /// A body declared far over the limit is refused at once: a 413 that says

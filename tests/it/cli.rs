@@ -93,7 +93,7 @@ fn submit_then_verify_offline_and_detect_tampering() {
         None,
     );
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).starts_with("OK: entry 2 "), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).starts_with("OK: entry 4 "), "{}", text(&ok.stdout));
     // With the submitter key, the event signature is checked too.
     let dev_vkey = data.join("dev.vkey");
     let ok = run(

@@ -4,7 +4,11 @@
 //! * the tree size never goes backwards;
 //! * the new checkpoint is consistent with the largest one seen before;
 //! * submissions whose outcome was in doubt, retried with the same
-//!   `event_id`, end up in the log exactly once.
+//!   `event_id`, end up in the log exactly once;
+//! * the credential map recomputed from the entries equals every state
+//!   commitment (the last one included), and every credential answer given
+//!   before the kill still verifies and its commitment is still in the log
+//!   with the same bytes.
 //!
 //! Cycles: `PROVLOG_CRASH_CYCLES` (default 3, as CI runs it; run 20 or more
 //! locally: `PROVLOG_CRASH_CYCLES=20 cargo test --release --test crash`).
@@ -43,6 +47,8 @@ struct Seen {
     best: Option<Checkpoint>,
     /// Every checkpoint any client was given: size → root.
     checkpoints: BTreeMap<u64, [u8; 32]>,
+    /// Credential answers given under load, verified.
+    answers: Vec<provlog_proto::credential::CredentialAnswer>,
 }
 
 /// Every entry of the log, read through the entry bundles.
@@ -124,6 +130,33 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                 }
             }));
         }
+        // A gateway asking about the credential under load.
+        {
+            let (c, url, vkey, seen, stop) = (
+                c.clone(),
+                s.url.clone(),
+                s.vkey.clone(),
+                Arc::clone(&seen),
+                Arc::clone(&stop),
+            );
+            let fp = crate::common::fingerprint_of("svc-crash");
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(r) = c.get(format!("{url}/v1/credentials/{fp}")).send().await else {
+                        break;
+                    };
+                    if r.status() != 200 {
+                        break;
+                    }
+                    let Ok(a) = r.json::<provlog_proto::credential::CredentialAnswer>().await else {
+                        break;
+                    };
+                    crate::common::verify_credential(&a, &fp, &vkey).expect("an answer under load verifies");
+                    seen.lock().expect("lock").answers.push(a);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
         let wait = 300 + rng.next() % 1500;
         tokio::time::sleep(Duration::from_millis(wait)).await;
         s.kill();
@@ -182,6 +215,52 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                 "acknowledged entry {i} lost or changed"
             );
         }
+        // The map recomputed from the entries equals every commitment.
+        let mut auditor = provlog_proto::audit::Auditor::new();
+        let mut last_state = None;
+        for (i, e) in entries.iter().enumerate() {
+            let a = auditor.push(e).unwrap_or_else(|f| panic!("entry {i}: {f}"));
+            if let provlog_proto::audit::Audited::State { map_root } = a {
+                last_state = Some((i as u64, map_root));
+            }
+        }
+        let (last_index, last_root) = last_state.expect("a state commitment");
+        let fp = crate::common::fingerprint_of("svc-crash");
+        let (st, v) = get_json(&c, &s.url, &format!("/v1/credentials/{fp}")).await;
+        assert_eq!(st, 200, "{v}");
+        let now: provlog_proto::credential::CredentialAnswer = serde_json::from_value(v).expect("answer");
+        let verified = crate::common::verify_credential(&now, &fp, &s.vkey).expect("the answer after restart verifies");
+        assert_eq!(
+            (verified.commitment_index, verified.commitment.map_root),
+            (last_index, last_root),
+            "the answer after restart is against the last commitment, as recomputed"
+        );
+        // Every answer given before the kill still verifies, and its
+        // commitment is in the log with the same bytes.
+        let answers = std::mem::take(&mut seen.lock().expect("lock").answers);
+        for a in &answers {
+            let v = a
+                .verify_for(
+                    &fp,
+                    &provlog_proto::credential::Requirements {
+                        log_key: &s.vkey,
+                        witnesses: &[],
+                        min_witnesses: 0,
+                        now_millis: provlog_proto::time::parse_millis(&verified.commitment.logged_at).expect("t"),
+                        max_age_millis: i64::MAX / 4,
+                    },
+                )
+                .expect("an earlier answer still verifies");
+            assert_eq!(
+                entries.get(v.commitment_index as usize).map(Vec::as_slice),
+                b64::decode(&a.commitment.entry).ok().as_deref(),
+                "an answered commitment is in the log"
+            );
+        }
+        eprintln!(
+            "cycle {cycle}: {} credential answers re-checked, map recomputed and equal to commitment {last_index}",
+            answers.len()
+        );
         // Every checkpoint ever handed out is a prefix of today's tree.
         let mut tree = MemoryTree::new();
         for e in &entries {

@@ -135,8 +135,9 @@ async fn a_log_behind_its_published_history_signs_nothing() {
     let s = Server::start(&data, &["--publish-url", &url]);
     let c = client();
     let key = s.dev_key();
+    // The policy, the first state commitment, 20 events, their commitment.
     submit_many(&c, &s.url, &key, "pub", 20).await;
-    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 21).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 23).await;
     s.stop();
     let published = std::fs::read(store.join("checkpoint")).expect("checkpoint");
 
@@ -180,7 +181,7 @@ async fn restore_refuses_a_checkpoint_below_the_floor() {
     let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
     let c = client();
     submit_many(&c, &s.url, &s.dev_key(), "floor", 5).await;
-    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 6).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 8).await;
     let vkey = s.data_dir.join("log.vkey");
     s.stop();
     let target = dir.path().join("restored");
@@ -197,12 +198,12 @@ async fn restore_refuses_a_checkpoint_below_the_floor() {
             min.to_owned(),
         ]
     };
-    let a = args("7");
+    let a = args("9");
     let (code, out) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("fewer than --min-size 7"), "{out}");
+    assert!(out.contains("fewer than --min-size 9"), "{out}");
     assert!(!target.join("db").exists(), "nothing was restored");
-    let a = args("6");
+    let a = args("8");
     let (code, out) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{out}");
 }
@@ -249,8 +250,8 @@ async fn a_failed_witness_round_is_retried_on_an_idle_log() {
     );
     let _w = Killed(child);
     // The retry back-off doubles from 50 ms.
-    let body = wait_witnessed(&c, &s.url, "retry.example/log\n6\n").await;
-    assert!(body.starts_with("retry.example/log\n6\n"), "never witnessed: {body:?}");
+    let body = wait_witnessed(&c, &s.url, "retry.example/log\n8\n").await;
+    assert!(body.starts_with("retry.example/log\n8\n"), "never witnessed: {body:?}");
     assert!(body.contains("\u{2014} w.example "), "{body}");
     s.stop();
 }
@@ -349,8 +350,8 @@ async fn witnessed_checkpoints_survive_a_restart() {
     let s = Server::start(&data, &args);
     let c = client();
     submit_many(&c, &s.url, &s.dev_key(), "k", 3).await;
-    let before = wait_witnessed(&c, &s.url, "keep.example/log\n4\n").await;
-    assert!(before.starts_with("keep.example/log\n4\n"), "{before:?}");
+    let before = wait_witnessed(&c, &s.url, "keep.example/log\n6\n").await;
+    assert!(before.starts_with("keep.example/log\n6\n"), "{before:?}");
     s.stop();
     drop(witness);
     let s = Server::start(&data, &args);
@@ -486,7 +487,15 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
             assert_eq!(item["status"], 201, "{item}");
         }
     }
-    let size = u64::try_from(EVENTS).expect("size") + 1; // the policy entry
+    // The policy entry, the state commitments (one per batch, and the first
+    // one) and the events.
+    let size = crate::common::get_json(&c, &s.url, "/v1/log").await.1["tree_size"]
+        .as_u64()
+        .expect("size");
+    assert_eq!(
+        size,
+        u64::try_from(EVENTS).expect("n") + 2 + u64::try_from(EVENTS / 200).expect("n")
+    );
     let pid = s.child.id();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let idle = crate::common::rss_kb(pid);
@@ -507,7 +516,7 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
             // all prove against one checkpoint and merge into one answer.
             let mut merged: Option<serde_json::Value> = None;
             let mut pages = 0;
-            let mut q = String::new();
+            let mut q = "?history=true".to_owned();
             loop {
                 let (code, mut page) = get_json(&c, &url, &format!("/v1/credentials/{fp}{q}")).await;
                 assert_eq!(code, 200, "{page}");
@@ -520,15 +529,14 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
                             &vkey,
                         )
                         .expect("checkpoint");
-                        q = format!("?tree_size={}", cp.size);
+                        q = format!("?history=true&tree_size={}", cp.size);
                         merged = Some(page);
                     }
                     Some(m) => {
                         assert_eq!(m["checkpoint"], page["checkpoint"], "one checkpoint for every page");
                         let more = page["history"].as_array_mut().expect("history").split_off(0);
                         m["history"].as_array_mut().expect("history").extend(more);
-                        m["state"] = page["state"].take();
-                        m["evaluated_at"] = page["evaluated_at"].take();
+                        assert_eq!(m["commitment"], page["commitment"], "one commitment for every page");
                     }
                 }
                 let Some(next) = next else { break };
@@ -540,7 +548,7 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
                     .next()
                     .expect("size")
                     .to_owned();
-                q = format!("?tree_size={size}&after={next}");
+                q = format!("?history=true&tree_size={size}&after={next}");
                 assert!(pages < 10_000, "paging ends");
             }
             let mut m = merged.expect("a page");
@@ -565,11 +573,15 @@ async fn large_answers_page_and_stream_within_a_memory_bound() {
         "peak RSS {peak} KiB is more than 300 MiB above idle ({idle} KiB)"
     );
     for (seen, pages) in scanned {
-        assert_eq!(seen, (0..size).collect::<Vec<_>>(), "every entry once, in order");
+        assert_eq!(
+            seen,
+            (0..size).collect::<Vec<_>>(),
+            "every entry once, in order (state commitments too)"
+        );
         assert!(pages > 1, "an answer of ~150 MB was paged ({pages} pages)");
     }
     let answer: provlog_proto::credential::CredentialAnswer = serde_json::from_value(answer).expect("answer");
-    let v = answer.verify(&s.vkey).expect("the merged answer verifies");
+    let v = crate::common::verify_credential(&answer, &fp, &s.vkey).expect("the merged answer verifies");
     assert_eq!(v.history.len(), EVENTS, "every event naming the credential");
     assert!(n > 1, "the credential answer was paged ({n} pages)");
 

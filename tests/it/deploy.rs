@@ -71,7 +71,9 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
         let (k, v) = e.split_once('=').expect("K=V");
         cmd.env(k, v);
     }
-    let (mut child, url) = start_ready(cmd, dir.path(), "log");
+    // Killed on drop: a failed assertion leaves no server behind.
+    let (child, url) = start_ready(cmd, dir.path(), "log");
+    let mut child = crate::common::Killed(child);
     assert!(state.join("db").is_dir(), "the data lives in the StateDirectory");
 
     // ExecReload is SIGHUP: the registry is re-read, the log keeps serving.
@@ -83,7 +85,7 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
             .replace("[\"svc-*\"]", "[\"svc-*\", \"db-*\"]"),
     )
     .expect("config");
-    signal(&child, "-HUP");
+    signal(&child.0, "-HUP");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,7 +101,7 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
                 .json()
                 .await
                 .expect("json");
-            if v["policy_index"] == 1 {
+            if v["policy_index"] == 2 {
                 return v;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -113,8 +115,8 @@ fn the_systemd_unit_starts_reloads_and_stops_the_log() {
         .trim_end_matches('s')
         .parse()
         .expect("seconds");
-    signal(&child, "-TERM");
-    let status = wait_exit(&mut child, Duration::from_secs(stop));
+    signal(&child.0, "-TERM");
+    let status = wait_exit(&mut child.0, Duration::from_secs(stop));
     assert!(status.success(), "{status:?}");
     // The log lines are JSON (Environment=PROVLOG_LOG_FORMAT=json).
     let logs = std::fs::read_to_string(dir.path().join("stderr.log")).expect("log");
@@ -176,14 +178,16 @@ fn the_container_image_runs_unprivileged_on_its_volume() {
         };
         cmd.env(k, v);
     }
-    let (mut child, url) = start_ready(cmd, dir.path(), "log");
+    // Killed on drop: a failed assertion leaves no server behind.
+    let (child, url) = start_ready(cmd, dir.path(), "log");
+    let mut child = crate::common::Killed(child);
     assert!(url.starts_with("http://127.0.0.1:"));
     assert!(
         dir.path().join("volume/log.skey").exists(),
         "the key is created in the volume"
     );
-    signal(&child, "-TERM");
-    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+    signal(&child.0, "-TERM");
+    assert!(wait_exit(&mut child.0, Duration::from_secs(30)).success());
 }
 
 /// A stop signal sent the moment the log says it is ready (its ready line,

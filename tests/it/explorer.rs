@@ -172,18 +172,24 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         let body = serde_json::to_vec(&submission(&key, &event(&format!("explorer-{i}"), t))).expect("json");
         let (st, r) = post(&c, &s.url, "/v1/entries", body).await;
         assert_eq!(st, 201, "{r}");
-        assert_eq!(r["index"], i + 1, "{r}");
+        // Entry 0 is the policy, 1 the first state commitment; each event
+        // is followed by the commitment of the credential it rotated.
+        assert_eq!(r["index"], 2 * i + 2, "{r}");
     }
 
     // Home: the checkpoint verifies and the recent entries are listed.
     let dom = load(format!("{}/", s.url)).await;
     let (st, text) = status(&dom, "id=\"checkpoint-status\"");
     assert_eq!(st, "verified", "{text}");
-    assert!(text.contains("at size 5"), "{text}");
+    assert!(text.contains("at size 10"), "{text}");
     for t in &targets[..3] {
         assert!(dom.contains(&format!(">{t}</a>")), "{t} not listed:\n{dom}");
     }
-    for i in 0..5 {
+    assert!(
+        dom.contains("state commitment"),
+        "state leaves are listed as such:\n{dom}"
+    );
+    for i in 0..10 {
         assert!(
             dom.contains(&format!("<a href=\"#/entry/{i}\">{i}</a>")),
             "entry {i} not listed"
@@ -197,19 +203,19 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
     let dom = load(format!("{}/#/search?target=svc-explorer-b", s.url)).await;
     let (results, _) = element(&dom, "id=\"search-results\"").unwrap_or_else(|| panic!("no results:\n{dom}"));
     assert!(results.starts_with("<table"), "{results}");
-    assert!(dom.contains("data-index=\"2\""), "{dom}");
-    assert!(!dom.contains("data-index=\"1\""), "{dom}");
+    assert!(dom.contains("data-index=\"4\""), "{dom}");
+    assert!(!dom.contains("data-index=\"2\""), "{dom}");
     let dom = load(format!("{}/#/search?credential=nope", s.url)).await;
     let (st, text) = status(&dom, "id=\"search-status\"");
     assert_eq!(st, "failed");
     assert!(text.contains("HTTP 400") && text.contains("credential"), "{text}");
 
     // An entry: leaf hash, inclusion proof and signature all check.
-    let dom = load(format!("{}/#/entry/2", s.url)).await;
+    let dom = load(format!("{}/#/entry/4", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}");
     assert!(
-        text.contains("entry 2 is included in localhost/provlog at size 5"),
+        text.contains("entry 4 is included in localhost/provlog at size 10"),
         "{text}"
     );
     for check in ["leaf", "inclusion", "signature"] {
@@ -220,7 +226,7 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         );
     }
     assert!(dom.contains("svc-explorer-b"), "the decoded entry is shown");
-    let dom = load(format!("{}/#/entry/9", s.url)).await;
+    let dom = load(format!("{}/#/entry/10", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed");
     assert!(text.contains("HTTP 404"), "{text}");
@@ -240,8 +246,8 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         (tamper_entry, "leaf", "entry does not match its leaf hash"),
     ];
     for (tamper, check, reason) in cases {
-        let proxy = tamper_proxy(s.url.clone(), "/v1/entries/2/receipt".into(), tamper).await;
-        let dom = load(format!("{proxy}/#/entry/2")).await;
+        let proxy = tamper_proxy(s.url.clone(), "/v1/entries/4/receipt".into(), tamper).await;
+        let dom = load(format!("{proxy}/#/entry/4")).await;
         let (st, text) = status(&dom, "id=\"verdict\"");
         assert_eq!(st, "failed", "{check}: {text}");
         assert!(text.contains(reason), "{check}: {text}");
@@ -254,7 +260,46 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
             );
         }
         // The untampered receipt of another entry still verifies.
-        let dom = load(format!("{proxy}/#/entry/1")).await;
+        let dom = load(format!("{proxy}/#/entry/2")).await;
         assert_eq!(status(&dom, "id=\"verdict\"").0, "verified", "{check}");
     }
+
+    // A credential's state (issue 14.5), verified in the browser: the
+    // commitment's inclusion, the map proof, the signature.
+    let fp = crate::common::fingerprint_of("svc-explorer-b");
+    let dom = load(format!("{}/#/credential/{fp}", s.url)).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "verified", "{text}\n{dom}");
+    assert!(
+        text.contains(&format!("{fp} is active as committed at entry 9")),
+        "{text}"
+    );
+    for check in ["commitment", "inclusion", "map", "signature"] {
+        assert_eq!(
+            status(&dom, &format!("data-check=\"{check}\"")).0,
+            "verified",
+            "{check}"
+        );
+    }
+    assert!(dom.contains("gcp/service_account/svc-explorer-b"), "the owner is shown");
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let dom = load(format!("{}/#/credential/{unknown}", s.url)).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(text.contains("is unknown"), "{text}");
+    assert!(dom.contains("absent from the committed map"), "{dom}");
+    // A mirror that shows a revoked credential as active (or the reverse)
+    // fails the map proof.
+    let path = format!("/v1/credentials/{fp}");
+    let proxy = tamper_proxy(s.url.clone(), path, |b| {
+        let t = String::from_utf8(b.clone())
+            .expect("utf8")
+            .replace("\"active\"", "\"revoked\"");
+        *b = t.into_bytes();
+    })
+    .await;
+    let dom = load(format!("{proxy}/#/credential/{fp}")).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "failed", "{text}");
+    assert_eq!(status(&dom, "data-check=\"map\"").0, "failed", "{text}");
 }

@@ -228,12 +228,14 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
             ])
         })
     };
-    // A mirror that changes an entry of the partial bundle.
-    let bad_bundle = tamper_proxy(s.url.clone(), "/tile/entries/001.p/45".into(), |b| b[2 + 30] ^= 1).await;
+    // The policy, the first state commitment, 300 events in one batch, its
+    // commitment: 303 entries. A mirror that changes an entry of the
+    // partial bundle.
+    let bad_bundle = tamper_proxy(s.url.clone(), "/tile/entries/001.p/47".into(), |b| b[2 + 30] ^= 1).await;
     let (code, out) = mon(bad_bundle, "m1").await.expect("task");
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("ALARM entry_mismatch localhost/provlog: entry 256 in tile/entries/001.p/45"),
+        out.contains("ALARM entry_mismatch localhost/provlog: entry 256 in tile/entries/001.p/47"),
         "{out}"
     );
     assert!(
@@ -245,14 +247,14 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
     let (code, out) = mon(bad_tile, "m2").await.expect("task");
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("ALARM tiles localhost/provlog: tiles do not match the checkpoint of size 301"),
+        out.contains("ALARM tiles localhost/provlog: tiles do not match the checkpoint of size 303"),
         "{out}"
     );
     // The honest log verifies; a second run resumes without fetching any
     // bundle again (this mirror refuses every bundle).
     let (code, out) = mon(s.url.clone(), "m3").await.expect("task");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("verified up to size 301"), "{out}");
+    assert!(out.contains("verified up to size 303"), "{out}");
     let no_bundles = tamper_proxy(s.url.clone(), "/tile/entries/000".into(), std::vec::Vec::clear).await;
     let (code, out) = mon(no_bundles, "m3").await.expect("task");
     assert_eq!(code, 0, "{out}");
@@ -275,9 +277,92 @@ async fn tampered_bundles_and_tiles_are_caught_and_state_resumes() {
     let (code, out) = mon(s.url.clone(), "m3").await.expect("task");
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("ALARM lifecycle:revoke_unknown localhost/provlog: entries [301]"),
+        out.contains("ALARM lifecycle:revoke_unknown localhost/provlog: entries [303]"),
         "{out}"
     );
     assert!(!out.contains("reissue_after_revoke"), "{out}");
-    assert!(out.contains("verified up to size 302"), "{out}");
+    assert!(out.contains("verified up to size 305"), "{out}");
+}
+
+/// Issue 14.5: a log whose state commitment is not the map its entries
+/// give (here: one that leaves out the credentials of its last events, as a
+/// log hiding a revoke would) is caught by the monitor and by `audit`, and
+/// the evidence the monitor writes verifies with the log key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_commitment_the_entries_do_not_give_is_an_alarm_with_evidence() {
+    use provlog_proto::leaf::{Leaf, state_leaf};
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = SignerKey::from_seed("state.example/log", ALG_ED25519, [76; 32]).expect("k");
+    let sub = SignerKey::from_seed("ci", ALG_ED25519, [77; 32]).expect("k");
+    let mut es = entries(&sub, &sub, &targets("st", 4));
+    // A true commitment after two events, then a false one after four
+    // that commits to the map of the first two only.
+    let mut ledger = provlog_proto::ledger::Ledger::new();
+    for (i, e) in es.iter().enumerate().take(3) {
+        ledger.push_entry(i as u64, e).expect("rules");
+    }
+    let (root2, n2) = (ledger.root(), ledger.len() as u64);
+    let mut with_states = es.drain(..3).collect::<Vec<_>>();
+    with_states.push(state_leaf("2026-11-25T00:00:01.000Z", 3, n2, &root2));
+    with_states.extend(es.into_iter().map(|e| {
+        String::from_utf8(e)
+            .expect("utf8")
+            .replace("00:00:02.000Z", "00:00:02.500Z")
+            .into_bytes()
+    }));
+    with_states.push(state_leaf("2026-11-25T00:00:04.000Z", 6, n2, &root2));
+    for (i, e) in with_states.iter().enumerate() {
+        assert!(Leaf::parse(e).is_ok(), "entry {i} is a well-formed leaf");
+    }
+    let url = static_log(with_states, log.clone()).await;
+    let vkey = log.verifier().to_vkey_string();
+    let (state_dir, evidence) = (dir.path().join("m"), dir.path().join("m").join("evidence"));
+    let (code, out) = tokio::task::spawn_blocking({
+        let (url, vkey, d) = (url.clone(), vkey.clone(), state_dir.clone());
+        move || {
+            run(&[
+                "monitor",
+                "--url",
+                &url,
+                "--log-key",
+                &vkey,
+                "--state-dir",
+                d.to_str().expect("p"),
+                "--once",
+            ])
+        }
+    })
+    .await
+    .expect("task");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ALARM state state.example/log: entry 6: the state commitment claims map root"),
+        "{out}"
+    );
+    assert!(!out.contains("entry 3: the state"), "the true commitment passes: {out}");
+    let file = evidence.join("state-state.example_log-6.json");
+    assert!(file.exists(), "evidence written: {out}");
+    let f = file.to_str().expect("p").to_owned();
+    let (code, out) = run(&["verify", "--state-evidence", &f, "--log-key", &vkey]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("entry 6 commits to credential map"), "{out}");
+    let other = SignerKey::from_seed("state.example/log", ALG_ED25519, [78; 32]).expect("k");
+    let (code, _) = run(&[
+        "verify",
+        "--state-evidence",
+        &f,
+        "--log-key",
+        &other.verifier().to_vkey_string(),
+    ]);
+    assert_eq!(code, 1, "evidence is bound to the log's key");
+    // `audit` finds the same, and only that.
+    let (code, out) = tokio::task::spawn_blocking(move || run(&["audit", "--url", &url, "--log-key", &vkey]))
+        .await
+        .expect("task");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FINDING entry 6: the state commitment"), "{out}");
+    assert!(
+        out.contains("1 state commitments recomputed and confirmed, 1 findings"),
+        "{out}"
+    );
 }

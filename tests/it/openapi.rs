@@ -191,6 +191,11 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         "/v1/events?limit=1".to_owned(),
         "/v1/events?bogus=1".to_owned(),
         format!("/v1/credentials/{fp}"),
+        format!(
+            "/v1/credentials/{}?history=true",
+            crate::common::fingerprint_of("svc-a")
+        ),
+        format!("/v1/credentials/{fp}?history=maybe"),
         "/v1/credentials/sha256:nothex".to_owned(),
         "/v1/proofs/inclusion?index=1&tree_size=3".to_owned(),
         "/v1/proofs/inclusion?index=1&leaf_hash=00".to_owned(),

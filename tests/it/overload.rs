@@ -49,7 +49,14 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
     // Pre-sign so the clients spend their time on HTTP.
     let subs: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..12_000)
-            .map(|i| serde_json::to_vec(&submission(&key, &event(&format!("flood-{i}"), "svc-f"))).expect("json"))
+            // No credential: one entry per accepted event, whatever the batches.
+            .map(|i| {
+                serde_json::to_vec(&submission(
+                    &key,
+                    &crate::common::plain_event(&format!("flood-{i}"), "svc-f"),
+                ))
+                .expect("json")
+            })
             .collect(),
     );
     let c = reqwest::Client::builder()
@@ -155,8 +162,8 @@ async fn a_write_flood_is_shed_while_reads_keep_answering() {
     let (cp, _) = checkpoint(&c2, &s).await;
     assert_eq!(
         cp.size,
-        accepted.len() as u64 + 1,
-        "tree = policy entry + accepted entries"
+        accepted.len() as u64 + 2,
+        "tree = policy entry + first state commitment + accepted entries"
     );
     for r in accepted.iter().step_by(97) {
         let receipt: Receipt = serde_json::from_value(r.2.clone().expect("body")).expect("receipt");
@@ -216,7 +223,9 @@ async fn per_submitter_rate_limits_answer_429() {
         .await
         .expect("post");
     assert_eq!(r.status(), 201, "limits are per submitter");
-    assert_eq!(checkpoint(&c, &s).await.0.size, 1 + 3 + 1);
+    // The policy and the first state commitment, then each event with the
+    // commitment of the credential it rotated.
+    assert_eq!(checkpoint(&c, &s).await.0.size, 2 + 2 * (3 + 1));
 }
 
 fn read_all(s: &mut std::net::TcpStream) -> String {
@@ -311,9 +320,9 @@ async fn freeze_makes_the_log_read_only_for_good() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["frozen"], true);
-    assert_eq!(v["tree_size"], 6);
+    assert_eq!(v["tree_size"], 12, "the policy, a commitment, five events and theirs");
     let (final_cp, final_text) = checkpoint(&c, &s).await;
-    assert_eq!(final_cp.size, 6);
+    assert_eq!(final_cp.size, 12);
 
     let refused = |url: String| {
         let (c, key) = (c.clone(), key.clone());

@@ -156,6 +156,69 @@ async fn an_answer_about_another_credential_is_refused() {
     .expect("task");
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("not about") && !out.contains("active as of"), "{out}");
-    assert_eq!((code_any, code_right), (0, 0), "the answer itself is genuine");
+    assert_eq!(code_right, 0, "the answer itself is genuine");
+    assert_ne!(
+        code_any, 0,
+        "verify --credential needs the fingerprint it must be about"
+    );
     s.stop();
+}
+
+/// Issue 14.2/14.4: an idle log commits its credential map every
+/// `state_commit_interval_ms`, so an answer stays provably current; with
+/// commitments far apart, the same question gets an answer that a verifier
+/// with a short `max_age` refuses as stale instead of showing it as current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_log_keeps_its_answers_fresh_and_a_stale_one_is_refused() {
+    use provlog_proto::credential::{CredentialAnswer, CredentialError, Requirements};
+    let answer_after_idle = |interval: &'static str| async move {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = Server::try_start_env(
+            &dir.path().join("data"),
+            &[],
+            &[("RUST_LOG", "warn"), ("PROVLOG_STATE_COMMIT_INTERVAL_MS", interval)],
+        )
+        .expect("start");
+        let (c, dev) = (client(), s.dev_key());
+        let fp = format!("sha256:{}", "f".repeat(64));
+        let body = serde_json::to_vec(&submission(&dev, &ev("idle-1", "issue", "svc-idle", &fp))).expect("json");
+        let (st, r) = post(&c, &s.url, "/v1/entries", body).await;
+        assert_eq!(st, 201, "{r}");
+        let size_after_event = crate::common::checkpoint(&c, &s).await.0.size;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        let (st, v) = crate::common::get_json(&c, &s.url, &format!("/v1/credentials/{fp}")).await;
+        assert_eq!(st, 200, "{v}");
+        let answer: CredentialAnswer = serde_json::from_value(v).expect("answer");
+        let grown = crate::common::checkpoint(&c, &s).await.0.size - size_after_event;
+        let vkey = s.vkey.clone();
+        s.stop();
+        (answer, fp, vkey, grown)
+    };
+    let strict = |a: &CredentialAnswer, fp: &str, vkey: &provlog_tlog::keys::VerifierKey| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+        a.verify_for(
+            fp,
+            &Requirements {
+                log_key: vkey,
+                witnesses: &[],
+                min_witnesses: 0,
+                now_millis: now,
+                max_age_millis: 1500,
+            },
+        )
+    };
+    // Commitments every 200 ms: the idle log appended some, and the answer
+    // is at most about that old.
+    let (a, fp, vkey, grown) = answer_after_idle("200").await;
+    assert!(grown >= 3, "an idle log appends state commitments ({grown} entries)");
+    let v = strict(&a, &fp, &vkey).expect("a fresh answer verifies under a 1.5 s max age");
+    assert_eq!(v.state, provlog_proto::credential::CredentialState::Active);
+    // Commitments an hour apart: the last one is 2.5 s old, and refused.
+    let (a, fp, vkey, grown) = answer_after_idle("3600000").await;
+    assert_eq!(grown, 0, "no idle commitment within the interval");
+    let err = strict(&a, &fp, &vkey).expect_err("stale");
+    assert!(matches!(err, CredentialError::Stale { .. }), "{err}");
+    assert!(err.to_string().contains("not current"), "{err}");
 }

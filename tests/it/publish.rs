@@ -5,7 +5,9 @@
 //! other bytes is a fork, `ack_after_publish` waits for the store, and an
 //! unreachable store is reported as configured.
 
-use crate::common::{self, Server, client, event, get, get_json, post, serve_dir, submission, submit_many, wait_log};
+use crate::common::{
+    self, Server, client, event, get, get_json, post, serve_dir, submission, submit_many_plain, wait_log,
+};
 use provlog_tlog::checkpoint::open_checkpoint;
 use provlog_tlog::merkle::verify_consistency;
 use provlog_tlog::tile::tiles_for_size;
@@ -52,11 +54,11 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
     let c = client();
     let key = s.dev_key();
-    submit_many(&c, &s.url, &key, "pub", 300).await;
-    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 301).await;
-    let (_, note_301) = get(&c, &s.url, "/checkpoint").await;
-    submit_many(&c, &s.url, &key, "pubb", 400).await;
-    let size = 701;
+    submit_many_plain(&c, &s.url, &key, "pub", 300).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 302).await;
+    let (_, note_302) = get(&c, &s.url, "/checkpoint").await;
+    submit_many_plain(&c, &s.url, &key, "pubb", 400).await;
+    let size = 702;
     let info = wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == size).await;
     assert_eq!(info["publish"]["lag_entries"], 0);
     assert!(info["publish"]["error"].is_null(), "{info}");
@@ -108,21 +110,21 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
     let (code, out) = common::run(&["fsck", "--url", &mirror, "--log-key", &vkey]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("tree size {size}, 0 findings")), "{out}");
-    // A reader that saw the store at size 301 needs tile/0/001.p/45 and
-    // tile/entries/001.p/45, which the publisher deleted once the full
+    // A reader that saw the store at size 302 needs tile/0/001.p/46 and
+    // tile/entries/001.p/46, which the publisher deleted once the full
     // tiles existed: readers cut them from the full ones.
-    assert!(!store.join("tile/0/001.p/45").exists(), "replaced partials are deleted");
+    assert!(!store.join("tile/0/001.p/46").exists(), "replaced partials are deleted");
     assert!(
-        !store.join("tile/entries/001.p/45").exists(),
+        !store.join("tile/entries/001.p/46").exists(),
         "replaced partials are deleted"
     );
     let old_view = dir.path().join("old-view");
     copy_dir(&store, &old_view);
-    std::fs::write(old_view.join("checkpoint"), &note_301).expect("old checkpoint");
+    std::fs::write(old_view.join("checkpoint"), &note_302).expect("old checkpoint");
     let old_mirror = serve_dir(old_view.clone()).await;
     let (code, out) = common::run(&["fsck", "--url", &old_mirror, "--log-key", &vkey]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("tree size 301, 0 findings"), "{out}");
+    assert!(out.contains("tree size 302, 0 findings"), "{out}");
     let (code, out) = common::run(&[
         "monitor",
         "--url",
@@ -134,9 +136,9 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
         "--once",
     ]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = restore(&old_mirror, &dir.path().join("restored-301"), &vkey);
+    let (code, out) = restore(&old_mirror, &dir.path().join("restored-302"), &vkey);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("restored 301 entries"), "{out}");
+    assert!(out.contains("restored 302 entries"), "{out}");
 
     // A receipt checked against what the store publishes now.
     let (code, out) = common::run(&[
@@ -223,22 +225,22 @@ async fn the_store_mirrors_the_log_and_readers_and_restore_use_it_alone() {
         &c,
         &s2.url,
         "/v1/entries",
-        serde_json::to_vec(&submission(&key, &event("pub-3", "svc-pub-3"))).expect("json"),
+        serde_json::to_vec(&submission(&key, &common::plain_event("pub-3", "svc-pub-3"))).expect("json"),
     )
     .await;
     assert_eq!(st, 200, "a retry of an event logged before the restore: {r}");
-    assert_eq!(r["index"], 4);
+    assert_eq!(r["index"], 5);
     let (st, r) = post(
         &c,
         &s2.url,
         "/v1/entries",
-        serde_json::to_vec(&submission(&key, &event("after-restore", "svc-new"))).expect("json"),
+        serde_json::to_vec(&submission(&key, &common::plain_event("after-restore", "svc-new"))).expect("json"),
     )
     .await;
     assert_eq!(st, 201, "{r}");
     assert_eq!(r["index"], size);
     let (_, page) = get_json(&c, &s2.url, "/v1/events?target=svc-pub-17").await;
-    assert_eq!(page["entries"][0]["index"], 18, "{page}");
+    assert_eq!(page["entries"][0]["index"], 19, "{page}");
     let (_, proof) = get_json(
         &c,
         &s2.url,
@@ -263,18 +265,18 @@ async fn a_store_holding_other_bytes_is_a_fork() {
     let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
     let c = client();
     let key = s.dev_key();
-    submit_many(&c, &s.url, &key, "a", 10).await;
-    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 11).await;
+    submit_many_plain(&c, &s.url, &key, "a", 10).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 12).await;
     // Someone else's bytes where this log's tile/0/001 will go.
     std::fs::create_dir_all(store.join("tile/0")).expect("mkdir");
     std::fs::write(store.join("tile/0/001"), vec![7u8; 8192]).expect("write");
-    submit_many(&c, &s.url, &key, "b", 600).await;
+    submit_many_plain(&c, &s.url, &key, "b", 600).await;
     let info = wait_log(&c, &s.url, "the alarm", |v| !v["publish"]["alarm"].is_null()).await;
     assert!(
         info["publish"]["alarm"].as_str().expect("alarm").contains("tile/0/001"),
         "{info}"
     );
-    assert!(info["publish"]["published_size"].as_u64().expect("size") < 611);
+    assert!(info["publish"]["published_size"].as_u64().expect("size") < 612);
     assert_eq!(
         std::fs::read(store.join("tile/0/001")).expect("kept"),
         vec![7u8; 8192],
@@ -289,12 +291,12 @@ async fn a_store_holding_other_bytes_is_a_fork() {
             .contains("provlog_publish_alarm 1\n")
     );
     // The log itself goes on: publication never blocks sequencing.
-    submit_many(&c, &s.url, &key, "c", 5).await;
+    submit_many_plain(&c, &s.url, &key, "c", 5).await;
     let skey = std::fs::read(s.data_dir.join("log.skey")).expect("skey");
     s.stop();
 
     // The same log key on a data directory that lost what the store holds
-    // (size 0 against 11 published): an alarm, and nothing is acknowledged
+    // (size 0 against 12 published): an alarm, and nothing is acknowledged
     // on the strength of the store, at once.
     let lost = dir.path().join("lost");
     common::put_log_key(&lost, &skey);
@@ -430,6 +432,6 @@ async fn ack_after_publish_and_an_unreachable_store() {
     // The entry is durable in the log: a retry finds it (and waits again).
     let (st, r) = post(&c, &s.url, "/v1/entries", sub).await;
     assert_eq!(st, 503, "{r}");
-    let (_, e) = get_json(&c, &s.url, "/v1/entries/1").await;
+    let (_, e) = get_json(&c, &s.url, "/v1/entries/2").await;
     assert_eq!(e["decoded"]["event"]["event_id"], "unpublished");
 }

@@ -58,8 +58,9 @@ async fn two_witnesses_cosign_and_verify_requires_them() {
         assert_eq!(r.status(), 201);
     }
     // Wait (generously; this is not a timing assertion) for the witnesses.
-    let witnessed = common::wait_witnessed(&c, &s.url, "wit.example/log\n21\n").await;
-    assert!(witnessed.starts_with("wit.example/log\n21\n"), "{witnessed:?}");
+    // The policy, the first state commitment, each event and its commitment.
+    let witnessed = common::wait_witnessed(&c, &s.url, "wit.example/log\n42\n").await;
+    assert!(witnessed.starts_with("wit.example/log\n42\n"), "{witnessed:?}");
     assert_eq!(
         witnessed.matches("\n\u{2014} ").count(),
         3,
@@ -135,6 +136,36 @@ async fn two_witnesses_cosign_and_verify_requires_them() {
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("policy is NOT met"), "{out}");
+    // A credential answer from a log with witnesses carries the witnessed
+    // checkpoint: a gateway requiring both witnesses accepts it (issue 14.4).
+    let fp = common::fingerprint_of("svc-w");
+    let r = c
+        .get(format!("{}/v1/credentials/{fp}", s.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let answer = f("credential.json", &r.text().await.expect("text"));
+    let (code, out) = run(&[
+        "verify",
+        "--credential",
+        &answer,
+        "--fingerprint",
+        &fp,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &w1v,
+        "--witness-key",
+        &w2v,
+        "--min-witnesses",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(": active (") && out.contains("cosigned by 2 of 2 witnesses"),
+        "{out}"
+    );
     // An unrelated witness key does not count.
     let stranger = witness_key("w3.example", 53).verifier().to_vkey_string();
     let (code, _) = run(&[

@@ -40,3 +40,25 @@ pub(crate) fn raw_submission(key: &SignerKey, event: &Value) -> Value {
     let sig = key.sign_raw(&provlog_proto::submission::signing_message(&jcs));
     json!({"event": event, "submitter": key.name(), "signature": provlog_tlog::b64::encode(sig)})
 }
+
+/// Verifies a credential answer for `fingerprint` the way a gateway does:
+/// the log key, no witnesses, this machine's clock, a 5-minute max age.
+pub(crate) fn verify_credential(
+    answer: &provlog_proto::credential::CredentialAnswer,
+    fingerprint: &str,
+    vkey: &provlog_tlog::keys::VerifierKey,
+) -> Result<provlog_proto::credential::VerifiedCredential, provlog_proto::credential::CredentialError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    answer.verify_for(
+        fingerprint,
+        &provlog_proto::credential::Requirements {
+            log_key: vkey,
+            witnesses: &[],
+            min_witnesses: 0,
+            now_millis: now,
+            max_age_millis: 300_000,
+        },
+    )
+}

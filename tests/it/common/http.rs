@@ -56,6 +56,50 @@ pub(crate) async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_tlog
 
 /// Submits `n` events (targets `{prefix}-{i}`) through the batch endpoint,
 /// 1,000 per request; returns the indexes.
+/// [`submit_many`] with events that name no credential: one entry per
+/// event and no state commitment, for tests about the tree's shape.
+pub(crate) async fn submit_many_plain(
+    c: &reqwest::Client,
+    url: &str,
+    key: &SignerKey,
+    prefix: &str,
+    n: usize,
+) -> Vec<u64> {
+    let mut out = Vec::new();
+    let all: Vec<Value> = (0..n)
+        .map(|i| {
+            submission(
+                key,
+                &plain_event(&format!("{prefix}-{i}"), &format!("svc-{prefix}-{i}")),
+            )
+        })
+        .collect();
+    for chunk in all.chunks(1000) {
+        let (st, body) = post(
+            c,
+            url,
+            "/v1/entries/batch",
+            serde_json::to_vec(&json!({ "submissions": chunk })).expect("json"),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+        for r in body["results"].as_array().expect("results") {
+            assert!(r["status"] == 201 || r["status"] == 200, "{r}");
+            out.push(r["receipt"]["index"].as_u64().expect("index"));
+        }
+    }
+    out
+}
+
+/// An [`event`] without its credential.
+pub(crate) fn plain_event(id: &str, target: &str) -> Value {
+    let mut e = event(id, target);
+    if let Some(o) = e.as_object_mut() {
+        o.remove("credential");
+    }
+    e
+}
+
 pub(crate) async fn submit_many(c: &reqwest::Client, url: &str, key: &SignerKey, prefix: &str, n: usize) -> Vec<u64> {
     let mut out = Vec::new();
     let all: Vec<Value> = (0..n)

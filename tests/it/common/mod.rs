@@ -23,8 +23,10 @@ mod server;
 mod static_log;
 mod witness;
 
-pub(crate) use events::{event, fingerprint_of, raw_submission, submission};
-pub(crate) use http::{checkpoint, client, get, get_json, post, raw, submit_many, wait_log};
+pub(crate) use events::{event, fingerprint_of, raw_submission, submission, verify_credential};
+pub(crate) use http::{
+    checkpoint, client, get, get_json, plain_event, post, raw, submit_many, submit_many_plain, wait_log,
+};
 pub(crate) use keys::{dev_submitter, put_log_key, write_key};
 pub(crate) use mirror::{serve_dir, tamper_proxy};
 pub(crate) use proc::{BIN, Killed, free_port, peak_rss_kb, rss_kb, run, run_capped, run_env, tools_dir};
