@@ -136,6 +136,105 @@ struct Head<'a> {
     checkpoint: &'a str,
 }
 
+/// A credential answer without its history (`history=false`), built on
+/// the async worker: the record and map proof from the readers' map, the
+/// commitment's inclusion proof from [`Log::commitment_proof`] (memory,
+/// mostly), the checkpoint the handler chose or a kept one. Its bytes are
+/// those [`credential`] writes without a history.
+///
+/// # Errors
+/// As [`credential`].
+pub(super) async fn credential_small(log: &std::sync::Arc<Log>, q: &CredentialQuery) -> Result<Vec<u8>, ApiError> {
+    let (size, checkpoint, state) = match (&q.checkpoint, q.tree_size) {
+        (Some((n, note)), None) => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
+        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
+        // The map before the checkpoint: the committer publishes a
+        // checkpoint before the commitment it includes reaches the map.
+        (None, None) => {
+            let state = committed_state(log, &q.fingerprint, 0)?;
+            let p = log.published();
+            (p.size, p.checkpoint.clone(), state)
+        }
+        (_, Some(t)) => {
+            let l = std::sync::Arc::clone(log);
+            let note = tokio::task::spawn_blocking(move || l.checkpoint_blocking(t))
+                .await
+                .map_err(|_| ApiError::internal(&"a read task failed"))??;
+            (t, note, committed_state(log, &q.fingerprint, t)?)
+        }
+    };
+    let (record, proof, index, entry) = within(state, size)?;
+    let inclusion = log.commitment_proof(index, size).await?;
+    head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)
+}
+
+/// The committed state of one credential: its record, the map proof, the
+/// commitment's index and bytes.
+type Committed = (
+    Option<provlog_proto::ledger::CredentialRecord>,
+    provlog_proto::map::MapProof,
+    u64,
+    Vec<u8>,
+);
+
+/// Checks that a checkpoint of `size` includes the commitment of `state`.
+fn within(state: Committed, size: u64) -> Result<Committed, ApiError> {
+    let index = state.2;
+    if index >= size {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "state_moved",
+            format!(
+                "the credential map was last committed at entry {index}, after the checkpoint of size {size}: \
+                 ask again without tree_size"
+            ),
+        ));
+    }
+    Ok(state)
+}
+
+/// The committed record and map proof of `fingerprint` and the commitment
+/// they are against, with commitments held for witnesses applied up to
+/// `advance_to`.
+fn committed_state(log: &Log, fingerprint: &str, advance_to: u64) -> Result<Committed, ApiError> {
+    let crate::log::CredentialState {
+        record,
+        proof,
+        commitment,
+    } = log.credential_state(fingerprint, advance_to)?;
+    let Some((index, entry)) = commitment else {
+        return Err(not_committed(
+            "the log has not committed its credential map in a checkpoint yet; retry shortly".into(),
+        ));
+    };
+    Ok((record, proof, index, entry))
+}
+
+/// The JSON of an answer's head (everything but the history).
+fn head_bytes(
+    fingerprint: &str,
+    record: Option<provlog_proto::ledger::CredentialRecord>,
+    proof: &provlog_proto::map::MapProof,
+    index: u64,
+    entry: &[u8],
+    inclusion: &[provlog_tlog::merkle::Hash],
+    checkpoint: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let head = Head {
+        fingerprint,
+        state: provlog_proto::credential::record_state(record.as_ref(), i64::MIN),
+        record,
+        map_proof: b64::encode(proof.encode()),
+        commitment: provlog_proto::credential::CommitmentItem {
+            index,
+            entry: b64::encode(entry),
+            proof: inclusion.iter().map(b64::encode).collect(),
+        },
+        checkpoint,
+    };
+    serde_json::to_vec(&head).map_err(|e| ApiError::internal(&e))
+}
+
 fn not_committed(why: String) -> ApiError {
     ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_committed", why)
 }
@@ -151,48 +250,19 @@ fn not_committed(why: String) -> ApiError {
 /// checkpoint predates the commitment (the state moved on: start again);
 /// 503 before the first commitment; storage errors; [`Cancelled`].
 pub(super) fn credential(log: &Log, q: &CredentialQuery, budget: u64, w: &mut ChunkWriter) -> Result<(), ApiError> {
-    let (size, checkpoint) = match (&q.checkpoint, q.tree_size) {
-        (Some((n, note)), None) => (*n, note.clone()),
-        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone()),
-        (_, t) => {
-            let size = t.unwrap_or_else(|| log.published().size);
-            (size, log.checkpoint_blocking(size)?)
+    let (size, checkpoint, state) = match (&q.checkpoint, q.tree_size) {
+        (Some((n, note)), None) => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
+        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
+        (None, None) => {
+            let state = committed_state(log, &q.fingerprint, 0)?;
+            let p = log.published();
+            (p.size, p.checkpoint.clone(), state)
         }
+        (_, Some(t)) => (t, log.checkpoint_blocking(t)?, committed_state(log, &q.fingerprint, t)?),
     };
-    let crate::log::CredentialState {
-        record,
-        proof,
-        commitment,
-    } = log.credential_state(&q.fingerprint, size)?;
-    let Some((index, entry)) = commitment else {
-        return Err(not_committed(
-            "the log has not committed its credential map in a checkpoint yet; retry shortly".into(),
-        ));
-    };
-    if index >= size {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "state_moved",
-            format!(
-                "the credential map was last committed at entry {index}, after the checkpoint of size {size}: \
-                 ask again without tree_size"
-            ),
-        ));
-    }
+    let (record, proof, index, entry) = within(state, size)?;
     let inclusion = log.inclusion_proof_blocking(index, size)?;
-    let head = Head {
-        fingerprint: &q.fingerprint,
-        state: provlog_proto::credential::record_state(record.as_ref(), i64::MIN),
-        record,
-        map_proof: b64::encode(proof.encode()),
-        commitment: provlog_proto::credential::CommitmentItem {
-            index,
-            entry: b64::encode(&entry),
-            proof: inclusion.iter().map(b64::encode).collect(),
-        },
-        checkpoint: &checkpoint,
-    };
-    let mut head = serde_json::to_vec(&head).map_err(|e| ApiError::internal(&e))?;
+    let mut head = head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)?;
     if !q.history {
         return put(w, &head);
     }

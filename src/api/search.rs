@@ -6,7 +6,7 @@ use super::params::Params;
 use crate::log::{Log, MAX_SEARCH_LIMIT, SearchQuery};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use provlog_proto::event::{MAX_ID_BYTES, Term, check_action, check_fingerprint};
 use std::sync::Arc;
 
@@ -146,6 +146,11 @@ pub(super) async fn credential(
         history,
         after: q.u64("after")?,
     };
+    if !q.history {
+        // A few hundred bytes to a few KiB, mostly from memory: no stream.
+        let body = super::answers::credential_small(&log, &q).await?;
+        return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let (deadline, budget) = read_limits(&log);
     crate::http::stream::json(deadline, task_failed, move |w| {
         super::answers::credential(&log, &q, budget, w)

@@ -217,7 +217,14 @@ pub struct Log {
     admission: Admission,
     /// What acknowledgements wait for besides durability (`ack_after_publish`).
     ack_gate: Option<Arc<dyn AckGate>>,
+    /// The last state commitment's inclusion proof computed: (index, tree
+    /// size, proof). Every credential answer between two checkpoints needs
+    /// the same one.
+    commitment_proof: std::sync::Mutex<Option<CachedProof>>,
 }
+
+/// An inclusion proof kept for reuse: (index, tree size, proof).
+type CachedProof = (u64, u64, Arc<Vec<Hash>>);
 
 impl Log {
     /// Opens the data directory, checks the stored tree against its latest
@@ -300,6 +307,7 @@ impl Log {
                 RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
             ),
             ack_gate,
+            commitment_proof: std::sync::Mutex::new(None),
         });
         Ok(log)
     }
@@ -823,6 +831,28 @@ impl Log {
             proof,
             commitment: m.commitment.clone(),
         })
+    }
+
+    /// The inclusion proof of the state commitment at `index` in the tree of
+    /// `size`, from memory when the last answer needed the same one (the
+    /// common case: every answer between two checkpoints), else read on
+    /// the blocking pool.
+    ///
+    /// # Errors
+    /// `index >= size` (400); storage errors.
+    pub async fn commitment_proof(self: &Arc<Self>, index: u64, size: u64) -> Result<Arc<Vec<Hash>>, ReadError> {
+        if let Ok(g) = self.commitment_proof.lock()
+            && let Some((i, n, p)) = g.as_ref()
+            && (*i, *n) == (index, size)
+        {
+            return Ok(Arc::clone(p));
+        }
+        let log = Arc::clone(self);
+        let proof = Arc::new(blocking(move || log.inclusion_proof_blocking(index, size)).await?);
+        if let Ok(mut g) = self.commitment_proof.lock() {
+            *g = Some((index, size, Arc::clone(&proof)));
+        }
+        Ok(proof)
     }
 
     /// Blocking: the inclusion proof of entry `index` in the tree of `size`.

@@ -239,8 +239,8 @@ fn every_command_in_the_readme_runs() {
 
     // What the README says the commands show.
     for expected in [
-        "OK: entry 1 (event \"issue-2026-11-25-0001\"",
-        "provlog_tree_size 2\n",
+        "OK: entry 2 (event \"issue-2026-11-25-0001\"",
+        "provlog_tree_size 4\n",
         "rotate-receipt.json:\"index\":",
         "\"status\":\"ready\"",
         "x-request-id: change-1042",

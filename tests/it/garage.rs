@@ -8,7 +8,7 @@
 //! The Garage binary comes from `scripts/garage` (installed once per
 //! machine, outside the clone; `scripts/test` runs it first).
 
-use crate::common::{self, Server, client, event, get, post, submission, submit_many, tools_dir, wait_log};
+use crate::common::{self, Server, client, get, post, submission, submit_many_plain, tools_dir, wait_log};
 use provlog_tlog::checkpoint::open_checkpoint;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -231,15 +231,17 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
     .expect("log");
     let c = client();
     let key = s.dev_key();
-    submit_many(&c, &s.url, &key, "g1", 600).await;
-    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 601).await;
+    // Events without credentials: the policy, the first state commitment,
+    // then one entry per event.
+    submit_many_plain(&c, &s.url, &key, "g1", 600).await;
+    wait_log(&c, &s.url, "publication", |v| v["publish"]["published_size"] == 602).await;
 
     // Readers fetch the same paths from the bucket's web endpoint.
     let web = format!("http://localhost:{}/logs/prod", cluster.nodes[1].web);
     let (st, note) = get(&c, &web, "/checkpoint").await;
     assert_eq!(st, 200);
     let (cp, _) = open_checkpoint(&note, &s.vkey).expect("the published checkpoint verifies");
-    assert_eq!(cp.size, 601);
+    assert_eq!(cp.size, 602);
     let r = c.get(format!("{web}/tile/0/001")).send().await.expect("GET");
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
     assert!(
@@ -253,18 +255,18 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
 
     // One of three nodes dies while entries are being submitted and
     // published: writes (quorum 2) and reads go on.
-    tokio::join!(submit_many(&c, &s.url, &key, "g2", 600), async {
+    tokio::join!(submit_many_plain(&c, &s.url, &key, "g2", 600), async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         cluster.kill(2);
     });
     wait_log(&c, &s.url, "publication after a node loss", |v| {
-        v["publish"]["published_size"] == 1201
+        v["publish"]["published_size"] == 1202
     })
     .await;
     let (st, note) = get(&c, &web, "/checkpoint").await;
     assert_eq!(st, 200);
     let (cp, _) = open_checkpoint(&note, &s.vkey).expect("verifies");
-    assert_eq!(cp.size, 1201);
+    assert_eq!(cp.size, 1202);
     let (_, log_note) = get(&c, &s.url, "/checkpoint").await;
     let (log_cp, _) = open_checkpoint(&log_note, &s.vkey).expect("verifies");
     let vkey = dir.path().join("log.vkey.pub");
@@ -287,7 +289,7 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
     assert_eq!(code, 0, "{out}");
     let (code, out) = common::run(&["fsck", "--url", &web, "--log-key", &vkey]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("tree size 1201, 0 findings"), "{out}");
+    assert!(out.contains("tree size 1202, 0 findings"), "{out}");
 
     // Restore from the cluster (through another node) into a new directory.
     let restored = dir.path().join("restored");
@@ -308,7 +310,7 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
         &envs,
     );
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("restored 1201 entries"), "{text}");
+    assert!(text.contains("restored 1202 entries"), "{text}");
 
     // It continues from there, publishing to the same place.
     common::put_log_key(&restored, &skey);
@@ -325,12 +327,12 @@ async fn publishes_to_a_garage_cluster_survives_a_node_loss_and_restores_from_it
         &c,
         &s2.url,
         "/v1/entries",
-        serde_json::to_vec(&submission(&key, &event("after-restore", "svc-after"))).expect("json"),
+        serde_json::to_vec(&submission(&key, &common::plain_event("after-restore", "svc-after"))).expect("json"),
     )
     .await;
     assert_eq!(st, 201, "{r}");
     wait_log(&c, &s2.url, "publication after restore", |v| {
-        v["publish"]["published_size"] == 1202
+        v["publish"]["published_size"] == 1203
     })
     .await;
 }
