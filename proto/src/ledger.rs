@@ -81,13 +81,50 @@ pub struct CredentialRecord {
 }
 
 impl CredentialRecord {
-    /// The record's canonical bytes (RFC 8785 JSON).
+    /// The record's canonical bytes (RFC 8785 JSON), written member by
+    /// member in JCS order (the sequencer computes one per credential
+    /// change; the tests check it against the full canonicalization).
     #[must_use]
     pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| crate::json::canonical(&v).ok())
-            .unwrap_or_default()
+        use crate::json::canonical_string as cs;
+        use std::fmt::Write as _;
+        // JCS writes integers beyond 2^53 as doubles: leave those to the
+        // full canonicalizer (no log gets there).
+        const EXACT: u64 = 1 << 53;
+        if self.last_index >= EXACT || self.version >= EXACT {
+            return serde_json::to_value(self)
+                .ok()
+                .and_then(|v| crate::json::canonical(&v).ok())
+                .unwrap_or_default();
+        }
+        let mut s = String::with_capacity(384);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            s,
+            "{{\"fingerprint\":{},\"issued_by\":{},\"last_index\":{}",
+            cs(&self.fingerprint),
+            cs(&self.issued_by),
+            self.last_index
+        );
+        if let Some(t) = &self.not_after {
+            let _ = write!(s, ",\"not_after\":{}", cs(t));
+        }
+        let _ = write!(s, ",\"owner\":{{\"id\":{}", cs(&self.owner.id));
+        if let Some(sys) = &self.owner.system {
+            let _ = write!(s, ",\"system\":{}", cs(sys));
+        }
+        let _ = write!(s, ",\"type\":{}}}", cs(&self.owner.kind));
+        if let Some(p) = &self.previous {
+            let _ = write!(s, ",\"previous\":{}", cs(p));
+        }
+        let _ = write!(
+            s,
+            ",\"state\":\"{}\",\"v\":{},\"version\":{}}}",
+            state_name(self.state),
+            self.v,
+            self.version
+        );
+        s.into_bytes()
     }
 
     /// Its map value: `SHA-256("provlog/credential-record/v1\n" ‖ JCS(record))`.
@@ -236,7 +273,16 @@ impl Ledger {
                 not_after,
                 last_index: index,
                 version: r.map_or(1, |r| r.version + 1),
-                previous: r.map(|r| b64::encode(r.value())),
+                // The map holds the current value: no need to hash the
+                // record again.
+                previous: r.map(|r| {
+                    b64::encode(
+                        self.map
+                            .get(&credential_key(&r.fingerprint))
+                            .copied()
+                            .unwrap_or_else(|| r.value()),
+                    )
+                }),
             }
         };
         let mut out = Vec::new();
@@ -305,8 +351,24 @@ impl Ledger {
     /// # Errors
     /// [`MapError::Full`].
     pub fn apply(&mut self, records: Vec<CredentialRecord>) -> Result<(), MapError> {
-        for r in records {
-            self.map.set(credential_key(&r.fingerprint), r.value())?;
+        self.apply_valued(records.into_iter().map(|r| {
+            let v = r.value();
+            (r, v)
+        }))
+    }
+
+    /// [`Ledger::apply`] for records whose [`CredentialRecord::value`] the
+    /// caller computed already (the sequencer hands both ledgers of the
+    /// server the same ones).
+    ///
+    /// # Errors
+    /// [`MapError::Full`].
+    pub fn apply_valued(
+        &mut self,
+        records: impl IntoIterator<Item = (CredentialRecord, Value)>,
+    ) -> Result<(), MapError> {
+        for (r, v) in records {
+            self.map.set(credential_key(&r.fingerprint), v)?;
             self.records.insert(r.fingerprint.clone(), r);
         }
         Ok(())
@@ -464,6 +526,36 @@ mod tests {
         l.push(&failed, 3, "ci").expect("no-op");
         l.push(&ev("x-audit", "svc", &b, None), 4, "ci").expect("no-op");
         assert_eq!(l.root(), root);
+    }
+
+    #[test]
+    fn the_record_bytes_are_its_full_canonicalization() {
+        let mut r = CredentialRecord {
+            v: 1,
+            fingerprint: fp('a'),
+            state: RecordState::Superseded,
+            owner: Target {
+                id: "db-\u{e9}\"main\\\u{1}".into(),
+                kind: "service_account".into(),
+                system: None,
+            },
+            issued_by: "t\u{2028}eam".into(),
+            not_after: None,
+            last_index: 9_007_199_254_740_991,
+            version: 3,
+            previous: Some("yLgvZ74sVK+y14P3Go2dCgFyr27jCEwPDpE0y+dd6ZM=".into()),
+        };
+        let full = |r: &CredentialRecord| crate::json::canonical(&serde_json::to_value(r).expect("json")).expect("jcs");
+        assert_eq!(r.canonical(), full(&r));
+        r.owner.system = Some("gcp".into());
+        r.not_after = Some("2027-02-23T10:00:00Z".into());
+        r.previous = None;
+        for state in [RecordState::Active, RecordState::Revoked, RecordState::Expired] {
+            r.state = state;
+            assert_eq!(r.canonical(), full(&r));
+        }
+        r.last_index = 1 << 60;
+        assert_eq!(r.canonical(), full(&r), "beyond 2^53 the full canonicalizer decides");
     }
 
     #[test]

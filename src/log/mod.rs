@@ -811,26 +811,29 @@ impl Log {
     /// [`ReadError::Internal`] if the shared map is not current (a bug).
     pub fn credential_state(&self, fingerprint: &str, size: u64) -> Result<CredentialState, ReadError> {
         let committed = self.sequencer.committed();
-        let behind = committed.read().map_or(true, |m| m.behind(size));
-        if behind {
-            match committed.write() {
-                Ok(mut m) => m.advance_to(size),
-                Err(p) => p.into_inner().advance_to(size),
-            }
+        let prove = |m: &crate::log::sequencer::CommittedMap| {
+            m.ledger
+                .prove_clean(fingerprint)
+                .map(|(record, proof)| CredentialState {
+                    record: record.cloned(),
+                    proof,
+                    commitment: m.commitment.clone(),
+                })
+        };
+        // Mostly a shared read; a reader that finds commitments to apply or
+        // hashes to compute does it, and proves under the same lock.
+        if let Ok(m) = committed.read()
+            && !m.behind(size)
+            && let Some(answer) = prove(&m)
+        {
+            return Ok(answer);
         }
-        let m = match committed.read() {
+        let mut m = match committed.write() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        let (record, proof) = m
-            .ledger
-            .prove_clean(fingerprint)
-            .ok_or_else(|| ReadError::Internal("the committed credential map is not current".into()))?;
-        Ok(CredentialState {
-            record: record.cloned(),
-            proof,
-            commitment: m.commitment.clone(),
-        })
+        m.advance_to(size);
+        prove(&m).ok_or_else(|| ReadError::Internal("the committed credential map is not current".into()))
     }
 
     /// The inclusion proof of the state commitment at `index` in the tree of

@@ -115,7 +115,7 @@ def millis(t):
 
 # --- C2SP signed note / checkpoint ------------------------------------------
 def open_checkpoint(text, vkey):
-    name, keyhash, key = vkey.split("+")
+    name, keyhash, key = vkey.split("+", 2)
     raw = b64(key, "log key")
     if len(raw) != 33 or raw[0] != 1:
         raise Fail("the log key is not Ed25519")

@@ -240,7 +240,7 @@ impl Assembler {
             ..AppendBatch::default()
         };
         let mut waiters = Vec::new();
-        let mut records: Vec<CredentialRecord> = Vec::new();
+        let mut records: Vec<(CredentialRecord, provlog_proto::map::Value)> = Vec::new();
         let Ok(mut set) = inflight.lock() else {
             return poisoned(fresh.into_iter().map(|(w, _)| w).collect());
         };
@@ -321,8 +321,15 @@ impl Assembler {
             }
             // A failed commit stops the log (`fatal`), so the ledger never
             // runs ahead of a store that goes on.
-            records.extend(changes.iter().cloned());
-            let _ = self.ledger.apply(changes);
+            let valued: Vec<_> = changes
+                .into_iter()
+                .map(|r| {
+                    let v = r.value();
+                    (r, v)
+                })
+                .collect();
+            records.extend(valued.iter().cloned());
+            let _ = self.ledger.apply_valued(valued);
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
             set.insert(
                 e.dedup_key,

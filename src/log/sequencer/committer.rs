@@ -26,8 +26,8 @@ pub struct Waiter {
 /// state leaf, applied to the readers' map once the batch is durable and
 /// published.
 pub struct StateUpdate {
-    /// The records the batch's events wrote, in order.
-    pub records: Vec<provlog_proto::ledger::CredentialRecord>,
+    /// The records the batch's events wrote, in order, with their map values.
+    pub records: Vec<(provlog_proto::ledger::CredentialRecord, provlog_proto::map::Value)>,
     /// The state leaf's index.
     pub index: u64,
     /// Its bytes.

@@ -216,6 +216,10 @@ pub struct CommittedMap {
     pub commitment: Option<(u64, Vec<u8>)>,
     hold_for_witnesses: bool,
     held: std::collections::VecDeque<committer::StateUpdate>,
+    /// Records were applied since the map's hashes were last computed:
+    /// the first reader computes them ([`CommittedMap::advance_to`]), so a
+    /// log that is written and not read hashes nothing twice.
+    dirty: bool,
 }
 
 impl std::fmt::Debug for CommittedMap {
@@ -231,8 +235,8 @@ impl std::fmt::Debug for CommittedMap {
 impl CommittedMap {
     fn apply(&mut self, u: committer::StateUpdate) {
         // Full needs 2^32 credentials.
-        let _ = self.ledger.apply(u.records);
-        let _ = self.ledger.root();
+        let _ = self.ledger.apply_valued(u.records);
+        self.dirty = true;
         self.commitment = Some((u.index, u.entry));
     }
 
@@ -249,18 +253,24 @@ impl CommittedMap {
         }
     }
 
-    /// Whether a commitment below `size` is held back.
+    /// Whether a reader must first call [`CommittedMap::advance_to`]: a
+    /// commitment below `size` is held back, or the hashes are not current.
     #[must_use]
     pub fn behind(&self, size: u64) -> bool {
-        self.held.front().is_some_and(|u| u.index < size)
+        self.dirty || self.held.front().is_some_and(|u| u.index < size)
     }
 
-    /// Applies every held commitment that a checkpoint of `size` includes.
+    /// Applies every held commitment that a checkpoint of `size` includes,
+    /// and brings the map's hashes up to date.
     pub fn advance_to(&mut self, size: u64) {
-        while self.behind(size) {
+        while self.held.front().is_some_and(|u| u.index < size) {
             if let Some(u) = self.held.pop_front() {
                 self.apply(u);
             }
+        }
+        if self.dirty {
+            let _ = self.ledger.root();
+            self.dirty = false;
         }
     }
 }
@@ -585,6 +595,7 @@ impl Sequencer {
                     commitment,
                     hold_for_witnesses: opts.hold_state_for_witnesses,
                     held: std::collections::VecDeque::new(),
+                    dirty: false,
                 },
                 batch::CommitSchedule {
                     last_ms,
