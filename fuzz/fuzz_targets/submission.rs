@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(ev.signature, sub.signature);
                 assert_eq!(ev.logged_at, LOGGED_AT);
             }
-            Ok(Leaf::Policy(_)) => panic!("an event leaf parsed as a policy leaf"),
+            Ok(Leaf::Policy(_) | Leaf::State(_)) => panic!("an event leaf parsed as another kind"),
             Err(e) => panic!(
                 "leaf rendered from an accepted submission does not parse: {e}\nleaf: {}",
                 String::from_utf8_lossy(&rendered)

@@ -112,6 +112,18 @@ impl StateTracker {
     }
 }
 
+/// Whether `e` (if it took effect) changes the record of `fingerprint`
+/// (docs/DESIGN.md "Credential ownership").
+fn changes(e: &Event, fingerprint: &str) -> bool {
+    let Some(c) = &e.credential else { return false };
+    let acts = matches!(
+        e.action.as_str(),
+        "issue" | "bind" | "grant" | "rotate" | "revoke" | "unbind" | "expire"
+    );
+    acts && (c.fingerprint == fingerprint
+        || (e.action == "rotate" && c.previous_fingerprint.as_deref() == Some(fingerprint)))
+}
+
 /// Whether `e` names `fingerprint` (as the credential or the one it replaces).
 #[must_use]
 pub fn names(e: &Event, fingerprint: &str) -> bool {
@@ -189,6 +201,11 @@ pub struct CredentialAnswer {
     pub next_after: Option<u64>,
 }
 
+/// How far a commitment's `logged_at` may be ahead of the verifier's clock
+/// (ms): clocks disagree a little; more would let an answer stay
+/// acceptable for longer than `max_age`.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5_000;
+
 /// What a verifier requires of a credential answer besides the log's key.
 #[derive(Debug, Clone)]
 pub struct Requirements<'a> {
@@ -202,7 +219,8 @@ pub struct Requirements<'a> {
     /// against it, never against a time the server chose.
     pub now_millis: i64,
     /// The oldest commitment accepted: its `logged_at` must be at most
-    /// this far from `now_millis` (ms), in either direction.
+    /// this far before `now_millis` (ms), and at most
+    /// [`MAX_CLOCK_SKEW_MS`] after it.
     pub max_age_millis: i64,
 }
 
@@ -407,7 +425,9 @@ impl CredentialAnswer {
         // Freshness, by the verifier's clock.
         let logged = time::parse_millis(&commitment.logged_at).map_err(|e| bad(e.to_string()))?;
         let age_ms = req.now_millis.saturating_sub(logged);
-        if age_ms.saturating_abs() > req.max_age_millis {
+        // Ahead of the verifier's clock by more than a small skew is as
+        // wrong as too old: it would stretch the window to twice max_age.
+        if age_ms > req.max_age_millis || age_ms < -MAX_CLOCK_SKEW_MS.min(req.max_age_millis) {
             return Err(CredentialError::Stale {
                 logged_at: commitment.logged_at.clone(),
                 age_ms,
@@ -424,6 +444,16 @@ impl CredentialAnswer {
                     "the record is about {}, not {}",
                     r.fingerprint, self.fingerprint
                 )));
+            }
+            if let Some(t) = &r.not_after
+                && time::parse_millis(t).is_err()
+            {
+                return Err(CredentialError::Record(format!(
+                    "not_after {t:?} is not an RFC 3339 time"
+                )));
+            }
+            if r.version >= 1 << 53 || r.last_index >= 1 << 53 {
+                return Err(CredentialError::Record("version or last_index beyond 2^53".into()));
             }
             if r.last_index >= c.index {
                 return Err(CredentialError::Record(format!(
@@ -448,6 +478,17 @@ impl CredentialAnswer {
             });
         }
         let history = self.verify_history(&checkpoint)?;
+        // A change of this credential logged after the commitment proves the
+        // commitment is not the last one (a server hiding that change).
+        if let Some((i, _)) = history
+            .iter()
+            .find(|(i, e)| *i > c.index && e.event.event.took_effect() && changes(&e.event.event, &self.fingerprint))
+        {
+            return Err(CredentialError::Commitment {
+                index: c.index,
+                reason: format!("the history holds a change of this credential at entry {i}, after the commitment"),
+            });
+        }
         if let Some(r) = &self.record
             && !history.is_empty()
             && !history.iter().any(|(i, _)| *i == r.last_index)
@@ -695,5 +736,167 @@ mod tests {
                 "refused"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    //! The verifier against answers built here from a small log: a genuine
+    //! answer passes, and each way of bending one is refused.
+    use super::*;
+    use crate::event::tests::sample;
+    use crate::leaf::{EventLeafTemplate, state_leaf};
+    use crate::ledger::Ledger;
+    use provlog_tlog::checkpoint::sign_checkpoint;
+    use provlog_tlog::keys::{ALG_ED25519, SignerKey};
+    use provlog_tlog::merkle::{MemoryTree, inclusion_proof, leaf_hash};
+    use serde_json::json;
+
+    const T0: &str = "2026-12-02T10:00:00.000Z";
+
+    fn fp(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn event_leaf(id: &str, action: &str, f: &str, not_after: Option<&str>, at: &str) -> Vec<u8> {
+        let mut v = sample();
+        v["event_id"] = json!(id);
+        v["action"] = json!(action);
+        v["credential"] = json!({ "fingerprint": f });
+        if let Some(t) = not_after {
+            v["credential"]["not_after"] = json!(t);
+        }
+        let ce = crate::event::CanonicalEvent::from_value(&v).expect("event");
+        EventLeafTemplate::new(&ce.jcs, "ci", &[1; 64]).render(at)
+    }
+
+    /// A log of `events`, a state commitment after the first `committed`
+    /// of them, and the rest after it; the answer about `f`, its history
+    /// included when `history`.
+    fn answer(events: &[Vec<u8>], committed: usize, f: &str, at: &str, history: bool) -> (CredentialAnswer, SignerKey) {
+        let key = SignerKey::from_seed("answers.example/log", ALG_ED25519, [5; 32]).expect("key");
+        let mut ledger = Ledger::new();
+        let mut entries = Vec::new();
+        for (i, e) in events.iter().take(committed).enumerate() {
+            ledger.push_entry(i as u64, e).expect("rules");
+            entries.push(e.clone());
+        }
+        let index = entries.len() as u64;
+        entries.push(state_leaf(at, index, ledger.len() as u64, &ledger.root()));
+        entries.extend(events.iter().skip(committed).cloned());
+        let mut tree = MemoryTree::new();
+        for e in &entries {
+            tree.push(leaf_hash(e));
+        }
+        let size = entries.len() as u64;
+        let cp = provlog_tlog::checkpoint::Checkpoint::new(key.name(), size, tree.root_at(size).expect("root"));
+        let note = sign_checkpoint(&cp, &key).expect("sign").to_string();
+        let (record, proof) = ledger.prove(f);
+        let record = record.cloned();
+        let items = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| history && matches!(Leaf::parse(e), Ok(Leaf::Event(ev)) if names(&ev.event.event, f)))
+            .map(|(i, e)| HistoryItem {
+                index: i as u64,
+                leaf_hash: b64::encode(leaf_hash(e)),
+                entry: b64::encode(e),
+                decoded: Leaf::to_value(e).expect("json"),
+                proof: inclusion_proof(i as u64, size, &tree)
+                    .expect("proof")
+                    .iter()
+                    .map(b64::encode)
+                    .collect(),
+            })
+            .collect();
+        let a = CredentialAnswer {
+            fingerprint: f.to_owned(),
+            state: record_state(record.as_ref(), i64::MIN),
+            record,
+            map_proof: b64::encode(proof.encode()),
+            commitment: CommitmentItem {
+                index,
+                entry: b64::encode(&entries[usize::try_from(index).expect("i")]),
+                proof: inclusion_proof(index, size, &tree)
+                    .expect("proof")
+                    .iter()
+                    .map(b64::encode)
+                    .collect(),
+            },
+            checkpoint: note,
+            history: items,
+            next_after: None,
+        };
+        (a, key)
+    }
+
+    fn check(a: &CredentialAnswer, key: &SignerKey, f: &str, now: &str) -> Result<VerifiedCredential, CredentialError> {
+        let vk = key.verifier();
+        a.verify_for(
+            f,
+            &Requirements {
+                log_key: &vk,
+                witnesses: &[],
+                min_witnesses: 0,
+                now_millis: time::parse_millis(now).expect("t"),
+                max_age_millis: 60_000,
+            },
+        )
+    }
+
+    #[test]
+    fn a_genuine_answer_verifies_and_bent_ones_do_not() {
+        let a = fp('a');
+        let events = [
+            event_leaf("e-1", "issue", &a, Some("2027-01-01T00:00:00Z"), T0),
+            event_leaf("e-2", "revoke", &a, None, T0),
+        ];
+        // Committed after the issue only, the revoke logged after it.
+        let (stale_view, key) = answer(&events, 1, &a, T0, false);
+        let v = check(&stale_view, &key, &a, "2026-12-02T10:00:30.000Z").expect("genuine");
+        assert_eq!(v.state, CredentialState::Active);
+        assert_eq!(
+            check(&stale_view, &key, &a, "2027-06-01T00:00:00.000Z").map(|v| v.state),
+            Err(CredentialError::Stale {
+                logged_at: T0.into(),
+                age_ms: time::parse_millis("2027-06-01T00:00:00.000Z").expect("t") - time::parse_millis(T0).expect("t"),
+                max_age_ms: 60_000
+            })
+        );
+        // Its own history shows the later revoke: refused.
+        let (with_history, key) = answer(&events, 1, &a, T0, true);
+        let err = check(&with_history, &key, &a, "2026-12-02T10:00:30.000Z").expect_err("a later change");
+        assert!(err.to_string().contains("after the commitment"), "{err}");
+        // Committed after both: revoked, with or without its history.
+        for h in [false, true] {
+            let (full, key) = answer(&events, 2, &a, T0, h);
+            let v = check(&full, &key, &a, "2026-12-02T10:00:30.000Z").expect("genuine");
+            assert_eq!(v.state, CredentialState::Revoked);
+        }
+        // A commitment from the future (beyond the clock skew) is refused,
+        // a little ahead is not.
+        let (ahead, key) = answer(&events, 2, &a, "2026-12-02T10:00:40.000Z", false);
+        assert!(check(&ahead, &key, &a, "2026-12-02T10:00:37.000Z").is_ok());
+        assert!(matches!(
+            check(&ahead, &key, &a, "2026-12-02T10:00:00.000Z"),
+            Err(CredentialError::Stale { .. })
+        ));
+        // A record whose not_after is not a time cannot be judged: refused.
+        let (mut odd, key) = answer(&events, 1, &a, T0, false);
+        if let Some(r) = odd.record.as_mut() {
+            r.not_after = Some("soon".into());
+        }
+        assert!(matches!(
+            check(&odd, &key, &a, "2026-12-02T10:00:30.000Z"),
+            Err(CredentialError::Record(_))
+        ));
+        // Another credential's genuine answer; an unknown one is unknown.
+        assert!(matches!(
+            check(&stale_view, &key, &fp('b'), "2026-12-02T10:00:30.000Z"),
+            Err(CredentialError::OtherCredential { .. })
+        ));
+        let (unknown, key) = answer(&events, 2, &fp('c'), T0, false);
+        let v = check(&unknown, &key, &fp('c'), "2026-12-02T10:00:30.000Z").expect("absence");
+        assert_eq!((v.state, v.record), (CredentialState::Unknown, None));
     }
 }

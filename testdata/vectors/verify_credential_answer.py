@@ -9,7 +9,7 @@ RFC 8032 section 6 reference algorithm, the map proof is map_v1_model.py's.
 prints {"ok": true, "state": "...", "commitment": N} or
 {"ok": false, "reason": "..."} and exits 0 either way (1 on bad usage).
 """
-import base64, hashlib, json, sys, os
+import base64, hashlib, json, os, re, sys
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,8 +109,22 @@ def jcs(v):
     return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+LOGGED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_CLOCK_SKEW_MS = 5000
+
+
 def millis(t):
+    if not isinstance(t, str) or not RFC3339.match(t):
+        raise Fail(f"not an RFC 3339 time: {t!r}")
     return int(datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp() * 1000)
+
+
+def uint(x, what):
+    if type(x) is not int or x < 0:
+        raise Fail(f"{what} is not an unsigned integer")
+    return x
 
 
 # --- C2SP signed note / checkpoint ------------------------------------------
@@ -166,31 +180,44 @@ def inclusion_root(index, size, leaf, proof):
 
 
 def verify(answer, fingerprint, vkey, now_ms, max_age_ms):
-    if answer.get("fingerprint") != fingerprint:
+    # Steps of docs/MAP.md "Verifying an answer". Not implemented here:
+    # witness cosignatures (step 2's second half) and history items
+    # (step 7): an answer with a history is refused rather than half checked.
+    if not FINGERPRINT.match(fingerprint) or answer.get("fingerprint") != fingerprint:
         raise Fail("the answer is about another credential")
+    if answer.get("history"):
+        raise Fail("answers with a history are not checked by this verifier")
     if "next_after" in answer:
         raise Fail("a page of a longer history")
     size, root = open_checkpoint(answer["checkpoint"], vkey)
     c = answer["commitment"]
     entry = b64(c["entry"], "commitment entry")
     proof = [b64(p, "proof hash", 32) for p in c["proof"]]
-    if inclusion_root(c["index"], size, H(b"\x00" + entry), proof) != root:
+    if inclusion_root(uint(c["index"], "index"), size, H(b"\x00" + entry), proof) != root:
         raise Fail("the commitment is not included in the checkpoint")
     leaf = json.loads(entry)
     if jcs(leaf) != entry:
         raise Fail("the commitment leaf is not canonical")
     if sorted(leaf) != ["credentials", "kind", "logged_at", "map_root", "size", "v"]:
         raise Fail("not a state leaf")
-    if leaf["kind"] != "state" or leaf["v"] != 1 or leaf["size"] != c["index"]:
+    if leaf["kind"] != "state" or uint(leaf["v"], "v") != 1 or uint(leaf["size"], "size") != c["index"]:
         raise Fail("not a state leaf covering the entries before it")
-    if abs(now_ms - millis(leaf["logged_at"])) > max_age_ms:
-        raise Fail("stale: the commitment is older than the maximum age")
+    uint(leaf["credentials"], "credentials")
+    if not isinstance(leaf["logged_at"], str) or not LOGGED_AT.match(leaf["logged_at"]):
+        raise Fail("logged_at is not YYYY-MM-DDTHH:MM:SS.mmmZ")
+    age = now_ms - millis(leaf["logged_at"])
+    if age > max_age_ms or age < -min(MAX_CLOCK_SKEW_MS, max_age_ms):
+        raise Fail("stale: the commitment is older than the maximum age (or ahead of this clock)")
     rec = answer.get("record")
     key = H(b"provlog/credential-key/v1\n" + fingerprint.encode())
     value = None
     if rec is not None:
-        if rec["fingerprint"] != fingerprint or rec["last_index"] >= c["index"]:
+        if rec["fingerprint"] != fingerprint or uint(rec["last_index"], "last_index") >= c["index"]:
             raise Fail("the record does not fit the answer")
+        if uint(rec["version"], "version") >= 2**53 or rec["last_index"] >= 2**53:
+            raise Fail("version or last_index beyond 2^53")
+        if "not_after" in rec:
+            millis(rec["not_after"])
         value = H(b"provlog/credential-record/v1\n" + jcs(rec))
     if not mapv1.verify(b64(leaf["map_root"], "map root", 32), key, value, b64(answer["map_proof"], "map proof")):
         raise Fail("the map proof does not verify")

@@ -287,7 +287,12 @@ pub enum PolicyError {
 pub fn require_cosignatures(note: &[u8], witnesses: &[VerifierKey], min: usize) -> Result<usize, PolicyError> {
     let note = Note::parse(note).map_err(PolicyError::Note)?;
     let mut got = 0;
+    // A key given twice is one witness: it must not count twice.
+    let mut seen = std::collections::HashSet::new();
     for w in witnesses {
+        if !seen.insert((w.name().to_owned(), w.key_id())) {
+            continue;
+        }
         let lines: Vec<_> = note
             .signatures()
             .iter()
@@ -415,6 +420,12 @@ mod tests {
         assert!(matches!(
             require_cosignatures(note.as_bytes(), &keys, 3),
             Err(PolicyError::TooFew { got: 2, of: 3, want: 3 })
+        ));
+        // One witness given twice is one cosignature, not two.
+        let twice = [w1.verifier(), w1.verifier(), w3.verifier()];
+        assert!(matches!(
+            require_cosignatures(note.as_bytes(), &twice, 2),
+            Err(PolicyError::TooFew { got: 1, .. })
         ));
         // A cosignature over another checkpoint does not count: it fails.
         let other = format!("log.example\n6\n{}\n", b64::encode([9u8; 32]));
