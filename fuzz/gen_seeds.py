@@ -217,7 +217,9 @@ EVENTS = [
      "outcome": "success",
      "credential": {"fingerprint": "sha256:" + "a" * 64, "not_after": "2027-02-23T10:00:00Z"}},
     {"event_id": "rotate-a-b", "occurred_at": "2026-11-25T11:00:00.123+01:00", "action": "rotate",
-     "actor": {"id": "wf/rotate", "type": "workflow"}, "target": {"id": "svc-a", "type": "service_account"},
+     "actor": {"id": "wf/rotate", "type": "workflow"},
+     # The same target as the issue, system included: a credential belongs to one target.
+     "target": {"id": "svc-a", "type": "service_account", "system": "gcp"},
      "authority": {}, "decision": {"result": "allow"}, "outcome": "success",
      "credential": {"fingerprint": "sha256:" + "b" * 64, "previous_fingerprint": "sha256:" + "a" * 64}},
     {"event_id": "issue-c", "occurred_at": "2026-11-25T12:00:00Z", "action": "issue",
