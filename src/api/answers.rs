@@ -114,6 +114,7 @@ pub(super) fn events_page(
 /// prove against (its size and note: the latest, the latest witnessed, or
 /// a kept one a client pinned), whether the history is wanted, and the
 /// history cursor.
+#[derive(Clone)]
 pub(super) struct CredentialQuery {
     pub fingerprint: String,
     /// The checkpoint chosen by the handler, or `None` for a pinned
@@ -140,12 +141,38 @@ struct Head<'a> {
 /// the async worker: the record and map proof from the readers' map, the
 /// commitment's inclusion proof from [`Log::commitment_proof`] (memory,
 /// mostly), the checkpoint the handler chose or a kept one. Its bytes are
-/// those [`credential`] writes without a history.
+/// of [`credential`]'s head.
 ///
 /// # Errors
 /// As [`credential`].
 pub(super) async fn credential_small(log: &std::sync::Arc<Log>, q: &CredentialQuery) -> Result<Vec<u8>, ApiError> {
-    let (size, checkpoint, state) = match (&q.checkpoint, q.tree_size) {
+    let (size, checkpoint, state) = if q.reads_kept_checkpoint() {
+        let (l, q2) = (std::sync::Arc::clone(log), q.clone());
+        tokio::task::spawn_blocking(move || answer_point(&l, &q2))
+            .await
+            .map_err(|_| ApiError::internal(&"a read task failed"))??
+    } else {
+        answer_point(log, q)?
+    };
+    let (record, proof, index, entry) = within(state, size)?;
+    let inclusion = log.commitment_proof(index, size).await?;
+    head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)
+}
+
+impl CredentialQuery {
+    /// Whether the answer is against a kept checkpoint read from storage
+    /// (a pinned `tree_size` other than the one the handler chose).
+    fn reads_kept_checkpoint(&self) -> bool {
+        self.tree_size
+            .is_some_and(|t| self.checkpoint.as_ref().is_none_or(|(n, _)| *n != t))
+    }
+}
+
+/// The checkpoint an answer is against (size and note) and the committed
+/// state of the credential. Blocking only when it reads a kept checkpoint
+/// ([`CredentialQuery::reads_kept_checkpoint`]).
+fn answer_point(log: &Log, q: &CredentialQuery) -> Result<(u64, String, Committed), ApiError> {
+    Ok(match (&q.checkpoint, q.tree_size) {
         (Some((n, note)), None) => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
         (Some((n, note)), Some(t)) if *n == t => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
         // The map before the checkpoint: the committer publishes a
@@ -155,17 +182,8 @@ pub(super) async fn credential_small(log: &std::sync::Arc<Log>, q: &CredentialQu
             let p = log.published();
             (p.size, p.checkpoint.clone(), state)
         }
-        (_, Some(t)) => {
-            let l = std::sync::Arc::clone(log);
-            let note = tokio::task::spawn_blocking(move || l.checkpoint_blocking(t))
-                .await
-                .map_err(|_| ApiError::internal(&"a read task failed"))??;
-            (t, note, committed_state(log, &q.fingerprint, t)?)
-        }
-    };
-    let (record, proof, index, entry) = within(state, size)?;
-    let inclusion = log.commitment_proof(index, size).await?;
-    head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)
+        (_, Some(t)) => (t, log.checkpoint_blocking(t)?, committed_state(log, &q.fingerprint, t)?),
+    })
 }
 
 /// The committed state of one credential: its record, the map proof, the
@@ -242,30 +260,19 @@ fn not_committed(why: String) -> ApiError {
 /// Writes a credential answer (a `CredentialAnswer`, docs/MAP.md
 /// "Credential answers"): the record and map proof against the last state
 /// commitment the checkpoint includes, the commitment's leaf and inclusion
-/// proof, and with `history` the events naming the fingerprint (or the
-/// page of them after `after`). Blocking.
+/// proof, and the events naming the fingerprint (or the page of them after
+/// `after`): the `history=true` answer; [`credential_small`] is the other.
+/// Blocking.
 ///
 /// # Errors
 /// 404 for a tree size whose checkpoint is not kept; 409 when the pinned
 /// checkpoint predates the commitment (the state moved on: start again);
 /// 503 before the first commitment; storage errors; [`Cancelled`].
 pub(super) fn credential(log: &Log, q: &CredentialQuery, budget: u64, w: &mut ChunkWriter) -> Result<(), ApiError> {
-    let (size, checkpoint, state) = match (&q.checkpoint, q.tree_size) {
-        (Some((n, note)), None) => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
-        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
-        (None, None) => {
-            let state = committed_state(log, &q.fingerprint, 0)?;
-            let p = log.published();
-            (p.size, p.checkpoint.clone(), state)
-        }
-        (_, Some(t)) => (t, log.checkpoint_blocking(t)?, committed_state(log, &q.fingerprint, t)?),
-    };
+    let (size, checkpoint, state) = answer_point(log, q)?;
     let (record, proof, index, entry) = within(state, size)?;
     let inclusion = log.inclusion_proof_blocking(index, size)?;
     let mut head = head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)?;
-    if !q.history {
-        return put(w, &head);
-    }
     head.pop(); // the closing brace
     put(w, &head)?;
     let hits = log.credential_hits(&q.fingerprint, size)?;

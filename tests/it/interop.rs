@@ -236,17 +236,20 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
             let f = case["fingerprint"].as_str().expect("fp");
             let file = dir.path().join(format!("answer-{n}.json"));
             std::fs::write(&file, case["answer"].to_string()).expect("write");
-            let out = std::process::Command::new("python3")
-                .arg(&py)
-                .arg(&file)
-                .arg(f)
-                .arg(vkey.to_vkey_string())
-                .arg(now.to_string())
-                .arg(max_age.to_string())
-                .output()
-                .expect("python3");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            let python = |at: i64| -> serde_json::Value {
+                let out = std::process::Command::new("python3")
+                    .arg(&py)
+                    .arg(&file)
+                    .arg(f)
+                    .arg(vkey.to_vkey_string())
+                    .arg(at.to_string())
+                    .arg(max_age.to_string())
+                    .output()
+                    .expect("python3");
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                serde_json::from_slice(&out.stdout).expect("json")
+            };
+            let theirs = python(now);
             let ours = serde_json::from_value::<CredentialAnswer>(case["answer"].clone())
                 .map_err(|e| e.to_string())
                 .and_then(|a| {
@@ -271,16 +274,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
                 assert_eq!(theirs["state"], want["state"], "case {n}");
             }
             // Both refuse the answer once it is stale.
-            let late = std::process::Command::new("python3")
-                .arg(&py)
-                .arg(&file)
-                .arg(f)
-                .arg(vkey.to_vkey_string())
-                .arg((now + max_age + 60_000).to_string())
-                .arg(max_age.to_string())
-                .output()
-                .expect("python3");
-            let late: serde_json::Value = serde_json::from_slice(&late.stdout).expect("json");
+            let late = python(now + max_age + 60_000);
             assert_eq!(late["ok"], false, "case {n}: a stale answer is refused: {late}");
         }
     }

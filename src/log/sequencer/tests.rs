@@ -47,16 +47,24 @@ fn registry(key: &SignerKey, targets: &str) -> Arc<Registry> {
 /// An event job as a handler hands it over: signed by `key`, its
 /// signature checked with `key`.
 fn job(key: &SignerKey, id: &str, target: &str) -> EventJob {
-    let event = serde_json::json!({
+    event_job(key, id, "rotate", target, None)
+}
+
+/// An event job with `action` on `target`, naming credential `fp` if given.
+fn event_job(key: &SignerKey, id: &str, action: &str, target: &str, fp: Option<&str>) -> EventJob {
+    let mut event = serde_json::json!({
         "event_id": id,
         "occurred_at": "2026-11-25T10:00:00Z",
-        "action": "rotate",
+        "action": action,
         "actor": {"id": "wf/rotate-keys", "type": "workflow"},
         "target": {"id": target, "type": "service_account", "system": "gcp"},
         "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
         "decision": {"result": "allow", "policy_id": "rot-90d"},
         "outcome": "success",
     });
+    if let Some(fp) = fp {
+        event["credential"] = serde_json::json!({ "fingerprint": fp });
+    }
     let v = provlog_proto::submission::sign(&event, key.name(), key).expect("sign");
     let submission = Submission::from_value(v).expect("submission");
     EventJob {
@@ -455,24 +463,7 @@ async fn a_batch_over_the_queue_capacity_is_refused_whole() {
 
 /// A job whose event issues the credential `fp` for `target`.
 fn issue_job(key: &SignerKey, id: &str, target: &str, fp: &str) -> EventJob {
-    let mut event = serde_json::json!({
-        "event_id": id,
-        "occurred_at": "2026-11-25T10:00:00Z",
-        "action": "issue",
-        "actor": {"id": "wf/issue", "type": "workflow"},
-        "target": {"id": target, "type": "service_account", "system": "gcp"},
-        "authority": {"approval_id": "CHG-42", "approved_by": "alice"},
-        "decision": {"result": "allow", "policy_id": "iss"},
-        "outcome": "success",
-    });
-    event["credential"] = serde_json::json!({ "fingerprint": fp });
-    let v = provlog_proto::submission::sign(&event, key.name(), key).expect("sign");
-    let submission = Submission::from_value(v).expect("submission");
-    EventJob {
-        dedup_key: dedup_key(&submission.submitter, &submission.event.event.event_id),
-        verified_with: key.verifier(),
-        submission,
-    }
+    event_job(key, id, "issue", target, Some(fp))
 }
 
 /// The state leaf at `index` of `store`, parsed.

@@ -56,6 +56,10 @@ pub(crate) async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_tlog
 
 /// Submits `n` events (targets `{prefix}-{i}`) through the batch endpoint,
 /// 1,000 per request; returns the indexes.
+pub(crate) async fn submit_many(c: &reqwest::Client, url: &str, key: &SignerKey, prefix: &str, n: usize) -> Vec<u64> {
+    submit_events(c, url, key, prefix, n, event).await
+}
+
 /// [`submit_many`] with events that name no credential: one entry per
 /// event and no state commitment, for tests about the tree's shape.
 pub(crate) async fn submit_many_plain(
@@ -65,30 +69,7 @@ pub(crate) async fn submit_many_plain(
     prefix: &str,
     n: usize,
 ) -> Vec<u64> {
-    let mut out = Vec::new();
-    let all: Vec<Value> = (0..n)
-        .map(|i| {
-            submission(
-                key,
-                &plain_event(&format!("{prefix}-{i}"), &format!("svc-{prefix}-{i}")),
-            )
-        })
-        .collect();
-    for chunk in all.chunks(1000) {
-        let (st, body) = post(
-            c,
-            url,
-            "/v1/entries/batch",
-            serde_json::to_vec(&json!({ "submissions": chunk })).expect("json"),
-        )
-        .await;
-        assert_eq!(st, 200, "{body}");
-        for r in body["results"].as_array().expect("results") {
-            assert!(r["status"] == 201 || r["status"] == 200, "{r}");
-            out.push(r["receipt"]["index"].as_u64().expect("index"));
-        }
-    }
-    out
+    submit_events(c, url, key, prefix, n, plain_event).await
 }
 
 /// An [`event`] without its credential.
@@ -100,10 +81,17 @@ pub(crate) fn plain_event(id: &str, target: &str) -> Value {
     e
 }
 
-pub(crate) async fn submit_many(c: &reqwest::Client, url: &str, key: &SignerKey, prefix: &str, n: usize) -> Vec<u64> {
+async fn submit_events(
+    c: &reqwest::Client,
+    url: &str,
+    key: &SignerKey,
+    prefix: &str,
+    n: usize,
+    make: fn(&str, &str) -> Value,
+) -> Vec<u64> {
     let mut out = Vec::new();
     let all: Vec<Value> = (0..n)
-        .map(|i| submission(key, &event(&format!("{prefix}-{i}"), &format!("svc-{prefix}-{i}"))))
+        .map(|i| submission(key, &make(&format!("{prefix}-{i}"), &format!("svc-{prefix}-{i}"))))
         .collect();
     for chunk in all.chunks(1000) {
         let (st, body) = post(
