@@ -46,6 +46,7 @@ fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
         checkpoint: vec![b'c'; 200],
         policy: None,
         last_logged_at: 0,
+        map: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn append(c: &mut Criterion) {
                         policy: None,
                         terms,
                         last_logged_at: 0,
+                        map: None,
                     })
                     .expect("append");
             });

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         min_witnesses: 0,
         now_millis: 1_795_000_000_000,
         max_age_millis: i64::MAX / 4,
+        as_of_entry: None,
     };
     if let Ok(v) = a.verify_for(&a.fingerprint, &req) {
         assert!(v.commitment_index < v.checkpoint.size, "commitment outside the tree");

@@ -222,6 +222,12 @@ pub struct Requirements<'a> {
     /// this far before `now_millis` (ms), and at most
     /// [`MAX_CLOCK_SKEW_MS`] after it.
     pub max_age_millis: i64,
+    /// A historical question: the answer is about the map in force when
+    /// this entry was logged (`?at=`), not the current one. Its commitment
+    /// must then be at or before the entry, freshness is not asked, expiry
+    /// is judged at the commitment's `logged_at`, and later changes in the
+    /// history are expected.
+    pub as_of_entry: Option<u64>,
 }
 
 /// Why a credential answer does not hold.
@@ -422,12 +428,20 @@ impl CredentialAnswer {
             return Err(bad("not a state leaf".into()));
         };
         commitment.check_index(c.index).map_err(|e| bad(e.to_string()))?;
-        // Freshness, by the verifier's clock.
+        // Freshness, by the verifier's clock; or for a historical question,
+        // a commitment in force at the entry asked about.
         let logged = time::parse_millis(&commitment.logged_at).map_err(|e| bad(e.to_string()))?;
         let age_ms = req.now_millis.saturating_sub(logged);
-        // Ahead of the verifier's clock by more than a small skew is as
-        // wrong as too old: it would stretch the window to twice max_age.
-        if age_ms > req.max_age_millis || age_ms < -MAX_CLOCK_SKEW_MS.min(req.max_age_millis) {
+        if let Some(at) = req.as_of_entry {
+            if c.index > at {
+                return Err(bad(format!(
+                    "the commitment is at entry {}, after entry {at} the question is about",
+                    c.index
+                )));
+            }
+        } else if age_ms > req.max_age_millis || age_ms < -MAX_CLOCK_SKEW_MS.min(req.max_age_millis) {
+            // Ahead of the verifier's clock by more than a small skew is as
+            // wrong as too old: it would stretch the window to twice max_age.
             return Err(CredentialError::Stale {
                 logged_at: commitment.logged_at.clone(),
                 age_ms,
@@ -482,6 +496,7 @@ impl CredentialAnswer {
         // commitment is not the last one (a server hiding that change).
         if let Some((i, _)) = history
             .iter()
+            .filter(|_| req.as_of_entry.is_none())
             .find(|(i, e)| *i > c.index && e.event.event.took_effect() && changes(&e.event.event, &self.fingerprint))
         {
             return Err(CredentialError::Commitment {
@@ -499,7 +514,14 @@ impl CredentialAnswer {
             )));
         }
         Ok(VerifiedCredential {
-            state: record_state(self.record.as_ref(), req.now_millis),
+            state: record_state(
+                self.record.as_ref(),
+                if req.as_of_entry.is_some() {
+                    logged
+                } else {
+                    req.now_millis
+                },
+            ),
             record: self.record.clone(),
             commitment,
             commitment_index: c.index,
@@ -720,6 +742,7 @@ mod tests {
             min_witnesses: 0,
             now_millis: 0,
             max_age_millis: 0,
+            as_of_entry: None,
         };
         assert_eq!(
             page(&[1], Some(1), "c").verify_for(&fp('a'), &req),
@@ -840,6 +863,7 @@ mod answer_tests {
                 min_witnesses: 0,
                 now_millis: time::parse_millis(now).expect("t"),
                 max_age_millis: 60_000,
+                as_of_entry: None,
             },
         )
     }

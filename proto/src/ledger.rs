@@ -130,7 +130,25 @@ impl CredentialRecord {
     /// Its map value: `SHA-256("provlog/credential-record/v1\n" ‖ JCS(record))`.
     #[must_use]
     pub fn value(&self) -> Value {
-        sha256(&[VALUE_TAG, &self.canonical()])
+        record_value(&self.canonical())
+    }
+}
+
+/// The map value of a record whose canonical bytes are `canonical`:
+/// `SHA-256("provlog/credential-record/v1\n" ‖ canonical)`.
+#[must_use]
+pub fn record_value(canonical: &[u8]) -> Value {
+    sha256(&[VALUE_TAG, canonical])
+}
+
+impl CredentialRecord {
+    /// The record stored as its canonical bytes (what
+    /// [`CredentialRecord::canonical`] wrote).
+    ///
+    /// # Errors
+    /// Bytes that are no record.
+    pub fn from_canonical(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
     }
 }
 
@@ -190,6 +208,117 @@ fn state_name(s: RecordState) -> &'static str {
     }
 }
 
+/// Why [`changes`] gives no records.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError<E> {
+    /// The event breaks a rule.
+    #[error(transparent)]
+    Rule(#[from] OwnershipError),
+    /// Reading a current record failed.
+    #[error("reading a credential record: {0}")]
+    Read(#[source] E),
+}
+
+/// The records event `e` (entry `index`, by `submitter`) would write, or
+/// why it may not, given `current`, which reads a credential's current
+/// record and its map value (`None`: no event named it yet). The one
+/// statement of the rules: [`Ledger`] and the server's stored map both
+/// apply them through here.
+///
+/// # Errors
+/// [`CheckError::Rule`] naming the rule; [`CheckError::Read`] when
+/// `current` fails.
+pub fn changes<E>(
+    current: &mut impl FnMut(&str) -> Result<Option<(CredentialRecord, Value)>, E>,
+    e: &Event,
+    index: u64,
+    submitter: &str,
+) -> Result<Vec<CredentialRecord>, CheckError<E>> {
+    let Some(c) = &e.credential else { return Ok(Vec::new()) };
+    if !e.took_effect() {
+        return Ok(Vec::new());
+    }
+    let fp = c.fingerprint.as_str();
+    let now = current(fp).map_err(CheckError::Read)?;
+    let owned = |r: &CredentialRecord| -> Result<(), OwnershipError> {
+        if r.owner == e.target {
+            Ok(())
+        } else {
+            Err(OwnershipError::OwnedByOther {
+                fingerprint: r.fingerprint.clone(),
+                owner: target_name(&r.owner),
+                target: target_name(&e.target),
+            })
+        }
+    };
+    let next =
+        |r: Option<&(CredentialRecord, Value)>, fingerprint: &str, state: RecordState, not_after: Option<String>| {
+            CredentialRecord {
+                v: 1,
+                fingerprint: fingerprint.to_owned(),
+                state,
+                owner: r.map_or_else(|| e.target.clone(), |(r, _)| r.owner.clone()),
+                issued_by: r.map_or_else(|| submitter.to_owned(), |(r, _)| r.issued_by.clone()),
+                not_after,
+                last_index: index,
+                version: r.map_or(1, |(r, _)| r.version + 1),
+                previous: r.map(|(_, v)| b64::encode(v)),
+            }
+        };
+    let not_after_of = |r: Option<&(CredentialRecord, Value)>| r.and_then(|(r, _)| r.not_after.clone());
+    let mut out = Vec::new();
+    match e.action.as_str() {
+        "issue" | "bind" | "grant" | "rotate" => {
+            if let Some((r, _)) = &now {
+                owned(r)?;
+                if r.state != RecordState::Active {
+                    return Err(OwnershipError::Retired {
+                        fingerprint: fp.to_owned(),
+                        state: state_name(r.state),
+                    }
+                    .into());
+                }
+            }
+            if e.action == "rotate"
+                && let Some(p) = c.previous_fingerprint.as_deref().filter(|p| *p != fp)
+            {
+                let prev = current(p).map_err(CheckError::Read)?;
+                if let Some((r, _)) = &prev {
+                    owned(r)?;
+                }
+                match &prev {
+                    Some((r, _)) if r.state != RecordState::Active => {}
+                    _ => out.push(next(
+                        prev.as_ref(),
+                        p,
+                        RecordState::Superseded,
+                        not_after_of(prev.as_ref()),
+                    )),
+                }
+            }
+            out.push(next(now.as_ref(), fp, RecordState::Active, c.not_after.clone()));
+        }
+        "revoke" | "unbind" => {
+            if let Some((r, _)) = &now {
+                owned(r)?;
+            }
+            out.push(next(now.as_ref(), fp, RecordState::Revoked, not_after_of(now.as_ref())));
+        }
+        "expire" => {
+            if let Some((r, _)) = &now {
+                owned(r)?;
+            }
+            match &now {
+                Some((r, _)) if r.state != RecordState::Active => {}
+                _ => out.push(next(now.as_ref(), fp, RecordState::Expired, not_after_of(now.as_ref()))),
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
 /// Every credential's record, and the map over them.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
@@ -246,104 +375,16 @@ impl Ledger {
     /// # Errors
     /// [`OwnershipError`] naming the rule.
     pub fn check(&self, e: &Event, index: u64, submitter: &str) -> Result<Vec<CredentialRecord>, OwnershipError> {
-        let Some(c) = &e.credential else { return Ok(Vec::new()) };
-        if !e.took_effect() {
-            return Ok(Vec::new());
-        }
-        let fp = c.fingerprint.as_str();
-        let current = self.records.get(fp);
-        let owned = |r: &CredentialRecord| -> Result<(), OwnershipError> {
-            if r.owner == e.target {
-                Ok(())
-            } else {
-                Err(OwnershipError::OwnedByOther {
-                    fingerprint: r.fingerprint.clone(),
-                    owner: target_name(&r.owner),
-                    target: target_name(&e.target),
-                })
-            }
+        let mut read = |fp: &str| -> Result<_, std::convert::Infallible> {
+            Ok(self.records.get(fp).map(|r| {
+                let v = self.map.get(&credential_key(fp)).copied().unwrap_or_else(|| r.value());
+                (r.clone(), v)
+            }))
         };
-        let next = |r: Option<&CredentialRecord>, fingerprint: &str, state: RecordState, not_after: Option<String>| {
-            CredentialRecord {
-                v: 1,
-                fingerprint: fingerprint.to_owned(),
-                state,
-                owner: r.map_or_else(|| e.target.clone(), |r| r.owner.clone()),
-                issued_by: r.map_or_else(|| submitter.to_owned(), |r| r.issued_by.clone()),
-                not_after,
-                last_index: index,
-                version: r.map_or(1, |r| r.version + 1),
-                // The map holds the current value: no need to hash the
-                // record again.
-                previous: r.map(|r| {
-                    b64::encode(
-                        self.map
-                            .get(&credential_key(&r.fingerprint))
-                            .copied()
-                            .unwrap_or_else(|| r.value()),
-                    )
-                }),
-            }
-        };
-        let mut out = Vec::new();
-        match e.action.as_str() {
-            "issue" | "bind" | "grant" | "rotate" => {
-                if let Some(r) = current {
-                    owned(r)?;
-                    if r.state != RecordState::Active {
-                        return Err(OwnershipError::Retired {
-                            fingerprint: fp.to_owned(),
-                            state: state_name(r.state),
-                        });
-                    }
-                }
-                if e.action == "rotate"
-                    && let Some(p) = c.previous_fingerprint.as_deref().filter(|p| *p != fp)
-                {
-                    let prev = self.records.get(p);
-                    if let Some(r) = prev {
-                        owned(r)?;
-                    }
-                    match prev {
-                        Some(r) if r.state != RecordState::Active => {}
-                        _ => out.push(next(
-                            prev,
-                            p,
-                            RecordState::Superseded,
-                            prev.and_then(|r| r.not_after.clone()),
-                        )),
-                    }
-                }
-                out.push(next(current, fp, RecordState::Active, c.not_after.clone()));
-            }
-            "revoke" | "unbind" => {
-                if let Some(r) = current {
-                    owned(r)?;
-                }
-                out.push(next(
-                    current,
-                    fp,
-                    RecordState::Revoked,
-                    current.and_then(|r| r.not_after.clone()),
-                ));
-            }
-            "expire" => {
-                if let Some(r) = current {
-                    owned(r)?;
-                }
-                match current {
-                    Some(r) if r.state != RecordState::Active => {}
-                    _ => out.push(next(
-                        current,
-                        fp,
-                        RecordState::Expired,
-                        current.and_then(|r| r.not_after.clone()),
-                    )),
-                }
-            }
-            _ => {}
-        }
-        Ok(out)
+        changes(&mut read, e, index, submitter).map_err(|err| match err {
+            CheckError::Rule(r) => r,
+            CheckError::Read(never) => match never {},
+        })
     }
 
     /// Writes records [`Ledger::check`] returned.

@@ -18,6 +18,7 @@
 //! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
 //! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
 //! | [`map`] | `provlog-map-v1`: the verifiable map (binary Patricia trie) with proofs of inclusion and absence (docs/MAP.md) |
+//! | [`map_nodes`] | the map as stored, content-addressed nodes: proofs of any stored version and batched updates |
 //! | [`ledger`] | who owns each credential and its state record, the rules events follow, and the map over the records |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
 //! | [`json`] | strict JSON input (no repeated member names, bounded depth) and RFC 8785 canonical output |
@@ -42,6 +43,7 @@ pub mod leaf;
 pub mod ledger;
 pub mod lifecycle;
 pub mod map;
+pub mod map_nodes;
 pub mod policy;
 pub mod receipt;
 pub mod submission;

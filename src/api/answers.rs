@@ -123,6 +123,8 @@ pub(super) struct CredentialQuery {
     pub tree_size: Option<u64>,
     pub history: bool,
     pub after: Option<u64>,
+    /// Answer with the map in force at this entry, not the latest.
+    pub at: Option<u64>,
 }
 
 /// The fields of a credential answer before its history.
@@ -137,53 +139,49 @@ struct Head<'a> {
     checkpoint: &'a str,
 }
 
-/// A credential answer without its history (`history=false`), built on
-/// the async worker: the record and map proof from the readers' map, the
-/// commitment's inclusion proof from [`Log::commitment_proof`] (memory,
-/// mostly), the checkpoint the handler chose or a kept one. Its bytes are
+/// A credential answer without its history (`history=false`), not
+/// streamed: the record and map proof read from the stored map version
+/// on the blocking pool, the commitment's inclusion proof from
+/// [`Log::commitment_proof`] (memory, mostly), the checkpoint the handler
+/// chose or a kept one. Its bytes are
 /// of [`credential`]'s head.
 ///
 /// # Errors
 /// As [`credential`].
 pub(super) async fn credential_small(log: &std::sync::Arc<Log>, q: &CredentialQuery) -> Result<Vec<u8>, ApiError> {
-    let (size, checkpoint, state) = if q.reads_kept_checkpoint() {
-        let (l, q2) = (std::sync::Arc::clone(log), q.clone());
-        tokio::task::spawn_blocking(move || answer_point(&l, &q2))
-            .await
-            .map_err(|_| ApiError::internal(&"a read task failed"))??
-    } else {
-        answer_point(log, q)?
-    };
+    // The map is read from the store: on the blocking pool.
+    let (l, q2) = (std::sync::Arc::clone(log), q.clone());
+    let (size, checkpoint, state) = tokio::task::spawn_blocking(move || answer_point(&l, &q2))
+        .await
+        .map_err(|_| ApiError::internal(&"a read task failed"))??;
     let (record, proof, index, entry) = within(state, size)?;
     let inclusion = log.commitment_proof(index, size).await?;
     head_bytes(&q.fingerprint, record, &proof, index, &entry, &inclusion, &checkpoint)
 }
 
-impl CredentialQuery {
-    /// Whether the answer is against a kept checkpoint read from storage
-    /// (a pinned `tree_size` other than the one the handler chose).
-    fn reads_kept_checkpoint(&self) -> bool {
-        self.tree_size
-            .is_some_and(|t| self.checkpoint.as_ref().is_none_or(|(n, _)| *n != t))
-    }
-}
-
 /// The checkpoint an answer is against (size and note) and the committed
-/// state of the credential. Blocking only when it reads a kept checkpoint
-/// ([`CredentialQuery::reads_kept_checkpoint`]).
+/// state of the credential: in the last version that checkpoint includes,
+/// or with `at`, in the version in force at that entry. Blocking.
 fn answer_point(log: &Log, q: &CredentialQuery) -> Result<(u64, String, Committed), ApiError> {
-    Ok(match (&q.checkpoint, q.tree_size) {
-        (Some((n, note)), None) => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
-        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone(), committed_state(log, &q.fingerprint, *n)?),
-        // The map before the checkpoint: the committer publishes a
-        // checkpoint before the commitment it includes reaches the map.
+    let (size, note) = match (&q.checkpoint, q.tree_size) {
+        (Some((n, note)), None) => (*n, note.clone()),
+        (Some((n, note)), Some(t)) if *n == t => (*n, note.clone()),
         (None, None) => {
-            let state = committed_state(log, &q.fingerprint, 0)?;
             let p = log.published();
-            (p.size, p.checkpoint.clone(), state)
+            (p.size, p.checkpoint.clone())
         }
-        (_, Some(t)) => (t, log.checkpoint_blocking(t)?, committed_state(log, &q.fingerprint, t)?),
-    })
+        (_, Some(t)) => (t, log.checkpoint_blocking(t)?),
+    };
+    let state = match q.at {
+        None => committed_state(log, &q.fingerprint, size)?,
+        Some(at) if at >= size => {
+            return Err(ApiError::param(format!(
+                "at is {at}, but the checkpoint the answer is against holds {size} entries"
+            )));
+        }
+        Some(at) => committed(log.credential_state_at(&q.fingerprint, at)?)?,
+    };
+    Ok((size, note, state))
 }
 
 /// The committed state of one credential: its record, the map proof, the
@@ -212,14 +210,17 @@ fn within(state: Committed, size: u64) -> Result<Committed, ApiError> {
 }
 
 /// The committed record and map proof of `fingerprint` and the commitment
-/// they are against, with commitments held for witnesses applied up to
-/// `advance_to`.
-fn committed_state(log: &Log, fingerprint: &str, advance_to: u64) -> Result<Committed, ApiError> {
+/// they are against: the last one a checkpoint of `size` includes.
+fn committed_state(log: &Log, fingerprint: &str, size: u64) -> Result<Committed, ApiError> {
+    committed(log.credential_state(fingerprint, size)?)
+}
+
+fn committed(state: crate::log::CredentialState) -> Result<Committed, ApiError> {
     let crate::log::CredentialState {
         record,
         proof,
         commitment,
-    } = log.credential_state(fingerprint, advance_to)?;
+    } = state;
     let Some((index, entry)) = commitment else {
         return Err(not_committed(
             "the log has not committed its credential map in a checkpoint yet; retry shortly".into(),

@@ -85,6 +85,7 @@ impl From<ReadError> for ApiError {
             ReadError::Clock(c) => clock(&c),
             ReadError::Timestamp(t) => clock(&t),
             ReadError::Internal(m) => Self::internal(&m),
+            ReadError::Pruned(m) => Self::new(StatusCode::GONE, "pruned", m),
         }
     }
 }

@@ -102,12 +102,14 @@ fn task_failed() -> ApiError {
         ("history" = Option<bool>, Query, description = "Also list the events naming the credential, each with its inclusion proof (paged)"),
         ("after" = Option<u64>, Query, description = "For the next page of a long history: the previous page's next_after"),
         ("tree_size" = Option<u64>, Query, description = "Answer against the kept checkpoint of this size (pin every page of one answer to the first page's size)"),
+        ("at" = Option<u64>, Query, description = "Answer with the credential map in force when this entry was logged (the last state commitment at or before it), not the latest"),
     ),
     responses(
         (status = 200, description = "The record (absent: unknown) with its map proof against the last state commitment, the commitment leaf with its inclusion proof, the checkpoint (witnessed when the log has witnesses), and with history=true the events (or a page of them, with next_after)", body = provlog_proto::credential::CredentialAnswer),
         (status = 400, description = "Malformed fingerprint or parameter, or a history too long to answer", body = crate::api::responses::ErrorBody),
         (status = 404, description = "No checkpoint of this tree_size is kept", body = crate::api::responses::ErrorBody),
         (status = 409, description = "The pinned checkpoint predates the last state commitment: ask again without tree_size", body = crate::api::responses::ErrorBody),
+        (status = 410, description = "The map version in force at `at` is older than the retention and was pruned", body = crate::api::responses::ErrorBody),
         (status = 503, description = "No state commitment (or no witnessed checkpoint) yet, or too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
     )
 )]
@@ -118,7 +120,7 @@ pub(super) async fn credential(
 ) -> Result<Response, ApiError> {
     let Path(fingerprint) = fp.map_err(|e| ApiError::param(e.body_text()))?;
     check_fingerprint("fingerprint", &fingerprint).map_err(|e| ApiError::param(e.to_string()))?;
-    let q = Params::new(q, &["after", "tree_size", "history"])?;
+    let q = Params::new(q, &["after", "tree_size", "history", "at"])?;
     let history = match q.get("history") {
         None | Some("false") => false,
         Some("true") => true,
@@ -145,6 +147,7 @@ pub(super) async fn credential(
         tree_size: q.u64("tree_size")?,
         history,
         after: q.u64("after")?,
+        at: q.u64("at")?,
     };
     if !q.history {
         // A few hundred bytes to a few KiB, mostly from memory: no stream.

@@ -24,6 +24,14 @@ pub(super) struct Args {
     /// Print one line per entry.
     #[arg(long)]
     verbose: bool,
+    /// Also print this credential's record in the map version in force at
+    /// `--at` (default: the last), recomputed from the entries alone: what
+    /// a historical answer must agree with, whatever the log pruned.
+    #[arg(long)]
+    credential: Option<String>,
+    /// The entry index the `--credential` question is about.
+    #[arg(long, requires = "credential")]
+    at: Option<u64>,
 }
 
 pub(super) fn run(a: &Args) -> Result<()> {
@@ -32,6 +40,13 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let mut auditor = Auditor::new();
     let (mut policies, mut events, mut states, mut findings) = (0u64, 0u64, 0u64, 0u64);
     let mut stopped = false;
+    // The version the --credential question is about: the last commitment
+    // at or before --at, its recomputed root and the record in it.
+    let mut asked: Option<(
+        u64,
+        provlog_tlog::merkle::Hash,
+        Option<provlog_proto::ledger::CredentialRecord>,
+    )> = None;
     // Entries arrive in index order as their bundles are fetched and
     // checked; nothing is held beyond the auditor's registry.
     let source = Source::open(&a.url, None, None)?;
@@ -59,6 +74,12 @@ pub(super) fn run(a: &Args) -> Result<()> {
             }
             Ok(Audited::State { map_root }) => {
                 states += 1;
+                if let Some(fp) = &a.credential
+                    && a.at.is_none_or(|at| i <= at)
+                {
+                    let record = auditor.ledger().record(fp).cloned();
+                    asked = Some((i, map_root, record));
+                }
                 if a.verbose {
                     crate::util::output::out(format_args!(
                         "{i}: state commitment {}, recomputed from the entries before it",
@@ -95,6 +116,19 @@ pub(super) fn run(a: &Args) -> Result<()> {
         snap.checkpoint.origin,
         snap.checkpoint.size
     ))?;
+    if let Some(fp) = &a.credential {
+        match &asked {
+            None => crate::util::output::out(format_args!("{fp}: no map version at or before the entry asked about"))?,
+            Some((index, root, record)) => crate::util::output::out(format_args!(
+                "{fp}: in the map committed at entry {index} (root {}, recomputed): {}",
+                provlog_tlog::b64::encode(root),
+                record.as_ref().map_or_else(
+                    || "unknown (no event named it)".to_owned(),
+                    |r| serde_json::to_string(r).unwrap_or_default()
+                )
+            ))?,
+        }
+    }
     if findings > 0 {
         bail!("{findings} findings");
     }

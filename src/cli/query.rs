@@ -93,6 +93,11 @@ pub(super) struct Requirements {
     /// (`30s`, `5m`, …): an older answer is refused, not shown as current.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub max_age: std::time::Duration,
+    /// A historical question: the credential's state in the map in force
+    /// when entry AT was logged (its commitment must be at or before AT;
+    /// no freshness is asked, expiry is judged at the commitment).
+    #[arg(long)]
+    pub at: Option<u64>,
 }
 
 /// Verifies a credential answer for `fingerprint` under `log_key` and
@@ -125,6 +130,7 @@ pub(super) fn verify_answer(
                 min_witnesses: req.min_witnesses.unwrap_or(witnesses.len()),
                 now_millis: now,
                 max_age_millis: i64::try_from(req.max_age.as_millis()).unwrap_or(i64::MAX),
+                as_of_entry: req.at,
             },
         )
         .context("the credential answer does NOT verify")?;
@@ -143,13 +149,16 @@ pub(super) fn verify_answer(
         },
     );
     let age = provlog_proto::time::parse_millis(&v.commitment.logged_at).map_or(0, |t| now - t);
+    let when = req
+        .at
+        .map_or_else(String::new, |at| format!(" as of entry {at} (a historical answer)"));
     let witnessed = if witnesses.is_empty() {
         String::new()
     } else {
         format!(", cosigned by {} of {} witnesses", v.witnessed, witnesses.len())
     };
     let line = format!(
-        "{fingerprint}: {state}{who}; map committed at entry {} ({}, {:.1} s ago), in checkpoint {} of size {}{witnessed}{}",
+        "{fingerprint}: {state}{who}{when}; map committed at entry {} ({}, {:.1} s ago), in checkpoint {} of size {}{witnessed}{}",
         v.commitment_index,
         v.commitment.logged_at,
         age as f64 / 1000.0,
@@ -204,17 +213,18 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     // size (so that they carry one checkpoint), merged into one answer.
     let pages = rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
+        let at = a.req.at.map_or_else(String::new, |i| format!("&at={i}"));
         let base = format!("{}/v1/credentials/{}", a.url.trim_end_matches('/'), a.fingerprint);
         let first = if a.history {
-            format!("{base}?history=true")
+            format!("{base}?history=true{at}")
         } else {
-            base.clone()
+            format!("{base}?history=false{at}")
         };
         let mut pages: Vec<CredentialAnswer> = Vec::new();
         let mut size: Option<u64> = None;
         loop {
             let url = match (pages.last().and_then(|p| p.next_after), size) {
-                (Some(after), Some(n)) => format!("{base}?history=true&after={after}&tree_size={n}"),
+                (Some(after), Some(n)) => format!("{base}?history=true&after={after}&tree_size={n}{at}"),
                 _ => first.clone(),
             };
             let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;

@@ -50,6 +50,10 @@ pub(super) struct Args {
     /// machine's clock (`30s`, `5m`, …).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     max_age: std::time::Duration,
+    /// With --credential: a historical answer about the map in force when
+    /// entry AT was logged (`provlog credential --at`): no freshness asked.
+    #[arg(long, requires = "credential")]
+    at: Option<u64>,
     /// Also check the receipt against what is published now at this URL
     /// (the log, a mirror, a CDN, an object store's web endpoint): its
     /// latest checkpoint must verify, contain the entry at its index and
@@ -194,6 +198,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             witness_keys: a.witness_keys.clone(),
             min_witnesses: a.min_witnesses,
             max_age: a.max_age,
+            at: a.at,
         };
         let (_, line) = super::query::verify_answer(&answer, fp, &log_key, &req)?;
         crate::util::output::out(format_args!("OK: {line}"))?;

@@ -73,6 +73,9 @@ pub struct FileConfig {
     pub max_answer_bytes: Option<usize>,
     /// Longest an unchanged credential map goes without a state commitment, ms.
     pub state_commit_interval_ms: Option<u64>,
+    /// How long old versions of the credential map stay provable
+    /// (`humantime`, e.g. `30d`).
+    pub map_retention: Option<String>,
     /// Default per-submitter rate limit (none: unlimited).
     pub rate_limit: Option<Rate>,
     /// Per-submitter rate limits by id, overriding `rate_limit`.
@@ -165,6 +168,10 @@ pub struct Overrides {
     /// that gateways can tell their answers are current.
     #[arg(long, env = "PROVLOG_STATE_COMMIT_INTERVAL_MS")]
     pub state_commit_interval_ms: Option<u64>,
+    /// How long old versions of the credential map stay provable, so that
+    /// historical questions (`?at=`) can be answered (e.g. `30d`).
+    #[arg(long, env = "PROVLOG_MAP_RETENTION")]
+    pub map_retention: Option<String>,
     /// Default per-submitter rate limit, entries per second.
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
@@ -237,6 +244,8 @@ pub struct Config {
     pub max_answer_bytes: usize,
     /// Longest an unchanged credential map goes without a state commitment.
     pub state_commit_interval: std::time::Duration,
+    /// How long old credential map versions stay provable.
+    pub map_retention: std::time::Duration,
     /// Default rate limit.
     pub rate_limit: Option<Rate>,
     /// Rate limits by submitter.
@@ -324,6 +333,11 @@ impl Config {
                     .or(file.state_commit_interval_ms)
                     .unwrap_or(10_000),
             ),
+            map_retention: match o.map_retention.as_deref().or(file.map_retention.as_deref()) {
+                None => std::time::Duration::from_hours(30 * 24),
+                Some(t) => humantime::parse_duration(t)
+                    .map_err(|e| anyhow::anyhow!("map_retention {t:?}: {e} (write it like 30d or 12h)"))?,
+            },
             rate_limit: o
                 .rate_limit
                 .map(|per_second| Rate {
@@ -624,6 +638,10 @@ max_answer_bytes = 8388608    # a longer search or credential answer pages
 # an idle log appends one at least this often, so that a gateway checking
 # an answer's freshness (its max_age) can tell the map is current.
 state_commit_interval_ms = 10000
+# Every committed version of the map stays provable this long, for
+# questions like "was this credential active when entry i was logged?"
+# (GET /v1/credentials/<fp>?at=i); older versions are pruned.
+map_retention = "30d"
 # Per-submitter rate limits (entries per second; burst defaults to one
 # second's worth). Off unless set.
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }

@@ -135,6 +135,10 @@ pub enum ReadError {
     /// An invariant of the log's own state does not hold (500).
     #[error("{0}")]
     Internal(String),
+    /// What was asked for was kept for a while and is gone: a credential
+    /// map version older than the retention (410).
+    #[error("{0}")]
+    Pruned(String),
 }
 
 /// A credential's record (if any), the map proof of it, and the state
@@ -269,7 +273,6 @@ impl Log {
                 batch_max_wait: Duration::from_millis(cfg.batch_max_wait_ms),
                 queue_capacity: cfg.queue_capacity,
                 state_commit_interval: cfg.state_commit_interval,
-                hold_state_for_witnesses: !cfg.witnesses.is_empty(),
             },
             Arc::clone(&metrics),
         )?;
@@ -309,7 +312,38 @@ impl Log {
             ack_gate,
             commitment_proof: std::sync::Mutex::new(None),
         });
+        spawn_map_pruner(&log, cfg.map_retention);
         Ok(log)
+    }
+
+    /// Blocking: deletes the credential map's nodes and records that only
+    /// versions older than `retention` (before `now_ms`) hold, keeping the
+    /// version in force at the cutoff. Returns how many it deleted.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn prune_map(&self, now_ms: i64, retention: Duration) -> Result<usize, StorageError> {
+        const CHUNK: usize = 10_000;
+        let cutoff = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        let Some(keep) = self.store.map_keep_from(cutoff)? else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_map(keep, CHUNK)?;
+            total += n;
+            if n < CHUNK {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(
+                deleted = total,
+                keep_from = keep,
+                "pruned credential map versions past the retention"
+            );
+        }
+        Ok(total)
     }
 
     /// Makes the log ready to take submissions: freezes it if the config
@@ -800,40 +834,80 @@ impl Log {
             .ok_or_else(|| ReadError::NotFound(format!("entry {index} is not stored")))
     }
 
-    /// The record of `fingerprint` (if any), the map proof of it, and the
-    /// state commitment both are against (its index and bytes; `None`
-    /// before the first): the last commitment a checkpoint of `size`
-    /// includes, as far as the log kept it (a later one if the map moved
-    /// on since; the caller checks). Commitments held back for witnesses
-    /// are applied up to `size` first.
+    /// Blocking: the record of `fingerprint` (if any), the map proof of it,
+    /// and the state commitment both are against (its index and bytes;
+    /// `None` before the first): the last commitment a checkpoint of `size`
+    /// includes.
     ///
     /// # Errors
-    /// [`ReadError::Internal`] if the shared map is not current (a bug).
+    /// Storage errors; [`ReadError::Internal`] for a map that does not hold
+    /// what its versions say.
     pub fn credential_state(&self, fingerprint: &str, size: u64) -> Result<CredentialState, ReadError> {
-        let committed = self.sequencer.committed();
-        let prove = |m: &crate::log::sequencer::CommittedMap| {
-            m.ledger
-                .prove_clean(fingerprint)
-                .map(|(record, proof)| CredentialState {
-                    record: record.cloned(),
-                    proof,
-                    commitment: m.commitment.clone(),
-                })
-        };
-        // Mostly a shared read; a reader that finds commitments to apply or
-        // hashes to compute does it, and proves under the same lock.
-        if let Ok(m) = committed.read()
-            && !m.behind(size)
-            && let Some(answer) = prove(&m)
-        {
-            return Ok(answer);
+        match size.checked_sub(1) {
+            Some(last) => self.credential_state_at(fingerprint, last),
+            None => Ok(CredentialState {
+                record: None,
+                proof: provlog_proto::map::Map::new().prove(&[0; 32]),
+                commitment: None,
+            }),
         }
-        let mut m = match committed.write() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
+    }
+
+    /// Blocking: [`Log::credential_state`] against the map in force when
+    /// entry `at` was logged: the last version committed at or before it
+    /// (every version the retention keeps stays provable).
+    ///
+    /// # Errors
+    /// [`ReadError::Pruned`] for a version older than the retention;
+    /// storage errors; [`ReadError::Internal`] for a map that does not
+    /// hold what its versions say.
+    pub fn credential_state_at(&self, fingerprint: &str, at: u64) -> Result<CredentialState, ReadError> {
+        use provlog_proto::map_nodes::{NodeError, prove};
+        let Some(v) = self.store.map_version_at_or_before(at)? else {
+            return Ok(CredentialState {
+                record: None,
+                proof: provlog_proto::map::Map::new().prove(&[0; 32]),
+                commitment: None,
+            });
         };
-        m.advance_to(size);
-        prove(&m).ok_or_else(|| ReadError::Internal("the committed credential map is not current".into()))
+        let pruned = || {
+            ReadError::Pruned(format!(
+                "the credential map in force at entry {at} (committed at entry {}) is older than the map retention \
+                 and was pruned; `provlog audit` recomputes any version from the log",
+                v.index
+            ))
+        };
+        if v.index < self.store.map_pruned_below()? {
+            return Err(pruned());
+        }
+        let key = provlog_proto::ledger::credential_key(fingerprint);
+        let (proof, value) = match prove(self.store.as_ref(), &v.root, &key) {
+            Ok(p) => p,
+            Err(NodeError::Missing(_)) if v.index < self.store.map_pruned_below()? => return Err(pruned()),
+            Err(NodeError::Source(e)) => return Err(e.into()),
+            Err(e) => return Err(ReadError::Internal(e.to_string())),
+        };
+        let record = match value {
+            None => None,
+            Some(value) => {
+                let bytes = self.store.map_record(&value)?.ok_or_else(|| {
+                    ReadError::Internal(format!("the record of {fingerprint} in the map is not stored"))
+                })?;
+                Some(
+                    provlog_proto::ledger::CredentialRecord::from_canonical(&bytes)
+                        .map_err(|e| ReadError::Internal(format!("the stored record of {fingerprint}: {e}")))?,
+                )
+            }
+        };
+        let entry = self
+            .store
+            .entry(v.index)?
+            .ok_or_else(|| ReadError::Internal(format!("the state leaf {} is not stored", v.index)))?;
+        Ok(CredentialState {
+            record,
+            proof,
+            commitment: Some((v.index, entry)),
+        })
     }
 
     /// The inclusion proof of the state commitment at `index` in the tree of
@@ -926,6 +1000,28 @@ impl Log {
     pub fn shutdown(&self) {
         self.sequencer.shutdown();
     }
+}
+
+/// Prunes the credential map every minute (or every quarter of a shorter
+/// retention), for as long as the log is alive.
+fn spawn_map_pruner(log: &Arc<Log>, retention: Duration) {
+    let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_mins(1));
+    let weak = Arc::downgrade(log);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(log) = weak.upgrade() else { return };
+            let Ok(now) = crate::util::clock::now_millis() else {
+                continue;
+            };
+            let res = tokio::task::spawn_blocking(move || log.prune_map(now, retention)).await;
+            if let Ok(Err(e)) = res {
+                tracing::warn!(error = %crate::util::error_chain(&e), "pruning the credential map failed; retrying later");
+            }
+        }
+    });
 }
 
 /// The bytes of a hash tile or entry bundle that exists in the tree of

@@ -10,8 +10,12 @@ pub(crate) const CF_DEDUP: &str = "dedup";
 pub(crate) const CF_LEAF_INDEX: &str = "leaf_index";
 pub(crate) const CF_META: &str = "meta";
 pub(crate) const CF_SEARCH: &str = "search";
+pub(crate) const CF_MAP_NODES: &str = "map_nodes";
+pub(crate) const CF_MAP_RECORDS: &str = "map_records";
+pub(crate) const CF_MAP_STALE: &str = "map_stale";
+pub(crate) const CF_MAP_VERSIONS: &str = "map_versions";
 
-pub(crate) const ALL_CFS: [&str; 7] = [
+pub(crate) const ALL_CFS: [&str; 11] = [
     CF_ENTRIES,
     CF_HASHES,
     CF_CHECKPOINTS,
@@ -19,6 +23,10 @@ pub(crate) const ALL_CFS: [&str; 7] = [
     CF_LEAF_INDEX,
     CF_META,
     CF_SEARCH,
+    CF_MAP_NODES,
+    CF_MAP_RECORDS,
+    CF_MAP_STALE,
+    CF_MAP_VERSIONS,
 ];
 
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
@@ -26,6 +34,8 @@ pub(crate) const KEY_POLICY: &[u8] = b"policy";
 pub(crate) const KEY_LOGGED_AT: &[u8] = b"logged_at";
 pub(crate) const KEY_FROZEN: &[u8] = b"frozen";
 pub(crate) const KEY_WITNESSES: &[u8] = b"witnesses";
+pub(crate) const KEY_MAP_HEAD: &[u8] = b"map_head";
+pub(crate) const KEY_MAP_PRUNED: &[u8] = b"map_pruned";
 
 pub(crate) fn entry_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()

@@ -20,6 +20,12 @@
 //! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
 //! | `meta` | `logged_at` | `logged_at` of the last entry appended, Unix milliseconds (i64 BE) |
 //! | `meta` | `frozen` | the tree size (u64 BE) the log was frozen at; absent unless frozen, never cleared |
+//! | `map_nodes` | node hash (32 bytes) | the node's bytes, which are its hash input: `0x12 ‖ key ‖ value` (leaf) or `0x13 ‖ bit ‖ left ‖ right` (inner), docs/MAP.md "Stored nodes" |
+//! | `map_records` | record value (32 bytes) | the record's RFC 8785 bytes (docs/MAP.md "Credential records") |
+//! | `map_versions` | state leaf index (u64 BE) | the map root it commits (32) ‖ credentials (u64 BE) ‖ its `logged_at` (i64 BE, Unix ms) |
+//! | `map_stale` | version (u64 BE) ‖ `n` or `r` ‖ hash (32) | empty: a node (`n`) or record (`r`) that no map from that version on holds, deleted when versions before it are pruned |
+//! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) |
+//! | `meta` | `map_pruned` | versions before this index (u64 BE) were pruned |
 //! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |
 //!
 //! Search term tags ([`provlog_proto::event::Term::tag`]): `t` `target.id`,
@@ -68,6 +74,7 @@
 mod cache;
 mod error;
 mod keys;
+pub mod map;
 pub mod rebuild;
 mod state;
 mod store;

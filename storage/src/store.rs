@@ -3,8 +3,9 @@
 use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
-    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_META, CF_SEARCH, KEY_FROZEN,
-    KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
+    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES, CF_MAP_RECORDS, CF_META,
+    CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64, entry_key, node_key,
+    term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -77,6 +78,8 @@ pub struct AppendBatch {
     pub terms: Vec<(Term, String, u64)>,
     /// `logged_at` of the last entry, Unix ms.
     pub last_logged_at: i64,
+    /// The batch's change of the credential map, if any.
+    pub map: Option<crate::map::MapWrite>,
 }
 
 impl AppendBatch {
@@ -170,6 +173,16 @@ fn cf_options(cache: &Cache, name: &str) -> Options {
             o.set_compression_type(DBCompressionType::Lz4);
             t.set_block_size(16 << 10);
         }
+        CF_MAP_NODES | CF_MAP_RECORDS => {
+            // Looked up by hash, one at a time; nodes are random bytes.
+            t.set_bloom_filter(10.0, false);
+            o.set_compression_type(if name == CF_MAP_RECORDS {
+                DBCompressionType::Lz4
+            } else {
+                DBCompressionType::None
+            });
+            o.optimize_for_point_lookup(64);
+        }
         CF_DEDUP | CF_LEAF_INDEX => {
             t.set_bloom_filter(10.0, false);
             o.set_compression_type(if name == CF_DEDUP {
@@ -242,7 +255,16 @@ impl Store {
         Ok(store)
     }
 
-    fn cf(&self, name: &'static str) -> &ColumnFamily {
+    /// Whether writes are synced ([`StoreOptions::sync`]).
+    pub(crate) fn syncs(&self) -> bool {
+        self.sync
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> &ColumnFamily {
         // Every name in ALL_CFS is created by `open`; a missing handle is a
         // programming error, not something the disk or a client controls.
         self.db
@@ -330,6 +352,9 @@ impl Store {
             wb.put_cf(meta, KEY_POLICY, v);
         }
         wb.put_cf(meta, KEY_LOGGED_AT, batch.last_logged_at.to_be_bytes());
+        if let Some(m) = &batch.map {
+            self.put_map(&mut wb, m);
+        }
         let mut wo = WriteOptions::default();
         if self.manual_wal_flush {
             self.db.write_opt(wb, &wo)?;
@@ -907,6 +932,7 @@ mod tests {
                     policy: None,
                     terms: Vec::new(),
                     last_logged_at: i64::try_from(i).unwrap_or(0),
+                    map: None,
                 })
                 .expect("append");
             i += k;

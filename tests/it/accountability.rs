@@ -687,6 +687,7 @@ async fn credential_state_transitions_with_proofs() {
                     min_witnesses: 0,
                     now_millis: i64::MAX / 2,
                     max_age_millis: 60_000,
+                    as_of_entry: None,
                 },
             );
             assert!(

@@ -248,6 +248,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                         min_witnesses: 0,
                         now_millis: provlog_proto::time::parse_millis(&verified.commitment.logged_at).expect("t"),
                         max_age_millis: i64::MAX / 4,
+                        as_of_entry: None,
                     },
                 )
                 .expect("an earlier answer still verifies");

@@ -261,6 +261,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
                             min_witnesses: 0,
                             now_millis: now,
                             max_age_millis: max_age,
+                            as_of_entry: None,
                         },
                     )
                     .map_err(|e| e.to_string())

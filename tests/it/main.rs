@@ -21,6 +21,7 @@ mod explorer;
 mod fsck;
 mod garage;
 mod interop;
+mod map_versions;
 mod monitor;
 mod observability;
 mod openapi;

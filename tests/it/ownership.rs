@@ -206,6 +206,7 @@ async fn an_idle_log_keeps_its_answers_fresh_and_a_stale_one_is_refused() {
                 min_witnesses: 0,
                 now_millis: now,
                 max_age_millis: 1500,
+                as_of_entry: None,
             },
         )
     };

@@ -19,10 +19,10 @@
 //! new entries' inclusion proofs are computed from memory, and the
 //! checkpoint is signed.
 
-use super::committer::{CommitParts, StateUpdate, Waiter};
+use super::committer::{CommitParts, Waiter};
+use super::credentials::Credentials;
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
-use provlog_proto::ledger::{CredentialRecord, Ledger};
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
@@ -86,8 +86,9 @@ pub struct Assembler {
     /// Set once a freeze has been sequenced: everything after is refused.
     frozen: bool,
     last_logged_at: i64,
-    /// Who owns each credential and its state, after the last batch.
-    ledger: Ledger,
+    /// Who owns each credential and its state: the stored map and this
+    /// batch's changes.
+    credentials: Credentials,
     /// `logged_at` (Unix ms) of the last state commitment (`None`: the log
     /// has none, and its next batch commits).
     last_commit_ms: Option<i64>,
@@ -106,7 +107,7 @@ impl Assembler {
         registry: Option<(u64, Arc<Registry>)>,
         frozen: bool,
         last_logged_at: i64,
-        ledger: Ledger,
+        credentials: Credentials,
         commits: CommitSchedule,
     ) -> Self {
         Self {
@@ -115,7 +116,7 @@ impl Assembler {
             registry,
             frozen,
             last_logged_at,
-            ledger,
+            credentials,
             last_commit_ms: commits.last_ms,
             commit_interval_ms: commits.interval_ms,
         }
@@ -240,7 +241,6 @@ impl Assembler {
             ..AppendBatch::default()
         };
         let mut waiters = Vec::new();
-        let mut records: Vec<(CredentialRecord, provlog_proto::map::Value)> = Vec::new();
         let Ok(mut set) = inflight.lock() else {
             return poisoned(fresh.into_iter().map(|(w, _)| w).collect());
         };
@@ -301,35 +301,38 @@ impl Assembler {
                 let _ = r.send(Err(err));
                 continue;
             }
-            // Ownership is judged against the ledger with every earlier
-            // entry applied, this batch's included.
-            let changes =
-                match self
-                    .ledger
-                    .check(&e.submission.event.event, batch.next_index(), &e.submission.submitter)
-                {
-                    Ok(c) => c,
-                    Err(err) => {
-                        let _ = r.send(Err(err.into()));
-                        continue;
-                    }
-                };
+            // Ownership is judged against the map with every earlier entry
+            // applied, this batch's included.
+            let changes = match self.credentials.check(
+                store,
+                &e.submission.event.event,
+                batch.next_index(),
+                &e.submission.submitter,
+            ) {
+                Ok(c) => c,
+                Err(err) => {
+                    let _ = r.send(Err(err));
+                    continue;
+                }
+            };
             let entry = e.submission.leaf.render(&ts);
             if let Err(err) = fits(&entry) {
                 let _ = r.send(Err(err));
                 continue;
             }
-            // A failed commit stops the log (`fatal`), so the ledger never
-            // runs ahead of a store that goes on.
-            let valued: Vec<_> = changes
-                .into_iter()
-                .map(|r| {
-                    let v = r.value();
-                    (r, v)
-                })
-                .collect();
-            records.extend(valued.iter().cloned());
-            let _ = self.ledger.apply_valued(valued);
+            // A failed read or commit stops the log (`fatal`), so the map in
+            // memory never runs ahead of a store that goes on.
+            if let Err(why) = self.credentials.apply(store, changes) {
+                tracing::error!(error = %crate::util::error_chain(&why), "the credential map cannot be read");
+                let _ = r.send(Err(why.clone().into()));
+                for w in waiters {
+                    let _ = w.reply.send(Err(why.clone().into()));
+                }
+                return Assembled {
+                    commit: None,
+                    fatal: Some(why),
+                };
+            }
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
             set.insert(
                 e.dedup_key,
@@ -353,12 +356,14 @@ impl Assembler {
             && self
                 .last_commit_ms
                 .is_none_or(|t| now.saturating_sub(t) >= self.commit_interval_ms);
-        let mut state = None;
-        if !records.is_empty() || owed {
+        let mut committed = false;
+        if self.credentials.changed() || owed {
             let index = batch.next_index();
-            let entry = state_leaf(&ts, index, self.ledger.len() as u64, &self.ledger.root());
-            batch.push_state(entry.clone());
-            state = Some(StateUpdate { records, index, entry });
+            let (root, write) = self.credentials.finish(index + 1, Some((index, now)));
+            let entry = state_leaf(&ts, index, self.credentials.len(), &root);
+            batch.push_state(entry);
+            batch.map = Some(write);
+            committed = true;
         }
         if batch.entries.is_empty() {
             return Assembled {
@@ -405,14 +410,13 @@ impl Assembler {
             }
         }
         self.last_logged_at = now;
-        if state.is_some() {
+        if committed {
             self.last_commit_ms = Some(now);
         }
         Assembled {
             commit: Some(CommitParts {
                 batch,
                 waiters,
-                state,
                 root,
                 closed: std::time::Instant::now(),
             }),

@@ -22,26 +22,12 @@ pub struct Waiter {
     pub parts: Option<Arc<(Vec<u8>, Vec<Hash>)>>,
 }
 
-/// A batch's change of the credential map: the records it wrote and its
-/// state leaf, applied to the readers' map once the batch is durable and
-/// published.
-pub struct StateUpdate {
-    /// The records the batch's events wrote, in order, with their map values.
-    pub records: Vec<(provlog_proto::ledger::CredentialRecord, provlog_proto::map::Value)>,
-    /// The state leaf's index.
-    pub index: u64,
-    /// Its bytes.
-    pub entry: Vec<u8>,
-}
-
 /// One batch commit, unpacked.
 pub struct CommitParts {
     /// What to write.
     pub batch: AppendBatch,
     /// Who waits for it.
     pub waiters: Vec<Waiter>,
-    /// Its state commitment, if it has one.
-    pub state: Option<StateUpdate>,
     /// The root of the tree after it.
     pub root: Hash,
     /// When the sequencer took the batch's jobs off the queue.
@@ -133,11 +119,6 @@ fn commit_one(store: &dyn Durable, shared: &Shared, c: Commit) {
         checkpoint: String::from_utf8_lossy(&c.batch.checkpoint).into_owned(),
     });
     shared.state.send_replace(Arc::clone(&published));
-    // After the checkpoint: a reader that sees this commitment finds a
-    // published checkpoint that includes it.
-    if let Some(u) = c.state {
-        shared.committed_map(|m| m.push(u));
-    }
     shared
         .metrics
         .batch_committed(c.batch.entries.len() as u64, published.size, c.closed.elapsed(), fsync);

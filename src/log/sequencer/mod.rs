@@ -23,6 +23,13 @@
 //! new registry applies from the next job on, so the registry an event was
 //! checked under is always the last policy leaf before it.
 //!
+//! Credentials: the sequencer checks each event's credential changes
+//! against the stored map with the batch's earlier changes on top
+//! ([`credentials::Credentials`]) and writes the map's new nodes, records
+//! and version with the batch. A batch is assembled only while the
+//! committer is idle (the `ready` semaphore), so the map it reads from the
+//! store always holds every earlier batch.
+//!
 //! Idempotency: a submission whose `(submitter, event_id)` is already
 //! stored or in flight with the same event gets the original index
 //! ([`Outcome::Duplicate`], answered once that index is durable); with a
@@ -42,6 +49,7 @@
 
 mod batch;
 mod committer;
+pub mod credentials;
 
 use crate::obs::metrics::Metrics;
 use batch::{Assembler, Work};
@@ -119,6 +127,9 @@ pub enum Unavailable {
     /// Reading the dedup index failed for this submission.
     #[error("reading the dedup index")]
     Dedup(#[source] Arc<StorageError>),
+    /// Reading the stored credential map failed.
+    #[error("reading the credential map")]
+    Map(#[source] Arc<StorageError>),
     /// Writing the durable freeze mark failed.
     #[error("writing the freeze mark")]
     Freeze(#[source] Arc<StorageError>),
@@ -193,136 +204,73 @@ pub enum SeqError {
     Unavailable(#[from] Unavailable),
 }
 
-/// Most durable state commitments held back waiting for a witnessed
-/// checkpoint; beyond it the oldest is applied (answers against it then
-/// wait for the next witnessed checkpoint).
-const MAX_HELD_COMMITMENTS: usize = 4096;
+/// Entries caught up between two map writes at most, when the stored map
+/// is behind the entries.
+const CATCH_UP_CHUNK: u64 = 65_536;
 
-/// The credential map as of a durable state commitment: what credential
-/// answers prove against. The committer hands it each batch's commitment
-/// once the batch is durable and its checkpoint published. With
-/// `hold_for_witnesses` it is applied only once a witnessed checkpoint
-/// includes it ([`CommittedMap::advance_to`]), so that answers can carry a
-/// witnessed checkpoint; otherwise at once. A reader that sees commitment
-/// `index` thus finds a checkpoint (published, or witnessed) larger than
-/// `index`. The map's hashes are always current (readers use
-/// [`provlog_proto::ledger::Ledger::prove_clean`]).
-#[derive(Default)]
-pub struct CommittedMap {
-    /// Every credential's record and the map over them.
-    pub ledger: provlog_proto::ledger::Ledger,
-    /// The last state leaf applied: its index and bytes (`None` before the
-    /// first).
-    pub commitment: Option<(u64, Vec<u8>)>,
-    hold_for_witnesses: bool,
-    held: std::collections::VecDeque<committer::StateUpdate>,
-    /// Records were applied since the map's hashes were last computed:
-    /// the first reader computes them ([`CommittedMap::advance_to`]), so a
-    /// log that is written and not read hashes nothing twice.
-    dirty: bool,
-}
-
-impl std::fmt::Debug for CommittedMap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommittedMap")
-            .field("credentials", &self.ledger.len())
-            .field("commitment", &self.commitment.as_ref().map(|(i, _)| i))
-            .field("held", &self.held.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl CommittedMap {
-    fn apply(&mut self, u: committer::StateUpdate) {
-        // Full needs 2^32 credentials.
-        let _ = self.ledger.apply_valued(u.records);
-        self.dirty = true;
-        self.commitment = Some((u.index, u.entry));
-    }
-
-    /// A durable commitment whose checkpoint is published.
-    fn push(&mut self, u: committer::StateUpdate) {
-        if !self.hold_for_witnesses {
-            return self.apply(u);
-        }
-        self.held.push_back(u);
-        while self.held.len() > MAX_HELD_COMMITMENTS {
-            if let Some(u) = self.held.pop_front() {
-                self.apply(u);
-            }
-        }
-    }
-
-    /// Whether a reader must first call [`CommittedMap::advance_to`]: a
-    /// commitment below `size` is held back, or the hashes are not current.
-    #[must_use]
-    pub fn behind(&self, size: u64) -> bool {
-        self.dirty || self.held.front().is_some_and(|u| u.index < size)
-    }
-
-    /// Applies every held commitment that a checkpoint of `size` includes,
-    /// and brings the map's hashes up to date.
-    pub fn advance_to(&mut self, size: u64) {
-        while self.held.front().is_some_and(|u| u.index < size) {
-            if let Some(u) = self.held.pop_front() {
-                self.apply(u);
-            }
-        }
-        if self.dirty {
-            let _ = self.ledger.root();
-            self.dirty = false;
-        }
-    }
-}
-
-/// What replaying the entries gives: the credential ledger and the last
-/// state commitment.
-struct Replayed {
-    ledger: provlog_proto::ledger::Ledger,
-    commitment: Option<(u64, Vec<u8>, provlog_proto::leaf::StateLeaf)>,
-}
-
-/// The credential ledger of the first `size` entries of `store`, replayed
-/// from the entries (the ledger is a function of the log: nothing else is
-/// stored), and the last state commitment, which must hold the map the
-/// entries before it give. Events that break an ownership rule (only a log
-/// written before the rules can hold them) change nothing, as in `audit`.
+/// Brings the stored credential map up to the first `size` entries, if it
+/// is behind them: a store restored or rebuilt from entries, or written
+/// before the map was stored. A store the sequencer wrote is never behind
+/// (each batch writes its map change), so a normal start reads nothing but
+/// the map's head. Every state leaf met on the way must commit the map
+/// its entries give. Events that break an ownership rule (only a log
+/// written before the rules holds them) change nothing, as in `audit`.
+/// Returns the number of entries replayed.
 ///
 /// # Errors
 /// Storage errors; [`StartError::StateMismatch`] for a commitment the
-/// entries do not give.
-fn replay_ledger(store: &Store, size: u64) -> Result<Replayed, StartError> {
+/// entries do not give; [`StartError::MapAhead`] for a map that covers
+/// entries the store does not hold.
+pub fn catch_up_map(store: &Store, size: u64) -> Result<u64, StartError> {
     use provlog_proto::leaf::Leaf;
-    const CHUNK: u64 = 4096;
-    let mut ledger = provlog_proto::ledger::Ledger::new();
-    let mut commitment = None;
-    let mut start = 0;
-    while start < size {
-        let n = CHUNK.min(size - start);
-        for (k, e) in store.entries(start, n)?.into_iter().enumerate() {
-            let index = start + k as u64;
+    let head = store.map_head()?;
+    let from = head.map_or(0, |h| h.covers);
+    if from > size {
+        return Err(StartError::MapAhead { covers: from, size });
+    }
+    if from == size {
+        return Ok(0);
+    }
+    let last = store.map_version_at_or_before(u64::MAX)?;
+    let mut map = credentials::Credentials::open(head, last);
+    let mut index = from;
+    let mut since_write = 0;
+    while index < size {
+        let n = 4096.min(size - index);
+        for e in store.entries(index, n)? {
             match Leaf::parse(&e) {
-                Ok(Leaf::Event(ev)) => {
-                    let _ = ledger.push(&ev.event.event, index, &ev.submitter);
-                }
+                Ok(Leaf::Event(ev)) => match map.check(store, &ev.event.event, index, &ev.submitter) {
+                    Ok(records) => map.apply(store, records).map_err(StartError::Map)?,
+                    Err(SeqError::Unavailable(u)) => return Err(StartError::Map(u)),
+                    Err(_) => {}
+                },
                 Ok(Leaf::State(c)) => {
-                    let root = ledger.root();
-                    if c.size != index || c.map_root != root || c.credentials != ledger.len() as u64 {
+                    let at = provlog_proto::time::parse_millis(&c.logged_at).unwrap_or(0);
+                    let (root, write) = map.finish(index + 1, Some((index, at)));
+                    if c.size != index || c.map_root != root || c.credentials != map.len() {
                         return Err(StartError::StateMismatch {
                             index,
                             claimed: provlog_tlog::b64::encode(c.map_root),
                             computed: provlog_tlog::b64::encode(root),
                         });
                     }
-                    commitment = Some((index, e, c));
+                    store.write_map(&write)?;
+                    since_write = 0;
                 }
                 _ => {}
             }
+            index += 1;
+            since_write += 1;
+            if since_write >= CATCH_UP_CHUNK {
+                let (_, write) = map.finish(index, None);
+                store.write_map(&write)?;
+                since_write = 0;
+            }
         }
-        start += n;
     }
-    let _ = ledger.root();
-    Ok(Replayed { ledger, commitment })
+    let (_, write) = map.finish(size, None);
+    store.write_map(&write)?;
+    Ok(size - from)
 }
 
 /// An event whose schema and signature a handler checked.
@@ -372,9 +320,6 @@ pub struct SequencerOptions {
     /// commitment (an idle log appends one this often, so that verifiers
     /// can tell the map is current).
     pub state_commit_interval: Duration,
-    /// Answer credential questions only against commitments a witnessed
-    /// checkpoint includes (the log has witnesses).
-    pub hold_state_for_witnesses: bool,
 }
 
 /// What the sequencer and the committer need of the store at run time.
@@ -397,6 +342,16 @@ pub trait Durable: Send + Sync + 'static {
     /// # Errors
     /// Storage failures.
     fn set_frozen(&self) -> Result<u64, StorageError>;
+    /// The credential-map node stored under `hash`, if any.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn map_node(&self, hash: &Hash) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError>;
+    /// The canonical bytes of the credential record of map value `value`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError>;
 }
 
 impl Durable for Store {
@@ -411,6 +366,12 @@ impl Durable for Store {
     }
     fn set_frozen(&self) -> Result<u64, StorageError> {
         Store::set_frozen(self)
+    }
+    fn map_node(&self, hash: &Hash) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
+        provlog_proto::map_nodes::NodeSource::node(self, hash)
+    }
+    fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        Store::map_record(self, value)
     }
 }
 
@@ -432,7 +393,6 @@ struct Shared {
     fatal: Mutex<Option<Unavailable>>,
     state: watch::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
-    committed: Arc<std::sync::RwLock<CommittedMap>>,
 }
 
 impl Shared {
@@ -455,15 +415,6 @@ impl Shared {
             }
         }
     }
-    /// Changes the readers' credential map. A poisoned lock (a reader
-    /// panicked holding it) is taken over: the map was not being changed.
-    fn committed_map(&self, f: impl FnOnce(&mut CommittedMap)) {
-        match self.committed.write() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
-    }
-
     /// The in-flight set; a poisoned lock stops the log (a panic midway
     /// may have left the set inconsistent with the store).
     fn inflight(&self) -> Result<MutexGuard<'_, InflightMap>, Unavailable> {
@@ -531,6 +482,20 @@ pub enum StartError {
         /// Base64 root recomputed.
         computed: String,
     },
+    /// The stored credential map covers more entries than the store holds.
+    #[error(
+        "the stored credential map covers {covers} entries but the store holds {size}: \
+         the store is corrupt; restore it from where it was published"
+    )]
+    MapAhead {
+        /// Entries the map covers.
+        covers: u64,
+        /// Entries stored.
+        size: u64,
+    },
+    /// The stored credential map cannot be read.
+    #[error("reading the stored credential map")]
+    Map(#[source] Unavailable),
     /// A thread could not be spawned.
     #[error("spawning the {0} thread")]
     Spawn(&'static str, #[source] std::io::Error),
@@ -579,29 +544,18 @@ impl Sequencer {
         });
         let (state, _) = watch::channel(published);
         let frozen = store.frozen()?.is_some();
-        let replayed = replay_ledger(store, size)?;
-        let now = crate::util::clock::now_millis().unwrap_or(0);
-        let (committed, schedule) = {
-            let (commitment, last_ms) = match replayed.commitment {
-                Some((index, entry, c)) => {
-                    let at = provlog_proto::time::parse_millis(&c.logged_at).unwrap_or(now);
-                    (Some((index, entry)), Some(at))
-                }
-                None => (None, None),
-            };
-            (
-                CommittedMap {
-                    ledger: replayed.ledger.clone(),
-                    commitment,
-                    hold_for_witnesses: opts.hold_state_for_witnesses,
-                    held: std::collections::VecDeque::new(),
-                    dirty: false,
-                },
-                batch::CommitSchedule {
-                    last_ms,
-                    interval_ms: i64::try_from(opts.state_commit_interval.as_millis()).unwrap_or(i64::MAX),
-                },
-            )
+        let replayed = catch_up_map(store, size)?;
+        if replayed > 0 {
+            tracing::info!(
+                entries = replayed,
+                "the credential map caught up with the stored entries"
+            );
+        }
+        let head = store.map_head()?;
+        let last = store.map_version_at_or_before(u64::MAX)?;
+        let schedule = batch::CommitSchedule {
+            last_ms: last.map(|v| v.logged_at),
+            interval_ms: i64::try_from(opts.state_commit_interval.as_millis()).unwrap_or(i64::MAX),
         };
         let shared = Arc::new(Shared {
             inflight: Mutex::default(),
@@ -610,7 +564,6 @@ impl Sequencer {
             fatal: Mutex::new(None),
             state,
             metrics,
-            committed: Arc::new(std::sync::RwLock::new(committed)),
         });
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
@@ -637,7 +590,7 @@ impl Sequencer {
                 registry,
                 frozen,
                 last_logged_at,
-                replayed.ledger,
+                credentials::Credentials::open(head, last),
                 schedule,
             ),
             shared: Arc::clone(&shared),
@@ -773,12 +726,6 @@ impl Sequencer {
     #[must_use]
     pub fn published(&self) -> Arc<Published> {
         self.shared.state.borrow().clone()
-    }
-
-    /// The credential map as of the last durable state commitment.
-    #[must_use]
-    pub fn committed(&self) -> Arc<std::sync::RwLock<CommittedMap>> {
-        Arc::clone(&self.shared.committed)
     }
 
     /// A receiver that sees every new durable checkpoint.

@@ -129,7 +129,7 @@ fn assembler(log: &SignerKey, registry: Option<(u64, Arc<Registry>)>) -> Assembl
         registry,
         false,
         i64::MIN,
-        provlog_proto::ledger::Ledger::new(),
+        super::credentials::Credentials::open(None, None),
         super::batch::CommitSchedule {
             last_ms: Some(0),
             interval_ms: i64::MAX,
@@ -369,6 +369,15 @@ impl Durable for Failing {
     fn set_frozen(&self) -> Result<u64, StorageError> {
         self.store.set_frozen()
     }
+    fn map_node(
+        &self,
+        hash: &provlog_tlog::merkle::Hash,
+    ) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
+        Durable::map_node(self.store.as_ref(), hash)
+    }
+    fn map_record(&self, value: &provlog_tlog::merkle::Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        self.store.map_record(value)
+    }
 }
 
 fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -> Sequencer {
@@ -381,7 +390,6 @@ fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -
             batch_max_wait: Duration::ZERO,
             queue_capacity,
             state_commit_interval: Duration::from_hours(1),
-            hold_state_for_witnesses: false,
         },
         Arc::new(Metrics::new()),
     )
@@ -485,7 +493,7 @@ fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
         None,
         false,
         i64::MIN,
-        provlog_proto::ledger::Ledger::new(),
+        super::credentials::Credentials::open(None, None),
         super::batch::CommitSchedule {
             last_ms: None,
             interval_ms: 10_000,
@@ -542,4 +550,78 @@ fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
             .push(&store.entry(i).expect("r").expect("e"))
             .expect("no finding");
     }
+}
+
+/// A store the sequencer wrote holds its map: a start reads nothing but
+/// its head. A store holding the same entries without the map (restored,
+/// rebuilt, or written before the map was stored) catches up from the
+/// entries to the same map, checking every commitment on the way; one
+/// whose commitment the entries do not give is refused.
+#[test]
+fn the_stored_map_is_read_at_start_and_a_store_without_it_catches_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+    let mut a = Assembler::new(
+        log.clone(),
+        CompactRange::default(),
+        None,
+        false,
+        i64::MIN,
+        super::credentials::Credentials::open(None, None),
+        super::batch::CommitSchedule {
+            last_ms: None,
+            interval_ms: 10_000,
+        },
+    );
+    let inflight = Mutex::new(InflightMap::new());
+    assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    for n in 0..5u8 {
+        let fp = format!("sha256:{}", char::from(b'a' + n).to_string().repeat(64));
+        let jobs = vec![
+            event(issue_job(&sub, &format!("i-{n}"), "svc", &fp)).0,
+            event(event_job(&sub, &format!("r-{n}"), "revoke", "svc", Some(&fp))).0,
+        ];
+        assemble_and_write(&mut a, &store, &inflight, jobs);
+    }
+    let size = store.size();
+    assert_eq!(
+        super::catch_up_map(&store, size).expect("current"),
+        0,
+        "nothing to replay"
+    );
+    let head = store.map_head().expect("head").expect("a map");
+    assert_eq!((head.covers, head.credentials), (size, 5));
+    // The same entries in a store without the map.
+    let copy_dir = tempfile::tempdir().expect("tmp");
+    let copy = open(&copy_dir);
+    let mut range = CompactRange::default();
+    let entries = store.entries(0, size).expect("entries");
+    let mut batch = provlog_storage::rebuild::batch_from_entries(&mut range, entries.clone()).expect("batch");
+    batch.checkpoint = store.latest_checkpoint().expect("cp").expect("a checkpoint");
+    copy.append(&batch).expect("append");
+    assert_eq!(copy.map_head().expect("head"), None);
+    assert_eq!(super::catch_up_map(&copy, size).expect("caught up"), size);
+    let caught = copy.map_head().expect("head").expect("a map");
+    assert_eq!((caught.root, caught.credentials, caught.covers), (head.root, 5, size));
+    assert_eq!(
+        copy.map_versions(0, 100).expect("versions"),
+        store.map_versions(0, 100).expect("versions"),
+        "the same versions, each checked against its state leaf"
+    );
+    // Entries whose commitment they do not give: the start is refused.
+    let bad_dir = tempfile::tempdir().expect("tmp");
+    let bad = open(&bad_dir);
+    let mut tampered = entries;
+    let last = tampered.len() - 1;
+    let text = String::from_utf8(tampered[last].clone()).expect("utf8");
+    assert!(text.contains("\"kind\":\"state\""), "{text}");
+    tampered[last] = text.replace("\"credentials\":5", "\"credentials\":6").into_bytes();
+    let mut range = CompactRange::default();
+    let batch = provlog_storage::rebuild::batch_from_entries(&mut range, tampered).expect("batch");
+    bad.append(&batch).expect("append");
+    assert!(matches!(
+        super::catch_up_map(&bad, size),
+        Err(super::StartError::StateMismatch { index, .. }) if index == last as u64
+    ));
 }

@@ -59,6 +59,7 @@ pub(crate) fn verify_credential(
             min_witnesses: 0,
             now_millis: now,
             max_age_millis: 300_000,
+            as_of_entry: None,
         },
     )
 }

@@ -1,0 +1,720 @@
+//! The map of [`crate::map`] kept as stored, content-addressed nodes, so
+//! that it need not fit in memory and every version of it stays provable
+//! (docs/MAP.md "Stored nodes").
+//!
+//! A node is stored under its hash, and its stored bytes are exactly the
+//! input of that hash: `0x12 ‖ key ‖ value` for a leaf (65 bytes),
+//! `0x13 ‖ bit ‖ left ‖ right` for an inner node (66 bytes). A version of
+//! the map is its root hash: walking from any root that was ever committed
+//! reaches only nodes of that version, because a node's hash fixes its
+//! whole subtree. An update writes the nodes on the changed paths and
+//! names the nodes it made unreachable from the new root, so that a store
+//! can delete them once no root it keeps reaches them.
+//!
+//! No I/O: callers give a [`NodeSource`] that reads stored nodes.
+//! [`WorkingMap`] holds the nodes an update touched (and, between updates,
+//! the top of the tree) in memory.
+
+use crate::map::{Key, MapError, MapProof, ProofKind, Value, bit, empty_root};
+use provlog_tlog::merkle::{Hash, sha256};
+
+const LEAF: u8 = 0x12;
+const INNER: u8 = 0x13;
+
+/// A stored node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A key and its value.
+    Leaf {
+        /// The key.
+        key: Key,
+        /// Its value.
+        value: Value,
+    },
+    /// A split at `bit`: children `[bit 0, bit 1]`, by hash.
+    Inner {
+        /// The bit it splits at.
+        bit: u8,
+        /// The hashes of its two children.
+        children: [Hash; 2],
+    },
+}
+
+impl Node {
+    /// Its stored bytes: the input of its hash (65 or 66 bytes).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(66);
+        match self {
+            Self::Leaf { key, value } => {
+                v.push(LEAF);
+                v.extend_from_slice(key);
+                v.extend_from_slice(value);
+            }
+            Self::Inner { bit, children } => {
+                v.extend_from_slice(&[INNER, *bit]);
+                v.extend_from_slice(&children[0]);
+                v.extend_from_slice(&children[1]);
+            }
+        }
+        v
+    }
+
+    /// Its hash, the key it is stored under: `SHA-256` of [`Node::encode`]
+    /// (the leaf and inner hashes of docs/MAP.md).
+    #[must_use]
+    pub fn hash(&self) -> Hash {
+        sha256(&[&self.encode()])
+    }
+
+    /// The node stored as `bytes`.
+    ///
+    /// # Errors
+    /// [`MapError::Malformed`] for bytes that are no node.
+    pub fn decode(bytes: &[u8]) -> Result<Self, MapError> {
+        let arr =
+            |b: &[u8]| -> Result<[u8; 32], MapError> { b.try_into().map_err(|_| MapError::Malformed("node length")) };
+        match (bytes.first(), bytes.len()) {
+            (Some(&LEAF), 65) => Ok(Self::Leaf {
+                key: arr(&bytes[1..33])?,
+                value: arr(&bytes[33..65])?,
+            }),
+            (Some(&INNER), 66) => Ok(Self::Inner {
+                bit: bytes[1],
+                children: [arr(&bytes[2..34])?, arr(&bytes[34..66])?],
+            }),
+            _ => Err(MapError::Malformed("not a map node")),
+        }
+    }
+}
+
+/// Where stored nodes are read from.
+pub trait NodeSource {
+    /// What reading can fail with.
+    type Error;
+    /// The node stored under `hash`, if any.
+    ///
+    /// # Errors
+    /// The source's own failures (a node that is not stored is `Ok(None)`).
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, Self::Error>;
+}
+
+/// Why walking stored nodes failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError<E> {
+    /// A node the walk needs is not stored: the version was pruned, or the
+    /// store is damaged.
+    #[error("map node {} is not stored (a pruned version, or a damaged store)", provlog_tlog::hex::encode(.0))]
+    Missing(Hash),
+    /// A node's bits do not lead where a trie's must.
+    #[error("the stored map is malformed at node {}: {why}", provlog_tlog::hex::encode(.hash))]
+    Malformed {
+        /// The node.
+        hash: Hash,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The source failed.
+    #[error("reading the map: {0}")]
+    Source(#[source] E),
+}
+
+fn fetch<S: NodeSource>(src: &S, hash: &Hash) -> Result<Node, NodeError<S::Error>> {
+    src.node(hash)
+        .map_err(NodeError::Source)?
+        .ok_or(NodeError::Missing(*hash))
+}
+
+/// The proof of what the map of `root` holds for `key`, read from `src`,
+/// and the key's value if it is present. The proof is the one
+/// [`crate::map::Map::prove`] gives for the same pairs.
+///
+/// # Errors
+/// [`NodeError`]: a node not stored (a pruned version), a malformed one,
+/// or the source's failure.
+pub fn prove<S: NodeSource>(src: &S, root: &Hash, key: &Key) -> Result<(MapProof, Option<Value>), NodeError<S::Error>> {
+    if *root == empty_root() {
+        return Ok((
+            MapProof {
+                kind: ProofKind::Empty,
+                steps: Vec::new(),
+            },
+            None,
+        ));
+    }
+    let mut steps = Vec::new();
+    let mut at = *root;
+    let mut prev: Option<u8> = None;
+    loop {
+        match fetch(src, &at)? {
+            Node::Inner { bit: b, children } => {
+                if prev.is_some_and(|p| b <= p) || steps.len() >= crate::map::MAX_STEPS {
+                    return Err(NodeError::Malformed {
+                        hash: at,
+                        why: "split bits do not increase",
+                    });
+                }
+                prev = Some(b);
+                let side = usize::from(bit(key, b));
+                steps.push((b, children[1 - side]));
+                at = children[side];
+            }
+            Node::Leaf { key: k, value } => {
+                steps.reverse();
+                return Ok(if k == *key {
+                    (
+                        MapProof {
+                            kind: ProofKind::Inclusion,
+                            steps,
+                        },
+                        Some(value),
+                    )
+                } else {
+                    (
+                        MapProof {
+                            kind: ProofKind::Absent { key: k, value },
+                            steps,
+                        },
+                        None,
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// Where a lookup ends: the leaf's node index and the inner nodes on the
+/// way, root first, with the side taken at each.
+type Walk = (u32, Vec<(u32, usize)>);
+
+/// A child of a node in memory: stored (known by its hash only) or loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Stored(Hash),
+    At(u32),
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Leaf { key: Key, value: Value },
+    Inner { bit: u8, children: [Child; 2] },
+}
+
+#[derive(Debug, Clone)]
+struct Loaded {
+    kind: Kind,
+    /// The hash it had when loaded (`None`: made in memory).
+    stored: Option<Hash>,
+    /// Its current hash; `None` while it has changes not hashed yet.
+    hash: Option<Hash>,
+}
+
+/// Most nodes [`WorkingMap::shrink_to_top`] leaves in memory before it
+/// drops the bottom (about 100 bytes each).
+pub const MAX_LOADED: usize = 1 << 18;
+/// Levels [`WorkingMap::shrink_to_top`] keeps: 2^14 inner nodes at most,
+/// the part of the tree every update walks.
+pub const KEEP_DEPTH: usize = 14;
+
+/// What [`WorkingMap::finish`] hands the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapUpdate {
+    /// The root after the changes.
+    pub root: Hash,
+    /// Every node the changes made, with its stored bytes.
+    pub nodes: Vec<(Hash, Vec<u8>)>,
+    /// Every stored node the new root no longer reaches.
+    pub unreachable: Vec<Hash>,
+}
+
+/// The map as of a stored root, with changes on top: reads load nodes
+/// from a [`NodeSource`] into memory, [`WorkingMap::set`] changes them
+/// there, and [`WorkingMap::finish`] hashes what changed and lists the
+/// nodes to store. Between updates the map keeps the nodes it loaded;
+/// [`WorkingMap::shrink`] drops all but the top of the tree.
+#[derive(Debug, Clone)]
+pub struct WorkingMap {
+    root: Option<Child>,
+    nodes: Vec<Loaded>,
+    len: u64,
+}
+
+impl WorkingMap {
+    /// The map whose root is `root` (stored, or [`empty_root`]) and that
+    /// holds `len` keys.
+    #[must_use]
+    pub fn open(root: Hash, len: u64) -> Self {
+        Self {
+            root: (root != empty_root()).then_some(Child::Stored(root)),
+            nodes: Vec::new(),
+            len,
+        }
+    }
+
+    /// Number of keys.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the map has no key.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Nodes held in memory.
+    #[must_use]
+    pub fn loaded(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node index of `c`, loading it from `src` if it is stored; the
+    /// reference to it (in `parent`'s `side`, or the root) then points at
+    /// the loaded copy.
+    fn load<S: NodeSource>(
+        &mut self,
+        src: &S,
+        c: Child,
+        parent: Option<(u32, usize)>,
+    ) -> Result<u32, NodeError<S::Error>> {
+        let h = match c {
+            Child::At(i) => return Ok(i),
+            Child::Stored(h) => h,
+        };
+        let kind = match fetch(src, &h)? {
+            Node::Leaf { key, value } => Kind::Leaf { key, value },
+            Node::Inner { bit, children } => Kind::Inner {
+                bit,
+                children: children.map(Child::Stored),
+            },
+        };
+        let i = u32::try_from(self.nodes.len()).map_err(|_| NodeError::Malformed {
+            hash: h,
+            why: "more nodes in memory than a u32 counts",
+        })?;
+        self.nodes.push(Loaded {
+            kind,
+            stored: Some(h),
+            hash: Some(h),
+        });
+        match parent {
+            None => self.root = Some(Child::At(i)),
+            Some((p, side)) => {
+                if let Kind::Inner { children, .. } = &mut self.nodes[p as usize].kind {
+                    children[side] = Child::At(i);
+                }
+            }
+        }
+        Ok(i)
+    }
+
+    /// The leaf the lookup for `key` ends at (loaded) and the inner nodes on
+    /// the way, root first, with the side taken at each.
+    fn walk<S: NodeSource>(&mut self, src: &S, key: &Key) -> Result<Option<Walk>, NodeError<S::Error>> {
+        let Some(mut at) = self.root else { return Ok(None) };
+        let mut parent = None;
+        let mut path = Vec::new();
+        loop {
+            let i = self.load(src, at, parent)?;
+            match &self.nodes[i as usize].kind {
+                Kind::Leaf { .. } => return Ok(Some((i, path))),
+                Kind::Inner { bit: b, children } => {
+                    if path.len() >= crate::map::MAX_STEPS {
+                        return Err(NodeError::Malformed {
+                            hash: self.nodes[i as usize].stored.unwrap_or_default(),
+                            why: "a path longer than a key",
+                        });
+                    }
+                    let side = usize::from(bit(key, *b));
+                    at = children[side];
+                    path.push((i, side));
+                    parent = Some((i, side));
+                }
+            }
+        }
+    }
+
+    /// The value of `key`, if it is in the map.
+    ///
+    /// # Errors
+    /// [`NodeError`] reading nodes.
+    pub fn get<S: NodeSource>(&mut self, src: &S, key: &Key) -> Result<Option<Value>, NodeError<S::Error>> {
+        let Some((l, _)) = self.walk(src, key)? else {
+            return Ok(None);
+        };
+        Ok(match &self.nodes[l as usize].kind {
+            Kind::Leaf { key: k, value } if k == key => Some(*value),
+            _ => None,
+        })
+    }
+
+    fn push(&mut self, kind: Kind) -> Result<u32, MapError> {
+        let i = u32::try_from(self.nodes.len()).map_err(|_| MapError::Full)?;
+        self.nodes.push(Loaded {
+            kind,
+            stored: None,
+            hash: None,
+        });
+        Ok(i)
+    }
+
+    fn touch(&mut self, path: &[(u32, usize)]) {
+        for (i, _) in path {
+            self.nodes[*i as usize].hash = None;
+        }
+    }
+
+    /// Sets `key` to `value`, inserting it if new; hashes are computed by
+    /// [`WorkingMap::finish`]. Gives the same map as
+    /// [`crate::map::Map::set`].
+    ///
+    /// # Errors
+    /// [`NodeError`] reading nodes; a map of more nodes than a `u32` counts.
+    pub fn set<S: NodeSource>(&mut self, src: &S, key: Key, value: Value) -> Result<(), NodeError<S::Error>> {
+        let full = |_| NodeError::Malformed {
+            hash: [0; 32],
+            why: "more nodes in memory than a u32 counts",
+        };
+        let Some((l, path)) = self.walk(src, &key)? else {
+            let l = self.push(Kind::Leaf { key, value }).map_err(full)?;
+            self.root = Some(Child::At(l));
+            self.len += 1;
+            return Ok(());
+        };
+        let Kind::Leaf { key: found, value: old } = self.nodes[l as usize].kind.clone() else {
+            return Ok(());
+        };
+        let Some(d) = first_difference(&key, &found) else {
+            if old != value {
+                self.nodes[l as usize].kind = Kind::Leaf { key, value };
+                self.nodes[l as usize].hash = None;
+                self.touch(&path);
+            }
+            return Ok(());
+        };
+        // As in `Map::set`: the new inner node goes above the first node on
+        // the path that splits below bit d, or above the leaf.
+        let bit_of = |m: &Self, i: u32| match m.nodes[i as usize].kind {
+            Kind::Inner { bit, .. } => bit,
+            Kind::Leaf { .. } => u8::MAX,
+        };
+        let depth = path
+            .iter()
+            .position(|(i, _)| bit_of(self, *i) > d)
+            .unwrap_or(path.len());
+        let displaced = match path.get(depth) {
+            Some((i, _)) => Child::At(*i),
+            None => Child::At(l),
+        };
+        let new_leaf = Child::At(self.push(Kind::Leaf { key, value }).map_err(full)?);
+        let children = if bit(&key, d) == 0 {
+            [new_leaf, displaced]
+        } else {
+            [displaced, new_leaf]
+        };
+        let node = self.push(Kind::Inner { bit: d, children }).map_err(full)?;
+        match depth.checked_sub(1).and_then(|p| path.get(p)) {
+            Some((parent, side)) => {
+                if let Kind::Inner { children, .. } = &mut self.nodes[*parent as usize].kind {
+                    children[*side] = Child::At(node);
+                }
+            }
+            None => self.root = Some(Child::At(node)),
+        }
+        self.touch(&path[..depth]);
+        self.len += 1;
+        Ok(())
+    }
+
+    fn hash_child(&mut self, c: Child, out: &mut MapUpdate) -> Hash {
+        let i = match c {
+            Child::Stored(h) => return h,
+            Child::At(i) => i as usize,
+        };
+        if let Some(h) = self.nodes[i].hash {
+            return h;
+        }
+        let node = match self.nodes[i].kind.clone() {
+            Kind::Leaf { key, value } => Node::Leaf { key, value },
+            Kind::Inner { bit, children } => Node::Inner {
+                bit,
+                children: [self.hash_child(children[0], out), self.hash_child(children[1], out)],
+            },
+        };
+        let bytes = node.encode();
+        let h = sha256(&[&bytes]);
+        let n = &mut self.nodes[i];
+        if n.stored != Some(h) {
+            out.nodes.push((h, bytes));
+            if let Some(old) = n.stored {
+                out.unreachable.push(old);
+            }
+        }
+        n.stored = Some(h);
+        n.hash = Some(h);
+        h
+    }
+
+    /// Hashes every change since the last call and returns the new root,
+    /// the nodes to store and the stored nodes it no longer reaches. The
+    /// changes then count as stored: the caller must store the nodes
+    /// before the map reads from the source again.
+    pub fn finish(&mut self) -> MapUpdate {
+        let mut out = MapUpdate::default();
+        out.root = match self.root {
+            None => empty_root(),
+            Some(c) => self.hash_child(c, &mut out),
+        };
+        out
+    }
+
+    /// Keeps in memory only the nodes less than `depth` below the root,
+    /// once more than `max_loaded` are; the rest are read again from the
+    /// source when needed. Call only after [`WorkingMap::finish`] (an
+    /// unhashed node is kept, with its path).
+    pub fn shrink(&mut self, max_loaded: usize, depth: usize) {
+        if self.nodes.len() <= max_loaded {
+            return;
+        }
+        let Some(root) = self.root else {
+            self.nodes.clear();
+            return;
+        };
+        let mut kept: Vec<Loaded> = Vec::new();
+        let new_root = self.keep(root, 0, depth, &mut kept);
+        self.nodes = kept;
+        self.root = Some(new_root);
+    }
+
+    /// [`WorkingMap::shrink`] with [`MAX_LOADED`] and [`KEEP_DEPTH`]: what
+    /// the sequencer does after each batch, so that its memory stays flat
+    /// whatever the map's size.
+    pub fn shrink_to_top(&mut self) {
+        self.shrink(MAX_LOADED, KEEP_DEPTH);
+    }
+
+    fn keep(&self, c: Child, level: usize, depth: usize, kept: &mut Vec<Loaded>) -> Child {
+        let Child::At(i) = c else { return c };
+        let n = &self.nodes[i as usize];
+        if level >= depth
+            && let Some(h) = n.hash
+        {
+            return Child::Stored(h);
+        }
+        let mut copy = n.clone();
+        if let Kind::Inner { children, .. } = &mut copy.kind {
+            let [a, b] = *children;
+            *children = [
+                self.keep(a, level + 1, depth, kept),
+                self.keep(b, level + 1, depth, kept),
+            ];
+        }
+        let at = kept.len();
+        kept.push(copy);
+        // Fewer nodes than before, each counted by a u32 then.
+        Child::At(u32::try_from(at).unwrap_or(u32::MAX))
+    }
+}
+
+/// The first bit at which two different keys differ.
+fn first_difference(a: &Key, b: &Key) -> Option<u8> {
+    a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
+        let d = x ^ y;
+        if d == 0 {
+            return None;
+        }
+        let (i, z) = (u8::try_from(i).ok()?, u8::try_from(d.leading_zeros()).ok()?);
+        Some(i * 8 + z)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::Map;
+    use proptest::prelude::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Stored nodes in memory, counting reads.
+    #[derive(Default)]
+    struct Nodes {
+        map: HashMap<Hash, Vec<u8>>,
+        reads: RefCell<usize>,
+    }
+
+    impl NodeSource for Nodes {
+        type Error = std::convert::Infallible;
+        fn node(&self, hash: &Hash) -> Result<Option<Node>, Self::Error> {
+            *self.reads.borrow_mut() += 1;
+            Ok(self.map.get(hash).map(|b| {
+                let n = Node::decode(b).expect("stored node");
+                assert_eq!(n.hash(), *hash, "stored under its hash");
+                n
+            }))
+        }
+    }
+
+    impl Nodes {
+        fn store(&mut self, u: &MapUpdate) {
+            for (h, b) in &u.nodes {
+                self.map.insert(*h, b.clone());
+            }
+        }
+    }
+
+    fn pairs() -> impl Strategy<Value = Vec<Vec<(u8, u8, u8)>>> {
+        // Small key and value spaces, so that batches update, insert and
+        // share prefixes; keys spread over the first and last bytes.
+        prop::collection::vec(prop::collection::vec((any::<u8>(), 0u8..4, any::<u8>()), 0..24), 1..6)
+    }
+
+    fn key(a: u8, b: u8) -> Key {
+        let mut k = [0u8; 32];
+        k[0] = a;
+        k[31] = b;
+        k
+    }
+
+    proptest! {
+        #[test]
+        fn stored_versions_match_the_memory_map_and_stay_provable(batches in pairs(), shrink in 0usize..4) {
+            let mut nodes = Nodes::default();
+            let mut mem = Map::new();
+            let mut work = WorkingMap::open(empty_root(), 0);
+            let mut roots = vec![(empty_root(), mem.clone())];
+            for batch in &batches {
+                for (a, b, v) in batch {
+                    let (k, val) = (key(*a, *b), [*v; 32]);
+                    mem.set(k, val).expect("set");
+                    work.set(&nodes, k, val).expect("set");
+                }
+                let u = work.finish();
+                prop_assert_eq!(u.root, mem.root());
+                prop_assert_eq!(work.len(), mem.len() as u64);
+                // Nothing written twice, nothing new called unreachable.
+                let new: std::collections::HashSet<_> = u.nodes.iter().map(|(h, _)| *h).collect();
+                prop_assert_eq!(new.len(), u.nodes.len());
+                for h in &u.unreachable {
+                    prop_assert!(nodes.map.contains_key(h) && !new.contains(h));
+                }
+                nodes.store(&u);
+                work.shrink(shrink * 3, shrink);
+                roots.push((u.root, mem.clone()));
+            }
+            // Every version proves what it held, read back from the nodes.
+            for (root, m) in &mut roots {
+                for a in [0u8, 1, 7, 128, 255] {
+                    for b in 0..4 {
+                        let k = key(a, b);
+                        let (p, v) = prove(&nodes, root, &k).expect("prove");
+                        prop_assert_eq!(&p, &m.prove(&k));
+                        prop_assert_eq!(v.as_ref(), m.get(&k));
+                        p.verify(root, &k, v.as_ref()).expect("verifies");
+                    }
+                }
+            }
+            // A store that drops what the last update made unreachable
+            // still proves the last version.
+            let (last, m) = roots.last_mut().expect("a version");
+            let mut reach = Vec::new();
+            collect(&nodes, last, &mut reach);
+            let live: std::collections::HashSet<_> = reach.into_iter().collect();
+            nodes.map.retain(|h, _| live.contains(h));
+            for a in [0u8, 128, 255] {
+                let k = key(a, 1);
+                let (p, _) = prove(&nodes, last, &k).expect("prove");
+                prop_assert_eq!(p, m.prove(&k));
+            }
+        }
+    }
+
+    fn collect(nodes: &Nodes, h: &Hash, out: &mut Vec<Hash>) {
+        if *h == empty_root() {
+            return;
+        }
+        out.push(*h);
+        if let Ok(Some(Node::Inner {
+            children: [left, right],
+            ..
+        })) = nodes.node(h)
+        {
+            collect(nodes, &left, out);
+            collect(nodes, &right, out);
+        }
+    }
+
+    #[test]
+    fn an_update_lists_exactly_the_nodes_it_replaced() {
+        let mut nodes = Nodes::default();
+        let mut work = WorkingMap::open(empty_root(), 0);
+        for i in 0..64u8 {
+            work.set(&nodes, key(i, 0), [i; 32]).expect("set");
+        }
+        let first = work.finish();
+        nodes.store(&first);
+        // Reopened from the stored root: a value change replaces the leaf
+        // and every inner node above it, nothing else.
+        let mut again = WorkingMap::open(first.root, 64);
+        again.set(&nodes, key(5, 0), [99; 32]).expect("set");
+        let (_, before) = prove(&nodes, &first.root, &key(5, 0)).expect("prove");
+        assert!(before.is_some());
+        let u = again.finish();
+        let (proof, _) = prove(&nodes, &first.root, &key(5, 0)).expect("old version");
+        assert_eq!(u.unreachable.len(), proof.steps.len() + 1, "the path and the leaf");
+        assert_eq!(u.nodes.len(), proof.steps.len() + 1);
+        // Setting a value it already has changes nothing.
+        let mut same = WorkingMap::open(first.root, 64);
+        same.set(&nodes, key(6, 0), [6; 32]).expect("set");
+        let u = same.finish();
+        assert_eq!((u.root, u.nodes.len(), u.unreachable.len()), (first.root, 0, 0));
+        // A pruned node is reported, not guessed.
+        nodes.map.remove(&first.root);
+        assert!(matches!(
+            prove(&nodes, &first.root, &key(1, 0)),
+            Err(NodeError::Missing(h)) if h == first.root
+        ));
+    }
+
+    #[test]
+    fn shrinking_keeps_the_top_and_reads_the_rest_again() {
+        let mut nodes = Nodes::default();
+        let mut work = WorkingMap::open(empty_root(), 0);
+        for i in 0..=255u8 {
+            work.set(&nodes, key(i, i), [i; 32]).expect("set");
+        }
+        nodes.store(&work.finish());
+        let before = work.loaded();
+        work.shrink(16, 3);
+        assert!(work.loaded() < 16, "{} of {before}", work.loaded());
+        *nodes.reads.borrow_mut() = 0;
+        assert_eq!(work.get(&nodes, &key(9, 9)).expect("get"), Some([9; 32]));
+        assert!(*nodes.reads.borrow() > 0, "the bottom is read again");
+        let reads = *nodes.reads.borrow();
+        assert_eq!(work.get(&nodes, &key(9, 9)).expect("get"), Some([9; 32]));
+        assert_eq!(*nodes.reads.borrow(), reads, "and then kept");
+    }
+
+    #[test]
+    fn node_bytes_are_the_hash_input() {
+        let leaf = Node::Leaf {
+            key: [1; 32],
+            value: [2; 32],
+        };
+        assert_eq!(leaf.hash(), crate::map::leaf_hash(&[1; 32], &[2; 32]));
+        let inner = Node::Inner {
+            bit: 7,
+            children: [[3; 32], [4; 32]],
+        };
+        assert_eq!(inner.hash(), crate::map::inner_hash(7, &[3; 32], &[4; 32]));
+        for n in [leaf, inner] {
+            assert_eq!(Node::decode(&n.encode()), Ok(n.clone()));
+            let mut b = n.encode();
+            b.push(0);
+            assert!(Node::decode(&b).is_err());
+        }
+        assert!(Node::decode(&[0x14]).is_err());
+    }
+}

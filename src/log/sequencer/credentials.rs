@@ -1,0 +1,190 @@
+//! The credential map as the sequencer writes it: the stored map
+//! (`provlog_storage::map`) with this batch's changes on top. Ownership
+//! is judged against it ([`provlog_proto::ledger::changes`], the same rules
+//! `audit` applies), and each batch that changes it hands the store the new
+//! nodes and records with the batch's entries, in the same write.
+//!
+//! Only the top of the tree stays in memory between batches
+//! ([`WorkingMap::shrink_to_top`]); records are read from the store when an
+//! event names their credential.
+
+use super::{Durable, SeqError, Unavailable};
+use provlog_proto::event::Event;
+use provlog_proto::ledger::{CheckError, CredentialRecord, changes, credential_key, record_value};
+use provlog_proto::map::Value;
+use provlog_proto::map_nodes::{Node, NodeError, NodeSource, WorkingMap};
+use provlog_storage::StorageError;
+use provlog_storage::map::{MapHead, MapVersion, MapWrite};
+use provlog_tlog::merkle::Hash;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The store as a [`NodeSource`].
+struct Nodes<'a>(&'a dyn Durable);
+
+impl NodeSource for Nodes<'_> {
+    type Error = StorageError;
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
+        self.0.map_node(hash)
+    }
+}
+
+fn unavailable(e: NodeError<StorageError>) -> Unavailable {
+    Unavailable::Map(Arc::new(match e {
+        NodeError::Source(s) => s,
+        other => StorageError::Corrupt {
+            what: "map",
+            key: String::new(),
+            reason: other.to_string(),
+        },
+    }))
+}
+
+/// The map the sequencer changes: the stored one and the current batch's
+/// changes.
+pub struct Credentials {
+    map: WorkingMap,
+    /// The records this batch wrote, by value, and their bytes.
+    written: HashMap<Value, (CredentialRecord, Vec<u8>)>,
+    /// Values of records this batch replaced that are stored.
+    replaced: Vec<Value>,
+    /// Values this batch wrote and replaced again (never stored).
+    transient: HashSet<Value>,
+    /// The map holds changes no state leaf committed yet.
+    uncommitted: bool,
+}
+
+impl Credentials {
+    /// The stored map `head` (`None`: empty), of which `last` is the last
+    /// committed version.
+    #[must_use]
+    pub fn open(head: Option<MapHead>, last: Option<MapVersion>) -> Self {
+        let (root, len) = head.map_or((provlog_proto::map::empty_root(), 0), |h| (h.root, h.credentials));
+        Self {
+            map: WorkingMap::open(root, len),
+            written: HashMap::new(),
+            replaced: Vec::new(),
+            transient: HashSet::new(),
+            uncommitted: head.is_some_and(|h| last.is_none_or(|v| v.root != h.root)),
+        }
+    }
+
+    /// Number of credentials.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.map.len()
+    }
+
+    /// Whether no event named a credential yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether the map changed since its last commitment.
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        self.uncommitted || !self.written.is_empty()
+    }
+
+    /// The current record of `fingerprint` and its value.
+    fn current(&mut self, store: &dyn Durable, fp: &str) -> Result<Option<(CredentialRecord, Value)>, Unavailable> {
+        let Some(v) = self.map.get(&Nodes(store), &credential_key(fp)).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        if let Some((r, _)) = self.written.get(&v) {
+            return Ok(Some((r.clone(), v)));
+        }
+        let corrupt = |reason: String| {
+            Unavailable::Map(Arc::new(StorageError::Corrupt {
+                what: "credential record",
+                key: fp.to_owned(),
+                reason,
+            }))
+        };
+        let bytes = store
+            .map_record(&v)
+            .map_err(|e| Unavailable::Map(Arc::new(e)))?
+            .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?;
+        let r = CredentialRecord::from_canonical(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Some((r, v)))
+    }
+
+    /// The records event `e` (entry `index`, by `submitter`) would write,
+    /// or why it may not; changes nothing.
+    ///
+    /// # Errors
+    /// [`SeqError::Ownership`] naming the rule; [`Unavailable::Map`] if
+    /// the stored map cannot be read.
+    pub fn check(
+        &mut self,
+        store: &dyn Durable,
+        e: &Event,
+        index: u64,
+        submitter: &str,
+    ) -> Result<Vec<CredentialRecord>, SeqError> {
+        changes(&mut |fp: &str| self.current(store, fp), e, index, submitter).map_err(|err| match err {
+            CheckError::Rule(r) => SeqError::Ownership(r),
+            CheckError::Read(u) => SeqError::Unavailable(u),
+            _ => SeqError::Unavailable(Unavailable::Poisoned),
+        })
+    }
+
+    /// Writes records [`Credentials::check`] returned.
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn apply(&mut self, store: &dyn Durable, records: Vec<CredentialRecord>) -> Result<(), Unavailable> {
+        for r in records {
+            if let Some(p) = r.previous.as_deref().and_then(|p| provlog_tlog::b64::decode(p).ok()) {
+                match <[u8; 32]>::try_from(p.as_slice()) {
+                    Ok(old) if self.written.remove(&old).is_some() => {
+                        self.transient.insert(old);
+                    }
+                    Ok(old) => self.replaced.push(old),
+                    Err(_) => {}
+                }
+            }
+            let bytes = r.canonical();
+            let v = record_value(&bytes);
+            self.map
+                .set(&Nodes(store), credential_key(&r.fingerprint), v)
+                .map_err(unavailable)?;
+            self.written.insert(v, (r, bytes));
+        }
+        Ok(())
+    }
+
+    /// Hashes the batch's changes: the map's root and what to store with
+    /// the batch, the map then covering entries `[0, covers)`;
+    /// `commitment` is the batch's state leaf (its index and `logged_at`),
+    /// if it has one. Afterwards the changes count as stored: the caller
+    /// writes them before the next batch reads the map, or stops the log.
+    pub fn finish(&mut self, covers: u64, commitment: Option<(u64, i64)>) -> (Hash, MapWrite) {
+        let u = self.map.finish();
+        let credentials = self.map.len();
+        let records: Vec<_> = self.written.drain().map(|(v, (_, bytes))| (v, bytes)).collect();
+        let had = !records.is_empty() || !u.nodes.is_empty();
+        self.transient.clear();
+        let write = MapWrite {
+            nodes: u.nodes,
+            records,
+            unreachable_nodes: u.unreachable,
+            unreachable_records: std::mem::take(&mut self.replaced),
+            head: Some(MapHead {
+                root: u.root,
+                credentials,
+                covers,
+            }),
+            version: commitment.map(|(index, logged_at)| MapVersion {
+                index,
+                root: u.root,
+                credentials,
+                logged_at,
+            }),
+        };
+        self.uncommitted = commitment.is_none() && (self.uncommitted || had);
+        self.map.shrink_to_top();
+        (u.root, write)
+    }
+}

@@ -1,0 +1,382 @@
+//! The credential map on disk: its nodes (by hash), its records (by map
+//! value), the versions committed in the log, and what each change made
+//! unreachable, so that versions older than the retention can be pruned.
+//!
+//! Written with the batch whose state leaf commits it ([`MapWrite`] in an
+//! [`crate::AppendBatch`]), in the same `WriteBatch`: the map on disk is
+//! always the map of the entries on disk, and a restart reads it as it is.
+
+use crate::error::StorageError;
+use crate::keys::{CF_MAP_NODES, CF_MAP_RECORDS, CF_MAP_STALE, CF_MAP_VERSIONS, CF_META, KEY_MAP_HEAD, KEY_MAP_PRUNED};
+use crate::store::Store;
+use provlog_proto::map_nodes::{Node, NodeSource};
+use provlog_tlog::merkle::Hash;
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+
+/// Tag of a node in `map_stale` keys.
+const STALE_NODE: u8 = b'n';
+/// Tag of a record in `map_stale` keys.
+const STALE_RECORD: u8 = b'r';
+
+/// The map after the last write: what a restart continues from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapHead {
+    /// Its root.
+    pub root: Hash,
+    /// Number of credentials.
+    pub credentials: u64,
+    /// It is the map of entries `[0, covers)`.
+    pub covers: u64,
+}
+
+/// A version of the map committed by a state leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapVersion {
+    /// The state leaf's index (the map of entries `[0, index)`).
+    pub index: u64,
+    /// The map's root.
+    pub root: Hash,
+    /// Number of credentials.
+    pub credentials: u64,
+    /// The state leaf's `logged_at`, Unix ms.
+    pub logged_at: i64,
+}
+
+/// One change of the map, written with the batch that makes it.
+#[derive(Debug, Clone, Default)]
+pub struct MapWrite {
+    /// New nodes: hash and stored bytes.
+    pub nodes: Vec<(Hash, Vec<u8>)>,
+    /// New records: map value and canonical bytes.
+    pub records: Vec<(Hash, Vec<u8>)>,
+    /// Nodes the new root no longer reaches.
+    pub unreachable_nodes: Vec<Hash>,
+    /// Record values the new map no longer holds.
+    pub unreachable_records: Vec<Hash>,
+    /// The map after the change.
+    pub head: Option<MapHead>,
+    /// The version a state leaf in the batch commits, if any.
+    pub version: Option<MapVersion>,
+}
+
+impl MapWrite {
+    /// Whether it writes nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.head.is_none() && self.version.is_none()
+    }
+}
+
+fn stale_key(version: u64, tag: u8, hash: &Hash) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[..8].copy_from_slice(&version.to_be_bytes());
+    k[8] = tag;
+    k[9..].copy_from_slice(hash);
+    k
+}
+
+fn corrupt(what: &'static str, key: &[u8], reason: impl Into<String>) -> StorageError {
+    StorageError::Corrupt {
+        what,
+        key: provlog_tlog::hex::encode(key),
+        reason: reason.into(),
+    }
+}
+
+fn hash_at(what: &'static str, key: &[u8], v: &[u8], at: usize) -> Result<Hash, StorageError> {
+    v.get(at..at + 32)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| corrupt(what, key, format!("{} bytes", v.len())))
+}
+
+fn u64_at(what: &'static str, key: &[u8], v: &[u8], at: usize) -> Result<u64, StorageError> {
+    v.get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| corrupt(what, key, format!("{} bytes", v.len())))
+}
+
+fn decode_version(key: &[u8], v: &[u8]) -> Result<MapVersion, StorageError> {
+    let index = u64_at("map version", key, key, 0)?;
+    Ok(MapVersion {
+        index,
+        root: hash_at("map version", key, v, 0)?,
+        credentials: u64_at("map version", key, v, 32)?,
+        logged_at: i64::from_be_bytes(u64_at("map version", key, v, 40)?.to_be_bytes()),
+    })
+}
+
+impl Store {
+    /// Adds `w` to a write batch; the caller writes it.
+    pub(crate) fn put_map(&self, wb: &mut WriteBatch, w: &MapWrite) {
+        let (nodes, records, stale) = (self.cf(CF_MAP_NODES), self.cf(CF_MAP_RECORDS), self.cf(CF_MAP_STALE));
+        for (h, b) in &w.nodes {
+            wb.put_cf(nodes, h, b);
+        }
+        for (v, b) in &w.records {
+            wb.put_cf(records, v, b);
+        }
+        // What a change made unreachable is kept until the versions before
+        // it are pruned: it is in no version from `at` on (the version this
+        // write commits, or any later one).
+        let at = w.version.map_or_else(|| w.head.map_or(0, |h| h.covers), |v| v.index);
+        for h in &w.unreachable_nodes {
+            wb.put_cf(stale, stale_key(at, STALE_NODE, h), []);
+        }
+        for v in &w.unreachable_records {
+            wb.put_cf(stale, stale_key(at, STALE_RECORD, v), []);
+        }
+        if let Some(h) = &w.head {
+            let mut v = Vec::with_capacity(48);
+            v.extend_from_slice(&h.root);
+            v.extend_from_slice(&h.credentials.to_be_bytes());
+            v.extend_from_slice(&h.covers.to_be_bytes());
+            wb.put_cf(self.cf(CF_META), KEY_MAP_HEAD, v);
+        }
+        if let Some(m) = &w.version {
+            let mut v = Vec::with_capacity(48);
+            v.extend_from_slice(&m.root);
+            v.extend_from_slice(&m.credentials.to_be_bytes());
+            v.extend_from_slice(&m.logged_at.to_be_bytes());
+            wb.put_cf(self.cf(CF_MAP_VERSIONS), m.index.to_be_bytes(), v);
+        }
+    }
+
+    /// Writes a map change on its own, synced unless the store was opened
+    /// without syncing (the map caught up with
+    /// entries that were stored without it: a restore, or a store written
+    /// before the map existed).
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn write_map(&self, w: &MapWrite) -> Result<(), StorageError> {
+        let mut wb = WriteBatch::default();
+        self.put_map(&mut wb, w);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.syncs());
+        Ok(self.db().write_opt(wb, &wo)?)
+    }
+
+    /// The map after the last write (`None`: nothing was ever written).
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a malformed head.
+    pub fn map_head(&self) -> Result<Option<MapHead>, StorageError> {
+        let Some(v) = self.db().get_cf(self.cf(CF_META), KEY_MAP_HEAD)? else {
+            return Ok(None);
+        };
+        Ok(Some(MapHead {
+            root: hash_at("map head", KEY_MAP_HEAD, &v, 0)?,
+            credentials: u64_at("map head", KEY_MAP_HEAD, &v, 32)?,
+            covers: u64_at("map head", KEY_MAP_HEAD, &v, 40)?,
+        }))
+    }
+
+    /// The last version committed at or before entry `index`: the map in
+    /// force when entry `index` was logged.
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a malformed version.
+    pub fn map_version_at_or_before(&self, index: u64) -> Result<Option<MapVersion>, StorageError> {
+        let key = index.to_be_bytes();
+        let mut it = self
+            .db()
+            .iterator_cf(self.cf(CF_MAP_VERSIONS), IteratorMode::From(&key, Direction::Reverse));
+        match it.next() {
+            None => Ok(None),
+            Some(kv) => {
+                let (k, v) = kv?;
+                decode_version(&k, &v).map(Some)
+            }
+        }
+    }
+
+    /// Versions from entry `from` on, in index order, at most `limit`.
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a malformed version.
+    pub fn map_versions(&self, from: u64, limit: usize) -> Result<Vec<MapVersion>, StorageError> {
+        let key = from.to_be_bytes();
+        self.db()
+            .iterator_cf(self.cf(CF_MAP_VERSIONS), IteratorMode::From(&key, Direction::Forward))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode_version(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The canonical bytes of the record whose map value is `value`, if it
+    /// is stored (every record of every version not pruned is).
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db().get_cf(self.cf(CF_MAP_RECORDS), value)?)
+    }
+
+    /// Versions committed before this entry index may no longer be provable
+    /// (their unreachable nodes were deleted); 0 if nothing was pruned.
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn map_pruned_below(&self) -> Result<u64, StorageError> {
+        Ok(match self.db().get_cf(self.cf(CF_META), KEY_MAP_PRUNED)? {
+            Some(v) => u64_at("map pruned", KEY_MAP_PRUNED, &v, 0)?,
+            None => 0,
+        })
+    }
+
+    /// The oldest version to keep so that every version committed after
+    /// `cutoff_ms` (Unix ms) stays provable, and the one in force at it:
+    /// the last version logged at or before `cutoff_ms`, and never the last
+    /// version of all (which stays provable whatever its age). `None` if
+    /// nothing may be pruned.
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a malformed version.
+    pub fn map_keep_from(&self, cutoff_ms: i64) -> Result<Option<u64>, StorageError> {
+        let Some(last) = self.map_version_at_or_before(u64::MAX)? else {
+            return Ok(None);
+        };
+        let mut keep = None;
+        let key = self.map_pruned_below()?.to_be_bytes();
+        for kv in self
+            .db()
+            .iterator_cf(self.cf(CF_MAP_VERSIONS), IteratorMode::From(&key, Direction::Forward))
+        {
+            let (k, v) = kv?;
+            let version = decode_version(&k, &v)?;
+            // `logged_at` never goes backwards along the log.
+            if version.logged_at > cutoff_ms || version.index >= last.index {
+                break;
+            }
+            keep = Some(version.index);
+        }
+        Ok(keep.filter(|k| *k > 0))
+    }
+
+    /// Deletes at most `limit` nodes and records that no version from
+    /// `keep` on reaches (those a change at or before `keep` made
+    /// unreachable), after marking the versions before `keep` pruned.
+    /// Returns how many it deleted; fewer than `limit` means done. Not
+    /// synced: a crash leaves the rest for the next call.
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn prune_map(&self, keep: u64, limit: usize) -> Result<usize, StorageError> {
+        let (stale, nodes, records) = (self.cf(CF_MAP_STALE), self.cf(CF_MAP_NODES), self.cf(CF_MAP_RECORDS));
+        // The mark first: a reader of a version being pruned is told so
+        // (`map_pruned_below`) rather than finding a node gone.
+        if keep > self.map_pruned_below()? {
+            self.db().put_cf(self.cf(CF_META), KEY_MAP_PRUNED, keep.to_be_bytes())?;
+        }
+        let mut wb = WriteBatch::default();
+        let mut n = 0;
+        for kv in self.db().iterator_cf(stale, IteratorMode::Start) {
+            let (k, _) = kv?;
+            let version = u64_at("map stale", &k, &k, 0)?;
+            if version > keep || n == limit {
+                break;
+            }
+            let hash = hash_at("map stale", &k, &k, 9)?;
+            match k.get(8) {
+                Some(&STALE_NODE) => wb.delete_cf(nodes, hash),
+                Some(&STALE_RECORD) => wb.delete_cf(records, hash),
+                _ => return Err(corrupt("map stale", &k, "unknown tag")),
+            }
+            wb.delete_cf(stale, &k);
+            n += 1;
+        }
+        self.db().write(wb)?;
+        Ok(n)
+    }
+
+    /// Number of entries in the map's column families (nodes, records,
+    /// unreachable), from `RocksDB`'s estimates, for the storage figures.
+    #[must_use]
+    pub fn map_estimates(&self) -> [u64; 3] {
+        [CF_MAP_NODES, CF_MAP_RECORDS, CF_MAP_STALE].map(|cf| {
+            self.db()
+                .property_int_value_cf(self.cf(cf), "rocksdb.estimate-num-keys")
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        })
+    }
+}
+
+impl NodeSource for Store {
+    type Error = StorageError;
+
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
+        let Some(b) = self.db().get_pinned_cf(self.cf(CF_MAP_NODES), hash)? else {
+            return Ok(None);
+        };
+        Node::decode(&b)
+            .map(Some)
+            .map_err(|e| corrupt("map node", hash, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+    use provlog_proto::map::empty_root;
+    use provlog_proto::map_nodes::{WorkingMap, prove};
+
+    fn key(i: u32) -> Hash {
+        provlog_tlog::merkle::sha256(&[&i.to_be_bytes()])
+    }
+
+    #[test]
+    fn old_versions_stay_provable_until_pruned() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+        let mut work = WorkingMap::open(empty_root(), 0);
+        let mut versions = Vec::new();
+        for v in 1..=3u64 {
+            for i in 0..50 {
+                work.set(&store, key(i), [u8::try_from(v).expect("small"); 32])
+                    .expect("set");
+            }
+            let u = work.finish();
+            let version = MapVersion {
+                index: v * 100,
+                root: u.root,
+                credentials: 50,
+                logged_at: i64::try_from(v).expect("small"),
+            };
+            store
+                .write_map(&MapWrite {
+                    nodes: u.nodes,
+                    unreachable_nodes: u.unreachable,
+                    head: Some(MapHead {
+                        root: u.root,
+                        credentials: 50,
+                        covers: v * 100,
+                    }),
+                    version: Some(version),
+                    ..MapWrite::default()
+                })
+                .expect("write");
+            versions.push(version);
+        }
+        assert_eq!(store.map_head().expect("head").map(|h| h.covers), Some(300));
+        assert_eq!(store.map_version_at_or_before(250).expect("v"), Some(versions[1]));
+        assert_eq!(store.map_version_at_or_before(99).expect("v"), None);
+        for (n, v) in versions.iter().enumerate() {
+            let (_, value) = prove(&store, &v.root, &key(7)).expect("provable");
+            assert_eq!(value, Some([u8::try_from(n + 1).expect("small"); 32]));
+        }
+        // Keep the versions from 200 on: the first one goes, the others stay.
+        while store.prune_map(200, 7).expect("prune") == 7 {}
+        assert_eq!(store.map_pruned_below().expect("pruned"), 200);
+        assert!(prove(&store, &versions[0].root, &key(7)).is_err(), "pruned");
+        for v in &versions[1..] {
+            prove(&store, &v.root, &key(7)).expect("kept");
+        }
+    }
+}
