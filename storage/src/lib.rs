@@ -23,7 +23,7 @@
 //! | `map_nodes` | node hash (32 bytes) | the node's bytes, which are its hash input: `0x12 ‖ key ‖ value` (leaf) or `0x13 ‖ bit ‖ left ‖ right` (inner), docs/MAP.md "Stored nodes" |
 //! | `map_records` | record value (32 bytes) | the record's RFC 8785 bytes (docs/MAP.md "Credential records") |
 //! | `map_versions` | state leaf index (u64 BE) | the map root it commits (32) ‖ credentials (u64 BE) ‖ its `logged_at` (i64 BE, Unix ms) |
-//! | `map_stale` | version (u64 BE) ‖ `n` or `r` ‖ hash (32) | empty: a node (`n`) or record (`r`) that no map from that version on holds, deleted when versions before it are pruned |
+//! | `map_stale` | version (u64 BE) ‖ entries covered by the write (u64 BE) | the nodes and records that write made unreachable, 33 bytes each: `n` (node) or `r` (record) ‖ hash; no map from that version on holds them; deleted when versions before it are pruned |
 //! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) |
 //! | `meta` | `map_pruned` | versions before this index (u64 BE) were pruned |
 //! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |

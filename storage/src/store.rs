@@ -174,7 +174,12 @@ fn cf_options(cache: &Cache, name: &str) -> Options {
             t.set_block_size(16 << 10);
         }
         CF_MAP_NODES | CF_MAP_RECORDS => {
-            // Looked up by hash, one at a time; nodes are random bytes.
+            // Looked up by hash, one at a time, never iterated; keys are
+            // random. Small memtables: each insert descends a skiplist, and
+            // a small one stays in cache (measured: 64 MiB 7.9 k, 16 MiB
+            // 9.8 k signed submissions/s at 256 clients).
+            o.set_write_buffer_size(16 << 20);
+            o.set_max_write_buffer_number(4);
             t.set_bloom_filter(10.0, false);
             o.set_compression_type(if name == CF_MAP_RECORDS {
                 DBCompressionType::Lz4
