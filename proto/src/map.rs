@@ -51,7 +51,7 @@ pub fn bit(key: &Key, i: u8) -> u8 {
 }
 
 /// The first bit at which two different keys differ.
-fn first_difference(a: &Key, b: &Key) -> Option<u8> {
+pub(crate) fn first_difference(a: &Key, b: &Key) -> Option<u8> {
     a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
         let d = x ^ y;
         if d == 0 {

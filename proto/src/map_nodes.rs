@@ -15,7 +15,7 @@
 //! [`WorkingMap`] holds the nodes an update touched (and, between updates,
 //! the top of the tree) in memory.
 
-use crate::map::{Key, MapError, MapProof, ProofKind, Value, bit, empty_root};
+use crate::map::{Key, MapError, MapProof, ProofKind, Value, bit, empty_root, first_difference};
 use provlog_tlog::merkle::{Hash, sha256};
 
 const LEAF: u8 = 0x12;
@@ -516,18 +516,6 @@ impl WorkingMap {
         // Fewer nodes than before, each counted by a u32 then.
         Child::At(u32::try_from(at).unwrap_or(u32::MAX))
     }
-}
-
-/// The first bit at which two different keys differ.
-fn first_difference(a: &Key, b: &Key) -> Option<u8> {
-    a.iter().zip(b).enumerate().find_map(|(i, (x, y))| {
-        let d = x ^ y;
-        if d == 0 {
-            return None;
-        }
-        let (i, z) = (u8::try_from(i).ok()?, u8::try_from(d.leading_zeros()).ok()?);
-        Some(i * 8 + z)
-    })
 }
 
 #[cfg(test)]

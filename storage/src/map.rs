@@ -59,14 +59,6 @@ pub struct MapWrite {
     pub version: Option<MapVersion>,
 }
 
-impl MapWrite {
-    /// Whether it writes nothing.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.head.is_none() && self.version.is_none()
-    }
-}
-
 /// The `map_stale` key of one write's list: the version from which its
 /// items are unreachable ‖ the entries the write's map covers (unique per
 /// write: it grows with every write).

@@ -6,7 +6,7 @@
 //! replaying the log. Against the real binary.
 
 use crate::common::{Server, client, get_json, post, submission};
-use provlog_proto::credential::{CredentialAnswer, CredentialState, Requirements, VerifiedCredential};
+use provlog_proto::credential::{CredentialAnswer, CredentialState, VerifiedCredential};
 use serde_json::{Value, json};
 
 fn ev(id: &str, action: &str, fp: &str) -> Value {
@@ -22,20 +22,7 @@ fn verify_at(
     vkey: &provlog_tlog::keys::VerifierKey,
     at: Option<u64>,
 ) -> Result<VerifiedCredential, provlog_proto::credential::CredentialError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-    a.verify_for(
-        fp,
-        &Requirements {
-            log_key: vkey,
-            witnesses: &[],
-            min_witnesses: 0,
-            now_millis: now,
-            max_age_millis: 300_000,
-            as_of_entry: at,
-        },
-    )
+    crate::common::verify_credential_with(a, fp, vkey, 300_000, at)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

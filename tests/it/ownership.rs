@@ -170,7 +170,7 @@ async fn an_answer_about_another_credential_is_refused() {
 /// with a short `max_age` refuses as stale instead of showing it as current.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_log_keeps_its_answers_fresh_and_a_stale_one_is_refused() {
-    use provlog_proto::credential::{CredentialAnswer, CredentialError, Requirements};
+    use provlog_proto::credential::{CredentialAnswer, CredentialError};
     let answer_after_idle = |interval: &'static str| async move {
         let dir = tempfile::tempdir().expect("dir");
         let s = Server::try_start_env(
@@ -195,20 +195,7 @@ async fn an_idle_log_keeps_its_answers_fresh_and_a_stale_one_is_refused() {
         (answer, fp, vkey, grown)
     };
     let strict = |a: &CredentialAnswer, fp: &str, vkey: &provlog_tlog::keys::VerifierKey| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
-        a.verify_for(
-            fp,
-            &Requirements {
-                log_key: vkey,
-                witnesses: &[],
-                min_witnesses: 0,
-                now_millis: now,
-                max_age_millis: 1500,
-                as_of_entry: None,
-            },
-        )
+        crate::common::verify_credential_with(a, fp, vkey, 1500, None)
     };
     // Commitments every 200 ms: the idle log appended some, and the answer
     // is at most about that old.

@@ -474,6 +474,23 @@ fn issue_job(key: &SignerKey, id: &str, target: &str, fp: &str) -> EventJob {
     event_job(key, id, "issue", target, Some(fp))
 }
 
+/// The assembler of a new log (no registry, no commitment yet, idle
+/// commitments every 10 s).
+fn new_log_assembler(log: &SignerKey) -> Assembler {
+    Assembler::new(
+        log.clone(),
+        CompactRange::default(),
+        None,
+        false,
+        i64::MIN,
+        super::credentials::Credentials::open(None, None),
+        super::batch::CommitSchedule {
+            last_ms: None,
+            interval_ms: 10_000,
+        },
+    )
+}
+
 /// The state leaf at `index` of `store`, parsed.
 fn state_at(store: &Store, index: u64) -> Option<provlog_proto::leaf::StateLeaf> {
     match provlog_proto::leaf::Leaf::parse(&store.entry(index).ok()??) {
@@ -487,18 +504,7 @@ fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = open(&dir);
     let (log, sub) = (key("log.example/x", 1), key("ci", 2));
-    let mut a = Assembler::new(
-        log.clone(),
-        CompactRange::default(),
-        None,
-        false,
-        i64::MIN,
-        super::credentials::Credentials::open(None, None),
-        super::batch::CommitSchedule {
-            last_ms: None,
-            interval_ms: 10_000,
-        },
-    );
+    let mut a = new_log_assembler(&log);
     let inflight = Mutex::new(InflightMap::new());
     let mut ledger = provlog_proto::ledger::Ledger::new();
     // The first batch of a log commits the (empty) map after its policy.
@@ -562,18 +568,7 @@ fn the_stored_map_is_read_at_start_and_a_store_without_it_catches_up() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = open(&dir);
     let (log, sub) = (key("log.example/x", 1), key("ci", 2));
-    let mut a = Assembler::new(
-        log.clone(),
-        CompactRange::default(),
-        None,
-        false,
-        i64::MIN,
-        super::credentials::Credentials::open(None, None),
-        super::batch::CommitSchedule {
-            last_ms: None,
-            interval_ms: 10_000,
-        },
-    );
+    let mut a = new_log_assembler(&log);
     let inflight = Mutex::new(InflightMap::new());
     assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
     for n in 0..5u8 {

@@ -48,6 +48,18 @@ pub(crate) fn verify_credential(
     fingerprint: &str,
     vkey: &provlog_tlog::keys::VerifierKey,
 ) -> Result<provlog_proto::credential::VerifiedCredential, provlog_proto::credential::CredentialError> {
+    verify_credential_with(answer, fingerprint, vkey, 300_000, None)
+}
+
+/// [`verify_credential`] with this `max_age_millis` and, for a historical
+/// question, the entry it is about.
+pub(crate) fn verify_credential_with(
+    answer: &provlog_proto::credential::CredentialAnswer,
+    fingerprint: &str,
+    vkey: &provlog_tlog::keys::VerifierKey,
+    max_age_millis: i64,
+    as_of_entry: Option<u64>,
+) -> Result<provlog_proto::credential::VerifiedCredential, provlog_proto::credential::CredentialError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -58,8 +70,8 @@ pub(crate) fn verify_credential(
             witnesses: &[],
             min_witnesses: 0,
             now_millis: now,
-            max_age_millis: 300_000,
-            as_of_entry: None,
+            max_age_millis,
+            as_of_entry,
         },
     )
 }
