@@ -4,7 +4,12 @@ docs/MAP.md "Verifying an answer" (and DESIGN.md for checkpoints and
 keys), with nothing but the Python standard library: Ed25519 is the
 RFC 8032 section 6 reference algorithm, the map proof is map_v1_model.py's.
 
-    verify_credential_answer.py ANSWER.json FINGERPRINT LOG_VKEY NOW_MS MAX_AGE_MS
+    verify_credential_answer.py ANSWER.json FINGERPRINT LOG_VKEY NOW_MS MAX_AGE_MS [AS_OF_ENTRY]
+
+With AS_OF_ENTRY the question is historical (docs/MAP.md "Historical
+answers"): was the credential in this state when that entry was logged?
+The commitment must be at or before it, freshness is not asked, and
+expiry is judged at the commitment's logged_at. It
 
 prints {"ok": true, "state": "...", "commitment": N} or
 {"ok": false, "reason": "..."} and exits 0 either way (1 on bad usage).
@@ -179,7 +184,7 @@ def inclusion_root(index, size, leaf, proof):
     return r
 
 
-def verify(answer, fingerprint, vkey, now_ms, max_age_ms):
+def verify(answer, fingerprint, vkey, now_ms, max_age_ms, as_of=None):
     # Steps of docs/MAP.md "Verifying an answer". Not implemented here:
     # witness cosignatures (step 2's second half) and history items
     # (step 7): an answer with a history is refused rather than half checked.
@@ -205,9 +210,13 @@ def verify(answer, fingerprint, vkey, now_ms, max_age_ms):
     uint(leaf["credentials"], "credentials")
     if not isinstance(leaf["logged_at"], str) or not LOGGED_AT.match(leaf["logged_at"]):
         raise Fail("logged_at is not YYYY-MM-DDTHH:MM:SS.mmmZ")
-    age = now_ms - millis(leaf["logged_at"])
-    if age > max_age_ms or age < -min(MAX_CLOCK_SKEW_MS, max_age_ms):
-        raise Fail("stale: the commitment is older than the maximum age (or ahead of this clock)")
+    committed_at = millis(leaf["logged_at"])
+    if as_of is None:
+        age = now_ms - committed_at
+        if age > max_age_ms or age < -min(MAX_CLOCK_SKEW_MS, max_age_ms):
+            raise Fail("stale: the commitment is older than the maximum age (or ahead of this clock)")
+    elif c["index"] > as_of:
+        raise Fail("the commitment is after the entry the question is about")
     rec = answer.get("record")
     key = H(b"provlog/credential-key/v1\n" + fingerprint.encode())
     value = None
@@ -225,19 +234,21 @@ def verify(answer, fingerprint, vkey, now_ms, max_age_ms):
     if answer["state"] != committed:
         raise Fail("the stated state is not the record's")
     state = committed
-    if state == "active" and rec.get("not_after") and millis(rec["not_after"]) <= now_ms:
+    judged_at = now_ms if as_of is None else committed_at
+    if state == "active" and rec.get("not_after") and millis(rec["not_after"]) <= judged_at:
         state = "expired"
     return state, c["index"]
 
 
 def main():
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         print(__doc__, file=sys.stderr)
         sys.exit(1)
     with open(sys.argv[1], encoding="utf-8") as f:
         answer = json.load(f)
     try:
-        state, index = verify(answer, sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        as_of = uint(int(sys.argv[6]), "AS_OF_ENTRY") if len(sys.argv) == 7 else None
+        state, index = verify(answer, sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), as_of)
         print(json.dumps({"ok": True, "state": state, "commitment": index}))
     except (Fail, KeyError, TypeError, ValueError) as e:
         print(json.dumps({"ok": False, "reason": str(e)}))

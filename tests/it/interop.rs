@@ -165,6 +165,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
     let (c, key) = (client(), s.dev_key());
     let fp = |x: char| format!("sha256:{}", x.to_string().repeat(64));
     let (a, b, x) = (fp('a'), fp('b'), fp('e'));
+    let mut indexes = Vec::new();
     for (id, action, f, not_after) in [
         ("v-1", "issue", &a, "2099-01-01T00:00:00Z"),
         ("v-2", "issue", &b, "2099-01-01T00:00:00Z"),
@@ -181,6 +182,8 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
             .await
             .expect("post");
         assert_eq!(r.status(), 201, "{id}");
+        let v: serde_json::Value = r.json().await.expect("json");
+        indexes.push(v["index"].as_u64().expect("index"));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -202,6 +205,20 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
     dropped["state"] = "unknown".into();
     let mut moved = cases[0]["answer"].clone();
     moved["commitment"]["index"] = (moved["commitment"]["index"].as_u64().expect("i") - 2).into();
+    // Historical: `b` was active when its revocation was logged; the same
+    // answer asked about an entry before its commitment is refused.
+    let revoked_at = indexes[2];
+    let (st, then) = get_json(&c, &s.url, &format!("/v1/credentials/{b}?at={revoked_at}")).await;
+    assert_eq!(st, 200, "{then}");
+    let committed = then["commitment"]["index"].as_u64().expect("index");
+    cases.push(
+        serde_json::json!({"fingerprint": &b, "as_of_entry": revoked_at, "answer": then,
+        "expect": {"ok": true, "state": "active"}}),
+    );
+    cases.push(
+        serde_json::json!({"fingerprint": &b, "as_of_entry": committed - 1, "answer": then,
+        "expect": {"ok": false}}),
+    );
     for (f, answer) in [
         (&b, shown_active),
         (&b, cases[0]["answer"].clone()),
@@ -236,6 +253,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
             let f = case["fingerprint"].as_str().expect("fp");
             let file = dir.path().join(format!("answer-{n}.json"));
             std::fs::write(&file, case["answer"].to_string()).expect("write");
+            let as_of = case["as_of_entry"].as_u64();
             let python = |at: i64| -> serde_json::Value {
                 let out = std::process::Command::new("python3")
                     .arg(&py)
@@ -244,6 +262,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
                     .arg(vkey.to_vkey_string())
                     .arg(at.to_string())
                     .arg(max_age.to_string())
+                    .args(as_of.map(|i| i.to_string()))
                     .output()
                     .expect("python3");
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -261,7 +280,7 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
                             min_witnesses: 0,
                             now_millis: now,
                             max_age_millis: max_age,
-                            as_of_entry: None,
+                            as_of_entry: as_of,
                         },
                     )
                     .map_err(|e| e.to_string())
@@ -274,9 +293,17 @@ async fn an_independent_verifier_agrees_on_credential_answers() {
                 assert_eq!(state, want["state"], "case {n}");
                 assert_eq!(theirs["state"], want["state"], "case {n}");
             }
-            // Both refuse the answer once it is stale.
+            // Both refuse the answer once it is stale; a historical one
+            // does not go stale.
             let late = python(now + max_age + 60_000);
-            assert_eq!(late["ok"], false, "case {n}: a stale answer is refused: {late}");
+            if as_of.is_some() {
+                assert_eq!(
+                    late["ok"], want["ok"],
+                    "case {n}: a historical answer does not age: {late}"
+                );
+            } else {
+                assert_eq!(late["ok"], false, "case {n}: a stale answer is refused: {late}");
+            }
         }
     }
 }
