@@ -7,6 +7,11 @@
 //! Only the top of the tree stays in memory between batches
 //! ([`WorkingMap::shrink_to_top`]); records are read from the store when an
 //! event names their credential.
+//!
+//! The sequencer assembles a batch while the committer writes the one
+//! before: the nodes and records of batches handed over but not yet
+//! written are kept here ([`InFlight`]) and read before the store, until
+//! the store's size shows their write returned.
 
 use super::{Durable, SeqError, Unavailable};
 use provlog_proto::event::Event;
@@ -16,16 +21,37 @@ use provlog_proto::map_nodes::{Node, NodeError, NodeSource, WorkingMap};
 use provlog_storage::StorageError;
 use provlog_storage::map::{MapHead, MapVersion, MapWrite};
 use provlog_tlog::merkle::Hash;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-/// The store as a [`NodeSource`].
-struct Nodes<'a>(&'a dyn Durable);
+/// The map changes of a batch handed to the committer and perhaps not yet
+/// written.
+struct InFlight {
+    /// The store holds them once its size reaches this (the batch's end).
+    end: u64,
+    /// New nodes, by hash.
+    nodes: HashMap<Hash, Vec<u8>>,
+    /// New records, by map value.
+    records: HashMap<Value, Vec<u8>>,
+}
+
+/// The store with the batches in flight on top, as a [`NodeSource`].
+struct Nodes<'a> {
+    store: &'a dyn Durable,
+    in_flight: &'a VecDeque<InFlight>,
+}
 
 impl NodeSource for Nodes<'_> {
     type Error = StorageError;
     fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
-        self.0.map_node(hash)
+        if let Some(b) = self.in_flight.iter().find_map(|f| f.nodes.get(hash)) {
+            return Node::decode(b).map(Some).map_err(|e| StorageError::Corrupt {
+                what: "map node in flight",
+                key: provlog_tlog::hex::encode(hash),
+                reason: e.to_string(),
+            });
+        }
+        self.store.map_node(hash)
     }
 }
 
@@ -52,6 +78,8 @@ pub struct Credentials {
     transient: HashSet<Value>,
     /// The map holds changes no state leaf committed yet.
     uncommitted: bool,
+    /// Earlier batches' changes the store may not hold yet, oldest first.
+    in_flight: VecDeque<InFlight>,
 }
 
 impl Credentials {
@@ -66,7 +94,23 @@ impl Credentials {
             replaced: Vec::new(),
             transient: HashSet::new(),
             uncommitted: head.is_some_and(|h| last.is_none_or(|v| v.root != h.root)),
+            in_flight: VecDeque::new(),
         }
+    }
+
+    /// Forgets the in-flight changes the store now holds (its size shows
+    /// their batch's write returned).
+    fn settle(&mut self, store: &dyn Durable) {
+        let stored = store.size();
+        while self.in_flight.front().is_some_and(|f| f.end <= stored) {
+            self.in_flight.pop_front();
+        }
+    }
+
+    /// Number of batches whose map changes may not be stored yet.
+    #[must_use]
+    pub fn batches_in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Number of credentials.
@@ -89,7 +133,11 @@ impl Credentials {
 
     /// The current record of `fingerprint` and its value.
     fn current(&mut self, store: &dyn Durable, fp: &str) -> Result<Option<(CredentialRecord, Value)>, Unavailable> {
-        let Some(v) = self.map.get(&Nodes(store), &credential_key(fp)).map_err(unavailable)? else {
+        let src = Nodes {
+            store,
+            in_flight: &self.in_flight,
+        };
+        let Some(v) = self.map.get(&src, &credential_key(fp)).map_err(unavailable)? else {
             return Ok(None);
         };
         if let Some((r, _)) = self.written.get(&v) {
@@ -102,10 +150,13 @@ impl Credentials {
                 reason,
             }))
         };
-        let bytes = store
-            .map_record(&v)
-            .map_err(|e| Unavailable::Map(Arc::new(e)))?
-            .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?;
+        let bytes = match self.in_flight.iter().find_map(|f| f.records.get(&v)) {
+            Some(b) => b.clone(),
+            None => store
+                .map_record(&v)
+                .map_err(|e| Unavailable::Map(Arc::new(e)))?
+                .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?,
+        };
         let r = CredentialRecord::from_canonical(&bytes).map_err(|e| corrupt(e.to_string()))?;
         Ok(Some((r, v)))
     }
@@ -123,6 +174,7 @@ impl Credentials {
         index: u64,
         submitter: &str,
     ) -> Result<Vec<CredentialRecord>, SeqError> {
+        self.settle(store);
         changes(&mut |fp: &str| self.current(store, fp), e, index, submitter).map_err(|err| match err {
             CheckError::Rule(r) => SeqError::Ownership(r),
             CheckError::Read(u) => SeqError::Unavailable(u),
@@ -135,6 +187,7 @@ impl Credentials {
     /// # Errors
     /// [`Unavailable::Map`] if the stored map cannot be read.
     pub fn apply(&mut self, store: &dyn Durable, records: Vec<CredentialRecord>) -> Result<(), Unavailable> {
+        self.settle(store);
         for r in records {
             if let Some(p) = r.previous.as_deref().and_then(|p| provlog_tlog::b64::decode(p).ok()) {
                 match <[u8; 32]>::try_from(p.as_slice()) {
@@ -147,8 +200,12 @@ impl Credentials {
             }
             let bytes = r.canonical();
             let v = record_value(&bytes);
+            let src = Nodes {
+                store,
+                in_flight: &self.in_flight,
+            };
             self.map
-                .set(&Nodes(store), credential_key(&r.fingerprint), v)
+                .set(&src, credential_key(&r.fingerprint), v)
                 .map_err(unavailable)?;
             self.written.insert(v, (r, bytes));
         }
@@ -159,7 +216,8 @@ impl Credentials {
     /// the batch, the map then covering entries `[0, covers)`;
     /// `commitment` is the batch's state leaf (its index and `logged_at`),
     /// if it has one. Afterwards the changes count as stored: the caller
-    /// writes them before the next batch reads the map, or stops the log.
+    /// hands them to the committer (this keeps them for the next batches
+    /// until the store's size reaches `covers`), or stops the log.
     pub fn finish(&mut self, covers: u64, commitment: Option<(u64, i64)>) -> (Hash, MapWrite) {
         let u = self.map.finish();
         let credentials = self.map.len();
@@ -183,6 +241,13 @@ impl Credentials {
                 logged_at,
             }),
         };
+        if !write.nodes.is_empty() || !write.records.is_empty() {
+            self.in_flight.push_back(InFlight {
+                end: covers,
+                nodes: write.nodes.iter().cloned().collect(),
+                records: write.records.iter().cloned().collect(),
+            });
+        }
         self.uncommitted = commitment.is_none() && (self.uncommitted || had);
         self.map.shrink_to_top();
         (u.root, write)

@@ -26,9 +26,10 @@
 //! Credentials: the sequencer checks each event's credential changes
 //! against the stored map with the batch's earlier changes on top
 //! ([`credentials::Credentials`]) and writes the map's new nodes, records
-//! and version with the batch. A batch is assembled only while the
-//! committer is idle (the `ready` semaphore), so the map it reads from the
-//! store always holds every earlier batch.
+//! and version with the batch. A batch is assembled while the committer
+//! writes at most one earlier batch (the `ready` semaphore's two permits);
+//! the map changes of batches not yet written are read from memory, so the
+//! map a batch is checked against always holds every earlier batch.
 //!
 //! Idempotency: a submission whose `(submitter, event_id)` is already
 //! stored or in flight with the same event gets the original index
@@ -322,6 +323,10 @@ pub struct SequencerOptions {
     pub state_commit_interval: Duration,
 }
 
+/// Batches the sequencer may have handed to the committer and not seen
+/// written: the one being written and the one being assembled.
+const PIPELINE_DEPTH: usize = 2;
+
 /// What the sequencer and the committer need of the store at run time.
 /// [`Store`] implements it; tests wrap a real store to make it fail.
 pub trait Durable: Send + Sync + 'static {
@@ -352,6 +357,9 @@ pub trait Durable: Send + Sync + 'static {
     /// # Errors
     /// Storage failures.
     fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Number of entries stored: every batch ending at or below it was
+    /// written (set after the write returns).
+    fn size(&self) -> u64;
 }
 
 impl Durable for Store {
@@ -372,6 +380,9 @@ impl Durable for Store {
     }
     fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
         Store::map_record(self, value)
+    }
+    fn size(&self) -> u64 {
+        Store::size(self)
     }
 }
 
@@ -567,9 +578,13 @@ impl Sequencer {
         });
         let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
         let (ctx, crx) = mpsc::sync_channel::<Commit>(1);
-        // A binary semaphore: available while the committer is idle.
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
-        let _ = ready_tx.try_send(());
+        // A semaphore of two permits: the sequencer assembles a batch while
+        // the committer writes the one before, and no further ahead (jobs
+        // queue meanwhile, so batches grow with the load).
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(PIPELINE_DEPTH);
+        for _ in 0..PIPELINE_DEPTH {
+            let _ = ready_tx.try_send(());
+        }
         let ready_seq = ready_tx.clone();
         let last_logged_at = store.last_logged_at()?.unwrap_or(i64::MIN);
         let registry = match store.policy()? {

@@ -378,6 +378,9 @@ impl Durable for Failing {
     fn map_record(&self, value: &provlog_tlog::merkle::Hash) -> Result<Option<Vec<u8>>, StorageError> {
         self.store.map_record(value)
     }
+    fn size(&self) -> u64 {
+        self.store.size()
+    }
 }
 
 fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -> Sequencer {
@@ -619,4 +622,60 @@ fn the_stored_map_is_read_at_start_and_a_store_without_it_catches_up() {
         super::catch_up_map(&bad, size),
         Err(super::StartError::StateMismatch { index, .. }) if index == last as u64
     ));
+}
+
+/// The sequencer assembles a batch while the committer writes the one
+/// before: a batch checked before the earlier one is stored sees that
+/// batch's credential changes (kept in memory until the store has them),
+/// and once both are written the stored map is the map of the entries.
+#[test]
+fn a_batch_assembled_before_the_previous_one_is_written_sees_its_changes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+    let mut a = new_log_assembler(&log);
+    let inflight = Mutex::new(InflightMap::new());
+    assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    let fa = format!("sha256:{}", "a".repeat(64));
+    let first = a
+        .assemble(
+            vec![event(issue_job(&sub, "i-1", "svc-a", &fa)).0],
+            NOW,
+            store.as_ref(),
+            &inflight,
+            &empty(),
+        )
+        .commit
+        .expect("a batch");
+    // The issue is not written yet: another target's revocation of the
+    // credential is refused by its owner, the owner's own is sequenced.
+    let (other, mut refused) = event(event_job(&sub, "x-1", "revoke", "svc-b", Some(&fa)));
+    let (own, _) = event(event_job(&sub, "r-1", "revoke", "svc-a", Some(&fa)));
+    let second = a.assemble(vec![other, own], NOW, store.as_ref(), &inflight, &empty());
+    assert!(second.fatal.is_none(), "the batch in flight is read from memory");
+    assert!(matches!(answered(&mut refused), Err(SeqError::Ownership(_))));
+    let second = second.commit.expect("a batch");
+    assert_eq!(second.waiters.iter().map(|w| w.index).collect::<Vec<_>>(), [4]);
+    Durable::append(store.as_ref(), &first.batch).expect("append");
+    Durable::append(store.as_ref(), &second.batch).expect("append");
+    let mut ledger = provlog_proto::ledger::Ledger::new();
+    for i in 0..store.size() {
+        if let Ok(provlog_proto::leaf::Leaf::Event(e)) =
+            provlog_proto::leaf::Leaf::parse(&store.entry(i).expect("r").expect("e"))
+        {
+            ledger.push(&e.event.event, i, &e.submitter).expect("push");
+        }
+    }
+    let head = store.map_head().expect("read").expect("a head");
+    assert_eq!((head.root, head.covers), (ledger.root(), store.size()));
+    let s = state_at(&store, 5).expect("entry 5 is the second batch's state leaf");
+    assert_eq!((s.size, s.credentials, s.map_root), (5, 1, ledger.root()));
+    // A third batch, after both writes, reads the stored map.
+    let (w, mut r) = event(issue_job(&sub, "i-2", "svc-a", &fa));
+    let third = a.assemble(vec![w], NOW, store.as_ref(), &inflight, &empty());
+    assert!(third.commit.is_none() && third.fatal.is_none());
+    assert!(
+        matches!(answered(&mut r), Err(SeqError::Ownership(_))),
+        "a revoked credential is not issued again"
+    );
 }
