@@ -76,6 +76,8 @@ pub struct FileConfig {
     /// How long old versions of the credential map stay provable
     /// (`humantime`, e.g. `30d`).
     pub map_retention: Option<String>,
+    /// Memory for the store's block cache, MiB.
+    pub block_cache_mib: Option<u64>,
     /// Default per-submitter rate limit (none: unlimited).
     pub rate_limit: Option<Rate>,
     /// Per-submitter rate limits by id, overriding `rate_limit`.
@@ -172,6 +174,10 @@ pub struct Overrides {
     /// historical questions (`?at=`) can be answered (e.g. `30d`).
     #[arg(long, env = "PROVLOG_MAP_RETENTION")]
     pub map_retention: Option<String>,
+    /// Memory for the store's block cache, MiB (default 1024); the
+    /// credential map's upper nodes have their own cache.
+    #[arg(long, env = "PROVLOG_BLOCK_CACHE_MIB")]
+    pub block_cache_mib: Option<u64>,
     /// Default per-submitter rate limit, entries per second.
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
@@ -246,6 +252,8 @@ pub struct Config {
     pub state_commit_interval: std::time::Duration,
     /// How long old credential map versions stay provable.
     pub map_retention: std::time::Duration,
+    /// Bytes of the store's block cache.
+    pub block_cache_bytes: usize,
     /// Default rate limit.
     pub rate_limit: Option<Rate>,
     /// Rate limits by submitter.
@@ -337,6 +345,10 @@ impl Config {
                 None => std::time::Duration::from_hours(30 * 24),
                 Some(t) => humantime::parse_duration(t)
                     .map_err(|e| anyhow::anyhow!("map_retention {t:?}: {e} (write it like 30d or 12h)"))?,
+            },
+            block_cache_bytes: match o.block_cache_mib.or(file.block_cache_mib).unwrap_or(1024) {
+                m @ 8..=1_048_576 => usize::try_from(m << 20).unwrap_or(usize::MAX),
+                m => anyhow::bail!("block_cache_mib {m}: between 8 and 1048576 (1 TiB)"),
             },
             rate_limit: o
                 .rate_limit
@@ -642,6 +654,9 @@ state_commit_interval_ms = 10000
 # questions like "was this credential active when entry i was logged?"
 # (GET /v1/credentials/<fp>?at=i); older versions are pruned.
 map_retention = "30d"
+# Memory for the store's block cache (MiB). Resident memory is about this
+# plus 0.5 GB (the credential map's node cache, memtables, tile caches).
+block_cache_mib = 1024
 # Per-submitter rate limits (entries per second; burst defaults to one
 # second's worth). Off unless set.
 # rate_limit = { per_second = 1000.0, burst = 2000.0 }

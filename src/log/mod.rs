@@ -246,8 +246,12 @@ impl Log {
         let vkey = signer.verifier();
         let dir = cfg.data_dir.clone();
         let key = vkey.clone();
+        let options = StoreOptions {
+            block_cache_bytes: cfg.block_cache_bytes,
+            ..StoreOptions::default()
+        };
         let store = tokio::task::spawn_blocking(move || -> Result<Store> {
-            let store = Store::open(&dir.join("db"), &StoreOptions::default())
+            let store = Store::open(&dir.join("db"), &options)
                 .with_context(|| format!("opening the store in {}", dir.display()))?;
             match verify::check(&store, &key, Depth::Tree) {
                 Ok(cp) => {

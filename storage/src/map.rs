@@ -278,6 +278,7 @@ impl Store {
         }
         let mut wb = WriteBatch::default();
         let mut n = 0;
+        let mut gone: Vec<Hash> = Vec::new();
         for kv in self.db().iterator_cf(stale, IteratorMode::Start) {
             let (k, list) = kv?;
             let version = u64_at("map stale", &k, &k, 0)?;
@@ -289,7 +290,10 @@ impl Store {
             }
             for item in list.chunks_exact(33) {
                 match item[0] {
-                    STALE_NODE => wb.delete_cf(nodes, &item[1..]),
+                    STALE_NODE => {
+                        wb.delete_cf(nodes, &item[1..]);
+                        gone.push(hash_at("map stale", &k, item, 1)?);
+                    }
                     STALE_RECORD => wb.delete_cf(records, &item[1..]),
                     _ => return Err(corrupt("map stale", &k, "unknown tag")),
                 }
@@ -298,6 +302,11 @@ impl Store {
             wb.delete_cf(stale, &k);
         }
         self.db().write(wb)?;
+        // Versions below `keep` are marked pruned already, so no reader
+        // asks for these nodes any more.
+        for h in &gone {
+            self.map_nodes.remove(h);
+        }
         Ok(n)
     }
 
@@ -319,12 +328,15 @@ impl NodeSource for Store {
     type Error = StorageError;
 
     fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
+        if let Some(n) = self.map_nodes.get(hash) {
+            return Ok(Some(n));
+        }
         let Some(b) = self.db().get_pinned_cf(self.cf(CF_MAP_NODES), hash)? else {
             return Ok(None);
         };
-        Node::decode(&b)
-            .map(Some)
-            .map_err(|e| corrupt("map node", hash, e.to_string()))
+        let n = Node::decode(&b).map_err(|e| corrupt("map node", hash, e.to_string()))?;
+        self.map_nodes.insert(*hash, n.clone());
+        Ok(Some(n))
     }
 }
 

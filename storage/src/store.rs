@@ -34,6 +34,10 @@ pub struct StoreOptions {
     /// crash tests model a power cut. Not for production.
     #[doc(hidden)]
     pub manual_wal_flush: bool,
+    /// Credential-map nodes kept decoded in memory (about 150 bytes
+    /// each): every proof reads the upper levels, so these are the most
+    /// read keys of the store.
+    pub map_node_cache: usize,
 }
 
 impl Default for StoreOptions {
@@ -44,6 +48,8 @@ impl Default for StoreOptions {
             read_only: false,
             tile_cache_bytes: 128 << 20,
             manual_wal_flush: false,
+            // The top 20 levels of a map of 10 M credentials.
+            map_node_cache: 1 << 20,
         }
     }
 }
@@ -140,6 +146,9 @@ pub struct Store {
     upper: UpperLevels,
     blobs: BlobCache,
     blocks: quick_cache::sync::Cache<u64, Arc<Vec<Hash>>>,
+    /// Decoded map nodes by hash (immutable: a node's bytes are its hash's
+    /// input, so a cached node is never stale).
+    pub(crate) map_nodes: quick_cache::sync::Cache<Hash, provlog_proto::map_nodes::Node>,
 }
 
 impl std::fmt::Debug for Store {
@@ -247,6 +256,7 @@ impl Store {
             // 512 bytes per block of 16 leaves: 256 Ki blocks = 128 MiB
             // covers 4 M entries; beyond that, the hottest.
             blocks: quick_cache::sync::Cache::new(256 << 10),
+            map_nodes: quick_cache::sync::Cache::new(options.map_node_cache.max(1)),
         };
         let size = store.count_entries()?;
         store.size.store(size, Ordering::Release);
