@@ -107,12 +107,6 @@ impl Credentials {
         }
     }
 
-    /// Number of batches whose map changes may not be stored yet.
-    #[must_use]
-    pub fn batches_in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
     /// Number of credentials.
     #[must_use]
     pub fn len(&self) -> u64 {
