@@ -49,7 +49,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     )> = None;
     // Entries arrive in index order as their bundles are fetched and
     // checked; nothing is held beyond the auditor's registry.
-    let source = Source::open(&a.url, None, None)?;
+    let source = Source::open(&a.url, None, None)?.with_retries(crate::client::READ_RETRIES);
     let snap = rt.block_on(snapshot(&source, &key, |i, e| {
         if stopped {
             return Ok::<(), std::io::Error>(());

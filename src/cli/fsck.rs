@@ -67,7 +67,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         let url = a.url.clone().unwrap_or_default();
         let rt = crate::util::runtime::current_thread()?;
         let mut bad_entries = Vec::new();
-        let source = Source::open(&url, None, None)?;
+        let source = Source::open(&url, None, None)?.with_retries(crate::client::READ_RETRIES);
         let snap = rt.block_on(snapshot(&source, &key, |i, e| {
             if let Err(err) = Leaf::parse(e)
                 && bad_entries.len() < a.max_findings

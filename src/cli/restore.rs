@@ -81,7 +81,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     // A restore runs once, when the machine is gone: it rides out a store
     // node restarting or a reset connection rather than start over.
-    let source = Source::open(&a.from, a.endpoint.as_deref(), a.region.as_deref())?.with_retries(4);
+    let source =
+        Source::open(&a.from, a.endpoint.as_deref(), a.region.as_deref())?.with_retries(crate::client::READ_RETRIES);
     let rt = crate::util::runtime::multi_thread()?;
     let note = rt.block_on(source.checkpoint())?;
     let (cp, _) = open_checkpoint(&note, &key).context("the published checkpoint does not verify under the log key")?;

@@ -147,36 +147,21 @@ pub fn http_client(request_timeout: Duration) -> Result<reqwest::Client, ClientE
         .map_err(ClientError::Client)
 }
 
+/// Retries of the commands that read a whole log (`audit`, `fsck --url`,
+/// `restore`): over millions of fetches some meet a dropped connection
+/// (the server closes idle keep-alive connections after
+/// `header_timeout_ms`).
+pub const READ_RETRIES: u32 = 4;
+
 /// The request timeout of readers that fetch tiles and bundles.
 pub const READ_TIMEOUT: Duration = Duration::from_mins(2);
 
-/// Attempts of one GET that failed in transport (a pooled connection the
-/// server closed as the request went out, a reset): an audit of millions
-/// of entries meets some, and a GET can be repeated.
-const GET_ATTEMPTS: u32 = 4;
-
 /// GETs `url` with `client`: the body on 2xx (at most `limit` bytes),
-/// `None` on 404. A transport failure is retried (up to [`GET_ATTEMPTS`]
-/// in all, 100 ms, 200 ms, 400 ms apart); a status or size is not.
+/// `None` on 404. Not retried: [`Source::with_retries`] retries.
 ///
 /// # Errors
-/// Transport errors (the last attempt's), statuses other than 2xx and
-/// 404, a body over `limit`.
+/// Transport errors, statuses other than 2xx and 404, a body over `limit`.
 pub async fn get_bounded(client: &reqwest::Client, url: &str, limit: usize) -> Result<Option<Vec<u8>>, ClientError> {
-    let mut attempt = 1;
-    loop {
-        match get_once(client, url, limit).await {
-            Err(e @ ClientError::Transport { .. }) if attempt < GET_ATTEMPTS => {
-                tracing::debug!(url, attempt, error = %e, "GET failed in transport; retrying");
-                tokio::time::sleep(Duration::from_millis(100 << (attempt - 1))).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn get_once(client: &reqwest::Client, url: &str, limit: usize) -> Result<Option<Vec<u8>>, ClientError> {
     let transport = |source| ClientError::Transport {
         url: url.to_owned(),
         source,
@@ -408,7 +393,7 @@ mod retry_tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A connection dropped before the answer (what an auditor met after
-    /// 3.7 M entries) is retried.
+    /// 3.7 M entries) is retried by a source read with [`READ_RETRIES`].
     #[tokio::test]
     async fn a_get_whose_connection_drops_is_retried() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -425,10 +410,10 @@ mod retry_tests {
                 .await
                 .expect("write");
         });
-        let client = http_client(Duration::from_secs(5)).expect("client");
-        let body = get_bounded(&client, &format!("http://{addr}/tile/0/000"), 1024)
-            .await
-            .expect("retried");
+        let source = Source::http(&format!("http://{addr}"))
+            .expect("source")
+            .with_retries(READ_RETRIES);
+        let body = source.get_opt("tile/0/000").await.expect("retried");
         assert_eq!(body.as_deref(), Some(&b"hello"[..]));
         server.await.expect("server");
     }

@@ -494,6 +494,19 @@ fn new_log_assembler(log: &SignerKey) -> Assembler {
     )
 }
 
+/// A new log whose first batch logged a registry letting submitter `ci`
+/// do anything: its directory, store, submitter key, assembler and
+/// in-flight set.
+fn new_log_allowing_all() -> (tempfile::TempDir, Arc<Store>, SignerKey, Assembler, Mutex<InflightMap>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(&dir);
+    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+    let mut a = new_log_assembler(&log);
+    let inflight = Mutex::new(InflightMap::new());
+    assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    (dir, store, sub, a, inflight)
+}
+
 /// The state leaf at `index` of `store`, parsed.
 fn state_at(store: &Store, index: u64) -> Option<provlog_proto::leaf::StateLeaf> {
     match provlog_proto::leaf::Leaf::parse(&store.entry(index).ok()??) {
@@ -568,12 +581,7 @@ fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
 /// whose commitment the entries do not give is refused.
 #[test]
 fn the_stored_map_is_read_at_start_and_a_store_without_it_catches_up() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = open(&dir);
-    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
-    let mut a = new_log_assembler(&log);
-    let inflight = Mutex::new(InflightMap::new());
-    assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    let (_dir, store, sub, mut a, inflight) = new_log_allowing_all();
     for n in 0..5u8 {
         let fp = format!("sha256:{}", char::from(b'a' + n).to_string().repeat(64));
         let jobs = vec![
@@ -630,12 +638,7 @@ fn the_stored_map_is_read_at_start_and_a_store_without_it_catches_up() {
 /// and once both are written the stored map is the map of the entries.
 #[test]
 fn a_batch_assembled_before_the_previous_one_is_written_sees_its_changes() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = open(&dir);
-    let (log, sub) = (key("log.example/x", 1), key("ci", 2));
-    let mut a = new_log_assembler(&log);
-    let inflight = Mutex::new(InflightMap::new());
-    assemble_and_write(&mut a, &store, &inflight, vec![policy(registry(&sub, "*")).0]);
+    let (_dir, store, sub, mut a, inflight) = new_log_allowing_all();
     let fa = format!("sha256:{}", "a".repeat(64));
     let first = a
         .assemble(
