@@ -99,8 +99,7 @@ fn map(c: &mut Criterion) {
 }
 
 fn stored(c: &mut Criterion) {
-    use provlog_proto::map::empty_root;
-    use provlog_proto::map_nodes::{WorkingMap, prove};
+    use provlog_proto::map_nodes::{Root, WorkingMap, prove};
     use provlog_storage::map::{MapHead, MapWrite};
     use provlog_storage::{Store, StoreOptions};
     let sizes: Vec<u64> = std::env::var("PROVLOG_BENCH_STORED")
@@ -129,13 +128,14 @@ fn stored(c: &mut Criterion) {
                         root: u.root,
                         credentials: len,
                         covers,
+                        next: u.next,
                     }),
                     ..MapWrite::default()
                 })
                 .expect("write");
         };
         // Built in chunks of a million keys, each one write.
-        let mut work = WorkingMap::open(empty_root(), 0);
+        let mut work = WorkingMap::open(Root::empty(), 0, 1);
         let t = std::time::Instant::now();
         let mut i = 0;
         while i < n {

@@ -1,15 +1,19 @@
-//! The map of [`crate::map`] kept as stored, content-addressed nodes, so
-//! that it need not fit in memory and every version of it stays provable
-//! (docs/MAP.md "Stored nodes").
+//! The map of [`crate::map`] kept as stored nodes, so that it need not
+//! fit in memory and every version of it stays provable (docs/MAP.md
+//! "Stored nodes").
 //!
-//! A node is stored under its hash, and its stored bytes are exactly the
-//! input of that hash: `0x12 ‖ key ‖ value` for a leaf (65 bytes),
-//! `0x13 ‖ bit ‖ left ‖ right` for an inner node (66 bytes). A version of
-//! the map is its root hash: walking from any root that was ever committed
-//! reaches only nodes of that version, because a node's hash fixes its
-//! whole subtree. An update writes the nodes on the changed paths and
-//! names the nodes it made unreachable from the new root, so that a store
-//! can delete them once no root it keeps reaches them.
+//! A node is stored under a number ([`At`]) given in the order nodes are
+//! made, so that the nodes of one update sit side by side in the store and
+//! new nodes always go at its end. Its stored bytes begin with the input of
+//! its hash: `0x12 ‖ key ‖ value` for a leaf (65 bytes),
+//! `0x13 ‖ bit ‖ left ‖ right ‖ left_at ‖ right_at` for an inner node
+//! (66 + 16 bytes: the children's hashes, then their numbers, u64 BE). A
+//! version of the map is its root (hash and number): walking from any root
+//! that was ever committed reaches only nodes of that version, because a
+//! node never changes once stored. An update writes the nodes on the changed
+//! paths under new numbers and names the numbers it made unreachable from
+//! the new root, so that a store can delete them once no root it keeps
+//! reaches them.
 //!
 //! No I/O: callers give a [`NodeSource`] that reads stored nodes.
 //! [`WorkingMap`] holds the nodes an update touched (and, between updates,
@@ -21,6 +25,31 @@ use provlog_tlog::merkle::{Hash, sha256};
 const LEAF: u8 = 0x12;
 const INNER: u8 = 0x13;
 
+/// The number a node is stored under. Numbers grow with every node made
+/// and are never given twice.
+pub type At = u64;
+
+/// A version of the stored map: its root's hash and number (the number is
+/// 0 and means nothing for the empty map, which has no node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Root {
+    /// The root hash the state leaf commits.
+    pub hash: Hash,
+    /// The number its node is stored under.
+    pub at: At,
+}
+
+impl Root {
+    /// The empty map's root.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            hash: empty_root(),
+            at: 0,
+        }
+    }
+}
+
 /// A stored node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Node {
@@ -31,57 +60,82 @@ pub enum Node {
         /// Its value.
         value: Value,
     },
-    /// A split at `bit`: children `[bit 0, bit 1]`, by hash.
+    /// A split at `bit`: children `[bit 0, bit 1]`, by hash and number.
     Inner {
         /// The bit it splits at.
         bit: u8,
         /// The hashes of its two children.
         children: [Hash; 2],
+        /// The numbers they are stored under.
+        at: [At; 2],
     },
 }
 
 impl Node {
-    /// Its stored bytes: the input of its hash (65 or 66 bytes).
+    /// The input of its hash (65 or 66 bytes).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(66);
+        let mut v = Vec::with_capacity(82);
+        self.hash_input(&mut v);
+        v
+    }
+
+    fn hash_input(&self, v: &mut Vec<u8>) {
         match self {
             Self::Leaf { key, value } => {
                 v.push(LEAF);
                 v.extend_from_slice(key);
                 v.extend_from_slice(value);
             }
-            Self::Inner { bit, children } => {
+            Self::Inner { bit, children, .. } => {
                 v.extend_from_slice(&[INNER, *bit]);
                 v.extend_from_slice(&children[0]);
                 v.extend_from_slice(&children[1]);
             }
         }
+    }
+
+    /// Its stored bytes: [`Node::encode`], then for an inner node its
+    /// children's numbers (u64 BE each): 65 or 82 bytes.
+    #[must_use]
+    pub fn stored(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(82);
+        self.hash_input(&mut v);
+        if let Self::Inner { at, .. } = self {
+            v.extend_from_slice(&at[0].to_be_bytes());
+            v.extend_from_slice(&at[1].to_be_bytes());
+        }
         v
     }
 
-    /// Its hash, the key it is stored under: `SHA-256` of [`Node::encode`]
-    /// (the leaf and inner hashes of docs/MAP.md).
+    /// Its hash: `SHA-256` of [`Node::encode`] (the leaf and inner hashes
+    /// of docs/MAP.md).
     #[must_use]
     pub fn hash(&self) -> Hash {
         sha256(&[&self.encode()])
     }
 
-    /// The node stored as `bytes`.
+    /// The node stored as `bytes` ([`Node::stored`]).
     ///
     /// # Errors
     /// [`MapError::Malformed`] for bytes that are no node.
     pub fn decode(bytes: &[u8]) -> Result<Self, MapError> {
         let arr =
             |b: &[u8]| -> Result<[u8; 32], MapError> { b.try_into().map_err(|_| MapError::Malformed("node length")) };
+        let num = |b: &[u8]| -> Result<At, MapError> {
+            b.try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| MapError::Malformed("node length"))
+        };
         match (bytes.first(), bytes.len()) {
             (Some(&LEAF), 65) => Ok(Self::Leaf {
                 key: arr(&bytes[1..33])?,
                 value: arr(&bytes[33..65])?,
             }),
-            (Some(&INNER), 66) => Ok(Self::Inner {
+            (Some(&INNER), 82) => Ok(Self::Inner {
                 bit: bytes[1],
                 children: [arr(&bytes[2..34])?, arr(&bytes[34..66])?],
+                at: [num(&bytes[66..74])?, num(&bytes[74..82])?],
             }),
             _ => Err(MapError::Malformed("not a map node")),
         }
@@ -92,11 +146,11 @@ impl Node {
 pub trait NodeSource {
     /// What reading can fail with.
     type Error;
-    /// The node stored under `hash`, if any.
+    /// The node stored under number `at`, if any.
     ///
     /// # Errors
     /// The source's own failures (a node that is not stored is `Ok(None)`).
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, Self::Error>;
+    fn node(&self, at: At) -> Result<Option<Node>, Self::Error>;
 }
 
 /// Why walking stored nodes failed.
@@ -105,13 +159,13 @@ pub trait NodeSource {
 pub enum NodeError<E> {
     /// A node the walk needs is not stored: the version was pruned, or the
     /// store is damaged.
-    #[error("map node {} is not stored (a pruned version, or a damaged store)", provlog_tlog::hex::encode(.0))]
-    Missing(Hash),
+    #[error("map node #{0} is not stored (a pruned version, or a damaged store)")]
+    Missing(At),
     /// A node's bits do not lead where a trie's must.
-    #[error("the stored map is malformed at node {}: {why}", provlog_tlog::hex::encode(.hash))]
+    #[error("the stored map is malformed at node #{at}: {why}")]
     Malformed {
-        /// The node.
-        hash: Hash,
+        /// The node's number.
+        at: At,
         /// What is wrong with it.
         why: &'static str,
     },
@@ -120,10 +174,8 @@ pub enum NodeError<E> {
     Source(#[source] E),
 }
 
-fn fetch<S: NodeSource>(src: &S, hash: &Hash) -> Result<Node, NodeError<S::Error>> {
-    src.node(hash)
-        .map_err(NodeError::Source)?
-        .ok_or(NodeError::Missing(*hash))
+fn fetch<S: NodeSource>(src: &S, at: At) -> Result<Node, NodeError<S::Error>> {
+    src.node(at).map_err(NodeError::Source)?.ok_or(NodeError::Missing(at))
 }
 
 /// The proof of what the map of `root` holds for `key`, read from `src`,
@@ -133,8 +185,8 @@ fn fetch<S: NodeSource>(src: &S, hash: &Hash) -> Result<Node, NodeError<S::Error
 /// # Errors
 /// [`NodeError`]: a node not stored (a pruned version), a malformed one,
 /// or the source's failure.
-pub fn prove<S: NodeSource>(src: &S, root: &Hash, key: &Key) -> Result<(MapProof, Option<Value>), NodeError<S::Error>> {
-    if *root == empty_root() {
+pub fn prove<S: NodeSource>(src: &S, root: &Root, key: &Key) -> Result<(MapProof, Option<Value>), NodeError<S::Error>> {
+    if root.hash == empty_root() {
         return Ok((
             MapProof {
                 kind: ProofKind::Empty,
@@ -144,21 +196,25 @@ pub fn prove<S: NodeSource>(src: &S, root: &Hash, key: &Key) -> Result<(MapProof
         ));
     }
     let mut steps = Vec::new();
-    let mut at = *root;
+    let mut at = root.at;
     let mut prev: Option<u8> = None;
     loop {
-        match fetch(src, &at)? {
-            Node::Inner { bit: b, children } => {
+        match fetch(src, at)? {
+            Node::Inner {
+                bit: b,
+                children,
+                at: below,
+            } => {
                 if prev.is_some_and(|p| b <= p) || steps.len() >= crate::map::MAX_STEPS {
                     return Err(NodeError::Malformed {
-                        hash: at,
+                        at,
                         why: "split bits do not increase",
                     });
                 }
                 prev = Some(b);
                 let side = usize::from(bit(key, b));
                 steps.push((b, children[1 - side]));
-                at = children[side];
+                at = below[side];
             }
             Node::Leaf { key: k, value } => {
                 steps.reverse();
@@ -188,10 +244,11 @@ pub fn prove<S: NodeSource>(src: &S, root: &Hash, key: &Key) -> Result<(MapProof
 /// way, root first, with the side taken at each.
 type Walk = (u32, Vec<(u32, usize)>);
 
-/// A child of a node in memory: stored (known by its hash only) or loaded.
+/// A child of a node in memory: stored (known by its hash and number only)
+/// or loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
-    Stored(Hash),
+    Stored(Hash, At),
     At(u32),
 }
 
@@ -204,8 +261,8 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Loaded {
     kind: Kind,
-    /// The hash it had when loaded (`None`: made in memory).
-    stored: Option<Hash>,
+    /// The hash and number it is stored under (`None`: made in memory).
+    stored: Option<(Hash, At)>,
     /// Its current hash; `None` while it has changes not hashed yet.
     hash: Option<Hash>,
 }
@@ -221,11 +278,14 @@ pub const KEEP_DEPTH: usize = 14;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapUpdate {
     /// The root after the changes.
-    pub root: Hash,
-    /// Every node the changes made, with its stored bytes.
-    pub nodes: Vec<(Hash, Vec<u8>)>,
-    /// Every stored node the new root no longer reaches.
-    pub unreachable: Vec<Hash>,
+    pub root: Root,
+    /// Every node the changes made, with its number and stored bytes, in
+    /// the order of their numbers (which follow each other).
+    pub nodes: Vec<(At, Vec<u8>)>,
+    /// The numbers of every stored node the new root no longer reaches.
+    pub unreachable: Vec<At>,
+    /// The number the next node made will get.
+    pub next: At,
 }
 
 /// The map as of a stored root, with changes on top: reads load nodes
@@ -238,17 +298,20 @@ pub struct WorkingMap {
     root: Option<Child>,
     nodes: Vec<Loaded>,
     len: u64,
+    next: At,
 }
 
 impl WorkingMap {
-    /// The map whose root is `root` (stored, or [`empty_root`]) and that
-    /// holds `len` keys.
+    /// The map whose root is `root` (stored, or [`Root::empty`]) and that
+    /// holds `len` keys; the nodes it makes are numbered from `next` on,
+    /// which must be above every number stored.
     #[must_use]
-    pub fn open(root: Hash, len: u64) -> Self {
+    pub fn open(root: Root, len: u64, next: At) -> Self {
         Self {
-            root: (root != empty_root()).then_some(Child::Stored(root)),
+            root: (root.hash != empty_root()).then_some(Child::Stored(root.hash, root.at)),
             nodes: Vec::new(),
             len,
+            next,
         }
     }
 
@@ -279,24 +342,24 @@ impl WorkingMap {
         c: Child,
         parent: Option<(u32, usize)>,
     ) -> Result<u32, NodeError<S::Error>> {
-        let h = match c {
+        let (h, at) = match c {
             Child::At(i) => return Ok(i),
-            Child::Stored(h) => h,
+            Child::Stored(h, at) => (h, at),
         };
-        let kind = match fetch(src, &h)? {
+        let kind = match fetch(src, at)? {
             Node::Leaf { key, value } => Kind::Leaf { key, value },
-            Node::Inner { bit, children } => Kind::Inner {
+            Node::Inner { bit, children, at } => Kind::Inner {
                 bit,
-                children: children.map(Child::Stored),
+                children: [Child::Stored(children[0], at[0]), Child::Stored(children[1], at[1])],
             },
         };
         let i = u32::try_from(self.nodes.len()).map_err(|_| NodeError::Malformed {
-            hash: h,
+            at,
             why: "more nodes in memory than a u32 counts",
         })?;
         self.nodes.push(Loaded {
             kind,
-            stored: Some(h),
+            stored: Some((h, at)),
             hash: Some(h),
         });
         match parent {
@@ -323,7 +386,7 @@ impl WorkingMap {
                 Kind::Inner { bit: b, children } => {
                     if path.len() >= crate::map::MAX_STEPS {
                         return Err(NodeError::Malformed {
-                            hash: self.nodes[i as usize].stored.unwrap_or_default(),
+                            at: self.nodes[i as usize].stored.map_or(0, |(_, a)| a),
                             why: "a path longer than a key",
                         });
                     }
@@ -374,7 +437,7 @@ impl WorkingMap {
     /// [`NodeError`] reading nodes; a map of more nodes than a `u32` counts.
     pub fn set<S: NodeSource>(&mut self, src: &S, key: Key, value: Value) -> Result<(), NodeError<S::Error>> {
         let full = |_| NodeError::Malformed {
-            hash: [0; 32],
+            at: 0,
             why: "more nodes in memory than a u32 counts",
         };
         let Some((l, path)) = self.walk(src, &key)? else {
@@ -428,33 +491,49 @@ impl WorkingMap {
         Ok(())
     }
 
-    fn hash_child(&mut self, c: Child, out: &mut MapUpdate) -> Hash {
+    /// The hash and number of `c`, hashing and numbering what changed
+    /// below it (children first, so a node's number is above its new
+    /// children's).
+    fn hash_child(&mut self, c: Child, out: &mut MapUpdate) -> (Hash, At) {
         let i = match c {
-            Child::Stored(h) => return h,
+            Child::Stored(h, at) => return (h, at),
             Child::At(i) => i as usize,
         };
-        if let Some(h) = self.nodes[i].hash {
-            return h;
+        if let (Some(h), Some((s, at))) = (self.nodes[i].hash, self.nodes[i].stored)
+            && h == s
+        {
+            return (h, at);
         }
         let node = match self.nodes[i].kind.clone() {
             Kind::Leaf { key, value } => Node::Leaf { key, value },
-            Kind::Inner { bit, children } => Node::Inner {
-                bit,
-                children: [self.hash_child(children[0], out), self.hash_child(children[1], out)],
-            },
-        };
-        let bytes = node.encode();
-        let h = sha256(&[&bytes]);
-        let n = &mut self.nodes[i];
-        if n.stored != Some(h) {
-            out.nodes.push((h, bytes));
-            if let Some(old) = n.stored {
-                out.unreachable.push(old);
+            Kind::Inner { bit, children } => {
+                let (h0, a0) = self.hash_child(children[0], out);
+                let (h1, a1) = self.hash_child(children[1], out);
+                Node::Inner {
+                    bit,
+                    children: [h0, h1],
+                    at: [a0, a1],
+                }
             }
-        }
-        n.stored = Some(h);
+        };
+        let h = node.hash();
+        let at = match self.nodes[i].stored {
+            // Changed and changed back: the stored node still holds it.
+            Some((s, at)) if s == h => at,
+            old => {
+                let at = self.next;
+                self.next += 1;
+                out.nodes.push((at, node.stored()));
+                if let Some((_, was)) = old {
+                    out.unreachable.push(was);
+                }
+                at
+            }
+        };
+        let n = &mut self.nodes[i];
+        n.stored = Some((h, at));
         n.hash = Some(h);
-        h
+        (h, at)
     }
 
     /// Hashes every change since the last call and returns the new root,
@@ -464,9 +543,13 @@ impl WorkingMap {
     pub fn finish(&mut self) -> MapUpdate {
         let mut out = MapUpdate::default();
         out.root = match self.root {
-            None => empty_root(),
-            Some(c) => self.hash_child(c, &mut out),
+            None => Root::empty(),
+            Some(c) => {
+                let (hash, at) = self.hash_child(c, &mut out);
+                Root { hash, at }
+            }
         };
+        out.next = self.next;
         out
     }
 
@@ -499,9 +582,10 @@ impl WorkingMap {
         let Child::At(i) = c else { return c };
         let n = &self.nodes[i as usize];
         if level >= depth
-            && let Some(h) = n.hash
+            && let (Some(h), Some((s, at))) = (n.hash, n.stored)
+            && h == s
         {
-            return Child::Stored(h);
+            return Child::Stored(h, at);
         }
         let mut copy = n.clone();
         if let Kind::Inner { children, .. } = &mut copy.kind {
@@ -529,27 +613,36 @@ mod tests {
     /// Stored nodes in memory, counting reads.
     #[derive(Default)]
     struct Nodes {
-        map: HashMap<Hash, Vec<u8>>,
+        map: HashMap<At, Vec<u8>>,
         reads: RefCell<usize>,
     }
 
     impl NodeSource for Nodes {
         type Error = std::convert::Infallible;
-        fn node(&self, hash: &Hash) -> Result<Option<Node>, Self::Error> {
+        fn node(&self, at: At) -> Result<Option<Node>, Self::Error> {
             *self.reads.borrow_mut() += 1;
-            Ok(self.map.get(hash).map(|b| {
+            Ok(self.map.get(&at).map(|b| {
                 let n = Node::decode(b).expect("stored node");
-                assert_eq!(n.hash(), *hash, "stored under its hash");
+                assert_eq!(n.stored(), *b, "stored bytes round-trip");
                 n
             }))
         }
     }
 
     impl Nodes {
+        /// Stores an update's nodes, checking that its numbers are new
+        /// and follow each other, children before parents.
         fn store(&mut self, u: &MapUpdate) {
-            for (h, b) in &u.nodes {
-                self.map.insert(*h, b.clone());
+            let mut expect = u.nodes.first().map(|(a, _)| *a);
+            for (at, b) in &u.nodes {
+                assert_eq!(Some(*at), expect, "numbers follow each other");
+                expect = Some(at + 1);
+                assert!(self.map.insert(*at, b.clone()).is_none(), "a number given twice");
+                if let Ok(Node::Inner { at: below, .. }) = Node::decode(b) {
+                    assert!(below.iter().all(|c| c < at), "children are numbered first");
+                }
             }
+            assert_eq!(expect.unwrap_or(u.next), u.next);
         }
     }
 
@@ -571,8 +664,8 @@ mod tests {
         fn stored_versions_match_the_memory_map_and_stay_provable(batches in pairs(), shrink in 0usize..4) {
             let mut nodes = Nodes::default();
             let mut mem = Map::new();
-            let mut work = WorkingMap::open(empty_root(), 0);
-            let mut roots = vec![(empty_root(), mem.clone())];
+            let mut work = WorkingMap::open(Root::empty(), 0, 1);
+            let mut roots = vec![(Root::empty(), mem.clone())];
             for batch in &batches {
                 for (a, b, v) in batch {
                     let (k, val) = (key(*a, *b), [*v; 32]);
@@ -580,15 +673,29 @@ mod tests {
                     work.set(&nodes, k, val).expect("set");
                 }
                 let u = work.finish();
-                prop_assert_eq!(u.root, mem.root());
+                prop_assert_eq!(u.root.hash, mem.root());
                 prop_assert_eq!(work.len(), mem.len() as u64);
-                // Nothing written twice, nothing new called unreachable.
-                let new: std::collections::HashSet<_> = u.nodes.iter().map(|(h, _)| *h).collect();
+                // Nothing written twice, nothing new called unreachable,
+                // every node made reachable from the new root.
+                let new: std::collections::HashSet<_> = u.nodes.iter().map(|(a, _)| *a).collect();
                 prop_assert_eq!(new.len(), u.nodes.len());
-                for h in &u.unreachable {
-                    prop_assert!(nodes.map.contains_key(h) && !new.contains(h));
+                for a in &u.unreachable {
+                    prop_assert!(nodes.map.contains_key(a) && !new.contains(a));
                 }
+                let unreachable: std::collections::HashSet<_> = u.unreachable.iter().copied().collect();
+                prop_assert_eq!(unreachable.len(), u.unreachable.len());
+                let before = roots.last().map(|(r, _)| *r).unwrap_or_default();
                 nodes.store(&u);
+                let mut now = Vec::new();
+                collect(&nodes, &u.root, &mut now);
+                for a in &new {
+                    prop_assert!(now.contains(a), "a new node the root does not reach");
+                }
+                // Exactly the old version's nodes the new one left behind.
+                let mut old = Vec::new();
+                collect(&nodes, &before, &mut old);
+                let left: std::collections::HashSet<_> = old.into_iter().filter(|a| !now.contains(a)).collect();
+                prop_assert_eq!(left, unreachable);
                 work.shrink(shrink * 3, shrink);
                 roots.push((u.root, mem.clone()));
             }
@@ -600,7 +707,7 @@ mod tests {
                         let (p, v) = prove(&nodes, root, &k).expect("prove");
                         prop_assert_eq!(&p, &m.prove(&k));
                         prop_assert_eq!(v.as_ref(), m.get(&k));
-                        p.verify(root, &k, v.as_ref()).expect("verifies");
+                        p.verify(&root.hash, &k, v.as_ref()).expect("verifies");
                     }
                 }
             }
@@ -610,7 +717,7 @@ mod tests {
             let mut reach = Vec::new();
             collect(&nodes, last, &mut reach);
             let live: std::collections::HashSet<_> = reach.into_iter().collect();
-            nodes.map.retain(|h, _| live.contains(h));
+            nodes.map.retain(|a, _| live.contains(a));
             for a in [0u8, 128, 255] {
                 let k = key(a, 1);
                 let (p, _) = prove(&nodes, last, &k).expect("prove");
@@ -619,25 +726,30 @@ mod tests {
         }
     }
 
-    fn collect(nodes: &Nodes, h: &Hash, out: &mut Vec<Hash>) {
-        if *h == empty_root() {
+    /// The numbers of every node `root` reaches.
+    fn collect(nodes: &Nodes, root: &Root, out: &mut Vec<At>) {
+        if root.hash == empty_root() {
             return;
         }
-        out.push(*h);
-        if let Ok(Some(Node::Inner {
-            children: [left, right],
-            ..
-        })) = nodes.node(h)
-        {
-            collect(nodes, &left, out);
-            collect(nodes, &right, out);
+        out.push(root.at);
+        if let Ok(Some(Node::Inner { children, at, .. })) = nodes.node(root.at) {
+            for side in 0..2 {
+                collect(
+                    nodes,
+                    &Root {
+                        hash: children[side],
+                        at: at[side],
+                    },
+                    out,
+                );
+            }
         }
     }
 
     #[test]
     fn an_update_lists_exactly_the_nodes_it_replaced() {
         let mut nodes = Nodes::default();
-        let mut work = WorkingMap::open(empty_root(), 0);
+        let mut work = WorkingMap::open(Root::empty(), 0, 1);
         for i in 0..64u8 {
             work.set(&nodes, key(i, 0), [i; 32]).expect("set");
         }
@@ -645,7 +757,7 @@ mod tests {
         nodes.store(&first);
         // Reopened from the stored root: a value change replaces the leaf
         // and every inner node above it, nothing else.
-        let mut again = WorkingMap::open(first.root, 64);
+        let mut again = WorkingMap::open(first.root, 64, first.next);
         again.set(&nodes, key(5, 0), [99; 32]).expect("set");
         let (_, before) = prove(&nodes, &first.root, &key(5, 0)).expect("prove");
         assert!(before.is_some());
@@ -654,22 +766,22 @@ mod tests {
         assert_eq!(u.unreachable.len(), proof.steps.len() + 1, "the path and the leaf");
         assert_eq!(u.nodes.len(), proof.steps.len() + 1);
         // Setting a value it already has changes nothing.
-        let mut same = WorkingMap::open(first.root, 64);
+        let mut same = WorkingMap::open(first.root, 64, first.next);
         same.set(&nodes, key(6, 0), [6; 32]).expect("set");
         let u = same.finish();
         assert_eq!((u.root, u.nodes.len(), u.unreachable.len()), (first.root, 0, 0));
         // A pruned node is reported, not guessed.
-        nodes.map.remove(&first.root);
+        nodes.map.remove(&first.root.at);
         assert!(matches!(
             prove(&nodes, &first.root, &key(1, 0)),
-            Err(NodeError::Missing(h)) if h == first.root
+            Err(NodeError::Missing(a)) if a == first.root.at
         ));
     }
 
     #[test]
     fn shrinking_keeps_the_top_and_reads_the_rest_again() {
         let mut nodes = Nodes::default();
-        let mut work = WorkingMap::open(empty_root(), 0);
+        let mut work = WorkingMap::open(Root::empty(), 0, 1);
         for i in 0..=255u8 {
             work.set(&nodes, key(i, i), [i; 32]).expect("set");
         }
@@ -695,14 +807,34 @@ mod tests {
         let inner = Node::Inner {
             bit: 7,
             children: [[3; 32], [4; 32]],
+            at: [5, 6],
         };
         assert_eq!(inner.hash(), crate::map::inner_hash(7, &[3; 32], &[4; 32]));
+        // The numbers are stored after the hash input, not hashed.
+        let stored = inner.stored();
+        assert_eq!(
+            (&stored[..66], &stored[66..74], &stored[74..]),
+            (&inner.encode()[..], &5u64.to_be_bytes()[..], &6u64.to_be_bytes()[..])
+        );
+        assert_eq!(leaf.stored(), leaf.encode());
         for n in [leaf, inner] {
-            assert_eq!(Node::decode(&n.encode()), Ok(n.clone()));
-            let mut b = n.encode();
+            assert_eq!(Node::decode(&n.stored()), Ok(n.clone()));
+            let mut b = n.stored();
             b.push(0);
             assert!(Node::decode(&b).is_err());
         }
+        assert!(
+            Node::decode(
+                &crate::map_nodes::Node::Inner {
+                    bit: 1,
+                    children: [[0; 32]; 2],
+                    at: [0; 2]
+                }
+                .encode()
+            )
+            .is_err(),
+            "an inner node without numbers"
+        );
         assert!(Node::decode(&[0x14]).is_err());
     }
 }

@@ -20,11 +20,11 @@
 //! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
 //! | `meta` | `logged_at` | `logged_at` of the last entry appended, Unix milliseconds (i64 BE) |
 //! | `meta` | `frozen` | the tree size (u64 BE) the log was frozen at; absent unless frozen, never cleared |
-//! | `map_nodes` | node hash (32 bytes) | the node's bytes, which are its hash input: `0x12 ‖ key ‖ value` (leaf) or `0x13 ‖ bit ‖ left ‖ right` (inner), docs/MAP.md "Stored nodes" |
+//! | `map_nodes` | node number (u64 BE), given in the order nodes are made | the node's bytes: its hash input, `0x12 ‖ key ‖ value` (leaf, 65) or `0x13 ‖ bit ‖ left ‖ right` followed by the children's numbers (u64 BE each) (inner, 82), docs/MAP.md "Stored nodes" |
 //! | `map_records` | record value (32 bytes) | the record's RFC 8785 bytes (docs/MAP.md "Credential records") |
-//! | `map_versions` | state leaf index (u64 BE) | the map root it commits (32) ‖ credentials (u64 BE) ‖ its `logged_at` (i64 BE, Unix ms) |
-//! | `map_stale` | version (u64 BE) ‖ entries covered by the write (u64 BE) | the nodes and records that write made unreachable, 33 bytes each: `n` (node) or `r` (record) ‖ hash; no map from that version on holds them; deleted when versions before it are pruned |
-//! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) |
+//! | `map_versions` | state leaf index (u64 BE) | the map root it commits (32) ‖ credentials (u64 BE) ‖ its `logged_at` (i64 BE, Unix ms) ‖ the root's node number (u64 BE) |
+//! | `map_stale` | version (u64 BE) ‖ entries covered by the write (u64 BE) | the nodes and records that write made unreachable: `n` ‖ node number (u64 BE), 9 bytes, or `r` ‖ record value, 33 bytes; no map from that version on holds them; deleted when versions before it are pruned |
+//! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) ‖ the root's node number (u64 BE) ‖ the next node number (u64 BE); a 48-byte head is the layout before numbered nodes, dropped at start and rebuilt from the entries |
 //! | `meta` | `map_pruned` | versions before this index (u64 BE) were pruned |
 //! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |
 //!

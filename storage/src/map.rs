@@ -1,6 +1,12 @@
-//! The credential map on disk: its nodes (by hash), its records (by map
-//! value), the versions committed in the log, and what each change made
-//! unreachable, so that versions older than the retention can be pruned.
+//! The credential map on disk: its nodes (by number, [`At`]), its records
+//! (by map value), the versions committed in the log, and what each change
+//! made unreachable, so that versions older than the retention can be
+//! pruned.
+//!
+//! Node numbers grow with every node made, so each write's nodes go at the
+//! end of `map_nodes` and its files never overlap: compaction moves them
+//! down without rewriting them (measured against nodes stored by hash, a
+//! random key, in BENCHMARKS.md).
 //!
 //! Written with the batch whose state leaf commits it ([`MapWrite`] in an
 //! [`crate::AppendBatch`]), in the same `WriteBatch`: the map on disk is
@@ -9,7 +15,7 @@
 use crate::error::StorageError;
 use crate::keys::{CF_MAP_NODES, CF_MAP_RECORDS, CF_MAP_STALE, CF_MAP_VERSIONS, CF_META, KEY_MAP_HEAD, KEY_MAP_PRUNED};
 use crate::store::Store;
-use provlog_proto::map_nodes::{Node, NodeSource};
+use provlog_proto::map_nodes::{At, Node, NodeSource, Root};
 use provlog_tlog::merkle::Hash;
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 
@@ -18,15 +24,25 @@ const STALE_NODE: u8 = b'n';
 /// Tag of a record in a `map_stale` list.
 const STALE_RECORD: u8 = b'r';
 
+/// Length of a `map_head` value: root (32) ‖ credentials ‖ covers ‖ root's
+/// number ‖ next number (u64 BE each). A head of 48 bytes is the layout
+/// before nodes were numbered ([`Store::open`] rebuilds that map).
+pub(crate) const HEAD_LEN: usize = 64;
+/// Length of a `map_head` value in the layout before nodes were numbered
+/// (nodes stored under their hash).
+const OLD_HEAD_LEN: usize = 48;
+
 /// The map after the last write: what a restart continues from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapHead {
     /// Its root.
-    pub root: Hash,
+    pub root: Root,
     /// Number of credentials.
     pub credentials: u64,
     /// It is the map of entries `[0, covers)`.
     pub covers: u64,
+    /// The number the next node made gets: above every node stored.
+    pub next: At,
 }
 
 /// A version of the map committed by a state leaf.
@@ -35,7 +51,7 @@ pub struct MapVersion {
     /// The state leaf's index (the map of entries `[0, index)`).
     pub index: u64,
     /// The map's root.
-    pub root: Hash,
+    pub root: Root,
     /// Number of credentials.
     pub credentials: u64,
     /// The state leaf's `logged_at`, Unix ms.
@@ -45,12 +61,12 @@ pub struct MapVersion {
 /// One change of the map, written with the batch that makes it.
 #[derive(Debug, Clone, Default)]
 pub struct MapWrite {
-    /// New nodes: hash and stored bytes.
-    pub nodes: Vec<(Hash, Vec<u8>)>,
+    /// New nodes: number and stored bytes.
+    pub nodes: Vec<(At, Vec<u8>)>,
     /// New records: map value and canonical bytes.
     pub records: Vec<(Hash, Vec<u8>)>,
-    /// Nodes the new root no longer reaches.
-    pub unreachable_nodes: Vec<Hash>,
+    /// Numbers of the nodes the new root no longer reaches.
+    pub unreachable_nodes: Vec<At>,
     /// Record values the new map no longer holds.
     pub unreachable_records: Vec<Hash>,
     /// The map after the change.
@@ -92,9 +108,15 @@ fn u64_at(what: &'static str, key: &[u8], v: &[u8], at: usize) -> Result<u64, St
 
 fn decode_version(key: &[u8], v: &[u8]) -> Result<MapVersion, StorageError> {
     let index = u64_at("map version", key, key, 0)?;
+    if v.len() != 56 {
+        return Err(corrupt("map version", key, format!("{} bytes, not 56", v.len())));
+    }
     Ok(MapVersion {
         index,
-        root: hash_at("map version", key, v, 0)?,
+        root: Root {
+            hash: hash_at("map version", key, v, 0)?,
+            at: u64_at("map version", key, v, 48)?,
+        },
         credentials: u64_at("map version", key, v, 32)?,
         logged_at: i64::from_be_bytes(u64_at("map version", key, v, 40)?.to_be_bytes()),
     })
@@ -104,8 +126,8 @@ impl Store {
     /// Adds `w` to a write batch; the caller writes it.
     pub(crate) fn put_map(&self, wb: &mut WriteBatch, w: &MapWrite) {
         let (nodes, records, stale) = (self.cf(CF_MAP_NODES), self.cf(CF_MAP_RECORDS), self.cf(CF_MAP_STALE));
-        for (h, b) in &w.nodes {
-            wb.put_cf(nodes, h, b);
+        for (at, b) in &w.nodes {
+            wb.put_cf(nodes, at.to_be_bytes(), b);
         }
         for (v, b) in &w.records {
             wb.put_cf(records, v, b);
@@ -114,35 +136,65 @@ impl Store {
         // it are pruned: it is in no version from `at` on (the version this
         // write commits, or any later one).
         let at = w.version.map_or_else(|| w.head.map_or(0, |h| h.covers), |v| v.index);
-        // One list per write (33 bytes per item: tag ‖ hash), not one key
-        // per item: the committer's memtable inserts are the map's main cost.
+        // One list per write (`n` ‖ number, 9 bytes, per node; `r` ‖ value,
+        // 33 bytes, per record), not one key per item: the committer's
+        // memtable inserts are the map's main cost.
         if !w.unreachable_nodes.is_empty() || !w.unreachable_records.is_empty() {
-            let mut list = Vec::with_capacity(33 * (w.unreachable_nodes.len() + w.unreachable_records.len()));
-            for (tag, hashes) in [
-                (STALE_NODE, &w.unreachable_nodes),
-                (STALE_RECORD, &w.unreachable_records),
-            ] {
-                for h in hashes {
-                    list.push(tag);
-                    list.extend_from_slice(h);
-                }
+            let mut list = Vec::with_capacity(9 * w.unreachable_nodes.len() + 33 * w.unreachable_records.len());
+            for at in &w.unreachable_nodes {
+                list.push(STALE_NODE);
+                list.extend_from_slice(&at.to_be_bytes());
+            }
+            for v in &w.unreachable_records {
+                list.push(STALE_RECORD);
+                list.extend_from_slice(v);
             }
             wb.put_cf(stale, stale_key(at, w.head.map_or(at, |h| h.covers)), list);
         }
         if let Some(h) = &w.head {
-            let mut v = Vec::with_capacity(48);
-            v.extend_from_slice(&h.root);
+            let mut v = Vec::with_capacity(HEAD_LEN);
+            v.extend_from_slice(&h.root.hash);
             v.extend_from_slice(&h.credentials.to_be_bytes());
             v.extend_from_slice(&h.covers.to_be_bytes());
+            v.extend_from_slice(&h.root.at.to_be_bytes());
+            v.extend_from_slice(&h.next.to_be_bytes());
             wb.put_cf(self.cf(CF_META), KEY_MAP_HEAD, v);
         }
         if let Some(m) = &w.version {
-            let mut v = Vec::with_capacity(48);
-            v.extend_from_slice(&m.root);
+            let mut v = Vec::with_capacity(56);
+            v.extend_from_slice(&m.root.hash);
             v.extend_from_slice(&m.credentials.to_be_bytes());
             v.extend_from_slice(&m.logged_at.to_be_bytes());
+            v.extend_from_slice(&m.root.at.to_be_bytes());
             wb.put_cf(self.cf(CF_MAP_VERSIONS), m.index.to_be_bytes(), v);
         }
+    }
+
+    /// Deletes a map stored in the layout before nodes were numbered (a
+    /// head of [`OLD_HEAD_LEN`] bytes): its nodes, records, versions and
+    /// lists, its head and its pruning mark, in one synced write. The
+    /// sequencer's start then rebuilds the map from the entries, checking
+    /// every state leaf on the way. Returns whether it found one.
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub(crate) fn drop_old_map_layout(&self) -> Result<bool, StorageError> {
+        match self.db().get_cf(self.cf(CF_META), KEY_MAP_HEAD)? {
+            Some(v) if v.len() == OLD_HEAD_LEN => {}
+            _ => return Ok(false),
+        }
+        let mut wb = WriteBatch::default();
+        // Every key of these families is shorter than 40 bytes.
+        let end = [0xff_u8; 40];
+        for cf in [CF_MAP_NODES, CF_MAP_RECORDS, CF_MAP_STALE, CF_MAP_VERSIONS] {
+            wb.delete_range_cf(self.cf(cf), &[][..], &end[..]);
+        }
+        wb.delete_cf(self.cf(CF_META), KEY_MAP_HEAD);
+        wb.delete_cf(self.cf(CF_META), KEY_MAP_PRUNED);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.syncs());
+        self.db().write_opt(wb, &wo)?;
+        Ok(true)
     }
 
     /// Writes a map change on its own, synced unless the store was opened
@@ -168,10 +220,29 @@ impl Store {
         let Some(v) = self.db().get_cf(self.cf(CF_META), KEY_MAP_HEAD)? else {
             return Ok(None);
         };
+        if v.len() == OLD_HEAD_LEN {
+            return Err(corrupt(
+                "map head",
+                KEY_MAP_HEAD,
+                "the map layout before nodes were numbered: opening the store for writing (a start of the server) \
+                 rebuilds it from the entries",
+            ));
+        }
+        if v.len() != HEAD_LEN {
+            return Err(corrupt(
+                "map head",
+                KEY_MAP_HEAD,
+                format!("{} bytes, not {HEAD_LEN}", v.len()),
+            ));
+        }
         Ok(Some(MapHead {
-            root: hash_at("map head", KEY_MAP_HEAD, &v, 0)?,
+            root: Root {
+                hash: hash_at("map head", KEY_MAP_HEAD, &v, 0)?,
+                at: u64_at("map head", KEY_MAP_HEAD, &v, 48)?,
+            },
             credentials: u64_at("map head", KEY_MAP_HEAD, &v, 32)?,
             covers: u64_at("map head", KEY_MAP_HEAD, &v, 40)?,
+            next: u64_at("map head", KEY_MAP_HEAD, &v, 56)?,
         }))
     }
 
@@ -278,25 +349,30 @@ impl Store {
         }
         let mut wb = WriteBatch::default();
         let mut n = 0;
-        let mut gone: Vec<Hash> = Vec::new();
+        let mut gone: Vec<At> = Vec::new();
         for kv in self.db().iterator_cf(stale, IteratorMode::Start) {
             let (k, list) = kv?;
             let version = u64_at("map stale", &k, &k, 0)?;
             if version > keep || n >= limit {
                 break;
             }
-            if list.len() % 33 != 0 {
-                return Err(corrupt("map stale", &k, format!("a list of {} bytes", list.len())));
-            }
-            for item in list.chunks_exact(33) {
-                match item[0] {
-                    STALE_NODE => {
-                        wb.delete_cf(nodes, &item[1..]);
-                        gone.push(hash_at("map stale", &k, item, 1)?);
-                    }
-                    STALE_RECORD => wb.delete_cf(records, &item[1..]),
+            let mut rest = &list[..];
+            while let Some((&tag, after)) = rest.split_first() {
+                let len = match tag {
+                    STALE_NODE => 8,
+                    STALE_RECORD => 32,
                     _ => return Err(corrupt("map stale", &k, "unknown tag")),
+                };
+                let item = after
+                    .get(..len)
+                    .ok_or_else(|| corrupt("map stale", &k, format!("a list of {} bytes", list.len())))?;
+                if tag == STALE_NODE {
+                    wb.delete_cf(nodes, item);
+                    gone.push(u64_at("map stale", &k, item, 0)?);
+                } else {
+                    wb.delete_cf(records, item);
                 }
+                rest = &after[len..];
                 n += 1;
             }
             wb.delete_cf(stale, &k);
@@ -304,8 +380,8 @@ impl Store {
         self.db().write(wb)?;
         // Versions below `keep` are marked pruned already, so no reader
         // asks for these nodes any more.
-        for h in &gone {
-            self.map_nodes.remove(h);
+        for at in &gone {
+            self.map_nodes.remove(at);
         }
         Ok(n)
     }
@@ -327,15 +403,16 @@ impl Store {
 impl NodeSource for Store {
     type Error = StorageError;
 
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
-        if let Some(n) = self.map_nodes.get(hash) {
+    fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
+        if let Some(n) = self.map_nodes.get(&at) {
             return Ok(Some(n));
         }
-        let Some(b) = self.db().get_pinned_cf(self.cf(CF_MAP_NODES), hash)? else {
+        let key = at.to_be_bytes();
+        let Some(b) = self.db().get_pinned_cf(self.cf(CF_MAP_NODES), key)? else {
             return Ok(None);
         };
-        let n = Node::decode(&b).map_err(|e| corrupt("map node", hash, e.to_string()))?;
-        self.map_nodes.insert(*hash, n.clone());
+        let n = Node::decode(&b).map_err(|e| corrupt("map node", &key, e.to_string()))?;
+        self.map_nodes.insert(at, n.clone());
         Ok(Some(n))
     }
 }
@@ -344,7 +421,6 @@ impl NodeSource for Store {
 mod tests {
     use super::*;
     use crate::StoreOptions;
-    use provlog_proto::map::empty_root;
     use provlog_proto::map_nodes::{WorkingMap, prove};
 
     fn key(i: u32) -> Hash {
@@ -352,10 +428,60 @@ mod tests {
     }
 
     #[test]
+    fn a_map_in_the_layout_before_numbered_nodes_is_dropped_for_a_rebuild() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+            // What a store written before node numbering holds: a node
+            // under its hash, a version and a head of 48 bytes each.
+            let db = store.db();
+            db.put_cf(store.cf(CF_MAP_NODES), [7u8; 32], [0x12; 65]).expect("node");
+            db.put_cf(store.cf(CF_MAP_VERSIONS), 5u64.to_be_bytes(), [1u8; 48])
+                .expect("version");
+            db.put_cf(store.cf(CF_MAP_RECORDS), [9u8; 32], b"{}").expect("record");
+            db.put_cf(store.cf(CF_META), KEY_MAP_HEAD, [1u8; OLD_HEAD_LEN])
+                .expect("head");
+            let err = store.map_head().expect_err("an old head is not read as a new one");
+            assert!(err.to_string().contains("rebuilds it"), "{err}");
+        }
+        let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert_eq!(
+            store.map_head().expect("head"),
+            None,
+            "rebuilt from the entries by the start"
+        );
+        assert_eq!(store.map_version_at_or_before(u64::MAX).expect("versions"), None);
+        assert_eq!(store.map_record(&[9u8; 32]).expect("record"), None);
+        assert!(
+            store
+                .db()
+                .iterator_cf(store.cf(CF_MAP_NODES), IteratorMode::Start)
+                .next()
+                .is_none(),
+            "no old node left"
+        );
+        // A new head is kept across opens.
+        store
+            .write_map(&MapWrite {
+                head: Some(MapHead {
+                    root: Root::empty(),
+                    credentials: 0,
+                    covers: 3,
+                    next: 1,
+                }),
+                ..MapWrite::default()
+            })
+            .expect("write");
+        drop(store);
+        let store = Store::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert_eq!(store.map_head().expect("head").map(|h| h.covers), Some(3));
+    }
+
+    #[test]
     fn old_versions_stay_provable_until_pruned() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
-        let mut work = WorkingMap::open(empty_root(), 0);
+        let mut work = WorkingMap::open(Root::empty(), 0, 1);
         let mut versions = Vec::new();
         for v in 1..=3u64 {
             for i in 0..50 {
@@ -377,6 +503,7 @@ mod tests {
                         root: u.root,
                         credentials: 50,
                         covers: v * 100,
+                        next: u.next,
                     }),
                     version: Some(version),
                     ..MapWrite::default()

@@ -146,9 +146,9 @@ pub struct Store {
     upper: UpperLevels,
     blobs: BlobCache,
     blocks: quick_cache::sync::Cache<u64, Arc<Vec<Hash>>>,
-    /// Decoded map nodes by hash (immutable: a node's bytes are its hash's
-    /// input, so a cached node is never stale).
-    pub(crate) map_nodes: quick_cache::sync::Cache<Hash, provlog_proto::map_nodes::Node>,
+    /// Decoded map nodes by number (a stored node never changes and its
+    /// number is never given again, so a cached node is never stale).
+    pub(crate) map_nodes: quick_cache::sync::Cache<u64, provlog_proto::map_nodes::Node>,
 }
 
 impl std::fmt::Debug for Store {
@@ -182,7 +182,17 @@ fn cf_options(cache: &Cache, name: &str) -> Options {
             o.set_compression_type(DBCompressionType::Lz4);
             t.set_block_size(16 << 10);
         }
-        CF_MAP_NODES | CF_MAP_RECORDS => {
+        CF_MAP_NODES => {
+            // Looked up by number, one at a time; numbers only grow, so
+            // files never overlap and compaction moves them down whole. No
+            // bloom filter: a lookup's key range already names the one
+            // file that can hold it (and filters for every node of every
+            // kept version would be resident memory per credential).
+            o.set_write_buffer_size(16 << 20);
+            o.set_max_write_buffer_number(4);
+            o.set_compression_type(DBCompressionType::None);
+        }
+        CF_MAP_RECORDS => {
             // Looked up by hash, one at a time, never iterated; keys are
             // random. Small memtables: each insert descends a skiplist, and
             // a small one stays in cache (measured: 64 MiB 7.9 k, 16 MiB
@@ -190,11 +200,7 @@ fn cf_options(cache: &Cache, name: &str) -> Options {
             o.set_write_buffer_size(16 << 20);
             o.set_max_write_buffer_number(4);
             t.set_bloom_filter(10.0, false);
-            o.set_compression_type(if name == CF_MAP_RECORDS {
-                DBCompressionType::Lz4
-            } else {
-                DBCompressionType::None
-            });
+            o.set_compression_type(DBCompressionType::Lz4);
             o.optimize_for_point_lookup(64);
         }
         CF_DEDUP | CF_LEAF_INDEX => {
@@ -258,6 +264,9 @@ impl Store {
             blocks: quick_cache::sync::Cache::new(256 << 10),
             map_nodes: quick_cache::sync::Cache::new(options.map_node_cache.max(1)),
         };
+        if !options.read_only {
+            store.drop_old_map_layout()?;
+        }
         let size = store.count_entries()?;
         store.size.store(size, Ordering::Release);
         // Load the cached upper levels; nodes beyond the stored tree (if

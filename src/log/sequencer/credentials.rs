@@ -17,7 +17,7 @@ use super::{Durable, SeqError, Unavailable};
 use provlog_proto::event::Event;
 use provlog_proto::ledger::{CheckError, CredentialRecord, changes, credential_key, record_value};
 use provlog_proto::map::Value;
-use provlog_proto::map_nodes::{Node, NodeError, NodeSource, WorkingMap};
+use provlog_proto::map_nodes::{At, Node, NodeError, NodeSource, Root, WorkingMap};
 use provlog_storage::StorageError;
 use provlog_storage::map::{MapHead, MapVersion, MapWrite};
 use provlog_tlog::merkle::Hash;
@@ -29,8 +29,11 @@ use std::sync::Arc;
 struct InFlight {
     /// The store holds them once its size reaches this (the batch's end).
     end: u64,
-    /// New nodes, by hash.
-    nodes: HashMap<Hash, Vec<u8>>,
+    /// The number of the first new node: the batch's nodes are numbered
+    /// from it on, one after the other.
+    first: At,
+    /// New nodes' stored bytes, in the order of their numbers.
+    nodes: Vec<Vec<u8>>,
     /// New records, by map value.
     records: HashMap<Value, Vec<u8>>,
 }
@@ -43,15 +46,20 @@ struct Nodes<'a> {
 
 impl NodeSource for Nodes<'_> {
     type Error = StorageError;
-    fn node(&self, hash: &Hash) -> Result<Option<Node>, StorageError> {
-        if let Some(b) = self.in_flight.iter().find_map(|f| f.nodes.get(hash)) {
+    fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
+        let held = self.in_flight.iter().find_map(|f| {
+            at.checked_sub(f.first)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| f.nodes.get(i))
+        });
+        if let Some(b) = held {
             return Node::decode(b).map(Some).map_err(|e| StorageError::Corrupt {
                 what: "map node in flight",
-                key: provlog_tlog::hex::encode(hash),
+                key: at.to_string(),
                 reason: e.to_string(),
             });
         }
-        self.store.map_node(hash)
+        self.store.map_node(at)
     }
 }
 
@@ -87,9 +95,9 @@ impl Credentials {
     /// committed version.
     #[must_use]
     pub fn open(head: Option<MapHead>, last: Option<MapVersion>) -> Self {
-        let (root, len) = head.map_or((provlog_proto::map::empty_root(), 0), |h| (h.root, h.credentials));
+        let (root, len, next) = head.map_or((Root::empty(), 0, 1), |h| (h.root, h.credentials, h.next));
         Self {
-            map: WorkingMap::open(root, len),
+            map: WorkingMap::open(root, len, next),
             written: HashMap::new(),
             replaced: Vec::new(),
             transient: HashSet::new(),
@@ -227,6 +235,7 @@ impl Credentials {
                 root: u.root,
                 credentials,
                 covers,
+                next: u.next,
             }),
             version: commitment.map(|(index, logged_at)| MapVersion {
                 index,
@@ -238,12 +247,13 @@ impl Credentials {
         if !write.nodes.is_empty() || !write.records.is_empty() {
             self.in_flight.push_back(InFlight {
                 end: covers,
-                nodes: write.nodes.iter().cloned().collect(),
+                first: write.nodes.first().map_or(u.next, |(at, _)| *at),
+                nodes: write.nodes.iter().map(|(_, b)| b.clone()).collect(),
                 records: write.records.iter().cloned().collect(),
             });
         }
         self.uncommitted = commitment.is_none() && (self.uncommitted || had);
         self.map.shrink_to_top();
-        (u.root, write)
+        (u.root.hash, write)
     }
 }

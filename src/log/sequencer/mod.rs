@@ -347,11 +347,14 @@ pub trait Durable: Send + Sync + 'static {
     /// # Errors
     /// Storage failures.
     fn set_frozen(&self) -> Result<u64, StorageError>;
-    /// The credential-map node stored under `hash`, if any.
+    /// The credential-map node stored under number `at`, if any.
     ///
     /// # Errors
     /// Storage failures.
-    fn map_node(&self, hash: &Hash) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError>;
+    fn map_node(
+        &self,
+        at: provlog_proto::map_nodes::At,
+    ) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError>;
     /// The canonical bytes of the credential record of map value `value`.
     ///
     /// # Errors
@@ -375,8 +378,11 @@ impl Durable for Store {
     fn set_frozen(&self) -> Result<u64, StorageError> {
         Store::set_frozen(self)
     }
-    fn map_node(&self, hash: &Hash) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
-        provlog_proto::map_nodes::NodeSource::node(self, hash)
+    fn map_node(
+        &self,
+        at: provlog_proto::map_nodes::At,
+    ) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
+        provlog_proto::map_nodes::NodeSource::node(self, at)
     }
     fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
         Store::map_record(self, value)

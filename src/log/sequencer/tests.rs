@@ -371,9 +371,9 @@ impl Durable for Failing {
     }
     fn map_node(
         &self,
-        hash: &provlog_tlog::merkle::Hash,
+        at: provlog_proto::map_nodes::At,
     ) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
-        Durable::map_node(self.store.as_ref(), hash)
+        Durable::map_node(self.store.as_ref(), at)
     }
     fn map_record(&self, value: &provlog_tlog::merkle::Hash) -> Result<Option<Vec<u8>>, StorageError> {
         self.store.map_record(value)
@@ -670,7 +670,7 @@ fn a_batch_assembled_before_the_previous_one_is_written_sees_its_changes() {
         }
     }
     let head = store.map_head().expect("read").expect("a head");
-    assert_eq!((head.root, head.covers), (ledger.root(), store.size()));
+    assert_eq!((head.root.hash, head.covers), (ledger.root(), store.size()));
     let s = state_at(&store, 5).expect("entry 5 is the second batch's state leaf");
     assert_eq!((s.size, s.credentials, s.map_root), (5, 1, ledger.root()));
     // A third batch, after both writes, reads the stored map.
