@@ -122,7 +122,7 @@ fn stored(c: &mut Criterion) {
         let write = |store: &Store, u: provlog_proto::map_nodes::MapUpdate, len: u64, covers: u64| {
             store
                 .write_map(&MapWrite {
-                    nodes: u.nodes,
+                    nodes: u.nodes.into(),
                     unreachable_nodes: u.unreachable,
                     head: Some(MapHead {
                         root: u.root,

@@ -378,7 +378,7 @@ impl WorkingMap {
     fn walk<S: NodeSource>(&mut self, src: &S, key: &Key) -> Result<Option<Walk>, NodeError<S::Error>> {
         let Some(mut at) = self.root else { return Ok(None) };
         let mut parent = None;
-        let mut path = Vec::new();
+        let mut path = Vec::with_capacity(40);
         loop {
             let i = self.load(src, at, parent)?;
             match &self.nodes[i as usize].kind {
@@ -565,9 +565,13 @@ impl WorkingMap {
             self.nodes.clear();
             return;
         };
-        let mut kept: Vec<Loaded> = Vec::new();
+        let mut kept: Vec<Loaded> = Vec::with_capacity(max_loaded.min(1 << depth.min(20)) * 2);
         let new_root = self.keep(root, 0, depth, &mut kept);
-        self.nodes = kept;
+        // Back into the same buffer: it keeps its capacity, so the next
+        // batches' loads neither reallocate nor fault new pages in
+        // (measured: regrowing it was a tenth of the sequencer's time).
+        self.nodes.clear();
+        self.nodes.extend_from_slice(&kept);
         self.root = Some(new_root);
     }
 

@@ -61,8 +61,9 @@ pub struct MapVersion {
 /// One change of the map, written with the batch that makes it.
 #[derive(Debug, Clone, Default)]
 pub struct MapWrite {
-    /// New nodes: number and stored bytes.
-    pub nodes: Vec<(At, Vec<u8>)>,
+    /// New nodes: number and stored bytes, in the order of their numbers
+    /// (shared: the sequencer reads them until the write returns).
+    pub nodes: std::sync::Arc<Vec<(At, Vec<u8>)>>,
     /// New records: map value and canonical bytes.
     pub records: Vec<(Hash, Vec<u8>)>,
     /// Numbers of the nodes the new root no longer reaches.
@@ -126,7 +127,7 @@ impl Store {
     /// Adds `w` to a write batch; the caller writes it.
     pub(crate) fn put_map(&self, wb: &mut WriteBatch, w: &MapWrite) {
         let (nodes, records, stale) = (self.cf(CF_MAP_NODES), self.cf(CF_MAP_RECORDS), self.cf(CF_MAP_STALE));
-        for (at, b) in &w.nodes {
+        for (at, b) in w.nodes.iter() {
             wb.put_cf(nodes, at.to_be_bytes(), b);
         }
         for (v, b) in &w.records {
@@ -497,7 +498,7 @@ mod tests {
             };
             store
                 .write_map(&MapWrite {
-                    nodes: u.nodes,
+                    nodes: u.nodes.into(),
                     unreachable_nodes: u.unreachable,
                     head: Some(MapHead {
                         root: u.root,

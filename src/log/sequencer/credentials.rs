@@ -32,8 +32,9 @@ struct InFlight {
     /// The number of the first new node: the batch's nodes are numbered
     /// from it on, one after the other.
     first: At,
-    /// New nodes' stored bytes, in the order of their numbers.
-    nodes: Vec<Vec<u8>>,
+    /// New nodes (the committer's copy, shared), in the order of their
+    /// numbers.
+    nodes: Arc<Vec<(At, Vec<u8>)>>,
     /// New records, by map value.
     records: HashMap<Value, Vec<u8>>,
 }
@@ -51,6 +52,7 @@ impl NodeSource for Nodes<'_> {
             at.checked_sub(f.first)
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| f.nodes.get(i))
+                .map(|(_, b)| b)
         });
         if let Some(b) = held {
             return Node::decode(b).map(Some).map_err(|e| StorageError::Corrupt {
@@ -227,7 +229,7 @@ impl Credentials {
         let had = !records.is_empty() || !u.nodes.is_empty();
         self.transient.clear();
         let write = MapWrite {
-            nodes: u.nodes,
+            nodes: Arc::new(u.nodes),
             records,
             unreachable_nodes: u.unreachable,
             unreachable_records: std::mem::take(&mut self.replaced),
@@ -248,7 +250,7 @@ impl Credentials {
             self.in_flight.push_back(InFlight {
                 end: covers,
                 first: write.nodes.first().map_or(u.next, |(at, _)| *at),
-                nodes: write.nodes.iter().map(|(_, b)| b.clone()).collect(),
+                nodes: Arc::clone(&write.nodes),
                 records: write.records.iter().cloned().collect(),
             });
         }
