@@ -225,10 +225,17 @@ pub struct Log {
     /// size, proof). Every credential answer between two checkpoints needs
     /// the same one.
     commitment_proof: std::sync::Mutex<Option<CachedProof>>,
+    /// The map version the last credential answer of a whole tree was
+    /// against, with its state leaf: (tree size, version, leaf bytes).
+    /// Every answer between two checkpoints needs the same one.
+    answer_version: std::sync::Mutex<Option<CachedVersion>>,
 }
 
 /// An inclusion proof kept for reuse: (index, tree size, proof).
 type CachedProof = (u64, u64, Arc<Vec<Hash>>);
+
+/// A map version kept for reuse: (tree size, version, state leaf bytes).
+type CachedVersion = (u64, provlog_storage::map::MapVersion, Arc<Vec<u8>>);
 
 impl Log {
     /// Opens the data directory, checks the stored tree against its latest
@@ -315,6 +322,7 @@ impl Log {
             ),
             ack_gate,
             commitment_proof: std::sync::Mutex::new(None),
+            answer_version: std::sync::Mutex::new(None),
         });
         spawn_map_pruner(&log, cfg.map_retention);
         Ok(log)
@@ -848,13 +856,50 @@ impl Log {
     /// what its versions say.
     pub fn credential_state(&self, fingerprint: &str, size: u64) -> Result<CredentialState, ReadError> {
         match size.checked_sub(1) {
-            Some(last) => self.credential_state_at(fingerprint, last),
+            Some(last) => {
+                let (state, version) = self.credential_state_version(fingerprint, last)?;
+                if let (Some(v), Some((_, entry))) = (version, &state.commitment)
+                    && let Ok(mut g) = self.answer_version.lock()
+                {
+                    *g = Some((size, v, Arc::new(entry.clone())));
+                }
+                Ok(state)
+            }
             None => Ok(CredentialState {
                 record: None,
                 proof: provlog_proto::map::Map::new().prove(&[0; 32]),
                 commitment: None,
             }),
         }
+    }
+
+    /// [`Log::credential_state`] without blocking, if everything it reads
+    /// is in memory: the version of the last answer for a tree of `size`,
+    /// and the nodes and the record in the caches
+    /// ([`provlog_storage::map::InMemory`]). `None`: something is not (or
+    /// the read failed); ask [`Log::credential_state`] on the blocking
+    /// pool, which also reports any error.
+    #[must_use]
+    pub fn credential_state_in_memory(&self, fingerprint: &str, size: u64) -> Option<CredentialState> {
+        use provlog_storage::map::InMemory;
+        let (v, entry) = match self.answer_version.lock().ok()?.as_ref() {
+            Some((n, v, entry)) if *n == size => (*v, Arc::clone(entry)),
+            _ => return None,
+        };
+        let mem = InMemory(self.store.as_ref());
+        let key = provlog_proto::ledger::credential_key(fingerprint);
+        let (proof, value) = provlog_proto::map_nodes::prove(&mem, &v.root, &key).ok()?;
+        let record = match value {
+            None => None,
+            Some(value) => {
+                Some(provlog_proto::ledger::CredentialRecord::from_canonical(&mem.map_record(&value).ok()??).ok()?)
+            }
+        };
+        Some(CredentialState {
+            record,
+            proof,
+            commitment: Some((v.index, entry.as_ref().clone())),
+        })
     }
 
     /// Blocking: [`Log::credential_state`] against the map in force when
@@ -866,13 +911,25 @@ impl Log {
     /// storage errors; [`ReadError::Internal`] for a map that does not
     /// hold what its versions say.
     pub fn credential_state_at(&self, fingerprint: &str, at: u64) -> Result<CredentialState, ReadError> {
+        Ok(self.credential_state_version(fingerprint, at)?.0)
+    }
+
+    /// [`Log::credential_state_at`] and the version it is against.
+    fn credential_state_version(
+        &self,
+        fingerprint: &str,
+        at: u64,
+    ) -> Result<(CredentialState, Option<provlog_storage::map::MapVersion>), ReadError> {
         use provlog_proto::map_nodes::{NodeError, prove};
         let Some(v) = self.store.map_version_at_or_before(at)? else {
-            return Ok(CredentialState {
-                record: None,
-                proof: provlog_proto::map::Map::new().prove(&[0; 32]),
-                commitment: None,
-            });
+            return Ok((
+                CredentialState {
+                    record: None,
+                    proof: provlog_proto::map::Map::new().prove(&[0; 32]),
+                    commitment: None,
+                },
+                None,
+            ));
         };
         let pruned = || {
             ReadError::Pruned(format!(
@@ -907,11 +964,14 @@ impl Log {
             .store
             .entry(v.index)?
             .ok_or_else(|| ReadError::Internal(format!("the state leaf {} is not stored", v.index)))?;
-        Ok(CredentialState {
-            record,
-            proof,
-            commitment: Some((v.index, entry)),
-        })
+        Ok((
+            CredentialState {
+                record,
+                proof,
+                commitment: Some((v.index, entry)),
+            },
+            Some(v),
+        ))
     }
 
     /// The inclusion proof of the state commitment at `index` in the tree of

@@ -20,6 +20,9 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// A read of [`crate::map::InMemory`] would have to go to the disk.
+    #[error("the read needs the disk")]
+    WouldBlock,
     /// An append does not start where the stored tree ends.
     #[error("append at index {got} but the stored tree has {want} entries")]
     OutOfOrder {

@@ -401,6 +401,63 @@ impl Store {
     }
 }
 
+/// The store's map read from memory only: the node cache, then `RocksDB`'s
+/// memtables and block cache (`ReadTier::BlockCache`). A read that would go
+/// to the disk fails with [`StorageError::WouldBlock`] instead, so that an
+/// async task can try it on its own thread and go to a blocking pool only
+/// then. It reads the same stored bytes as the store itself.
+#[derive(Debug, Clone, Copy)]
+pub struct InMemory<'a>(pub &'a Store);
+
+fn memory_only() -> rocksdb::ReadOptions {
+    let mut ro = rocksdb::ReadOptions::default();
+    ro.set_read_tier(rocksdb::ReadTier::BlockCache);
+    ro
+}
+
+fn would_block(e: rocksdb::Error) -> StorageError {
+    if e.kind() == rocksdb::ErrorKind::Incomplete {
+        StorageError::WouldBlock
+    } else {
+        StorageError::Rocks(e)
+    }
+}
+
+impl InMemory<'_> {
+    /// [`Store::map_record`], from memory only.
+    ///
+    /// # Errors
+    /// [`StorageError::WouldBlock`]; `RocksDB` errors.
+    pub fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        let s = self.0;
+        s.db()
+            .get_cf_opt(s.cf(CF_MAP_RECORDS), value, &memory_only())
+            .map_err(would_block)
+    }
+}
+
+impl NodeSource for InMemory<'_> {
+    type Error = StorageError;
+
+    fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
+        let s = self.0;
+        if let Some(n) = s.map_nodes.get(&at) {
+            return Ok(Some(n));
+        }
+        let key = at.to_be_bytes();
+        let Some(b) = s
+            .db()
+            .get_pinned_cf_opt(s.cf(CF_MAP_NODES), key, &memory_only())
+            .map_err(would_block)?
+        else {
+            return Ok(None);
+        };
+        let n = Node::decode(&b).map_err(|e| corrupt("map node", &key, e.to_string()))?;
+        s.map_nodes.insert(at, n.clone());
+        Ok(Some(n))
+    }
+}
+
 impl NodeSource for Store {
     type Error = StorageError;
 

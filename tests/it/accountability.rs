@@ -781,3 +781,66 @@ async fn credential_state_transitions_with_proofs() {
         );
     }
 }
+
+/// Answers for the latest tree come from memory once their version is
+/// cached (`Log::credential_state_in_memory`); they must be the bytes the
+/// store's own path gives for the same checkpoint (`?tree_size=`, always
+/// read on the blocking pool), and move on with the tree.
+#[tokio::test]
+async fn credential_answers_from_memory_are_the_stores_answers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let dev = s.dev_key();
+    let c = client();
+    let (a, b, x) = (fp(0x1a), fp(0x1b), fp(0x1e));
+    let post = |id: &str, action: &str, cred: Value| {
+        let mut e = event(id, "svc-mem");
+        e["action"] = json!(action);
+        e["credential"] = cred;
+        let sub = submission(&dev, &e);
+        let (c, url) = (c.clone(), s.url.clone());
+        async move {
+            let (st, v) = post_json(&c, &url, "/v1/entries", &sub).await;
+            assert_eq!(st, 201, "{v}");
+        }
+    };
+    let answer = |fingerprint: String| {
+        let (c, url, vkey) = (c.clone(), s.url.clone(), s.vkey.clone());
+        async move {
+            let path = format!("/v1/credentials/{fingerprint}");
+            let (st, first) = get(&c, &url, &path).await;
+            assert_eq!(st, 200);
+            let v: Value = serde_json::from_slice(&first).expect("json");
+            let size: u64 = v["checkpoint"]
+                .as_str()
+                .and_then(|n| n.lines().nth(1))
+                .and_then(|l| l.parse().ok())
+                .expect("a checkpoint size");
+            // Asked again (from memory now) and through the store's path.
+            let (_, again) = get(&c, &url, &path).await;
+            let (_, stored) = get(&c, &url, &format!("{path}?tree_size={size}")).await;
+            assert_eq!(
+                String::from_utf8_lossy(&again),
+                String::from_utf8_lossy(&first),
+                "the same answer twice"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&again),
+                String::from_utf8_lossy(&stored),
+                "memory and store agree"
+            );
+            let parsed: CredentialAnswer = serde_json::from_value(v).expect("answer");
+            crate::common::verify_credential(&parsed, &fingerprint, &vkey).expect("verifies offline");
+            parsed.state
+        }
+    };
+    post("m-1", "issue", json!({"fingerprint": a})).await;
+    assert_eq!(answer(a.clone()).await, CredentialState::Active);
+    assert_eq!(answer(x.clone()).await, CredentialState::Unknown);
+    post("m-2", "rotate", json!({"fingerprint": b, "previous_fingerprint": a})).await;
+    assert_eq!(answer(a.clone()).await, CredentialState::Superseded);
+    assert_eq!(answer(b.clone()).await, CredentialState::Active);
+    post("m-3", "revoke", json!({"fingerprint": b})).await;
+    assert_eq!(answer(b.clone()).await, CredentialState::Revoked);
+    assert_eq!(answer(x).await, CredentialState::Unknown);
+}
