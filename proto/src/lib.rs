@@ -18,7 +18,7 @@
 //! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
 //! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
 //! | [`map`] | `provlog-map-v1`: the verifiable map (binary Patricia trie) with proofs of inclusion and absence (docs/MAP.md) |
-//! | [`map_nodes`] | the map as stored, content-addressed nodes: proofs of any stored version and batched updates |
+//! | [`map_nodes`] | the map as stored nodes, numbered in the order they are made: proofs of any stored version and batched updates |
 //! | [`ledger`] | who owns each credential and its state record, the rules events follow, and the map over the records |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
 //! | [`json`] | strict JSON input (no repeated member names, bounded depth) and RFC 8785 canonical output |
