@@ -52,6 +52,7 @@ impl NodeSource for Nodes<'_> {
             at.checked_sub(f.first)
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| f.nodes.get(i))
+                .filter(|(n, _)| *n == at)
                 .map(|(_, b)| b)
         });
         if let Some(b) = held {
