@@ -440,20 +440,27 @@ impl NodeSource for InMemory<'_> {
     type Error = StorageError;
 
     fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
-        let s = self.0;
-        if let Some(n) = s.map_nodes.get(&at) {
+        self.0.map_node_with(at, &memory_only())
+    }
+}
+
+impl Store {
+    /// The node stored under `at`: from the node cache, else read with `ro`
+    /// (and then cached).
+    fn map_node_with(&self, at: At, ro: &rocksdb::ReadOptions) -> Result<Option<Node>, StorageError> {
+        if let Some(n) = self.map_nodes.get(&at) {
             return Ok(Some(n));
         }
         let key = at.to_be_bytes();
-        let Some(b) = s
+        let Some(b) = self
             .db()
-            .get_pinned_cf_opt(s.cf(CF_MAP_NODES), key, &memory_only())
+            .get_pinned_cf_opt(self.cf(CF_MAP_NODES), key, ro)
             .map_err(would_block)?
         else {
             return Ok(None);
         };
         let n = Node::decode(&b).map_err(|e| corrupt("map node", &key, e.to_string()))?;
-        s.map_nodes.insert(at, n.clone());
+        self.map_nodes.insert(at, n.clone());
         Ok(Some(n))
     }
 }
@@ -462,16 +469,7 @@ impl NodeSource for Store {
     type Error = StorageError;
 
     fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
-        if let Some(n) = self.map_nodes.get(&at) {
-            return Ok(Some(n));
-        }
-        let key = at.to_be_bytes();
-        let Some(b) = self.db().get_pinned_cf(self.cf(CF_MAP_NODES), key)? else {
-            return Ok(None);
-        };
-        let n = Node::decode(&b).map_err(|e| corrupt("map node", &key, e.to_string()))?;
-        self.map_nodes.insert(at, n.clone());
-        Ok(Some(n))
+        self.map_node_with(at, &rocksdb::ReadOptions::default())
     }
 }
 

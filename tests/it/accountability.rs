@@ -492,6 +492,14 @@ impl Rng {
     }
 }
 
+/// An event of `action` on credential `cred` for `target`.
+fn credential_event(id: &str, target: &str, action: &str, cred: Value) -> Value {
+    let mut e = event(id, target);
+    e["action"] = json!(action);
+    e["credential"] = cred;
+    e
+}
+
 fn fp(n: u64) -> String {
     format!("sha256:{n:064x}")
 }
@@ -637,12 +645,8 @@ async fn credential_state_transitions_with_proofs() {
     let dev = s.dev_key();
     let c = client();
     let (a, b, x) = (fp(0xa), fp(0xb), fp(0xe));
-    let submit = |id: &str, action: &str, cred: Value| {
-        let mut e = event(id, "svc-cred");
-        e["action"] = json!(action);
-        e["credential"] = cred;
-        submission(&dev, &e)
-    };
+    let submit =
+        |id: &str, action: &str, cred: Value| submission(&dev, &credential_event(id, "svc-cred", action, cred));
     let state = |fingerprint: String| {
         let (c, url, vkey, dir) = (c.clone(), s.url.clone(), s.vkey.clone(), dir.path().to_owned());
         async move {
@@ -794,10 +798,7 @@ async fn credential_answers_from_memory_are_the_stores_answers() {
     let c = client();
     let (a, b, x) = (fp(0x1a), fp(0x1b), fp(0x1e));
     let post = |id: &str, action: &str, cred: Value| {
-        let mut e = event(id, "svc-mem");
-        e["action"] = json!(action);
-        e["credential"] = cred;
-        let sub = submission(&dev, &e);
+        let sub = submission(&dev, &credential_event(id, "svc-mem", action, cred));
         let (c, url) = (c.clone(), s.url.clone());
         async move {
             let (st, v) = post_json(&c, &url, "/v1/entries", &sub).await;

@@ -29,11 +29,8 @@ use std::sync::Arc;
 struct InFlight {
     /// The store holds them once its size reaches this (the batch's end).
     end: u64,
-    /// The number of the first new node: the batch's nodes are numbered
-    /// from it on, one after the other.
-    first: At,
-    /// New nodes (the committer's copy, shared), in the order of their
-    /// numbers.
+    /// New nodes (the committer's copy, shared), numbered one after the
+    /// other from the first.
     nodes: Arc<Vec<(At, Vec<u8>)>>,
     /// New records, by map value.
     records: HashMap<Value, Vec<u8>>,
@@ -49,7 +46,8 @@ impl NodeSource for Nodes<'_> {
     type Error = StorageError;
     fn node(&self, at: At) -> Result<Option<Node>, StorageError> {
         let held = self.in_flight.iter().find_map(|f| {
-            at.checked_sub(f.first)
+            let first = f.nodes.first().map(|(a, _)| *a)?;
+            at.checked_sub(first)
                 .and_then(|i| usize::try_from(i).ok())
                 .and_then(|i| f.nodes.get(i))
                 .filter(|(n, _)| *n == at)
@@ -250,7 +248,6 @@ impl Credentials {
         if !write.nodes.is_empty() || !write.records.is_empty() {
             self.in_flight.push_back(InFlight {
                 end: covers,
-                first: write.nodes.first().map_or(u.next, |(at, _)| *at),
                 nodes: Arc::clone(&write.nodes),
                 records: write.records.iter().cloned().collect(),
             });
