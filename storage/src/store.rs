@@ -43,7 +43,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            block_cache_bytes: 1 << 30,
+            block_cache_bytes: 512 << 20,
             sync: true,
             read_only: false,
             tile_cache_bytes: 128 << 20,
