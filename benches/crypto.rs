@@ -60,7 +60,9 @@ fn submissions(c: &mut Criterion) {
     });
     let sub = Submission::parse(&body).expect("ok");
     let vk = key.verifier();
-    g.bench_function("verify_strict", |b| b.iter(|| assert!(sub.verify(black_box(&vk)))));
+    g.bench_function("verify_strict", |b| {
+        b.iter(|| assert!(sub.verify(black_box(&vk), "bench")));
+    });
     g.finish();
 
     // Raw ed25519-dalek: strict single vs. batch verification of 128.

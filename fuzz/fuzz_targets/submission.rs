@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
                 // `details` as parsed, and JCS maps e.g. `-0.0` to `0`.)
                 assert_eq!(ev.submitter, sub.submitter);
                 assert_eq!(ev.signature, sub.signature);
+                assert_eq!(ev.version, sub.version);
                 assert_eq!(ev.logged_at, LOGGED_AT);
             }
             Ok(Leaf::Policy(_) | Leaf::State(_)) => panic!("an event leaf parsed as another kind"),
@@ -47,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = leaf.logged_at();
         Leaf::to_value(data).expect("to_value of an accepted leaf");
         if let Leaf::Event(ev) = &leaf {
-            let t = EventLeafTemplate::new(&ev.event.jcs, &ev.submitter, &ev.signature);
+            let t = EventLeafTemplate::with_version(&ev.event.jcs, &ev.submitter, &ev.signature, ev.version);
             assert_eq!(
                 t.render(&ev.logged_at),
                 data,

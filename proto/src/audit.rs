@@ -14,7 +14,6 @@
 
 use crate::leaf::{Leaf, LeafError};
 use crate::policy::{PolicyError, Registry, ScopeError};
-use crate::submission::signing_message;
 use crate::time;
 
 /// What one audited entry was.
@@ -199,9 +198,11 @@ pub struct AuditorState {
     pub credentials: Vec<crate::ledger::CredentialRecord>,
 }
 
-/// Replays entries in index order.
+/// Replays entries in index order, for the log whose checkpoint origin it
+/// was made with (what version 2 event signatures cover).
 #[derive(Debug, Default)]
 pub struct Auditor {
+    origin: String,
     next: u64,
     registry: Option<(u64, Registry)>,
     last_logged_at: Option<String>,
@@ -209,10 +210,14 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// An auditor that expects entry 0 next.
+    /// An auditor of the log whose checkpoint origin is `origin` that
+    /// expects entry 0 next.
     #[must_use]
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            ..Self::default()
+        }
     }
 
     /// Its state, to resume from with [`Auditor::resume`].
@@ -236,8 +241,9 @@ impl Auditor {
     ///
     /// # Errors
     /// The saved policy is not a valid registry.
-    pub fn resume(state: AuditorState) -> Result<Self, PolicyError> {
+    pub fn resume(state: AuditorState, origin: &str) -> Result<Self, PolicyError> {
         Ok(Self {
+            origin: origin.to_owned(),
             next: state.next,
             registry: state
                 .policy
@@ -312,7 +318,7 @@ impl Auditor {
                         policy_index,
                         err,
                     })?;
-                if !s.key.verify_raw(&signing_message(&e.event.jcs), &e.signature) {
+                if !e.verify(&s.key, &self.origin) {
                     return Err(Finding::Signature {
                         index,
                         policy_index,
@@ -338,6 +344,7 @@ mod tests {
     use crate::event::tests::sample;
     use crate::leaf::{EventLeafTemplate, policy_leaf};
     use crate::policy::{Policy, SubmitterPolicy};
+    use crate::submission::signing_message;
     use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use serde_json::json;
 
@@ -374,11 +381,33 @@ mod tests {
         EventLeafTemplate::new(&ce.jcs, id, &sig).render(at)
     }
 
+    /// A version 2 event leaf verifies only with the origin it was signed
+    /// for: an auditor of another log flags it.
+    #[test]
+    fn a_version_2_signature_is_checked_against_the_audited_log() {
+        use crate::submission::{SignatureVersion, signing_message_v2};
+        let t0 = "2026-11-25T00:00:00.000Z";
+        let mut v = sample();
+        v["credential"] = json!({"fingerprint": format!("sha256:{}", "b".repeat(64))});
+        let ce = CanonicalEvent::from_value(&v).expect("event");
+        let sig = key("ci").sign_raw(&signing_message_v2("a.example/log", &ce.jcs));
+        let leaf = EventLeafTemplate::with_version(&ce.jcs, "ci", &sig, SignatureVersion::V2).render(t0);
+        for (origin, ok) in [("a.example/log", true), ("b.example/log", false)] {
+            let mut a = Auditor::new(origin);
+            a.push(&policy_leaf(t0, &policy(&["ci"], &["*"]))).expect("policy");
+            let r = a.push(&leaf);
+            assert_eq!(r.is_ok(), ok, "{origin}: {r:?}");
+            if !ok {
+                assert!(matches!(r, Err(Finding::Signature { index: 1, .. })), "{r:?}");
+            }
+        }
+    }
+
     #[test]
     fn rebuilds_authority_and_flags_violations() {
         let t0 = "2026-11-25T00:00:00.000Z";
         let t1 = "2026-11-25T00:00:01.000Z";
-        let mut a = Auditor::new();
+        let mut a = Auditor::new("example.com/log");
         assert_eq!(
             a.push(&policy_leaf(t0, &policy(&["ci"], &["svc-*"]))),
             Ok(Audited::Policy { submitters: 1 })
@@ -451,7 +480,7 @@ mod tests {
         assert!(matches!(err, Finding::Ownership { index: 9, .. }), "{err}");
         assert!(err.to_string().contains("belongs to"), "{err}");
         // The state survives a save and a resume.
-        let resumed = Auditor::resume(a.state()).expect("resume");
+        let resumed = Auditor::resume(a.state(), "example.com/log").expect("resume");
         assert_eq!(resumed.ledger().records(), a.ledger().records());
         assert!(!a.ledger().is_empty());
         // A commitment to the map the entries give passes; one to another
@@ -474,7 +503,7 @@ mod tests {
             .expect_err("flagged");
         assert!(matches!(err, Finding::StateMismatch { index: 13, .. }), "{err}");
         // An event first.
-        let mut b = Auditor::new();
+        let mut b = Auditor::new("example.com/log");
         assert_eq!(b.push(&event("ci", "svc-a", t0)), Err(Finding::NoPolicy(0)));
     }
 }

@@ -7,6 +7,10 @@
 //! {"v":1,"kind":"state","logged_at":"…","size":N,"credentials":C,"map_root":"<base64>"}
 //! ```
 //!
+//! An event leaf with `"v":2` is the same object whose signature is of
+//! version 2 (`"provlog/event/v2\n" || origin || "\n" || JCS(event)`, bound
+//! to the log's checkpoint origin); other kinds are `v:1` only.
+//!
 //! at most 65,535 bytes. Leaves are assembled by splicing already canonical
 //! parts in JCS member order (ASCII keys sort bytewise), which the tests
 //! check against a full canonicalization; [`Leaf::parse`] refuses any bytes
@@ -15,6 +19,7 @@
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, canonical_string};
 use crate::policy::Policy;
+use crate::submission::SignatureVersion;
 use crate::time;
 use provlog_tlog::b64;
 use provlog_tlog::merkle::Hash;
@@ -32,17 +37,27 @@ pub struct EventLeafTemplate {
 }
 
 impl EventLeafTemplate {
-    /// Prepares the leaf of an event with canonical bytes `event_jcs`.
+    /// Prepares the leaf of an event with canonical bytes `event_jcs` and a
+    /// version 1 signature.
     #[must_use]
     pub fn new(event_jcs: &[u8], submitter: &str, signature: &[u8; 64]) -> Self {
+        Self::with_version(event_jcs, submitter, signature, SignatureVersion::V1)
+    }
+
+    /// Prepares the leaf of an event with canonical bytes `event_jcs` and a
+    /// signature of `version`: the leaf's `v` is the signature's version
+    /// (a `v:2` event leaf's signature is bound to the log's origin).
+    #[must_use]
+    pub fn with_version(event_jcs: &[u8], submitter: &str, signature: &[u8; 64], version: SignatureVersion) -> Self {
         let mut head = Vec::with_capacity(event_jcs.len() + 48);
         head.extend_from_slice(b"{\"event\":");
         head.extend_from_slice(event_jcs);
         head.extend_from_slice(b",\"kind\":\"event\",\"logged_at\":\"");
         let tail = format!(
-            "\",\"signature\":\"{}\",\"submitter\":{},\"v\":1}}",
+            "\",\"signature\":\"{}\",\"submitter\":{},\"v\":{}}}",
             b64::encode(signature),
-            canonical_string(submitter)
+            canonical_string(submitter),
+            version.number()
         )
         .into_bytes();
         Self { head, tail }
@@ -158,8 +173,25 @@ pub struct EventLeaf {
     pub submitter: String,
     /// The submitter's signature over the event.
     pub signature: [u8; 64],
+    /// Which message the signature covers (the leaf's `v`).
+    pub version: SignatureVersion,
     /// The event and its canonical bytes (what the signature covers).
     pub event: CanonicalEvent,
+}
+
+impl EventLeaf {
+    /// The bytes the signature covers, in the log whose origin is `origin`.
+    #[must_use]
+    pub fn signing_message(&self, origin: &str) -> Vec<u8> {
+        self.version.message(origin, &self.event.jcs)
+    }
+
+    /// Whether the signature verifies (strictly) under `key` in the log
+    /// whose origin is `origin`.
+    #[must_use]
+    pub fn verify(&self, key: &provlog_tlog::keys::VerifierKey, origin: &str) -> bool {
+        key.verify_raw(&self.signing_message(origin), &self.signature)
+    }
 }
 
 /// A parsed policy leaf.
@@ -210,9 +242,17 @@ impl Leaf {
         let Value::Object(m) = &v else {
             return Err(LeafError::Schema("not an object".into()));
         };
-        if m.get("v").and_then(Value::as_u64) != Some(1) {
-            return Err(LeafError::Schema("unsupported version (v must be 1)".into()));
-        }
+        let is_event = m.get("kind").and_then(Value::as_str) == Some("event");
+        let version = match m.get("v").and_then(Value::as_u64) {
+            Some(1) => SignatureVersion::V1,
+            // An event leaf's `v` is its signature's version.
+            Some(2) if is_event => SignatureVersion::V2,
+            _ => {
+                return Err(LeafError::Schema(
+                    "unsupported version (v must be 1, or 2 for an event)".into(),
+                ));
+            }
+        };
         let logged_at = take_str(m, "logged_at")?;
         if logged_at.len() != LOGGED_AT_LEN || time::parse_millis(&logged_at).is_err() {
             return Err(LeafError::Schema(format!("bad logged_at {logged_at:?}")));
@@ -236,6 +276,7 @@ impl Leaf {
                     logged_at,
                     submitter: take_str(m, "submitter")?,
                     signature,
+                    version,
                     event,
                 })))
             }

@@ -1,7 +1,10 @@
 //! What a submitter sends: `{"event": {...}, "submitter": "<id>",
-//! "signature": "<base64>"}`, where the signature is Ed25519 over
-//! `"provlog/event/v1\n" || JCS(event)` (docs/DESIGN.md "Submitters and delegated
-//! authority").
+//! "signature": "<base64>", "signature_version": 2}`, where the signature
+//! is Ed25519 over `"provlog/event/v2\n" || origin || "\n" || JCS(event)`
+//! (bound to one log, whose checkpoint origin it names) or, without
+//! `signature_version` (or with 1), over `"provlog/event/v1\n" ||
+//! JCS(event)` (bound to no log; docs/DESIGN.md "Submitters and delegated
+//! authority", "One log per signature").
 
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, JsonError};
@@ -13,13 +16,70 @@ use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Domain separation prefix of the event signature.
+/// Domain separation prefix of the event signature, version 1 (bound to
+/// no log).
 pub const EVENT_SIGNATURE_CONTEXT: &[u8] = b"provlog/event/v1\n";
+/// Domain separation prefix of the event signature, version 2 (followed by
+/// the log's origin and a newline).
+pub const EVENT_SIGNATURE_CONTEXT_V2: &[u8] = b"provlog/event/v2\n";
 
-/// The exact bytes a submitter signs for an event with canonical bytes `jcs`.
+/// Which message an event signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureVersion {
+    /// `"provlog/event/v1\n" || JCS(event)`: valid in any log that
+    /// registers the key.
+    #[default]
+    V1,
+    /// `"provlog/event/v2\n" || origin || "\n" || JCS(event)`: valid only
+    /// in the log with that checkpoint origin.
+    V2,
+}
+
+impl SignatureVersion {
+    /// Its number, as submissions and event leaves write it.
+    #[must_use]
+    pub const fn number(self) -> u64 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    /// The version numbered `n`, if there is one.
+    #[must_use]
+    pub const fn from_number(n: u64) -> Option<Self> {
+        match n {
+            1 => Some(Self::V1),
+            2 => Some(Self::V2),
+            _ => None,
+        }
+    }
+
+    /// The exact bytes signed for an event with canonical bytes
+    /// `event_jcs` in the log whose origin is `origin` (ignored by
+    /// [`SignatureVersion::V1`]).
+    #[must_use]
+    pub fn message(self, origin: &str, event_jcs: &[u8]) -> Vec<u8> {
+        match self {
+            Self::V1 => signing_message(event_jcs),
+            Self::V2 => signing_message_v2(origin, event_jcs),
+        }
+    }
+}
+
+/// The exact bytes a submitter signs (version 1) for an event with
+/// canonical bytes `jcs`.
 #[must_use]
 pub fn signing_message(event_jcs: &[u8]) -> Vec<u8> {
     [EVENT_SIGNATURE_CONTEXT, event_jcs].concat()
+}
+
+/// The exact bytes a submitter signs (version 2) for an event with
+/// canonical bytes `jcs` logged in the log whose checkpoint origin is
+/// `origin`.
+#[must_use]
+pub fn signing_message_v2(origin: &str, event_jcs: &[u8]) -> Vec<u8> {
+    [EVENT_SIGNATURE_CONTEXT_V2, origin.as_bytes(), b"\n", event_jcs].concat()
 }
 
 /// Why a submission was refused before any key was consulted. Each variant
@@ -70,6 +130,8 @@ struct RawSubmission {
     event: Value,
     submitter: String,
     signature: String,
+    #[serde(default)]
+    signature_version: Option<u64>,
 }
 
 /// A submission that passed every check that needs no key: strict JSON,
@@ -82,6 +144,8 @@ pub struct Submission {
     pub submitter: String,
     /// The 64-byte Ed25519 signature.
     pub signature: [u8; 64],
+    /// Which message the signature covers.
+    pub version: SignatureVersion,
     /// The leaf this submission becomes, waiting for its `logged_at`.
     pub leaf: EventLeafTemplate,
 }
@@ -106,8 +170,13 @@ impl Submission {
         let raw: RawSubmission = serde_json::from_value(v).map_err(|e| SubmissionError::Schema(e.to_string()))?;
         policy::check_submitter_id(&raw.submitter).map_err(|r| SubmissionError::Schema(format!("submitter: {r}")))?;
         let signature: [u8; 64] = b64::decode_array(&raw.signature).ok_or(SubmissionError::SignatureEncoding)?;
+        let version = match raw.signature_version {
+            None => SignatureVersion::V1,
+            Some(n) => SignatureVersion::from_number(n)
+                .ok_or_else(|| SubmissionError::Schema(format!("signature_version {n}: must be 1 or 2")))?,
+        };
         let event = CanonicalEvent::from_value(&raw.event)?;
-        let leaf = EventLeafTemplate::new(&event.jcs, &raw.submitter, &signature);
+        let leaf = EventLeafTemplate::with_version(&event.jcs, &raw.submitter, &signature, version);
         if leaf.len() > MAX_ENTRY_BYTES {
             return Err(SubmissionError::TooLarge(leaf.len()));
         }
@@ -115,19 +184,49 @@ impl Submission {
             event,
             submitter: raw.submitter,
             signature,
+            version,
             leaf,
         })
     }
 
-    /// Whether the signature verifies (strictly) under `key`.
+    /// The bytes the signature must cover in the log whose origin is
+    /// `origin`.
     #[must_use]
-    pub fn verify(&self, key: &VerifierKey) -> bool {
-        key.verify_raw(&signing_message(&self.event.jcs), &self.signature)
+    pub fn signing_message(&self, origin: &str) -> Vec<u8> {
+        self.version.message(origin, &self.event.jcs)
+    }
+
+    /// Whether the signature verifies (strictly) under `key` for the log
+    /// whose origin is `origin` (a version 2 signature made for another
+    /// log does not).
+    #[must_use]
+    pub fn verify(&self, key: &VerifierKey, origin: &str) -> bool {
+        key.verify_raw(&self.signing_message(origin), &self.signature)
     }
 }
 
 /// Signs `event` (any JSON value; it is canonicalized first) as submitter
-/// `submitter` and returns the submission JSON object.
+/// `submitter` for the log whose checkpoint origin is `origin` (signature
+/// version 2: no other log accepts it) and returns the submission JSON
+/// object.
+///
+/// # Errors
+/// The event does not pass the schema.
+pub fn sign_for_log(event: &Value, submitter: &str, key: &SignerKey, origin: &str) -> Result<Value, SubmissionError> {
+    let ce = CanonicalEvent::from_value(event)?;
+    let sig = key.sign_raw(&signing_message_v2(origin, &ce.jcs));
+    Ok(serde_json::json!({
+        "event": event,
+        "submitter": submitter,
+        "signature": b64::encode(sig),
+        "signature_version": 2,
+    }))
+}
+
+/// Signs `event` (any JSON value; it is canonicalized first) as submitter
+/// `submitter` with signature version 1 (bound to no log, accepted unless
+/// a log sets `require_origin_binding`) and returns the submission JSON
+/// object.
 ///
 /// # Errors
 /// The event does not pass the schema.
@@ -157,9 +256,9 @@ mod tests {
         let v = sign(&sample(), "ci", &key()).expect("sign");
         let body = serde_json::to_vec(&v).expect("json");
         let s = Submission::parse(&body).expect("parse");
-        assert!(s.verify(&key().verifier()));
+        assert!(s.verify(&key().verifier(), "log"));
         let other = SignerKey::from_seed("ci", ALG_ED25519, [8; 32]).expect("key");
-        assert!(!s.verify(&other.verifier()));
+        assert!(!s.verify(&other.verifier(), "log"));
         // Member order and whitespace of the event do not matter: the
         // signature covers its canonical form.
         let mut pretty = serde_json::to_string_pretty(&v).expect("json");
@@ -167,13 +266,13 @@ mod tests {
         assert!(
             Submission::parse(pretty.as_bytes())
                 .expect("parse")
-                .verify(&key().verifier())
+                .verify(&key().verifier(), "log")
         );
         // A changed event does not verify.
         let mut t = v.clone();
         t["event"]["target"]["id"] = json!("svc-other");
         let s = Submission::from_value(t).expect("parse");
-        assert!(!s.verify(&key().verifier()));
+        assert!(!s.verify(&key().verifier(), "log"));
     }
 
     #[test]
@@ -201,5 +300,101 @@ mod tests {
         let mut v = good;
         v["submitter"] = json!("bad id");
         assert_eq!(code(&serde_json::to_vec(&v).expect("j")), "invalid_submission");
+    }
+
+    /// A version 2 signature is bound to the origin it was made for: it
+    /// verifies in that log only, its leaf says `v:2`, and the message is
+    /// exactly the documented bytes.
+    #[test]
+    fn a_version_2_signature_verifies_only_in_its_log() {
+        let v = sign_for_log(&sample(), "ci", &key(), "example.com/log-a").expect("sign");
+        assert_eq!(v["signature_version"], 2);
+        let s = Submission::from_value(v).expect("parse");
+        assert_eq!(s.version, SignatureVersion::V2);
+        assert!(s.verify(&key().verifier(), "example.com/log-a"));
+        assert!(!s.verify(&key().verifier(), "example.com/log-b"));
+        assert_eq!(
+            s.signing_message("example.com/log-a"),
+            [b"provlog/event/v2\nexample.com/log-a\n".as_slice(), &s.event.jcs].concat()
+        );
+        let leaf = s.leaf.render("2025-11-25T10:00:00.000Z");
+        let crate::leaf::Leaf::Event(e) = crate::leaf::Leaf::parse(&leaf).expect("leaf") else {
+            panic!("not an event leaf")
+        };
+        assert_eq!(e.version, SignatureVersion::V2);
+        assert!(e.verify(&key().verifier(), "example.com/log-a"));
+        assert!(!e.verify(&key().verifier(), "example.com/log-b"));
+        // A version 1 signature verifies under any origin, as before.
+        let s1 = Submission::from_value(sign(&sample(), "ci", &key()).expect("sign")).expect("parse");
+        assert_eq!(s1.version, SignatureVersion::V1);
+        assert!(s1.verify(&key().verifier(), "example.com/log-b"));
+        // Relabelling a version 2 signature as version 1 (or the reverse)
+        // does not verify: the messages differ.
+        let mut relabelled = sign_for_log(&sample(), "ci", &key(), "example.com/log-a").expect("sign");
+        relabelled["signature_version"] = json!(1);
+        let r = Submission::from_value(relabelled).expect("parse");
+        assert!(!r.verify(&key().verifier(), "example.com/log-a"));
+    }
+
+    #[test]
+    fn unknown_signature_versions_are_refused() {
+        for bad in [json!(0), json!(3), json!("2"), json!(-1), json!(2.5)] {
+            let mut v = sign_for_log(&sample(), "ci", &key(), "o").expect("sign");
+            v["signature_version"] = bad.clone();
+            let e = Submission::from_value(v).expect_err("refused");
+            assert_eq!(e.code(), "invalid_submission", "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// For any two origins, an event signed for one verifies there and
+        /// never in the other; member order does not matter.
+        #[test]
+        fn version_2_binds_any_origin(a in "[a-z0-9./-]{1,40}", b in "[a-z0-9./-]{1,40}", id in "[a-z0-9-]{1,20}") {
+            let mut ev = sample();
+            ev["event_id"] = json!(id);
+            let v = sign_for_log(&ev, "ci", &key(), &a).expect("sign");
+            let pretty = serde_json::to_string_pretty(&v).expect("json");
+            let s = Submission::parse(pretty.as_bytes()).expect("parse");
+            proptest::prop_assert!(s.verify(&key().verifier(), &a));
+            proptest::prop_assert_eq!(s.verify(&key().verifier(), &b), a == b);
+        }
+    }
+
+    /// `testdata/vectors/event_signature_v2.json`, computed with another
+    /// Ed25519 implementation: the same messages, the same signatures, the
+    /// same leaf, and a version 2 signature valid under its origin only.
+    #[test]
+    fn event_signature_vectors() {
+        let v: Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/event_signature_v2.json")).expect("json");
+        let seed: [u8; 32] = provlog_tlog::hex::decode(v["seed_hex"].as_str().expect("seed"))
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        let k = SignerKey::from_seed("ci", ALG_ED25519, seed).expect("key");
+        let ce = CanonicalEvent::from_value(&v["event"]).expect("event");
+        assert_eq!(ce.jcs, v["event_jcs"].as_str().expect("jcs").as_bytes());
+        let hex = |s: &Value| provlog_tlog::hex::decode(s.as_str().expect("hex")).expect("hex");
+        assert_eq!(signing_message(&ce.jcs), hex(&v["message_v1_hex"]));
+        assert_eq!(b64::encode(k.sign_raw(&signing_message(&ce.jcs))), v["signature_v1"]);
+        let cases = v["cases"].as_array().expect("cases");
+        for c in cases {
+            let origin = c["origin"].as_str().expect("origin");
+            assert_eq!(signing_message_v2(origin, &ce.jcs), hex(&c["message_v2_hex"]));
+            let sub = sign_for_log(&v["event"], "ci", &k, origin).expect("sign");
+            assert_eq!(sub["signature"], c["signature_v2"], "{origin}");
+            let parsed = Submission::from_value(sub).expect("parse");
+            for other in cases {
+                let o = other["origin"].as_str().expect("origin");
+                assert_eq!(parsed.verify(&k.verifier(), o), o == origin, "{origin} under {o}");
+            }
+        }
+        let l = &v["leaf_v2"];
+        let sig: [u8; 64] = b64::decode_array(cases[0]["signature_v2"].as_str().expect("sig")).expect("sig");
+        let leaf = EventLeafTemplate::with_version(&ce.jcs, "ci", &sig, SignatureVersion::V2)
+            .render(l["logged_at"].as_str().expect("at"));
+        assert_eq!(leaf, l["bytes"].as_str().expect("bytes").as_bytes());
     }
 }

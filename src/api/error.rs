@@ -27,6 +27,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::Invalid(s) => Self::new(StatusCode::BAD_REQUEST, s.code(), msg),
             SubmitError::InvalidBatch(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_batch", msg),
             SubmitError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
+            SubmitError::OriginBindingRequired(_) => Self::new(StatusCode::BAD_REQUEST, "origin_binding_required", msg),
             SubmitError::NotPublished(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_published", msg),
             SubmitError::Scope(s) => scope_error(&s),
             SubmitError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),

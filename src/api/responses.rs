@@ -18,8 +18,17 @@ pub struct Submission {
     pub event: provlog_proto::event::Event,
     /// The submitter id (its registry entry holds its key and scope).
     pub submitter: String,
-    /// Base64 of the Ed25519 signature over `"provlog/event/v1\n" || JCS(event)`.
+    /// Base64 of the Ed25519 signature: over `"provlog/event/v2\n" ||
+    /// origin || "\n" || JCS(event)` with `signature_version` 2 (bound to
+    /// this log's checkpoint origin), or over `"provlog/event/v1\n" ||
+    /// JCS(event)` without it (refused where the log sets
+    /// `require_origin_binding`).
     pub signature: String,
+    /// `2` for a signature bound to the log's origin; absent or `1` for
+    /// the version 1 message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2)]
+    pub signature_version: Option<u8>,
 }
 
 /// `POST /v1/entries/batch` body.

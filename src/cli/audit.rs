@@ -37,7 +37,7 @@ pub(super) struct Args {
 pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let rt = crate::util::runtime::current_thread()?;
-    let mut auditor = Auditor::new();
+    let mut auditor = Auditor::new(key.name());
     let (mut policies, mut events, mut states, mut findings) = (0u64, 0u64, 0u64, 0u64);
     let mut stopped = false;
     // The version the --credential question is about: the last commitment

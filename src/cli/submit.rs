@@ -137,6 +137,17 @@ pub(super) struct SignArgs {
     submitter: Option<String>,
     /// Events: one JSON document or JSON lines; `-` or nothing for stdin.
     file: Option<PathBuf>,
+    /// The checkpoint origin of the log the events are for: the
+    /// signatures then cover it (version 2), and no other log accepts
+    /// them. `submit` asks the log for it when not given.
+    #[arg(long, env = "PROVLOG_ORIGIN")]
+    origin: Option<String>,
+    /// Which message to sign: 2 binds the log's origin (the default of
+    /// `submit`, and of `sign` with `--origin`); 1 signs the event alone,
+    /// for logs older than origin binding (a log that sets
+    /// `require_origin_binding` refuses it).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    signature_version: Option<u8>,
     #[command(flatten)]
     flags: EventFlags,
 }
@@ -183,18 +194,31 @@ fn read_events(a: &SignArgs) -> Result<Vec<Value>> {
     Ok(events)
 }
 
-fn signed(a: &SignArgs) -> Result<Vec<Value>> {
+/// Signs every event: with version 2 over `origin` when it is given,
+/// version 1 otherwise.
+fn signed(a: &SignArgs, origin: Option<&str>) -> Result<Vec<Value>> {
     let key: SignerKey = keyfile::read_signer(&a.key)?;
     let submitter = a.submitter.clone().unwrap_or_else(|| key.name().to_owned());
     read_events(a)?
         .iter()
         .enumerate()
-        .map(|(i, e)| provlog_proto::submission::sign(e, &submitter, &key).with_context(|| format!("event #{}", i + 1)))
+        .map(|(i, e)| {
+            match origin {
+                Some(o) => provlog_proto::submission::sign_for_log(e, &submitter, &key, o),
+                None => provlog_proto::submission::sign(e, &submitter, &key),
+            }
+            .with_context(|| format!("event #{}", i + 1))
+        })
         .collect()
 }
 
 pub(super) fn sign(a: &SignArgs) -> Result<()> {
-    for s in signed(a)? {
+    let origin = match (a.signature_version, a.origin.as_deref()) {
+        (Some(1), _) => None,
+        (Some(_), None) => bail!("--signature-version 2 signs the log's origin: give --origin"),
+        (_, o) => o,
+    };
+    for s in signed(a, origin)? {
         crate::util::output::out(format_args!("{s}"))?;
     }
     Ok(())
@@ -202,7 +226,14 @@ pub(super) fn sign(a: &SignArgs) -> Result<()> {
 
 pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     use std::io::Write;
-    let subs = signed(&a.sign)?;
+    let rt = crate::util::runtime::current_thread()?;
+    let base = a.url.trim_end_matches('/').to_owned();
+    let origin = match (a.sign.signature_version, &a.sign.origin) {
+        (Some(1), _) => None,
+        (_, Some(o)) => Some(o.clone()),
+        (_, None) => Some(rt.block_on(log_origin(&base))?),
+    };
+    let subs = signed(&a.sign, origin.as_deref())?;
     let mut out = match &a.out {
         Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
         None => None,
@@ -213,8 +244,6 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         }
         Ok(crate::util::output::out(line)?)
     };
-    let rt = crate::util::runtime::current_thread()?;
-    let base = a.url.trim_end_matches('/').to_owned();
     // Drawn on stderr only when it is a terminal and there is more than one event.
     let pb = if subs.len() > 1 {
         indicatif::ProgressBar::new(subs.len() as u64)
@@ -285,6 +314,23 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         bail!("{failed} of {} submissions were rejected", subs.len());
     }
     Ok(())
+}
+
+/// The checkpoint origin the log at `base` reports (`GET /v1/log`), for
+/// signatures bound to it.
+async fn log_origin(base: &str) -> Result<String> {
+    let url = format!("{base}/v1/log");
+    let client = crate::client::http_client(std::time::Duration::from_secs(30))?;
+    let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        bail!("GET {url}: {status} (give --origin, or --signature-version 1 for a log older than origin binding)");
+    }
+    let body: Value = resp.json().await.with_context(|| format!("GET {url}: not JSON"))?;
+    match body["origin"].as_str() {
+        Some(o) if !o.is_empty() && !o.contains('\n') => Ok(o.to_owned()),
+        _ => bail!("GET {url}: no origin in the answer (give --origin)"),
+    }
 }
 
 /// Attempts per submission when the log sheds load or cannot be reached.

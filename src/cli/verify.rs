@@ -4,7 +4,6 @@ use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::leaf::Leaf;
 use provlog_proto::receipt::{Receipt, VerifiedReceipt, verify_tlog_proof};
-use provlog_proto::submission::signing_message;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -235,7 +234,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                         key.name()
                     );
                 }
-                if !key.verify_raw(&signing_message(&e.event.jcs), &e.signature) {
+                if !e.verify(&key, log_key.name()) {
                     bail!("the event signature does NOT verify under the submitter key");
                 }
             }

@@ -57,6 +57,8 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     /// Freeze the log at start (read-only for good, like a CT log at end of life).
     pub frozen: Option<bool>,
+    /// Refuse event signatures not bound to this log (version 1).
+    pub require_origin_binding: Option<bool>,
     /// Most open connections.
     pub max_connections: Option<usize>,
     /// Time a client gets to send request headers (and keep-alive idle time), ms.
@@ -143,6 +145,9 @@ pub struct Overrides {
     /// Freeze the log at start: read-only for good, a final checkpoint.
     #[arg(long, env = "PROVLOG_FROZEN")]
     pub frozen: bool,
+    /// Accept only event signatures bound to this log's origin (version 2).
+    #[arg(long, env = "PROVLOG_REQUIRE_ORIGIN_BINDING")]
+    pub require_origin_binding: bool,
     /// Most open connections.
     #[arg(long, env = "PROVLOG_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -234,6 +239,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Freeze at start.
     pub frozen: bool,
+    /// Refuse version 1 event signatures (bound to no log): only
+    /// signatures over this log's origin are accepted.
+    pub require_origin_binding: bool,
     /// Most open connections.
     pub max_connections: usize,
     /// Header / idle timeout.
@@ -324,6 +332,7 @@ impl Config {
             max_batch_body_bytes: o.max_batch_body_bytes.or(file.max_batch_body_bytes).unwrap_or(16 << 20),
             admin_token: o.admin_token.clone().or(file.admin_token).filter(|t| !t.is_empty()),
             frozen: o.frozen || file.frozen.unwrap_or(false),
+            require_origin_binding: o.require_origin_binding || file.require_origin_binding.unwrap_or(false),
             max_connections: o.max_connections.or(file.max_connections).unwrap_or(1024),
             header_timeout: std::time::Duration::from_millis(
                 o.header_timeout_ms.or(file.header_timeout_ms).unwrap_or(10_000),
@@ -640,6 +649,11 @@ max_batch_body_bytes = 16777216
 # End of life: make the log read-only for good with a final checkpoint
 # (same as POST /v1/admin/freeze). There is no way back.
 # frozen = true
+# Accept only event signatures bound to this log's origin (version 2,
+# "provlog/event/v2\n" || origin || "\n" || JCS(event)), so that an event
+# signed for another log cannot be replayed here. Off by default, for the
+# submitters that still sign version 1; recommended in production.
+require_origin_binding = false
 
 # Overload protection. Beyond these limits requests are shed at once with
 # 503 + Retry-After (queues) or 429 (rate limits) instead of queuing.

@@ -90,6 +90,12 @@ pub enum SubmitError {
     /// Signature does not verify (401).
     #[error("signature does not verify under the key of submitter {0:?}")]
     BadSignature(String),
+    /// A version 1 signature (bound to no log) where the log requires its
+    /// origin to be signed (400).
+    #[error(
+        "this log requires event signatures bound to its origin {0:?}: sign \"provlog/event/v2\\n\" || origin || \"\\n\" || JCS(event) and send \"signature_version\": 2"
+    )]
+    OriginBindingRequired(String),
     /// Unknown submitter (401) or outside its scope (403).
     #[error("{0}")]
     Scope(ScopeError),
@@ -319,6 +325,8 @@ impl Log {
             admission: Admission::new(
                 VerifyPool::new(cfg.verify_threads, cfg.verify_queue).context("starting verification threads")?,
                 RateLimits::new(cfg.rate_limit, cfg.rate_limits.clone()),
+                cfg.origin.clone(),
+                cfg.require_origin_binding,
             ),
             ack_gate,
             commitment_proof: std::sync::Mutex::new(None),

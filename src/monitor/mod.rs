@@ -546,7 +546,7 @@ impl Monitor {
             CompactRange::from_hashes(old, hashes).ok_or(GrowError::Unproven { size: cp.size })?
         };
         let mut replay = Replay::from_range(start, cp.size).map_err(GrowError::Replay)?;
-        let mut auditor = Auditor::resume(f.state.auditor.clone()).map_err(GrowError::Resume)?;
+        let mut auditor = Auditor::resume(f.state.auditor.clone(), f.key.name()).map_err(GrowError::Resume)?;
         let mut lifecycle = f.state.lifecycle.clone();
         let mut held = HeldAlarms::default();
         let mut mismatch: Option<GrowError> = None;

@@ -216,7 +216,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             );
         }
         // The map recomputed from the entries equals every commitment.
-        let mut auditor = provlog_proto::audit::Auditor::new();
+        let mut auditor = provlog_proto::audit::Auditor::new(s.vkey.name());
         let mut last_state = None;
         for (i, e) in entries.iter().enumerate() {
             let a = auditor.push(e).unwrap_or_else(|f| panic!("entry {i}: {f}"));

@@ -25,6 +25,7 @@ mod map_versions;
 mod monitor;
 mod observability;
 mod openapi;
+mod origin_binding;
 mod overload;
 mod ownership;
 mod publish;

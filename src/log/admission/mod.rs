@@ -12,7 +12,7 @@ pub mod verify_pool;
 use super::SubmitError;
 use super::sequencer::EventJob;
 use provlog_proto::policy::Registry;
-use provlog_proto::submission::{Submission, signing_message};
+use provlog_proto::submission::{SignatureVersion, Submission};
 use provlog_storage::dedup_key;
 use ratelimit::RateLimits;
 use verify_pool::VerifyPool;
@@ -22,13 +22,23 @@ use verify_pool::VerifyPool;
 pub struct Admission {
     pool: VerifyPool,
     rate_limits: RateLimits,
+    origin: String,
+    require_origin_binding: bool,
 }
 
 impl Admission {
-    /// Admission with its verification pool and rate limits.
+    /// Admission with its verification pool and rate limits, for the log
+    /// whose checkpoint origin is `origin` (what a version 2 signature
+    /// covers); with `require_origin_binding`, version 1 signatures are
+    /// refused.
     #[must_use]
-    pub fn new(pool: VerifyPool, rate_limits: RateLimits) -> Self {
-        Self { pool, rate_limits }
+    pub fn new(pool: VerifyPool, rate_limits: RateLimits, origin: String, require_origin_binding: bool) -> Self {
+        Self {
+            pool,
+            rate_limits,
+            origin,
+            require_origin_binding,
+        }
     }
 
     /// Admits `sub` under `reg` at wall-clock time `now_ms`: the job the
@@ -38,10 +48,13 @@ impl Admission {
     /// [`SubmitError`]: unknown submitter, bad signature, out of scope,
     /// over the rate limit, or the verification pool is full.
     pub async fn admit(&self, reg: &Registry, sub: Submission, now_ms: i64) -> Result<EventJob, SubmitError> {
+        if self.require_origin_binding && sub.version == SignatureVersion::V1 {
+            return Err(SubmitError::OriginBindingRequired(self.origin.clone()));
+        }
         let key = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?.key.clone();
         let ok = self
             .pool
-            .verify(key.clone(), signing_message(&sub.event.jcs), sub.signature)
+            .verify(key.clone(), sub.signing_message(&self.origin), sub.signature)
             .await
             .map_err(|_| SubmitError::Overloaded)?;
         if !ok {

@@ -434,7 +434,7 @@ impl Assembler {
         let s = reg
             .check_scope(&e.submission.submitter, &e.submission.event.event, now)
             .map_err(SeqError::Scope)?;
-        if s.key != e.verified_with && !e.submission.verify(&s.key) {
+        if s.key != e.verified_with && !e.submission.verify(&s.key, self.signer.name()) {
             return Err(SeqError::BadSignature(e.submission.submitter.clone()));
         }
         Ok(())

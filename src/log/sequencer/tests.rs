@@ -566,7 +566,7 @@ fn every_batch_that_changes_a_credential_ends_with_its_state_commitment() {
     let s = state_at(&store, 6).expect("entry 6 is a state leaf");
     assert_eq!((s.size, s.map_root), (6, ledger.root()));
     // Every commitment recomputes from the entries, as audit does it.
-    let mut auditor = provlog_proto::audit::Auditor::new();
+    let mut auditor = provlog_proto::audit::Auditor::new("log");
     for i in 0..store.size() {
         auditor
             .push(&store.entry(i).expect("r").expect("e"))
