@@ -141,7 +141,33 @@ impl Cluster {
             c.garage_retry(0, &["layout", "assign", "-z", "dc1", "-c", "1G", short]);
         }
         c.garage(0, &["layout", "apply", "--version", "1"]);
+        for n in 0..3 {
+            c.wait_s3(n);
+        }
         c
+    }
+
+    /// Waits until node `n`'s S3 API answers HTTP (any status): the layout
+    /// is applied before the API listens, and a log started in between
+    /// met a refused connection where the test expected the store's 403.
+    fn wait_s3(&self, n: usize) {
+        use std::io::{Read, Write};
+        let addr = format!("127.0.0.1:{}", self.nodes[n].s3);
+        for _ in 0..120 {
+            if let Ok(mut t) = std::net::TcpStream::connect(&addr) {
+                let _ = t.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = [0u8; 12];
+                if t.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+                    .is_ok()
+                    && t.read_exact(&mut head).is_ok()
+                    && head.starts_with(b"HTTP/1.")
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("garage node {n}'s S3 API at {addr} never answered");
     }
 
     /// A bucket named `localhost` (so its web endpoint answers
