@@ -47,6 +47,7 @@ fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
         policy: None,
         last_logged_at: 0,
         map: None,
+        approval_uses: Vec::new(),
     }
 }
 

@@ -54,6 +54,7 @@ fn append(c: &mut Criterion) {
                         terms,
                         last_logged_at: 0,
                         map: None,
+                        approval_uses: Vec::new(),
                     })
                     .expect("append");
             });

@@ -257,6 +257,15 @@ def json_seeds():
     add("submission", "dup-key", '{"event":{},"event":{},"submitter":"x","signature":""}')
     add("submission", "deep-64", "[" * 64 + "]" * 64)
     add("submission", "numbers", '[0,-0,-0.0,1e400,123456789012345678901234567890,5e-324,1.5E+3]')
+    # An event leaf and a submission that carry a signed approval
+    # (testdata/vectors/approval_v1.json).
+    vec = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "vectors",
+                                      "approval_v1.json"), encoding="utf-8"))
+    add("submission", "approvals-leaf", vec["leaf"]["bytes"])
+    leaf = json.loads(vec["leaf"]["bytes"])
+    add("submission", "approvals-sub", json.dumps({
+        "event": leaf["event"], "submitter": "ci", "signature": leaf["signature"], "signature_version": 2,
+        "approvals": leaf["approvals"]}, separators=(",", ":"), ensure_ascii=False))
     add("submission", "policy-leaf",
         '{"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[{"actions":["*"],'
         '"id":"dev","key":"%s","targets":["*"]}]},"v":1}' % DEV.vkey())

@@ -3,7 +3,7 @@
 //! * `Submission::parse` never panics; for an accepted submission the leaf
 //!   template rendered with a fixed `logged_at` is a valid canonical event
 //!   leaf (`Leaf::parse`) carrying the same event bytes, submitter and
-//!   signature, and its length is `sub.leaf.len()`.
+//!   signature and approvals, and its length is `sub.leaf.len()`.
 //! * `Leaf::parse` on the raw input never panics; an accepted event leaf
 //!   is exactly what `EventLeafTemplate` renders from its parts.
 //! * `json::parse_strict` never panics; canonicalization of what it accepts
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(ev.submitter, sub.submitter);
                 assert_eq!(ev.signature, sub.signature);
                 assert_eq!(ev.version, sub.version);
+                assert_eq!(ev.approvals, sub.approvals, "leaf approvals differ from submission");
                 assert_eq!(ev.logged_at, LOGGED_AT);
             }
             Ok(Leaf::Policy(_) | Leaf::State(_)) => panic!("an event leaf parsed as another kind"),
@@ -48,7 +49,13 @@ fuzz_target!(|data: &[u8]| {
         let _ = leaf.logged_at();
         Leaf::to_value(data).expect("to_value of an accepted leaf");
         if let Leaf::Event(ev) = &leaf {
-            let t = EventLeafTemplate::with_version(&ev.event.jcs, &ev.submitter, &ev.signature, ev.version);
+            let t = EventLeafTemplate::with_approvals(
+                &ev.event.jcs,
+                &ev.submitter,
+                &ev.signature,
+                ev.version,
+                &ev.approvals,
+            );
             assert_eq!(
                 t.render(&ev.logged_at),
                 data,

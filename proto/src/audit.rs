@@ -112,6 +112,17 @@ pub enum Finding {
         /// Credentials the entries give.
         computed_credentials: u64,
     },
+    /// The event's approvals do not authorize it under the registry in
+    /// force: a log that checks approvals sequences none such.
+    #[error("entry {index} (policy {policy_index}): {err}")]
+    Approval {
+        /// Entry index.
+        index: u64,
+        /// The policy leaf in force.
+        policy_index: u64,
+        /// The rule broken.
+        err: crate::approval::ApprovalError,
+    },
     /// The event changes a credential it may not (another target's, or a
     /// retired one made active): a log sequences none since the ownership
     /// rules (issue 14); one written before may hold such events.
@@ -196,6 +207,10 @@ pub struct AuditorState {
     /// Every credential's record (absent in states saved before issue 14).
     #[serde(default)]
     pub credentials: Vec<crate::ledger::CredentialRecord>,
+    /// Uses of every approval seen: (approver, approval id, base64
+    /// digest, uses). Absent in states saved before approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approval_uses: Vec<(String, String, String, u64)>,
 }
 
 /// Replays entries in index order, for the log whose checkpoint origin it
@@ -207,6 +222,8 @@ pub struct Auditor {
     registry: Option<(u64, Registry)>,
     last_logged_at: Option<String>,
     ledger: crate::ledger::Ledger,
+    /// Uses of each approval so far, by (approver, id): digest and count.
+    uses: std::collections::HashMap<(String, String), (provlog_tlog::merkle::Hash, u64)>,
 }
 
 impl Auditor {
@@ -228,6 +245,15 @@ impl Auditor {
             policy: self.registry.as_ref().map(|(i, r)| (*i, r.policy().clone())),
             last_logged_at: self.last_logged_at.clone(),
             credentials: self.ledger.records(),
+            approval_uses: {
+                let mut v: Vec<_> = self
+                    .uses
+                    .iter()
+                    .map(|((a, id), (d, n))| (a.clone(), id.clone(), provlog_tlog::b64::encode(d), *n))
+                    .collect();
+                v.sort();
+                v
+            },
         }
     }
 
@@ -252,6 +278,11 @@ impl Auditor {
             last_logged_at: state.last_logged_at,
             // Full needs 2^32 credentials: not a state anyone saved.
             ledger: crate::ledger::Ledger::from_records(state.credentials).unwrap_or_default(),
+            uses: state
+                .approval_uses
+                .into_iter()
+                .filter_map(|(a, id, d, n)| Some(((a, id), (provlog_tlog::b64::decode_array(&d)?, n))))
+                .collect(),
         })
     }
 
@@ -325,9 +356,27 @@ impl Auditor {
                         submitter: e.submitter.clone(),
                     });
                 }
+                let origin = &self.origin;
+                let approval = |err| Finding::Approval {
+                    index,
+                    policy_index,
+                    err,
+                };
+                let uses =
+                    crate::approval::check(reg, &e.submitter, &e.event.event, &e.approvals, now, &mut |_, a, k| {
+                        a.verify(k, origin)
+                    })
+                    .map_err(approval)?;
+                for u in &uses {
+                    u.check(self.uses.get(&(u.approver.clone(), u.id.clone())).copied())
+                        .map_err(approval)?;
+                }
                 self.ledger
                     .push(&e.event.event, index, &e.submitter)
                     .map_err(|err| Finding::Ownership { index, err })?;
+                for u in uses {
+                    self.uses.entry((u.approver, u.id)).or_insert((u.digest, 0)).1 += 1;
+                }
                 Ok(Audited::Event {
                     submitter: e.submitter.clone(),
                     policy_index,
@@ -366,6 +415,7 @@ mod tests {
                     not_after: None,
                 })
                 .collect(),
+            ..Policy::default()
         }
     }
 

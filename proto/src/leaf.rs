@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! {"v":1,"kind":"event","logged_at":"…","submitter":"…","signature":"…","event":{…}}
+//! {"v":1,"kind":"event",…,"approvals":[{"approval":{…},"signature":"…"},…]}
 //! {"v":1,"kind":"policy","logged_at":"…","policy":{"submitters":[…]}}
 //! {"v":1,"kind":"state","logged_at":"…","size":N,"credentials":C,"map_root":"<base64>"}
 //! ```
@@ -16,6 +17,7 @@
 //! check against a full canonicalization; [`Leaf::parse`] refuses any bytes
 //! that are not exactly canonical.
 
+use crate::approval::{SignedApproval, canonical_list, parse_list};
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, canonical_string};
 use crate::policy::Policy;
@@ -49,8 +51,28 @@ impl EventLeafTemplate {
     /// (a `v:2` event leaf's signature is bound to the log's origin).
     #[must_use]
     pub fn with_version(event_jcs: &[u8], submitter: &str, signature: &[u8; 64], version: SignatureVersion) -> Self {
+        Self::with_approvals(event_jcs, submitter, signature, version, &[])
+    }
+
+    /// Prepares the leaf of an event that carries signed `approvals`: they
+    /// are logged as its `approvals` member (left out when there are none,
+    /// so a leaf without approvals has the bytes it always had).
+    #[must_use]
+    pub fn with_approvals(
+        event_jcs: &[u8],
+        submitter: &str,
+        signature: &[u8; 64],
+        version: SignatureVersion,
+        approvals: &[SignedApproval],
+    ) -> Self {
         let mut head = Vec::with_capacity(event_jcs.len() + 48);
-        head.extend_from_slice(b"{\"event\":");
+        head.push(b'{');
+        if !approvals.is_empty() {
+            head.extend_from_slice(b"\"approvals\":");
+            head.extend_from_slice(&canonical_list(approvals));
+            head.push(b',');
+        }
+        head.extend_from_slice(b"\"event\":");
         head.extend_from_slice(event_jcs);
         head.extend_from_slice(b",\"kind\":\"event\",\"logged_at\":\"");
         let tail = format!(
@@ -63,8 +85,9 @@ impl EventLeafTemplate {
         Self { head, tail }
     }
 
-    /// The leaf bytes before `logged_at`: `{"event":<JCS event>,...` — two
-    /// leaves with the same head log the same event.
+    /// The leaf bytes before `logged_at`: `{"approvals":…,"event":<JCS
+    /// event>,...` — two leaves with the same head log the same event with
+    /// the same approvals.
     #[must_use]
     pub fn head(&self) -> &[u8] {
         &self.head
@@ -177,6 +200,8 @@ pub struct EventLeaf {
     pub version: SignatureVersion,
     /// The event and its canonical bytes (what the signature covers).
     pub event: CanonicalEvent,
+    /// The signed approvals it was logged with.
+    pub approvals: Vec<SignedApproval>,
 }
 
 impl EventLeaf {
@@ -268,7 +293,15 @@ impl Leaf {
         };
         match m.get("kind").and_then(Value::as_str) {
             Some("event") => {
-                members(&["event", "kind", "logged_at", "signature", "submitter", "v"])?;
+                if m.contains_key("approvals") {
+                    members(&["approvals", "event", "kind", "logged_at", "signature", "submitter", "v"])?;
+                } else {
+                    members(&["event", "kind", "logged_at", "signature", "submitter", "v"])?;
+                }
+                let approvals = match m.get("approvals") {
+                    Some(a) => parse_list(a).map_err(|e| LeafError::Schema(e.to_string()))?,
+                    None => Vec::new(),
+                };
                 let signature = b64::decode_array(take_str(m, "signature")?)
                     .ok_or_else(|| LeafError::Schema("signature is not base64 of 64 bytes".into()))?;
                 let event = CanonicalEvent::from_value(&m["event"])?;
@@ -278,6 +311,7 @@ impl Leaf {
                     signature,
                     version,
                     event,
+                    approvals,
                 })))
             }
             Some("policy") => {

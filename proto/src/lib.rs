@@ -12,6 +12,7 @@
 //! | [`event`] | the provisioning event (schema version 1) and its validation |
 //! | [`leaf`] | the leaf object and its RFC 8785 canonical bytes |
 //! | [`policy`] | the submitter registry and delegated-authority scope |
+//! | [`approval`] | approvers, approval rules and signed approvals, and their checks |
 //! | [`submission`] | what a submitter sends and the message it signs |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
@@ -34,6 +35,7 @@
     )
 )]
 
+pub mod approval;
 pub mod audit;
 pub mod credential;
 pub mod event;

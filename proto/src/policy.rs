@@ -14,6 +14,7 @@
 //! * `not_before` / `not_after` bound the submitter's validity window,
 //!   inclusive, checked against the time the log receives the submission.
 
+use crate::approval::{ApprovalRule, Approver, ApproverPolicy};
 use crate::event::{Event, check_action};
 use crate::{json, time};
 use provlog_tlog::keys::{ALG_ED25519, VerifierKey};
@@ -43,12 +44,20 @@ pub struct SubmitterPolicy {
     pub not_after: Option<String>,
 }
 
-/// The submitter registry: the `policy` object of a policy leaf.
+/// The submitter registry: the `policy` object of a policy leaf. Members
+/// added after the first version (`approvers`, `approval_rules`) are left
+/// out when empty, so a registry without them has the bytes it always had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Every submitter, sorted by id in canonical form.
     pub submitters: Vec<SubmitterPolicy>,
+    /// Every approver, sorted by id in canonical form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<ApproverPolicy>,
+    /// Which events need approvals, sorted by id in canonical form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approval_rules: Vec<ApprovalRule>,
 }
 
 /// Why a registry is not valid.
@@ -59,6 +68,22 @@ pub enum PolicyError {
     #[error("submitter {id:?}: {reason}")]
     Invalid {
         /// The submitter concerned.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rule of an approver entry is broken.
+    #[error("approver {id:?}: {reason}")]
+    Approver {
+        /// The approver concerned.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An approval rule is broken.
+    #[error("approval rule {id:?}: {reason}")]
+    Rule {
+        /// The rule concerned.
         id: String,
         /// What is wrong.
         reason: String,
@@ -249,6 +274,8 @@ impl Policy {
     #[must_use]
     pub fn normalized(mut self) -> Self {
         self.submitters.sort_by(|a, b| a.id.cmp(&b.id));
+        self.approvers.sort_by(|a, b| a.id.cmp(&b.id));
+        self.approval_rules.sort_by(|a, b| a.id.cmp(&b.id));
         self
     }
 
@@ -276,10 +303,13 @@ pub struct Submitter {
 pub struct Registry {
     policy: Policy,
     by_id: HashMap<String, Submitter>,
+    approvers: HashMap<String, Approver>,
 }
 
 impl Registry {
-    /// Validates `policy` (unique ids, every field) and indexes it.
+    /// Validates `policy` (unique ids, every field; each approver key
+    /// belongs to one approver and to no submitter; every approval rule
+    /// can be met by the approvers listed) and indexes it.
     ///
     /// # Errors
     /// The first broken rule.
@@ -299,7 +329,79 @@ impl Registry {
                 return Err(s.invalid("id appears more than once"));
             }
         }
-        Ok(Self { policy, by_id })
+        let mut approvers: HashMap<String, Approver> = HashMap::new();
+        for a in &policy.approvers {
+            let bad = |reason: String| PolicyError::Approver {
+                id: a.id.clone(),
+                reason,
+            };
+            let key = a.validate().map_err(bad)?;
+            if let Some(s) = by_id.values().find(|s| s.key == key) {
+                return Err(bad(format!(
+                    "its key is submitter {:?}'s: a workflow may not approve its own work",
+                    s.policy.id
+                )));
+            }
+            if let Some(other) = approvers.values().find(|o| o.key == key) {
+                return Err(bad(format!(
+                    "its key is approver {:?}'s: each approver needs a key of its own",
+                    other.policy.id
+                )));
+            }
+            let entry = Approver { policy: a.clone(), key };
+            if approvers.insert(a.id.clone(), entry).is_some() {
+                return Err(bad("id appears more than once".into()));
+            }
+        }
+        let mut rule_ids = std::collections::HashSet::new();
+        for r in &policy.approval_rules {
+            let bad = |reason: String| PolicyError::Rule {
+                id: r.id.clone(),
+                reason,
+            };
+            r.validate().map_err(bad)?;
+            if !rule_ids.insert(r.id.as_str()) {
+                return Err(bad("id appears more than once".into()));
+            }
+            let able = approvers
+                .values()
+                .filter(|a| r.group.as_ref().is_none_or(|g| a.policy.groups.contains(g)))
+                .count() as u64;
+            if able < r.approvals {
+                return Err(bad(format!(
+                    "needs {} approvals{}, but the registry lists {able} such approver(s)",
+                    r.approvals,
+                    r.group
+                        .as_ref()
+                        .map(|g| format!(" from group {g:?}"))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+        Ok(Self {
+            policy,
+            by_id,
+            approvers,
+        })
+    }
+
+    /// Looks an approver up.
+    #[must_use]
+    pub fn approver(&self, id: &str) -> Option<&Approver> {
+        self.approvers.get(id)
+    }
+
+    /// Whether any approver is registered (then an event's `authority`
+    /// claims are checked against the approvals it carries).
+    #[must_use]
+    pub fn has_approvers(&self) -> bool {
+        !self.approvers.is_empty()
+    }
+
+    /// The approval rules, in id order.
+    #[must_use]
+    pub fn approval_rules(&self) -> &[ApprovalRule] {
+        &self.policy.approval_rules
     }
 
     /// The normalized policy.
@@ -374,7 +476,7 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use provlog_tlog::keys::SignerKey;
 
@@ -411,9 +513,11 @@ mod tests {
     fn canonical_form_is_sorted_and_stable() {
         let a = Policy {
             submitters: vec![submitter("b", 2), submitter("a", 1)],
+            ..Policy::default()
         };
         let b = Policy {
             submitters: vec![submitter("a", 1), submitter("b", 2)],
+            ..Policy::default()
         };
         assert_eq!(a.canonical(), b.canonical());
         let text = String::from_utf8(a.canonical()).expect("utf8");
@@ -427,29 +531,58 @@ mod tests {
     fn registry_validation() {
         let mut dup = Policy {
             submitters: vec![submitter("a", 1), submitter("a", 2)],
+            ..Policy::default()
         };
         assert!(Registry::new(dup.clone()).is_err());
         dup.submitters.pop();
         assert!(Registry::new(dup.clone()).is_ok());
         let mut s = submitter("a", 1);
         s.key = "nonsense".into();
-        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s],
+                ..Policy::default()
+            })
+            .is_err()
+        );
         let mut s = submitter("a", 1);
         s.id = "a b".into();
-        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s],
+                ..Policy::default()
+            })
+            .is_err()
+        );
         let mut s = submitter("a", 1);
         s.actions = vec!["delete".into()];
-        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s],
+                ..Policy::default()
+            })
+            .is_err()
+        );
         for bad in ["svc-[a-z]*", "svc-{a,b}", "", "svc *", "a\\b"] {
             let mut s = submitter("a", 1);
             s.targets = vec![bad.into()];
-            let err = Registry::new(Policy { submitters: vec![s] }).expect_err(bad);
+            let err = Registry::new(Policy {
+                submitters: vec![s],
+                ..Policy::default()
+            })
+            .expect_err(bad);
             assert!(err.to_string().contains("targets"), "{err}");
         }
         let mut s = submitter("a", 1);
         s.not_before = Some("2027-01-01T00:00:00Z".into());
         s.not_after = Some("2026-01-01T00:00:00Z".into());
-        assert!(Registry::new(Policy { submitters: vec![s] }).is_err());
+        assert!(
+            Registry::new(Policy {
+                submitters: vec![s],
+                ..Policy::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]
@@ -457,7 +590,11 @@ mod tests {
         let mut s = submitter("ci", 1);
         s.systems = Some(vec!["gcp".into()]);
         s.not_after = Some("2030-01-01T00:00:00Z".into());
-        let reg = Registry::new(Policy { submitters: vec![s] }).expect("valid");
+        let reg = Registry::new(Policy {
+            submitters: vec![s],
+            ..Policy::default()
+        })
+        .expect("valid");
         let ev = Event::from_value(&crate::event::tests::sample()).expect("event");
         let now = time::parse_millis("2026-11-25T00:00:00Z").expect("t");
         assert!(reg.check_scope("ci", &ev, now).is_ok());

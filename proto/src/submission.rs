@@ -1,11 +1,13 @@
 //! What a submitter sends: `{"event": {...}, "submitter": "<id>",
-//! "signature": "<base64>", "signature_version": 2}`, where the signature
+//! "signature": "<base64>", "signature_version": 2, "approvals": [...]}`
+//! (`approvals` optional: signed approvals, [`crate::approval`]), where the signature
 //! is Ed25519 over `"provlog/event/v2\n" || origin || "\n" || JCS(event)`
 //! (bound to one log, whose checkpoint origin it names) or, without
 //! `signature_version` (or with 1), over `"provlog/event/v1\n" ||
 //! JCS(event)` (bound to no log; docs/DESIGN.md "Submitters and delegated
 //! authority", "One log per signature").
 
+use crate::approval::{self, SignedApproval};
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, JsonError};
 use crate::leaf::EventLeafTemplate;
@@ -99,6 +101,9 @@ pub enum SubmissionError {
     /// The signature is not base64 of 64 bytes.
     #[error("signature: must be standard base64 of 64 bytes")]
     SignatureEncoding,
+    /// An approval is malformed or over a size limit.
+    #[error("{0}")]
+    Approval(crate::approval::ApprovalError),
     /// The leaf would be larger than an entry bundle can hold.
     #[error("entry would be {0} bytes; the limit is 65535")]
     TooLarge(usize),
@@ -113,6 +118,7 @@ impl SubmissionError {
             Self::Schema(_) => "invalid_submission",
             Self::Event(_) => "invalid_event",
             Self::SignatureEncoding => "invalid_signature_encoding",
+            Self::Approval(a) => a.code(),
             Self::TooLarge(_) => "entry_too_large",
         }
     }
@@ -132,6 +138,8 @@ struct RawSubmission {
     signature: String,
     #[serde(default)]
     signature_version: Option<u64>,
+    #[serde(default)]
+    approvals: Option<Value>,
 }
 
 /// A submission that passed every check that needs no key: strict JSON,
@@ -146,6 +154,8 @@ pub struct Submission {
     pub signature: [u8; 64],
     /// Which message the signature covers.
     pub version: SignatureVersion,
+    /// The signed approvals it carries (docs/DESIGN.md "Approvals").
+    pub approvals: Vec<SignedApproval>,
     /// The leaf this submission becomes, waiting for its `logged_at`.
     pub leaf: EventLeafTemplate,
 }
@@ -176,7 +186,11 @@ impl Submission {
                 .ok_or_else(|| SubmissionError::Schema(format!("signature_version {n}: must be 1 or 2")))?,
         };
         let event = CanonicalEvent::from_value(&raw.event)?;
-        let leaf = EventLeafTemplate::with_version(&event.jcs, &raw.submitter, &signature, version);
+        let approvals = match &raw.approvals {
+            None => Vec::new(),
+            Some(v) => approval::parse_list(v).map_err(SubmissionError::Approval)?,
+        };
+        let leaf = EventLeafTemplate::with_approvals(&event.jcs, &raw.submitter, &signature, version, &approvals);
         if leaf.len() > MAX_ENTRY_BYTES {
             return Err(SubmissionError::TooLarge(leaf.len()));
         }
@@ -185,6 +199,7 @@ impl Submission {
             submitter: raw.submitter,
             signature,
             version,
+            approvals,
             leaf,
         })
     }

@@ -10,6 +10,12 @@ use crate::log::{ReadError, ReloadError, SubmitError};
 use axum::http::StatusCode;
 use provlog_proto::policy::ScopeError;
 
+/// The status and code the approval check gives.
+fn approval_error(e: &provlog_proto::approval::ApprovalError) -> ApiError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
+    ApiError::new(status, e.code(), e.to_string())
+}
+
 /// 401 for an unknown submitter, 403 for a broken scope rule.
 fn scope_error(e: &ScopeError) -> ApiError {
     let msg = e.to_string();
@@ -30,6 +36,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::OriginBindingRequired(_) => Self::new(StatusCode::BAD_REQUEST, "origin_binding_required", msg),
             SubmitError::NotPublished(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_published", msg),
             SubmitError::Scope(s) => scope_error(&s),
+            SubmitError::Approval(a) => approval_error(&a),
             SubmitError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SubmitError::RateLimited(_, wait) => Self {
                 retry_after: Some(wait.as_secs().max(1)),
@@ -59,6 +66,7 @@ impl From<SeqError> for ApiError {
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
             SeqError::Ownership(o) => Self::new(StatusCode::FORBIDDEN, o.code(), msg),
+            SeqError::Approval(a) => approval_error(&a),
             SeqError::Unavailable(Unavailable::ClockBehind { .. }) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "clock_behind", msg)
             }

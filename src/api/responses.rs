@@ -29,6 +29,12 @@ pub struct Submission {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 2)]
     pub signature_version: Option<u8>,
+    /// 1 to 8 signed approvals (`{"approval": {…}, "signature": "<base64>"}`,
+    /// the signature over `"provlog/approval/v1\n" || origin || "\n" ||
+    /// JCS(approval)` by the approver's key), logged with the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 8)]
+    pub approvals: Option<Vec<serde_json::Value>>,
 }
 
 /// `POST /v1/entries/batch` body.

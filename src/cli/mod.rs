@@ -4,6 +4,7 @@
 //! does not verify, a rejected submission, a server that cannot start);
 //! `2` the command line itself is wrong.
 
+mod approve;
 mod audit;
 mod compact;
 mod fsck;
@@ -60,6 +61,14 @@ enum Command {
     ///   provlog sign --key provlog-data/dev.skey --submitter dev event.json > submission.json
     #[command(verbatim_doc_comment)]
     Sign(submit::SignArgs),
+    /// Sign an approval as an approver: it delegates one task to a
+    /// submitter (prints the signed approval; no network with --origin).
+    ///
+    /// Example:
+    ///   provlog approve --key alice.skey --submitter ci --action revoke --target prod/db-main \
+    ///       --ttl 30m --ref CHG-1042 --out alice.approval.json
+    #[command(verbatim_doc_comment)]
+    Approve(approve::Args),
     /// Sign events and submit them; prints one receipt (JSON) per line.
     ///
     /// Examples:
@@ -172,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(&a),
         Command::Sign(a) => submit::sign(&a),
+        Command::Approve(a) => approve::run(&a),
         Command::Submit(a) => submit::submit(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Events(a) => query::events(&a),

@@ -148,6 +148,10 @@ pub(super) struct SignArgs {
     /// `require_origin_binding` refuses it).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     signature_version: Option<u8>,
+    /// A signed approval (from `provlog approve`) to carry with every
+    /// event; repeat for k-of-n.
+    #[arg(long = "approval")]
+    approvals: Vec<PathBuf>,
     #[command(flatten)]
     flags: EventFlags,
 }
@@ -199,15 +203,20 @@ fn read_events(a: &SignArgs) -> Result<Vec<Value>> {
 fn signed(a: &SignArgs, origin: Option<&str>) -> Result<Vec<Value>> {
     let key: SignerKey = keyfile::read_signer(&a.key)?;
     let submitter = a.submitter.clone().unwrap_or_else(|| key.name().to_owned());
+    let approvals = super::approve::read_approvals(&a.approvals)?;
     read_events(a)?
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            match origin {
+            let mut s = match origin {
                 Some(o) => provlog_proto::submission::sign_for_log(e, &submitter, &key, o),
                 None => provlog_proto::submission::sign(e, &submitter, &key),
             }
-            .with_context(|| format!("event #{}", i + 1))
+            .with_context(|| format!("event #{}", i + 1))?;
+            if let Some(list) = &approvals {
+                s["approvals"] = list.clone();
+            }
+            Ok(s)
         })
         .collect()
 }
@@ -318,7 +327,7 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
 
 /// The checkpoint origin the log at `base` reports (`GET /v1/log`), for
 /// signatures bound to it.
-async fn log_origin(base: &str) -> Result<String> {
+pub(super) async fn log_origin(base: &str) -> Result<String> {
     let url = format!("{base}/v1/log");
     let client = crate::client::http_client(std::time::Duration::from_secs(30))?;
     let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;

@@ -8,6 +8,7 @@ mod tables;
 pub use tables::{PublishConfig, Rate, WitnessConfig};
 
 use anyhow::{Context, Result, bail};
+use provlog_proto::approval::{ApprovalRule, ApproverPolicy};
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_tlog::tile::MAX_ENTRY_BYTES;
@@ -103,6 +104,12 @@ pub struct FileConfig {
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
+    /// Who may sign approvals, and what they may approve.
+    #[serde(default)]
+    pub approvers: Vec<toml::Spanned<ApproverPolicy>>,
+    /// Which events need approvals.
+    #[serde(default)]
+    pub approval_rules: Vec<toml::Spanned<ApprovalRule>>,
 }
 
 /// Settings given on the command line or in the environment; they win over
@@ -282,6 +289,10 @@ pub struct Config {
     pub publish: Option<PublishConfig>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
+    /// Configured approvers.
+    pub approvers: Vec<ApproverPolicy>,
+    /// Configured approval rules.
+    pub approval_rules: Vec<ApprovalRule>,
     /// The config file these settings came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -292,15 +303,23 @@ impl Config {
     /// # Errors
     /// Unreadable or invalid file (the TOML error names the line).
     pub fn load(o: &Overrides) -> Result<Self> {
-        let (file, submitters) = match &o.config {
+        let (file, submitters, approvers, approval_rules) = match &o.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
                 let file = toml::from_str::<FileConfig>(&text).with_context(|| format!("in config {}", p.display()))?;
                 let subs = checked_submitters(&text, &file.submitters)
                     .with_context(|| format!("in config {}", p.display()))?;
-                (file, subs)
+                let approvers = checked_entries(&text, "approver", &file.approvers, |a| {
+                    a.validate().map(drop).map(|()| a.id.clone())
+                })
+                .with_context(|| format!("in config {}", p.display()))?;
+                let rules = checked_entries(&text, "approval rule", &file.approval_rules, |r| {
+                    r.validate().map(|()| r.id.clone())
+                })
+                .with_context(|| format!("in config {}", p.display()))?;
+                (file, subs, approvers, rules)
             }
-            None => (FileConfig::default(), Vec::new()),
+            None => (FileConfig::default(), Vec::new(), Vec::new(), Vec::new()),
         };
         let data_dir = o
             .data_dir
@@ -421,6 +440,8 @@ impl Config {
                 p
             },
             submitters,
+            approvers,
+            approval_rules,
             config_file: o.config.clone(),
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -548,6 +569,7 @@ impl Config {
                 not_before: None,
                 not_after: None,
             }],
+            ..Policy::default()
         })?;
         Ok((Some(reg), Some(path)))
     }
@@ -571,8 +593,10 @@ impl Config {
         }
         let reg = Registry::new(Policy {
             submitters: self.submitters.clone(),
+            approvers: self.approvers.clone(),
+            approval_rules: self.approval_rules.clone(),
         })
-        .context("invalid [[submitters]]")?;
+        .context("invalid registry ([[submitters]], [[approvers]], [[approval_rules]])")?;
         check_policy_size(&reg)?;
         Ok(reg)
     }
@@ -596,6 +620,26 @@ fn checked_submitters(text: &str, subs: &[toml::Spanned<SubmitterPolicy>]) -> Re
         }
     }
     Ok(subs.iter().map(|s| s.get_ref().clone()).collect())
+}
+
+/// Validates every entry of one table array with `check` (which returns
+/// the entry's id), naming the line of the first bad one and of a
+/// repeated id.
+fn checked_entries<T: Clone>(
+    text: &str,
+    what: &str,
+    entries: &[toml::Spanned<T>],
+    check: impl Fn(&T) -> std::result::Result<String, String>,
+) -> Result<Vec<T>> {
+    let line = |s: &toml::Spanned<T>| text.get(..s.span().start).map_or(0, |t| t.matches('\n').count()) + 1;
+    let mut seen = std::collections::HashMap::new();
+    for e in entries {
+        let id = check(e.get_ref()).map_err(|r| anyhow::anyhow!("line {}: {what}: {r}", line(e)))?;
+        if let Some(first) = seen.insert(id.clone(), line(e)) {
+            bail!("line {}: {what} {id:?} is already defined at line {first}", line(e));
+        }
+    }
+    Ok(entries.iter().map(|e| e.get_ref().clone()).collect())
 }
 
 /// Refuses a registry whose policy leaf would not fit one entry: C2SP

@@ -99,6 +99,10 @@ pub enum SubmitError {
     /// Unknown submitter (401) or outside its scope (403).
     #[error("{0}")]
     Scope(ScopeError),
+    /// The approvals do not authorize the event (400, 403; 409 is the
+    /// sequencer's).
+    #[error(transparent)]
+    Approval(provlog_proto::approval::ApprovalError),
     /// The signature-verification queue is full (503).
     #[error("the signature verification queue is full; retry shortly")]
     Overloaded,

@@ -14,8 +14,9 @@ pub(crate) const CF_MAP_NODES: &str = "map_nodes";
 pub(crate) const CF_MAP_RECORDS: &str = "map_records";
 pub(crate) const CF_MAP_STALE: &str = "map_stale";
 pub(crate) const CF_MAP_VERSIONS: &str = "map_versions";
+pub(crate) const CF_APPROVAL_USES: &str = "approval_uses";
 
-pub(crate) const ALL_CFS: [&str; 11] = [
+pub(crate) const ALL_CFS: [&str; 12] = [
     CF_ENTRIES,
     CF_HASHES,
     CF_CHECKPOINTS,
@@ -27,6 +28,7 @@ pub(crate) const ALL_CFS: [&str; 11] = [
     CF_MAP_RECORDS,
     CF_MAP_STALE,
     CF_MAP_VERSIONS,
+    CF_APPROVAL_USES,
 ];
 
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
@@ -66,6 +68,19 @@ pub fn dedup_key(submitter: &str, event_id: &str) -> Vec<u8> {
     k.extend_from_slice(submitter.as_bytes());
     k.push(0);
     k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+/// The key prefix of one approval's uses: approver id ‖ 0x00 ‖ approval
+/// id ‖ 0x00 (ids never contain 0x00, so one prefix is never a prefix of
+/// another's keys).
+#[must_use]
+pub fn approval_use_prefix(approver: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(approver.len() + id.len() + 10);
+    k.extend_from_slice(approver.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
     k
 }
 

@@ -25,6 +25,7 @@
 //! | `map_versions` | state leaf index (u64 BE) | the map root it commits (32) ‖ credentials (u64 BE) ‖ its `logged_at` (i64 BE, Unix ms) ‖ the root's node number (u64 BE) |
 //! | `map_stale` | version (u64 BE) ‖ entries covered by the write (u64 BE) | the nodes and records that write made unreachable: `n` ‖ node number (u64 BE), 9 bytes, or `r` ‖ record value, 33 bytes; no map from that version on holds them; deleted when versions before it are pruned |
 //! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) ‖ the root's node number (u64 BE) ‖ the next node number (u64 BE); a 48-byte head is the layout before numbered nodes, dropped at start and rebuilt from the entries |
+//! | `approval_uses` | approver id ‖ 0x00 ‖ approval id ‖ 0x00 ([`approval_use_prefix`]) ‖ index (u64 BE) of the event that used it | the approval's digest: SHA-256 of its canonical approval object (32 bytes) |
 //! | `meta` | `map_pruned` | versions before this index (u64 BE) were pruned |
 //! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |
 //!
@@ -81,6 +82,6 @@ mod store;
 pub mod verify;
 
 pub use error::StorageError;
-pub use keys::dedup_key;
+pub use keys::{approval_use_prefix, dedup_key};
 pub use state::{KeyValue, StateStore};
 pub use store::{AppendBatch, PolicyRecord, Store, StoreOptions};

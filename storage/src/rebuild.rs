@@ -1,6 +1,6 @@
 //! Rebuilding a store from entries alone (a restore from the static API):
 //! everything [`Store::append`](crate::Store::append) writes besides the
-//! entries (hashes, dedup keys, search terms, the policy in force, the last
+//! entries (hashes, dedup keys, search terms, approval uses, the policy in force, the last
 //! `logged_at`) is derived from the entry bytes here, exactly as the
 //! sequencer derived it when it appended them.
 
@@ -49,7 +49,8 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
         let logged_at = match Leaf::parse(&entry).map_err(|source| RebuildError::Leaf { index, source })? {
             Leaf::Event(e) => {
                 let key = dedup_key(&e.submitter, &e.event.event.event_id);
-                batch.push_event(entry, &e.event.event, key);
+                let i = batch.push_event(entry, &e.event.event, key);
+                batch.push_approval_uses(i, &e.approvals);
                 e.logged_at
             }
             Leaf::Policy(p) => {

@@ -3,9 +3,9 @@
 use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
-    ALL_CFS, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES, CF_MAP_RECORDS, CF_META,
-    CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64, entry_key, node_key,
-    term_key, term_prefix,
+    ALL_CFS, CF_APPROVAL_USES, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES,
+    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64,
+    entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -86,6 +86,9 @@ pub struct AppendBatch {
     pub last_logged_at: i64,
     /// The batch's change of the credential map, if any.
     pub map: Option<crate::map::MapWrite>,
+    /// Uses of approvals: [`approval_use_prefix`](crate::approval_use_prefix),
+    /// the approval's digest, and the index of the event that used it.
+    pub approval_uses: Vec<(Vec<u8>, Hash, u64)>,
 }
 
 impl AppendBatch {
@@ -108,6 +111,18 @@ impl AppendBatch {
         self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
         self.entries.push(entry);
         index
+    }
+
+    /// Records that the event at `index` used `approvals` (one use each).
+    /// The sequencer and a rebuild from entries both go through here.
+    pub fn push_approval_uses(&mut self, index: u64, approvals: &[provlog_proto::approval::SignedApproval]) {
+        self.approval_uses.extend(approvals.iter().map(|a| {
+            (
+                crate::approval_use_prefix(&a.approval.approver, &a.approval.id),
+                a.digest(),
+                index,
+            )
+        }));
     }
 
     /// Appends a state-commitment entry at [`AppendBatch::next_index`]
@@ -248,6 +263,10 @@ impl Store {
             .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(&cache, n)));
         let db = if options.read_only {
             opts.create_if_missing(false);
+            // A store written before approvals has no `approval_uses`; read
+            // only, it cannot be created, and reads find no uses.
+            let have = DB::list_cf(&opts, path).unwrap_or_default();
+            let cfs = cfs.filter(|d| d.name() != CF_APPROVAL_USES || have.iter().any(|h| h == CF_APPROVAL_USES));
             DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?
         } else {
             DB::open_cf_descriptors(&opts, path, cfs)?
@@ -371,6 +390,14 @@ impl Store {
         let search = self.cf(CF_SEARCH);
         for (term, value, index) in &batch.terms {
             wb.put_cf(search, term_key(&term_prefix(*term, value), *index), []);
+        }
+        if !batch.approval_uses.is_empty() {
+            let uses = self.cf(CF_APPROVAL_USES);
+            for (prefix, digest, index) in &batch.approval_uses {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&index.to_be_bytes());
+                wb.put_cf(uses, k, digest);
+            }
         }
         let checkpoints = self.cf(CF_CHECKPOINTS);
         wb.put_cf(checkpoints, KEY_LATEST, &batch.checkpoint);
@@ -653,6 +680,54 @@ impl Store {
             return true;
         }
         count == 256 && self.blobs.contains_key(&(if bundle { 255 } else { level }, start))
+    }
+
+    /// The uses recorded of the approval `id` of `approver`: the digest
+    /// recorded with them (`None` if it was never used) and the indexes
+    /// of the events that used it, at most `limit` of them.
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a stored digest that is not 32 bytes.
+    pub fn approval_uses(
+        &self,
+        approver: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<(Option<Hash>, Vec<u64>), StorageError> {
+        let Some(cf) = self.db.cf_handle(CF_APPROVAL_USES) else {
+            return Ok((None, Vec::new()));
+        };
+        let prefix = crate::approval_use_prefix(approver, id);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_range(rocksdb::PrefixRange(prefix.as_slice()));
+        let mut digest = None;
+        let mut indexes = Vec::new();
+        for item in self
+            .db
+            .iterator_cf_opt(cf, ro, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (k, v) = item?;
+            let corrupt = |reason: String| StorageError::Corrupt {
+                what: "approval use",
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason,
+            };
+            let d: Hash = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt(format!("value is {} bytes, not 32", v.len())))?;
+            let i = k
+                .get(prefix.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt("key does not end in an index".into()))?;
+            digest.get_or_insert(d);
+            indexes.push(i);
+            if indexes.len() >= limit {
+                break;
+            }
+        }
+        Ok((digest, indexes))
     }
 
     /// The index stored for a dedup key.
@@ -966,6 +1041,7 @@ mod tests {
                     terms: Vec::new(),
                     last_logged_at: i64::try_from(i).unwrap_or(0),
                     map: None,
+                    approval_uses: Vec::new(),
                 })
                 .expect("append");
             i += k;

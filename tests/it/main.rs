@@ -11,6 +11,7 @@ mod common;
 
 mod accountability;
 mod api;
+mod approvals;
 mod bad_input;
 mod cli;
 mod crash;

@@ -27,6 +27,7 @@ fn entries(sub: &SignerKey, signer: &SignerKey, targets: &[String]) -> Vec<Vec<u
             not_before: None,
             not_after: None,
         }],
+        ..Policy::default()
     };
     let mut out = vec![policy_leaf("2026-11-25T00:00:00.000Z", &policy)];
     for (i, t) in targets.iter().enumerate() {

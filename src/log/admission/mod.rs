@@ -2,7 +2,8 @@
 //! sequencer. Schema is checked by parsing (`provlog-proto`'s strict
 //! parser); then the submitter must be registered, its signature must
 //! verify (on the bounded verification pool, off the async workers), the
-//! event must be within its scope now, and the submitter within its rate
+//! event must be within its scope now, its approvals must verify (on the
+//! pool) and authorize it, and the submitter must be within its rate
 //! limit. The sequencer checks scope again against the registry in force
 //! when it assigns the index.
 
@@ -11,9 +12,11 @@ pub mod verify_pool;
 
 use super::SubmitError;
 use super::sequencer::EventJob;
+use provlog_proto::approval;
 use provlog_proto::policy::Registry;
 use provlog_proto::submission::{SignatureVersion, Submission};
 use provlog_storage::dedup_key;
+use provlog_tlog::keys::VerifierKey;
 use ratelimit::RateLimits;
 use verify_pool::VerifyPool;
 
@@ -62,13 +65,53 @@ impl Admission {
         }
         reg.check_scope(&sub.submitter, &sub.event.event, now_ms)
             .map_err(SubmitError::Scope)?;
+        let approval_keys = self.check_approvals(reg, &sub, now_ms).await?;
         self.rate_limits
             .take(&sub.submitter, 1)
             .map_err(|wait| SubmitError::RateLimited(sub.submitter.clone(), wait))?;
         Ok(EventJob {
             dedup_key: dedup_key(&sub.submitter, &sub.event.event.event_id),
             verified_with: key,
+            approval_keys,
             submission: sub,
         })
+    }
+
+    /// Verifies the approvals `sub` carries on the pool and checks them
+    /// under `reg` at `now_ms` (uses are counted by the sequencer); returns
+    /// the key each verified with.
+    async fn check_approvals(
+        &self,
+        reg: &Registry,
+        sub: &Submission,
+        now_ms: i64,
+    ) -> Result<Vec<VerifierKey>, SubmitError> {
+        if sub.approvals.is_empty() && !reg.has_approvers() {
+            return Ok(Vec::new());
+        }
+        let mut keys = Vec::with_capacity(sub.approvals.len());
+        for a in &sub.approvals {
+            // An unknown approver is reported by the check below.
+            let Some(ap) = reg.approver(&a.approval.approver) else {
+                keys.push(None);
+                continue;
+            };
+            let ok = self
+                .pool
+                .verify(ap.key.clone(), a.signing_message(&self.origin), a.signature)
+                .await
+                .map_err(|_| SubmitError::Overloaded)?;
+            keys.push(ok.then(|| ap.key.clone()));
+        }
+        approval::check(
+            reg,
+            &sub.submitter,
+            &sub.event.event,
+            &sub.approvals,
+            now_ms,
+            &mut |i, _, k| keys.get(i).and_then(Option::as_ref) == Some(k),
+        )
+        .map_err(SubmitError::Approval)?;
+        Ok(keys.into_iter().flatten().collect())
     }
 }

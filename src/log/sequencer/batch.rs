@@ -9,7 +9,9 @@
 //!    batch): a stored identical event is a [`Outcome::Duplicate`], a
 //!    stored different one a [`SeqError::Conflict`];
 //! 3. checked against the registry in force (a policy job earlier in the
-//!    same batch changes it for the jobs after it);
+//!    same batch changes it for the jobs after it): scope, signature,
+//!    approvals, and the approvals' remaining uses (consumed in this
+//!    batch's write);
 //! 4. rendered with `logged_at` and given the next index.
 //!
 //! If the batch changed the credential map, or the last state commitment
@@ -19,9 +21,11 @@
 //! new entries' inclusion proofs are computed from memory, and the
 //! checkpoint is signed.
 
+use super::approvals::ApprovalUses;
 use super::committer::{CommitParts, Waiter};
 use super::credentials::Credentials;
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
+use provlog_proto::approval::{self, ApprovalUse};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
@@ -94,6 +98,8 @@ pub struct Assembler {
     last_commit_ms: Option<i64>,
     /// Longest an unchanged map goes without a new commitment (ms).
     commit_interval_ms: i64,
+    /// Approval uses consumed, stored and in flight.
+    uses: ApprovalUses,
 }
 
 impl Assembler {
@@ -119,6 +125,7 @@ impl Assembler {
             credentials,
             last_commit_ms: commits.last_ms,
             commit_interval_ms: commits.interval_ms,
+            uses: ApprovalUses::default(),
         }
     }
 
@@ -297,7 +304,16 @@ impl Assembler {
                 }
                 continue;
             }
-            if let Err(err) = self.authorize(&e, now) {
+            let uses = match self.authorize(&e, now) {
+                Ok(uses) => uses,
+                Err(err) => {
+                    let _ = r.send(Err(err));
+                    continue;
+                }
+            };
+            // Spent or reused approvals are judged against every use
+            // sequenced before, this batch's included.
+            if let Err(err) = self.uses.check(store, &uses) {
                 let _ = r.send(Err(err));
                 continue;
             }
@@ -334,6 +350,8 @@ impl Assembler {
                 };
             }
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
+            batch.push_approval_uses(index, &e.submission.approvals);
+            self.uses.consume(uses, index);
             set.insert(
                 e.dedup_key,
                 Inflight {
@@ -365,6 +383,7 @@ impl Assembler {
             batch.map = Some(write);
             committed = true;
         }
+        self.uses.finish(batch.next_index());
         if batch.entries.is_empty() {
             return Assembled {
                 commit: None,
@@ -425,19 +444,30 @@ impl Assembler {
     }
 
     /// Checks an event against the registry in force at `now` (its
-    /// `logged_at`), re-verifying the signature if the submitter's key is
-    /// not the one the handler used.
-    fn authorize(&self, e: &EventJob, now: i64) -> Result<(), SeqError> {
+    /// `logged_at`): scope, signature and approvals, re-verifying a
+    /// signature only if the key in force is not the one the handler used.
+    /// Returns the approval uses the event consumes.
+    fn authorize(&self, e: &EventJob, now: i64) -> Result<Vec<ApprovalUse>, SeqError> {
         let Some((_, reg)) = &self.registry else {
             return Err(Unavailable::NoRegistry.into());
         };
+        let sub = &e.submission;
         let s = reg
-            .check_scope(&e.submission.submitter, &e.submission.event.event, now)
+            .check_scope(&sub.submitter, &sub.event.event, now)
             .map_err(SeqError::Scope)?;
-        if s.key != e.verified_with && !e.submission.verify(&s.key, self.signer.name()) {
-            return Err(SeqError::BadSignature(e.submission.submitter.clone()));
+        let origin = self.signer.name();
+        if s.key != e.verified_with && !sub.verify(&s.key, origin) {
+            return Err(SeqError::BadSignature(sub.submitter.clone()));
         }
-        Ok(())
+        approval::check(
+            reg,
+            &sub.submitter,
+            &sub.event.event,
+            &sub.approvals,
+            now,
+            &mut |i, a, k| e.approval_keys.get(i) == Some(k) || a.verify(k, origin),
+        )
+        .map_err(SeqError::Approval)
     }
 }
 

@@ -48,6 +48,7 @@
 //! Both threads reach the store through [`Durable`], which [`Store`]
 //! implements, so tests can run them over a store that fails on command.
 
+mod approvals;
 mod batch;
 mod committer;
 pub mod credentials;
@@ -196,6 +197,10 @@ pub enum SeqError {
         /// [`provlog_tlog::tile::MAX_ENTRY_BYTES`].
         limit: usize,
     },
+    /// The submission's approvals do not authorize the event under the
+    /// registry in force, or are spent: never sequenced.
+    #[error(transparent)]
+    Approval(provlog_proto::approval::ApprovalError),
     /// The event would change a credential it may not (another target's,
     /// or a retired one made active): never sequenced.
     #[error(transparent)]
@@ -283,6 +288,9 @@ pub struct EventJob {
     pub verified_with: VerifierKey,
     /// `dedup_key(submitter, event_id)`.
     pub dedup_key: Vec<u8>,
+    /// The key the handler verified each of the submission's approvals
+    /// with, in order (empty if it verified none).
+    pub approval_keys: Vec<VerifierKey>,
 }
 
 /// Where a job's answer goes.
@@ -363,6 +371,12 @@ pub trait Durable: Send + Sync + 'static {
     /// Number of entries stored: every batch ending at or below it was
     /// written (set after the write returns).
     fn size(&self) -> u64;
+    /// The stored uses of approval `id` of `approver`: the digest recorded
+    /// and the indexes of the events that used it (at most `limit`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn approval_uses(&self, approver: &str, id: &str, limit: usize) -> Result<(Option<Hash>, Vec<u64>), StorageError>;
 }
 
 impl Durable for Store {
@@ -389,6 +403,9 @@ impl Durable for Store {
     }
     fn size(&self) -> u64 {
         Store::size(self)
+    }
+    fn approval_uses(&self, approver: &str, id: &str, limit: usize) -> Result<(Option<Hash>, Vec<u64>), StorageError> {
+        Store::approval_uses(self, approver, id, limit)
     }
 }
 

@@ -39,6 +39,7 @@ fn registry(key: &SignerKey, targets: &str) -> Arc<Registry> {
                 not_before: None,
                 not_after: None,
             }],
+            ..Policy::default()
         })
         .expect("registry"),
     )
@@ -70,6 +71,7 @@ fn event_job(key: &SignerKey, id: &str, action: &str, target: &str, fp: Option<&
     EventJob {
         dedup_key: dedup_key(&submission.submitter, &submission.event.event.event_id),
         verified_with: key.verifier(),
+        approval_keys: Vec::new(),
         submission,
     }
 }
@@ -269,6 +271,7 @@ fn a_policy_leaf_over_the_entry_limit_is_never_sequenced() {
                 not_before: None,
                 not_after: None,
             }],
+            ..Policy::default()
         })
         .expect("registry"),
     );
@@ -380,6 +383,14 @@ impl Durable for Failing {
     }
     fn size(&self) -> u64 {
         self.store.size()
+    }
+    fn approval_uses(
+        &self,
+        approver: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<(Option<provlog_tlog::merkle::Hash>, Vec<u64>), StorageError> {
+        self.store.approval_uses(approver, id, limit)
     }
 }
 
