@@ -56,8 +56,12 @@ fuzz_target!(|data: &[u8]| {
                 ev.version,
                 &ev.approvals,
             );
+            let rendered = match &ev.policy_decision {
+                Some(d) => t.render_decided(&ev.logged_at, d),
+                None => t.render(&ev.logged_at),
+            };
             assert_eq!(
-                t.render(&ev.logged_at),
+                rendered,
                 data,
                 "accepted event leaf is not what the template renders"
             );

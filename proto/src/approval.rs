@@ -886,6 +886,7 @@ pub(crate) mod tests {
                 approver("carol", &[]),
             ],
             approval_rules: rules,
+            ..Policy::default()
         };
         p.submitters[0].actions = vec!["*".into()];
         Registry::new(p).expect("registry")

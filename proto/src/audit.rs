@@ -123,6 +123,22 @@ pub enum Finding {
         /// The rule broken.
         err: crate::approval::ApprovalError,
     },
+    /// The log's recorded policy decision is missing, or is not the one
+    /// the registry's Cedar policies give when re-evaluated here, or the
+    /// event's claimed decision disagrees with it.
+    #[error("entry {index} (policy {policy_index}): {reason}")]
+    PolicyDecision {
+        /// Entry index.
+        index: u64,
+        /// The policy leaf in force.
+        policy_index: u64,
+        /// What differs, with both decisions.
+        reason: String,
+        /// The decision the log recorded, if any.
+        logged: Option<Box<crate::cedar::PolicyDecision>>,
+        /// The decision re-evaluated here, if the registry has policies.
+        computed: Option<Box<crate::cedar::PolicyDecision>>,
+    },
     /// The event changes a credential it may not (another target's, or a
     /// retired one made active): a log sequences none since the ownership
     /// rules (issue 14); one written before may hold such events.
@@ -370,6 +386,69 @@ impl Auditor {
                 for u in &uses {
                     u.check(self.uses.get(&(u.approver.clone(), u.id.clone())).copied())
                         .map_err(approval)?;
+                }
+                let computed = reg.engine().map(|engine| {
+                    let groups: Vec<(&crate::approval::SignedApproval, &[String])> = e
+                        .approvals
+                        .iter()
+                        .map(|a| {
+                            let g = reg
+                                .approver(&a.approval.approver)
+                                .map_or(&[][..], |ap| &ap.policy.groups[..]);
+                            (a, g)
+                        })
+                        .collect();
+                    let state = e
+                        .event
+                        .event
+                        .credential
+                        .as_ref()
+                        .and_then(|c| self.ledger.record(&c.fingerprint))
+                        .map(|r| r.state.as_str());
+                    engine.evaluate(
+                        &e.event.event,
+                        &crate::cedar::Facts {
+                            submitter: &e.submitter,
+                            approvals: &groups,
+                            logged_at_ms: now,
+                            credential_state: state,
+                        },
+                    )
+                });
+                let decision = |reason: String| Finding::PolicyDecision {
+                    index,
+                    policy_index,
+                    reason,
+                    logged: e.policy_decision.clone().map(Box::new),
+                    computed: computed.clone().map(Box::new),
+                };
+                match (&computed, &e.policy_decision) {
+                    (None, None) => {}
+                    (Some(c), Some(l)) if c == l => {
+                        crate::cedar::check_claim(&e.event.event, c).map_err(|err| decision(err.to_string()))?;
+                    }
+                    (Some(c), Some(l)) => {
+                        return Err(decision(format!(
+                            "the log recorded {} by {:?} (cedar {}), re-evaluation gives {} by {:?} (cedar {})",
+                            l.decision.as_str(),
+                            l.policies,
+                            l.cedar,
+                            c.decision.as_str(),
+                            c.policies,
+                            c.cedar
+                        )));
+                    }
+                    (Some(_), None) => {
+                        return Err(decision(
+                            "the registry in force has Cedar policies, but the entry records no decision".into(),
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(decision(
+                            "the entry records a policy decision, but the registry in force has no Cedar policies"
+                                .into(),
+                        ));
+                    }
                 }
                 self.ledger
                     .push(&e.event.event, index, &e.submitter)

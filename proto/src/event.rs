@@ -125,6 +125,17 @@ pub enum DecisionResult {
     Deny,
 }
 
+impl DecisionResult {
+    /// `"allow"` or `"deny"`, as the JSON writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
 /// `success` or `failure`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +145,17 @@ pub enum Outcome {
     Success,
     /// The action failed.
     Failure,
+}
+
+impl Outcome {
+    /// `"success"` or `"failure"`, as the JSON writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
 }
 
 /// The credential state an action relied on or produced.

@@ -44,16 +44,56 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, JsonError> {
 /// [`JsonError::Canonical`] for values JCS cannot represent (non-finite
 /// numbers cannot occur in a parsed [`Value`]).
 pub fn canonical(value: &Value) -> Result<Vec<u8>, JsonError> {
-    // Fast path: with ASCII member names (sorted bytewise by `Map`, which is
-    // UTF-16 order for ASCII) and integers that are exact doubles,
+    // Fast path: with ASCII member names (sorted bytewise, which is UTF-16
+    // order for ASCII) and integers that are exact doubles,
     // serde_json's compact output is exactly RFC 8785 (same string escapes:
     // short forms, `\u00xx` in lowercase, nothing else escaped). Anything
     // else goes to the full canonicalizer. Tested against it below and by
     // the `submission` fuzz target.
     if fast_path_ok(value) {
-        return serde_json::to_vec(value).map_err(|e| JsonError::Canonical(e.to_string()));
+        let mut out = Vec::new();
+        write_sorted(value, &mut out).map_err(|e| JsonError::Canonical(e.to_string()))?;
+        return Ok(out);
     }
     serde_json_canonicalizer::to_vec(value).map_err(|e| JsonError::Canonical(e.to_string()))
+}
+
+/// `serde_json`'s compact output with every object's members in bytewise
+/// order of their (ASCII) names. The order is imposed here rather than
+/// taken from [`serde_json::Map`]: a dependency may turn on `serde_json`'s
+/// `preserve_order` (cedar-policy does), and feature unification then
+/// makes every map keep insertion order.
+fn write_sorted(v: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    match v {
+        Value::Object(m) => {
+            let mut members: Vec<(&String, &Value)> = m.iter().collect();
+            if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+                members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            out.push(b'{');
+            for (i, (k, x)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k)?;
+                out.push(b':');
+                write_sorted(x, out)?;
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sorted(x, out)?;
+            }
+            out.push(b']');
+        }
+        other => serde_json::to_writer(&mut *out, other)?,
+    }
+    Ok(())
 }
 
 /// Largest integer every double represents exactly (2^53).
@@ -185,12 +225,25 @@ mod tests {
         assert_eq!(canonical_string("a\"b\\"), r#""a\"b\\""#);
     }
 
+    /// Regression: with `serde_json`'s `preserve_order` on (cedar-policy
+    /// turns it on for the whole build), a parsed map keeps the order it
+    /// was sent in, and the fast path wrote it in that order.
+    #[test]
+    fn members_are_sorted_whatever_the_map_keeps() {
+        let v = parse_strict(br#"{"v":1,"kind":"policy","a":{"z":[{"y":1,"x":2}],"b":true}}"#).expect("parse");
+        assert_eq!(
+            String::from_utf8(canonical(&v).expect("jcs")).expect("utf8"),
+            r#"{"a":{"b":true,"z":[{"x":2,"y":1}]},"kind":"policy","v":1}"#
+        );
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
 
         /// The fast path agrees with the full canonicalizer on everything.
         #[test]
         fn fast_path_equals_the_canonicalizer(v in arb_json()) {
+            // (Sorted regardless of how the map orders its members.)
             let full = serde_json_canonicalizer::to_vec(&v).expect("jcs");
             proptest::prop_assert_eq!(canonical(&v).expect("jcs"), full);
         }
@@ -211,7 +264,9 @@ mod tests {
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                proptest::collection::btree_map("[a-zA-Z_\\u{e9}\\u{1F600}\\u{E000}]{0,6}", inner, 0..5)
+                // Members in any order: a map may keep insertion order
+                // (serde_json's `preserve_order`, which cedar-policy turns on).
+                proptest::collection::vec(("[a-zA-Z_\\u{e9}\\u{1F600}\\u{E000}]{0,6}", inner), 0..5)
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })

@@ -18,6 +18,7 @@
 //! that are not exactly canonical.
 
 use crate::approval::{SignedApproval, canonical_list, parse_list};
+use crate::cedar::PolicyDecision;
 use crate::event::{CanonicalEvent, EventError};
 use crate::json::{self, canonical_string};
 use crate::policy::Policy;
@@ -115,6 +116,22 @@ impl EventLeafTemplate {
         out.extend_from_slice(&self.tail);
         out
     }
+
+    /// The leaf bytes with `logged_at` and the log's own policy decision
+    /// (member `policy_decision`, between `logged_at` and `signature` in
+    /// canonical order; the head, which recognises a retry, is unchanged).
+    #[must_use]
+    pub fn render_decided(&self, logged_at: &str, decision: &PolicyDecision) -> Vec<u8> {
+        let d = decision.canonical();
+        let mut out = Vec::with_capacity(self.len() + d.len() + 20);
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(logged_at.as_bytes());
+        // The tail starts with the quote that closes `logged_at`.
+        out.extend_from_slice(b"\",\"policy_decision\":");
+        out.extend_from_slice(&d);
+        out.extend_from_slice(self.tail.get(1..).unwrap_or_default());
+        out
+    }
 }
 
 /// The canonical bytes of a policy leaf.
@@ -202,6 +219,8 @@ pub struct EventLeaf {
     pub event: CanonicalEvent,
     /// The signed approvals it was logged with.
     pub approvals: Vec<SignedApproval>,
+    /// The log's decision under the registry's Cedar policies, if it has any.
+    pub policy_decision: Option<PolicyDecision>,
 }
 
 impl EventLeaf {
@@ -293,10 +312,25 @@ impl Leaf {
         };
         match m.get("kind").and_then(Value::as_str) {
             Some("event") => {
-                if m.contains_key("approvals") {
-                    members(&["approvals", "event", "kind", "logged_at", "signature", "submitter", "v"])?;
-                } else {
-                    members(&["event", "kind", "logged_at", "signature", "submitter", "v"])?;
+                let mut want = vec!["event", "kind", "logged_at", "signature", "submitter", "v"];
+                for optional in ["approvals", "policy_decision"] {
+                    if m.contains_key(optional) {
+                        want.push(optional);
+                    }
+                }
+                want.sort_unstable();
+                members(&want)?;
+                let policy_decision = m
+                    .get("policy_decision")
+                    .map(|d| serde_json::from_value::<PolicyDecision>(d.clone()))
+                    .transpose()
+                    .map_err(|e| LeafError::Schema(format!("policy_decision: {e}")))?;
+                if let (Some(d), Some(raw)) = (&policy_decision, m.get("policy_decision"))
+                    && json::canonical(raw).ok() != Some(d.canonical())
+                {
+                    return Err(LeafError::Schema(
+                        "policy_decision: not in its one form (an empty errored list, or unknown members)".into(),
+                    ));
                 }
                 let approvals = match m.get("approvals") {
                     Some(a) => parse_list(a).map_err(|e| LeafError::Schema(e.to_string()))?,
@@ -312,6 +346,7 @@ impl Leaf {
                     version,
                     event,
                     approvals,
+                    policy_decision,
                 })))
             }
             Some("policy") => {

@@ -52,6 +52,19 @@ pub enum RecordState {
     Expired,
 }
 
+impl RecordState {
+    /// Its name, as the record's JSON writes it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Superseded => "superseded",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// The current state record of one credential: the value its map key
 /// commits to (docs/MAP.md "Credential records").
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

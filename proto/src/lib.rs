@@ -13,6 +13,7 @@
 //! | [`leaf`] | the leaf object and its RFC 8785 canonical bytes |
 //! | [`policy`] | the submitter registry and delegated-authority scope |
 //! | [`approval`] | approvers, approval rules and signed approvals, and their checks |
+//! | [`cedar`] | the registry's Cedar policies: checked at reload, evaluated per event by the log and by auditors |
 //! | [`submission`] | what a submitter sends and the message it signs |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
@@ -37,6 +38,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod cedar;
 pub mod credential;
 pub mod event;
 pub mod fork;

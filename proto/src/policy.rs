@@ -15,6 +15,7 @@
 //!   inclusive, checked against the time the log receives the submission.
 
 use crate::approval::{ApprovalRule, Approver, ApproverPolicy};
+use crate::cedar::{CedarPolicies, Engine};
 use crate::event::{Event, check_action};
 use crate::{json, time};
 use provlog_tlog::keys::{ALG_ED25519, VerifierKey};
@@ -58,6 +59,10 @@ pub struct Policy {
     /// Which events need approvals, sorted by id in canonical form.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approval_rules: Vec<ApprovalRule>,
+    /// Cedar policies every event must satisfy (docs/DESIGN.md "Cedar
+    /// policies").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cedar: Option<CedarPolicies>,
 }
 
 /// Why a registry is not valid.
@@ -88,6 +93,10 @@ pub enum PolicyError {
         /// What is wrong.
         reason: String,
     },
+    /// The Cedar policies or schema are refused (the message names the
+    /// policy and line).
+    #[error(transparent)]
+    Cedar(#[from] crate::cedar::CedarError),
 }
 
 /// Why a submitter may not log an event.
@@ -304,6 +313,7 @@ pub struct Registry {
     policy: Policy,
     by_id: HashMap<String, Submitter>,
     approvers: HashMap<String, Approver>,
+    engine: Option<std::sync::Arc<Engine>>,
 }
 
 impl Registry {
@@ -378,11 +388,24 @@ impl Registry {
                 )));
             }
         }
+        let engine = policy
+            .cedar
+            .as_ref()
+            .map(Engine::new)
+            .transpose()?
+            .map(std::sync::Arc::new);
         Ok(Self {
             policy,
             by_id,
             approvers,
+            engine,
         })
+    }
+
+    /// The Cedar policies every event must satisfy, if the registry has any.
+    #[must_use]
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_deref()
     }
 
     /// Looks an approver up.

@@ -67,6 +67,7 @@ impl From<SeqError> for ApiError {
             SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
             SeqError::Ownership(o) => Self::new(StatusCode::FORBIDDEN, o.code(), msg),
             SeqError::Approval(a) => approval_error(&a),
+            SeqError::Decision(d) => Self::new(StatusCode::FORBIDDEN, d.code(), msg),
             SeqError::Unavailable(Unavailable::ClockBehind { .. }) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "clock_behind", msg)
             }

@@ -9,6 +9,7 @@ pub use tables::{PublishConfig, Rate, WitnessConfig};
 
 use anyhow::{Context, Result, bail};
 use provlog_proto::approval::{ApprovalRule, ApproverPolicy};
+use provlog_proto::cedar::CedarPolicies;
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use provlog_tlog::tile::MAX_ENTRY_BYTES;
@@ -110,6 +111,48 @@ pub struct FileConfig {
     /// Which events need approvals.
     #[serde(default)]
     pub approval_rules: Vec<toml::Spanned<ApprovalRule>>,
+    /// Cedar policies every event must satisfy.
+    pub cedar: Option<CedarConfig>,
+}
+
+/// `[cedar]`: the registry's Cedar policies and schema, inline or from
+/// files (relative to the config file's directory).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CedarConfig {
+    /// Policy text.
+    pub policies: Option<String>,
+    /// File holding the policy text.
+    pub policies_file: Option<PathBuf>,
+    /// Schema text (Cedar schema syntax).
+    pub schema: Option<String>,
+    /// File holding the schema.
+    pub schema_file: Option<PathBuf>,
+}
+
+impl CedarConfig {
+    /// Reads the texts, files relative to `base`.
+    fn resolve(&self, base: &Path) -> Result<CedarPolicies> {
+        let read = |inline: &Option<String>, file: &Option<PathBuf>, what: &str| -> Result<Option<String>> {
+            match (inline, file) {
+                (Some(_), Some(_)) => bail!("[cedar]: give {what} or {what}_file, not both"),
+                (Some(t), None) => Ok(Some(t.clone())),
+                (None, Some(f)) => {
+                    let p = base.join(f);
+                    Ok(Some(
+                        std::fs::read_to_string(&p).with_context(|| format!("[cedar] {what}_file {}", p.display()))?,
+                    ))
+                }
+                (None, None) => Ok(None),
+            }
+        };
+        let policies = read(&self.policies, &self.policies_file, "policies")?
+            .context("[cedar] needs policies or policies_file")?;
+        Ok(CedarPolicies {
+            policies,
+            schema: read(&self.schema, &self.schema_file, "schema")?,
+        })
+    }
 }
 
 /// Settings given on the command line or in the environment; they win over
@@ -293,6 +336,8 @@ pub struct Config {
     pub approvers: Vec<ApproverPolicy>,
     /// Configured approval rules.
     pub approval_rules: Vec<ApprovalRule>,
+    /// Configured Cedar policies.
+    pub cedar: Option<CedarPolicies>,
     /// The config file these settings came from, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -320,6 +365,13 @@ impl Config {
                 (file, subs, approvers, rules)
             }
             None => (FileConfig::default(), Vec::new(), Vec::new(), Vec::new()),
+        };
+        let cedar = match (&file.cedar, &o.config) {
+            (Some(c), Some(p)) => Some(
+                c.resolve(p.parent().unwrap_or_else(|| Path::new(".")))
+                    .with_context(|| format!("in config {}", p.display()))?,
+            ),
+            _ => None,
         };
         let data_dir = o
             .data_dir
@@ -442,6 +494,7 @@ impl Config {
             submitters,
             approvers,
             approval_rules,
+            cedar,
             config_file: o.config.clone(),
         };
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
@@ -595,8 +648,9 @@ impl Config {
             submitters: self.submitters.clone(),
             approvers: self.approvers.clone(),
             approval_rules: self.approval_rules.clone(),
+            cedar: self.cedar.clone(),
         })
-        .context("invalid registry ([[submitters]], [[approvers]], [[approval_rules]])")?;
+        .context("invalid registry ([[submitters]], [[approvers]], [[approval_rules]], [cedar])")?;
         check_policy_size(&reg)?;
         Ok(reg)
     }

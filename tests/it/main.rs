@@ -13,6 +13,7 @@ mod accountability;
 mod api;
 mod approvals;
 mod bad_input;
+mod cedar;
 mod cli;
 mod crash;
 mod defects;

@@ -25,8 +25,10 @@ use super::approvals::ApprovalUses;
 use super::committer::{CommitParts, Waiter};
 use super::credentials::Credentials;
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
-use provlog_proto::approval::{self, ApprovalUse};
+use provlog_proto::approval::{self, ApprovalUse, SignedApproval};
+use provlog_proto::cedar::{self, Facts, PolicyDecision};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
+use provlog_proto::ledger::RecordState;
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
@@ -304,8 +306,8 @@ impl Assembler {
                 }
                 continue;
             }
-            let uses = match self.authorize(&e, now) {
-                Ok(uses) => uses,
+            let (uses, decision) = match self.authorize(&e, now, store) {
+                Ok(a) => a,
                 Err(err) => {
                     let _ = r.send(Err(err));
                     continue;
@@ -331,7 +333,10 @@ impl Assembler {
                     continue;
                 }
             };
-            let entry = e.submission.leaf.render(&ts);
+            let entry = match &decision {
+                Some(d) => e.submission.leaf.render_decided(&ts, d),
+                None => e.submission.leaf.render(&ts),
+            };
             if let Err(err) = fits(&entry) {
                 let _ = r.send(Err(err));
                 continue;
@@ -444,10 +449,17 @@ impl Assembler {
     }
 
     /// Checks an event against the registry in force at `now` (its
-    /// `logged_at`): scope, signature and approvals, re-verifying a
-    /// signature only if the key in force is not the one the handler used.
-    /// Returns the approval uses the event consumes.
-    fn authorize(&self, e: &EventJob, now: i64) -> Result<Vec<ApprovalUse>, SeqError> {
+    /// `logged_at`): scope, signature, approvals and Cedar policies,
+    /// re-verifying a signature only if the key in force is not the one
+    /// the handler used. Returns the approval uses the event consumes and
+    /// the log's policy decision (if the registry has policies), which
+    /// the event's claimed decision agrees with.
+    fn authorize(
+        &mut self,
+        e: &EventJob,
+        now: i64,
+        store: &dyn Durable,
+    ) -> Result<(Vec<ApprovalUse>, Option<PolicyDecision>), SeqError> {
         let Some((_, reg)) = &self.registry else {
             return Err(Unavailable::NoRegistry.into());
         };
@@ -459,7 +471,7 @@ impl Assembler {
         if s.key != e.verified_with && !sub.verify(&s.key, origin) {
             return Err(SeqError::BadSignature(sub.submitter.clone()));
         }
-        approval::check(
+        let uses = approval::check(
             reg,
             &sub.submitter,
             &sub.event.event,
@@ -467,7 +479,36 @@ impl Assembler {
             now,
             &mut |i, a, k| e.approval_keys.get(i) == Some(k) || a.verify(k, origin),
         )
-        .map_err(SeqError::Approval)
+        .map_err(SeqError::Approval)?;
+        let Some(engine) = reg.engine() else {
+            return Ok((uses, None));
+        };
+        let event = &sub.event.event;
+        let state = match &event.credential {
+            Some(c) => self.credentials.state_of(store, &c.fingerprint)?,
+            None => None,
+        };
+        let groups: Vec<(&SignedApproval, &[String])> = sub
+            .approvals
+            .iter()
+            .map(|a| {
+                let g = reg
+                    .approver(&a.approval.approver)
+                    .map_or(&[][..], |ap| &ap.policy.groups[..]);
+                (a, g)
+            })
+            .collect();
+        let decision = engine.evaluate(
+            event,
+            &Facts {
+                submitter: &sub.submitter,
+                approvals: &groups,
+                logged_at_ms: now,
+                credential_state: state.map(RecordState::as_str),
+            },
+        );
+        cedar::check_claim(event, &decision).map_err(SeqError::Decision)?;
+        Ok((uses, Some(decision)))
     }
 }
 

@@ -164,6 +164,20 @@ impl Credentials {
         Ok(Some((r, v)))
     }
 
+    /// The state of credential `fp` with every earlier entry applied (this
+    /// batch's included), `None` if no event named it.
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn state_of(
+        &mut self,
+        store: &dyn Durable,
+        fp: &str,
+    ) -> Result<Option<provlog_proto::ledger::RecordState>, Unavailable> {
+        self.settle(store);
+        Ok(self.current(store, fp)?.map(|(r, _)| r.state))
+    }
+
     /// The records event `e` (entry `index`, by `submitter`) would write,
     /// or why it may not; changes nothing.
     ///

@@ -201,6 +201,10 @@ pub enum SeqError {
     /// registry in force, or are spent: never sequenced.
     #[error(transparent)]
     Approval(provlog_proto::approval::ApprovalError),
+    /// The event's claimed decision is not the one the registry's Cedar
+    /// policies give: never sequenced.
+    #[error(transparent)]
+    Decision(provlog_proto::cedar::DecisionError),
     /// The event would change a credential it may not (another target's,
     /// or a retired one made active): never sequenced.
     #[error(transparent)]
