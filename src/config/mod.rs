@@ -829,6 +829,31 @@ targets = ["svc-*", "k8s/prod/*"]        # glob patterns over target.id
 # systems = ["gcp"]                      # if set, target.system must be one
 # not_before = "2026-01-01T00:00:00Z"
 # not_after = "2027-01-01T00:00:00Z"
+
+# Approvers sign approvals (`provlog approve`) that a submission carries;
+# each key is one approver's and no submitter's (docs/DESIGN.md "Approvals").
+# [[approvers]]
+# id = "alice"
+# key = "alice+5e6f7a8b+AU..."
+# actions = ["revoke", "rotate"]
+# targets = ["prod/*"]
+# groups = ["security-oncall"]
+# max_uses = 1                            # most uses one approval may grant
+# max_ttl_seconds = 3600                  # longest validity of one approval
+
+# Events matching a rule need N approvals by distinct approvers.
+# [[approval_rules]]
+# id = "prod-revocations"
+# actions = ["revoke"]
+# targets = ["prod/*"]
+# approvals = 2
+# group = "security-oncall"
+
+# Cedar policies every event must satisfy; paths relative to this file
+# (docs/DESIGN.md "Cedar policies").
+# [cedar]
+# policies_file = "policies.cedar"
+# schema_file = "provlog.cedarschema"
 "#;
 
 #[cfg(test)]

@@ -693,3 +693,114 @@ fn a_batch_assembled_before_the_previous_one_is_written_sees_its_changes() {
         "a revoked credential is not issued again"
     );
 }
+
+/// Issue 15.2: over a random stream of events (actions, targets, claimed
+/// decisions, outcomes) under a registry with Cedar policies that read the
+/// credential map, the log accepts exactly the events whose claim agrees
+/// with its policies, records the decision, and an auditor replaying the
+/// stored entries re-evaluates every one and reaches the same decisions.
+#[test]
+fn audit_re_evaluation_over_a_random_stream_equals_the_logs_decisions() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use provlog_proto::audit::{Audited, Auditor};
+    use provlog_proto::cedar::CedarPolicies;
+    let policies = r#"
+@id("within-scope") permit (principal, action, resource);
+@id("no-touching-revoked") forbid (principal, action, resource)
+  when { context has credential && context.credential.state == "revoked" && action != Action::"revoke" };
+@id("freeze-b") forbid (principal, action in [Action::"issue", Action::"grant"], resource)
+  when { resource.id like "svc-b*" };
+@id("failures-are-denials") forbid (principal, action, resource) when { context.outcome == "failure" };
+"#;
+    let step = (0usize..4, 0usize..4, any::<bool>(), any::<bool>());
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(step, 1..60), |steps| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let store = open(&dir);
+            let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+            let mut p = registry(&sub, "*").policy().clone();
+            p.cedar = Some(CedarPolicies {
+                policies: policies.into(),
+                schema: None,
+            });
+            let reg = Arc::new(Registry::new(p).expect("registry"));
+            let mut a = new_log_assembler(&log);
+            let inflight = Mutex::new(InflightMap::new());
+            assemble_and_write(&mut a, &store, &inflight, vec![policy(reg).0]);
+            let mut accepted = 0usize;
+            // Batches of up to 5 events, so that decisions also read the
+            // map changes of earlier events in the same batch.
+            for (b, chunk) in steps.chunks(5).enumerate() {
+                let mut answers = Vec::new();
+                let mut work = Vec::new();
+                for (i, &(act, tgt, allow, success)) in chunk.iter().enumerate() {
+                    let action = ["issue", "rotate", "revoke", "grant"][act];
+                    let target = format!("svc-{}", ["a", "b", "c", "d"][tgt]);
+                    let fp = format!(
+                        "sha256:{}",
+                        provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[target.as_bytes()]))
+                    );
+                    let ev = serde_json::json!({
+                        "event_id": format!("e{b}-{i}"),
+                        "occurred_at": "2026-11-25T10:00:00Z",
+                        "action": action,
+                        "actor": {"id": "wf/x", "type": "workflow"},
+                        "target": {"id": target, "type": "service_account"},
+                        "authority": {},
+                        "decision": {"result": if allow { "allow" } else { "deny" }},
+                        "outcome": if success { "success" } else { "failure" },
+                        "credential": {"fingerprint": fp},
+                    });
+                    let v = provlog_proto::submission::sign(&ev, "ci", &sub).expect("sign");
+                    let submission = Submission::from_value(v).expect("submission");
+                    let (w, rx) = event(EventJob {
+                        dedup_key: dedup_key("ci", &submission.event.event.event_id),
+                        verified_with: sub.verifier(),
+                        approval_keys: Vec::new(),
+                        submission,
+                    });
+                    work.push(w);
+                    answers.push(rx);
+                }
+                let before = accepted;
+                let (written, fatal) = assemble_and_write(&mut a, &store, &inflight, work);
+                prop_assert!(fatal.is_none());
+                for mut rx in answers {
+                    match rx.try_recv() {
+                        // Sequenced: its reply was the committer's, which
+                        // `assemble_and_write` drops.
+                        Err(oneshot::error::TryRecvError::Closed) => accepted += 1,
+                        Ok(Err(SeqError::Decision(_) | SeqError::Ownership(_))) => {}
+                        other => prop_assert!(false, "unexpected answer {:?}", other.map(|r| r.map(|s| s.index))),
+                    }
+                }
+                prop_assert_eq!(accepted, before + written.len(), "every accepted event was written");
+            }
+            // The auditor replays what was stored.
+            let mut auditor = Auditor::new("log.example/x");
+            let mut events = 0usize;
+            for i in 0..store.size() {
+                let entry = store.entry(i).expect("read").expect("stored");
+                match auditor.push(&entry) {
+                    Ok(Audited::Event { .. }) => {
+                        events += 1;
+                        let Ok(provlog_proto::leaf::Leaf::Event(e)) = provlog_proto::leaf::Leaf::parse(&entry) else {
+                            panic!("event leaf")
+                        };
+                        let d = e.policy_decision.expect("a decision is recorded");
+                        prop_assert_eq!(d.decision, e.event.event.decision.result);
+                    }
+                    Ok(_) => {}
+                    Err(f) => prop_assert!(false, "audit finding: {f}"),
+                }
+            }
+            prop_assert_eq!(events, accepted);
+            Ok(())
+        })
+        .expect("property");
+}
