@@ -48,6 +48,7 @@ fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
         last_logged_at: 0,
         map: None,
         approval_uses: Vec::new(),
+        policy_leaves: Vec::new(),
     }
 }
 

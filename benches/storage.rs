@@ -55,6 +55,7 @@ fn append(c: &mut Criterion) {
                         last_logged_at: 0,
                         map: None,
                         approval_uses: Vec::new(),
+                        policy_leaves: Vec::new(),
                     })
                     .expect("append");
             });

@@ -17,6 +17,7 @@
 //! | [`submission`] | what a submitter sends and the message it signs |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
+//! | [`explain`] | the four audit questions about one entry, answered from served evidence and checked offline |
 //! | [`fork`] | fork evidence: two signed checkpoints that cannot both be true |
 //! | [`lifecycle`] | credential lifecycle rules a monitor checks over the event stream |
 //! | [`map`] | `provlog-map-v1`: the verifiable map (binary Patricia trie) with proofs of inclusion and absence (docs/MAP.md) |
@@ -41,6 +42,7 @@ pub mod audit;
 pub mod cedar;
 pub mod credential;
 pub mod event;
+pub mod explain;
 pub mod fork;
 pub mod json;
 pub mod leaf;

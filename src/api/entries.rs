@@ -215,3 +215,70 @@ pub(super) async fn get_receipt(
     let receipt = log.receipt(index, size, note).await?;
     Ok(Json(receipt).into_response())
 }
+
+#[utoipa::path(
+    get,
+    path = "/v1/entries/{index}/explain",
+    tag = "read",
+    params(("index" = u64, Path, description = "Entry index of an event")),
+    responses(
+        (status = 200, description = "The evidence that answers who approved the event, what changed, when, and which credential state was in force, and the log's own reading of it (`provlog explain` checks the evidence offline)", body = Object),
+        (status = 400, description = "Bad parameter, or the entry is not an event", body = crate::api::responses::ErrorBody),
+        (status = 404, description = "No such entry", body = crate::api::responses::ErrorBody),
+    )
+)]
+/// `GET /v1/entries/<i>/explain`: `{"evidence": …, "explanation": …}`
+/// against the latest checkpoint (docs/DESIGN.md "Explaining an entry").
+pub(super) async fn get_explain(
+    State(app): State<App>,
+    index: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    use provlog_proto::explain::{Evidence, explain};
+    let index = index_param(index)?;
+    let log = Arc::clone(&app.log);
+    let p = log.published();
+    let (size, note) = (p.size, p.checkpoint.clone());
+    let parts = log.read(move |l| l.explain_parts(index, size)).await?;
+    let answer = |at: u64| {
+        let q = super::answers::CredentialQuery {
+            fingerprint: parts.fingerprint.clone().unwrap_or_default(),
+            checkpoint: Some((size, note.clone())),
+            tree_size: None,
+            history: false,
+            after: None,
+            at: Some(at),
+        };
+        let log = Arc::clone(&log);
+        async move {
+            let bytes = super::answers::credential_small(&log, &q).await?;
+            serde_json::from_slice::<provlog_proto::credential::CredentialAnswer>(&bytes)
+                .map_err(|e| ApiError::internal(&e))
+        }
+    };
+    let (before, after) = if parts.fingerprint.is_some() {
+        let before = match index.checked_sub(1) {
+            Some(at) => Some(answer(at).await?),
+            None => None,
+        };
+        (before, Some(answer(parts.first_size - 1).await?))
+    } else {
+        (None, None)
+    };
+    let b64s = |v: &[provlog_tlog::merkle::Hash]| v.iter().map(provlog_tlog::b64::encode).collect::<Vec<_>>();
+    let evidence = Evidence {
+        index,
+        checkpoint: note.clone(),
+        entry: provlog_tlog::b64::encode(&parts.entry),
+        proof: b64s(&parts.proof),
+        policy_index: parts.policy_index,
+        policy_entry: provlog_tlog::b64::encode(&parts.policy_entry),
+        policy_proof: b64s(&parts.policy_proof),
+        first_checkpoint: parts.first_note.clone(),
+        first_consistency: b64s(&parts.first_consistency),
+        before,
+        after,
+        between: parts.between.clone(),
+    };
+    let explanation = explain(&evidence, log.vkey()).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(serde_json::json!({"evidence": evidence, "explanation": explanation})).into_response())
+}

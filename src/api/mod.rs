@@ -93,6 +93,7 @@ pub fn router(app: App) -> Router {
         .route("/v1/admin/freeze", post(admin::freeze))
         .route("/v1/entries/{index}", read(get(entries::get_entry)))
         .route("/v1/entries/{index}/receipt", read(get(entries::get_receipt)))
+        .route("/v1/entries/{index}/explain", read(get(entries::get_explain)))
         .route("/v1/proofs/inclusion", read(get(proofs::inclusion)))
         .route("/v1/proofs/consistency", read(get(proofs::consistency)))
         .route("/v1/log", get(meta::log_info))

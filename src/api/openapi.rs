@@ -24,6 +24,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         entries::submit_batch,
         entries::get_entry,
         entries::get_receipt,
+        entries::get_explain,
         search::events,
         search::credential,
         proofs::inclusion,

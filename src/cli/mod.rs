@@ -7,6 +7,7 @@
 mod approve;
 mod audit;
 mod compact;
+mod explain;
 mod fsck;
 mod keygen;
 mod query;
@@ -98,6 +99,15 @@ enum Command {
     ///   provlog audit --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey
     #[command(verbatim_doc_comment)]
     Audit(audit::Args),
+    /// Answer the four audit questions about one event (who approved it,
+    /// what changed, when, which credential state was in force) from the
+    /// log's evidence, checked here with the log's vkey; exit 1 if any check
+    /// fails.
+    ///
+    /// Example:
+    ///   provlog explain 42 --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey
+    #[command(verbatim_doc_comment)]
+    Explain(explain::Args),
     /// Check every tile, bundle, leaf hash and checkpoint of a log, offline
     /// (a stopped log's data directory) or over HTTP; exit 1 on any finding.
     ///
@@ -187,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Events(a) => query::events(&a),
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
+        Command::Explain(a) => explain::run(&a),
         Command::Fsck(a) => fsck::run(&a),
         Command::Compact(a) => compact::run(&a),
         Command::Restore(a) => restore::run(&a),

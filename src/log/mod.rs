@@ -1016,6 +1016,86 @@ impl Log {
         merkle::inclusion_proof(index, size, self.store.as_ref()).map_err(proof_err)
     }
 
+    /// Blocking: the parts of the evidence that explains event `index` in
+    /// the tree of `size` (docs/DESIGN.md "Explaining an entry"), all but
+    /// the credential answers: the entry and the policy leaf in force with
+    /// their inclusion proofs, the first checkpoint that included the
+    /// entry with its consistency proof to `size`, and the events naming
+    /// the entry's credential between its last commitment and the entry.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] beyond `size`; [`ReadError::Invalid`] for an
+    /// entry that is not an event; storage errors.
+    pub fn explain_parts(&self, index: u64, size: u64) -> Result<ExplainParts, ReadError> {
+        use provlog_proto::leaf::Leaf;
+        if index >= size {
+            return Err(ReadError::NotFound(format!(
+                "no entry {index}: the tree has {size} entries"
+            )));
+        }
+        let entry = self.entry_blocking(index)?;
+        let Ok(Leaf::Event(e)) = Leaf::parse(&entry) else {
+            return Err(ReadError::Invalid(format!(
+                "entry {index} is not an event: only events are explained"
+            )));
+        };
+        let proof = self.inclusion_proof_blocking(index, size)?;
+        let policy_index = match self.store.policy_in_force(index)? {
+            Some(i) => i,
+            None => self.policy_before_by_scan(index)?,
+        };
+        let policy_entry = self.entry_blocking(policy_index)?;
+        let policy_proof = self.inclusion_proof_blocking(policy_index, size)?;
+        let (first_size, first_note) = match self.store.first_checkpoint_including(index)? {
+            Some((n, note)) if n <= size => (n, String::from_utf8_lossy(&note).into_owned()),
+            _ => (size, self.checkpoint_blocking(size)?),
+        };
+        let first_consistency = merkle::consistency_proof(first_size, size, self.store.as_ref()).map_err(proof_err)?;
+        let fingerprint = e.event.event.credential.as_ref().map(|c| c.fingerprint.clone());
+        let between = match (&fingerprint, index.checked_sub(1)) {
+            (Some(fp), Some(before)) => {
+                let committed = self.store.map_version_at_or_before(before)?.map(|v| v.index);
+                self.credential_hits(fp, index)?
+                    .into_iter()
+                    .filter(|&i| committed.is_none_or(|c| i > c) && i < index)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok(ExplainParts {
+            entry,
+            proof,
+            policy_index,
+            policy_entry,
+            policy_proof,
+            first_size,
+            first_note,
+            first_consistency,
+            fingerprint,
+            between,
+        })
+    }
+
+    /// The last policy leaf at or before `index`, found by reading entries
+    /// back from it (stores written before the policy-leaf index), at most
+    /// [`MAX_POLICY_SCAN`] of them.
+    fn policy_before_by_scan(&self, index: u64) -> Result<u64, ReadError> {
+        let from = index.saturating_sub(MAX_POLICY_SCAN - 1);
+        for i in (from..=index).rev() {
+            let entry = self.entry_blocking(i)?;
+            if matches!(
+                provlog_proto::leaf::Leaf::parse(&entry),
+                Ok(provlog_proto::leaf::Leaf::Policy(_))
+            ) {
+                return Ok(i);
+            }
+        }
+        Err(ReadError::Invalid(format!(
+            "the registry in force at entry {index} is more than {MAX_POLICY_SCAN} entries back in a store written \
+             before policy leaves were indexed; `provlog audit` replays it"
+        )))
+    }
+
     /// Blocking: the signed checkpoint of tree size `size`, which must be
     /// within the published tree: the latest one, or an earlier one the
     /// store kept.
@@ -1164,6 +1244,34 @@ fn parse_batch(body: &[u8]) -> Result<Vec<Result<Submission, SubmissionError>>, 
         )));
     }
     Ok(items.into_iter().map(Submission::from_value).collect())
+}
+
+/// Most entries read back to find the registry in force for an old store.
+pub const MAX_POLICY_SCAN: u64 = 65_536;
+
+/// What [`Log::explain_parts`] reads.
+#[derive(Debug)]
+pub struct ExplainParts {
+    /// The entry bytes.
+    pub entry: Vec<u8>,
+    /// Its inclusion proof.
+    pub proof: Vec<Hash>,
+    /// The policy leaf in force.
+    pub policy_index: u64,
+    /// Its bytes.
+    pub policy_entry: Vec<u8>,
+    /// Its inclusion proof.
+    pub policy_proof: Vec<Hash>,
+    /// The first checkpoint that included the entry.
+    pub first_size: u64,
+    /// Its note.
+    pub first_note: String,
+    /// Consistency from it to the tree explained against.
+    pub first_consistency: Vec<Hash>,
+    /// The event's credential, if it names one.
+    pub fingerprint: Option<String>,
+    /// Events naming it between its last commitment and the entry.
+    pub between: Vec<u64>,
 }
 
 /// Runs a blocking read on the blocking pool.

@@ -33,6 +33,7 @@ pub(crate) const ALL_CFS: [&str; 12] = [
 
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
 pub(crate) const KEY_POLICY: &[u8] = b"policy";
+pub(crate) const KEY_POLICY_AT: &[u8] = b"policy_at";
 pub(crate) const KEY_LOGGED_AT: &[u8] = b"logged_at";
 pub(crate) const KEY_FROZEN: &[u8] = b"frozen";
 pub(crate) const KEY_WITNESSES: &[u8] = b"witnesses";

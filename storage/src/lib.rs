@@ -18,6 +18,7 @@
 //! | `leaf_index` | leaf hash (32 bytes) | index (u64 BE) of the entry with that leaf hash |
 //! | `search` | term tag (1 byte) ‖ value (UTF-8) ‖ 0x00 ‖ index (u64 BE) | empty |
 //! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
+//! | `meta` | `policy_at` ‖ index (u64 BE) | empty: entry `index` is a policy leaf (stores written before this index have none; the latest policy is under `policy`) |
 //! | `meta` | `logged_at` | `logged_at` of the last entry appended, Unix milliseconds (i64 BE) |
 //! | `meta` | `frozen` | the tree size (u64 BE) the log was frozen at; absent unless frozen, never cleared |
 //! | `map_nodes` | node number (u64 BE), given in the order nodes are made | the node's bytes: its hash input, `0x12 ‖ key ‖ value` (leaf, 65) or `0x13 ‖ bit ‖ left ‖ right` followed by the children's numbers (u64 BE each) (inner, 82), docs/MAP.md "Stored nodes" |

@@ -4,8 +4,8 @@ use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
     ALL_CFS, CF_APPROVAL_USES, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES,
-    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_WITNESSES, decode_u64,
-    entry_key, node_key, term_key, term_prefix,
+    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_POLICY_AT,
+    KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -89,6 +89,8 @@ pub struct AppendBatch {
     /// Uses of approvals: [`approval_use_prefix`](crate::approval_use_prefix),
     /// the approval's digest, and the index of the event that used it.
     pub approval_uses: Vec<(Vec<u8>, Hash, u64)>,
+    /// Index of every policy leaf in the batch.
+    pub policy_leaves: Vec<u64>,
 }
 
 impl AppendBatch {
@@ -141,6 +143,7 @@ impl AppendBatch {
     pub fn push_policy(&mut self, entry: Vec<u8>, canonical: Vec<u8>) -> u64 {
         let index = self.next_index();
         self.policy = Some(PolicyRecord { index, canonical });
+        self.policy_leaves.push(index);
         self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
         self.entries.push(entry);
         index
@@ -412,6 +415,9 @@ impl Store {
             wb.put_cf(meta, KEY_POLICY, v);
         }
         wb.put_cf(meta, KEY_LOGGED_AT, batch.last_logged_at.to_be_bytes());
+        for i in &batch.policy_leaves {
+            wb.put_cf(meta, policy_at_key(*i), []);
+        }
         if let Some(m) = &batch.map {
             self.put_map(&mut wb, m);
         }
@@ -450,6 +456,50 @@ impl Store {
             return self.latest_checkpoint();
         }
         Ok(self.db.get_cf(self.cf(CF_CHECKPOINTS), size.to_be_bytes())?)
+    }
+
+    /// The first checkpoint kept whose tree includes entry `index` (the
+    /// one signed for the batch that appended it, on a store that keeps
+    /// checkpoints by size): its size and note.
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn first_checkpoint_including(&self, index: u64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        let from = (index + 1).to_be_bytes();
+        let it = self
+            .db
+            .iterator_cf(self.cf(CF_CHECKPOINTS), IteratorMode::From(&from, Direction::Forward));
+        for item in it {
+            let (k, v) = item?;
+            if let Ok(size) = <[u8; 8]>::try_from(k.as_ref()) {
+                return Ok(Some((u64::from_be_bytes(size), v.into_vec())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Index of the policy leaf in force for entry `index`: the last one
+    /// at or before it, from the policy-leaf index (`meta` keys
+    /// `policy_at ‖ index`; a store written before that index has only its
+    /// latest policy, [`Store::policy`]).
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn policy_in_force(&self, index: u64) -> Result<Option<u64>, StorageError> {
+        let from = policy_at_key(index);
+        let it = self
+            .db
+            .iterator_cf(self.cf(CF_META), IteratorMode::From(&from, Direction::Reverse));
+        for item in it {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(KEY_POLICY_AT) else {
+                break;
+            };
+            if let Ok(i) = <[u8; 8]>::try_from(rest) {
+                return Ok(Some(u64::from_be_bytes(i)));
+            }
+        }
+        Ok(None)
     }
 
     /// The last policy leaf appended.
@@ -923,6 +973,10 @@ impl Store {
     }
 }
 
+fn policy_at_key(index: u64) -> Vec<u8> {
+    [KEY_POLICY_AT, &index.to_be_bytes()].concat()
+}
+
 fn missing_entry(index: u64) -> StorageError {
     StorageError::Corrupt {
         what: "entries",
@@ -1042,6 +1096,7 @@ mod tests {
                     last_logged_at: i64::try_from(i).unwrap_or(0),
                     map: None,
                     approval_uses: Vec::new(),
+                    policy_leaves: Vec::new(),
                 })
                 .expect("append");
             i += k;

@@ -364,6 +364,67 @@ async fn approvals_are_checked_logged_and_used_once() {
     assert_eq!(logged.as_array().map(Vec::len), Some(2), "{e}");
     assert_eq!(logged[0], a1, "the approval is logged as signed");
     assert_eq!(logged[1], b1);
+    // `provlog explain`: who approved it, what changed, when, and the
+    // credential's state before and after, each checked with the log key.
+    let vkey = s.vkey.to_vkey_string();
+    let (code, out) = run(&[
+        "explain",
+        &index.to_string(),
+        "--url",
+        &s.url,
+        "--log-key",
+        &vkey,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let x: Value = serde_json::from_str(&out).expect("explanation JSON");
+    assert_eq!(x["verified"], true, "{x}");
+    let approvers: Vec<&str> = x["who"]["approvals"]
+        .as_array()
+        .expect("approvals")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["signature_verified"], true, "{a}");
+            a["approval"]["approver"].as_str().expect("approver")
+        })
+        .collect();
+    assert_eq!(approvers, ["alice", "bob"]);
+    assert_eq!(
+        x["who"]["rules"][0], "prod-revocations: 2 approval(s) from security-oncall",
+        "{x}"
+    );
+    assert_eq!(x["what"]["action"], "revoke");
+    assert_eq!(x["state"]["after"]["record"]["state"], "revoked", "{x}");
+    assert!(x["state"]["before"]["record"].is_null(), "never seen before: {x}");
+    assert!(
+        x["when"]["first_checkpoint_size"].as_u64().is_some_and(|n| n > index),
+        "{x}"
+    );
+    let (code, out) = run(&["explain", &index.to_string(), "--url", &s.url, "--log-key", &vkey]);
+    assert_eq!(code, 0, "{out}");
+    for heading in [
+        "WHO APPROVED IT",
+        "WHAT CHANGED",
+        "WHEN",
+        "IDENTITY STATE",
+        "✓ approval \"A-1\" by alice",
+    ] {
+        assert!(out.contains(heading), "{heading} in {out}");
+    }
+    // Under another log's key nothing verifies; a policy leaf is not an event.
+    let other = SignerKey::from_seed("approvals.example/log", ALG_ED25519, [99; 32]).expect("key");
+    let (code, out) = run(&[
+        "explain",
+        &index.to_string(),
+        "--url",
+        &s.url,
+        "--log-key",
+        &other.verifier().to_vkey_string(),
+    ]);
+    assert_ne!(code, 0, "{out}");
+    let (st, r) = get_json(&c, &s.url, "/v1/entries/0/explain").await;
+    assert_eq!(st, 400, "{r}");
+
     // A retry of the same submission is the same entry, not a second use.
     let (st, r) = post(
         &c,

@@ -297,6 +297,23 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
         "{leaf}"
     );
 
+    // `provlog explain` re-evaluates the recorded decision with the state
+    // the policies saw (svc-c's credential revoked before e-8).
+    let (code, out) = crate::common::run(&[
+        "explain",
+        &r["index"].to_string(),
+        "--url",
+        &s.url,
+        "--log-key",
+        &s.vkey.to_vkey_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let x: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(x["who"]["reevaluated"], x["who"]["policy_decision"], "{x}");
+    assert_eq!(x["who"]["reevaluated"]["decision"], "deny", "{x}");
+    assert_eq!(x["state"]["before"]["record"]["state"], "revoked", "{x}");
+
     // A reload with a policy that does not parse is refused, naming the
     // policy's line; the old registry stays in force.
     std::fs::write(
