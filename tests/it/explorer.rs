@@ -226,6 +226,16 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         );
     }
     assert!(dom.contains("svc-explorer-b"), "the decoded entry is shown");
+    // The four audit questions, from GET /v1/entries/4/explain.
+    let list = |marker: &str| -> String {
+        let at = dom.find(marker).unwrap_or_else(|| panic!("no {marker} in:\n{dom}"));
+        dom[at..at + dom[at..].find("</ul>").expect("end of list")].to_owned()
+    };
+    let who = list("id=\"explain-who\"");
+    assert!(who.contains("submitter ") && who.contains("no signed approvals"), "{who}");
+    assert!(dom.contains("Identity state") && dom.contains("before: "), "the credential's state is shown");
+    let checks = list("id=\"explain-checks\"");
+    assert!(checks.contains("data-status=\"verified\"") && !checks.contains("data-status=\"failed\""), "{checks}");
     let dom = load(format!("{}/#/entry/10", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed");
