@@ -123,10 +123,13 @@ fn render(x: &Explanation) -> String {
     }
     let c = &w.claimed;
     if c.approval_id.is_some() || c.approved_by.is_some() || c.scope.is_some() {
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
         let _ = writeln!(
             s,
-            "  the event claims: approval_id {:?}, approved_by {:?}, scope {:?}",
-            c.approval_id, c.approved_by, c.scope
+            "  the event claims: approval_id {}, approved_by {}, scope {}",
+            or_none(&c.approval_id),
+            or_none(&c.approved_by),
+            or_none(&c.scope)
         );
     }
     let _ = writeln!(s, "\nWHAT CHANGED");

@@ -232,10 +232,19 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         dom[at..at + dom[at..].find("</ul>").expect("end of list")].to_owned()
     };
     let who = list("id=\"explain-who\"");
-    assert!(who.contains("submitter ") && who.contains("no signed approvals"), "{who}");
-    assert!(dom.contains("Identity state") && dom.contains("before: "), "the credential's state is shown");
+    assert!(
+        who.contains("submitter ") && who.contains("no signed approvals"),
+        "{who}"
+    );
+    assert!(
+        dom.contains("Identity state") && dom.contains("before: "),
+        "the credential's state is shown"
+    );
     let checks = list("id=\"explain-checks\"");
-    assert!(checks.contains("data-status=\"verified\"") && !checks.contains("data-status=\"failed\""), "{checks}");
+    assert!(
+        checks.contains("data-status=\"verified\"") && !checks.contains("data-status=\"failed\""),
+        "{checks}"
+    );
     let dom = load(format!("{}/#/entry/10", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed");
