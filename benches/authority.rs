@@ -38,6 +38,7 @@ fn event() -> Event {
 fn policies(n: usize, scoped: bool) -> String {
     let mut s = String::from("@id(\"within-scope\")\npermit (principal, action, resource);\n");
     for i in 1..n {
+
         if scoped {
             let p = match i % 3 {
                 0 => format!(
@@ -93,6 +94,31 @@ fn cedar(c: &mut Criterion) {
             b.iter(|| engine.evaluate(black_box(&ev), black_box(&facts)));
         });
     }
+    // 100 policies spread over the seven standard actions (each names one
+    // in its scope, with a per-team condition): an event's slice holds
+    // about a seventh of them.
+    let actions = ["issue", "rotate", "revoke", "bind", "unbind", "grant", "expire"];
+    let mut text = String::from("@id(\"within-scope\")\npermit (principal, action, resource);\n");
+    for i in 1..100 {
+        let a = actions[i % actions.len()];
+        text.push_str(&format!(
+            "@id(\"p{i}\")\nforbid (principal, action == Action::\"{a}\", resource)\nwhen {{ resource.id like \"team{i}/*\" && context.approval_count < 2 }};\n"
+        ));
+    }
+    let engine = Engine::new(&CedarPolicies {
+        policies: text,
+        schema: None,
+    })
+    .expect("policies");
+    let facts = Facts {
+        submitter: "ci",
+        approvals: &[],
+        logged_at_ms: 1_796_292_000_000,
+        credential_state: Some("active"),
+    };
+    g.bench_function(BenchmarkId::from_parameter("100-spread-over-actions"), |b| {
+        b.iter(|| engine.evaluate(black_box(&ev), black_box(&facts)));
+    });
     g.finish();
 }
 

@@ -84,6 +84,10 @@ pub struct Engine {
     actions: Entities,
     ids: Vec<String>,
     authorizer: Authorizer,
+    /// `Submitter`, `Action`, `Target`, parsed once.
+    types: [EntityTypeName; 3],
+    /// [`version`], formatted once.
+    version: String,
     /// Per action, the policies whose action scope can match it.
     slices: std::sync::Mutex<HashMap<String, std::sync::Arc<PolicySet>>>,
 }
@@ -207,6 +211,11 @@ impl Engine {
             actions,
             ids,
             authorizer: Authorizer::new(),
+            types: ["Submitter", "Action", "Target"].map(|t| {
+                // Literal, valid type names: parsing cannot fail.
+                EntityTypeName::from_str(t).unwrap_or_else(|_| unreachable!("{t} is a type name"))
+            }),
+            version: version(),
             slices: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -260,7 +269,7 @@ impl Engine {
     #[must_use]
     pub fn evaluate(&self, event: &Event, facts: &Facts<'_>) -> PolicyDecision {
         let deny = |errored: Vec<String>| PolicyDecision {
-            cedar: version(),
+            cedar: self.version.clone(),
             decision: DecisionResult::Deny,
             policies: Vec::new(),
             errored,
@@ -281,7 +290,7 @@ impl Engine {
                 .collect(),
         );
         PolicyDecision {
-            cedar: version(),
+            cedar: self.version.clone(),
             decision: match response.decision() {
                 Decision::Allow => DecisionResult::Allow,
                 Decision::Deny => DecisionResult::Deny,
@@ -292,16 +301,12 @@ impl Engine {
     }
 
     fn request(&self, e: &Event, f: &Facts<'_>) -> Result<(Request, Entities, EntityUid), String> {
-        let uid = |ty: &str, id: &str| -> Result<EntityUid, String> {
-            Ok(EntityUid::from_type_name_and_id(
-                EntityTypeName::from_str(ty).map_err(|e| e.to_string())?,
-                EntityId::new(id),
-            ))
-        };
+        let uid = |ty: &EntityTypeName, id: &str| EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id));
         let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
-        let principal = uid("Submitter", f.submitter)?;
-        let action = uid("Action", &e.action)?;
-        let resource = uid("Target", &e.target.id)?;
+        let [sub_t, act_t, tgt_t] = &self.types;
+        let principal = uid(sub_t, f.submitter);
+        let action = uid(act_t, &e.action);
+        let resource = uid(tgt_t, &e.target.id);
         let mut target = HashMap::from([
             ("id".to_owned(), s(&e.target.id)),
             ("type".to_owned(), s(&e.target.kind)),
@@ -318,11 +323,11 @@ impl Engine {
             .map_err(|e| e.to_string())?,
             Entity::new(resource.clone(), target, HashSet::new()).map_err(|e| e.to_string())?,
         ];
-        let entities = self
-            .actions
-            .clone()
-            .add_entities(entities, self.schema.as_ref())
-            .map_err(|e| e.to_string())?;
+        let entities = match &self.schema {
+            None => Entities::from_entities(entities, None),
+            Some(schema) => self.actions.clone().add_entities(entities, Some(schema)),
+        }
+        .map_err(|e| e.to_string())?;
         let set = |items: BTreeSet<&str>| RestrictedExpression::new_set(items.into_iter().map(s));
         let approvers: BTreeSet<&str> = f.approvals.iter().map(|(a, _)| a.approval.approver.as_str()).collect();
         let groups: BTreeSet<&str> = f
