@@ -11,6 +11,7 @@ use provlog_proto::event::Event;
 use provlog_proto::policy::{Policy, Registry, SubmitterPolicy};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::json;
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 const ORIGIN: &str = "bench.example/log";
@@ -38,7 +39,6 @@ fn event() -> Event {
 fn policies(n: usize, scoped: bool) -> String {
     let mut s = String::from("@id(\"within-scope\")\npermit (principal, action, resource);\n");
     for i in 1..n {
-
         if scoped {
             let p = match i % 3 {
                 0 => format!(
@@ -101,9 +101,10 @@ fn cedar(c: &mut Criterion) {
     let mut text = String::from("@id(\"within-scope\")\npermit (principal, action, resource);\n");
     for i in 1..100 {
         let a = actions[i % actions.len()];
-        text.push_str(&format!(
-            "@id(\"p{i}\")\nforbid (principal, action == Action::\"{a}\", resource)\nwhen {{ resource.id like \"team{i}/*\" && context.approval_count < 2 }};\n"
-        ));
+        let _ = writeln!(
+            text,
+            "@id(\"p{i}\")\nforbid (principal, action == Action::\"{a}\", resource)\nwhen {{ resource.id like \"team{i}/*\" && context.approval_count < 2 }};"
+        );
     }
     let engine = Engine::new(&CedarPolicies {
         policies: text,
