@@ -120,6 +120,24 @@ fn cedar(c: &mut Criterion) {
     g.bench_function(BenchmarkId::from_parameter("100-spread-over-actions"), |b| {
         b.iter(|| engine.evaluate(black_box(&ev), black_box(&facts)));
     });
+    // The worst case: 100 policies with no scope and no leading
+    // `resource.id like` test, so every condition must run.
+    let mut text = String::from("@id(\"within-scope\")\npermit (principal, action, resource);\n");
+    for i in 1..100 {
+        let _ = writeln!(
+            text,
+            "@id(\"p{i}\")\nforbid (principal, action, resource)\nwhen {{ context.approval_count > {} && context.actor.id like \"team{i}/*\" }};",
+            100 + i
+        );
+    }
+    let engine = Engine::new(&CedarPolicies {
+        policies: text,
+        schema: None,
+    })
+    .expect("policies");
+    g.bench_function(BenchmarkId::from_parameter("100-unguarded"), |b| {
+        b.iter(|| engine.evaluate(black_box(&ev), black_box(&facts)));
+    });
     g.finish();
 }
 

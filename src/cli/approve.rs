@@ -2,8 +2,8 @@
 //! the log's origin is asked for).
 
 use crate::util::keyfile;
-use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use anyhow::{Context, Result};
+use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -120,29 +120,4 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     crate::util::output::out(&text)?;
     Ok(())
-}
-
-/// Reads signed approvals from files (each one JSON document), checked.
-///
-/// # Errors
-/// An unreadable file or a malformed approval.
-pub(super) fn read_approvals(files: &[PathBuf]) -> Result<Option<Value>> {
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let mut out = Vec::with_capacity(files.len());
-    for p in files {
-        let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        let v = provlog_proto::json::parse_strict(&text).with_context(|| format!("{}: not JSON", p.display()))?;
-        provlog_proto::approval::SignedApproval::from_value(&v).with_context(|| format!("{}", p.display()))?;
-        out.push(v);
-    }
-    if out.len() > provlog_proto::approval::MAX_APPROVALS {
-        bail!(
-            "{} approvals given; a submission carries at most {}",
-            out.len(),
-            provlog_proto::approval::MAX_APPROVALS
-        );
-    }
-    Ok(Some(Value::Array(out)))
 }

@@ -203,7 +203,7 @@ fn read_events(a: &SignArgs) -> Result<Vec<Value>> {
 fn signed(a: &SignArgs, origin: Option<&str>) -> Result<Vec<Value>> {
     let key: SignerKey = keyfile::read_signer(&a.key)?;
     let submitter = a.submitter.clone().unwrap_or_else(|| key.name().to_owned());
-    let approvals = super::approve::read_approvals(&a.approvals)?;
+    let approvals = read_approvals(&a.approvals)?;
     read_events(a)?
         .iter()
         .enumerate()
@@ -374,4 +374,29 @@ async fn post_with_retries(client: &reqwest::Client, url: &str, s: &Value) -> Re
         delay = delay.saturating_mul(2);
     }
     bail!("POST {url}: no attempts made")
+}
+
+/// Reads signed approvals from files (each one JSON document), checked.
+///
+/// # Errors
+/// An unreadable file or a malformed approval.
+pub(super) fn read_approvals(files: &[PathBuf]) -> Result<Option<Value>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for p in files {
+        let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let v = provlog_proto::json::parse_strict(&text).with_context(|| format!("{}: not JSON", p.display()))?;
+        provlog_proto::approval::SignedApproval::from_value(&v).with_context(|| format!("{}", p.display()))?;
+        out.push(v);
+    }
+    if out.len() > provlog_proto::approval::MAX_APPROVALS {
+        bail!(
+            "{} approvals given; a submission carries at most {}",
+            out.len(),
+            provlog_proto::approval::MAX_APPROVALS
+        );
+    }
+    Ok(Some(Value::Array(out)))
 }
