@@ -387,34 +387,14 @@ impl Auditor {
                     u.check(self.uses.get(&(u.approver.clone(), u.id.clone())).copied())
                         .map_err(approval)?;
                 }
-                let computed = reg.engine().map(|engine| {
-                    let groups: Vec<(&crate::approval::SignedApproval, &[String])> = e
-                        .approvals
-                        .iter()
-                        .map(|a| {
-                            let g = reg
-                                .approver(&a.approval.approver)
-                                .map_or(&[][..], |ap| &ap.policy.groups[..]);
-                            (a, g)
-                        })
-                        .collect();
-                    let state = e
-                        .event
-                        .event
-                        .credential
-                        .as_ref()
-                        .and_then(|c| self.ledger.record(&c.fingerprint))
-                        .map(|r| r.state.as_str());
-                    engine.evaluate(
-                        &e.event.event,
-                        &crate::cedar::Facts {
-                            submitter: &e.submitter,
-                            approvals: &groups,
-                            logged_at_ms: now,
-                            credential_state: state,
-                        },
-                    )
-                });
+                let state = e
+                    .event
+                    .event
+                    .credential
+                    .as_ref()
+                    .and_then(|c| self.ledger.record(&c.fingerprint))
+                    .map(|r| r.state.as_str());
+                let computed = reg.decide(&e.submitter, &e.event.event, &e.approvals, now, state);
                 let decision = |reason: String| Finding::PolicyDecision {
                     index,
                     policy_index,

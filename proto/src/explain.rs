@@ -5,7 +5,7 @@
 //! with nothing but the log's key ([`explain`]).
 
 use crate::approval;
-use crate::cedar::{Facts, PolicyDecision};
+use crate::cedar::PolicyDecision;
 use crate::credential::{CredentialAnswer, Requirements};
 use crate::event::{Authority, Credential, Event, Target};
 use crate::leaf::{EventLeaf, Leaf};
@@ -406,29 +406,12 @@ pub fn explain(ev: &Evidence, log_key: &VerifierKey) -> Result<Explanation, Expl
     }
     // The policy decision, re-evaluated with the state before.
     if let Ok(reg) = &registry
-        && let Some(engine) = reg.engine()
+        && reg.engine().is_some()
     {
         if ev.between.is_empty() && (fp.is_none() || before_state.is_some()) {
-            let groups: Vec<(&approval::SignedApproval, &[String])> = e
-                .approvals
-                .iter()
-                .map(|a| {
-                    (
-                        a,
-                        reg.approver(&a.approval.approver)
-                            .map_or(&[][..], |p| &p.policy.groups[..]),
-                    )
-                })
-                .collect();
-            let d = engine.evaluate(
-                event,
-                &Facts {
-                    submitter: &e.submitter,
-                    approvals: &groups,
-                    logged_at_ms: logged_ms,
-                    credential_state: before_state.flatten(),
-                },
-            );
+            let d = reg
+                .decide(&e.submitter, event, &e.approvals, logged_ms, before_state.flatten())
+                .unwrap_or_else(|| unreachable!("the registry has an engine"));
             let same = e.policy_decision.as_ref() == Some(&d);
             check(
                 "re-evaluating the registry's Cedar policies gives the decision the log recorded",

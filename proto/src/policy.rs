@@ -402,6 +402,42 @@ impl Registry {
         })
     }
 
+    /// The log's decision for `event` by `submitter`, carrying `approvals`
+    /// (already checked), logged at `logged_at_ms`, with its credential in
+    /// state `credential_state` before it: what the registry's Cedar
+    /// policies decide, each approval counted with its approver's groups;
+    /// `None` when the registry has no policies. The sequencer, `audit`
+    /// and `explain` all decide through here.
+    #[must_use]
+    pub fn decide(
+        &self,
+        submitter: &str,
+        event: &Event,
+        approvals: &[crate::approval::SignedApproval],
+        logged_at_ms: i64,
+        credential_state: Option<&str>,
+    ) -> Option<crate::cedar::PolicyDecision> {
+        let engine = self.engine()?;
+        let groups: Vec<(&crate::approval::SignedApproval, &[String])> = approvals
+            .iter()
+            .map(|a| {
+                let g = self
+                    .approver(&a.approval.approver)
+                    .map_or(&[][..], |ap| &ap.policy.groups[..]);
+                (a, g)
+            })
+            .collect();
+        Some(engine.evaluate(
+            event,
+            &crate::cedar::Facts {
+                submitter,
+                approvals: &groups,
+                logged_at_ms,
+                credential_state,
+            },
+        ))
+    }
+
     /// The Cedar policies every event must satisfy, if the registry has any.
     #[must_use]
     pub fn engine(&self) -> Option<&Engine> {

@@ -6,7 +6,7 @@
 //! concurrent submissions of the same approval), and `provlog audit`
 //! re-checks it all from the log alone.
 
-use crate::common::{BIN, Server, client, get_json, post, run, write_key};
+use crate::common::{Server, client, get_json, now_plus, post, run, write_key};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};
 
@@ -88,14 +88,6 @@ fn start(dir: &std::path::Path, k: &Keys) -> Server {
     )
 }
 
-fn now_plus(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    provlog_proto::time::format_millis(i64::try_from(now).expect("ms") + ms).expect("time")
-}
-
 /// An approval by `approver` delegating `action` on `target` to `ci`,
 /// valid from ten minutes ago for an hour.
 fn approval(id: &str, approver: &str, action: &str, target: &str) -> Value {
@@ -145,35 +137,19 @@ fn submission(k: &Keys, ev: &Value, approvals: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&s).expect("json")
 }
 
-async fn size(s: &Server) -> u64 {
-    let (st, log) = get_json(&client(), &s.url, "/v1/log").await;
-    assert_eq!(st, 200, "{log}");
-    log["tree_size"].as_u64().expect("tree_size")
-}
-
 /// Posts `body` and checks that it was refused with `status` and `code`
 /// and that the tree did not grow.
 async fn refused(s: &Server, body: Vec<u8>, status: u16, code: &str) -> Value {
-    let before = size(s).await;
+    let before = s.tree_size().await;
     let (st, r) = post(&client(), &s.url, "/v1/entries", body).await;
     assert_eq!((st, r["error"]["code"].as_str()), (status, Some(code)), "{r}");
     assert!(r["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
     assert_eq!(
-        size(s).await,
+        s.tree_size().await,
         before,
         "a refused submission never reaches the tree: {r}"
     );
     r
-}
-
-fn audit(s: &Server) -> (bool, String) {
-    let o = std::process::Command::new(BIN)
-        .args(["audit", "--url", &s.url, "--log-key", &s.vkey.to_vkey_string()])
-        .output()
-        .expect("audit");
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,7 +486,7 @@ async fn approvals_are_checked_logged_and_used_once() {
     }
 
     // Uses are durable: after a restart the spent approvals stay spent.
-    let (ok, out) = audit(&s);
+    let (ok, out) = s.audit();
     assert!(ok, "the audit re-checks every approval from the log: {out}");
     s.stop();
     let s = start(dir.path(), &k);
@@ -521,7 +497,7 @@ async fn approvals_are_checked_logged_and_used_once() {
         "approval_used_up",
     )
     .await;
-    let (ok, out) = audit(&s);
+    let (ok, out) = s.audit();
     assert!(ok, "{out}");
 }
 
@@ -563,6 +539,6 @@ async fn concurrent_submissions_use_an_approval_exactly_max_uses_times() {
         }
         assert_eq!((created, spent), (uses, 24 - uses), "{id}");
     }
-    let (ok, out) = audit(&s);
+    let (ok, out) = s.audit();
     assert!(ok, "{out}");
 }

@@ -6,7 +6,7 @@
 //! under the policies in force at its index and reaches the log's
 //! decisions. Against the real binary on loopback.
 
-use crate::common::{BIN, Server, client, fingerprint_of, get_json, post};
+use crate::common::{Server, client, fingerprint_of, get_json, now_plus, post};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -67,14 +67,6 @@ fn config(ci: &SignerKey, approvers: &[&SignerKey], policies_file: &str) -> Stri
     s + &format!("\n[cedar]\npolicies_file = \"{policies_file}\"\n")
 }
 
-fn now_plus(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    provlog_proto::time::format_millis(i64::try_from(now).expect("ms") + ms).expect("time")
-}
-
 fn approval(id: &str, by: &SignerKey, action: &str, target: &str) -> Value {
     let a = json!({
         "id": id, "approver": by.name(), "submitter": "ci", "actions": [action], "target": target,
@@ -105,26 +97,10 @@ fn body(ci: &SignerKey, ev: &Value, approvals: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&s).expect("json")
 }
 
-async fn size(s: &Server) -> u64 {
-    let (st, log) = get_json(&client(), &s.url, "/v1/log").await;
-    assert_eq!(st, 200, "{log}");
-    log["tree_size"].as_u64().expect("tree_size")
-}
-
 async fn entry(s: &Server, index: u64) -> Value {
     let (st, e) = get_json(&client(), &s.url, &format!("/v1/entries/{index}")).await;
     assert_eq!(st, 200, "{e}");
     e["decoded"].clone()
-}
-
-fn audit(s: &Server) -> (bool, String) {
-    let o = std::process::Command::new(BIN)
-        .args(["audit", "--url", &s.url, "--log-key", &s.vkey.to_vkey_string()])
-        .output()
-        .expect("audit");
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
 }
 
 async fn reload(s: &Server) -> (u16, Value) {
@@ -179,7 +155,7 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
 
     // Denied by a forbid: 403 naming the policy; nothing appended.
     let one = approval("A-1", &alice, "revoke", "prod/db");
-    let before = size(&s).await;
+    let before = s.tree_size().await;
     let (st, r) = post(
         &c,
         &s.url,
@@ -199,7 +175,7 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
             .contains("prod-revocations-need-two"),
         "{r}"
     );
-    assert_eq!(size(&s).await, before);
+    assert_eq!(s.tree_size().await, before);
     // With two approvers it is allowed (and the approvals are spent only now).
     let two = [one, approval("B-1", &bob, "revoke", "prod/db")];
     let (st, r) = post(
@@ -217,7 +193,7 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
         ("e-3", json!({"result": "allow", "policy_id": "rot-90d"})),
         ("e-4", json!({"result": "deny"})),
     ] {
-        let before = size(&s).await;
+        let before = s.tree_size().await;
         let (st, r) = post(
             &c,
             &s.url,
@@ -230,7 +206,7 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
             (403, Some("decision_mismatch")),
             "{r}"
         );
-        assert_eq!(size(&s).await, before);
+        assert_eq!(s.tree_size().await, before);
     }
     // A claimed policy id that did determine it is fine.
     let (st, r) = post(
@@ -374,7 +350,7 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
         logged.extend(t.await.expect("task"));
     }
     // The new policy leaf: every frozen-target event after it was refused.
-    let n = size(&s).await;
+    let n = s.tree_size().await;
     let mut policy_at = None;
     for i in (0..n).rev() {
         if entry(&s, i).await["kind"] == "policy" {
@@ -397,6 +373,6 @@ async fn the_log_enforces_and_records_cedar_decisions_and_audit_reaches_the_same
         "no frozen-target event is logged after the freeze took effect at {policy_at}"
     );
     // The auditor re-evaluates every event and reaches the log's decisions.
-    let (ok, out) = audit(&s);
+    let (ok, out) = s.audit();
     assert!(ok, "{out}");
 }

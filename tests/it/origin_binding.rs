@@ -4,7 +4,7 @@
 //! signatures cover the log's origin; a log with `require_origin_binding`
 //! refuses version 1. Against the real binary, three logs on loopback.
 
-use crate::common::{BIN, Server, client, event, get_json, post, submission, write_key};
+use crate::common::{Server, client, event, post, submission, write_key};
 use provlog_tlog::keys::{ALG_ED25519, SignerKey};
 use serde_json::Value;
 
@@ -26,22 +26,6 @@ fn start(dir: &std::path::Path, name: &str, origin: &str, ci: &SignerKey, extra:
 fn for_log(key: &SignerKey, e: &Value, origin: &str) -> Vec<u8> {
     let s = provlog_proto::submission::sign_for_log(e, key.name(), key, origin).expect("sign");
     serde_json::to_vec(&s).expect("json")
-}
-
-async fn size(s: &Server) -> u64 {
-    let (st, log) = get_json(&client(), &s.url, "/v1/log").await;
-    assert_eq!(st, 200, "{log}");
-    log["tree_size"].as_u64().expect("tree_size")
-}
-
-fn audit(s: &Server) -> (bool, String) {
-    let o = std::process::Command::new(BIN)
-        .args(["audit", "--url", &s.url, "--log-key", &s.vkey.to_vkey_string()])
-        .output()
-        .expect("audit");
-    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +51,7 @@ async fn an_event_signed_for_one_log_is_refused_by_another() {
     let (st, r) = post(&c, &b.url, "/v1/entries", v1.clone()).await;
     assert_eq!(st, 201, "a log without the requirement keeps accepting version 1: {r}");
     // …and refused, with nothing appended, by a log that requires binding.
-    let before = size(&strict).await;
+    let before = strict.tree_size().await;
     let (st, r) = post(&c, &strict.url, "/v1/entries", v1).await;
     assert_eq!(
         (st, r["error"]["code"].as_str()),
@@ -82,7 +66,7 @@ async fn an_event_signed_for_one_log_is_refused_by_another() {
         "the error names the origin to sign: {r}"
     );
     assert_eq!(
-        size(&strict).await,
+        strict.tree_size().await,
         before,
         "a refused submission never reaches the tree"
     );
@@ -93,10 +77,10 @@ async fn an_event_signed_for_one_log_is_refused_by_another() {
     let (st, r) = post(&c, &a.url, "/v1/entries", v2.clone()).await;
     assert_eq!(st, 201, "{r}");
     for other in [&b, &strict] {
-        let before = size(other).await;
+        let before = other.tree_size().await;
         let (st, r) = post(&c, &other.url, "/v1/entries", v2.clone()).await;
         assert_eq!((st, r["error"]["code"].as_str()), (401, Some("bad_signature")), "{r}");
-        assert_eq!(size(other).await, before);
+        assert_eq!(other.tree_size().await, before);
     }
     // The same through the batch endpoint.
     let batch = serde_json::to_vec(&serde_json::json!({
@@ -140,7 +124,7 @@ async fn an_event_signed_for_one_log_is_refused_by_another() {
     // Auditors re-verify every signature with the log's origin: version 1
     // and version 2 leaves alike.
     for s in [&a, &b, &strict] {
-        let (ok, out) = audit(s);
+        let (ok, out) = s.audit();
         assert!(ok, "{out}");
     }
 }

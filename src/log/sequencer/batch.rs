@@ -25,8 +25,8 @@ use super::approvals::ApprovalUses;
 use super::committer::{CommitParts, Waiter};
 use super::credentials::Credentials;
 use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
-use provlog_proto::approval::{self, ApprovalUse, SignedApproval};
-use provlog_proto::cedar::{self, Facts, PolicyDecision};
+use provlog_proto::approval::{self, ApprovalUse};
+use provlog_proto::cedar::{self, PolicyDecision};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
 use provlog_proto::ledger::RecordState;
 use provlog_proto::policy::Registry;
@@ -480,33 +480,23 @@ impl Assembler {
             &mut |i, a, k| e.approval_keys.get(i) == Some(k) || a.verify(k, origin),
         )
         .map_err(SeqError::Approval)?;
-        let Some(engine) = reg.engine() else {
+        if reg.engine().is_none() {
             return Ok((uses, None));
-        };
+        }
         let event = &sub.event.event;
         let state = match &event.credential {
             Some(c) => self.credentials.state_of(store, &c.fingerprint)?,
             None => None,
         };
-        let groups: Vec<(&SignedApproval, &[String])> = sub
-            .approvals
-            .iter()
-            .map(|a| {
-                let g = reg
-                    .approver(&a.approval.approver)
-                    .map_or(&[][..], |ap| &ap.policy.groups[..]);
-                (a, g)
-            })
-            .collect();
-        let decision = engine.evaluate(
+        let Some(decision) = reg.decide(
+            &sub.submitter,
             event,
-            &Facts {
-                submitter: &sub.submitter,
-                approvals: &groups,
-                logged_at_ms: now,
-                credential_state: state.map(RecordState::as_str),
-            },
-        );
+            &sub.approvals,
+            now,
+            state.map(RecordState::as_str),
+        ) else {
+            return Ok((uses, None));
+        };
         cedar::check_claim(event, &decision).map_err(SeqError::Decision)?;
         Ok((uses, Some(decision)))
     }

@@ -75,3 +75,12 @@ pub(crate) fn verify_credential_with(
         },
     )
 }
+
+/// The RFC 3339 time `ms` milliseconds from now.
+pub(crate) fn now_plus(ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    provlog_proto::time::format_millis(i64::try_from(now).expect("ms") + ms).expect("time")
+}

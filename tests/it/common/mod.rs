@@ -23,7 +23,9 @@ mod server;
 mod static_log;
 mod witness;
 
-pub(crate) use events::{event, fingerprint_of, raw_submission, submission, verify_credential, verify_credential_with};
+pub(crate) use events::{
+    event, fingerprint_of, now_plus, raw_submission, submission, verify_credential, verify_credential_with,
+};
 pub(crate) use http::{
     checkpoint, client, get, get_json, plain_event, post, raw, submit_many, submit_many_plain, wait_log,
 };

@@ -157,6 +157,25 @@ impl Server {
         SignerKey::parse(text.trim()).expect("dev key")
     }
 
+    /// Runs `provlog audit` against this log with its key: whether it found
+    /// nothing, and its stdout and stderr.
+    pub(crate) fn audit(&self) -> (bool, String) {
+        let o = Command::new(BIN)
+            .args(["audit", "--url", &self.url, "--log-key", &self.vkey.to_vkey_string()])
+            .output()
+            .expect("audit");
+        let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&o.stderr));
+        (o.status.success(), text)
+    }
+
+    /// The log's tree size (`GET /v1/log`).
+    pub(crate) async fn tree_size(&self) -> u64 {
+        let (st, log) = super::get_json(&super::client(), &self.url, "/v1/log").await;
+        assert_eq!(st, 200, "{log}");
+        log["tree_size"].as_u64().expect("tree_size")
+    }
+
     /// SIGKILL.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
