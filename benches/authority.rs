@@ -155,6 +155,8 @@ fn approvals(c: &mut Criterion) {
             systems: None,
             not_before: None,
             not_after: None,
+            sequenced: false,
+            heartbeat_interval_seconds: None,
         }],
         approvers: keys
             .iter()

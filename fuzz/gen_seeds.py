@@ -266,6 +266,13 @@ def json_seeds():
     add("submission", "approvals-sub", json.dumps({
         "event": leaf["event"], "submitter": "ci", "signature": leaf["signature"], "signature_version": 2,
         "approvals": leaf["approvals"]}, separators=(",", ":"), ensure_ascii=False))
+    # A heartbeat submission and leaf (docs/CHAINS.md; signature bytes are
+    # not checked by the target).
+    hb = '{"actions":2,"prev":"%s","sent_at":"2026-12-03T10:00:00Z","seq":3}' % b64(bytes(32))
+    add("submission", "heartbeat-sub", '{"heartbeat":%s,"signature":"%s","submitter":"ci"}' % (hb, b64(bytes(64))))
+    add("submission", "heartbeat-leaf",
+        '{"heartbeat":%s,"kind":"heartbeat","logged_at":"2026-12-03T10:00:00.000Z","signature":"%s",'
+        '"submitter":"ci","v":1}' % (hb, b64(bytes(64))))
     add("submission", "policy-leaf",
         '{"kind":"policy","logged_at":"2026-11-25T00:00:00.000Z","policy":{"submitters":[{"actions":["*"],'
         '"id":"dev","key":"%s","targets":["*"]}]},"v":1}' % DEV.vkey())

@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(ev.approvals, sub.approvals, "leaf approvals differ from submission");
                 assert_eq!(ev.logged_at, LOGGED_AT);
             }
-            Ok(Leaf::Policy(_) | Leaf::State(_)) => panic!("an event leaf parsed as another kind"),
+            Ok(Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_)) => panic!("an event leaf parsed as another kind"),
             Err(e) => panic!(
                 "leaf rendered from an accepted submission does not parse: {e}\nleaf: {}",
                 String::from_utf8_lossy(&rendered)
@@ -45,9 +45,25 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // A heartbeat accepted at the API becomes a leaf that parses back to it.
+    if let Ok(h) = provlog_proto::chain::HeartbeatSubmission::parse(data) {
+        let rendered = h.leaf.render("2026-11-25T00:00:00.000Z");
+        match Leaf::parse(&rendered) {
+            Ok(Leaf::Heartbeat(l)) => {
+                assert_eq!(l.heartbeat, h.heartbeat);
+                assert_eq!((l.submitter.as_str(), l.signature), (h.submitter.as_str(), h.signature));
+            }
+            other => panic!("heartbeat leaf does not parse back: {other:?}"),
+        }
+    }
+
     if let Ok(leaf) = Leaf::parse(data) {
         let _ = leaf.logged_at();
         Leaf::to_value(data).expect("to_value of an accepted leaf");
+        if let Leaf::Heartbeat(h) = &leaf {
+            let t = provlog_proto::chain::HeartbeatLeafTemplate::new(&h.heartbeat, &h.submitter, &h.signature);
+            assert_eq!(t.render(&h.logged_at), data, "accepted heartbeat leaf is not what the template renders");
+        }
         if let Leaf::Event(ev) = &leaf {
             let t = EventLeafTemplate::with_approvals(
                 &ev.event.jcs,

@@ -30,6 +30,13 @@ pub enum Audited {
         /// Its map root.
         map_root: provlog_tlog::merkle::Hash,
     },
+    /// A heartbeat that joined its submitter's chain.
+    Heartbeat {
+        /// Its submitter.
+        submitter: String,
+        /// Its `seq`.
+        seq: u64,
+    },
     /// An event that was authorized.
     Event {
         /// Its submitter.
@@ -149,6 +156,69 @@ pub enum Finding {
         /// The rule broken.
         err: crate::ledger::OwnershipError,
     },
+    /// The entry does not join its submitter's chain (a gap, a repeat, a
+    /// fork, a missing or unexpected `seq`): a log sequences none such.
+    #[error("entry {index}: {err}")]
+    Chain {
+        /// Entry index.
+        index: u64,
+        /// The rule broken.
+        err: crate::chain::ChainError,
+    },
+    /// A heartbeat's claimed count of actions is not the number of the
+    /// submitter's events since its previous heartbeat: by its own word,
+    /// the submitter did something it did not log (or logged something it
+    /// did not count).
+    #[error(
+        "entry {index}: heartbeat seq {seq} of {submitter:?} claims {claimed} action(s) since its previous heartbeat; \
+         the log holds {logged}"
+    )]
+    HeartbeatCount {
+        /// Entry index.
+        index: u64,
+        /// The submitter.
+        submitter: String,
+        /// The heartbeat's `seq`.
+        seq: u64,
+        /// What it claims.
+        claimed: u64,
+        /// Events of the submitter between it and its previous heartbeat.
+        logged: u64,
+    },
+    /// A required heartbeat came later than the registry's interval after
+    /// the previous one (or the registration).
+    #[error(
+        "entry {index}: heartbeat seq {seq} of {submitter:?} came {gap_ms} ms after {since}, \
+         over its interval of {interval_seconds} s"
+    )]
+    HeartbeatLate {
+        /// Entry index.
+        index: u64,
+        /// The submitter.
+        submitter: String,
+        /// The heartbeat's `seq`.
+        seq: u64,
+        /// `logged_at` of the previous heartbeat (or of the registration).
+        since: String,
+        /// Milliseconds between the two.
+        gap_ms: i64,
+        /// The interval in force.
+        interval_seconds: u64,
+    },
+}
+
+/// A sequenced submitter whose required heartbeat is overdue at a time
+/// ([`Auditor::overdue_heartbeats`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Overdue {
+    /// The submitter.
+    pub submitter: String,
+    /// `logged_at` of its last heartbeat (or of its registration).
+    pub since: String,
+    /// The interval in force (seconds).
+    pub interval_seconds: u64,
+    /// Its chain head.
+    pub seq: u64,
 }
 
 /// Evidence that a log committed to a credential map its own entries do
@@ -227,6 +297,10 @@ pub struct AuditorState {
     /// digest, uses). Absent in states saved before approvals.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approval_uses: Vec<(String, String, String, u64)>,
+    /// Every sequenced submitter's chain head (absent in states saved
+    /// before chains).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chains: Vec<crate::chain::ChainRecord>,
 }
 
 /// Replays entries in index order, for the log whose checkpoint origin it
@@ -270,6 +344,7 @@ impl Auditor {
                 v.sort();
                 v
             },
+            chains: self.ledger.chains(),
         }
     }
 
@@ -293,7 +368,11 @@ impl Auditor {
                 .transpose()?,
             last_logged_at: state.last_logged_at,
             // Full needs 2^32 credentials: not a state anyone saved.
-            ledger: crate::ledger::Ledger::from_records(state.credentials).unwrap_or_default(),
+            ledger: {
+                let mut l = crate::ledger::Ledger::from_records(state.credentials).unwrap_or_default();
+                let _ = l.set_chains(state.chains);
+                l
+            },
             uses: state
                 .approval_uses
                 .into_iter()
@@ -306,6 +385,40 @@ impl Auditor {
     #[must_use]
     pub const fn next_index(&self) -> u64 {
         self.next
+    }
+
+    /// The sequenced submitters of the registry in force whose required
+    /// heartbeat is overdue at `now_ms`: more than their interval since
+    /// their last heartbeat (or their registration) as replayed so far.
+    #[must_use]
+    pub fn overdue_heartbeats(&self, now_ms: i64) -> Vec<Overdue> {
+        let Some((_, reg)) = &self.registry else {
+            return Vec::new();
+        };
+        let mut out: Vec<Overdue> = reg
+            .policy()
+            .submitters
+            .iter()
+            .filter(|s| s.sequenced)
+            .filter_map(|s| {
+                let interval = s.heartbeat_interval_seconds?;
+                let c = self.ledger.chain(&s.id)?;
+                let since = c
+                    .heartbeat
+                    .as_ref()
+                    .map_or(c.registered_at.clone(), |m| m.logged_at.clone());
+                let last = time::parse_millis(&since).ok()?;
+                let limit = i64::try_from(interval.saturating_mul(1000)).unwrap_or(i64::MAX);
+                (now_ms.saturating_sub(last) > limit).then(|| Overdue {
+                    submitter: s.id.clone(),
+                    since,
+                    interval_seconds: interval,
+                    seq: c.seq,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.submitter.cmp(&b.submitter));
+        out
     }
 
     /// Audits the next entry.
@@ -346,8 +459,73 @@ impl Auditor {
             Leaf::Policy(p) => {
                 let n = p.policy.submitters.len();
                 let reg = Registry::new(p.policy).map_err(|err| Finding::BadPolicy { index, err })?;
+                self.ledger.register_chains(reg.policy(), index, &p.logged_at, entry);
                 self.registry = Some((index, reg));
                 Ok(Audited::Policy { submitters: n })
+            }
+            Leaf::Heartbeat(h) => {
+                let Some((policy_index, reg)) = &self.registry else {
+                    return Err(Finding::NoPolicy(index));
+                };
+                let policy_index = *policy_index;
+                let s = reg.submitter(&h.submitter).map_err(|err| Finding::Scope {
+                    index,
+                    policy_index,
+                    err,
+                })?;
+                if !h.verify(&s.key, &self.origin) {
+                    return Err(Finding::Signature {
+                        index,
+                        policy_index,
+                        submitter: h.submitter.clone(),
+                    });
+                }
+                let chain = |err| Finding::Chain { index, err };
+                if !s.policy.sequenced {
+                    return Err(chain(crate::chain::ChainError::NotSequenced(h.submitter.clone())));
+                }
+                let interval = s.policy.heartbeat_interval_seconds;
+                let before = self
+                    .ledger
+                    .chain(&h.submitter)
+                    .cloned()
+                    .ok_or_else(|| chain(crate::chain::ChainError::NotSequenced(h.submitter.clone())))?;
+                self.ledger
+                    .advance_chain(&h.submitter, &h.heartbeat.link(), index, entry, Some(&h.logged_at))
+                    .map_err(chain)?;
+                let seq = h.heartbeat.seq;
+                if let Some((claimed, logged)) = crate::chain::count_mismatch(&before, &h.heartbeat) {
+                    return Err(Finding::HeartbeatCount {
+                        index,
+                        submitter: h.submitter.clone(),
+                        seq,
+                        claimed,
+                        logged,
+                    });
+                }
+                if let Some(interval_seconds) = interval {
+                    let since = before
+                        .heartbeat
+                        .as_ref()
+                        .map_or(before.registered_at.clone(), |m| m.logged_at.clone());
+                    let gap_ms = time::parse_millis(&h.logged_at)
+                        .unwrap_or(0)
+                        .saturating_sub(time::parse_millis(&since).unwrap_or(0));
+                    if gap_ms > i64::try_from(interval_seconds.saturating_mul(1000)).unwrap_or(i64::MAX) {
+                        return Err(Finding::HeartbeatLate {
+                            index,
+                            submitter: h.submitter.clone(),
+                            seq,
+                            since,
+                            gap_ms,
+                            interval_seconds,
+                        });
+                    }
+                }
+                Ok(Audited::Heartbeat {
+                    submitter: h.submitter.clone(),
+                    seq,
+                })
             }
             Leaf::Event(e) => {
                 let Some((policy_index, reg)) = &self.registry else {
@@ -430,9 +608,39 @@ impl Auditor {
                         ));
                     }
                 }
+                let chain = |err| Finding::Chain { index, err };
+                let link = e.event.event.link();
+                match (s.policy.sequenced, &link) {
+                    (false, None) => {}
+                    (false, Some(_)) => {
+                        return Err(chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())));
+                    }
+                    (true, link) => {
+                        let cur = self
+                            .ledger
+                            .chain(&e.submitter)
+                            .ok_or_else(|| chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())))?;
+                        let Some(l) = link else {
+                            let want = cur.next();
+                            return Err(chain(crate::chain::ChainError::Required {
+                                submitter: e.submitter.clone(),
+                                expected: crate::chain::Expected {
+                                    seq: want.seq,
+                                    prev: provlog_tlog::b64::encode(want.prev),
+                                },
+                            }));
+                        };
+                        cur.check(l).map_err(chain)?;
+                    }
+                }
                 self.ledger
                     .push(&e.event.event, index, &e.submitter)
                     .map_err(|err| Finding::Ownership { index, err })?;
+                if let Some(l) = &link {
+                    self.ledger
+                        .advance_chain(&e.submitter, l, index, entry, None)
+                        .map_err(chain)?;
+                }
                 for u in uses {
                     self.uses.entry((u.approver, u.id)).or_insert((u.digest, 0)).1 += 1;
                 }
@@ -472,6 +680,8 @@ mod tests {
                     systems: None,
                     not_before: None,
                     not_after: None,
+                    sequenced: false,
+                    heartbeat_interval_seconds: None,
                 })
                 .collect(),
             ..Policy::default()

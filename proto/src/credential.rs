@@ -327,6 +327,69 @@ pub enum CredentialError {
     },
 }
 
+/// Checks the part every map answer shares (a credential's, a chain's):
+/// the checkpoint under the log key (and the witnesses required), the
+/// commitment's inclusion under it, that it is a `state` leaf covering
+/// the entries before it, and its freshness by the verifier's clock (or,
+/// with `as_of_entry`, that it is at or before that entry). Returns the
+/// checkpoint, the state leaf and how many witnesses cosigned.
+///
+/// # Errors
+/// [`CredentialError`] naming what fails.
+pub fn verify_commitment(
+    checkpoint_note: &str,
+    c: &CommitmentItem,
+    req: &Requirements<'_>,
+) -> Result<(Checkpoint, StateLeaf, usize), CredentialError> {
+    let (checkpoint, _) = open_checkpoint(checkpoint_note.as_bytes(), req.log_key)?;
+    let witnessed = if req.min_witnesses == 0 {
+        0
+    } else {
+        provlog_tlog::witness::require_cosignatures(checkpoint_note.as_bytes(), req.witnesses, req.min_witnesses)
+            .map_err(|e| CredentialError::Witnesses(e.to_string()))?
+    };
+    // The commitment: a state leaf, included, covering what precedes it.
+    let bad = |reason: String| CredentialError::Commitment { index: c.index, reason };
+    let entry = b64::decode(&c.entry).map_err(|_| CredentialError::Encoding {
+        index: c.index,
+        what: "entry",
+    })?;
+    let proof = decode_proof(c.index, &c.proof)?;
+    merkle::verify_inclusion(
+        c.index,
+        checkpoint.size,
+        &merkle::leaf_hash(&entry),
+        &proof,
+        &checkpoint.root,
+    )
+    .map_err(|err| CredentialError::Inclusion { index: c.index, err })?;
+    let Leaf::State(commitment) = Leaf::parse(&entry).map_err(|e| bad(e.to_string()))? else {
+        return Err(bad("not a state leaf".into()));
+    };
+    commitment.check_index(c.index).map_err(|e| bad(e.to_string()))?;
+    // Freshness, by the verifier's clock; or for a historical question,
+    // a commitment in force at the entry asked about.
+    let logged = time::parse_millis(&commitment.logged_at).map_err(|e| bad(e.to_string()))?;
+    let age_ms = req.now_millis.saturating_sub(logged);
+    if let Some(at) = req.as_of_entry {
+        if c.index > at {
+            return Err(bad(format!(
+                "the commitment is at entry {}, after entry {at} the question is about",
+                c.index
+            )));
+        }
+    } else if age_ms > req.max_age_millis || age_ms < -MAX_CLOCK_SKEW_MS.min(req.max_age_millis) {
+        // Ahead of the verifier's clock by more than a small skew is as
+        // wrong as too old: it would stretch the window to twice max_age.
+        return Err(CredentialError::Stale {
+            logged_at: commitment.logged_at.clone(),
+            age_ms,
+            max_age_ms: req.max_age_millis,
+        });
+    }
+    Ok((checkpoint, commitment, witnessed))
+}
+
 /// A credential answer that verified.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedCredential {
@@ -371,7 +434,7 @@ pub fn record_state(record: Option<&crate::ledger::CredentialRecord>, now_millis
     }
 }
 
-fn decode_proof(index: u64, proof: &[String]) -> Result<Vec<[u8; 32]>, CredentialError> {
+pub(crate) fn decode_proof(index: u64, proof: &[String]) -> Result<Vec<[u8; 32]>, CredentialError> {
     proof
         .iter()
         .map(|p| b64::decode_array(p).ok_or(CredentialError::Encoding { index, what: "proof" }))
@@ -401,53 +464,8 @@ impl CredentialAnswer {
             return Err(CredentialError::Partial(n));
         }
         check_fingerprint("fingerprint", &self.fingerprint).map_err(|e| CredentialError::Fingerprint(e.to_string()))?;
-        let (checkpoint, _) = open_checkpoint(self.checkpoint.as_bytes(), req.log_key)?;
-        let witnessed = if req.min_witnesses == 0 {
-            0
-        } else {
-            provlog_tlog::witness::require_cosignatures(self.checkpoint.as_bytes(), req.witnesses, req.min_witnesses)
-                .map_err(|e| CredentialError::Witnesses(e.to_string()))?
-        };
-        // The commitment: a state leaf, included, covering what precedes it.
+        let (checkpoint, commitment, witnessed) = verify_commitment(&self.checkpoint, &self.commitment, req)?;
         let c = &self.commitment;
-        let bad = |reason: String| CredentialError::Commitment { index: c.index, reason };
-        let entry = b64::decode(&c.entry).map_err(|_| CredentialError::Encoding {
-            index: c.index,
-            what: "entry",
-        })?;
-        let proof = decode_proof(c.index, &c.proof)?;
-        merkle::verify_inclusion(
-            c.index,
-            checkpoint.size,
-            &merkle::leaf_hash(&entry),
-            &proof,
-            &checkpoint.root,
-        )
-        .map_err(|err| CredentialError::Inclusion { index: c.index, err })?;
-        let Leaf::State(commitment) = Leaf::parse(&entry).map_err(|e| bad(e.to_string()))? else {
-            return Err(bad("not a state leaf".into()));
-        };
-        commitment.check_index(c.index).map_err(|e| bad(e.to_string()))?;
-        // Freshness, by the verifier's clock; or for a historical question,
-        // a commitment in force at the entry asked about.
-        let logged = time::parse_millis(&commitment.logged_at).map_err(|e| bad(e.to_string()))?;
-        let age_ms = req.now_millis.saturating_sub(logged);
-        if let Some(at) = req.as_of_entry {
-            if c.index > at {
-                return Err(bad(format!(
-                    "the commitment is at entry {}, after entry {at} the question is about",
-                    c.index
-                )));
-            }
-        } else if age_ms > req.max_age_millis || age_ms < -MAX_CLOCK_SKEW_MS.min(req.max_age_millis) {
-            // Ahead of the verifier's clock by more than a small skew is as
-            // wrong as too old: it would stretch the window to twice max_age.
-            return Err(CredentialError::Stale {
-                logged_at: commitment.logged_at.clone(),
-                age_ms,
-                max_age_ms: req.max_age_millis,
-            });
-        }
         // The record, under the committed root.
         let map_proof = b64::decode(&self.map_proof)
             .map_err(|_| CredentialError::MapProof(crate::map::MapError::Malformed("not base64")))
@@ -517,7 +535,7 @@ impl CredentialAnswer {
             state: record_state(
                 self.record.as_ref(),
                 if req.as_of_entry.is_some() {
-                    logged
+                    time::parse_millis(&commitment.logged_at).unwrap_or(i64::MIN)
                 } else {
                     req.now_millis
                 },

@@ -54,6 +54,14 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub details: Option<Map<String, Value>>,
+    /// For a sequenced submitter: the event's place in its chain (1, 2,
+    /// …; docs/DESIGN.md "Sequenced submitters"). With `prev`, or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// With `seq`: base64 leaf hash of the submitter's previous chain
+    /// entry (of its registration, for seq 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 /// The workflow or principal that performed the action.
@@ -359,6 +367,15 @@ impl Event {
         check_opt("authority.scope", self.authority.scope.as_ref())?;
         check_opt("decision.policy_id", self.decision.policy_id.as_ref())?;
         check_opt("decision.policy_version", self.decision.policy_version.as_ref())?;
+        match (self.seq, &self.prev) {
+            (None, None) => {}
+            (Some(seq), Some(prev)) => {
+                let field = |r: &str| if r.starts_with("seq") { "seq" } else { "prev" };
+                crate::chain::check_link_values(seq, prev).map_err(|r| bad(field(&r), r))?;
+            }
+            (Some(_), None) => return Err(bad("prev", "seq needs prev (the previous chain entry's leaf hash)")),
+            (None, Some(_)) => return Err(bad("seq", "prev needs seq")),
+        }
         if let Some(c) = &self.credential {
             check_fingerprint("credential.fingerprint", &c.fingerprint)?;
             if let Some(p) = &c.previous_fingerprint {
@@ -432,6 +449,13 @@ impl Event {
             }
         }
         t
+    }
+
+    /// Its place in its submitter's chain, if it has one.
+    #[must_use]
+    pub fn link(&self) -> Option<crate::chain::Link> {
+        let prev = provlog_tlog::b64::decode_array(self.prev.as_deref()?)?;
+        Some(crate::chain::Link { seq: self.seq?, prev })
     }
 
     /// Whether the action took effect: `outcome` is `success` and the

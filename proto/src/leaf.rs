@@ -6,6 +6,7 @@
 //! {"v":1,"kind":"event",…,"approvals":[{"approval":{…},"signature":"…"},…]}
 //! {"v":1,"kind":"policy","logged_at":"…","policy":{"submitters":[…]}}
 //! {"v":1,"kind":"state","logged_at":"…","size":N,"credentials":C,"map_root":"<base64>"}
+//! {"v":1,"kind":"heartbeat","logged_at":"…","submitter":"…","signature":"…","heartbeat":{…}}
 //! ```
 //!
 //! An event leaf with `"v":2` is the same object whose signature is of
@@ -168,6 +169,8 @@ pub enum Leaf {
     Policy(PolicyLeaf),
     /// A commitment to the credential map.
     State(StateLeaf),
+    /// A sequenced submitter's heartbeat ([`crate::chain`]).
+    Heartbeat(Box<crate::chain::HeartbeatLeaf>),
 }
 
 /// A parsed state-commitment leaf: the credential map
@@ -370,8 +373,24 @@ impl Leaf {
                     map_root,
                 }))
             }
+            Some("heartbeat") => {
+                members(&["heartbeat", "kind", "logged_at", "signature", "submitter", "v"])?;
+                let heartbeat = crate::chain::Heartbeat::from_value(&m["heartbeat"])
+                    .map_err(|e| LeafError::Schema(e.to_string()))?;
+                let signature = b64::decode_array(take_str(m, "signature")?)
+                    .ok_or_else(|| LeafError::Schema("signature is not base64 of 64 bytes".into()))?;
+                let submitter = take_str(m, "submitter")?;
+                crate::policy::check_submitter_id(&submitter)
+                    .map_err(|r| LeafError::Schema(format!("submitter: {r}")))?;
+                Ok(Self::Heartbeat(Box::new(crate::chain::HeartbeatLeaf {
+                    logged_at,
+                    submitter,
+                    signature,
+                    heartbeat,
+                })))
+            }
             _ => Err(LeafError::Schema(
-                "kind must be \"event\", \"policy\" or \"state\"".into(),
+                "kind must be \"event\", \"policy\", \"state\" or \"heartbeat\"".into(),
             )),
         }
     }
@@ -383,6 +402,7 @@ impl Leaf {
             Self::Event(e) => &e.logged_at,
             Self::Policy(p) => &p.logged_at,
             Self::State(c) => &c.logged_at,
+            Self::Heartbeat(h) => &h.logged_at,
         }
     }
 
@@ -421,7 +441,7 @@ mod tests {
                 assert_eq!(e.signature, sig);
                 assert_eq!(e.event.jcs, ce.jcs);
             }
-            Leaf::Policy(_) | Leaf::State(_) => panic!("kind"),
+            Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) => panic!("kind"),
         }
     }
 

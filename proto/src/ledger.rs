@@ -336,6 +336,9 @@ pub fn changes<E>(
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
     records: HashMap<String, CredentialRecord>,
+    /// Every sequenced submitter's chain head ([`crate::chain`]), in the
+    /// same map under its own key domain.
+    chains: HashMap<String, crate::chain::ChainRecord>,
     map: Map,
 }
 
@@ -370,16 +373,80 @@ impl Ledger {
         self.records.get(fingerprint)
     }
 
-    /// Number of credentials.
+    /// Number of keys in the map: credentials and submitter chains (what
+    /// a state leaf's `credentials` counts).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.records.len() + self.chains.len()
     }
 
-    /// Whether no credential has a record.
+    /// Whether the map has no key.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.records.is_empty() && self.chains.is_empty()
+    }
+
+    /// The chain head of `submitter`, if it is (or was) sequenced.
+    #[must_use]
+    pub fn chain(&self, submitter: &str) -> Option<&crate::chain::ChainRecord> {
+        self.chains.get(submitter)
+    }
+
+    /// Every chain record, in submitter order (to save a ledger).
+    #[must_use]
+    pub fn chains(&self) -> Vec<crate::chain::ChainRecord> {
+        let mut v: Vec<_> = self.chains.values().cloned().collect();
+        v.sort_by(|a, b| a.submitter.cmp(&b.submitter));
+        v
+    }
+
+    /// Writes chain records (new heads, or registrations).
+    ///
+    /// # Errors
+    /// [`MapError::Full`].
+    pub fn set_chains(&mut self, records: impl IntoIterator<Item = crate::chain::ChainRecord>) -> Result<(), MapError> {
+        for r in records {
+            self.map.set(crate::chain::chain_key(&r.submitter), r.value())?;
+            self.chains.insert(r.submitter.clone(), r);
+        }
+        Ok(())
+    }
+
+    /// Starts the chains the policy leaf `entry` at `index` registers.
+    pub fn register_chains(&mut self, policy: &crate::policy::Policy, index: u64, logged_at: &str, entry: &[u8]) {
+        let hash = provlog_tlog::merkle::leaf_hash(entry);
+        let new = crate::chain::registrations(policy, index, logged_at, &hash, &mut |s| self.chains.contains_key(s));
+        // Full needs 2^32 keys.
+        let _ = self.set_chains(new);
+    }
+
+    /// Moves `submitter`'s chain to entry `index` (bytes `entry`) carrying
+    /// `link`; `heartbeat_at` for a heartbeat.
+    ///
+    /// # Errors
+    /// [`crate::chain::ChainError`]: the submitter has no chain, or the
+    /// link is not its next one; nothing changes.
+    pub fn advance_chain(
+        &mut self,
+        submitter: &str,
+        link: &crate::chain::Link,
+        index: u64,
+        entry: &[u8],
+        heartbeat_at: Option<&str>,
+    ) -> Result<(), crate::chain::ChainError> {
+        let cur = self
+            .chains
+            .get(submitter)
+            .ok_or_else(|| crate::chain::ChainError::NotSequenced(submitter.to_owned()))?;
+        let next = cur.advance(link, index, &provlog_tlog::merkle::leaf_hash(entry), heartbeat_at)?;
+        let _ = self.set_chains([next]);
+        Ok(())
+    }
+
+    /// [`Ledger::prove`] for a submitter's chain record.
+    pub fn prove_chain(&mut self, submitter: &str) -> (Option<&crate::chain::ChainRecord>, MapProof) {
+        let proof = self.map.prove(&crate::chain::chain_key(submitter));
+        (self.chains.get(submitter), proof)
     }
 
     /// The records event `e` (entry `index`, by `submitter`) would write,
@@ -447,8 +514,23 @@ impl Ledger {
     /// [`OwnershipError`] for an event that breaks a rule (it changes
     /// nothing: a log written before the rules may hold such events).
     pub fn push_entry(&mut self, index: u64, entry: &[u8]) -> Result<(), OwnershipError> {
-        match crate::leaf::Leaf::parse(entry) {
-            Ok(crate::leaf::Leaf::Event(e)) => self.push(&e.event.event, index, &e.submitter),
+        use crate::leaf::Leaf;
+        match Leaf::parse(entry) {
+            Ok(Leaf::Event(e)) => {
+                self.push(&e.event.event, index, &e.submitter)?;
+                if let Some(link) = e.event.event.link() {
+                    let _ = self.advance_chain(&e.submitter, &link, index, entry, None);
+                }
+                Ok(())
+            }
+            Ok(Leaf::Policy(p)) => {
+                self.register_chains(&p.policy, index, &p.logged_at, entry);
+                Ok(())
+            }
+            Ok(Leaf::Heartbeat(h)) => {
+                let _ = self.advance_chain(&h.submitter, &h.heartbeat.link(), index, entry, Some(&h.logged_at));
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

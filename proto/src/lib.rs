@@ -14,7 +14,9 @@
 //! | [`policy`] | the submitter registry and delegated-authority scope |
 //! | [`approval`] | approvers, approval rules and signed approvals, and their checks |
 //! | [`cedar`] | the registry's Cedar policies: checked at reload, evaluated per event by the log and by auditors |
+//! | [`chain`] | per-submitter chains (`seq`/`prev`), heartbeats and the chain records the map commits |
 //! | [`submission`] | what a submitter sends and the message it signs |
+//! | [`refusal`] | signed refusals: the log's signed statement that it refused an authenticated submission, and why |
 //! | [`receipt`] | receipts and C2SP tlog-proof, and their offline verification |
 //! | [`credential`] | credential state derived from logged events, and offline checks of credential answers |
 //! | [`explain`] | the four audit questions about one entry, answered from served evidence and checked offline |
@@ -40,6 +42,7 @@
 pub mod approval;
 pub mod audit;
 pub mod cedar;
+pub mod chain;
 pub mod credential;
 pub mod event;
 pub mod explain;
@@ -52,6 +55,7 @@ pub mod map;
 pub mod map_nodes;
 pub mod policy;
 pub mod receipt;
+pub mod refusal;
 pub mod submission;
 pub mod time;
 

@@ -43,7 +43,19 @@ pub struct SubmitterPolicy {
     /// RFC 3339 end of validity (inclusive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<String>,
+    /// Whether its entries form a chain (`seq`/`prev`, docs/DESIGN.md
+    /// "Sequenced submitters"). Left out when false, so a registry without
+    /// it has the bytes it always had.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequenced: bool,
+    /// Longest it may go without a heartbeat (seconds); only with
+    /// `sequenced`. A monitor alarms when one is late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_seconds: Option<u64>,
 }
+
+/// Longest `heartbeat_interval_seconds` accepted: a year.
+pub const MAX_HEARTBEAT_INTERVAL_SECONDS: u64 = 366 * 86_400;
 
 /// The submitter registry: the `policy` object of a policy leaf. Members
 /// added after the first version (`approvers`, `approval_rules`) are left
@@ -148,6 +160,19 @@ pub enum ScopeError {
         /// The bound.
         bound: String,
     },
+}
+
+impl ScopeError {
+    /// The stable error code: `unknown_submitter`, `submitter_not_valid`
+    /// (outside its validity window) or `out_of_scope`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownSubmitter(_) => "unknown_submitter",
+            Self::Window { .. } => "submitter_not_valid",
+            _ => "out_of_scope",
+        }
+    }
 }
 
 /// Matches `text` against a glob `pattern` (`*` any run, `?` one character).
@@ -274,6 +299,19 @@ impl SubmitterPolicy {
         {
             return Err(self.invalid("not_before is after not_after"));
         }
+        match self.heartbeat_interval_seconds {
+            Some(_) if !self.sequenced => {
+                return Err(self.invalid(
+                    "heartbeat_interval_seconds: only a sequenced submitter logs heartbeats (set sequenced = true)",
+                ));
+            }
+            Some(s) if !(1..=MAX_HEARTBEAT_INTERVAL_SECONDS).contains(&s) => {
+                return Err(self.invalid(format!(
+                    "heartbeat_interval_seconds: must be 1 to {MAX_HEARTBEAT_INTERVAL_SECONDS}"
+                )));
+            }
+            _ => {}
+        }
         Ok(key)
     }
 }
@@ -305,6 +343,39 @@ pub struct Submitter {
     pub key: VerifierKey,
     not_before: Option<i64>,
     not_after: Option<i64>,
+}
+
+impl Submitter {
+    /// Checks that the submitter is within its validity window at
+    /// `now_millis`.
+    ///
+    /// # Errors
+    /// [`ScopeError::Window`] naming the bound.
+    pub fn check_window(&self, now_millis: i64) -> Result<(), ScopeError> {
+        let p = &self.policy;
+        let at = || time::format_millis(now_millis).unwrap_or_else(|_| now_millis.to_string());
+        if let Some(nb) = self.not_before
+            && now_millis < nb
+        {
+            return Err(ScopeError::Window {
+                id: p.id.clone(),
+                at: at(),
+                rule: "not_before",
+                bound: p.not_before.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(na) = self.not_after
+            && now_millis > na
+        {
+            return Err(ScopeError::Window {
+                id: p.id.clone(),
+                at: at(),
+                rule: "not_after",
+                bound: p.not_after.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A validated registry, indexed by submitter id.
@@ -486,27 +557,7 @@ impl Registry {
     pub fn check_scope(&self, id: &str, event: &Event, now_millis: i64) -> Result<&Submitter, ScopeError> {
         let s = self.submitter(id)?;
         let p = &s.policy;
-        let at = || time::format_millis(now_millis).unwrap_or_else(|_| now_millis.to_string());
-        if let Some(nb) = s.not_before
-            && now_millis < nb
-        {
-            return Err(ScopeError::Window {
-                id: id.into(),
-                at: at(),
-                rule: "not_before",
-                bound: p.not_before.clone().unwrap_or_default(),
-            });
-        }
-        if let Some(na) = s.not_after
-            && now_millis > na
-        {
-            return Err(ScopeError::Window {
-                id: id.into(),
-                at: at(),
-                rule: "not_after",
-                bound: p.not_after.clone().unwrap_or_default(),
-            });
-        }
+        s.check_window(now_millis)?;
         if !p.actions.iter().any(|a| glob_match(a, &event.action)) {
             return Err(ScopeError::Action {
                 id: id.into(),
@@ -549,6 +600,8 @@ pub(crate) mod tests {
             systems: None,
             not_before: None,
             not_after: None,
+            sequenced: false,
+            heartbeat_interval_seconds: None,
         }
     }
 

@@ -85,6 +85,44 @@ async fn submit_one(
     Ok((outcome, receipt))
 }
 
+/// `POST /v1/heartbeats`: a sequenced submitter's heartbeat, answered with
+/// its receipt once durable (docs/DESIGN.md "Sequenced submitters").
+#[utoipa::path(
+    post,
+    path = "/v1/heartbeats",
+    tag = "submit",
+    request_body(content = crate::api::responses::HeartbeatRequest, description = "A signed heartbeat"),
+    responses(
+        (status = 201, description = "Logged: the receipt", body = provlog_proto::receipt::Receipt),
+        (status = 200, description = "A retry of a logged heartbeat", body = provlog_proto::receipt::Receipt),
+        (status = 400, description = "Malformed JSON, heartbeat or signature encoding", body = crate::api::responses::ErrorBody),
+        (status = 401, description = "Unknown submitter, or a signature that does not verify", body = crate::api::responses::ErrorBody),
+        (status = 403, description = "The submitter is not sequenced, not valid now, or the log is frozen", body = crate::api::responses::ErrorBody),
+        (status = 409, description = "Not the chain's next position: the body's `expected` names the seq and prev", body = crate::api::responses::ErrorBody),
+        (status = 429, description = "Over the submitter's rate limit (Retry-After)", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Overloaded or unable to append (Retry-After)", body = crate::api::responses::ErrorBody),
+    )
+)]
+pub(super) async fn heartbeat(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = async {
+        let body = body.map_err(|e| body_error(&e))?;
+        let s = log.heartbeat(&body).await?;
+        let outcome = s.outcome;
+        let receipt = log
+            .receipts(vec![s])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal(&"no receipt"))?;
+        Ok::<_, ApiError>((outcome, receipt))
+    }
+    .await;
+    match &r {
+        Ok((o, _)) => log.metrics().submission(status_of(*o).as_u16(), outcome_code(*o)),
+        Err(e) => log.metrics().submission(e.status.as_u16(), e.code),
+    }
+    r.map(|(o, receipt)| (status_of(o), Json(receipt))).into_response()
+}
+
 /// `POST /v1/entries/batch`: per-item results in request order.
 #[utoipa::path(
     post,

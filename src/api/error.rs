@@ -18,12 +18,11 @@ fn approval_error(e: &provlog_proto::approval::ApprovalError) -> ApiError {
 
 /// 401 for an unknown submitter, 403 for a broken scope rule.
 fn scope_error(e: &ScopeError) -> ApiError {
-    let msg = e.to_string();
-    match e {
-        ScopeError::UnknownSubmitter(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unknown_submitter", msg),
-        ScopeError::Window { .. } => ApiError::new(StatusCode::FORBIDDEN, "submitter_not_valid", msg),
-        _ => ApiError::new(StatusCode::FORBIDDEN, "out_of_scope", msg),
-    }
+    let status = match e {
+        ScopeError::UnknownSubmitter(_) => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::FORBIDDEN,
+    };
+    ApiError::new(status, e.code(), e.to_string())
 }
 
 impl From<SubmitError> for ApiError {
@@ -43,6 +42,10 @@ impl From<SubmitError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg)
             },
             SubmitError::Sequencer(s) => s.into(),
+            SubmitError::Refused { error, refusal } => Self {
+                refusal: serde_json::to_value(&*refusal).ok().map(Box::new),
+                ..Self::from(*error)
+            },
             SubmitError::Clock(c) => clock(&c),
         }
     }
@@ -66,6 +69,14 @@ impl From<SeqError> for ApiError {
             SeqError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", msg),
             SeqError::EntryTooLarge { .. } => Self::new(StatusCode::BAD_REQUEST, "entry_too_large", msg),
             SeqError::Ownership(o) => Self::new(StatusCode::FORBIDDEN, o.code(), msg),
+            SeqError::Chain(c) => Self {
+                expected: c.expected().and_then(|x| serde_json::to_value(x).ok()).map(Box::new),
+                ..Self::new(
+                    StatusCode::from_u16(c.status()).unwrap_or(StatusCode::CONFLICT),
+                    c.code(),
+                    msg,
+                )
+            },
             SeqError::Approval(a) => approval_error(&a),
             SeqError::Decision(d) => Self::new(StatusCode::FORBIDDEN, d.code(), msg),
             SeqError::Unavailable(Unavailable::ClockBehind { .. }) => {
@@ -75,6 +86,7 @@ impl From<SeqError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "history_diverged", msg)
             }
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
+            SeqError::Judged { error, .. } => Self::from(*error),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod answers;
+mod chains;
 mod entries;
 pub mod error;
 mod explorer;
@@ -66,13 +67,24 @@ pub fn router(app: App) -> Router {
         .route(
             "/v1/entries",
             post(entries::submit)
-                .layer(middleware::from_fn_with_state(writes, admit))
+                .layer(middleware::from_fn_with_state(Arc::clone(&writes), admit))
                 .layer(middleware::from_fn_with_state(l.max_body_bytes, body::read_body_first))
                 .layer(middleware::from_fn_with_state(
                     l.max_body_bytes,
                     body::refuse_declared_oversize,
                 )),
         )
+        .route(
+            "/v1/heartbeats",
+            post(entries::heartbeat)
+                .layer(middleware::from_fn_with_state(Arc::clone(&writes), admit))
+                .layer(middleware::from_fn_with_state(l.max_body_bytes, body::read_body_first))
+                .layer(middleware::from_fn_with_state(
+                    l.max_body_bytes,
+                    body::refuse_declared_oversize,
+                )),
+        )
+        .route("/v1/chains/{submitter}", read(get(chains::chain)))
         .route(
             "/v1/entries/batch",
             post(entries::submit_batch)

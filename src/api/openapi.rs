@@ -2,7 +2,7 @@
 //! the `#[utoipa::path]` attributes next to the handlers. No UI is served:
 //! any `OpenAPI` viewer can load the JSON.
 
-use super::{admin, entries, explorer, meta, proofs, search, tiles};
+use super::{admin, chains, entries, explorer, meta, proofs, search, tiles};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
@@ -22,6 +22,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     paths(
         entries::submit,
         entries::submit_batch,
+        entries::heartbeat,
+        chains::chain,
         entries::get_entry,
         entries::get_receipt,
         entries::get_explain,

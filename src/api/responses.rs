@@ -11,6 +11,18 @@ use utoipa::ToSchema;
 
 pub use crate::http::error::{ErrorBody, ErrorDetail};
 
+/// A signed heartbeat: `POST /v1/heartbeats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeartbeatRequest {
+    /// The heartbeat: `seq`, `prev`, `sent_at`, optional `actions`.
+    pub heartbeat: provlog_proto::chain::Heartbeat,
+    /// The submitter id (a sequenced one).
+    pub submitter: String,
+    /// Base64 Ed25519 signature over `"provlog/heartbeat/v1\n" || origin
+    /// || "\n" || JCS(heartbeat)`.
+    pub signature: String,
+}
+
 /// A signed submission: `POST /v1/entries`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Submission {

@@ -67,7 +67,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let origin = match &a.origin {
         Some(o) => o.clone(),
         None => {
-            crate::util::runtime::current_thread()?.block_on(super::submit::log_origin(a.url.trim_end_matches('/')))?
+            crate::util::runtime::current_thread()?.block_on(super::post::log_origin(a.url.trim_end_matches('/')))?
         }
     };
     let id = if let Some(id) = &a.id {

@@ -38,7 +38,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let rt = crate::util::runtime::current_thread()?;
     let mut auditor = Auditor::new(key.name());
-    let (mut policies, mut events, mut states, mut findings) = (0u64, 0u64, 0u64, 0u64);
+    let (mut policies, mut events, mut states, mut findings, mut heartbeats) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut stopped = false;
     // The version the --credential question is about: the last commitment
     // at or before --at, its recomputed root and the record in it.
@@ -87,6 +87,12 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     ))?;
                 }
             }
+            Ok(Audited::Heartbeat { submitter, seq }) => {
+                heartbeats += 1;
+                if a.verbose {
+                    crate::util::output::out(format_args!("{i}: heartbeat seq {seq} of {submitter:?}"))?;
+                }
+            }
             Ok(Audited::Event {
                 submitter,
                 policy_index,
@@ -111,7 +117,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     crate::util::output::out(format_args!(
         "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, \
-         {states} state commitments recomputed and confirmed, {findings} findings",
+         {heartbeats} heartbeats, {states} state commitments recomputed and confirmed, {findings} findings",
         auditor.next_index(),
         snap.checkpoint.origin,
         snap.checkpoint.size

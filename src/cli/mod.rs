@@ -6,10 +6,12 @@
 
 mod approve;
 mod audit;
+mod chain;
 mod compact;
 mod explain;
 mod fsck;
 mod keygen;
+mod post;
 mod query;
 mod restore;
 mod serve;
@@ -79,6 +81,21 @@ enum Command {
     ///   provlog submit --key ci.skey --batch events.jsonl --out receipts.jsonl
     #[command(verbatim_doc_comment)]
     Submit(submit::SubmitArgs),
+    /// Log a sequenced submitter's heartbeat: the chain's next position,
+    /// with the count of events it acknowledged since the last one.
+    ///
+    /// Example:
+    ///   provlog heartbeat --key ci.skey --chain ci.chain.json
+    #[command(verbatim_doc_comment)]
+    Heartbeat(chain::HeartbeatArgs),
+    /// Check a sequenced submitter's chain: the head the log committed,
+    /// verified with the log's vkey, against the submitter's chain file;
+    /// exit 1 if the log does not hold what it acknowledged.
+    ///
+    /// Example:
+    ///   provlog chain ci --log-key provlog-data/log.vkey --chain ci.chain.json
+    #[command(verbatim_doc_comment)]
+    Chain(chain::ChainArgs),
     /// Search the log by identity; prints entries as JSON lines.
     ///
     /// Examples:
@@ -193,6 +210,8 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => submit::sign(&a),
         Command::Approve(a) => approve::run(&a),
         Command::Submit(a) => submit::submit(&a),
+        Command::Heartbeat(a) => chain::heartbeat(&a),
+        Command::Chain(a) => chain::chain(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Events(a) => query::events(&a),
         Command::Credential(a) => query::credential(&a),

@@ -1,5 +1,6 @@
 //! `provlog sign` and `provlog submit`.
 
+use super::post::{log_origin, post_with_retries, save_refusal};
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_tlog::keys::SignerKey;
@@ -170,6 +171,13 @@ pub(super) struct SubmitArgs {
     /// Also write the receipts (JSON lines) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    chain: super::chain::ChainFlags,
+    /// Append the log's signed refusals (docs/REFUSALS.md) of rejected
+    /// submissions to this file, one JSON object per line, to show later
+    /// that the log refused them and why (`provlog verify --refusal`).
+    #[arg(long)]
+    refusals: Option<PathBuf>,
 }
 
 fn read_events(a: &SignArgs) -> Result<Vec<Value>> {
@@ -242,6 +250,9 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         (_, Some(o)) => Some(o.clone()),
         (_, None) => Some(rt.block_on(log_origin(&base))?),
     };
+    if a.chain.file.is_some() {
+        return submit_chained(a, &rt, &base, origin.as_deref());
+    }
     let subs = signed(&a.sign, origin.as_deref())?;
     let mut out = match &a.out {
         Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
@@ -291,6 +302,9 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                         emit(&receipt.to_string())?;
                     } else {
                         failed += 1;
+                        if let Some(e) = r.get("error") {
+                            save_refusal(a.refusals.as_deref(), &json!({ "error": e }).to_string())?;
+                        }
                         pb.suspend(|| {
                             eprintln!(
                                 "event #{}: {}: {}",
@@ -311,6 +325,7 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
                     emit(body.trim_end())?;
                 } else {
                     failed += 1;
+                    save_refusal(a.refusals.as_deref(), &body)?;
                     pb.suspend(|| eprintln!("event #{}: {status}: {}", i + 1, body.trim_end()));
                 }
                 pb.inc(1);
@@ -325,55 +340,73 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoint origin the log at `base` reports (`GET /v1/log`), for
-/// signatures bound to it.
-pub(super) async fn log_origin(base: &str) -> Result<String> {
-    let url = format!("{base}/v1/log");
-    let client = crate::client::http_client(std::time::Duration::from_secs(30))?;
-    let resp = client.get(&url).send().await.with_context(|| format!("GET {url}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        bail!("GET {url}: {status} (give --origin, or --signature-version 1 for a log older than origin binding)");
+/// `provlog submit --chain FILE`: one event at a time, each with the
+/// chain's next `seq` and `prev`, the signed submission written to the
+/// chain file before it is sent (module docs of `cli/chain.rs`).
+fn submit_chained(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin: Option<&str>) -> Result<()> {
+    use std::io::Write;
+    let Some(origin) = origin else {
+        bail!("--chain signs with version 2 (the chain is this log's): leave out --signature-version 1");
+    };
+    if a.batch {
+        bail!("--chain sends one event at a time (each names the one before): leave out --batch");
     }
-    let body: Value = resp.json().await.with_context(|| format!("GET {url}: not JSON"))?;
-    match body["origin"].as_str() {
-        Some(o) if !o.is_empty() && !o.contains('\n') => Ok(o.to_owned()),
-        _ => bail!("GET {url}: no origin in the answer (give --origin)"),
-    }
-}
-
-/// Attempts per submission when the log sheds load or cannot be reached.
-const ATTEMPTS: u32 = 5;
-
-/// Posts one submission, retrying (same bytes, so the same `event_id`: the
-/// log answers a retry of a durable entry with its original index) on
-/// `429`/`503` after `Retry-After`, and on connection errors with back-off.
-async fn post_with_retries(client: &reqwest::Client, url: &str, s: &Value) -> Result<(reqwest::StatusCode, String)> {
-    let mut delay = std::time::Duration::from_millis(200);
-    for attempt in 1..=ATTEMPTS {
-        match client.post(url).json(s).send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                let retry = status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
-                let wait = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map_or(delay, |secs| std::time::Duration::from_secs(secs.min(60)));
-                let body = resp.text().await.unwrap_or_default();
-                if !retry || attempt == ATTEMPTS {
-                    return Ok((status, body));
-                }
-                tokio::time::sleep(wait).await;
+    let key: SignerKey = keyfile::read_signer(&a.sign.key)?;
+    let submitter = a.sign.submitter.clone().unwrap_or_else(|| key.name().to_owned());
+    let approvals = read_approvals(&a.sign.approvals)?;
+    let events = read_events(&a.sign)?;
+    let mut out = match &a.out {
+        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        None => None,
+    };
+    rt.block_on(async {
+        let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
+        let (path, mut chain) = super::chain::open(&a.chain, &client, base, &submitter, origin)
+            .await?
+            .context("no chain file")?;
+        let mut emit = |line: &str| -> Result<()> {
+            if let Some(f) = out.as_mut() {
+                writeln!(f, "{line}")?;
             }
-            Err(e) if attempt == ATTEMPTS => return Err(e).with_context(|| format!("POST {url}")),
-            Err(_) => tokio::time::sleep(delay).await,
+            Ok(crate::util::output::out(line.trim_end())?)
+        };
+        if chain.pending.is_some() {
+            match super::chain::send_pending(&client, base, &path, &mut chain).await? {
+                Ok(r) => {
+                    eprintln!(
+                        "sent again the submission pending in {} (seq {})",
+                        path.display(),
+                        chain.seq
+                    );
+                    emit(&r)?;
+                }
+                Err(body) => save_refusal(a.refusals.as_deref(), &body)?,
+            }
         }
-        delay = delay.saturating_mul(2);
-    }
-    bail!("POST {url}: no attempts made")
+        let mut failed = 0usize;
+        for (i, e) in events.iter().enumerate() {
+            let mut e = e.clone();
+            super::chain::link(&mut e, &chain);
+            let mut s = provlog_proto::submission::sign_for_log(&e, &submitter, &key, origin)
+                .with_context(|| format!("event #{}", i + 1))?;
+            if let Some(list) = &approvals {
+                s["approvals"] = list.clone();
+            }
+            chain.pending = Some(json!({"kind": "event", "body": s}));
+            chain.save_to(&path)?;
+            match super::chain::send_pending(&client, base, &path, &mut chain).await? {
+                Ok(r) => emit(&r)?,
+                Err(body) => {
+                    save_refusal(a.refusals.as_deref(), &body)?;
+                    failed += 1;
+                }
+            }
+        }
+        if failed > 0 {
+            bail!("{failed} of {} submissions were rejected", events.len());
+        }
+        Ok(())
+    })
 }
 
 /// Reads signed approvals from files (each one JSON document), checked.

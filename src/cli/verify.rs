@@ -36,6 +36,14 @@ pub(super) struct Args {
     /// State-commitment evidence (from `provlog monitor`) to check.
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "checkpoint", "fork_evidence"])]
     state_evidence: Option<PathBuf>,
+    /// A signed refusal (the `refusal` member of a refused submission's
+    /// error, or that whole error body) to check (docs/REFUSALS.md).
+    #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "checkpoint", "state_evidence", "fork_evidence"])]
+    refusal: Option<PathBuf>,
+    /// With --refusal: the submission (the JSON the submitter sent) it
+    /// must be about.
+    #[arg(long, requires = "refusal")]
+    submission: Option<PathBuf>,
     /// Fork evidence (from `provlog monitor`) to check.
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof"])]
     fork_evidence: Option<PathBuf>,
@@ -140,8 +148,150 @@ fn check_witnesses(a: &Args, note: &str) -> Result<String> {
     Ok(format!(", cosigned by {got} of {} witnesses", keys.len()))
 }
 
+/// `verify --refusal`: the log's signature, the submission it names, and
+/// with `--url` the registry it names, in the log and (for a refusal of
+/// scope) refusing the event again.
+fn verify_refusal(a: &Args, f: &std::path::Path, log_key: &provlog_tlog::keys::VerifierKey) -> Result<()> {
+    use provlog_proto::refusal::SignedRefusal;
+    let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    let v: serde_json::Value =
+        provlog_proto::json::parse_strict(&text).with_context(|| format!("{}: not JSON", f.display()))?;
+    let v = v.get("error").and_then(|e| e.get("refusal")).cloned().unwrap_or(v);
+    let r = SignedRefusal::from_value(&v).with_context(|| format!("{}", f.display()))?;
+    r.verify(log_key).context("the refusal does NOT verify")?;
+    let x = &r.refusal;
+    let mut line = format!(
+        "OK: {} refused the {} of {:?}{} at {} ({}: {}), under the registry at entry {} (tree size {})",
+        x.origin,
+        x.kind,
+        x.submitter,
+        x.event_id
+            .as_ref()
+            .map(|e| format!(" (event_id {e})"))
+            .unwrap_or_default(),
+        x.refused_at,
+        x.code,
+        x.message,
+        x.policy_index,
+        x.tree_size
+    );
+    let mut submission = None;
+    if let Some(p) = &a.submission {
+        let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let s = provlog_proto::json::parse_strict(&b).with_context(|| format!("{}: not JSON", p.display()))?;
+        r.covers(&s).context("the refusal is NOT about this submission")?;
+        line.push_str("; it is about this submission");
+        submission = Some(s);
+    }
+    if let Some(url) = &a.url {
+        line = format!(
+            "{line}{}",
+            check_refusal_registry(url, log_key, &r, submission.as_ref())?
+        );
+    }
+    crate::util::output::out(line)?;
+    Ok(())
+}
+
+/// Fetches the policy leaf a refusal names with its inclusion proof under
+/// the log's latest checkpoint, and for a refusal of scope re-runs the
+/// scope check of the submission's event under that registry at the
+/// refusal's time.
+fn check_refusal_registry(
+    url: &str,
+    log_key: &provlog_tlog::keys::VerifierKey,
+    r: &provlog_proto::refusal::SignedRefusal,
+    submission: Option<&serde_json::Value>,
+) -> Result<String> {
+    let base = url.trim_end_matches('/');
+    let x = &r.refusal;
+    let rt = crate::util::runtime::current_thread()?;
+    let (entry, size) = rt.block_on(async {
+        let client = crate::client::http_client(std::time::Duration::from_secs(30))?;
+        let get = |path: String| {
+            let client = client.clone();
+            async move {
+                let resp = client.get(&path).send().await.with_context(|| format!("GET {path}"))?;
+                let status = resp.status();
+                let body = resp.bytes().await?;
+                if !status.is_success() {
+                    bail!("GET {path}: {status}");
+                }
+                Ok::<_, anyhow::Error>(body)
+            }
+        };
+        let note = get(format!("{base}/checkpoint")).await?;
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(&note, log_key)
+            .with_context(|| format!("{base}/checkpoint does NOT verify under the log key"))?;
+        let e: serde_json::Value =
+            serde_json::from_slice(&get(format!("{base}/v1/entries/{}", x.policy_index)).await?)?;
+        let entry = e["entry"]
+            .as_str()
+            .and_then(|s| provlog_tlog::b64::decode(s).ok())
+            .context("no entry in the answer")?;
+        let p: serde_json::Value = serde_json::from_slice(
+            &get(format!(
+                "{base}/v1/proofs/inclusion?index={}&tree_size={}",
+                x.policy_index, cp.size
+            ))
+            .await?,
+        )?;
+        let proof = p["proof"]
+            .as_array()
+            .context("no proof")?
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .and_then(provlog_tlog::b64::decode_array::<32>)
+                    .context("a proof hash")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        provlog_tlog::merkle::verify_inclusion(
+            x.policy_index,
+            cp.size,
+            &provlog_tlog::merkle::leaf_hash(&entry),
+            &proof,
+            &cp.root,
+        )
+        .map_err(|e| anyhow::anyhow!("the registry entry is NOT in the log's tree: {e}"))?;
+        Ok::<_, anyhow::Error>((entry, cp.size))
+    })?;
+    let Ok(Leaf::Policy(p)) = Leaf::parse(&entry) else {
+        bail!("entry {} of the log is NOT a policy leaf", x.policy_index);
+    };
+    let mut out = format!(
+        "; the registry at entry {} is in the log's tree of size {size}",
+        x.policy_index
+    );
+    let reg = provlog_proto::policy::Registry::new(p.policy).context("the logged registry")?;
+    let scope = matches!(x.code.as_str(), "out_of_scope" | "submitter_not_valid");
+    if let (true, Some(s)) = (scope, submission) {
+        let sub = provlog_proto::submission::Submission::from_value(s.clone()).context("the submission")?;
+        let at = provlog_proto::time::parse_millis(&x.refused_at).context("refused_at")?;
+        match reg.check_scope(&sub.submitter, &sub.event.event, at) {
+            Err(e) if e.code() == x.code => {
+                out = format!("{out}, and refuses the event again: {e}");
+            }
+            Err(e) => bail!(
+                "that registry refuses the event, but for another reason ({}): {e}",
+                e.code()
+            ),
+            Ok(_) => bail!("that registry does NOT refuse the event: the refusal's reason does not hold"),
+        }
+    } else {
+        out = format!(
+            "{out} ({} depends on the log's state at the time; `provlog audit` replays it)",
+            x.code
+        );
+    }
+    Ok(out)
+}
+
 pub(super) fn run(a: &Args) -> Result<()> {
     let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    if let Some(f) = &a.refusal {
+        return verify_refusal(a, f, &log_key);
+    }
     if let Some(f) = &a.state_evidence {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         let ev: provlog_proto::audit::StateEvidence =
@@ -253,9 +403,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }
         Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
         Leaf::State(c) => format!(
-            "state commitment of {} credentials over the first {} entries",
+            "state commitment of {} map keys over the first {} entries",
             c.credentials, c.size
         ),
+        Leaf::Heartbeat(h) => format!("heartbeat seq {} of {:?}", h.heartbeat.seq, h.submitter),
     };
     crate::util::output::out(format_args!(
         "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}{witnessed}",

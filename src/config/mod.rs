@@ -621,6 +621,8 @@ impl Config {
                 systems: None,
                 not_before: None,
                 not_after: None,
+                sequenced: false,
+                heartbeat_interval_seconds: None,
             }],
             ..Policy::default()
         })?;

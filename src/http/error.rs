@@ -22,6 +22,16 @@ pub struct ErrorDetail {
     pub code: &'static str,
     /// What is wrong, in words.
     pub message: String,
+    /// For a chain entry that is not the next one: the `seq` and `prev`
+    /// the log expected (docs/DESIGN.md "Sequenced submitters").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub expected: Option<serde_json::Value>,
+    /// For a refusal of an authenticated submission on a matter of
+    /// authority: the log's signed refusal (docs/REFUSALS.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub refusal: Option<serde_json::Value>,
 }
 
 /// An HTTP error with a stable code.
@@ -35,6 +45,10 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// The body's `expected` member, if any (boxed: errors stay small).
+    pub expected: Option<Box<serde_json::Value>>,
+    /// The body's `refusal` member (a signed refusal), if any.
+    pub refusal: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -45,6 +59,8 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
+            expected: None,
+            refusal: None,
         }
     }
 
@@ -76,6 +92,8 @@ impl ApiError {
         ErrorDetail {
             code: self.code,
             message: self.message.clone(),
+            expected: self.expected.as_deref().cloned(),
+            refusal: self.refusal.as_deref().cloned(),
         }
     }
 }

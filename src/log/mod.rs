@@ -119,6 +119,52 @@ pub enum SubmitError {
     /// `ack_after_publish` (503).
     #[error(transparent)]
     NotPublished(#[from] AckError),
+    /// A refusal of authority of an authenticated submission, with the
+    /// log's signed refusal (docs/REFUSALS.md).
+    #[error("{error}")]
+    Refused {
+        /// The refusal.
+        error: Box<SubmitError>,
+        /// The log's signed statement of it.
+        refusal: Box<provlog_proto::refusal::SignedRefusal>,
+    },
+}
+
+impl SubmitError {
+    /// The stable code of a refusal of authority (scope, validity window,
+    /// approvals, policy decision, ownership, chain), `None` for others.
+    #[must_use]
+    pub fn authority_code(&self) -> Option<&'static str> {
+        fn seq(e: &SeqError) -> Option<&'static str> {
+            match e {
+                SeqError::Scope(s) if !matches!(s, ScopeError::UnknownSubmitter(_)) => Some(s.code()),
+                SeqError::Approval(a) => Some(a.code()),
+                SeqError::Decision(d) => Some(d.code()),
+                SeqError::Ownership(o) => Some(o.code()),
+                SeqError::Chain(c) => Some(c.code()),
+                SeqError::Judged { error, .. } => seq(error),
+                _ => None,
+            }
+        }
+        match self {
+            Self::Scope(s) if !matches!(s, ScopeError::UnknownSubmitter(_)) => Some(s.code()),
+            Self::Approval(a) => Some(a.code()),
+            Self::Sequencer(e) => seq(e),
+            Self::Refused { error, .. } => error.authority_code(),
+            _ => None,
+        }
+    }
+}
+
+/// What a signed refusal says about the submission it refuses.
+#[derive(Debug, Clone)]
+struct Refusable {
+    /// `event` or `heartbeat`.
+    kind: &'static str,
+    /// Base64 digest of its canonical JSON.
+    digest: String,
+    submitter: String,
+    event_id: Option<String>,
 }
 
 /// Failures reading the log.
@@ -157,6 +203,18 @@ pub enum ReadError {
 pub struct CredentialState {
     /// The record, if an event named the credential.
     pub record: Option<provlog_proto::ledger::CredentialRecord>,
+    /// Inclusion of the record's value, or absence, under the commitment's root.
+    pub proof: provlog_proto::map::MapProof,
+    /// The state leaf's index and bytes.
+    pub commitment: Option<(u64, Vec<u8>)>,
+}
+
+/// A submitter's chain record (if it is or was sequenced), the map proof
+/// of it, and the state commitment both are against.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    /// The record.
+    pub record: Option<provlog_proto::chain::ChainRecord>,
     /// Inclusion of the record's value, or absence, under the commitment's root.
     pub proof: provlog_proto::map::MapProof,
     /// The state leaf's index and bytes.
@@ -224,6 +282,8 @@ pub struct Log {
     origin: String,
     /// The log's verifier key.
     vkey: VerifierKey,
+    /// The log's key, for signed refusals (docs/REFUSALS.md).
+    refusal_key: SignerKey,
     /// Enforced limits.
     limits: Limits,
     /// Token for `/v1/admin/*`, if the admin API is enabled.
@@ -261,6 +321,7 @@ impl Log {
         ack_gate: Option<Arc<dyn AckGate>>,
     ) -> Result<Arc<Self>> {
         let vkey = signer.verifier();
+        let refusal_key = signer.clone();
         let dir = cfg.data_dir.clone();
         let key = vkey.clone();
         let options = StoreOptions {
@@ -309,6 +370,7 @@ impl Log {
             overrides,
             origin: cfg.origin.clone(),
             vkey,
+            refusal_key,
             limits: Limits {
                 max_entry_bytes: provlog_tlog::tile::MAX_ENTRY_BYTES,
                 max_body_bytes: cfg.max_body_bytes,
@@ -562,7 +624,7 @@ impl Log {
     /// by parsing), submitter, signature (on the verification pool), scope,
     /// rate limit. The sequencer checks scope again against the registry in
     /// force when it sequences.
-    async fn check(&self, sub: Submission) -> Result<EventJob, SubmitError> {
+    async fn check(&self, sub: Submission, about: Option<&Refusable>) -> Result<EventJob, SubmitError> {
         if self.sequencer.is_frozen() {
             return Err(SeqError::Frozen.into());
         }
@@ -572,7 +634,54 @@ impl Log {
             return Err(SeqError::from(why).into());
         }
         let now = crate::util::clock::now_millis()?;
-        self.admission.admit(&self.registry(), sub, now).await
+        let (registry, index) = self.in_force();
+        self.admission
+            .admit(&registry, sub, now)
+            .await
+            .map_err(|e| self.refuse(about, index, e))
+    }
+
+    /// The registry in force and the index of its policy leaf, read together.
+    fn in_force(&self) -> (Arc<Registry>, Option<u64>) {
+        let g = self.in_force_read();
+        (Arc::clone(&g.registry), g.policy_index)
+    }
+
+    /// `err` with the log's signed refusal, if it refuses `about` (an
+    /// authenticated submission) for a reason of authority; judged under
+    /// the registry at `admitted_under` (admission) or the one the
+    /// sequencer names. Otherwise `err` as it is.
+    fn refuse(&self, about: Option<&Refusable>, admitted_under: Option<u64>, err: SubmitError) -> SubmitError {
+        let Some(about) = about else { return err };
+        let Some(code) = err.authority_code() else { return err };
+        let policy_index = match &err {
+            SubmitError::Sequencer(SeqError::Judged { policy_index, .. }) => Some(*policy_index),
+            _ => admitted_under,
+        };
+        let Some(policy_index) = policy_index else { return err };
+        let Ok(refused_at) = crate::util::clock::now_millis().map(provlog_proto::time::format_millis) else {
+            return err;
+        };
+        let Ok(refused_at) = refused_at else { return err };
+        let refusal = provlog_proto::refusal::Refusal {
+            v: 1,
+            origin: self.origin.clone(),
+            kind: about.kind.to_owned(),
+            submission: about.digest.clone(),
+            submitter: about.submitter.clone(),
+            event_id: about.event_id.clone(),
+            code: code.to_owned(),
+            message: err.to_string(),
+            policy_index,
+            refused_at,
+            tree_size: self.published().size,
+        }
+        .sign(&self.refusal_key);
+        self.metrics.refusal_signed(code);
+        SubmitError::Refused {
+            error: Box::new(err),
+            refusal: Box::new(refusal),
+        }
     }
 
     /// Checks and sequences one submission body; returns once durable.
@@ -582,6 +691,12 @@ impl Log {
     pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
         use tracing::Instrument;
         let sub = Submission::parse(body)?;
+        let about = provlog_proto::refusal::body_digest(body).map(|digest| Refusable {
+            kind: "event",
+            digest,
+            submitter: sub.submitter.clone(),
+            event_id: Some(sub.event.event.event_id.clone()),
+        });
         let span = tracing::info_span!(
             "submission",
             submitter = %sub.submitter,
@@ -590,10 +705,10 @@ impl Log {
             tree_size = tracing::field::Empty,
         );
         async move {
-            let r = match self.check(sub).await {
+            let r = match self.check(sub, about.as_ref()).await {
                 Ok(job) => match self.sequencer.submit(job).await {
                     Ok(s) => self.acknowledge(s.index).await.map(|()| s),
-                    Err(e) => Err(SubmitError::from(e)),
+                    Err(e) => Err(self.refuse(about.as_ref(), None, SubmitError::from(e))),
                 },
                 Err(e) => Err(e),
             };
@@ -613,6 +728,41 @@ impl Log {
         }
         .instrument(span)
         .await
+    }
+
+    /// Checks and sequences one heartbeat body (`POST /v1/heartbeats`);
+    /// returns once durable.
+    ///
+    /// # Errors
+    /// [`SubmitError`]; nothing is appended on error.
+    pub async fn heartbeat(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
+        let sub = provlog_proto::chain::HeartbeatSubmission::parse(body)?;
+        if self.sequencer.is_frozen() {
+            return Err(SeqError::Frozen.into());
+        }
+        if let Some(why) = self.sequencer.failure() {
+            return Err(SeqError::from(why).into());
+        }
+        let about = provlog_proto::refusal::body_digest(body).map(|digest| Refusable {
+            kind: "heartbeat",
+            digest,
+            submitter: sub.submitter.clone(),
+            event_id: None,
+        });
+        let now = crate::util::clock::now_millis()?;
+        let (registry, index) = self.in_force();
+        let job = self
+            .admission
+            .admit_heartbeat(&registry, sub, now)
+            .await
+            .map_err(|e| self.refuse(about.as_ref(), index, e))?;
+        let s = self
+            .sequencer
+            .heartbeat(job)
+            .await
+            .map_err(|e| self.refuse(about.as_ref(), None, e.into()))?;
+        self.acknowledge(s.index).await?;
+        Ok(s)
     }
 
     /// With `ack_after_publish`, waits until the entry at `index` is in a
@@ -646,10 +796,20 @@ impl Log {
         let mut jobs = Vec::new();
         let mut slots = Vec::new();
         // Every item's signature goes to the verification pool at once.
-        let checked = futures_util::future::join_all(items.into_iter().map(|item| async move {
-            match item {
-                Ok(s) => self.check(s).await,
-                Err(e) => Err(e.into()),
+        let mut abouts = Vec::with_capacity(items.len());
+        let checked = futures_util::future::join_all(items.into_iter().map(|(digest, item)| {
+            let about = item.as_ref().ok().map(|s| Refusable {
+                kind: "event",
+                digest,
+                submitter: s.submitter.clone(),
+                event_id: Some(s.event.event.event_id.clone()),
+            });
+            abouts.push(about.clone());
+            async move {
+                match item {
+                    Ok(s) => self.check(s, about.as_ref()).await,
+                    Err(e) => Err(e.into()),
+                }
             }
         }))
         .await;
@@ -665,7 +825,8 @@ impl Log {
         }
         if !jobs.is_empty() {
             for (slot, r) in slots.into_iter().zip(self.sequencer.submit_many(jobs).await) {
-                results[slot] = Some(r.map_err(SubmitError::from));
+                let about = abouts.get(slot).and_then(Option::as_ref);
+                results[slot] = Some(r.map_err(|e| self.refuse(about, None, SubmitError::from(e))));
             }
         }
         let last = results
@@ -932,16 +1093,84 @@ impl Log {
         fingerprint: &str,
         at: u64,
     ) -> Result<(CredentialState, Option<provlog_storage::map::MapVersion>), ReadError> {
+        let key = provlog_proto::ledger::credential_key(fingerprint);
+        let (proof, bytes, commitment, v) = self.map_state_version(&key, fingerprint, at)?;
+        let record = bytes
+            .map(|b| {
+                provlog_proto::ledger::CredentialRecord::from_canonical(&b)
+                    .map_err(|e| ReadError::Internal(format!("the stored record of {fingerprint}: {e}")))
+            })
+            .transpose()?;
+        Ok((
+            CredentialState {
+                record,
+                proof,
+                commitment,
+            },
+            v,
+        ))
+    }
+
+    /// Blocking: the chain record of `submitter` (if it is or was
+    /// sequenced) and its map proof against the last state commitment a
+    /// checkpoint of `size` includes (docs/DESIGN.md "Sequenced
+    /// submitters").
+    ///
+    /// # Errors
+    /// As [`Log::credential_state_at`].
+    pub fn chain_state(&self, submitter: &str, size: u64) -> Result<ChainState, ReadError> {
+        let Some(last) = size.checked_sub(1) else {
+            return Ok(ChainState {
+                record: None,
+                proof: provlog_proto::map::Map::new().prove(&[0; 32]),
+                commitment: None,
+            });
+        };
+        let key = provlog_proto::chain::chain_key(submitter);
+        let (proof, bytes, commitment, _) = self.map_state_version(&key, submitter, last)?;
+        let record = bytes
+            .map(|b| {
+                provlog_proto::chain::ChainRecord::from_canonical(&b)
+                    .map_err(|e| ReadError::Internal(format!("the stored chain record of {submitter}: {e}")))
+            })
+            .transpose()?;
+        Ok(ChainState {
+            record,
+            proof,
+            commitment,
+        })
+    }
+
+    /// Blocking: the index of position `seq` of `submitter`'s chain, if
+    /// logged (at any size: the caller bounds it by its checkpoint).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn chain_entry(&self, submitter: &str, seq: u64) -> Result<Option<u64>, ReadError> {
+        Ok(self.store.chain_entry(submitter, seq)?)
+    }
+
+    /// The map proof of `key` (named `what` in errors) in the last map
+    /// version committed at or before entry `at`, the stored bytes of its
+    /// record, the commitment (index and bytes) and the version.
+    #[expect(clippy::type_complexity, reason = "one private helper's tuple")]
+    fn map_state_version(
+        &self,
+        key: &provlog_proto::map::Key,
+        what: &str,
+        at: u64,
+    ) -> Result<
+        (
+            provlog_proto::map::MapProof,
+            Option<Vec<u8>>,
+            Option<(u64, Vec<u8>)>,
+            Option<provlog_storage::map::MapVersion>,
+        ),
+        ReadError,
+    > {
         use provlog_proto::map_nodes::{NodeError, prove};
         let Some(v) = self.store.map_version_at_or_before(at)? else {
-            return Ok((
-                CredentialState {
-                    record: None,
-                    proof: provlog_proto::map::Map::new().prove(&[0; 32]),
-                    commitment: None,
-                },
-                None,
-            ));
+            return Ok((provlog_proto::map::Map::new().prove(&[0; 32]), None, None, None));
         };
         let pruned = || {
             ReadError::Pruned(format!(
@@ -953,37 +1182,25 @@ impl Log {
         if v.index < self.store.map_pruned_below()? {
             return Err(pruned());
         }
-        let key = provlog_proto::ledger::credential_key(fingerprint);
-        let (proof, value) = match prove(self.store.as_ref(), &v.root, &key) {
+        let (proof, value) = match prove(self.store.as_ref(), &v.root, key) {
             Ok(p) => p,
             Err(NodeError::Missing(_)) if v.index < self.store.map_pruned_below()? => return Err(pruned()),
             Err(NodeError::Source(e)) => return Err(e.into()),
             Err(e) => return Err(ReadError::Internal(e.to_string())),
         };
-        let record = match value {
+        let bytes = match value {
             None => None,
-            Some(value) => {
-                let bytes = self.store.map_record(&value)?.ok_or_else(|| {
-                    ReadError::Internal(format!("the record of {fingerprint} in the map is not stored"))
-                })?;
-                Some(
-                    provlog_proto::ledger::CredentialRecord::from_canonical(&bytes)
-                        .map_err(|e| ReadError::Internal(format!("the stored record of {fingerprint}: {e}")))?,
-                )
-            }
+            Some(value) => Some(
+                self.store
+                    .map_record(&value)?
+                    .ok_or_else(|| ReadError::Internal(format!("the record of {what} in the map is not stored")))?,
+            ),
         };
         let entry = self
             .store
             .entry(v.index)?
             .ok_or_else(|| ReadError::Internal(format!("the state leaf {} is not stored", v.index)))?;
-        Ok((
-            CredentialState {
-                record,
-                proof,
-                commitment: Some((v.index, entry)),
-            },
-            Some(v),
-        ))
+        Ok((proof, bytes, Some((v.index, entry)), Some(v)))
     }
 
     /// The inclusion proof of the state commitment at `index` in the tree of
@@ -1222,7 +1439,10 @@ fn tile_nodes(tile: &provlog_tlog::tile::TileId, size: u64) -> Result<(u8, std::
 ///
 /// # Errors
 /// The body is not `{"submissions": [1..=1000 items]}`.
-fn parse_batch(body: &[u8]) -> Result<Vec<Result<Submission, SubmissionError>>, SubmitError> {
+/// The batch's items, each with the digest a signed refusal would name
+/// ([`provlog_proto::refusal::submission_digest`]) and its parse.
+#[expect(clippy::type_complexity, reason = "one private helper's result")]
+fn parse_batch(body: &[u8]) -> Result<Vec<(String, Result<Submission, SubmissionError>)>, SubmitError> {
     let v = json::parse_strict(body).map_err(|e| SubmitError::Invalid(e.into()))?;
     let Value::Object(mut m) = v else {
         return Err(SubmitError::InvalidBatch(
@@ -1243,7 +1463,10 @@ fn parse_batch(body: &[u8]) -> Result<Vec<Result<Submission, SubmissionError>>, 
             items.len()
         )));
     }
-    Ok(items.into_iter().map(Submission::from_value).collect())
+    Ok(items
+        .into_iter()
+        .map(|v| (provlog_proto::refusal::submission_digest(&v), Submission::from_value(v)))
+        .collect())
 }
 
 /// Most entries read back to find the registry in force for an old store.

@@ -269,6 +269,8 @@ struct Followed {
     state: LogState,
     /// Peer checkpoints larger than what this monitor verified so far.
     pending: Vec<String>,
+    /// Overdue heartbeats already alarmed: (submitter, since).
+    overdue: std::collections::HashSet<(String, String)>,
 }
 
 struct Monitor {
@@ -507,6 +509,33 @@ impl Monitor {
         for p in std::mem::take(&mut f.pending) {
             self.compare(f, &p, "a peer").await;
         }
+        self.check_heartbeats(f);
+    }
+
+    /// Alarms `heartbeat_overdue` once for each sequenced submitter whose
+    /// required heartbeat is late by this monitor's clock, in the tree it
+    /// verified: silence (or a log withholding the heartbeat) shows.
+    fn check_heartbeats(&self, f: &mut Followed) {
+        let Ok(now) = crate::util::clock::now_millis() else {
+            return;
+        };
+        let Ok(auditor) = Auditor::resume(f.state.auditor.clone(), f.key.name()) else {
+            return;
+        };
+        let origin = f.key.name().to_owned();
+        for o in auditor.overdue_heartbeats(now) {
+            if f.overdue.insert((o.submitter.clone(), o.since.clone())) {
+                self.alarm(
+                    &origin,
+                    "heartbeat_overdue",
+                    &format!(
+                        "sequenced submitter {:?} (chain at seq {}) has logged no heartbeat since {}, \
+                         over its interval of {} s, in the tree of size {} this monitor verified",
+                        o.submitter, o.seq, o.since, o.interval_seconds, f.state.size
+                    ),
+                );
+            }
+        }
     }
 
     /// Verifies the growth from the verified size to `cp` and everything
@@ -600,7 +629,19 @@ impl Monitor {
                             }
                         }
                     }
-                    Ok(Audited::Policy { .. } | Audited::State { .. }) => {}
+                    Ok(Audited::Policy { .. } | Audited::State { .. } | Audited::Heartbeat { .. }) => {}
+                    Err(
+                        finding @ (provlog_proto::audit::Finding::Chain { .. }
+                        | provlog_proto::audit::Finding::HeartbeatCount { .. }
+                        | provlog_proto::audit::Finding::HeartbeatLate { .. }),
+                    ) => {
+                        let kind = match &finding {
+                            provlog_proto::audit::Finding::Chain { .. } => "chain",
+                            provlog_proto::audit::Finding::HeartbeatCount { .. } => "heartbeat_count",
+                            _ => "heartbeat_late",
+                        };
+                        held.push(kind.into(), finding.to_string());
+                    }
                     Err(finding) => {
                         if let provlog_proto::audit::Finding::StateMismatch {
                             index,
@@ -779,6 +820,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
             key,
             state,
             pending: Vec::new(),
+            overdue: std::collections::HashSet::new(),
         }));
     }
     let m = Arc::new(Monitor {

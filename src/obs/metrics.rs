@@ -9,6 +9,7 @@
 //! | `provlog_batch_seconds` | histogram | from closing a batch to its answers |
 //! | `provlog_fsync_seconds` | histogram | the synced RocksDB write of a batch |
 //! | `provlog_submissions_total{status,code}` | counter | submission results (batch items included) |
+//! | `provlog_refusals_signed_total{code}` | counter | signed refusals given (docs/REFUSALS.md), by refusal code |
 //! | `provlog_queue_depth` | gauge | entries waiting for the sequencer |
 //! | `provlog_checkpoint_age_seconds` | gauge | since the last new checkpoint |
 //! | `provlog_witness_seconds{witness,result}` | histogram | add-checkpoint round-trips |
@@ -37,6 +38,13 @@ pub struct SubmissionLabels {
     /// HTTP status.
     pub status: u16,
     /// Error code, or `ok`.
+    pub code: String,
+}
+
+/// Labels of signed refusals.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The refusal's code.
     pub code: String,
 }
 
@@ -79,6 +87,7 @@ pub struct Metrics {
     batch_seconds: Histogram,
     fsync_seconds: Histogram,
     submissions: Family<SubmissionLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
     queue_depth: Gauge,
     checkpoint_age: Gauge,
     witness: Family<WitnessLabels, Histogram>,
@@ -119,6 +128,7 @@ impl Metrics {
             batch_seconds: seconds_histogram(),
             fsync_seconds: seconds_histogram(),
             submissions: Family::default(),
+            refusals: Family::default(),
             queue_depth: Gauge::default(),
             checkpoint_age: Gauge::default(),
             witness: Family::new_with_constructor(seconds_histogram),
@@ -154,6 +164,11 @@ impl Metrics {
             "submissions",
             "Submission results by status and code",
             m.submissions.clone(),
+        );
+        registry.register(
+            "refusals_signed",
+            "Signed refusals given, by refusal code",
+            m.refusals.clone(),
         );
         registry.register(
             "queue_depth",
@@ -227,6 +242,13 @@ impl Metrics {
                 status,
                 code: code.to_owned(),
             })
+            .inc();
+    }
+
+    /// A signed refusal was given for `code`.
+    pub fn refusal_signed(&self, code: &str) {
+        self.refusals
+            .get_or_create(&RefusalLabels { code: code.to_owned() })
             .inc();
     }
 

@@ -72,6 +72,20 @@ pub fn dedup_key(submitter: &str, event_id: &str) -> Vec<u8> {
     k
 }
 
+/// The key of position `seq` in submitter `submitter`'s chain, in the
+/// dedup column family: submitter id ‖ 0x00 ‖ 0x01 ‖ seq (u64 BE), for
+/// every chain entry (event or heartbeat; a heartbeat's only key). An
+/// `event_id` is printable ASCII, so no event's key starts
+/// submitter ‖ 0x00 ‖ 0x01.
+#[must_use]
+pub fn chain_seq_key(submitter: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(submitter.len() + 10);
+    k.extend_from_slice(submitter.as_bytes());
+    k.extend_from_slice(&[0, 1]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
 /// The key prefix of one approval's uses: approver id ‖ 0x00 ‖ approval
 /// id ‖ 0x00 (ids never contain 0x00, so one prefix is never a prefix of
 /// another's keys).

@@ -14,7 +14,7 @@
 //! | `entries` | index (u64 BE, 8 bytes) | the entry bytes: the RFC 8785 canonical leaf JSON, at most 65,535 bytes |
 //! | `hashes` | level (u8) ‖ index (u64 BE), 9 bytes | the 32-byte RFC 6962 hash of the perfect subtree covering leaves `[index·2^level, (index+1)·2^level)`; level 0 holds the leaf hashes |
 //! | `checkpoints` | `latest` | the latest signed checkpoint note (UTF-8 text, log signature only) |
-//! | `dedup` | submitter id ‖ 0x00 ‖ `event_id` ([`dedup_key`]) | index (u64 BE) of the event logged under that pair |
+//! | `dedup` | submitter id ‖ 0x00 ‖ `event_id` ([`dedup_key`]); submitter id ‖ 0x00 ‖ 0x01 ‖ seq (u64 BE) for each entry of a sequenced submitter's chain ([`chain_seq_key`]) | index (u64 BE) of the entry logged under that key |
 //! | `leaf_index` | leaf hash (32 bytes) | index (u64 BE) of the entry with that leaf hash |
 //! | `search` | term tag (1 byte) ‖ value (UTF-8) ‖ 0x00 ‖ index (u64 BE) | empty |
 //! | `meta` | `policy` | the last policy leaf appended: its index (u64 BE) ‖ the RFC 8785 bytes of its `policy` object |
@@ -83,6 +83,6 @@ mod store;
 pub mod verify;
 
 pub use error::StorageError;
-pub use keys::{approval_use_prefix, dedup_key};
+pub use keys::{approval_use_prefix, chain_seq_key, dedup_key};
 pub use state::{KeyValue, StateStore};
 pub use store::{AppendBatch, PolicyRecord, Store, StoreOptions};

@@ -51,6 +51,9 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
                 let key = dedup_key(&e.submitter, &e.event.event.event_id);
                 let i = batch.push_event(entry, &e.event.event, key);
                 batch.push_approval_uses(i, &e.approvals);
+                if let Some(seq) = e.event.event.seq {
+                    batch.push_chain_seq(&e.submitter, seq, i);
+                }
                 e.logged_at
             }
             Leaf::Policy(p) => {
@@ -60,6 +63,11 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
             Leaf::State(c) => {
                 batch.push_state(entry);
                 c.logged_at
+            }
+            Leaf::Heartbeat(h) => {
+                let key = crate::keys::chain_seq_key(&h.submitter, h.heartbeat.seq);
+                batch.push_heartbeat(entry, key);
+                h.logged_at
             }
         };
         batch.last_logged_at = provlog_proto::time::parse_millis(&logged_at).map_err(|_| RebuildError::LoggedAt {

@@ -115,6 +115,23 @@ impl AppendBatch {
         index
     }
 
+    /// Records that entry `index` is position `seq` of `submitter`'s chain
+    /// ([`crate::chain_seq_key`]).
+    pub fn push_chain_seq(&mut self, submitter: &str, seq: u64, index: u64) {
+        self.dedup.push((crate::chain_seq_key(submitter, seq), index));
+    }
+
+    /// Appends a heartbeat entry at [`AppendBatch::next_index`] with its
+    /// chain position key ([`crate::chain_seq_key`]; it has no search terms).
+    /// Returns the entry's index.
+    pub fn push_heartbeat(&mut self, entry: Vec<u8>, dedup_key: Vec<u8>) -> u64 {
+        let index = self.next_index();
+        self.dedup.push((dedup_key, index));
+        self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
+        self.entries.push(entry);
+        index
+    }
+
     /// Records that the event at `index` used `approvals` (one use each).
     /// The sequencer and a rebuild from entries both go through here.
     pub fn push_approval_uses(&mut self, index: u64, approvals: &[provlog_proto::approval::SignedApproval]) {
@@ -789,6 +806,14 @@ impl Store {
             .get_pinned_cf(self.cf(CF_DEDUP), key)?
             .map(|v| decode_u64("dedup record", key, &v))
             .transpose()
+    }
+
+    /// The index of position `seq` of `submitter`'s chain, if logged.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn chain_entry(&self, submitter: &str, seq: u64) -> Result<Option<u64>, StorageError> {
+        self.dedup(&crate::chain_seq_key(submitter, seq))
     }
 
     /// [`Store::dedup`] for many keys in one batched read, in order.

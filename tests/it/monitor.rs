@@ -26,6 +26,8 @@ fn entries(sub: &SignerKey, signer: &SignerKey, targets: &[String]) -> Vec<Vec<u
             systems: None,
             not_before: None,
             not_after: None,
+            sequenced: false,
+            heartbeat_interval_seconds: None,
         }],
         ..Policy::default()
     };

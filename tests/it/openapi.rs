@@ -200,6 +200,10 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         ),
         format!("/v1/credentials/{fp}?history=maybe"),
         "/v1/credentials/sha256:nothex".to_owned(),
+        "/v1/chains/dev".to_owned(),
+        "/v1/chains/dev?from=1".to_owned(),
+        "/v1/chains/dev?from=0".to_owned(),
+        "/v1/chains/bad%20id".to_owned(),
         "/v1/proofs/inclusion?index=1&tree_size=3".to_owned(),
         "/v1/proofs/inclusion?index=1&leaf_hash=00".to_owned(),
         format!("/v1/proofs/inclusion?leaf_hash={}", "00".repeat(32)),
@@ -220,6 +224,21 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
     ] {
         ck.check(c.get(format!("{u}{path}"))).await;
     }
+
+    // Heartbeats: the dev submitter is not sequenced (a signed refusal), and
+    // a malformed body is a plain 400.
+    let hb = provlog_proto::chain::Heartbeat {
+        seq: 1,
+        prev: provlog_tlog::b64::encode([0u8; 32]),
+        sent_at: "2026-12-03T10:00:00Z".into(),
+        actions: None,
+    };
+    let body = provlog_proto::chain::HeartbeatSubmission::sign(&hb, "dev", &s.dev_key(), s.vkey.name());
+    let (st, b) = ck.check(c.post(format!("{u}/v1/heartbeats")).body(body)).await;
+    assert_eq!(st, 403);
+    assert!(String::from_utf8_lossy(&b).contains("\"refusal\""), "a signed refusal");
+    let (st, _) = ck.check(c.post(format!("{u}/v1/heartbeats")).body("{}")).await;
+    assert_eq!(st, 400);
 
     // Admin: off without the token, then reload and freeze (last: it is final).
     let (st, _) = ck.check(c.post(format!("{u}/v1/admin/reload"))).await;

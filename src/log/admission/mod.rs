@@ -11,11 +11,12 @@ pub mod ratelimit;
 pub mod verify_pool;
 
 use super::SubmitError;
-use super::sequencer::EventJob;
+use super::sequencer::{EventJob, HeartbeatJob, SeqError};
 use provlog_proto::approval;
+use provlog_proto::chain::{ChainError, HeartbeatSubmission};
 use provlog_proto::policy::Registry;
 use provlog_proto::submission::{SignatureVersion, Submission};
-use provlog_storage::dedup_key;
+use provlog_storage::{chain_seq_key, dedup_key};
 use provlog_tlog::keys::VerifierKey;
 use ratelimit::RateLimits;
 use verify_pool::VerifyPool;
@@ -63,8 +64,12 @@ impl Admission {
         if !ok {
             return Err(SubmitError::BadSignature(sub.submitter));
         }
-        reg.check_scope(&sub.submitter, &sub.event.event, now_ms)
+        let s = reg
+            .check_scope(&sub.submitter, &sub.event.event, now_ms)
             .map_err(SubmitError::Scope)?;
+        if !s.policy.sequenced && sub.event.event.seq.is_some() {
+            return Err(SeqError::Chain(ChainError::NotSequenced(sub.submitter)).into());
+        }
         let approval_keys = self.check_approvals(reg, &sub, now_ms).await?;
         self.rate_limits
             .take(&sub.submitter, 1)
@@ -73,6 +78,45 @@ impl Admission {
             dedup_key: dedup_key(&sub.submitter, &sub.event.event.event_id),
             verified_with: key,
             approval_keys,
+            submission: sub,
+        })
+    }
+
+    /// Admits a heartbeat under `reg` at `now_ms`: a registered, valid,
+    /// sequenced submitter whose signature verifies, within its rate limit
+    /// (a heartbeat counts as one submission). Its chain position is the
+    /// sequencer's to judge.
+    ///
+    /// # Errors
+    /// [`SubmitError`]: unknown submitter, bad signature, not sequenced,
+    /// over the rate limit, or the verification pool is full.
+    pub async fn admit_heartbeat(
+        &self,
+        reg: &Registry,
+        sub: HeartbeatSubmission,
+        now_ms: i64,
+    ) -> Result<HeartbeatJob, SubmitError> {
+        let s = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?;
+        let key = s.key.clone();
+        let sequenced = s.policy.sequenced;
+        s.check_window(now_ms).map_err(SubmitError::Scope)?;
+        let ok = self
+            .pool
+            .verify(key.clone(), sub.message(&self.origin), sub.signature)
+            .await
+            .map_err(|_| SubmitError::Overloaded)?;
+        if !ok {
+            return Err(SubmitError::BadSignature(sub.submitter));
+        }
+        if !sequenced {
+            return Err(SeqError::Chain(ChainError::NotSequenced(sub.submitter)).into());
+        }
+        self.rate_limits
+            .take(&sub.submitter, 1)
+            .map_err(|wait| SubmitError::RateLimited(sub.submitter.clone(), wait))?;
+        Ok(HeartbeatJob {
+            dedup_key: chain_seq_key(&sub.submitter, sub.heartbeat.seq),
+            verified_with: key,
             submission: sub,
         })
     }

@@ -24,16 +24,19 @@
 use super::approvals::ApprovalUses;
 use super::committer::{CommitParts, Waiter};
 use super::credentials::Credentials;
-use super::{Durable, EventJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable};
+use super::{
+    Durable, EventJob, HeartbeatJob, Inflight, InflightMap, Outcome, Published, Reply, SeqError, Sequenced, Unavailable,
+};
 use provlog_proto::approval::{self, ApprovalUse};
 use provlog_proto::cedar::{self, PolicyDecision};
+use provlog_proto::chain::{ChainError, ChainRecord, Expected};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
 use provlog_proto::ledger::RecordState;
 use provlog_proto::policy::Registry;
 use provlog_storage::AppendBatch;
 use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
 use provlog_tlog::keys::SignerKey;
-use provlog_tlog::merkle::{CompactRange, Hash, HashSource, NodeId, inclusion_proof, sha256};
+use provlog_tlog::merkle::{CompactRange, Hash, HashSource, NodeId, inclusion_proof, leaf_hash, sha256};
 use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +52,8 @@ pub const MAX_CLOCK_BACKSTEP_MS: i64 = 5_000;
 pub enum Work {
     /// An event a handler checked.
     Event(EventJob, Reply),
+    /// A heartbeat a handler checked.
+    Heartbeat(HeartbeatJob, Reply),
     /// A new registry, logged as a policy leaf.
     Policy(Arc<Registry>, Reply),
 }
@@ -56,10 +61,24 @@ pub enum Work {
 impl Work {
     /// Answers the job with `why`.
     pub fn fail(self, why: &Unavailable) {
-        let r = match self {
-            Self::Event(_, r) | Self::Policy(_, r) => r,
-        };
-        let _ = r.send(Err(why.clone().into()));
+        let _ = self.into_reply().send(Err(why.clone().into()));
+    }
+
+    /// Where its answer goes.
+    fn into_reply(self) -> Reply {
+        match self {
+            Self::Event(_, r) | Self::Heartbeat(_, r) | Self::Policy(_, r) => r,
+        }
+    }
+
+    /// Its dedup key and the leaf bytes before `logged_at` (what a retry
+    /// repeats), for the jobs that have them.
+    fn dedup(&self) -> Option<(&[u8], &[u8])> {
+        match self {
+            Self::Event(e, _) => Some((e.dedup_key.as_slice(), e.submission.leaf.head())),
+            Self::Heartbeat(h, _) => Some((h.dedup_key.as_slice(), h.submission.leaf.head())),
+            Self::Policy(..) => None,
+        }
     }
 }
 
@@ -189,28 +208,24 @@ impl Assembler {
             return poisoned(work);
         };
         for w in work {
-            let Work::Event(e, r) = w else {
+            let Some((key, head)) = w.dedup() else {
                 fresh.push((w, [0; 32]));
                 continue;
             };
-            let head_hash = sha256(&[e.submission.leaf.head()]);
-            match set.get_mut(&e.dedup_key) {
-                Some(inf) if inf.head_hash == head_hash => inf.waiters.push(r),
-                Some(inf) => {
-                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
+            let head_hash = sha256(&[head]);
+            let heartbeat = matches!(w, Work::Heartbeat(..));
+            match set.get_mut(key) {
+                Some(inf) if inf.head_hash == head_hash => inf.waiters.push(w.into_reply()),
+                Some(inf) if !heartbeat => {
+                    let index = inf.index;
+                    let _ = w.into_reply().send(Err(SeqError::Conflict(index)));
                 }
-                None => fresh.push((Work::Event(e, r), head_hash)),
+                _ => fresh.push((w, head_hash)),
             }
         }
         drop(set);
         // Phase 2: look the rest up in the store, in one batched read.
-        let keys: Vec<&[u8]> = fresh
-            .iter()
-            .filter_map(|(w, _)| match w {
-                Work::Event(e, _) => Some(e.dedup_key.as_slice()),
-                Work::Policy(..) => None,
-            })
-            .collect();
+        let keys: Vec<&[u8]> = fresh.iter().filter_map(|(w, _)| w.dedup().map(|(k, _)| k)).collect();
         let stored = store.dedup_many(&keys);
         drop(keys);
         let mut stored = stored.into_iter();
@@ -253,28 +268,50 @@ impl Assembler {
         let Ok(mut set) = inflight.lock() else {
             return poisoned(fresh.into_iter().map(|(w, _)| w).collect());
         };
+        // A failed read or commit stops the log (`fatal`), so the map in
+        // memory never runs ahead of a store that goes on.
+        let stop = |why: Unavailable, r: Reply, waiters: Vec<Waiter>| {
+            tracing::error!(error = %crate::util::error_chain(&why), "the credential map cannot be read");
+            let _ = r.send(Err(why.clone().into()));
+            for w in waiters {
+                let _ = w.reply.send(Err(why.clone().into()));
+            }
+            Assembled {
+                commit: None,
+                fatal: Some(why),
+            }
+        };
         for (w, head_hash) in fresh {
-            let (e, r) = match w {
-                Work::Policy(reg, r) => {
-                    let entry = policy_leaf(&ts, reg.policy());
-                    if let Err(e) = fits(&entry) {
-                        let _ = r.send(Err(e));
-                        continue;
-                    }
-                    let index = batch.push_policy(entry, reg.policy().canonical());
-                    waiters.push(Waiter {
-                        reply: r,
-                        index,
-                        parts: None,
-                    });
-                    self.registry = Some((index, reg));
+            if let Work::Policy(reg, r) = w {
+                let entry = policy_leaf(&ts, reg.policy());
+                if let Err(e) = fits(&entry) {
+                    let _ = r.send(Err(e));
                     continue;
                 }
-                Work::Event(e, r) => (e, r),
-            };
+                let index = batch.next_index();
+                if let Err(why) = self.register_chains(store, &reg, index, &ts, &entry) {
+                    return stop(why, r, waiters);
+                }
+                let index = batch.push_policy(entry, reg.policy().canonical());
+                waiters.push(Waiter {
+                    reply: r,
+                    index,
+                    parts: None,
+                });
+                self.registry = Some((index, reg));
+                continue;
+            }
+            // Retries: a stored entry with this key, or one earlier in this
+            // batch (in `inflight` by now).
+            let Some((key, head)) = w.dedup() else { continue };
+            let (key, head) = (key.to_vec(), head.to_vec());
+            // A heartbeat's key is its chain position: another entry there
+            // is for the chain check to refuse (`chain_seq_reused`, with
+            // what the log expects), not an `event_id` conflict.
+            let heartbeat = matches!(w, Work::Heartbeat(..));
             match stored.next() {
                 Some(Err(err)) => {
-                    let _ = r.send(Err(Unavailable::Dedup(Arc::new(err)).into()));
+                    let _ = w.into_reply().send(Err(Unavailable::Dedup(Arc::new(err)).into()));
                     continue;
                 }
                 Some(Ok(Some(old))) => {
@@ -282,43 +319,100 @@ impl Assembler {
                         .entry(old)
                         .ok()
                         .flatten()
-                        .is_some_and(|bytes| bytes.starts_with(e.submission.leaf.head()));
-                    let _ = r.send(if same {
-                        Ok(Sequenced {
-                            index: old,
-                            outcome: Outcome::Duplicate,
-                            published: Arc::clone(latest),
-                            receipt_parts: None,
-                        })
-                    } else {
-                        Err(SeqError::Conflict(old))
-                    });
-                    continue;
+                        .is_some_and(|bytes| bytes.starts_with(&head));
+                    if same || !heartbeat {
+                        let _ = w.into_reply().send(if same {
+                            Ok(Sequenced {
+                                index: old,
+                                outcome: Outcome::Duplicate,
+                                published: Arc::clone(latest),
+                                receipt_parts: None,
+                            })
+                        } else {
+                            Err(SeqError::Conflict(old))
+                        });
+                        continue;
+                    }
                 }
                 Some(Ok(None)) | None => {}
             }
-            // A key repeated inside this batch is in `inflight` by now.
-            if let Some(inf) = set.get_mut(&e.dedup_key) {
+            if let Some(inf) = set.get_mut(&key) {
                 if inf.head_hash == head_hash {
-                    inf.waiters.push(r);
-                } else {
-                    let _ = r.send(Err(SeqError::Conflict(inf.index)));
+                    inf.waiters.push(w.into_reply());
+                    continue;
+                } else if !heartbeat {
+                    let index = inf.index;
+                    let _ = w.into_reply().send(Err(SeqError::Conflict(index)));
+                    continue;
                 }
-                continue;
             }
+            let (e, r) = match w {
+                Work::Event(e, r) => (e, r),
+                Work::Heartbeat(h, r) => {
+                    let chain = match self.authorize_heartbeat(&h, now, store) {
+                        Ok(c) => c,
+                        Err(err) => {
+                            let _ = r.send(Err(self.judged(err)));
+                            continue;
+                        }
+                    };
+                    let entry = h.submission.leaf.render(&ts);
+                    if let Err(err) = fits(&entry) {
+                        let _ = r.send(Err(err));
+                        continue;
+                    }
+                    let index = batch.next_index();
+                    let next = match chain.advance(&h.submission.heartbeat.link(), index, &leaf_hash(&entry), Some(&ts))
+                    {
+                        Ok(n) => n,
+                        Err(err) => {
+                            let _ = r.send(Err(err.into()));
+                            continue;
+                        }
+                    };
+                    if let Err(why) = self.credentials.set_chains(store, vec![next]) {
+                        return stop(why, r, waiters);
+                    }
+                    let index = batch.push_heartbeat(entry, h.dedup_key.clone());
+                    set.insert(
+                        h.dedup_key,
+                        Inflight {
+                            index,
+                            head_hash,
+                            waiters: Vec::new(),
+                        },
+                    );
+                    waiters.push(Waiter {
+                        reply: r,
+                        index,
+                        parts: None,
+                    });
+                    continue;
+                }
+                Work::Policy(..) => continue,
+            };
             let (uses, decision) = match self.authorize(&e, now, store) {
                 Ok(a) => a,
                 Err(err) => {
-                    let _ = r.send(Err(err));
+                    let _ = r.send(Err(self.judged(err)));
                     continue;
                 }
             };
             // Spent or reused approvals are judged against every use
             // sequenced before, this batch's included.
             if let Err(err) = self.uses.check(store, &uses) {
-                let _ = r.send(Err(err));
+                let _ = r.send(Err(self.judged(err)));
                 continue;
             }
+            // The chain is judged against its head with every earlier entry
+            // applied, this batch's included.
+            let chain = match self.chain_of(&e, store) {
+                Ok(c) => c,
+                Err(err) => {
+                    let _ = r.send(Err(self.judged(err)));
+                    continue;
+                }
+            };
             // Ownership is judged against the map with every earlier entry
             // applied, this batch's included.
             let changes = match self.credentials.check(
@@ -329,7 +423,7 @@ impl Assembler {
             ) {
                 Ok(c) => c,
                 Err(err) => {
-                    let _ = r.send(Err(err));
+                    let _ = r.send(Err(self.judged(err)));
                     continue;
                 }
             };
@@ -341,20 +435,21 @@ impl Assembler {
                 let _ = r.send(Err(err));
                 continue;
             }
-            // A failed read or commit stops the log (`fatal`), so the map in
-            // memory never runs ahead of a store that goes on.
             if let Err(why) = self.credentials.apply(store, changes) {
-                tracing::error!(error = %crate::util::error_chain(&why), "the credential map cannot be read");
-                let _ = r.send(Err(why.clone().into()));
-                for w in waiters {
-                    let _ = w.reply.send(Err(why.clone().into()));
+                return stop(why, r, waiters);
+            }
+            if let (Some(cur), Some(link)) = (chain, e.submission.event.event.link()) {
+                // `chain_of` checked the link against this very head.
+                if let Ok(next) = cur.advance(&link, batch.next_index(), &leaf_hash(&entry), None)
+                    && let Err(why) = self.credentials.set_chains(store, vec![next])
+                {
+                    return stop(why, r, waiters);
                 }
-                return Assembled {
-                    commit: None,
-                    fatal: Some(why),
-                };
             }
             let index = batch.push_event(entry, &e.submission.event.event, e.dedup_key.clone());
+            if let Some(seq) = e.submission.event.event.seq {
+                batch.push_chain_seq(&e.submission.submitter, seq, index);
+            }
             batch.push_approval_uses(index, &e.submission.approvals);
             self.uses.consume(uses, index);
             set.insert(
@@ -446,6 +541,101 @@ impl Assembler {
             }),
             fatal: None,
         }
+    }
+
+    /// `err` with the registry in force it was judged under, if it is a
+    /// refusal of authority.
+    fn judged(&self, err: SeqError) -> SeqError {
+        match &self.registry {
+            Some((index, _)) if err.is_authority() => SeqError::Judged {
+                policy_index: *index,
+                error: Box::new(err),
+            },
+            _ => err,
+        }
+    }
+
+    /// Starts the chains the policy leaf `entry` (at `index`, logged at
+    /// `ts`) registers for `reg`'s sequenced submitters.
+    fn register_chains(
+        &mut self,
+        store: &dyn Durable,
+        reg: &Registry,
+        index: u64,
+        ts: &str,
+        entry: &[u8],
+    ) -> Result<(), Unavailable> {
+        let hash = leaf_hash(entry);
+        let mut new = Vec::new();
+        for s in reg.policy().submitters.iter().filter(|s| s.sequenced) {
+            if self.credentials.chain(store, &s.id)?.is_none() {
+                new.push(ChainRecord::register(&s.id, index, ts, &hash));
+            }
+        }
+        self.credentials.set_chains(store, new)
+    }
+
+    /// The chain head event `e` joins (`None`: its submitter is not
+    /// sequenced and it carries no link), or why it does not.
+    fn chain_of(&mut self, e: &EventJob, store: &dyn Durable) -> Result<Option<ChainRecord>, SeqError> {
+        let Some((_, reg)) = &self.registry else {
+            return Err(Unavailable::NoRegistry.into());
+        };
+        let sub = &e.submission.submitter;
+        let sequenced = reg.submitter(sub).map_err(SeqError::Scope)?.policy.sequenced;
+        let link = e.submission.event.event.link();
+        if !sequenced {
+            return match link {
+                None => Ok(None),
+                Some(_) => Err(ChainError::NotSequenced(sub.clone()).into()),
+            };
+        }
+        let cur = self
+            .credentials
+            .chain(store, sub)?
+            .ok_or_else(|| ChainError::NotSequenced(sub.clone()))?;
+        let Some(l) = link else {
+            let want = cur.next();
+            return Err(ChainError::Required {
+                submitter: sub.clone(),
+                expected: Expected {
+                    seq: want.seq,
+                    prev: provlog_tlog::b64::encode(want.prev),
+                },
+            }
+            .into());
+        };
+        cur.check(&l)?;
+        Ok(Some(cur))
+    }
+
+    /// Checks a heartbeat against the registry in force at `now`: a
+    /// registered, valid, sequenced submitter whose key in force signed
+    /// it, at its chain's next link. Returns the chain head it joins.
+    fn authorize_heartbeat(
+        &mut self,
+        h: &HeartbeatJob,
+        now: i64,
+        store: &dyn Durable,
+    ) -> Result<ChainRecord, SeqError> {
+        let Some((_, reg)) = &self.registry else {
+            return Err(Unavailable::NoRegistry.into());
+        };
+        let sub = &h.submission;
+        let s = reg.submitter(&sub.submitter).map_err(SeqError::Scope)?;
+        s.check_window(now).map_err(SeqError::Scope)?;
+        if s.key != h.verified_with && !s.key.verify_raw(&sub.message(self.signer.name()), &sub.signature) {
+            return Err(SeqError::BadSignature(sub.submitter.clone()));
+        }
+        if !s.policy.sequenced {
+            return Err(ChainError::NotSequenced(sub.submitter.clone()).into());
+        }
+        let cur = self
+            .credentials
+            .chain(store, &sub.submitter)?
+            .ok_or_else(|| ChainError::NotSequenced(sub.submitter.clone()))?;
+        cur.check(&sub.heartbeat.link())?;
+        Ok(cur)
     }
 
     /// Checks an event against the registry in force at `now` (its

@@ -14,6 +14,7 @@
 //! the store's size shows their write returned.
 
 use super::{Durable, SeqError, Unavailable};
+use provlog_proto::chain::{ChainRecord, chain_key, record_value as chain_value};
 use provlog_proto::event::Event;
 use provlog_proto::ledger::{CheckError, CredentialRecord, changes, credential_key, record_value};
 use provlog_proto::map::Value;
@@ -81,6 +82,8 @@ pub struct Credentials {
     map: WorkingMap,
     /// The records this batch wrote, by value, and their bytes.
     written: HashMap<Value, (CredentialRecord, Vec<u8>)>,
+    /// The chain records this batch wrote, by value, and their bytes.
+    chains_written: HashMap<Value, (ChainRecord, Vec<u8>)>,
     /// Values of records this batch replaced that are stored.
     replaced: Vec<Value>,
     /// Values this batch wrote and replaced again (never stored).
@@ -100,6 +103,7 @@ impl Credentials {
         Self {
             map: WorkingMap::open(root, len, next),
             written: HashMap::new(),
+            chains_written: HashMap::new(),
             replaced: Vec::new(),
             transient: HashSet::new(),
             uncommitted: head.is_some_and(|h| last.is_none_or(|v| v.root != h.root)),
@@ -116,7 +120,7 @@ impl Credentials {
         }
     }
 
-    /// Number of credentials.
+    /// Number of keys in the map: credentials and submitter chains.
     #[must_use]
     pub fn len(&self) -> u64 {
         self.map.len()
@@ -131,7 +135,95 @@ impl Credentials {
     /// Whether the map changed since its last commitment.
     #[must_use]
     pub fn changed(&self) -> bool {
-        self.uncommitted || !self.written.is_empty()
+        self.uncommitted || !self.written.is_empty() || !self.chains_written.is_empty()
+    }
+
+    /// The chain head of `submitter` with every earlier entry applied
+    /// (this batch's included), `None` if it never was sequenced.
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn chain(&mut self, store: &dyn Durable, submitter: &str) -> Result<Option<ChainRecord>, Unavailable> {
+        self.settle(store);
+        let src = Nodes {
+            store,
+            in_flight: &self.in_flight,
+        };
+        let Some(v) = self.map.get(&src, &chain_key(submitter)).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        if let Some((r, _)) = self.chains_written.get(&v) {
+            return Ok(Some(r.clone()));
+        }
+        let corrupt = |reason: String| {
+            Unavailable::Map(Arc::new(StorageError::Corrupt {
+                what: "chain record",
+                key: submitter.to_owned(),
+                reason,
+            }))
+        };
+        let bytes = match self.in_flight.iter().find_map(|f| f.records.get(&v)) {
+            Some(b) => b.clone(),
+            None => store
+                .map_record(&v)
+                .map_err(|e| Unavailable::Map(Arc::new(e)))?
+                .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?,
+        };
+        ChainRecord::from_canonical(&bytes)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string()))
+    }
+
+    /// Moves `submitter`'s chain to entry `index` (bytes `entry`) if
+    /// `link` is its next one (what a replay of stored entries does: the
+    /// sequencer wrote only such links; others change nothing, as in
+    /// `audit`).
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn advance_chain(
+        &mut self,
+        store: &dyn Durable,
+        submitter: &str,
+        link: &provlog_proto::chain::Link,
+        index: u64,
+        entry: &[u8],
+        heartbeat_at: Option<&str>,
+    ) -> Result<(), Unavailable> {
+        let Some(cur) = self.chain(store, submitter)? else {
+            return Ok(());
+        };
+        match cur.advance(link, index, &provlog_tlog::merkle::leaf_hash(entry), heartbeat_at) {
+            Ok(next) => self.set_chains(store, vec![next]),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Writes chain records (registrations and new heads).
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn set_chains(&mut self, store: &dyn Durable, records: Vec<ChainRecord>) -> Result<(), Unavailable> {
+        self.settle(store);
+        for r in records {
+            let src = Nodes {
+                store,
+                in_flight: &self.in_flight,
+            };
+            let key = chain_key(&r.submitter);
+            if let Some(old) = self.map.get(&src, &key).map_err(unavailable)? {
+                if self.chains_written.remove(&old).is_some() {
+                    self.transient.insert(old);
+                } else {
+                    self.replaced.push(old);
+                }
+            }
+            let bytes = r.canonical();
+            let v = chain_value(&bytes);
+            self.map.set(&src, key, v).map_err(unavailable)?;
+            self.chains_written.insert(v, (r, bytes));
+        }
+        Ok(())
     }
 
     /// The current record of `fingerprint` and its value.
@@ -238,7 +330,12 @@ impl Credentials {
     pub fn finish(&mut self, covers: u64, commitment: Option<(u64, i64)>) -> (Hash, MapWrite) {
         let u = self.map.finish();
         let credentials = self.map.len();
-        let records: Vec<_> = self.written.drain().map(|(v, (_, bytes))| (v, bytes)).collect();
+        let records: Vec<_> = self
+            .written
+            .drain()
+            .map(|(v, (_, bytes))| (v, bytes))
+            .chain(self.chains_written.drain().map(|(v, (_, bytes))| (v, bytes)))
+            .collect();
         let had = !records.is_empty() || !u.nodes.is_empty();
         self.transient.clear();
         let write = MapWrite {

@@ -209,9 +209,48 @@ pub enum SeqError {
     /// or a retired one made active): never sequenced.
     #[error(transparent)]
     Ownership(#[from] provlog_proto::ledger::OwnershipError),
+    /// The entry does not join its submitter's chain (a gap, a repeat, a
+    /// fork, a missing `seq`, or a submitter that is not sequenced):
+    /// never sequenced.
+    #[error(transparent)]
+    Chain(#[from] provlog_proto::chain::ChainError),
     /// The log cannot append (stopping, or a storage failure).
     #[error("the log is not accepting entries")]
     Unavailable(#[from] Unavailable),
+    /// A refusal of authority (scope, approvals, decision, ownership,
+    /// chain) and the index of the policy leaf of the registry it was
+    /// judged under: what a signed refusal names.
+    #[error("{error}")]
+    Judged {
+        /// The registry's policy leaf.
+        policy_index: u64,
+        /// The refusal.
+        error: Box<SeqError>,
+    },
+}
+
+impl SeqError {
+    /// The refusal itself, without the registry it was judged under.
+    #[must_use]
+    pub fn into_inner(self) -> Self {
+        match self {
+            Self::Judged { error, .. } => error.into_inner(),
+            other => other,
+        }
+    }
+
+    /// Whether it refuses for a reason of authority (what a signed refusal
+    /// is given for; the submission was authenticated before any of these
+    /// is judged).
+    #[must_use]
+    pub fn is_authority(&self) -> bool {
+        match self {
+            Self::Scope(s) => !matches!(s, ScopeError::UnknownSubmitter(_)),
+            Self::Approval(_) | Self::Decision(_) | Self::Ownership(_) | Self::Chain(_) => true,
+            Self::Judged { error, .. } => error.is_authority(),
+            _ => false,
+        }
+    }
 }
 
 /// Entries caught up between two map writes at most, when the stored map
@@ -249,11 +288,36 @@ pub fn catch_up_map(store: &Store, size: u64) -> Result<u64, StartError> {
         let n = 4096.min(size - index);
         for e in store.entries(index, n)? {
             match Leaf::parse(&e) {
-                Ok(Leaf::Event(ev)) => match map.check(store, &ev.event.event, index, &ev.submitter) {
-                    Ok(records) => map.apply(store, records).map_err(StartError::Map)?,
-                    Err(SeqError::Unavailable(u)) => return Err(StartError::Map(u)),
-                    Err(_) => {}
-                },
+                Ok(Leaf::Event(ev)) => {
+                    match map.check(store, &ev.event.event, index, &ev.submitter) {
+                        Ok(records) => map.apply(store, records).map_err(StartError::Map)?,
+                        Err(SeqError::Unavailable(u)) => return Err(StartError::Map(u)),
+                        Err(_) => {}
+                    }
+                    if let Some(link) = ev.event.event.link() {
+                        map.advance_chain(store, &ev.submitter, &link, index, &e, None)
+                            .map_err(StartError::Map)?;
+                    }
+                }
+                Ok(Leaf::Heartbeat(h)) => {
+                    map.advance_chain(store, &h.submitter, &h.heartbeat.link(), index, &e, Some(&h.logged_at))
+                        .map_err(StartError::Map)?;
+                }
+                Ok(Leaf::Policy(p)) => {
+                    let hash = provlog_tlog::merkle::leaf_hash(&e);
+                    let mut new = Vec::new();
+                    for s in p.policy.submitters.iter().filter(|s| s.sequenced) {
+                        if map.chain(store, &s.id).map_err(StartError::Map)?.is_none() {
+                            new.push(provlog_proto::chain::ChainRecord::register(
+                                &s.id,
+                                index,
+                                &p.logged_at,
+                                &hash,
+                            ));
+                        }
+                    }
+                    map.set_chains(store, new).map_err(StartError::Map)?;
+                }
                 Ok(Leaf::State(c)) => {
                     let at = provlog_proto::time::parse_millis(&c.logged_at).unwrap_or(0);
                     let (root, write) = map.finish(index + 1, Some((index, at)));
@@ -297,12 +361,24 @@ pub struct EventJob {
     pub approval_keys: Vec<VerifierKey>,
 }
 
+/// A heartbeat whose schema and signature a handler checked.
+#[derive(Debug)]
+pub struct HeartbeatJob {
+    /// The parsed heartbeat submission.
+    pub submission: provlog_proto::chain::HeartbeatSubmission,
+    /// The key the handler verified the signature with.
+    pub verified_with: VerifierKey,
+    /// `chain_seq_key(submitter, seq)`.
+    pub dedup_key: Vec<u8>,
+}
+
 /// Where a job's answer goes.
 pub type Reply = oneshot::Sender<Result<Sequenced, SeqError>>;
 type FreezeReply = oneshot::Sender<Result<Arc<Published>, SeqError>>;
 
 enum Job {
     Event(Box<EventJob>, Reply),
+    Heartbeat(Box<HeartbeatJob>, Reply),
     Batch(Vec<(EventJob, Reply)>),
     Policy(Arc<Registry>, Reply),
     Freeze(FreezeReply),
@@ -314,7 +390,7 @@ impl Job {
     fn size(&self) -> usize {
         match self {
             Self::Batch(b) => b.len(),
-            Self::Event(..) | Self::Policy(..) => 1,
+            Self::Event(..) | Self::Heartbeat(..) | Self::Policy(..) => 1,
             Self::Freeze(_) | Self::Shutdown => 0,
         }
     }
@@ -705,6 +781,14 @@ impl Sequencer {
         Self::wait(self.enqueue(|r| Job::Event(Box::new(job), r))?).await
     }
 
+    /// Queues a heartbeat and waits until it is durable (or refused).
+    ///
+    /// # Errors
+    /// [`SeqError`].
+    pub async fn heartbeat(&self, job: HeartbeatJob) -> Result<Sequenced, SeqError> {
+        Self::wait(self.enqueue(|r| Job::Heartbeat(Box::new(job), r))?).await
+    }
+
     /// Queues events so that they are sequenced together in one batch, and
     /// waits for each. Results are in the order of `jobs`.
     pub async fn submit_many(&self, jobs: Vec<EventJob>) -> Vec<Result<Sequenced, SeqError>> {
@@ -937,6 +1021,7 @@ impl SeqThread {
         for j in jobs.drain(..) {
             match j {
                 Job::Event(e, r) => work.push(Work::Event(*e, r)),
+                Job::Heartbeat(h, r) => work.push(Work::Heartbeat(*h, r)),
                 Job::Batch(b) => work.extend(b.into_iter().map(|(e, r)| Work::Event(e, r))),
                 Job::Policy(p, r) => work.push(Work::Policy(p, r)),
                 // `run` never passes a freeze here.
@@ -966,7 +1051,7 @@ impl SeqThread {
 /// Answers a job that arrived after a freeze.
 fn refuse_frozen(j: Job, shared: &Shared) {
     match j {
-        Job::Event(_, r) | Job::Policy(_, r) => {
+        Job::Event(_, r) | Job::Heartbeat(_, r) | Job::Policy(_, r) => {
             let _ = r.send(Err(SeqError::Frozen));
         }
         Job::Batch(b) => {

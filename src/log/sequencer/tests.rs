@@ -38,6 +38,8 @@ fn registry(key: &SignerKey, targets: &str) -> Arc<Registry> {
                 systems: None,
                 not_before: None,
                 not_after: None,
+                sequenced: false,
+                heartbeat_interval_seconds: None,
             }],
             ..Policy::default()
         })
@@ -90,7 +92,9 @@ fn policy(r: Arc<Registry>) -> (Work, Answer) {
 
 /// The answer a job already got (not one that waits for the committer).
 fn answered(rx: &mut Answer) -> Result<Sequenced, SeqError> {
-    rx.try_recv().expect("answered without waiting for the committer")
+    rx.try_recv()
+        .expect("answered without waiting for the committer")
+        .map_err(SeqError::into_inner)
 }
 
 fn open(dir: &tempfile::TempDir) -> Arc<Store> {
@@ -270,6 +274,8 @@ fn a_policy_leaf_over_the_entry_limit_is_never_sequenced() {
                 systems: None,
                 not_before: None,
                 not_after: None,
+                sequenced: false,
+                heartbeat_interval_seconds: None,
             }],
             ..Policy::default()
         })
@@ -775,7 +781,8 @@ fn audit_re_evaluation_over_a_random_stream_equals_the_logs_decisions() {
                         // Sequenced: its reply was the committer's, which
                         // `assemble_and_write` drops.
                         Err(oneshot::error::TryRecvError::Closed) => accepted += 1,
-                        Ok(Err(SeqError::Decision(_) | SeqError::Ownership(_))) => {}
+                        Ok(Err(e))
+                            if matches!(e.clone().into_inner(), SeqError::Decision(_) | SeqError::Ownership(_)) => {}
                         other => prop_assert!(false, "unexpected answer {:?}", other.map(|r| r.map(|s| s.index))),
                     }
                 }
@@ -800,6 +807,208 @@ fn audit_re_evaluation_over_a_random_stream_equals_the_logs_decisions() {
                 }
             }
             prop_assert_eq!(events, accepted);
+            Ok(())
+        })
+        .expect("property");
+}
+
+/// Issue 16.1: over a random stream of chain entries (events and
+/// heartbeats, each at the right position or off by one, naming the head
+/// or another hash, some retried), in batches, the sequencer accepts
+/// exactly what a model of the chain accepts; the committed chain record is
+/// the model's head; and an auditor replaying the stored entries finds the
+/// chain whole.
+#[test]
+fn a_chain_takes_exactly_its_next_links_over_a_random_stream() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use provlog_proto::chain::{ChainRecord, Heartbeat, HeartbeatSubmission, chain_key};
+    // (heartbeat?, seq offset from the next one, names the head?, retry of the last accepted?)
+    let step = (any::<bool>(), -1i64..=1, 0u8..4, 0u8..8);
+    let mut runner = TestRunner::new(Config {
+        cases: 16,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(step, 1..40), |steps| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let store = open(&dir);
+            let (log, sub) = (key("log.example/x", 1), key("ci", 2));
+            let mut p = registry(&sub, "*").policy().clone();
+            p.submitters[0].sequenced = true;
+            let mut a = new_log_assembler(&log);
+            let inflight = Mutex::new(InflightMap::new());
+            assemble_and_write(
+                &mut a,
+                &store,
+                &inflight,
+                vec![policy(Arc::new(Registry::new(p).expect("registry"))).0],
+            );
+            let ts = provlog_proto::time::format_millis(NOW).expect("ts");
+            let b64 = provlog_tlog::b64::encode;
+            // The model: the head's seq and leaf hash.
+            let reg_hash = provlog_tlog::merkle::leaf_hash(&store.entry(0).expect("r").expect("policy leaf"));
+            let (mut seq, mut head) = (0u64, reg_hash);
+            let mut last_body: Option<(bool, serde_json::Value)> = None;
+            let mut n = 0usize;
+            for chunk in steps.chunks(5) {
+                let mut work = Vec::new();
+                let mut expect = Vec::new();
+                for &(hb, off, prev_choice, retry) in chunk {
+                    n += 1;
+                    // A retry sends the last accepted submission again: a
+                    // duplicate (answered with its index), never a new entry.
+                    if retry == 0
+                        && let Some((was_hb, body)) = &last_body
+                    {
+                        let w = if *was_hb {
+                            let s = HeartbeatSubmission::parse(&serde_json::to_vec(body).expect("j")).expect("hb");
+                            let (tx, rx) = oneshot::channel();
+                            let dk = provlog_storage::chain_seq_key("ci", s.heartbeat.seq);
+                            (
+                                Work::Heartbeat(
+                                    super::HeartbeatJob {
+                                        submission: s,
+                                        verified_with: sub.verifier(),
+                                        dedup_key: dk,
+                                    },
+                                    tx,
+                                ),
+                                rx,
+                            )
+                        } else {
+                            let s = Submission::from_value(body.clone()).expect("s");
+                            event(EventJob {
+                                dedup_key: dedup_key("ci", &s.event.event.event_id),
+                                verified_with: sub.verifier(),
+                                approval_keys: Vec::new(),
+                                submission: s,
+                            })
+                        };
+                        work.push(w.0);
+                        expect.push((w.1, None));
+                        continue;
+                    }
+                    let claim = seq.saturating_add_signed(off + 1).max(1);
+                    let prev = if prev_choice == 0 { [7u8; 32] } else { head };
+                    let ok = claim == seq + 1 && prev == head;
+                    let (w, rx, leaf) = if hb {
+                        let h = Heartbeat {
+                            seq: claim,
+                            prev: b64(prev),
+                            sent_at: "2026-11-25T10:00:00Z".into(),
+                            actions: None,
+                        };
+                        let body = HeartbeatSubmission::sign(&h, "ci", &sub, "log.example/x");
+                        let s = HeartbeatSubmission::parse(&body).expect("hb");
+                        let leaf = s.leaf.render(&ts);
+                        if ok {
+                            last_body = Some((true, serde_json::from_slice(&body).expect("j")));
+                        }
+                        let (tx, rx) = oneshot::channel();
+                        let job = super::HeartbeatJob {
+                            dedup_key: provlog_storage::chain_seq_key("ci", claim),
+                            verified_with: sub.verifier(),
+                            submission: s,
+                        };
+                        (Work::Heartbeat(job, tx), rx, leaf)
+                    } else {
+                        let ev = serde_json::json!({
+                            "event_id": format!("e{n}"),
+                            "occurred_at": "2026-11-25T10:00:00Z",
+                            "action": "x-step",
+                            "actor": {"id": "wf/x", "type": "workflow"},
+                            "target": {"id": "svc-a", "type": "service_account"},
+                            "authority": {},
+                            "decision": {"result": "allow"},
+                            "outcome": "success",
+                            "seq": claim,
+                            "prev": b64(prev),
+                        });
+                        let v = provlog_proto::submission::sign(&ev, "ci", &sub).expect("sign");
+                        let s = Submission::from_value(v.clone()).expect("submission");
+                        let leaf = s.leaf.render(&ts);
+                        if ok {
+                            last_body = Some((false, v));
+                        }
+                        let (w, rx) = event(EventJob {
+                            dedup_key: dedup_key("ci", &s.event.event.event_id),
+                            verified_with: sub.verifier(),
+                            approval_keys: Vec::new(),
+                            submission: s,
+                        });
+                        (w, rx, leaf)
+                    };
+                    if ok {
+                        seq += 1;
+                        head = provlog_tlog::merkle::leaf_hash(&leaf);
+                    }
+                    work.push(w);
+                    expect.push((rx, Some(ok)));
+                }
+                let (_, fatal) = assemble_and_write(&mut a, &store, &inflight, work);
+                prop_assert!(fatal.is_none());
+                for (mut rx, ok) in expect {
+                    match (rx.try_recv(), ok) {
+                        // New entries are answered by the committer (dropped here).
+                        // New entries, and retries of entries in this batch
+                        // (attached to them), are answered by the committer.
+                        (Err(oneshot::error::TryRecvError::Closed), Some(true) | None) => {}
+                        (Ok(Err(SeqError::Judged { error, .. })), Some(false))
+                            if matches!(*error, SeqError::Chain(_)) => {}
+                        // A retry of a stored entry is answered now.
+                        (Ok(Ok(s)), None) => prop_assert_eq!(s.outcome, Outcome::Duplicate),
+                        (other, ok) => prop_assert!(
+                            false,
+                            "expected {:?}, got {:?}",
+                            ok,
+                            other.map(|r| r.map(|s| s.index).map_err(|e| e.to_string()))
+                        ),
+                    }
+                }
+            }
+            // The committed record is the model's head.
+            let head_version = store.map_version_at_or_before(u64::MAX).expect("r").expect("a version");
+            let (_, value) =
+                provlog_proto::map_nodes::prove(store.as_ref(), &head_version.root, &chain_key("ci")).expect("prove");
+            let bytes = store
+                .map_record(&value.expect("a chain record"))
+                .expect("r")
+                .expect("stored");
+            let r = ChainRecord::from_canonical(&bytes).expect("record");
+            prop_assert_eq!((r.seq, r.head.clone()), (seq, b64(head)));
+            // The auditor replays it without a finding.
+            let mut auditor = provlog_proto::audit::Auditor::new("log.example/x");
+            for i in 0..store.size() {
+                let entry = store.entry(i).expect("read").expect("stored");
+                if let Err(f) = auditor.push(&entry) {
+                    prop_assert!(false, "audit finding at {i}: {f}");
+                }
+            }
+            prop_assert_eq!(auditor.ledger().chain("ci").map(|c| c.seq), Some(seq));
+            // A store rebuilt from the entries catches its map up to the
+            // same chain (every state leaf checked on the way), and indexes
+            // every chain position.
+            let size = store.size();
+            let copy_dir = tempfile::tempdir().expect("tmp");
+            let copy = open(&copy_dir);
+            let mut range = CompactRange::default();
+            let entries = store.entries(0, size).expect("entries");
+            let batch = provlog_storage::rebuild::batch_from_entries(&mut range, entries).expect("batch");
+            copy.append(&batch).expect("append");
+            prop_assert_eq!(super::catch_up_map(&copy, size).expect("caught up"), size);
+            let caught = copy.map_head().expect("head").expect("a map");
+            prop_assert_eq!(caught.root, store.map_head().expect("head").expect("a map").root);
+            for k in 1..=seq {
+                prop_assert_eq!(
+                    copy.chain_entry("ci", k).expect("r"),
+                    store.chain_entry("ci", k).expect("r")
+                );
+                prop_assert!(
+                    store.chain_entry("ci", k).expect("r").is_some(),
+                    "position {k} is indexed"
+                );
+            }
             Ok(())
         })
         .expect("property");
