@@ -13,26 +13,34 @@ pub(super) struct Args {
     /// Private key file to write (default: NAME.skey, with `/` replaced by `_`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Key type: `ed25519` (signed-note type 0x01, logs and submitters) or
-    /// `cosignature` (type 0x04, witnesses).
-    #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "cosignature"])]
+    /// Key type: `ed25519` (signed-note type 0x01, logs and submitters),
+    /// `cosignature` (type 0x04, Ed25519 witnesses) or `mldsa44` (type 0x06,
+    /// post-quantum ML-DSA-44 `subtree/v1` witnesses).
+    #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "cosignature", "mldsa44"])]
     r#type: String,
 }
 
 pub(super) fn run(a: &Args) -> Result<()> {
-    let alg = if a.r#type == "cosignature" {
-        ALG_COSIGNATURE_V1
-    } else {
-        ALG_ED25519
-    };
-    let key = keyfile::generate(&a.name, alg)?;
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.skey", a.name.replace('/', "_"))));
-    keyfile::write_new(&out, &key)?;
+    let vkey = if a.r#type == "mldsa44" {
+        let key = keyfile::generate_mldsa(&a.name)?;
+        keyfile::write_new_mldsa(&out, &key)?;
+        key.verifier().to_vkey_string()
+    } else {
+        let alg = if a.r#type == "cosignature" {
+            ALG_COSIGNATURE_V1
+        } else {
+            ALG_ED25519
+        };
+        let key = keyfile::generate(&a.name, alg)?;
+        keyfile::write_new(&out, &key)?;
+        key.verifier().to_vkey_string()
+    };
     crate::util::output::out(format_args!("private key: {} (mode 0600)", out.display()))?;
     crate::util::output::out(format_args!("public key:  {}", out.with_extension("vkey").display()))?;
-    crate::util::output::out(format_args!("{}", key.verifier().to_vkey_string()))?;
+    crate::util::output::out(format_args!("{vkey}"))?;
     Ok(())
 }

@@ -47,7 +47,8 @@ pub(super) struct Args {
     /// Fork evidence (from `provlog monitor`) to check.
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof"])]
     fork_evidence: Option<PathBuf>,
-    /// A witness's cosignature/v1 vkey (or file); repeatable.
+    /// A witness's vkey (or file): cosignature/v1 (type 0x04) or ML-DSA-44
+    /// subtree/v1 (type 0x06); repeatable.
     #[arg(long = "witness-key")]
     witness_keys: Vec<String>,
     /// Cosignatures required from the given witnesses (default: all of them).

@@ -57,7 +57,7 @@ pub enum WitnessConfigError {
         source: provlog_tlog::keys::KeyError,
     },
     /// A key of another type.
-    #[error("witness {url}: key must be a cosignature/v1 (type 0x04) vkey")]
+    #[error("witness {url}: key must be a cosignature/v1 (type 0x04) or ML-DSA-44 subtree/v1 (type 0x06) vkey")]
     NotCosignature {
         /// The witness.
         url: String,
@@ -99,7 +99,7 @@ impl Witnessing {
                     url: w.url.clone(),
                     source,
                 })?;
-                if k.alg() != provlog_tlog::keys::ALG_COSIGNATURE_V1 {
+                if k.alg() != provlog_tlog::keys::ALG_COSIGNATURE_V1 && k.alg() != provlog_tlog::mldsa::ALG_MLDSA44 {
                     return Err(WitnessConfigError::NotCosignature { url: w.url.clone() });
                 }
                 Ok((w.url.trim_end_matches('/').to_owned(), k))

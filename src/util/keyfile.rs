@@ -1,8 +1,9 @@
 //! Signed-note key files: one key string per file, private keys with mode
-//! 0600.
+//! 0600 (Ed25519 signer keys, and ML-DSA-44 cosigner keys).
 
 use anyhow::{Context, Result, bail};
 use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::mldsa::MlDsaSigner;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -24,6 +25,37 @@ pub fn generate(name: &str, alg: u8) -> Result<SignerKey> {
 /// # Errors
 /// The file exists or cannot be written.
 pub fn write_new(path: &Path, key: &SignerKey) -> Result<()> {
+    write_pair(path, &key.to_skey_string(), &key.verifier().to_vkey_string())
+}
+
+/// [`write_new`] for an ML-DSA-44 cosigner key.
+///
+/// # Errors
+/// The file exists or cannot be written.
+pub fn write_new_mldsa(path: &Path, key: &MlDsaSigner) -> Result<()> {
+    write_pair(path, &key.to_skey_string(), &key.verifier().to_vkey_string())
+}
+
+/// Generates a fresh ML-DSA-44 cosigner key named `name` (a random seed).
+///
+/// # Errors
+/// The OS has no randomness, or the name is not a valid key name.
+pub fn generate_mldsa(name: &str) -> Result<MlDsaSigner> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    MlDsaSigner::from_seed(name, seed).with_context(|| format!("key name {name:?}"))
+}
+
+/// Reads an ML-DSA-44 private key file (mode 0600).
+///
+/// # Errors
+/// Unreadable file, malformed key, or a file readable by others.
+pub fn read_mldsa_signer(path: &Path) -> Result<MlDsaSigner> {
+    let text = read_secret(path)?;
+    MlDsaSigner::parse(text.trim()).with_context(|| format!("parsing the ML-DSA-44 key in {}", path.display()))
+}
+
+fn write_pair(path: &Path, skey: &str, vkey: &str) -> Result<()> {
     // A vkey is what others trust: never overwrite one (it may name the key
     // of a log whose private key went missing).
     let vpath = path.with_extension("vkey");
@@ -42,18 +74,14 @@ pub fn write_new(path: &Path, key: &SignerKey) -> Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(f, "{}", key.to_skey_string())?;
+    writeln!(f, "{skey}")?;
     f.sync_all()?;
-    fs::write(&vpath, format!("{}\n", key.verifier().to_vkey_string()))
-        .with_context(|| format!("writing {}", vpath.display()))?;
+    fs::write(&vpath, format!("{vkey}\n")).with_context(|| format!("writing {}", vpath.display()))?;
     Ok(())
 }
 
-/// Reads a private key file.
-///
-/// # Errors
-/// Unreadable file, malformed key, or a file readable by others.
-pub fn read_signer(path: &Path) -> Result<SignerKey> {
+/// A private key file's text, refused if others can read it.
+fn read_secret(path: &Path) -> Result<String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
@@ -63,7 +91,15 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
             meta.permissions().mode() & 0o777
         );
     }
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Reads a private key file.
+///
+/// # Errors
+/// Unreadable file, malformed key, or a file readable by others.
+pub fn read_signer(path: &Path) -> Result<SignerKey> {
+    let text = read_secret(path)?;
     SignerKey::parse(text.trim()).with_context(|| format!("parsing the key in {}", path.display()))
 }
 

@@ -5,9 +5,16 @@
 //!   the old size in the witness's own `RocksDB` (synced) **before** it
 //!   cosigns, so a restart never lets it cosign a checkpoint inconsistent
 //!   with one it already cosigned. The answer is one `cosignature/v1` line
-//!   (type 0x04, timestamp in seconds).
-//! * `GET /checkpoints`: the latest checkpoint it cosigned per log, as
-//!   received (the log's signature included), for monitors to gossip with.
+//!   (type 0x04, timestamp in seconds) and, with an ML-DSA-44 key, one
+//!   `subtree/v1` line (type 0x06, C2SP tlog-cosignature v1.1); a witness
+//!   may hold either key or both.
+//! * `GET /checkpoints`: the latest checkpoint it cosigned per log (the
+//!   log's signature and this witness's cosignatures included), for
+//!   monitors to gossip with.
+//! * `GET /<origin hash>/checkpoint` (C2SP tlog-witness monitoring, the
+//!   hex SHA-256 of the origin) and the older `GET /<percent-encoded
+//!   origin>/checkpoint`: the same note for one log, `404` if it never
+//!   cosigned one.
 //! * `GET /healthz`.
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +27,8 @@ use axum::routing::{get, post};
 use provlog_storage::StateStore;
 use provlog_tlog::keys::{ALG_COSIGNATURE_V1, SignerKey, VerifierKey};
 use provlog_tlog::merkle::Hash;
+use provlog_tlog::mldsa::MlDsaSigner;
+use provlog_tlog::note::NoteSignature;
 use provlog_tlog::witness::{self, MAX_BODY_BYTES, Refusal};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -47,6 +56,11 @@ pub struct WitnessFile {
     pub data_dir: Option<PathBuf>,
     /// File holding the witness's `PRIVATE+KEY+…` (type 0x04).
     pub key: Option<PathBuf>,
+    /// File holding its ML-DSA-44 key (type 0x06), created on first start.
+    pub mldsa_key: Option<PathBuf>,
+    /// Cosign with the ML-DSA-44 key only (no Ed25519 key).
+    #[serde(default)]
+    pub mldsa_only: bool,
     /// Name of the key created on first start.
     pub name: Option<String>,
     /// The logs it witnesses.
@@ -72,15 +86,45 @@ pub struct WitnessArgs {
     /// Name of the witness key created on first start (default witness.localhost).
     #[arg(long)]
     name: Option<String>,
+    /// Also cosign with this ML-DSA-44 key (`provlog keygen --type mldsa44`;
+    /// created with the witness's name if missing).
+    #[arg(long)]
+    mldsa_key: Option<PathBuf>,
+    /// Cosign with the ML-DSA-44 key only (needs --mldsa-key).
+    #[arg(long, requires = "mldsa_key")]
+    mldsa_only: bool,
     /// A log to witness, by its vkey (origin = key name); repeatable.
     #[arg(long = "log")]
     logs: Vec<String>,
 }
 
 struct Witness {
-    key: SignerKey,
+    /// The Ed25519 cosignature/v1 key, unless ML-DSA only.
+    key: Option<SignerKey>,
+    /// The ML-DSA-44 subtree/v1 key, if any.
+    mldsa: Option<MlDsaSigner>,
     logs: HashMap<String, Vec<VerifierKey>>,
     store: StateStore,
+}
+
+impl Witness {
+    /// This witness's cosignature lines for the checkpoint `text` at `ts`.
+    fn cosign(&self, text: &str, ts: u64) -> Result<Vec<NoteSignature>, Refusal> {
+        let mut out = Vec::new();
+        if let Some(k) = &self.key {
+            out.push(
+                provlog_tlog::note::sign_text(text, k, ts)
+                    .map_err(|e| Refusal::BadRequest(format!("cannot cosign: {e}")))?,
+            );
+        }
+        if let Some(k) = &self.mldsa {
+            out.push(
+                k.cosign_checkpoint(text, ts)
+                    .map_err(|e| Refusal::BadRequest(format!("cannot cosign with ML-DSA-44: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// Stored value: size (u64 BE) ‖ root (32) ‖ the cosigned note as received.
@@ -129,16 +173,25 @@ async fn add_checkpoint(
         };
         let acc = witness::check(&body, |o| w2.logs.get(o).cloned(), stored)?;
         let origin = acc.checkpoint.origin.clone();
-        // Persist before cosigning, with a compare-and-set on the old size:
-        // two racing requests cannot roll the stored size back.
+        // The cosignatures are made first and stored with the note (what the
+        // monitoring endpoint serves), but answered only after the state is
+        // persisted, with a compare-and-set on the old size: two racing
+        // requests cannot roll the stored size back.
+        let lines = w2.cosign(&acc.text, now_secs())?;
+        let received = witness::AddCheckpoint::parse(&body).map(|r| r.note).unwrap_or_default();
+        let kept = provlog_tlog::note::Note::parse(&received).map_or_else(
+            |_| received.clone(),
+            |mut n| {
+                for l in &lines {
+                    // A note already at the signature limit is kept as received.
+                    let _ = n.try_add_signature(l.clone());
+                }
+                n.to_bytes()
+            },
+        );
         let mut value = acc.checkpoint.size.to_be_bytes().to_vec();
         value.extend_from_slice(&acc.checkpoint.root);
-        value.extend_from_slice(
-            witness::AddCheckpoint::parse(&body)
-                .map(|r| r.note)
-                .unwrap_or_default()
-                .as_slice(),
-        );
+        value.extend_from_slice(&kept);
         let cas = w2.store.update(origin.as_bytes(), |cur| {
             let (have, have_root) = cur.and_then(decode).map_or((0, None), |(s, r, _)| (s, Some(r)));
             if have != acc.old {
@@ -157,7 +210,7 @@ async fn add_checkpoint(
                 return Err(Refusal::Unprocessable("the witness could not persist its state".into()));
             }
         }
-        witness::cosign(&w2.key, &acc.text, now_secs()).map_err(|e| Refusal::BadRequest(format!("cannot cosign: {e}")))
+        Ok(lines.iter().map(NoteSignature::to_line).collect::<String>())
     })
     .await;
     match res {
@@ -183,6 +236,44 @@ async fn checkpoints(State(w): State<Arc<Witness>>) -> Response {
     axum::Json(serde_json::json!({ "checkpoints": notes })).into_response()
 }
 
+/// `GET /<origin hash>/checkpoint` (or `/<percent-encoded origin>/checkpoint`):
+/// the latest checkpoint this witness cosigned for that log, with the log's
+/// signature and its own cosignatures.
+async fn log_checkpoint(
+    State(w): State<Arc<Witness>>,
+    p: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(axum::extract::Path(key)) = p else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "text/plain; charset=utf-8",
+            "bad path\n".into(),
+        );
+    };
+    let origin = w
+        .logs
+        .keys()
+        .find(|o| provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[o.as_bytes()])) == key || **o == key)
+        .cloned();
+    let note = origin.and_then(|o| w.store.get(o.as_bytes()).ok().flatten());
+    match note.as_deref().and_then(decode) {
+        Some((_, _, n)) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            n.to_vec(),
+        )
+            .into_response(),
+        None => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "this witness has cosigned no checkpoint of that log\n".into(),
+        ),
+    }
+}
+
 /// Longest a request may take, its body included.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -191,6 +282,7 @@ fn router(w: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/checkpoints", get(checkpoints))
+        .route("/{origin}/checkpoint", get(log_checkpoint))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The same request deadline as the log's: a client that trickles
@@ -221,19 +313,34 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("./provlog-witness"));
     let key_path = a.key.or(file.key).unwrap_or_else(|| data_dir.join("witness.skey"));
     let name = a.name.or(file.name).unwrap_or_else(|| "witness.localhost".into());
-    let key = if key_path.exists() {
-        crate::util::keyfile::read_signer(&key_path)?
+    let mldsa_only = a.mldsa_only || file.mldsa_only;
+    let key = if mldsa_only {
+        None
+    } else if key_path.exists() {
+        Some(crate::util::keyfile::read_signer(&key_path)?)
     } else {
         let k = crate::util::keyfile::generate(&name, ALG_COSIGNATURE_V1)?;
         crate::util::keyfile::write_new(&key_path, &k)?;
-        k
+        Some(k)
     };
-    if key.alg() != ALG_COSIGNATURE_V1 {
+    if let Some(k) = &key
+        && k.alg() != ALG_COSIGNATURE_V1
+    {
         bail!(
             "{} is not a cosignature/v1 key; make one with: provlog keygen --type cosignature",
             key_path.display()
         );
     }
+    let mldsa = match a.mldsa_key.or(file.mldsa_key) {
+        Some(p) if p.exists() => Some(crate::util::keyfile::read_mldsa_signer(&p)?),
+        Some(p) => {
+            let k = crate::util::keyfile::generate_mldsa(&name)?;
+            crate::util::keyfile::write_new_mldsa(&p, &k)?;
+            Some(k)
+        }
+        None if mldsa_only => bail!("--mldsa-only needs an ML-DSA-44 key: give --mldsa-key FILE"),
+        None => None,
+    };
     let mut logs: HashMap<String, Vec<VerifierKey>> = HashMap::new();
     for l in &file.logs {
         let keys = l
@@ -261,13 +368,25 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
-    crate::util::output::out_lines(&[
+    let mut banner = vec![
         format!("provlog witness listening on http://{addr}"),
-        format!("witness vkey: {}", key.verifier().to_vkey_string()),
+        key.as_ref().map_or_else(String::new, |k| {
+            format!("witness vkey: {}", k.verifier().to_vkey_string())
+        }),
+        mldsa.as_ref().map_or_else(String::new, |k| {
+            format!("witness ML-DSA-44 vkey: {}", k.verifier().to_vkey_string())
+        }),
         format!("witnessing: {}", logs.keys().cloned().collect::<Vec<_>>().join(", ")),
         crate::util::output::ready_line("witness", addr),
-    ])?;
-    let w = Arc::new(Witness { key, logs, store });
+    ];
+    banner.retain(|l| !l.is_empty());
+    crate::util::output::out_lines(&banner)?;
+    let w = Arc::new(Witness {
+        key,
+        mldsa,
+        logs,
+        store,
+    });
     crate::http::server::serve(
         listener,
         router(w),

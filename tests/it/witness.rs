@@ -351,3 +351,118 @@ async fn a_witness_follows_the_spec_and_never_cosigns_a_fork_even_after_a_restar
     );
     drop(guard);
 }
+
+/// Issue 16.4: a witness holding an ML-DSA-44 key beside its Ed25519 one
+/// answers add-checkpoint with both cosignatures; a log whose witness
+/// policy names the ML-DSA-44 vkey collects that one; `provlog verify`
+/// accepts it (and refuses another ML-DSA-44 key); the witness serves the
+/// cosigned checkpoint at the C2SP monitoring path (origin hash) and the
+/// older percent-encoded form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let log_key = SignerKey::from_seed("pq.example/log", ALG_ED25519, [60; 32]).expect("k");
+    write_key(&data.join("log.skey"), &log_key);
+    let vkey = log_key.verifier().to_vkey_string();
+    let wdir = dir.path().join("w");
+    std::fs::create_dir_all(&wdir).expect("dir");
+    let ek = witness_key("pq-witness.example", 61);
+    write_key(&wdir.join("w.skey"), &ek);
+    let pq = wdir.join("pq.skey");
+    let (child, wurl) = crate::common::spawn_ready(
+        &wdir,
+        &[
+            "witness",
+            "--key",
+            wdir.join("w.skey").to_str().expect("p"),
+            "--mldsa-key",
+            pq.to_str().expect("p"),
+            "--name",
+            "pq-witness.example",
+            "--log",
+            &vkey,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            wdir.to_str().expect("p"),
+        ],
+        "witness",
+    );
+    let _guard = Killed(child);
+    let pqv = std::fs::read_to_string(wdir.join("pq.vkey")).expect("the ML-DSA-44 vkey was written");
+    let pqv = pqv.trim().to_owned();
+    assert!(
+        provlog_tlog::keys::VerifierKey::parse(&pqv).is_ok_and(|k| k.alg() == provlog_tlog::mldsa::ALG_MLDSA44),
+        "{pqv}"
+    );
+    let s = Server::start(
+        &data,
+        &[
+            "--origin",
+            "pq.example/log",
+            "--witness",
+            &format!("{wurl}={pqv}"),
+            "--witness-interval-ms",
+            "50",
+        ],
+    );
+    let c = client();
+    let key = s.dev_key();
+    for i in 0..3 {
+        let r = c
+            .post(format!("{}/v1/entries", s.url))
+            .json(&submission(&key, &event(&format!("pq-{i}"), "svc-pq")))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 201);
+    }
+    let witnessed = common::wait_witnessed(&c, &s.url, "pq.example/log\n8\n").await;
+    assert!(witnessed.starts_with("pq.example/log\n8\n"), "{witnessed:?}");
+    assert!(witnessed.contains("\u{2014} pq-witness.example "), "{witnessed}");
+    let cpf = dir.path().join("witnessed.txt");
+    std::fs::write(&cpf, &witnessed).expect("w");
+    let cpf = cpf.to_str().expect("p").to_owned();
+    let (code, out) = run(&[
+        "verify",
+        "--checkpoint",
+        &cpf,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &pqv,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cosigned by 1 of 1 witnesses"), "{out}");
+    let other = provlog_tlog::mldsa::MlDsaSigner::from_seed("pq-witness.example", [62; 32])
+        .expect("k")
+        .verifier()
+        .to_vkey_string();
+    let (code, out) = run(&[
+        "verify",
+        "--checkpoint",
+        &cpf,
+        "--log-key",
+        &vkey,
+        "--witness-key",
+        &other,
+    ]);
+    assert_eq!(code, 1, "another ML-DSA-44 key under the same name: {out}");
+
+    // The monitoring endpoint: the log's signature and both cosignatures.
+    let hash = provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[b"pq.example/log"]));
+    let (st, body) = common::get(&c, &wurl, &format!("/{hash}/checkpoint")).await;
+    let note = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(st, 200, "{note}");
+    assert!(note.starts_with("pq.example/log\n"), "{note}");
+    assert_eq!(note.matches("\n\u{2014} pq-witness.example ").count(), 2, "{note}");
+    let n = provlog_tlog::note::Note::parse(&body).expect("a note");
+    let pk = provlog_tlog::keys::VerifierKey::parse(&pqv).expect("vk");
+    assert!(n.verify(&[pk, ek.verifier()]).is_ok_and(|v| v.len() == 2), "{note}");
+    let (st, _) = common::get(&c, &wurl, "/pq.example%2Flog/checkpoint").await;
+    assert_eq!(st, 200, "the percent-encoded origin form");
+    let (st, _) = common::get(&c, &wurl, &format!("/{}/checkpoint", "0".repeat(64))).await;
+    assert_eq!(st, 404);
+}

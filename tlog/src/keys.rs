@@ -3,10 +3,12 @@
 //! * A key is identified by its **name** and its **key ID**:
 //!   `key_id = SHA-256(name || 0x0A || type_byte || public_key)[:4]`, read
 //!   big-endian ([`key_id`]).
-//! * Two signature types are supported, both Ed25519: [`ALG_ED25519`] (0x01,
+//! * Two Ed25519 signature types are supported: [`ALG_ED25519`] (0x01,
 //!   plain signed-note signatures over the note text) and
 //!   [`ALG_COSIGNATURE_V1`] (0x04, timestamped checkpoint cosignatures). The
-//!   same Ed25519 key has a different key ID under each type.
+//!   same Ed25519 key has a different key ID under each type. Verifier keys
+//!   may also be ML-DSA-44 `subtree/v1` cosigner keys (0x06,
+//!   [`crate::mldsa`], whose signer is [`crate::mldsa::MlDsaSigner`]).
 //! * Verifier keys use the C2SP vkey encoding
 //!   `<name>+<8 lowercase hex key ID>+<b64(type || public key)>`; signer keys
 //!   use Go's `PRIVATE+KEY+<name>+<key ID>+<b64(type || seed)>` convention.
@@ -79,8 +81,9 @@ pub enum KeyError {
     /// The signature type byte is not 0x01 or 0x04.
     #[error("unsupported signature type 0x{0:02x}")]
     UnsupportedAlg(u8),
-    /// The key material after the type byte is not 32 bytes.
-    #[error("ed25519 key material is {0} bytes, not 32")]
+    /// The key material after the type byte has the wrong length (32 bytes
+    /// for Ed25519, 1312 for an ML-DSA-44 public key).
+    #[error("key material is {0} bytes, not the length its signature type needs")]
     KeyLength(usize),
     /// The 32 bytes are not a valid Ed25519 public key.
     #[error("public key is not a valid ed25519 point")]
@@ -146,6 +149,16 @@ fn parse_key_id_hex(s: &str) -> Result<u32, KeyError> {
         return Err(KeyError::KeyIdFormat);
     }
     u32::from_str_radix(s, 16).map_err(|_| KeyError::KeyIdFormat)
+}
+
+/// Decodes `b64(alg || key material)` into the type byte and the material.
+fn decode_any_key_data(data: &str) -> Result<(u8, Vec<u8>), KeyError> {
+    let mut bytes = b64::decode(data).map_err(|_| KeyError::KeyDataBase64)?;
+    if bytes.is_empty() {
+        return Err(KeyError::KeyDataEmpty);
+    }
+    let alg = bytes.remove(0);
+    Ok((alg, bytes))
 }
 
 /// Decodes `b64(alg || 32 bytes)` into the type byte and the 32 bytes.
@@ -261,7 +274,7 @@ impl SignerKey {
             name: self.name.clone(),
             key_id: self.key_id,
             alg: self.alg,
-            key: self.key.verifying_key(),
+            key: Material::Ed25519(self.key.verifying_key()),
         }
     }
 
@@ -304,7 +317,17 @@ pub struct VerifierKey {
     name: String,
     key_id: u32,
     alg: u8,
-    key: VerifyingKey,
+    key: Material,
+}
+
+/// A verifier's public key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Material {
+    /// Types 0x01 and 0x04.
+    Ed25519(VerifyingKey),
+    /// Type 0x06: the 1312-byte ML-DSA-44 public key, checked for length
+    /// (every such string decodes; a wrong one verifies nothing).
+    MlDsa44(Vec<u8>),
 }
 
 impl VerifierKey {
@@ -322,7 +345,26 @@ impl VerifierKey {
             name: name.to_owned(),
             key_id: key_id(name, alg, &public_key),
             alg,
-            key,
+            key: Material::Ed25519(key),
+        })
+    }
+
+    /// Builds an ML-DSA-44 (`subtree/v1`, type [`crate::mldsa::ALG_MLDSA44`])
+    /// verifier from a name and a 1312-byte public key.
+    ///
+    /// # Errors
+    /// [`KeyError`] if the name is invalid or the key has another length.
+    pub fn new_mldsa44(name: &str, public_key: &[u8]) -> Result<Self, KeyError> {
+        use crate::mldsa::{ALG_MLDSA44, MLDSA44_PUBLIC_KEY_LEN};
+        check_key_name(name)?;
+        if public_key.len() != MLDSA44_PUBLIC_KEY_LEN {
+            return Err(KeyError::KeyLength(public_key.len()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            key_id: key_id(name, ALG_MLDSA44, public_key),
+            alg: ALG_MLDSA44,
+            key: Material::MlDsa44(public_key.to_vec()),
         })
     }
 
@@ -341,20 +383,32 @@ impl VerifierKey {
         };
         check_key_name(name)?;
         let stated = parse_key_id_hex(id)?;
-        let (alg, public_key) = decode_key_data(data)?;
-        let computed = key_id(name, alg, &public_key);
-        if computed != stated {
-            return Err(KeyError::KeyIdMismatch { stated, computed });
+        let (alg, material) = decode_any_key_data(data)?;
+        let key = if alg == crate::mldsa::ALG_MLDSA44 {
+            Self::new_mldsa44(name, &material)?
+        } else {
+            check_alg(alg)?;
+            let public_key: [u8; ED25519_KEY_LEN] = material
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyError::KeyLength(material.len()))?;
+            Self::new(name, alg, public_key)?
+        };
+        if key.key_id != stated {
+            return Err(KeyError::KeyIdMismatch {
+                stated,
+                computed: key.key_id,
+            });
         }
-        Self::new(name, alg, public_key)
+        Ok(key)
     }
 
     /// Renders the key as a C2SP vkey, which [`VerifierKey::parse`] accepts.
     #[must_use]
     pub fn to_vkey_string(&self) -> String {
-        let mut data = Vec::with_capacity(1 + ED25519_KEY_LEN);
+        let mut data = Vec::with_capacity(1 + self.public_key().len());
         data.push(self.alg);
-        data.extend_from_slice(self.key.as_bytes());
+        data.extend_from_slice(self.public_key());
         format!("{}+{:08x}+{}", self.name, self.key_id, b64::encode(&data))
     }
 
@@ -370,27 +424,38 @@ impl VerifierKey {
         self.key_id
     }
 
-    /// The signature type byte: [`ALG_ED25519`] or [`ALG_COSIGNATURE_V1`].
+    /// The signature type byte: [`ALG_ED25519`], [`ALG_COSIGNATURE_V1`] or
+    /// [`crate::mldsa::ALG_MLDSA44`].
     #[must_use]
     pub fn alg(&self) -> u8 {
         self.alg
     }
 
-    /// The 32-byte Ed25519 public key.
+    /// The public key: 32 bytes for Ed25519, 1312 for ML-DSA-44.
     #[must_use]
-    pub fn public_key_bytes(&self) -> [u8; ED25519_KEY_LEN] {
-        self.key.to_bytes()
+    pub fn public_key(&self) -> &[u8] {
+        match &self.key {
+            Material::Ed25519(k) => k.as_bytes(),
+            Material::MlDsa44(k) => k,
+        }
     }
 
-    /// Checks a raw Ed25519 signature over `msg` with `verify_strict`
-    /// (rejects non-canonical `S`, small-order `R` and small-order keys).
-    /// Returns `false` for any signature that is not exactly 64 bytes.
+    /// Checks a raw signature over `msg`: Ed25519 with `verify_strict`
+    /// (rejects non-canonical `S`, small-order `R` and small-order keys;
+    /// `false` for any signature that is not exactly 64 bytes), or pure
+    /// ML-DSA-44 with an empty context (`false` for any signature that is
+    /// not a valid 2420-byte encoding).
     #[must_use]
     pub fn verify_raw(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let Ok(sig) = <[u8; ED25519_SIGNATURE_LEN]>::try_from(sig) else {
-            return false;
-        };
-        self.key.verify_strict(msg, &Signature::from_bytes(&sig)).is_ok()
+        match &self.key {
+            Material::Ed25519(key) => {
+                let Ok(sig) = <[u8; ED25519_SIGNATURE_LEN]>::try_from(sig) else {
+                    return false;
+                };
+                key.verify_strict(msg, &Signature::from_bytes(&sig)).is_ok()
+            }
+            Material::MlDsa44(pk) => crate::mldsa::verify_raw(pk, msg, sig),
+        }
     }
 }
 
@@ -469,7 +534,7 @@ mod tests {
             assert_eq!(vk.name(), name);
             assert_eq!(vk.key_id(), id);
             assert_eq!(vk.alg(), alg);
-            assert_eq!(vk.public_key_bytes().to_vec(), pk);
+            assert_eq!(vk.public_key().to_vec(), pk);
             assert_eq!(vk.to_vkey_string(), s(k, "vkey"));
             assert_eq!(vk.to_string(), s(k, "vkey"));
             assert_eq!(s(k, "vkey").parse::<VerifierKey>().as_ref(), Ok(&vk));

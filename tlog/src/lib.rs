@@ -13,6 +13,7 @@
 //! | [`merkle`] | RFC 6962 / RFC 9162 §2.1 hashing, the compact range, proof generation over a [`merkle::HashSource`] and proof verification |
 //! | [`keys`] | C2SP signed-note Ed25519 keys (`PRIVATE+KEY+…` and vkeys), key IDs, cosignature/v1 keys |
 //! | [`note`] | C2SP signed-note: parse, sign, verify; tlog-cosignature lines |
+//! | [`mldsa`] | ML-DSA-44 `subtree/v1` cosignatures (C2SP tlog-cosignature v1.1): the message, signing from a seed, verification |
 //! | [`checkpoint`] | C2SP tlog-checkpoint note text |
 //! | [`tile`] | C2SP tlog-tiles paths, tile math and entry-bundle framing |
 //! | [`replay`] | checking a tree from its level-0 tiles in order, in memory independent of its size |
@@ -34,6 +35,7 @@ pub mod checkpoint;
 pub mod hex;
 pub mod keys;
 pub mod merkle;
+pub mod mldsa;
 pub mod note;
 pub mod replay;
 pub mod tile;

@@ -339,6 +339,12 @@ pub fn verify_signature(text: &str, sig: &NoteSignature, key: &VerifierKey) -> O
             }
             Some(ts)
         }
+        crate::mldsa::ALG_MLDSA44 => {
+            // A checkpoint cosignature: the subtree [0, size) with its root
+            // (extension lines are not signed: such a note does not verify).
+            let (origin, size, root) = crate::mldsa::checkpoint_body(text)?;
+            Some(crate::mldsa::verify_subtree(key, sig, origin, 0, size, &root)?)
+        }
         _ => return None,
     };
     Some(VerifiedSignature {
@@ -958,7 +964,12 @@ mod tests {
         let ev = e.verifier();
         let note = Note::new_signed(TEXT, &[&p, &e], 0).expect("sign");
         // Name matches but ID differs, or ID matches but name differs: unknown.
-        let wrong_id = VerifierKey::new("PeterNeumann", ALG_ED25519, ev.public_key_bytes()).expect("vk");
+        let wrong_id = VerifierKey::new(
+            "PeterNeumann",
+            ALG_ED25519,
+            ev.public_key().try_into().expect("32 bytes"),
+        )
+        .expect("vk");
         assert_eq!(note.verify(&[wrong_id]), Err(NoteError::NoTrustedSignature));
         // A bad line from a trusted key rejects even when another key verified.
         let mut bad = note.clone();
