@@ -27,9 +27,10 @@ async fn serve(o: Overrides) -> Result<()> {
     let witnessing = if cfg.witnesses.is_empty() {
         None
     } else {
-        Some(Arc::new(Witnessing::new(
+        Some(Arc::new(Witnessing::with_quorum(
             &cfg.witnesses,
             cfg.witness_policy,
+            cfg.witness_quorum.clone(),
             cfg.witness_interval,
         )?))
     };
@@ -42,6 +43,15 @@ async fn serve(o: Overrides) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", cfg.listen))?;
     let (signer, new_key) = cfg.load_or_generate_log_key()?;
+    if let Some(q) = &cfg.witness_quorum
+        && !q.logs.is_empty()
+        && !q.logs.iter().any(|(k, _)| *k == signer.verifier())
+    {
+        anyhow::bail!(
+            "the witness policy lists logs, but not this log's key {}: clients reading it would refuse this log",
+            signer.verifier().to_vkey_string()
+        );
+    }
     let publisher = match &cfg.publish {
         Some(p) => Some(Arc::new(Publisher::open(p, &signer.verifier()).await?)),
         None => None,

@@ -96,6 +96,10 @@ pub struct FileConfig {
     pub witnesses: Vec<WitnessConfig>,
     /// Cosignatures that make a checkpoint witnessed (default: all witnesses).
     pub witness_policy: Option<usize>,
+    /// A C2SP tlog-policy file (relative to this file) naming the witnesses
+    /// (with their URLs) and the quorum, instead of `witnesses` and
+    /// `witness_policy`.
+    pub witness_policy_file: Option<PathBuf>,
     /// How often to send the latest checkpoint to the witnesses, ms.
     pub witness_interval_ms: Option<u64>,
     /// `/readyz` fails while entries wait and the newest checkpoint is older than this, ms.
@@ -246,6 +250,10 @@ pub struct Overrides {
     /// Cosignatures that make a checkpoint witnessed (default: all).
     #[arg(long, env = "PROVLOG_WITNESS_POLICY")]
     pub witness_policy: Option<usize>,
+    /// A C2SP tlog-policy file: the witnesses (`witness NAME VKEY URL`), the
+    /// k-of-n groups and the quorum a checkpoint must meet to be witnessed.
+    #[arg(long, env = "PROVLOG_WITNESS_POLICY_FILE")]
+    pub witness_policy_file: Option<PathBuf>,
     /// How often checkpoints go to the witnesses, in milliseconds.
     #[arg(long, env = "PROVLOG_WITNESS_INTERVAL_MS")]
     pub witness_interval_ms: Option<u64>,
@@ -324,6 +332,9 @@ pub struct Config {
     pub witnesses: Vec<WitnessConfig>,
     /// Witness policy (k).
     pub witness_policy: Option<usize>,
+    /// A C2SP tlog-policy instead of `witness_policy` (its witnesses are
+    /// then the witnesses).
+    pub witness_quorum: Option<std::sync::Arc<provlog_tlog::policy::WitnessPolicy>>,
     /// Witness interval.
     pub witness_interval: std::time::Duration,
     /// Readiness threshold on the checkpoint age while entries wait.
@@ -373,6 +384,34 @@ impl Config {
             ),
             _ => None,
         };
+        let witness_quorum = match (&o.witness_policy_file, &file.witness_policy_file, &o.config) {
+            (Some(p), _, _) => Some(p.clone()),
+            (None, Some(f), Some(c)) => Some(c.parent().unwrap_or_else(|| Path::new(".")).join(f)),
+            (None, Some(f), None) => Some(f.clone()),
+            (None, None, _) => None,
+        }
+        .map(|p| -> Result<_> {
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading witness policy {}", p.display()))?;
+            let policy = provlog_tlog::policy::WitnessPolicy::parse(&text)
+                .with_context(|| format!("in witness policy {}", p.display()))?;
+            if let Some((name, _, _)) = policy.witnesses.iter().find(|(_, _, url)| url.is_none()) {
+                bail!(
+                    "in witness policy {}: witness {name:?} has no URL: the log must know where to send checkpoints",
+                    p.display()
+                );
+            }
+            Ok(std::sync::Arc::new(policy))
+        })
+        .transpose()?;
+        if witness_quorum.is_some()
+            && (!file.witnesses.is_empty()
+                || !o.witnesses.is_empty()
+                || o.witness_policy.is_some()
+                || file.witness_policy.is_some())
+        {
+            bail!("give the witnesses either as witness_policy_file or as witnesses/witness_policy, not both");
+        }
         let data_dir = o
             .data_dir
             .clone()
@@ -448,6 +487,12 @@ impl Config {
             rate_limits: file.rate_limits,
             witnesses: {
                 let mut w = file.witnesses;
+                if let Some(q) = &witness_quorum {
+                    w.extend(q.witnesses.iter().map(|(_, k, url)| WitnessConfig {
+                        url: url.clone().unwrap_or_default(),
+                        key: k.to_vkey_string(),
+                    }));
+                }
                 for arg in &o.witnesses {
                     let (url, key) = arg
                         .split_once('=')
@@ -460,6 +505,7 @@ impl Config {
                 w
             },
             witness_policy: o.witness_policy.or(file.witness_policy),
+            witness_quorum,
             witness_interval: std::time::Duration::from_millis(
                 o.witness_interval_ms
                     .or(file.witness_interval_ms)
@@ -789,6 +835,10 @@ block_cache_mib = 512
 # carries the cosignatures collected, /v1/checkpoint/witnessed the latest
 # checkpoint with at least witness_policy of them (default: all).
 # witness_policy = 2
+# Or a C2SP tlog-policy file (witness NAME VKEY URL lines, nested k-of-n
+# groups, quorum NAME) naming the witnesses and the quorum, instead of
+# [[witnesses]] and witness_policy (docs/DESIGN.md "Witnesses"):
+# witness_policy_file = "witnesses.policy"
 # witness_interval_ms = 1000
 
 # Readiness: GET /readyz answers 503 when the store failed, or when entries

@@ -77,8 +77,11 @@ pub enum WitnessConfigError {
 pub struct Witnessing {
     /// Configured witnesses.
     pub witnesses: Vec<(String, VerifierKey)>,
-    /// Cosignatures required for a checkpoint to count as witnessed.
+    /// Cosignatures required for a checkpoint to count as witnessed (with
+    /// a tlog-policy quorum: the fewest that can meet it).
     pub policy: usize,
+    /// The C2SP tlog-policy quorum, if the witnesses came from one.
+    quorum: Option<Arc<provlog_tlog::policy::WitnessPolicy>>,
     /// How often to send the latest checkpoint.
     pub interval: Duration,
     latest: RwLock<Option<Arc<Cosigned>>>,
@@ -92,6 +95,20 @@ impl Witnessing {
     /// # Errors
     /// A key that is not a cosignature/v1 vkey, or a policy above `n`.
     pub fn new(cfg: &[WitnessConfig], policy: Option<usize>, interval: Duration) -> Result<Self, WitnessConfigError> {
+        Self::with_quorum(cfg, policy, None, interval)
+    }
+
+    /// [`Witnessing::new`] where a C2SP tlog-policy `quorum`, if given,
+    /// decides which checkpoints are witnessed (instead of a count).
+    ///
+    /// # Errors
+    /// As [`Witnessing::new`].
+    pub fn with_quorum(
+        cfg: &[WitnessConfig],
+        policy: Option<usize>,
+        quorum: Option<Arc<provlog_tlog::policy::WitnessPolicy>>,
+        interval: Duration,
+    ) -> Result<Self, WitnessConfigError> {
         let witnesses = cfg
             .iter()
             .map(|w| {
@@ -105,7 +122,11 @@ impl Witnessing {
                 Ok((w.url.trim_end_matches('/').to_owned(), k))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let policy = policy.unwrap_or(witnesses.len());
+        let policy = quorum
+            .as_ref()
+            .map(|q| q.min_cosignatures())
+            .or(policy)
+            .unwrap_or(witnesses.len());
         if policy > witnesses.len() {
             return Err(WitnessConfigError::Policy {
                 policy,
@@ -115,6 +136,7 @@ impl Witnessing {
         Ok(Self {
             witnesses,
             policy,
+            quorum,
             interval,
             latest: RwLock::new(None),
             witnessed: RwLock::new(None),
@@ -161,7 +183,7 @@ impl Witnessing {
         if let Some(c) = saved.latest.and_then(recount) {
             *crate::util::sync::write(&self.latest, "cosigned checkpoint") = Some(c);
         }
-        if let Some(c) = saved.witnessed.and_then(recount).filter(|c| c.cosigners >= self.policy) {
+        if let Some(c) = saved.witnessed.and_then(recount).filter(|c| self.met(c)) {
             *crate::util::sync::write(&self.witnessed, "witnessed checkpoint") = Some(c);
         }
         self.witnesses
@@ -193,9 +215,18 @@ impl Witnessing {
         }
     }
 
+    /// Whether `c` counts as witnessed: the quorum of the tlog-policy, or
+    /// at least `policy` cosignatures.
+    fn met(&self, c: &Cosigned) -> bool {
+        match &self.quorum {
+            Some(q) => Note::parse(c.note.as_bytes()).is_ok_and(|n| q.quorum_met(&q.cosigners(&n))),
+            None => c.cosigners >= self.policy,
+        }
+    }
+
     fn record(&self, c: Cosigned) {
         let c = Arc::new(c);
-        if c.cosigners >= self.policy {
+        if self.met(&c) {
             *crate::util::sync::write(&self.witnessed, "witnessed checkpoint") = Some(Arc::clone(&c));
         }
         *crate::util::sync::write(&self.latest, "cosigned checkpoint") = Some(c);

@@ -466,3 +466,102 @@ async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
     let (st, _) = common::get(&c, &wurl, &format!("/{}/checkpoint", "0".repeat(64))).await;
     assert_eq!(st, 404);
 }
+
+/// Issue 16.4: the log's witness policy as a C2SP tlog-policy file: a
+/// 2-of-3 group whose third witness is down is met by an Ed25519 and an
+/// ML-DSA-44 witness; a policy that does not parse, or that lists logs but
+/// not this one, stops the log from starting, naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tlog_policy_file_decides_what_is_witnessed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    let log_key = SignerKey::from_seed("policy.example/log", ALG_ED25519, [70; 32]).expect("k");
+    write_key(&data.join("log.skey"), &log_key);
+    let vkey = log_key.verifier().to_vkey_string();
+    let ek = witness_key("w1.policy.example", 71);
+    let (c1, u1) = start_witness(&dir.path().join("w1"), &ek, &vkey);
+    let w2dir = dir.path().join("w2");
+    std::fs::create_dir_all(&w2dir).expect("dir");
+    let pq = w2dir.join("pq.skey");
+    let (c2, u2) = crate::common::spawn_ready(
+        &w2dir,
+        &[
+            "witness",
+            "--mldsa-key",
+            pq.to_str().expect("p"),
+            "--mldsa-only",
+            "--name",
+            "w2.policy.example",
+            "--log",
+            &vkey,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            w2dir.to_str().expect("p"),
+        ],
+        "witness",
+    );
+    let _guards = (Killed(c1), Killed(c2));
+    let pqv = std::fs::read_to_string(w2dir.join("pq.vkey"))
+        .expect("vkey")
+        .trim()
+        .to_owned();
+    let down = witness_key("w3.policy.example", 72).verifier().to_vkey_string();
+    let dead = format!("http://127.0.0.1:{}", crate::common::free_port());
+    let policy = format!(
+        "# two of three witnesses\nlog {vkey}\nwitness w1 {} {u1}\nwitness w2 {pqv} {u2}\nwitness w3 {down} {dead}\n\
+         group g 2 w1 w2 w3\nquorum g\n",
+        ek.verifier().to_vkey_string()
+    );
+    let pf = dir.path().join("witnesses.policy");
+    std::fs::write(&pf, &policy).expect("w");
+    let pfs = pf.to_str().expect("p").to_owned();
+    let s = Server::start(
+        &data,
+        &[
+            "--origin",
+            "policy.example/log",
+            "--witness-policy-file",
+            &pfs,
+            "--witness-interval-ms",
+            "50",
+        ],
+    );
+    let c = client();
+    let r = c
+        .post(format!("{}/v1/entries", s.url))
+        .json(&submission(&s.dev_key(), &event("p-1", "svc-p")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let witnessed = common::wait_witnessed(&c, &s.url, "policy.example/log\n4\n").await;
+    assert!(witnessed.starts_with("policy.example/log\n4\n"), "{witnessed:?}");
+    let note = provlog_tlog::note::Note::parse(witnessed.as_bytes()).expect("note");
+    let p = provlog_tlog::policy::WitnessPolicy::parse(&policy).expect("policy");
+    assert!(p.check(&note), "the witnessed checkpoint meets the policy: {witnessed}");
+    let (_, log) = crate::common::get_json(&c, &s.url, "/v1/log").await;
+    assert_eq!(log["witness_policy"], serde_json::json!(2), "{log}");
+    drop(s);
+
+    // Policies the log refuses to start with.
+    let other_log = SignerKey::from_seed("policy.example/log", ALG_ED25519, [73; 32]).expect("k");
+    for (text, needle) in [
+        (policy.replace("quorum g\n", ""), "no quorum line"),
+        (policy.replace("group g 2", "group g 4"), "line 6"),
+        (
+            policy.replace(&vkey, &other_log.verifier().to_vkey_string()),
+            "not this log's key",
+        ),
+    ] {
+        std::fs::write(&pf, &text).expect("w");
+        let e = Server::try_start(
+            &data,
+            &["--origin", "policy.example/log", "--witness-policy-file", &pfs],
+        )
+        .err()
+        .expect("the log must not start");
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+}

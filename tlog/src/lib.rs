@@ -15,6 +15,7 @@
 //! | [`note`] | C2SP signed-note: parse, sign, verify; tlog-cosignature lines |
 //! | [`mldsa`] | ML-DSA-44 `subtree/v1` cosignatures (C2SP tlog-cosignature v1.1): the message, signing from a seed, verification |
 //! | [`checkpoint`] | C2SP tlog-checkpoint note text |
+//! | [`policy`] | C2SP tlog-policy: logs, witnesses, nested k-of-n groups and the quorum a checkpoint must meet |
 //! | [`tile`] | C2SP tlog-tiles paths, tile math and entry-bundle framing |
 //! | [`replay`] | checking a tree from its level-0 tiles in order, in memory independent of its size |
 //! | [`witness`] | C2SP tlog-witness add-checkpoint request bodies and the witness's judgement of them |
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod merkle;
 pub mod mldsa;
 pub mod note;
+pub mod policy;
 pub mod replay;
 pub mod tile;
 pub mod witness;
