@@ -8,6 +8,10 @@
 //!   (type 0x04, timestamp in seconds) and, with an ML-DSA-44 key, one
 //!   `subtree/v1` line (type 0x06, C2SP tlog-cosignature v1.1); a witness
 //!   may hold either key or both.
+//! * `POST /sign-subtree` (with an ML-DSA-44 key): a `subtree/v1`
+//!   signature, timestamp 0, on a subtree of a checkpoint it cosigned, once
+//!   the subtree consistency proof holds (C2SP tlog-witness: 400 malformed,
+//!   403 not its cosigned checkpoint, 404 unknown log, 422 bad proof).
 //! * `GET /checkpoints`: the latest checkpoint it cosigned per log (the
 //!   log's signature and this witness's cosignatures included), for
 //!   monitors to gossip with.
@@ -236,6 +240,84 @@ async fn checkpoints(State(w): State<Arc<Witness>>) -> Response {
     axum::Json(serde_json::json!({ "checkpoints": notes })).into_response()
 }
 
+/// `POST /sign-subtree` (C2SP tlog-witness, optional): a `subtree/v1`
+/// signature (timestamp 0) on a subtree of a checkpoint this witness
+/// cosigned, if its consistency proof to that checkpoint holds. Needs an
+/// ML-DSA-44 key (Ed25519 `cosignature/v1` cannot sign subtrees).
+async fn sign_subtree(
+    State(w): State<Arc<Witness>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let plain = |status: StatusCode, msg: String| text(status, "text/plain; charset=utf-8", format!("{msg}\n"));
+    let Some(key) = &w.mldsa else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "this witness holds no ML-DSA-44 key: it signs no subtrees".into(),
+        );
+    };
+    let Ok(body) = body else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!("body larger than {MAX_BODY_BYTES} bytes or unreadable"),
+        );
+    };
+    let req = match provlog_tlog::mldsa::SignSubtree::parse(&body) {
+        Ok(r) => r,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e),
+    };
+    let Ok(note) = provlog_tlog::note::Note::parse(&req.note) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the reference checkpoint is not a signed note".into(),
+        );
+    };
+    let Ok(cp) = provlog_tlog::checkpoint::Checkpoint::parse(note.text()) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the reference checkpoint does not parse".into(),
+        );
+    };
+    if !w.logs.contains_key(&cp.origin) {
+        return plain(StatusCode::NOT_FOUND, format!("unknown log {:?}", cp.origin));
+    }
+    if req.end > cp.size {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the subtree ends at {}, past the checkpoint's size {}",
+                req.end, cp.size
+            ),
+        );
+    }
+    // Only a checkpoint this witness cosigned (with either of its keys).
+    let own: Vec<VerifierKey> = w
+        .key
+        .iter()
+        .map(SignerKey::verifier)
+        .chain(std::iter::once(key.verifier()))
+        .collect();
+    let cosigned = note.signatures().iter().any(|s| {
+        own.iter()
+            .any(|k| provlog_tlog::note::verify_signature(note.text(), s, k).is_some())
+    });
+    if !cosigned {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the reference checkpoint carries no valid cosignature of this witness".into(),
+        );
+    }
+    if !provlog_tlog::mldsa::verify_subtree_consistency(&req.proof, cp.size, &cp.root, req.start, req.end, &req.hash) {
+        return plain(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the subtree consistency proof does not hold".into(),
+        );
+    }
+    match key.sign_subtree(&cp.origin, req.start, req.end, &req.hash) {
+        Ok(sig) => text(StatusCode::OK, "text/plain; charset=utf-8", sig.to_line()),
+        Err(e) => plain(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
 /// `GET /<origin hash>/checkpoint` (or `/<percent-encoded origin>/checkpoint`):
 /// the latest checkpoint this witness cosigned for that log, with the log's
 /// signature and its own cosignatures.
@@ -281,6 +363,7 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 fn router(w: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
+        .route("/sign-subtree", post(sign_subtree))
         .route("/checkpoints", get(checkpoints))
         .route("/{origin}/checkpoint", get(log_checkpoint))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -465,6 +465,74 @@ async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
     assert_eq!(st, 200, "the percent-encoded origin form");
     let (st, _) = common::get(&c, &wurl, &format!("/{}/checkpoint", "0".repeat(64))).await;
     assert_eq!(st, 404);
+
+    // sign-subtree: [4, 8) of the cosigned checkpoint of size 8.
+    let mut leaves = Vec::new();
+    for i in 0..8 {
+        let (_, e) = crate::common::get_json(&c, &s.url, &format!("/v1/entries/{i}")).await;
+        leaves.push(provlog_tlog::b64::decode_array::<32>(e["leaf_hash"].as_str().expect("hash")).expect("32"));
+    }
+    let sh = mth(&leaves[4..8]);
+    let proof = vec![mth(&leaves[0..4])];
+    let post = |body: String| {
+        let (c, wurl) = (c.clone(), wurl.clone());
+        async move {
+            let r = c
+                .post(format!("{wurl}/sign-subtree"))
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            (r.status().as_u16(), r.text().await.expect("text"))
+        }
+    };
+    let body = |start: u64, end: u64, hash: &[u8; 32], proof: &[[u8; 32]], checkpoint: &str| {
+        let mut b = format!("subtree {start} {end}\n{}\n", provlog_tlog::b64::encode(hash));
+        for h in proof {
+            b.push_str(&provlog_tlog::b64::encode(h));
+            b.push('\n');
+        }
+        b.push('\n');
+        b.push_str(checkpoint);
+        b
+    };
+    let (st, line) = post(body(4, 8, &sh, &proof, &note)).await;
+    assert_eq!(st, 200, "{line}");
+    let sig = provlog_tlog::note::NoteSignature::parse_line(line.trim_end()).expect("a signature line");
+    let pk = provlog_tlog::keys::VerifierKey::parse(&pqv).expect("vk");
+    assert_eq!(
+        provlog_tlog::mldsa::verify_subtree(&pk, &sig, "pq.example/log", 4, 8, &sh),
+        Some(0),
+        "a subtree/v1 signature with timestamp 0"
+    );
+    // A wrong proof, a range past the checkpoint or not a subtree, and a
+    // checkpoint this witness did not cosign.
+    let (st, _) = post(body(4, 8, &sh, &[[0; 32]], &note)).await;
+    assert_eq!(st, 422);
+    let (st, _) = post(body(8, 16, &sh, &proof, &note)).await;
+    assert_eq!(st, 400);
+    let (st, _) = post(body(3, 8, &sh, &proof, &note)).await;
+    assert_eq!(st, 400);
+    let log_only = format!(
+        "{}\n{}",
+        n.text(),
+        n.signatures()
+            .iter()
+            .find(|x| x.name == "pq.example/log")
+            .expect("the log's signature")
+            .to_line()
+    );
+    let (st, _) = post(body(4, 8, &sh, &proof, &log_only)).await;
+    assert_eq!(st, 403);
+}
+
+/// The RFC 6962 hash of `leaves` (test oracle for subtree hashes).
+fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let k = leaves.len().next_power_of_two() / 2;
+    provlog_tlog::merkle::node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
 }
 
 /// Issue 16.4: the log's witness policy as a C2SP tlog-policy file: a
@@ -543,6 +611,14 @@ async fn a_tlog_policy_file_decides_what_is_witnessed() {
     assert!(p.check(&note), "the witnessed checkpoint meets the policy: {witnessed}");
     let (_, log) = crate::common::get_json(&c, &s.url, "/v1/log").await;
     assert_eq!(log["witness_policy"], serde_json::json!(2), "{log}");
+    // An Ed25519-only witness signs no subtrees.
+    let r = c
+        .post(format!("{u1}/sign-subtree"))
+        .body("subtree 0 1\n")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 404);
     drop(s);
 
     // Policies the log refuses to start with.

@@ -306,6 +306,160 @@ pub fn verify_subtree(
     key.verify_raw(&msg, sig.payload.get(8..)?).then_some(ts)
 }
 
+/// The largest power of two smaller than `n` (`n ≥ 2`): where RFC 6962
+/// splits a node of `n` leaves.
+fn split(n: u64) -> u64 {
+    1 << (n - 1).ilog2()
+}
+
+/// Verifies a subtree consistency proof (draft-ietf-plants-merkle-tree-certs
+/// §4.4; torchwood's `CheckSubtree`): that the tree of `tree_size` leaves
+/// with root `tree_hash` contains the subtree `[start, end)` with hash
+/// `subtree_hash`. An empty subtree needs an empty proof and the empty
+/// tree's hash.
+#[must_use]
+pub fn verify_subtree_consistency(
+    proof: &[Hash],
+    tree_size: u64,
+    tree_hash: &Hash,
+    start: u64,
+    end: u64,
+    subtree_hash: &Hash,
+) -> bool {
+    if end > tree_size || !valid_subtree(start, end) {
+        return false;
+    }
+    if start == end {
+        return proof.is_empty() && *subtree_hash == crate::merkle::EMPTY_ROOT;
+    }
+    run_subtree_proof(proof, 0, tree_size, start, end, true, subtree_hash)
+        .is_some_and(|(sh, th)| sh == *subtree_hash && th == *tree_hash)
+}
+
+/// Runs the proof that `[start, end)` is in the node of leaves `[lo, hi)`:
+/// the implied subtree and node hashes. `known`: the verifier knows the
+/// subtree hash of this part.
+fn run_subtree_proof(
+    p: &[Hash],
+    lo: u64,
+    hi: u64,
+    start: u64,
+    end: u64,
+    known: bool,
+    sh: &Hash,
+) -> Option<(Hash, Hash)> {
+    if !(lo <= start && start < end && end <= hi) {
+        return None;
+    }
+    if lo == start && hi == end {
+        return if known {
+            p.is_empty().then_some((*sh, *sh))
+        } else {
+            match p {
+                [h] => Some((*h, *h)),
+                _ => None,
+            }
+        };
+    }
+    let (last, rest) = p.split_last()?;
+    let k = lo + split(hi - lo);
+    if end <= k {
+        let (s2, nh) = run_subtree_proof(rest, lo, k, start, end, known, sh)?;
+        Some((s2, crate::merkle::node_hash(&nh, last)))
+    } else if k <= start {
+        let (s2, nh) = run_subtree_proof(rest, k, hi, start, end, known, sh)?;
+        Some((s2, crate::merkle::node_hash(last, &nh)))
+    } else {
+        // Straddles the split, which a valid subtree does only from lo.
+        if start != lo {
+            return None;
+        }
+        let (s2, nh) = run_subtree_proof(rest, k, hi, k, end, false, sh)?;
+        Some((crate::merkle::node_hash(last, &s2), crate::merkle::node_hash(last, &nh)))
+    }
+}
+
+/// A parsed C2SP tlog-witness `sign-subtree` request body:
+///
+/// ```text
+/// subtree <start> <end>\n
+/// <base64 subtree hash>\n
+/// <base64 hash>\n             (0 to 63 subtree consistency proof lines)
+/// \n
+/// <reference checkpoint note>
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignSubtree {
+    /// First leaf of the subtree.
+    pub start: u64,
+    /// One past its last leaf.
+    pub end: u64,
+    /// Its hash.
+    pub hash: Hash,
+    /// The subtree consistency proof to the checkpoint.
+    pub proof: Vec<Hash>,
+    /// The reference checkpoint note, verbatim.
+    pub note: Vec<u8>,
+}
+
+impl SignSubtree {
+    /// Parses a request body (framing only; at most
+    /// [`crate::witness::MAX_BODY_BYTES`], 63 proof lines).
+    ///
+    /// # Errors
+    /// What is malformed, as text (HTTP 400).
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        if body.len() > crate::witness::MAX_BODY_BYTES {
+            return Err(format!("body is larger than {} bytes", crate::witness::MAX_BODY_BYTES));
+        }
+        let sep = body
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .ok_or("missing the empty line before the checkpoint")?;
+        let head = std::str::from_utf8(&body[..sep]).map_err(|_| "the request lines are not UTF-8")?;
+        let mut lines = head.split('\n');
+        let range = lines.next().unwrap_or_default();
+        let mut f = range
+            .strip_prefix("subtree ")
+            .ok_or("first line must be \"subtree <start> <end>\"")?
+            .split(' ');
+        let num = |s: Option<&str>| -> Result<u64, String> {
+            let s = s.ok_or("first line must be \"subtree <start> <end>\"")?;
+            s.parse::<u64>()
+                .ok()
+                .filter(|n| n.to_string() == s)
+                .ok_or_else(|| format!("{s:?} is not a canonical decimal"))
+        };
+        let (start, end) = (num(f.next())?, num(f.next())?);
+        if f.next().is_some() {
+            return Err("first line must be \"subtree <start> <end>\"".into());
+        }
+        let hash = lines
+            .next()
+            .and_then(b64::decode_array::<32>)
+            .ok_or("second line must be the subtree hash in base64")?;
+        let mut proof = Vec::new();
+        for (i, l) in lines.enumerate() {
+            if proof.len() == crate::witness::MAX_PROOF_LINES {
+                return Err(format!("more than {} proof lines", crate::witness::MAX_PROOF_LINES));
+            }
+            proof.push(
+                b64::decode_array::<32>(l).ok_or_else(|| format!("proof line {} is not base64 of 32 bytes", i + 1))?,
+            );
+        }
+        if !valid_subtree(start, end) {
+            return Err(format!("[{start}, {end}) is not a valid subtree"));
+        }
+        Ok(Self {
+            start,
+            end,
+            hash,
+            proof,
+            note: body[sep + 2..].to_vec(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +544,84 @@ mod tests {
             (5, 4, false),
         ] {
             assert_eq!(valid_subtree(s, e), ok, "[{s}, {e})");
+        }
+    }
+
+    /// The RFC 6962 hash of leaves `[lo, hi)` (test oracle).
+    fn mth(leaves: &[Hash], lo: usize, hi: usize) -> Hash {
+        if hi - lo == 1 {
+            return leaves[lo];
+        }
+        let k = lo + usize::try_from(split((hi - lo) as u64)).expect("k");
+        crate::merkle::node_hash(&mth(leaves, lo, k), &mth(leaves, k, hi))
+    }
+
+    /// The subtree consistency proof (draft-ietf-plants-merkle-tree-certs
+    /// §4.4), built from the leaves (test oracle, torchwood's `subtreeProof`).
+    fn prove(leaves: &[Hash], lo: usize, hi: usize, start: usize, end: usize, known: bool) -> Vec<Hash> {
+        if lo == start && hi == end {
+            return if known { vec![] } else { vec![mth(leaves, lo, hi)] };
+        }
+        let k = lo + usize::try_from(split((hi - lo) as u64)).expect("k");
+        let mut p;
+        let th;
+        if end <= k {
+            p = prove(leaves, lo, k, start, end, known);
+            th = mth(leaves, k, hi);
+        } else if k <= start {
+            th = mth(leaves, lo, k);
+            p = prove(leaves, k, hi, start, end, known);
+        } else {
+            p = prove(leaves, k, hi, k, end, false);
+            th = mth(leaves, lo, k);
+        }
+        p.push(th);
+        p
+    }
+
+    proptest::proptest! {
+        /// Every valid subtree of every tree up to 40 leaves has a proof that
+        /// verifies, and changing any input makes it fail.
+        #[test]
+        fn subtree_consistency_proofs(n in 1usize..40, s in 0usize..40, w in 0u32..6) {
+            let leaves: Vec<Hash> = (0..n).map(|i| crate::merkle::leaf_hash(&[i as u8])).collect();
+            let size = 1usize << w;
+            let start = (s / size) * size;
+            let end = (start + size).min(n);
+            proptest::prop_assume!(start < end && valid_subtree(start as u64, end as u64));
+            let root = mth(&leaves, 0, n);
+            let sh = mth(&leaves, start, end);
+            let p = prove(&leaves, 0, n, start, end, true);
+            proptest::prop_assert!(verify_subtree_consistency(&p, n as u64, &root, start as u64, end as u64, &sh));
+            proptest::prop_assert!(!verify_subtree_consistency(&p, n as u64, &root, start as u64, end as u64, &[0; 32]));
+            proptest::prop_assert!(!verify_subtree_consistency(&p, n as u64, &[0; 32], start as u64, end as u64, &sh));
+            if !p.is_empty() {
+                let mut q = p.clone();
+                q[0][0] ^= 1;
+                proptest::prop_assert!(!verify_subtree_consistency(&q, n as u64, &root, start as u64, end as u64, &sh));
+                proptest::prop_assert!(!verify_subtree_consistency(&p[1..], n as u64, &root, start as u64, end as u64, &sh));
+            }
+        }
+    }
+
+    #[test]
+    fn sign_subtree_bodies_parse_strictly() {
+        let h = b64::encode([1u8; 32]);
+        let good = format!("subtree 8 13\n{h}\n{h}\n\nnote\n");
+        let r = SignSubtree::parse(good.as_bytes()).expect("parses");
+        assert_eq!(
+            (r.start, r.end, r.proof.len(), r.note.as_slice()),
+            (8, 13, 1, &b"note\n"[..])
+        );
+        for bad in [
+            format!("subtree 8\n{h}\n\nnote\n"),
+            format!("subtree 08 13\n{h}\n\nnote\n"),
+            format!("subtree 3 13\n{h}\n\nnote\n"),
+            "subtree 8 13\nAAAA\n\nnote\n".to_owned(),
+            format!("subtree 8 13\n{h}\n"),
+            format!("subtree 8 13\n{h}\n{}\nnote\n", format!("{h}\n").repeat(64)),
+        ] {
+            assert!(SignSubtree::parse(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 
