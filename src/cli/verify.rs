@@ -54,6 +54,11 @@ pub(super) struct Args {
     /// Cosignatures required from the given witnesses (default: all of them).
     #[arg(long)]
     min_witnesses: Option<usize>,
+    /// A C2SP tlog-policy file (logs, witnesses, nested k-of-n groups,
+    /// quorum) the checkpoint must meet, instead of --witness-key and
+    /// --min-witnesses.
+    #[arg(long, conflicts_with_all = ["witness_keys", "min_witnesses"])]
+    witness_policy: Option<PathBuf>,
     /// With --credential: the oldest state commitment accepted, by this
     /// machine's clock (`30s`, `5m`, …).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
@@ -130,8 +135,29 @@ fn check_published(base: &str, log_key: &provlog_tlog::keys::VerifierKey, v: &Ve
     })
 }
 
-/// Checks the witness policy on the checkpoint note, if witnesses are given.
+/// Checks the witness policy on the checkpoint note, if witnesses (or a
+/// tlog-policy file) are given.
 fn check_witnesses(a: &Args, note: &str) -> Result<String> {
+    if let Some(p) = &a.witness_policy {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let policy = provlog_tlog::policy::WitnessPolicy::parse(&text).with_context(|| format!("{}", p.display()))?;
+        let n = provlog_tlog::note::Note::parse(note.as_bytes()).context("the checkpoint note")?;
+        let cosigners = policy.cosigners(&n);
+        if !policy.logs.is_empty() && !policy.check(&n) && policy.quorum_met(&cosigners) {
+            bail!("the checkpoint is NOT signed by any log the witness policy lists");
+        }
+        if !policy.quorum_met(&cosigners) {
+            let mut names: Vec<&str> = cosigners.into_iter().collect();
+            names.sort_unstable();
+            bail!("the witness policy's quorum is NOT met (valid cosignatures from: {names:?})");
+        }
+        let mut names: Vec<&str> = cosigners.into_iter().collect();
+        names.sort_unstable();
+        return Ok(format!(
+            ", meeting the witness policy (cosigned by {})",
+            names.join(", ")
+        ));
+    }
     if a.witness_keys.is_empty() {
         if a.min_witnesses.unwrap_or(0) > 0 {
             bail!("--min-witnesses needs --witness-key");

@@ -611,6 +611,34 @@ async fn a_tlog_policy_file_decides_what_is_witnessed() {
     assert!(p.check(&note), "the witnessed checkpoint meets the policy: {witnessed}");
     let (_, log) = crate::common::get_json(&c, &s.url, "/v1/log").await;
     assert_eq!(log["witness_policy"], serde_json::json!(2), "{log}");
+    // A client checks the same policy file offline; a stricter one fails.
+    let wf = dir.path().join("witnessed.txt");
+    std::fs::write(&wf, &witnessed).expect("w");
+    let wfs = wf.to_str().expect("p").to_owned();
+    let (code, out) = run(&[
+        "verify",
+        "--checkpoint",
+        &wfs,
+        "--log-key",
+        &vkey,
+        "--witness-policy",
+        &pfs,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("meeting the witness policy (cosigned by w1, w2)"), "{out}");
+    let strict = dir.path().join("strict.policy");
+    std::fs::write(&strict, policy.replace("group g 2", "group g 3")).expect("w");
+    let (code, out) = run(&[
+        "verify",
+        "--checkpoint",
+        &wfs,
+        "--log-key",
+        &vkey,
+        "--witness-policy",
+        strict.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("quorum is NOT met"), "{out}");
     // An Ed25519-only witness signs no subtrees.
     let r = c
         .post(format!("{u1}/sign-subtree"))
