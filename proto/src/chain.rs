@@ -137,7 +137,7 @@ impl ChainRecord {
     #[must_use]
     pub fn next(&self) -> Link {
         Link {
-            seq: self.seq + 1,
+            seq: self.seq.saturating_add(1),
             prev: b64::decode_array(&self.head).unwrap_or([0; 32]),
         }
     }
@@ -210,7 +210,7 @@ impl ChainRecord {
     /// what the next heartbeat's `actions` should say.
     #[must_use]
     pub fn since_heartbeat(&self) -> u64 {
-        self.seq - self.heartbeat.as_ref().map_or(0, |h| h.seq)
+        self.seq.saturating_sub(self.heartbeat.as_ref().map_or(0, |h| h.seq))
     }
 }
 
@@ -694,6 +694,14 @@ impl ChainAnswer {
             }
             if b64::decode_array::<32>(&r.head).is_none() {
                 return Err(E::Record("head is not base64 of 32 bytes".into()));
+            }
+            if let Some(h) = &r.heartbeat
+                && (h.seq > r.seq || h.index > r.head_index || h.index < r.registered_index)
+            {
+                return Err(E::Record(format!(
+                    "the last heartbeat (seq {}, entry {}) is not within the chain (seq {}, entry {})",
+                    h.seq, h.index, r.seq, r.head_index
+                )));
             }
         }
         let map_proof = b64::decode(&self.map_proof)

@@ -78,7 +78,7 @@ impl ChainFile {
 
     /// The next link: `seq + 1` and `prev` = the head.
     fn next(&self) -> (u64, String) {
-        (self.seq + 1, self.head.clone())
+        (self.seq.saturating_add(1), self.head.clone())
     }
 
     /// Records an acknowledged chain entry from its receipt (checked: the
@@ -200,6 +200,15 @@ pub(super) async fn open(
              (or the registration is not committed yet)"
         );
     };
+    // Checked even when the answer was not verified: a server's numbers
+    // must not make this file unusable.
+    if r.seq > provlog_proto::chain::MAX_SEQ || b64::decode_array::<32>(&r.head).is_none() {
+        bail!(
+            "the log's chain answer has a malformed head (seq {}, head {:?})",
+            r.seq,
+            r.head
+        );
+    }
     let since_heartbeat = r.since_heartbeat();
     let c = ChainFile {
         origin: origin.to_owned(),

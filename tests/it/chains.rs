@@ -289,6 +289,11 @@ async fn a_sequenced_chain_has_no_holes_and_its_head_is_proved() {
         a.verify_for("other", &reqs(&s)).is_err(),
         "an answer about another submitter"
     );
+    let mut t = a.clone();
+    if let Some(h) = t.record.as_mut().and_then(|r| r.heartbeat.as_mut()) {
+        h.seq = 9;
+    }
+    assert!(t.verify_for("ci", &reqs(&s)).is_err(), "a heartbeat beyond the head");
 
     // `audit` replays the chain from the log alone.
     let (ok, out) = s.audit();
