@@ -621,14 +621,7 @@ impl Auditor {
                             .chain(&e.submitter)
                             .ok_or_else(|| chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())))?;
                         let Some(l) = link else {
-                            let want = cur.next();
-                            return Err(chain(crate::chain::ChainError::Required {
-                                submitter: e.submitter.clone(),
-                                expected: crate::chain::Expected {
-                                    seq: want.seq,
-                                    prev: provlog_tlog::b64::encode(want.prev),
-                                },
-                            }));
+                            return Err(chain(cur.required()));
                         };
                         cur.check(l).map_err(chain)?;
                     }

@@ -46,6 +46,14 @@ pub fn chain_key(submitter: &str) -> Key {
     sha256(&[KEY_TAG, submitter.as_bytes()])
 }
 
+/// RFC 8785 bytes of a serializable value (the types here always serialize).
+fn jcs(v: &impl Serialize) -> Vec<u8> {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| json::canonical(&v).ok())
+        .unwrap_or_default()
+}
+
 /// The map value of a chain record whose canonical bytes are `canonical`:
 /// `SHA-256("provlog/chain-record/v1\n" ‖ canonical)`.
 #[must_use]
@@ -113,10 +121,7 @@ impl ChainRecord {
     /// The record's canonical bytes (RFC 8785).
     #[must_use]
     pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| json::canonical(&v).ok())
-            .unwrap_or_default()
+        jcs(self)
     }
 
     /// Its map value.
@@ -170,6 +175,26 @@ impl ChainRecord {
         Ok(next)
     }
 
+    /// The link the log expects next, as a refusal states it.
+    #[must_use]
+    pub fn expected(&self) -> Expected {
+        let want = self.next();
+        Expected {
+            seq: want.seq,
+            prev: b64::encode(want.prev),
+        }
+    }
+
+    /// The refusal of an event of this (sequenced) submitter that carries
+    /// no link.
+    #[must_use]
+    pub fn required(&self) -> ChainError {
+        ChainError::Required {
+            submitter: self.submitter.clone(),
+            expected: self.expected(),
+        }
+    }
+
     /// Whether `link` is the chain's next one.
     ///
     /// # Errors
@@ -177,10 +202,7 @@ impl ChainRecord {
     /// each with what the log expected.
     pub fn check(&self, link: &Link) -> Result<(), ChainError> {
         let want = self.next();
-        let expected = Expected {
-            seq: want.seq,
-            prev: b64::encode(want.prev),
-        };
+        let expected = self.expected();
         let submitter = self.submitter.clone();
         if link.seq > want.seq {
             return Err(ChainError::Gap {
@@ -367,10 +389,7 @@ impl Heartbeat {
     /// Its canonical bytes.
     #[must_use]
     pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| json::canonical(&v).ok())
-            .unwrap_or_default()
+        jcs(self)
     }
 }
 

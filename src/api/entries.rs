@@ -62,27 +62,32 @@ fn outcome_code(o: Outcome) -> &'static str {
     )
 )]
 pub(super) async fn submit(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let r = submit_one(&log, body).await;
+    let r = match body {
+        Ok(b) => log.submit(&b).await.map_err(ApiError::from),
+        Err(e) => Err(body_error(&e)),
+    };
+    answer(&log, r).await
+}
+
+/// Answers a submission (an event or a heartbeat) with its receipt, or its
+/// error, and counts it in the metrics.
+async fn answer(log: &Arc<Log>, r: Result<crate::log::sequencer::Sequenced, ApiError>) -> Response {
+    let r = async {
+        let s = r?;
+        let outcome = s.outcome;
+        let receipt = log
+            .receipts(vec![s])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal(&"no receipt"))?;
+        Ok::<_, ApiError>((outcome, receipt))
+    }
+    .await;
     match &r {
         Ok((o, _)) => log.metrics().submission(status_of(*o).as_u16(), outcome_code(*o)),
         Err(e) => log.metrics().submission(e.status.as_u16(), e.code),
     }
     r.map(|(o, receipt)| (status_of(o), Json(receipt))).into_response()
-}
-
-async fn submit_one(
-    log: &Arc<Log>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(Outcome, provlog_proto::receipt::Receipt), ApiError> {
-    let body = body.map_err(|e| body_error(&e))?;
-    let s = log.submit(&body).await?;
-    let outcome = s.outcome;
-    let receipt = log
-        .receipts(vec![s])
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::internal(&"no receipt"))?;
-    Ok((outcome, receipt))
 }
 
 /// `POST /v1/heartbeats`: a sequenced submitter's heartbeat, answered with
@@ -104,23 +109,11 @@ async fn submit_one(
     )
 )]
 pub(super) async fn heartbeat(State(log): State<Arc<Log>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let r = async {
-        let body = body.map_err(|e| body_error(&e))?;
-        let s = log.heartbeat(&body).await?;
-        let outcome = s.outcome;
-        let receipt = log
-            .receipts(vec![s])
-            .await?
-            .pop()
-            .ok_or_else(|| ApiError::internal(&"no receipt"))?;
-        Ok::<_, ApiError>((outcome, receipt))
-    }
-    .await;
-    match &r {
-        Ok((o, _)) => log.metrics().submission(status_of(*o).as_u16(), outcome_code(*o)),
-        Err(e) => log.metrics().submission(e.status.as_u16(), e.code),
-    }
-    r.map(|(o, receipt)| (status_of(o), Json(receipt))).into_response()
+    let r = match body {
+        Ok(b) => log.heartbeat(&b).await.map_err(ApiError::from),
+        Err(e) => Err(body_error(&e)),
+    };
+    answer(&log, r).await
 }
 
 /// `POST /v1/entries/batch`: per-item results in request order.

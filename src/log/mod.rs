@@ -135,21 +135,10 @@ impl SubmitError {
     /// approvals, policy decision, ownership, chain), `None` for others.
     #[must_use]
     pub fn authority_code(&self) -> Option<&'static str> {
-        fn seq(e: &SeqError) -> Option<&'static str> {
-            match e {
-                SeqError::Scope(s) if !matches!(s, ScopeError::UnknownSubmitter(_)) => Some(s.code()),
-                SeqError::Approval(a) => Some(a.code()),
-                SeqError::Decision(d) => Some(d.code()),
-                SeqError::Ownership(o) => Some(o.code()),
-                SeqError::Chain(c) => Some(c.code()),
-                SeqError::Judged { error, .. } => seq(error),
-                _ => None,
-            }
-        }
         match self {
             Self::Scope(s) if !matches!(s, ScopeError::UnknownSubmitter(_)) => Some(s.code()),
             Self::Approval(a) => Some(a.code()),
-            Self::Sequencer(e) => seq(e),
+            Self::Sequencer(e) => e.authority_code(),
             Self::Refused { error, .. } => error.authority_code(),
             _ => None,
         }

@@ -151,6 +151,22 @@ fn parse_key_id_hex(s: &str) -> Result<u32, KeyError> {
     u32::from_str_radix(s, 16).map_err(|_| KeyError::KeyIdFormat)
 }
 
+/// Splits `PRIVATE+KEY+<name>+<8 hex key ID>+<b64(type || material)>` at
+/// its first four `+`: the checked name, the stated key ID, the type byte
+/// and the material (whose length and type the caller checks).
+pub(crate) fn split_skey(skey: &str) -> Result<(&str, u32, u8, Vec<u8>), KeyError> {
+    let mut parts = skey.splitn(5, '+');
+    let (Some("PRIVATE"), Some("KEY"), Some(name), Some(id), Some(data)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(KeyError::SkeyFormat);
+    };
+    check_key_name(name)?;
+    let stated = parse_key_id_hex(id)?;
+    let (alg, material) = decode_any_key_data(data)?;
+    Ok((name, stated, alg, material))
+}
+
 /// Decodes `b64(alg || key material)` into the type byte and the material.
 fn decode_any_key_data(data: &str) -> Result<(u8, Vec<u8>), KeyError> {
     let mut bytes = b64::decode(data).map_err(|_| KeyError::KeyDataBase64)?;
@@ -159,15 +175,6 @@ fn decode_any_key_data(data: &str) -> Result<(u8, Vec<u8>), KeyError> {
     }
     let alg = bytes.remove(0);
     Ok((alg, bytes))
-}
-
-/// Decodes `b64(alg || 32 bytes)` into the type byte and the 32 bytes.
-fn decode_key_data(data: &str) -> Result<(u8, [u8; ED25519_KEY_LEN]), KeyError> {
-    let bytes = b64::decode(data).map_err(|_| KeyError::KeyDataBase64)?;
-    let (&alg, rest) = bytes.split_first().ok_or(KeyError::KeyDataEmpty)?;
-    check_alg(alg)?;
-    let key: [u8; ED25519_KEY_LEN] = rest.try_into().map_err(|_| KeyError::KeyLength(rest.len()))?;
-    Ok((alg, key))
 }
 
 /// An Ed25519 signing key with its signed-note identity.
@@ -213,15 +220,12 @@ impl SignerKey {
     /// # Errors
     /// [`KeyError`] naming the field that is wrong.
     pub fn parse(skey: &str) -> Result<Self, KeyError> {
-        let mut parts = skey.splitn(5, '+');
-        let (Some("PRIVATE"), Some("KEY"), Some(name), Some(id), Some(data)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::SkeyFormat);
-        };
-        check_key_name(name)?;
-        let stated = parse_key_id_hex(id)?;
-        let (alg, seed) = decode_key_data(data)?;
+        let (name, stated, alg, seed) = split_skey(skey)?;
+        check_alg(alg)?;
+        let seed: [u8; ED25519_KEY_LEN] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::KeyLength(seed.len()))?;
         let signer = Self::from_seed(name, alg, seed)?;
         if signer.key_id != stated {
             return Err(KeyError::KeyIdMismatch {

@@ -186,23 +186,15 @@ impl MlDsaSigner {
     /// # Errors
     /// [`KeyError`] naming the field that is wrong.
     pub fn parse(skey: &str) -> Result<Self, KeyError> {
-        let mut parts = skey.splitn(5, '+');
-        let (Some("PRIVATE"), Some("KEY"), Some(name), Some(id), Some(data)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::SkeyFormat);
-        };
-        let bytes = b64::decode(data).map_err(|_| KeyError::KeyDataBase64)?;
-        let (&alg, rest) = bytes.split_first().ok_or(KeyError::KeyDataEmpty)?;
+        let (name, stated, alg, seed) = crate::keys::split_skey(skey)?;
         if alg != ALG_MLDSA44 {
             return Err(KeyError::UnsupportedAlg(alg));
         }
-        let seed: [u8; 32] = rest.try_into().map_err(|_| KeyError::KeyLength(rest.len()))?;
+        let seed: [u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::KeyLength(seed.len()))?;
         let s = Self::from_seed(name, seed)?;
-        let stated = u32::from_str_radix(id, 16)
-            .ok()
-            .filter(|_| id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .ok_or(KeyError::KeyIdFormat)?;
         if stated != s.key_id {
             return Err(KeyError::KeyIdMismatch {
                 stated,

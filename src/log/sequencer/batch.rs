@@ -29,7 +29,7 @@ use super::{
 };
 use provlog_proto::approval::{self, ApprovalUse};
 use provlog_proto::cedar::{self, PolicyDecision};
-use provlog_proto::chain::{ChainError, ChainRecord, Expected};
+use provlog_proto::chain::{ChainError, ChainRecord};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
 use provlog_proto::ledger::RecordState;
 use provlog_proto::policy::Registry;
@@ -289,7 +289,10 @@ impl Assembler {
                     continue;
                 }
                 let index = batch.next_index();
-                if let Err(why) = self.register_chains(store, &reg, index, &ts, &entry) {
+                if let Err(why) = self
+                    .credentials
+                    .register_chains(store, reg.policy(), index, &ts, &leaf_hash(&entry))
+                {
                     return stop(why, r, waiters);
                 }
                 let index = batch.push_policy(entry, reg.policy().canonical());
@@ -555,26 +558,6 @@ impl Assembler {
         }
     }
 
-    /// Starts the chains the policy leaf `entry` (at `index`, logged at
-    /// `ts`) registers for `reg`'s sequenced submitters.
-    fn register_chains(
-        &mut self,
-        store: &dyn Durable,
-        reg: &Registry,
-        index: u64,
-        ts: &str,
-        entry: &[u8],
-    ) -> Result<(), Unavailable> {
-        let hash = leaf_hash(entry);
-        let mut new = Vec::new();
-        for s in reg.policy().submitters.iter().filter(|s| s.sequenced) {
-            if self.credentials.chain(store, &s.id)?.is_none() {
-                new.push(ChainRecord::register(&s.id, index, ts, &hash));
-            }
-        }
-        self.credentials.set_chains(store, new)
-    }
-
     /// The chain head event `e` joins (`None`: its submitter is not
     /// sequenced and it carries no link), or why it does not.
     fn chain_of(&mut self, e: &EventJob, store: &dyn Durable) -> Result<Option<ChainRecord>, SeqError> {
@@ -595,15 +578,7 @@ impl Assembler {
             .chain(store, sub)?
             .ok_or_else(|| ChainError::NotSequenced(sub.clone()))?;
         let Some(l) = link else {
-            let want = cur.next();
-            return Err(ChainError::Required {
-                submitter: sub.clone(),
-                expected: Expected {
-                    seq: want.seq,
-                    prev: provlog_tlog::b64::encode(want.prev),
-                },
-            }
-            .into());
+            return Err(cur.required().into());
         };
         cur.check(&l)?;
         Ok(Some(cur))

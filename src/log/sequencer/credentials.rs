@@ -65,6 +65,15 @@ impl NodeSource for Nodes<'_> {
     }
 }
 
+/// A stored map record that does not hold what the map says.
+fn corrupt(what: &'static str, key: &str, reason: String) -> Unavailable {
+    Unavailable::Map(Arc::new(StorageError::Corrupt {
+        what,
+        key: key.to_owned(),
+        reason,
+    }))
+}
+
 fn unavailable(e: NodeError<StorageError>) -> Unavailable {
     Unavailable::Map(Arc::new(match e {
         NodeError::Source(s) => s,
@@ -155,23 +164,58 @@ impl Credentials {
         if let Some((r, _)) = self.chains_written.get(&v) {
             return Ok(Some(r.clone()));
         }
-        let corrupt = |reason: String| {
-            Unavailable::Map(Arc::new(StorageError::Corrupt {
-                what: "chain record",
-                key: submitter.to_owned(),
-                reason,
-            }))
-        };
-        let bytes = match self.in_flight.iter().find_map(|f| f.records.get(&v)) {
-            Some(b) => b.clone(),
-            None => store
-                .map_record(&v)
-                .map_err(|e| Unavailable::Map(Arc::new(e)))?
-                .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?,
-        };
+        let bytes = self.record_bytes(store, &v, "chain record", submitter)?;
         ChainRecord::from_canonical(&bytes)
             .map(Some)
-            .map_err(|e| corrupt(e.to_string()))
+            .map_err(|e| corrupt("chain record", submitter, e.to_string()))
+    }
+
+    /// The stored bytes of the record with map value `v` (`what` of `key`,
+    /// for errors): from a batch in flight, else from the store.
+    fn record_bytes(
+        &self,
+        store: &dyn Durable,
+        v: &Value,
+        what: &'static str,
+        key: &str,
+    ) -> Result<Vec<u8>, Unavailable> {
+        match self.in_flight.iter().find_map(|f| f.records.get(v)) {
+            Some(b) => Ok(b.clone()),
+            None => store
+                .map_record(v)
+                .map_err(|e| Unavailable::Map(Arc::new(e)))?
+                .ok_or_else(|| corrupt(what, key, "the map holds a record that is not stored".into())),
+        }
+    }
+
+    /// Starts the chains the policy leaf at `index` (logged at `logged_at`,
+    /// leaf hash `leaf_hash`) registers for the sequenced submitters of
+    /// `policy` that have none ([`provlog_proto::chain::registrations`]).
+    ///
+    /// # Errors
+    /// [`Unavailable::Map`] if the stored map cannot be read.
+    pub fn register_chains(
+        &mut self,
+        store: &dyn Durable,
+        policy: &provlog_proto::policy::Policy,
+        index: u64,
+        logged_at: &str,
+        leaf_hash: &Hash,
+    ) -> Result<(), Unavailable> {
+        let mut failed = None;
+        let new = provlog_proto::chain::registrations(policy, index, logged_at, leaf_hash, &mut |s| match self
+            .chain(store, s)
+        {
+            Ok(c) => c.is_some(),
+            Err(e) => {
+                failed = Some(e);
+                true
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.set_chains(store, new)
     }
 
     /// Moves `submitter`'s chain to entry `index` (bytes `entry`) if
@@ -238,21 +282,9 @@ impl Credentials {
         if let Some((r, _)) = self.written.get(&v) {
             return Ok(Some((r.clone(), v)));
         }
-        let corrupt = |reason: String| {
-            Unavailable::Map(Arc::new(StorageError::Corrupt {
-                what: "credential record",
-                key: fp.to_owned(),
-                reason,
-            }))
-        };
-        let bytes = match self.in_flight.iter().find_map(|f| f.records.get(&v)) {
-            Some(b) => b.clone(),
-            None => store
-                .map_record(&v)
-                .map_err(|e| Unavailable::Map(Arc::new(e)))?
-                .ok_or_else(|| corrupt("the map holds a record that is not stored".into()))?,
-        };
-        let r = CredentialRecord::from_canonical(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let bytes = self.record_bytes(store, &v, "credential record", fp)?;
+        let r =
+            CredentialRecord::from_canonical(&bytes).map_err(|e| corrupt("credential record", fp, e.to_string()))?;
         Ok(Some((r, v)))
     }
 

@@ -239,17 +239,27 @@ impl SeqError {
         }
     }
 
-    /// Whether it refuses for a reason of authority (what a signed refusal
-    /// is given for; the submission was authenticated before any of these
-    /// is judged).
+    /// The stable code of a refusal for a reason of authority (scope,
+    /// validity window, approvals, Cedar decision, ownership, chain: what a
+    /// signed refusal is given for; the submission was authenticated before
+    /// any of these is judged), `None` for every other error.
+    #[must_use]
+    pub fn authority_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Scope(s) if !matches!(s, ScopeError::UnknownSubmitter(_)) => Some(s.code()),
+            Self::Approval(a) => Some(a.code()),
+            Self::Decision(d) => Some(d.code()),
+            Self::Ownership(o) => Some(o.code()),
+            Self::Chain(c) => Some(c.code()),
+            Self::Judged { error, .. } => error.authority_code(),
+            _ => None,
+        }
+    }
+
+    /// Whether it refuses for a reason of authority ([`SeqError::authority_code`]).
     #[must_use]
     pub fn is_authority(&self) -> bool {
-        match self {
-            Self::Scope(s) => !matches!(s, ScopeError::UnknownSubmitter(_)),
-            Self::Approval(_) | Self::Decision(_) | Self::Ownership(_) | Self::Chain(_) => true,
-            Self::Judged { error, .. } => error.is_authority(),
-            _ => false,
-        }
+        self.authority_code().is_some()
     }
 }
 
@@ -305,18 +315,8 @@ pub fn catch_up_map(store: &Store, size: u64) -> Result<u64, StartError> {
                 }
                 Ok(Leaf::Policy(p)) => {
                     let hash = provlog_tlog::merkle::leaf_hash(&e);
-                    let mut new = Vec::new();
-                    for s in p.policy.submitters.iter().filter(|s| s.sequenced) {
-                        if map.chain(store, &s.id).map_err(StartError::Map)?.is_none() {
-                            new.push(provlog_proto::chain::ChainRecord::register(
-                                &s.id,
-                                index,
-                                &p.logged_at,
-                                &hash,
-                            ));
-                        }
-                    }
-                    map.set_chains(store, new).map_err(StartError::Map)?;
+                    map.register_chains(store, &p.policy, index, &p.logged_at, &hash)
+                        .map_err(StartError::Map)?;
                 }
                 Ok(Leaf::State(c)) => {
                     let at = provlog_proto::time::parse_millis(&c.logged_at).unwrap_or(0);
