@@ -49,6 +49,7 @@ fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
         map: None,
         approval_uses: Vec::new(),
         policy_leaves: Vec::new(),
+        log_key_leaves: Vec::new(),
     }
 }
 

@@ -56,6 +56,7 @@ fn append(c: &mut Criterion) {
                         map: None,
                         approval_uses: Vec::new(),
                         policy_leaves: Vec::new(),
+                        log_key_leaves: Vec::new(),
                     })
                     .expect("append");
             });

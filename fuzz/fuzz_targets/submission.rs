@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(ev.approvals, sub.approvals, "leaf approvals differ from submission");
                 assert_eq!(ev.logged_at, LOGGED_AT);
             }
-            Ok(Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_)) => panic!("an event leaf parsed as another kind"),
+            Ok(Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) | Leaf::LogKey(_)) => panic!("an event leaf parsed as another kind"),
             Err(e) => panic!(
                 "leaf rendered from an accepted submission does not parse: {e}\nleaf: {}",
                 String::from_utf8_lossy(&rendered)

@@ -37,6 +37,11 @@ pub enum Audited {
         /// Its `seq`.
         seq: u64,
     },
+    /// A log key announcement that follows the rotations before it.
+    LogKey {
+        /// The key it introduces.
+        new: String,
+    },
     /// An event that was authorized.
     Event {
         /// Its submitter.
@@ -68,6 +73,15 @@ pub enum Finding {
         index: u64,
         /// Why.
         err: PolicyError,
+    },
+    /// A log key announcement does not hold (one signature, not from the
+    /// key in force, during the previous overlap).
+    #[error("entry {index}: log key rotation: {err}")]
+    Rotation {
+        /// Entry index.
+        index: u64,
+        /// Why.
+        err: crate::rotation::RotationError,
     },
     /// `logged_at` went backwards.
     #[error("entry {index}: logged_at {at} is before the previous entry's {previous}")]
@@ -301,6 +315,10 @@ pub struct AuditorState {
     /// before chains).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chains: Vec<crate::chain::ChainRecord>,
+    /// The last log key announcement's `log_key` object (absent before
+    /// any rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<serde_json::Value>,
 }
 
 /// Replays entries in index order, for the log whose checkpoint origin it
@@ -314,6 +332,8 @@ pub struct Auditor {
     ledger: crate::ledger::Ledger,
     /// Uses of each approval so far, by (approver, id): digest and count.
     uses: std::collections::HashMap<(String, String), (provlog_tlog::merkle::Hash, u64)>,
+    /// The last log key announcement.
+    rotation: Option<crate::rotation::SignedAnnouncement>,
 }
 
 impl Auditor {
@@ -345,6 +365,10 @@ impl Auditor {
                 v
             },
             chains: self.ledger.chains(),
+            log_key: self
+                .rotation
+                .as_ref()
+                .and_then(|a| serde_json::from_slice(&a.canonical()).ok()),
         }
     }
 
@@ -378,6 +402,9 @@ impl Auditor {
                 .into_iter()
                 .filter_map(|(a, id, d, n)| Some(((a, id), (provlog_tlog::b64::decode_array(&d)?, n))))
                 .collect(),
+            rotation: state
+                .log_key
+                .and_then(|v| crate::rotation::SignedAnnouncement::from_value(&v).ok()),
         })
     }
 
@@ -462,6 +489,14 @@ impl Auditor {
                 self.ledger.register_chains(reg.policy(), index, &p.logged_at, entry);
                 self.registry = Some((index, reg));
                 Ok(Audited::Policy { submitters: n })
+            }
+            Leaf::LogKey(k) => {
+                let at = time::parse_millis(&k.logged_at).unwrap_or(i64::MIN);
+                crate::rotation::check_follows(self.rotation.as_ref(), &k.announcement, index, at)
+                    .map_err(|err| Finding::Rotation { index, err })?;
+                let new = k.announcement.announcement.new.to_vkey_string();
+                self.rotation = Some(k.announcement);
+                Ok(Audited::LogKey { new })
             }
             Leaf::Heartbeat(h) => {
                 let Some((policy_index, reg)) = &self.registry else {

@@ -7,6 +7,7 @@
 //! {"v":1,"kind":"policy","logged_at":"…","policy":{"submitters":[…]}}
 //! {"v":1,"kind":"state","logged_at":"…","size":N,"credentials":C,"map_root":"<base64>"}
 //! {"v":1,"kind":"heartbeat","logged_at":"…","submitter":"…","signature":"…","heartbeat":{…}}
+//! {"v":1,"kind":"policy","logged_at":"…","log_key":{"new":…,"old":…,…}}
 //! ```
 //!
 //! An event leaf with `"v":2` is the same object whose signature is of
@@ -171,6 +172,19 @@ pub enum Leaf {
     State(StateLeaf),
     /// A sequenced submitter's heartbeat ([`crate::chain`]).
     Heartbeat(Box<crate::chain::HeartbeatLeaf>),
+    /// A `policy`-kind entry that announces a new log key
+    /// ([`crate::rotation`]); the registry in force does not change.
+    LogKey(Box<LogKeyLeaf>),
+}
+
+/// A parsed log key announcement entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKeyLeaf {
+    /// When the log sequenced it.
+    pub logged_at: String,
+    /// The announcement and its two signatures (checked by
+    /// [`crate::rotation::SignedAnnouncement::verify`], not by the parser).
+    pub announcement: crate::rotation::SignedAnnouncement,
 }
 
 /// A parsed state-commitment leaf: the credential map
@@ -352,6 +366,15 @@ impl Leaf {
                     policy_decision,
                 })))
             }
+            Some("policy") if m.contains_key("log_key") => {
+                members(&["kind", "log_key", "logged_at", "v"])?;
+                let announcement = crate::rotation::SignedAnnouncement::from_value(&m["log_key"])
+                    .map_err(|e| LeafError::Schema(e.to_string()))?;
+                Ok(Self::LogKey(Box::new(LogKeyLeaf {
+                    logged_at,
+                    announcement,
+                })))
+            }
             Some("policy") => {
                 members(&["kind", "logged_at", "policy", "v"])?;
                 let policy: Policy = serde_json::from_value(m["policy"].clone())
@@ -403,6 +426,7 @@ impl Leaf {
             Self::Policy(p) => &p.logged_at,
             Self::State(c) => &c.logged_at,
             Self::Heartbeat(h) => &h.logged_at,
+            Self::LogKey(k) => &k.logged_at,
         }
     }
 
@@ -441,7 +465,7 @@ mod tests {
                 assert_eq!(e.signature, sig);
                 assert_eq!(e.event.jcs, ce.jcs);
             }
-            Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) => panic!("kind"),
+            Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) | Leaf::LogKey(_) => panic!("kind"),
         }
     }
 

@@ -56,6 +56,7 @@ pub mod map_nodes;
 pub mod policy;
 pub mod receipt;
 pub mod refusal;
+pub mod rotation;
 pub mod submission;
 pub mod time;
 

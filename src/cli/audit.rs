@@ -87,6 +87,13 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     ))?;
                 }
             }
+            Ok(Audited::LogKey { new }) => {
+                if a.verbose {
+                    crate::util::output::out(format_args!(
+                        "{i}: log key rotation to {new}, signed by the old and the new key"
+                    ))?;
+                }
+            }
             Ok(Audited::Heartbeat { submitter, seq }) => {
                 heartbeats += 1;
                 if a.verbose {

@@ -434,6 +434,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
             c.credentials, c.size
         ),
         Leaf::Heartbeat(h) => format!("heartbeat seq {} of {:?}", h.heartbeat.seq, h.submitter),
+        Leaf::LogKey(k) => format!(
+            "log key rotation to {}",
+            k.announcement.announcement.new.to_vkey_string()
+        ),
     };
     crate::util::output::out(format_args!(
         "OK: entry {} ({what}), logged_at {}, is included in checkpoint {} of size {} signed by {}{witnessed}",

@@ -629,7 +629,12 @@ impl Monitor {
                             }
                         }
                     }
-                    Ok(Audited::Policy { .. } | Audited::State { .. } | Audited::Heartbeat { .. }) => {}
+                    Ok(
+                        Audited::Policy { .. }
+                        | Audited::State { .. }
+                        | Audited::Heartbeat { .. }
+                        | Audited::LogKey { .. },
+                    ) => {}
                     Err(
                         finding @ (provlog_proto::audit::Finding::Chain { .. }
                         | provlog_proto::audit::Finding::HeartbeatCount { .. }

@@ -34,6 +34,9 @@ pub(crate) const ALL_CFS: [&str; 12] = [
 pub(crate) const KEY_LATEST: &[u8] = b"latest";
 pub(crate) const KEY_POLICY: &[u8] = b"policy";
 pub(crate) const KEY_POLICY_AT: &[u8] = b"policy_at";
+/// Prefix of the index of each log key announcement (`log_key_at` ‖ BE
+/// index); no other meta key starts with it.
+pub(crate) const KEY_LOG_KEY_AT: &[u8] = b"log_key_at";
 pub(crate) const KEY_LOGGED_AT: &[u8] = b"logged_at";
 pub(crate) const KEY_FROZEN: &[u8] = b"frozen";
 pub(crate) const KEY_WITNESSES: &[u8] = b"witnesses";

@@ -64,6 +64,10 @@ pub fn batch_from_entries(range: &mut CompactRange, entries: Vec<Vec<u8>>) -> Re
                 batch.push_state(entry);
                 c.logged_at
             }
+            Leaf::LogKey(k) => {
+                batch.push_log_key(entry);
+                k.logged_at
+            }
             Leaf::Heartbeat(h) => {
                 let key = crate::keys::chain_seq_key(&h.submitter, h.heartbeat.seq);
                 batch.push_heartbeat(entry, key);

@@ -4,8 +4,8 @@ use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
     ALL_CFS, CF_APPROVAL_USES, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES,
-    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOGGED_AT, KEY_POLICY, KEY_POLICY_AT,
-    KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
+    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOG_KEY_AT, KEY_LOGGED_AT, KEY_POLICY,
+    KEY_POLICY_AT, KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -91,6 +91,8 @@ pub struct AppendBatch {
     pub approval_uses: Vec<(Vec<u8>, Hash, u64)>,
     /// Index of every policy leaf in the batch.
     pub policy_leaves: Vec<u64>,
+    /// Index of every log key announcement in the batch.
+    pub log_key_leaves: Vec<u64>,
 }
 
 impl AppendBatch {
@@ -161,6 +163,19 @@ impl AppendBatch {
         let index = self.next_index();
         self.policy = Some(PolicyRecord { index, canonical });
         self.policy_leaves.push(index);
+        self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
+        self.entries.push(entry);
+        index
+    }
+}
+
+impl AppendBatch {
+    /// Appends a log key announcement at [`AppendBatch::next_index`]: its
+    /// leaf hash, and its index in the list of rotations
+    /// ([`Store::log_key_rotations`]). Returns the entry's index.
+    pub fn push_log_key(&mut self, entry: Vec<u8>) -> u64 {
+        let index = self.next_index();
+        self.log_key_leaves.push(index);
         self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
         self.entries.push(entry);
         index
@@ -435,6 +450,9 @@ impl Store {
         for i in &batch.policy_leaves {
             wb.put_cf(meta, policy_at_key(*i), []);
         }
+        for i in &batch.log_key_leaves {
+            wb.put_cf(meta, [KEY_LOG_KEY_AT, &i.to_be_bytes()].concat(), []);
+        }
         if let Some(m) = &batch.map {
             self.put_map(&mut wb, m);
         }
@@ -517,6 +535,27 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Index of every log key announcement, oldest first.
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn log_key_rotations(&self) -> Result<Vec<u64>, StorageError> {
+        let it = self
+            .db
+            .iterator_cf(self.cf(CF_META), IteratorMode::From(KEY_LOG_KEY_AT, Direction::Forward));
+        let mut out = Vec::new();
+        for item in it {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(KEY_LOG_KEY_AT) else {
+                break;
+            };
+            if let Ok(i) = <[u8; 8]>::try_from(rest) {
+                out.push(u64::from_be_bytes(i));
+            }
+        }
+        Ok(out)
     }
 
     /// The last policy leaf appended.
@@ -1122,6 +1161,7 @@ mod tests {
                     map: None,
                     approval_uses: Vec::new(),
                     policy_leaves: Vec::new(),
+                    log_key_leaves: Vec::new(),
                 })
                 .expect("append");
             i += k;

@@ -302,7 +302,7 @@ async fn reload_under_load_logs_the_policy_before_any_event_checked_under_it() {
     for (i, e) in entries.iter().enumerate() {
         match Leaf::parse(e).expect("leaf") {
             Leaf::Policy(p) => assert!(i == 0 || i as u64 == policy_index, "unexpected policy at {i}: {p:?}"),
-            Leaf::State(_) | Leaf::Heartbeat(_) => {}
+            Leaf::State(_) | Leaf::Heartbeat(_) | Leaf::LogKey(_) => {}
             Leaf::Event(ev) => {
                 let t = &ev.event.event.target.id;
                 if (i as u64) < policy_index {
@@ -554,7 +554,7 @@ async fn search_equals_a_brute_force_scan() {
         .iter()
         .map(|e| match Leaf::parse(e).expect("leaf") {
             Leaf::Event(ev) => Some(ev.event.event),
-            Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) => None,
+            Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) | Leaf::LogKey(_) => None,
         })
         .collect();
     for _ in 0..60 {

@@ -109,7 +109,9 @@ async fn concurrent_submissions_receipts_tiles_proofs_and_restart() {
                         assert_eq!(e.event.event.event_id, format!("evt-{t}-{k}"));
                         assert_eq!(e.submitter, "dev");
                     }
-                    Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) => panic!("expected an event leaf"),
+                    Leaf::Policy(_) | Leaf::State(_) | Leaf::Heartbeat(_) | Leaf::LogKey(_) => {
+                        panic!("expected an event leaf")
+                    }
                 }
                 out.push((v.index, v.entry));
             }

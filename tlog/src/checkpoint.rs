@@ -249,23 +249,35 @@ impl FromStr for Checkpoint {
 /// [`CheckpointError::OriginMismatch`], [`CheckpointError::MalformedText`]
 /// or [`CheckpointError::Sign`].
 pub fn sign_checkpoint(cp: &Checkpoint, signer: &SignerKey) -> Result<Note, CheckpointError> {
-    if signer.alg() != ALG_ED25519 {
-        return Err(CheckpointError::WrongKeyType(signer.alg()));
+    sign_checkpoint_by(cp, &[signer])
+}
+
+/// [`sign_checkpoint`] with several log keys (a log in the overlap of a key
+/// rotation signs with its old and its new key), one line each in the
+/// given order. Every signer must pass the checks of [`sign_checkpoint`].
+///
+/// # Errors
+/// As [`sign_checkpoint`].
+pub fn sign_checkpoint_by(cp: &Checkpoint, signers: &[&SignerKey]) -> Result<Note, CheckpointError> {
+    for signer in signers {
+        if signer.alg() != ALG_ED25519 {
+            return Err(CheckpointError::WrongKeyType(signer.alg()));
+        }
+        if cp.origin != signer.name() {
+            return Err(CheckpointError::OriginMismatch {
+                origin: cp.origin.clone(),
+                key_name: signer.name().to_owned(),
+            });
+        }
     }
     if !cp.extensions.is_empty() {
         return Err(CheckpointError::ExtensionLines);
-    }
-    if cp.origin != signer.name() {
-        return Err(CheckpointError::OriginMismatch {
-            origin: cp.origin.clone(),
-            key_name: signer.name().to_owned(),
-        });
     }
     let text = cp.to_text();
     if Checkpoint::parse_text(&text)? != *cp {
         return Err(CheckpointError::MalformedText(CheckpointTextError::NotCanonical));
     }
-    Note::new_signed(&text, &[signer], 0).map_err(CheckpointError::Sign)
+    Note::new_signed(&text, signers, 0).map_err(CheckpointError::Sign)
 }
 
 /// Opens a checkpoint note signed by the log.
@@ -305,6 +317,113 @@ pub fn open_checkpoint(note_bytes: &[u8], log_key: &VerifierKey) -> Result<(Chec
         });
     }
     Ok((cp, note))
+}
+
+/// The keys a log has signed its checkpoints with, each for a range of
+/// tree sizes: a log that rotated its key at entry `a` signs sizes `0..=a`
+/// with the old key and sizes above `a` with the new one (during an overlap
+/// it adds the old key's signature too, for readers that do not know the
+/// new key yet). How a reader comes to trust a later key is the log's
+/// business (provlog logs an announcement signed by both keys); this type
+/// only applies the result, so that a checkpoint is opened with exactly the
+/// key that may sign a tree of its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKeys {
+    /// `(key, after)`: `key` signs sizes greater than `after` (the first
+    /// key: every size), up to the next key's `after`.
+    epochs: Vec<(VerifierKey, Option<u64>)>,
+}
+
+impl LogKeys {
+    /// One key for every size.
+    #[must_use]
+    pub fn single(key: VerifierKey) -> Self {
+        Self {
+            epochs: vec![(key, None)],
+        }
+    }
+
+    /// Adds `key` for the sizes greater than `after`. Refuses a key whose
+    /// name differs from the first key's (the origin does not change), a
+    /// key already in the list, and an `after` not greater than the last
+    /// one.
+    ///
+    /// # Errors
+    /// A message saying which rule is broken.
+    pub fn push(&mut self, key: VerifierKey, after: u64) -> Result<(), String> {
+        let first = self.first();
+        if key.name() != first.name() {
+            return Err(format!(
+                "a rotated key must keep the log's name {:?}, not {:?}",
+                first.name(),
+                key.name()
+            ));
+        }
+        if self.epochs.iter().any(|(k, _)| *k == key) {
+            return Err("the log already used this key: a rotation must introduce a new one".into());
+        }
+        if let Some(Some(last)) = self.epochs.last().map(|(_, a)| *a)
+            && after <= last
+        {
+            return Err(format!(
+                "a rotation at entry {after} does not follow the one at entry {last}"
+            ));
+        }
+        self.epochs.push((key, Some(after)));
+        Ok(())
+    }
+
+    /// The key that signs checkpoints of `size` entries.
+    #[must_use]
+    pub fn for_size(&self, size: u64) -> &VerifierKey {
+        let mut out = self.first();
+        for (k, after) in &self.epochs {
+            match after {
+                Some(a) if size > *a => out = k,
+                None => out = k,
+                Some(_) => break,
+            }
+        }
+        out
+    }
+
+    /// The newest key.
+    #[must_use]
+    pub fn current(&self) -> &VerifierKey {
+        self.epochs.last().map_or_else(|| self.first(), |(k, _)| k)
+    }
+
+    /// The first key.
+    #[must_use]
+    pub fn first(&self) -> &VerifierKey {
+        // Never empty: built by `single`, only ever pushed to.
+        &self.epochs[0].0
+    }
+
+    /// Every key, oldest first, with the entry after which it signs
+    /// (`None` for the first).
+    pub fn iter(&self) -> impl Iterator<Item = (&VerifierKey, Option<u64>)> {
+        self.epochs.iter().map(|(k, a)| (k, *a))
+    }
+
+    /// Whether `key` is one of them.
+    #[must_use]
+    pub fn contains(&self, key: &VerifierKey) -> bool {
+        self.epochs.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// Opens a checkpoint note with the key of [`LogKeys`] that signs trees of
+/// its size, as [`open_checkpoint`] does with one key: a tree larger than a
+/// rotation point signed only by the old key (or by a key the list does
+/// not hold) is [`CheckpointError::NoLogSignature`].
+///
+/// # Errors
+/// As [`open_checkpoint`].
+pub fn open_checkpoint_with(note_bytes: &[u8], keys: &LogKeys) -> Result<(Checkpoint, Note), CheckpointError> {
+    let note = Note::parse(note_bytes).map_err(CheckpointError::MalformedNote)?;
+    let cp = Checkpoint::parse(note.text())?;
+    open_checkpoint(note_bytes, keys.for_size(cp.size))
 }
 
 #[cfg(test)]
@@ -643,5 +762,69 @@ mod tests {
             prop_assert_eq!(opened, cp);
             prop_assert_eq!(n, note);
         }
+    }
+
+    fn rotation_keys() -> (SignerKey, SignerKey, LogKeys) {
+        let old = SignerKey::from_seed("example.com/rot", ALG_ED25519, [7; 32]).expect("old");
+        let new = SignerKey::from_seed("example.com/rot", ALG_ED25519, [8; 32]).expect("new");
+        let mut keys = LogKeys::single(old.verifier());
+        keys.push(new.verifier(), 9).expect("push");
+        (old, new, keys)
+    }
+
+    #[test]
+    fn log_keys_pick_the_key_of_the_size() {
+        let (old, new, keys) = rotation_keys();
+        let cp = |size| Checkpoint::new("example.com/rot", size, [size as u8; 32]);
+        // Up to the rotation point the old key signs; above it the new one,
+        // alone or beside the old one.
+        for size in [1, 2, 9] {
+            let n = sign_checkpoint(&cp(size), &old).expect("sign").to_bytes();
+            assert!(open_checkpoint_with(&n, &keys).is_ok(), "size {size}");
+            let n = sign_checkpoint(&cp(size), &new).expect("sign").to_bytes();
+            assert_eq!(
+                open_checkpoint_with(&n, &keys).err(),
+                Some(CheckpointError::NoLogSignature)
+            );
+        }
+        for size in [10, 11, 1 << 40] {
+            let n = sign_checkpoint(&cp(size), &new).expect("sign").to_bytes();
+            assert!(open_checkpoint_with(&n, &keys).is_ok(), "size {size}");
+            let both = sign_checkpoint_by(&cp(size), &[&old, &new]).expect("sign").to_bytes();
+            assert!(open_checkpoint_with(&both, &keys).is_ok());
+            assert!(
+                open_checkpoint(&both, &old.verifier()).is_ok(),
+                "an old reader still opens it"
+            );
+            // The old key alone no longer speaks for the log.
+            let n = sign_checkpoint(&cp(size), &old).expect("sign").to_bytes();
+            assert_eq!(
+                open_checkpoint_with(&n, &keys).err(),
+                Some(CheckpointError::NoLogSignature)
+            );
+            // Nor does a key nobody announced.
+            let stranger = SignerKey::from_seed("example.com/rot", ALG_ED25519, [9; 32]).expect("k");
+            let n = sign_checkpoint(&cp(size), &stranger).expect("sign").to_bytes();
+            assert_eq!(
+                open_checkpoint_with(&n, &keys).err(),
+                Some(CheckpointError::NoLogSignature)
+            );
+        }
+        assert_eq!(*keys.current(), new.verifier());
+        assert_eq!(*keys.first(), old.verifier());
+    }
+
+    #[test]
+    fn log_keys_refuse_a_rotation_that_does_not_follow() {
+        let (old, new, mut keys) = rotation_keys();
+        let other = SignerKey::from_seed("example.com/other", ALG_ED25519, [3; 32]).expect("k");
+        let third = SignerKey::from_seed("example.com/rot", ALG_ED25519, [4; 32]).expect("k");
+        assert!(keys.push(other.verifier(), 20).is_err(), "another name");
+        assert!(keys.push(old.verifier(), 20).is_err(), "a key used before");
+        assert!(keys.push(new.verifier(), 20).is_err(), "the same key again");
+        assert!(keys.push(third.verifier(), 9).is_err(), "not after the last rotation");
+        keys.push(third.verifier(), 10).expect("a later rotation");
+        assert_eq!(*keys.for_size(10), new.verifier());
+        assert_eq!(*keys.for_size(11), third.verifier());
     }
 }
