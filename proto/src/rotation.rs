@@ -108,6 +108,34 @@ pub enum RotationError {
     UnknownKey(String),
 }
 
+impl RotationError {
+    /// Its stable error code.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "rotation_malformed",
+            Self::Signature { .. } => "rotation_signature",
+            Self::Keys(_) => "rotation_keys",
+            Self::NotFromCurrent { .. } => "rotation_not_from_current",
+            Self::DuringOverlap { .. } => "rotation_during_overlap",
+            Self::Checkpoint { .. } => "rotation_checkpoint",
+            Self::Proof { .. } => "rotation_proof",
+            Self::UnknownKey(_) => "unannounced_key",
+        }
+    }
+
+    /// The HTTP status of a rotation the log refuses: 409 for one that
+    /// conflicts with the log's state (an overlap running, a key used
+    /// before, not from the key in force), 422 otherwise.
+    #[must_use]
+    pub const fn status(&self) -> u16 {
+        match self {
+            Self::DuringOverlap { .. } | Self::Keys(_) | Self::NotFromCurrent { .. } => 409,
+            _ => 422,
+        }
+    }
+}
+
 /// What the old and the new key sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
@@ -443,12 +471,12 @@ fn verify_record(r: &RotationRecord, previous: Option<&VerifiedRotation>) -> Res
     let consistency = decode_hashes(&r.consistency, index)?;
     match previous {
         Some(p) => {
-            verify_consistency(p.checkpoint.size, cp.size, &p.checkpoint.root, &cp.root, &consistency).map_err(|e| {
-                RotationError::Proof {
+            verify_consistency(p.checkpoint.size, cp.size, &p.checkpoint.root, &cp.root, &consistency).map_err(
+                |e| RotationError::Proof {
                     index,
                     reason: format!("consistency with the previous rotation's checkpoint: {e}"),
-                }
-            })?
+                },
+            )?;
         }
         None if !consistency.is_empty() => {
             return Err(RotationError::Proof {

@@ -2,7 +2,9 @@
 //! off without one:
 //! * `POST /v1/admin/reload`: re-read the config file and install its
 //!   submitter registry (logged as a policy entry first if it changed);
-//! * `POST /v1/admin/freeze`: make the log read-only for good.
+//! * `POST /v1/admin/freeze`: make the log read-only for good;
+//! * `POST /v1/admin/rotate-key`: announce the configured `next_log_key`
+//!   (docs/ROTATION.md).
 
 use super::error::ApiError;
 use crate::log::Log;
@@ -57,6 +59,32 @@ pub(super) async fn reload(State(log): State<Arc<Log>>, headers: HeaderMap) -> R
         .await
         .map(|r| Json(r).into_response())
         .map_err(ApiError::from)
+}
+
+/// `POST /v1/admin/rotate-key`: rotate the log's key to the configured
+/// `next_log_key` (re-read from the config file).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/rotate-key",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Announced: the entry, the old and new key, the end of the overlap", body = crate::log::Rotated),
+        (status = 400, description = "No next_log_key configured, or it is the key in force (no_next_log_key)", body = crate::api::responses::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::api::responses::ErrorBody),
+        (status = 403, description = "The admin API is off (no admin_token)", body = crate::api::responses::ErrorBody),
+        (status = 409, description = "The previous rotation's overlap runs (rotation_during_overlap), or the key was used before (rotation_keys)", body = crate::api::responses::ErrorBody),
+        (status = 422, description = "The next_log_key file is unreadable or names another origin", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "The log cannot append", body = crate::api::responses::ErrorBody),
+    )
+)]
+pub(super) async fn rotate_key(State(log): State<Arc<Log>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&log, &headers)?;
+    if log.is_frozen() {
+        return Err(crate::log::sequencer::SeqError::Frozen.into());
+    }
+    let r = log.rotate_key(None).await?;
+    Ok(Json(r).into_response())
 }
 
 /// `POST /v1/admin/freeze`: make the log read-only for good.

@@ -310,6 +310,6 @@ pub(super) async fn get_explain(
         after,
         between: parts.between.clone(),
     };
-    let explanation = explain(&evidence, log.vkey()).map_err(|e| ApiError::internal(&e))?;
+    let explanation = explain(&evidence, &log.vkey()).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(serde_json::json!({"evidence": evidence, "explanation": explanation})).into_response())
 }

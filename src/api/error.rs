@@ -86,6 +86,11 @@ impl From<SeqError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "history_diverged", msg)
             }
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
+            SeqError::Rotation(r) => Self::new(
+                StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT),
+                r.code(),
+                msg,
+            ),
             SeqError::Judged { error, .. } => Self::from(*error),
         }
     }
@@ -108,6 +113,17 @@ impl From<ReadError> for ApiError {
             ReadError::Timestamp(t) => clock(&t),
             ReadError::Internal(m) => Self::internal(&m),
             ReadError::Pruned(m) => Self::new(StatusCode::GONE, "pruned", m),
+        }
+    }
+}
+
+impl From<crate::log::RotateError> for ApiError {
+    fn from(e: crate::log::RotateError) -> Self {
+        let msg = crate::util::error_chain(&e);
+        match e {
+            crate::log::RotateError::NoNextKey => Self::new(StatusCode::BAD_REQUEST, "no_next_log_key", msg),
+            crate::log::RotateError::Config(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", msg),
+            crate::log::RotateError::Sequencer(e) => e.into(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `GET /checkpoint`, `GET /v1/log`, `GET /healthz`, `GET /readyz`,
+//! `GET /checkpoint`, `GET /log-keys`, `GET /v1/log`, `GET /healthz`, `GET /readyz`,
 //! `GET /metrics`.
 
 use super::App;
@@ -81,6 +81,36 @@ pub(super) async fn witnessed(State(app): State<App>) -> Result<Response, ApiErr
         )
     })?;
     Ok(note_response(c.note.clone()))
+}
+
+/// `GET /log-keys`: the log's key history
+/// (docs/ROTATION.md), from which a reader that trusts one of its keys
+/// verifies every rotation: each announcement, signed by the old and the
+/// new key, with the first checkpoint that includes it (signed by both)
+/// and the proofs. Empty for a log that never rotated.
+#[utoipa::path(
+    get,
+    path = "/log-keys",
+    tag = "static",
+    responses(
+        (status = 200, description = "The key history", body = provlog_proto::rotation::KeyHistory),
+        (status = 503, description = "The store cannot be read", body = crate::api::responses::ErrorBody),
+    )
+)]
+pub(super) async fn log_keys(State(app): State<App>) -> Result<Response, ApiError> {
+    let log = std::sync::Arc::clone(&app.log);
+    let h = tokio::task::spawn_blocking(move || log.key_history())
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| {
+            tracing::error!(error = %crate::util::error_chain(&e), "cannot serve the key history");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                crate::util::error_chain(&e),
+            )
+        })?;
+    Ok(([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(h)).into_response())
 }
 
 /// `GET /v1/log`: origin, key, size, witnesses, limits.

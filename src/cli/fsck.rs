@@ -48,7 +48,12 @@ pub(super) fn run(a: &Args) -> Result<()> {
             },
         )
         .with_context(|| format!("opening {} read-only (is the server still running?)", db.display()))?;
-        let (cp, found) = findings(&store, &key, Depth::Full, a.max_findings);
+        let (cp, found) = findings(
+            &store,
+            &crate::log::keys::trusted_keys(&store, &key)?,
+            Depth::Full,
+            a.max_findings,
+        );
         let mut problems: Vec<String> = found.iter().map(ToString::to_string).collect();
         if let Some(cp) = &cp {
             for i in 0..cp.size {

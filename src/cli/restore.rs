@@ -200,7 +200,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
     // behind (about 5x the compacted size at 1 M entries): compact once so
     // the restored directory is as small and fast as the original.
     store.compact().context("compacting the restored store")?;
-    verify::check(&store, &key, Depth::Tree).context("checking the restored store")?;
+    verify::check(&store, &crate::log::keys::trusted_keys(&store, &key)?, Depth::Tree)
+        .context("checking the restored store")?;
     drop(store);
     std::fs::rename(&work, &db).with_context(|| format!("moving {} to {}", work.display(), db.display()))?;
     if !vkey_path.exists() {

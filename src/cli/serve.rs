@@ -53,7 +53,11 @@ async fn serve(o: Overrides) -> Result<()> {
         );
     }
     let publisher = match &cfg.publish {
-        Some(p) => Some(Arc::new(Publisher::open(p, &signer.verifier()).await?)),
+        Some(p) => {
+            let mut keys = vec![signer.verifier()];
+            keys.extend(cfg.load_next_log_key()?.map(|k| k.verifier()));
+            Some(Arc::new(Publisher::open(p, &keys).await?))
+        }
         None => None,
     };
     if new_key {

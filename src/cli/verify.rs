@@ -4,6 +4,8 @@ use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::leaf::Leaf;
 use provlog_proto::receipt::{Receipt, VerifiedReceipt, verify_tlog_proof};
+use provlog_tlog::checkpoint::LogKeys;
+use provlog_tlog::keys::VerifierKey;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -24,9 +26,14 @@ pub(super) struct Args {
     /// The entry bytes the tlog-proof is for.
     #[arg(long, requires = "tlog_proof")]
     entry: Option<PathBuf>,
-    /// The log's vkey, or a file holding it.
+    /// The log's vkey, or a file holding it: any key of the log (its first,
+    /// or one its key history announces).
     #[arg(long)]
     log_key: String,
+    /// The log's key history (`GET /log-keys`, docs/ROTATION.md), to follow
+    /// its key rotations from --log-key; with --url it is fetched from there.
+    #[arg(long)]
+    log_keys: Option<PathBuf>,
     /// Also check the event's signature with this submitter vkey (or file).
     #[arg(long)]
     submitter_key: Option<String>,
@@ -178,14 +185,19 @@ fn check_witnesses(a: &Args, note: &str) -> Result<String> {
 /// `verify --refusal`: the log's signature, the submission it names, and
 /// with `--url` the registry it names, in the log and (for a refusal of
 /// scope) refusing the event again.
-fn verify_refusal(a: &Args, f: &std::path::Path, log_key: &provlog_tlog::keys::VerifierKey) -> Result<()> {
+fn verify_refusal(a: &Args, f: &std::path::Path, keys: &LogKeys) -> Result<()> {
     use provlog_proto::refusal::SignedRefusal;
     let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
     let v: serde_json::Value =
         provlog_proto::json::parse_strict(&text).with_context(|| format!("{}: not JSON", f.display()))?;
     let v = v.get("error").and_then(|e| e.get("refusal")).cloned().unwrap_or(v);
     let r = SignedRefusal::from_value(&v).with_context(|| format!("{}", f.display()))?;
-    r.verify(log_key).context("the refusal does NOT verify")?;
+    // A refusal is no statement about a tree: any key of the log's
+    // verified history may have signed it.
+    let log_key = keys.current();
+    if !keys.iter().any(|(k, _)| r.verify(k).is_ok()) {
+        r.verify(log_key).context("the refusal does NOT verify")?;
+    }
     let x = &r.refusal;
     let mut line = format!(
         "OK: {} refused the {} of {:?}{} at {} ({}: {}), under the registry at entry {} (tree size {})",
@@ -314,11 +326,42 @@ fn check_refusal_registry(
     Ok(out)
 }
 
-pub(super) fn run(a: &Args) -> Result<()> {
-    let log_key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
-    if let Some(f) = &a.refusal {
-        return verify_refusal(a, f, &log_key);
+/// The log's keys, verified from `trusted`: the key history of
+/// `--log-keys FILE`, else the one published at `--url`, else `trusted`
+/// alone.
+fn load_log_keys(a: &Args, trusted: &VerifierKey) -> Result<LogKeys> {
+    if let Some(f) = &a.log_keys {
+        let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let h: provlog_proto::rotation::KeyHistory =
+            serde_json::from_slice(&text).with_context(|| format!("{} is not a key history", f.display()))?;
+        return Ok(h.verify(trusted).context("the key history does NOT verify")?.0);
     }
+    if let Some(url) = &a.url {
+        let rt = crate::util::runtime::current_thread()?;
+        return rt.block_on(async {
+            let source = crate::client::Source::open(url.trim_end_matches('/'), None, None)?;
+            Ok(source.log_keys(trusted).await?)
+        });
+    }
+    Ok(LogKeys::single(trusted.clone()))
+}
+
+/// The key of `keys` that signs the checkpoint in `note` (the first key
+/// when the note is not a checkpoint: verification then fails on it).
+fn key_for(keys: &LogKeys, note: &str) -> VerifierKey {
+    provlog_tlog::note::Note::parse(note.as_bytes())
+        .ok()
+        .and_then(|n| provlog_tlog::checkpoint::Checkpoint::parse(n.text()).ok())
+        .map_or_else(|| keys.first().clone(), |cp| keys.for_size(cp.size).clone())
+}
+
+pub(super) fn run(a: &Args) -> Result<()> {
+    let trusted = keyfile::read_verifier(&a.log_key).context("--log-key")?;
+    let keys = load_log_keys(a, &trusted)?;
+    if let Some(f) = &a.refusal {
+        return verify_refusal(a, f, &keys);
+    }
+    let log_key = keys.current().clone();
     if let Some(f) = &a.state_evidence {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         let ev: provlog_proto::audit::StateEvidence =
@@ -354,7 +397,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     if let Some(f) = &a.checkpoint {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(text.as_bytes(), &log_key)
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint_with(text.as_bytes(), &keys)
             .context("checkpoint does NOT verify")?;
         let w = check_witnesses(a, &text)?;
         crate::util::output::out(format_args!(
@@ -376,7 +419,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             max_age: a.max_age,
             at: a.at,
         };
-        let (_, line) = super::query::verify_answer(&answer, fp, &log_key, &req)?;
+        let (_, line) = super::query::verify_answer(&answer, fp, &key_for(&keys, &answer.checkpoint), &req)?;
         crate::util::output::out(format_args!("OK: {line}"))?;
         return Ok(());
     }
@@ -386,15 +429,18 @@ pub(super) fn run(a: &Args) -> Result<()> {
             let text = std::fs::read_to_string(r).with_context(|| format!("reading {}", r.display()))?;
             let receipt: Receipt =
                 serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", r.display()))?;
-            let v = receipt.verify(&log_key).context("receipt does NOT verify")?;
+            let v = receipt
+                .verify(&key_for(&keys, &receipt.checkpoint))
+                .context("receipt does NOT verify")?;
             witnessed = check_witnesses(a, &receipt.checkpoint)?;
             v
         }
         (None, Some(p), Some(e)) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
-            let v = verify_tlog_proof(&text, &entry, &log_key).context("tlog-proof does NOT verify")?;
             let t = provlog_proto::receipt::TlogProof::parse(&text)?;
+            let v = verify_tlog_proof(&text, &entry, &key_for(&keys, &t.checkpoint))
+                .context("tlog-proof does NOT verify")?;
             witnessed = check_witnesses(a, &t.checkpoint)?;
             v
         }

@@ -104,6 +104,25 @@ pub enum ClientError {
     },
 }
 
+/// Why a source's key history cannot be followed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogKeysError {
+    /// Fetching `log-keys` failed.
+    #[error("fetching the log's key history")]
+    Fetch(#[source] ClientError),
+    /// It is not a key history.
+    #[error("{url} is not a key history: {reason}")]
+    Json {
+        /// What was fetched.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// It does not verify from the trusted key.
+    #[error("the log's key history does NOT verify: {0}")]
+    Rotation(#[from] provlog_proto::rotation::RotationError),
+}
+
 impl ClientError {
     /// Whether retrying may help: transport failures and server errors;
     /// not a missing object, an oversize body or a bad configuration.
@@ -334,6 +353,28 @@ impl Source {
     /// The errors of [`Source::get`].
     pub async fn checkpoint(&self) -> Result<Vec<u8>, ClientError> {
         self.get("checkpoint").await
+    }
+
+    /// The log's keys for a reader that trusts `trusted`: the key history
+    /// the source serves as `log-keys` (docs/ROTATION.md), verified from
+    /// `trusted`; a source without one (a log that never rotated, or one
+    /// older than rotations) gives `trusted` for every size.
+    ///
+    /// # Errors
+    /// [`LogKeysError`]: the fetch failed, the history is not JSON, or it
+    /// does not verify from `trusted`.
+    pub async fn log_keys(
+        &self,
+        trusted: &provlog_tlog::keys::VerifierKey,
+    ) -> Result<provlog_tlog::checkpoint::LogKeys, LogKeysError> {
+        let Some(body) = self.get_opt("log-keys").await.map_err(LogKeysError::Fetch)? else {
+            return Ok(provlog_tlog::checkpoint::LogKeys::single(trusted.clone()));
+        };
+        let h: provlog_proto::rotation::KeyHistory = serde_json::from_slice(&body).map_err(|e| LogKeysError::Json {
+            url: format!("{}/log-keys", self.name),
+            reason: e.to_string(),
+        })?;
+        Ok(h.verify(trusted)?.0)
     }
 
     /// Tile or bundle `t`, falling back to the full tile when a partial one

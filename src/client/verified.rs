@@ -5,7 +5,7 @@
 
 use super::{ClientError, Source, error_chain};
 use futures_util::StreamExt;
-use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint_with};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{Hash, NodeId, leaf_hash};
 use provlog_tlog::replay::{ImpliedTile, Replay};
@@ -41,6 +41,9 @@ pub enum SnapshotError<E: std::error::Error + 'static> {
     /// The checkpoint does not verify under the log's key.
     #[error("the checkpoint does not verify")]
     Checkpoint(#[source] provlog_tlog::checkpoint::CheckpointError),
+    /// The log's key history cannot be followed.
+    #[error(transparent)]
+    Keys(#[from] super::LogKeysError),
     /// The caller's `on_entry` failed.
     #[error(transparent)]
     Entry(E),
@@ -106,7 +109,11 @@ pub async fn snapshot<E: std::error::Error + 'static>(
     mut on_entry: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<Snapshot, SnapshotError<E>> {
     let note = source.checkpoint().await?;
-    let (checkpoint, _) = open_checkpoint(&note, key).map_err(SnapshotError::Checkpoint)?;
+    // The key that signs a tree of this size, from the log's key history
+    // verified from `key` (a log that rotated signs later trees with its
+    // new key; the old one alone no longer speaks for them).
+    let keys = source.log_keys(key).await?;
+    let (checkpoint, _) = open_checkpoint_with(&note, &keys).map_err(SnapshotError::Checkpoint)?;
     let mut findings = Findings::default();
     let mut replay = Replay::whole(checkpoint.size);
     let mut pairs = std::pin::pin!(level0_with_bundles(source, &replay));

@@ -45,6 +45,13 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// File holding the log's `PRIVATE+KEY+…` string.
     pub log_key: Option<PathBuf>,
+    /// File holding the key the log rotates to (docs/ROTATION.md): announced
+    /// at start or by `POST /v1/admin/rotate-key` if the log has not
+    /// announced it yet.
+    pub next_log_key: Option<PathBuf>,
+    /// How long after a rotation checkpoints carry both signatures
+    /// (`humantime`, e.g. `24h`).
+    pub key_overlap: Option<String>,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: Option<usize>,
     /// Most entries in one sequenced batch.
@@ -178,6 +185,13 @@ pub struct Overrides {
     /// File holding the log's private key (created on first start if absent).
     #[arg(long, env = "PROVLOG_LOG_KEY")]
     pub log_key: Option<PathBuf>,
+    /// File holding the key to rotate to (`provlog keygen --name ORIGIN`),
+    /// announced at start or by `POST /v1/admin/rotate-key`.
+    #[arg(long, env = "PROVLOG_NEXT_LOG_KEY")]
+    pub next_log_key: Option<PathBuf>,
+    /// How long after a rotation checkpoints carry both signatures (e.g. `24h`).
+    #[arg(long, env = "PROVLOG_KEY_OVERLAP")]
+    pub key_overlap: Option<String>,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "PROVLOG_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -283,6 +297,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log key file.
     pub log_key: PathBuf,
+    /// The key file to rotate to, if any.
+    pub next_log_key: Option<PathBuf>,
+    /// How long a rotation's overlap lasts.
+    pub key_overlap: std::time::Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Most entries per batch.
@@ -435,6 +453,20 @@ impl Config {
             }),
             data_dir,
             log_key,
+            next_log_key: o.next_log_key.clone().or(file.next_log_key),
+            key_overlap: match o.key_overlap.as_deref().or(file.key_overlap.as_deref()) {
+                None => std::time::Duration::from_hours(24),
+                Some(t) => {
+                    let d = humantime::parse_duration(t)
+                        .map_err(|e| anyhow::anyhow!("key_overlap {t:?}: {e} (write it like 24h or 30m)"))?;
+                    if d < std::time::Duration::from_secs(1) {
+                        bail!(
+                            "key_overlap {t:?}: at least 1s (readers that do not know the new key need time to learn it)"
+                        );
+                    }
+                    d
+                }
+            },
             max_body_bytes: o.max_body_bytes.or(file.max_body_bytes).unwrap_or(1 << 20),
             batch_max_entries: o.batch_max_entries.or(file.batch_max_entries).unwrap_or(4096),
             batch_max_wait_ms: o.batch_max_wait_ms.or(file.batch_max_wait_ms).unwrap_or(0),
@@ -621,6 +653,30 @@ impl Config {
             );
         }
         Ok((key, created))
+    }
+
+    /// Reads `next_log_key`, if configured: it must exist (it is never
+    /// generated) and be named after the origin.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, or a key of another name.
+    pub fn load_next_log_key(&self) -> Result<Option<SignerKey>> {
+        let Some(path) = &self.next_log_key else {
+            return Ok(None);
+        };
+        let key = keyfile::read_signer(path).with_context(|| format!("next_log_key {}", path.display()))?;
+        if key.name() != self.origin {
+            bail!(
+                "next_log_key {} is named {:?}, but the origin is {:?}: a rotated key keeps the log's name",
+                path.display(),
+                key.name(),
+                self.origin
+            );
+        }
+        if key.alg() != provlog_tlog::keys::ALG_ED25519 {
+            bail!("next_log_key {} is not an Ed25519 (type 0x01) key", path.display());
+        }
+        Ok(Some(key))
     }
 
     /// Writes a key [`Config::load_or_generate_log_key`] generated (mode

@@ -106,7 +106,7 @@ impl Publisher {
     ///
     /// # Errors
     /// Bad configuration; an unreachable store when `required`.
-    pub async fn open(cfg: &PublishConfig, vkey: &provlog_tlog::keys::VerifierKey) -> Result<Self, OpenError> {
+    pub async fn open(cfg: &PublishConfig, vkeys: &[provlog_tlog::keys::VerifierKey]) -> Result<Self, OpenError> {
         let store = open_store(&cfg.url, cfg.endpoint.as_deref(), cfg.region.as_deref())?;
         let attributes = !cfg.url.starts_with("file:");
         // A transient failure (a reset connection, a node restarting) is
@@ -131,9 +131,23 @@ impl Publisher {
         let error = match first {
             Ok(None) => None,
             Ok(Some(note)) => {
-                open_checkpoint(&note, vkey).map_err(|source| OpenError::NotThisLog {
+                // Any configured key will do here (the log may be rotating);
+                // publishing checks the key of each size against the log's
+                // key history.
+                let mut opened = Err(provlog_tlog::checkpoint::CheckpointError::NoLogSignature);
+                for k in vkeys {
+                    opened = open_checkpoint(&note, k).map(|_| ());
+                    if opened.is_ok() {
+                        break;
+                    }
+                }
+                opened.map_err(|source| OpenError::NotThisLog {
                     url: cfg.url.clone(),
-                    vkey: vkey.to_vkey_string(),
+                    vkey: vkeys
+                        .iter()
+                        .map(provlog_tlog::keys::VerifierKey::to_vkey_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     source,
                 })?;
                 None
@@ -320,7 +334,7 @@ impl Publisher {
             self.published.send_replace(0);
             return Ok(());
         };
-        let (cp, _) = open_checkpoint(&note, log.vkey())
+        let (cp, _) = provlog_tlog::checkpoint::open_checkpoint_with(&note, &log.log_keys())
             .map_err(|e| RoundError::Fork(format!("{}/checkpoint is not a checkpoint of this log: {e}", self.url)))?;
         let size = log.published().size;
         if cp.size > size {

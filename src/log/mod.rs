@@ -11,6 +11,7 @@
 //! | [`view`] | [`LogView`] and [`AckGate`], the small interfaces between the log and its followers |
 
 pub mod admission;
+pub mod keys;
 pub mod sequencer;
 pub mod view;
 
@@ -269,10 +270,13 @@ pub struct Log {
     overrides: Overrides,
     /// The checkpoint origin.
     origin: String,
-    /// The log's verifier key.
-    vkey: VerifierKey,
-    /// The log's key, for signed refusals (docs/REFUSALS.md).
-    refusal_key: SignerKey,
+    /// The log's keys: the one in force (which also signs refusals,
+    /// docs/REFUSALS.md) and its history (docs/ROTATION.md).
+    keys: RwLock<KeysInForce>,
+    /// A configured `next_log_key` the log has not announced yet.
+    pending_key: std::sync::Mutex<Option<SignerKey>>,
+    /// How long a rotation's overlap lasts.
+    key_overlap: Duration,
     /// Enforced limits.
     limits: Limits,
     /// Token for `/v1/admin/*`, if the admin API is enabled.
@@ -288,6 +292,41 @@ pub struct Log {
     /// against, with its state leaf: (tree size, version, leaf bytes).
     /// Every answer between two checkpoints needs the same one.
     answer_version: std::sync::Mutex<Option<CachedVersion>>,
+}
+
+/// The log's key in force and every key it signed with.
+#[derive(Debug)]
+struct KeysInForce {
+    signer: SignerKey,
+    history: provlog_tlog::checkpoint::LogKeys,
+    announced: Vec<keys::Announced>,
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    /// Index of the announcement entry.
+    pub index: u64,
+    /// The key it replaced.
+    pub old: String,
+    /// The key in force from the entry after the announcement on.
+    pub new: String,
+    /// Until when checkpoints carry both signatures.
+    pub overlap_until: String,
+}
+
+/// Why a key rotation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// No `next_log_key` is configured (or it is already the key in force).
+    #[error("no next_log_key to rotate to: configure next_log_key (a key named after the origin) and retry")]
+    NoNextKey,
+    /// The configured `next_log_key` cannot be read.
+    #[error("next_log_key: {0:#}")]
+    Config(anyhow::Error),
+    /// The sequencer refused or failed it.
+    #[error(transparent)]
+    Sequencer(#[from] SeqError),
 }
 
 /// An inclusion proof kept for reuse: (index, tree size, proof).
@@ -309,23 +348,24 @@ impl Log {
         signer: SignerKey,
         ack_gate: Option<Arc<dyn AckGate>>,
     ) -> Result<Arc<Self>> {
-        let vkey = signer.verifier();
-        let refusal_key = signer.clone();
         let dir = cfg.data_dir.clone();
-        let key = vkey.clone();
+        let next = cfg.load_next_log_key()?;
+        let configured = signer.verifier();
         let options = StoreOptions {
             block_cache_bytes: cfg.block_cache_bytes,
             ..StoreOptions::default()
         };
-        let store = tokio::task::spawn_blocking(move || -> Result<Store> {
+        let (store, announced) = tokio::task::spawn_blocking(move || -> Result<(Store, Vec<keys::Announced>)> {
             let store = Store::open(&dir.join("db"), &options)
                 .with_context(|| format!("opening the store in {}", dir.display()))?;
-            match verify::check(&store, &key, Depth::Tree) {
+            let announced = keys::announcements(&store).context("reading the log's key rotations")?;
+            let history = keys::log_keys(&configured, &announced);
+            match verify::check(&store, &history, Depth::Tree) {
                 Ok(cp) => {
                     if let Some(cp) = cp {
                         tracing::info!(tree_size = cp.size, "stored tree matches the latest checkpoint");
                     }
-                    Ok(store)
+                    Ok((store, announced))
                 }
                 Err(e) => bail!(
                     "refusing to start: the data in {} does not match its latest checkpoint: {e}",
@@ -334,11 +374,15 @@ impl Log {
             }
         })
         .await??;
+        let now = crate::util::clock::now_millis().unwrap_or(0);
+        let (signing, history, pending) =
+            keys::resolve(&announced, signer, next, now).context("refusing to start: the log's keys")?;
+        let current = signing.current.clone();
         let store = Arc::new(store);
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let sequencer = Sequencer::start(
             &store,
-            signer,
+            signing,
             SequencerOptions {
                 batch_max_entries: cfg.batch_max_entries,
                 batch_max_wait: Duration::from_millis(cfg.batch_max_wait_ms),
@@ -358,8 +402,13 @@ impl Log {
             reload_lock: tokio::sync::Mutex::new(()),
             overrides,
             origin: cfg.origin.clone(),
-            vkey,
-            refusal_key,
+            keys: RwLock::new(KeysInForce {
+                signer: current,
+                history,
+                announced,
+            }),
+            pending_key: std::sync::Mutex::new(pending),
+            key_overlap: cfg.key_overlap,
             limits: Limits {
                 max_entry_bytes: provlog_tlog::tile::MAX_ENTRY_BYTES,
                 max_body_bytes: cfg.max_body_bytes,
@@ -455,6 +504,16 @@ impl Log {
                     .await
                     .context("reading the logged submitter registry")?,
             }
+            let pending = crate::util::sync::lock(&self.pending_key, "pending key").take();
+            if let Some(k) = pending {
+                // A configured next key the log has not announced: rotate
+                // now. A refusal (the previous overlap runs) leaves the log
+                // signing with the key in force.
+                match self.rotate_key(Some(k)).await {
+                    Ok(r) => tracing::info!(index = r.index, new = %r.new, "next_log_key announced"),
+                    Err(e) => tracing::warn!(error = %crate::util::error_chain(&e), "next_log_key is not announced"),
+                }
+            }
         }
         Ok(())
     }
@@ -545,10 +604,87 @@ impl Log {
         &self.origin
     }
 
-    /// The log's verifier key.
+    /// The log's verifier key in force.
     #[must_use]
-    pub fn vkey(&self) -> &VerifierKey {
-        &self.vkey
+    pub fn vkey(&self) -> VerifierKey {
+        crate::util::sync::read(&self.keys, "log keys").signer.verifier()
+    }
+
+    /// Every key the log signed with, each for the tree sizes it signs.
+    #[must_use]
+    pub fn log_keys(&self) -> provlog_tlog::checkpoint::LogKeys {
+        crate::util::sync::read(&self.keys, "log keys").history.clone()
+    }
+
+    /// Blocking: the key history of the published tree (`GET /log-keys`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn key_history(&self) -> Result<provlog_proto::rotation::KeyHistory, keys::KeysError> {
+        let announced = crate::util::sync::read(&self.keys, "log keys").announced.clone();
+        keys::history(&self.store, &announced, self.published().size)
+    }
+
+    /// Rotates the log's key to `new`, or to the configured
+    /// `next_log_key` (re-read from the config file): logs the
+    /// announcement signed by the key in force and the new one, after which
+    /// checkpoints carry both signatures until the overlap ends, then the
+    /// new one's alone (docs/ROTATION.md).
+    ///
+    /// # Errors
+    /// [`RotateError`]; nothing is appended on error.
+    pub async fn rotate_key(&self, new: Option<SignerKey>) -> Result<Rotated, RotateError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let new = if let Some(k) = new {
+            k
+        } else {
+            let overrides = self.overrides.clone();
+            let configured = tokio::task::spawn_blocking(move || Config::load(&overrides)?.load_next_log_key())
+                .await
+                .map_err(|e| RotateError::Config(e.into()))?
+                .map_err(RotateError::Config)?;
+            let pending = crate::util::sync::lock(&self.pending_key, "pending key").take();
+            configured.or(pending).ok_or(RotateError::NoNextKey)?
+        };
+        if new.verifier() == self.vkey() {
+            return Err(RotateError::NoNextKey);
+        }
+        let s = self
+            .sequencer
+            .rotate(sequencer::Rotation {
+                new: new.clone(),
+                overlap: self.key_overlap,
+            })
+            .await?;
+        let store = Arc::clone(&self.store);
+        let index = s.index;
+        let announced = tokio::task::spawn_blocking(move || keys::announcements(&store))
+            .await
+            .map_err(|e| RotateError::Config(e.into()))?
+            .map_err(|e| RotateError::Config(e.into()))?;
+        let Some(a) = announced.iter().find(|a| a.index == index).cloned() else {
+            return Err(RotateError::Config(anyhow::anyhow!(
+                "the announcement at entry {index} is not indexed"
+            )));
+        };
+        let mut k = crate::util::sync::write(&self.keys, "log keys");
+        k.history = keys::log_keys(&k.history.first().clone(), &announced);
+        k.announced = announced;
+        k.signer = new;
+        let an = &a.announcement.announcement;
+        tracing::warn!(
+            index,
+            old = %an.old.to_vkey_string(),
+            new = %an.new.to_vkey_string(),
+            overlap_until = %an.overlap_until,
+            "the log's key rotated: witnesses and pinned readers must add the new vkey before the overlap ends"
+        );
+        Ok(Rotated {
+            index,
+            old: an.old.to_vkey_string(),
+            new: an.new.to_vkey_string(),
+            overlap_until: an.overlap_until.clone(),
+        })
     }
 
     /// The limits the log enforces, as `/v1/log` reports them.
@@ -665,7 +801,7 @@ impl Log {
             refused_at,
             tree_size: self.published().size,
         }
-        .sign(&self.refusal_key);
+        .sign(&crate::util::sync::read(&self.keys, "log keys").signer);
         self.metrics.refusal_signed(code);
         SubmitError::Refused {
             error: Box::new(err),

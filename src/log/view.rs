@@ -5,7 +5,7 @@
 //! which the publisher implements.
 
 use super::{Log, Published, ReadError, proof_err};
-use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::checkpoint::LogKeys;
 use provlog_tlog::merkle::{self, Hash};
 use provlog_tlog::tile::TileId;
 use std::future::Future;
@@ -17,8 +17,8 @@ use tokio::sync::watch;
 /// reads of the tree within a durable size. Every read runs off the async
 /// workers.
 pub trait LogView: Send + Sync + 'static {
-    /// The log's verifier key.
-    fn vkey(&self) -> &VerifierKey;
+    /// Every key the log signed with, each for the tree sizes it signs.
+    fn log_keys(&self) -> LogKeys;
     /// The latest durable checkpoint.
     fn published(&self) -> Arc<Published>;
     /// A receiver that sees every new durable checkpoint.
@@ -67,8 +67,8 @@ pub trait AckGate: Send + Sync + std::fmt::Debug {
 }
 
 impl LogView for Log {
-    fn vkey(&self) -> &VerifierKey {
-        Log::vkey(self)
+    fn log_keys(&self) -> LogKeys {
+        Log::log_keys(self)
     }
 
     fn published(&self) -> Arc<Published> {

@@ -42,7 +42,7 @@ use provlog_proto::fork::ForkEvidence;
 use provlog_proto::leaf::Leaf;
 use provlog_proto::lifecycle::{LifecycleState, Rules};
 use provlog_storage::StateStore;
-use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
+use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, LogKeys, open_checkpoint_with};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
 use provlog_tlog::replay::Replay;
@@ -265,7 +265,12 @@ impl Metrics {
 
 struct Followed {
     source: Source,
+    /// The key the operator gave: what every later key must be vouched by.
     key: VerifierKey,
+    /// Every key of the log the monitor verified, each for its sizes.
+    keys: LogKeys,
+    /// Whether the key history was read since the monitor started.
+    keys_fetched: bool,
     state: LogState,
     /// Peer checkpoints larger than what this monitor verified so far.
     pending: Vec<String>,
@@ -321,7 +326,7 @@ impl Monitor {
     /// Compares another signed checkpoint of `f`'s log with the monitor's
     /// own verified view; writes evidence if they contradict each other.
     async fn compare(&self, f: &mut Followed, other_note: &str, source: &str) {
-        let Ok((other, _)) = open_checkpoint(other_note.as_bytes(), &f.key) else {
+        let Ok((other, _)) = open_checkpoint_with(other_note.as_bytes(), &f.keys) else {
             return; // not signed by this log: proves nothing
         };
         let own_root: Hash = b64::decode_array(&f.state.root).unwrap_or_default();
@@ -475,8 +480,42 @@ impl Monitor {
             Ok(n) => String::from_utf8_lossy(&n).into_owned(),
             Err(e) => return self.alarm(&origin, "unreachable", &error_chain(&e)),
         };
-        let cp = match open_checkpoint(note.as_bytes(), &f.key) {
+        let mut opened = open_checkpoint_with(note.as_bytes(), &f.keys);
+        if matches!(opened, Err(CheckpointError::NoLogSignature)) || !f.keys_fetched {
+            f.keys_fetched = true;
+            // Not signed by the key the monitor knows for its size: follow
+            // a rotation the log can prove, or alarm (an unannounced key).
+            match f.source.log_keys(&f.key).await {
+                Ok(keys) if keys != f.keys => {
+                    for (k, after) in keys.iter().filter(|(k, _)| !f.keys.contains(k)) {
+                        tracing::warn!(
+                            log = %origin,
+                            new_key = %k.to_vkey_string(),
+                            from_size = after.map_or(0, |a| a + 1),
+                            "the log rotated its key; the announcement is signed by the old and the new key and included in a checkpoint both signed"
+                        );
+                        let _ = crate::util::output::out(format_args!(
+                            "KEY_ROTATION {origin}: the log's key is now {}, for trees larger than {} (verified from the log's key history)",
+                            k.to_vkey_string(),
+                            after.unwrap_or(0)
+                        ));
+                    }
+                    f.keys = keys;
+                    opened = open_checkpoint_with(note.as_bytes(), &f.keys);
+                }
+                Ok(_) => {}
+                Err(e) => return self.alarm(&origin, "key_history", &error_chain(&e)),
+            }
+        }
+        let cp = match opened {
             Ok((c, _)) => c,
+            Err(CheckpointError::NoLogSignature) => {
+                return self.alarm(
+                    &origin,
+                    "unannounced_key",
+                    "the checkpoint is not signed by the log key for its size, and the log's key history announces no key that signs it",
+                );
+            }
             Err(e) => return self.alarm(&origin, "bad_checkpoint", &format!("{e}")),
         };
         if !self.witness_keys.is_empty()
@@ -822,6 +861,8 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         }
         logs.push(tokio::sync::Mutex::new(Followed {
             source: Source::open(&url, None, None)?,
+            keys: LogKeys::single(key.clone()),
+            keys_fetched: false,
             key,
             state,
             pending: Vec::new(),

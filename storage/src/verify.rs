@@ -5,8 +5,7 @@
 
 use crate::error::StorageError;
 use crate::store::Store;
-use provlog_tlog::checkpoint::{Checkpoint, open_checkpoint};
-use provlog_tlog::keys::VerifierKey;
+use provlog_tlog::checkpoint::{Checkpoint, LogKeys, open_checkpoint_with};
 use provlog_tlog::merkle::{CompactRange, Hash, leaf_hash, node_hash};
 
 /// How much to recompute.
@@ -90,13 +89,13 @@ pub enum IntegrityError {
     Storage(#[from] StorageError),
 }
 
-/// Checks the store against its latest checkpoint, verified with `log_key`.
+/// Checks the store against its latest checkpoint, verified with the key of `log_keys` that signs its size.
 /// Returns the checkpoint (`None` for a store never written to).
 ///
 /// # Errors
 /// The first [`IntegrityError`] found.
-pub fn check(store: &Store, log_key: &VerifierKey, depth: Depth) -> Result<Option<Checkpoint>, IntegrityError> {
-    let (cp, mut found) = findings(store, log_key, depth, 1);
+pub fn check(store: &Store, log_keys: &LogKeys, depth: Depth) -> Result<Option<Checkpoint>, IntegrityError> {
+    let (cp, mut found) = findings(store, log_keys, depth, 1);
     match found.pop() {
         Some(e) => Err(e),
         None => Ok(cp),
@@ -109,7 +108,7 @@ pub fn check(store: &Store, log_key: &VerifierKey, depth: Depth) -> Result<Optio
 #[must_use]
 pub fn findings(
     store: &Store,
-    log_key: &VerifierKey,
+    log_keys: &LogKeys,
     depth: Depth,
     max: usize,
 ) -> (Option<Checkpoint>, Vec<IntegrityError>) {
@@ -117,7 +116,7 @@ pub fn findings(
         out: Vec::new(),
         max: max.max(1),
     };
-    let cp = match scan(store, log_key, depth, &mut sink) {
+    let cp = match scan(store, log_keys, depth, &mut sink) {
         Ok(cp) => cp,
         Err(Stop::Full) => None,
         Err(Stop::Storage(e)) => {
@@ -155,7 +154,7 @@ impl Sink {
     }
 }
 
-fn scan(store: &Store, log_key: &VerifierKey, depth: Depth, sink: &mut Sink) -> Result<Option<Checkpoint>, Stop> {
+fn scan(store: &Store, log_keys: &LogKeys, depth: Depth, sink: &mut Sink) -> Result<Option<Checkpoint>, Stop> {
     let entries = store.size();
     let Some(note) = store.latest_checkpoint()? else {
         if entries == 0 && store.level_iter(0, 0).next().is_none() {
@@ -167,7 +166,7 @@ fn scan(store: &Store, log_key: &VerifierKey, depth: Depth, sink: &mut Sink) -> 
         })?;
         return Ok(None);
     };
-    let cp = match open_checkpoint(&note, log_key) {
+    let cp = match open_checkpoint_with(&note, log_keys) {
         Ok((cp, _)) => cp,
         Err(e) => {
             sink.push(IntegrityError::Checkpoint(e.to_string()))?;
@@ -373,18 +372,24 @@ mod tests {
         let s = store(dir.path(), 1500);
         for d in [Depth::Tree, Depth::Full] {
             assert_eq!(
-                check(&s, &key().verifier(), d).expect("sound").map(|c| c.size),
+                check(&s, &LogKeys::single(key().verifier()), d)
+                    .expect("sound")
+                    .map(|c| c.size),
                 Some(1500)
             );
         }
         let empty = tempfile::tempdir().expect("tmp");
         let e = Store::open(empty.path(), &StoreOptions::default()).expect("open");
-        assert!(check(&e, &key().verifier(), Depth::Full).expect("empty").is_none());
+        assert!(
+            check(&e, &LogKeys::single(key().verifier()), Depth::Full)
+                .expect("empty")
+                .is_none()
+        );
     }
 
     #[test]
     fn findings_name_what_is_wrong() {
-        let vk = key().verifier();
+        let vk = LogKeys::single(key().verifier());
         // A flipped internal node.
         let dir = tempfile::tempdir().expect("tmp");
         let s = store(dir.path(), 1500);
@@ -444,7 +449,7 @@ mod tests {
         let s = store(dir.path(), 10);
         let other = SignerKey::from_seed("test.example/log", ALG_ED25519, [2; 32]).expect("key");
         assert!(matches!(
-            check(&s, &other.verifier(), Depth::Tree),
+            check(&s, &LogKeys::single(other.verifier()), Depth::Tree),
             Err(IntegrityError::Checkpoint(_))
         ));
 

@@ -91,9 +91,13 @@ fn the_unsynced_tail_is_dropped_and_the_store_recovers() {
             expected,
             "round {round}: synced entries kept, unsynced dropped"
         );
-        let cp = check(&store, &key().verifier(), Depth::Full)
-            .expect("consistent after the crash")
-            .expect("checkpoint");
+        let cp = check(
+            &store,
+            &provlog_tlog::checkpoint::LogKeys::single(key().verifier()),
+            Depth::Full,
+        )
+        .expect("consistent after the crash")
+        .expect("checkpoint");
         assert_eq!(cp.size, expected);
         assert_eq!(store.entry(expected).expect("read"), None, "no lost entry survived");
         assert!(
@@ -111,9 +115,13 @@ fn the_unsynced_tail_is_dropped_and_the_store_recovers() {
             .expect("append after recovery");
         expected += 5;
         assert_eq!(
-            check(&store, &key().verifier(), Depth::Full)
-                .expect("ok")
-                .map(|c| c.size),
+            check(
+                &store,
+                &provlog_tlog::checkpoint::LogKeys::single(key().verifier()),
+                Depth::Full
+            )
+            .expect("ok")
+            .map(|c| c.size),
             Some(expected)
         );
     }

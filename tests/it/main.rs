@@ -33,4 +33,5 @@ mod overload;
 mod ownership;
 mod publish;
 mod refusals;
+mod rotation;
 mod witness;

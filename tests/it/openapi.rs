@@ -211,6 +211,7 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         "/v1/proofs/consistency?from=0".to_owned(),
         "/v1/log".to_owned(),
         "/checkpoint".to_owned(),
+        "/log-keys".to_owned(),
         "/v1/checkpoint/witnessed".to_owned(),
         "/tile/0/000.p/4".to_owned(),
         "/tile/entries/000.p/4".to_owned(),
@@ -247,6 +248,11 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         .check(c.post(format!("{u}/v1/admin/reload")).bearer_auth(ADMIN_TOKEN))
         .await;
     assert_eq!(st, 200);
+    // No next_log_key configured: nothing to rotate to.
+    let (st, _) = ck
+        .check(c.post(format!("{u}/v1/admin/rotate-key")).bearer_auth(ADMIN_TOKEN))
+        .await;
+    assert_eq!(st, 400);
     let (st, _) = ck
         .check(c.post(format!("{u}/v1/admin/freeze")).bearer_auth(ADMIN_TOKEN))
         .await;

@@ -33,9 +33,10 @@ use provlog_proto::chain::{ChainError, ChainRecord};
 use provlog_proto::leaf::{policy_leaf, state_leaf};
 use provlog_proto::ledger::RecordState;
 use provlog_proto::policy::Registry;
+use provlog_proto::rotation::{Announcement, RotationError, SignedAnnouncement, check_follows, log_key_leaf};
 use provlog_storage::AppendBatch;
-use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint};
-use provlog_tlog::keys::SignerKey;
+use provlog_tlog::checkpoint::{Checkpoint, sign_checkpoint_by};
+use provlog_tlog::keys::{SignerKey, VerifierKey};
 use provlog_tlog::merkle::{CompactRange, Hash, HashSource, NodeId, inclusion_proof, leaf_hash, sha256};
 use provlog_tlog::tile::MAX_ENTRY_BYTES;
 use std::collections::HashMap;
@@ -56,6 +57,79 @@ pub enum Work {
     Heartbeat(HeartbeatJob, Reply),
     /// A new registry, logged as a policy leaf.
     Policy(Arc<Registry>, Reply),
+    /// A new log key, announced in a `policy`-kind entry.
+    Rotate(Box<Rotation>, Reply),
+}
+
+/// A log key rotation to sequence.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The key that replaces the key in force.
+    pub new: SignerKey,
+    /// How long after the announcement the log signs with both keys.
+    pub overlap: std::time::Duration,
+}
+
+/// The keys the sequencer signs checkpoints with: the key in force, and
+/// during the overlap of a rotation the key it replaces.
+#[derive(Debug, Clone)]
+pub struct SigningKeys {
+    /// The key in force.
+    pub current: SignerKey,
+    /// The key it replaced and the end of the overlap (Unix ms), while the
+    /// overlap runs and the old private key is at hand.
+    pub retiring: Option<(SignerKey, i64)>,
+    /// The last announcement logged (what the next one must follow).
+    pub last: Option<SignedAnnouncement>,
+    /// Every key the log has signed with (none may come back).
+    pub used: Vec<VerifierKey>,
+}
+
+impl SigningKeys {
+    /// A log that never rotated, signing with `key`.
+    #[must_use]
+    pub fn single(key: SignerKey) -> Self {
+        Self {
+            used: vec![key.verifier()],
+            current: key,
+            retiring: None,
+            last: None,
+        }
+    }
+
+    /// The keys that sign a checkpoint at `now_ms`, old key first.
+    fn signers(&mut self, now_ms: i64) -> Vec<&SignerKey> {
+        if self.retiring.as_ref().is_some_and(|(_, until)| now_ms >= *until) {
+            tracing::info!("the key rotation's overlap ended: checkpoints are signed by the new key only");
+            self.retiring = None;
+        }
+        match &self.retiring {
+            Some((old, _)) => vec![old, &self.current],
+            None => vec![&self.current],
+        }
+    }
+
+    /// Signs the announcement of `rotation` logged at `now_ms` at entry
+    /// `index`, checking that it may follow the last one.
+    fn announce(&self, rotation: &Rotation, now_ms: i64, index: u64) -> Result<SignedAnnouncement, SeqError> {
+        let new = rotation.new.verifier();
+        if self.used.contains(&new) {
+            return Err(
+                RotationError::Keys("the log has signed with this key before: rotate to a new key".into()).into(),
+            );
+        }
+        let overlap_ms = i64::try_from(rotation.overlap.as_millis()).unwrap_or(i64::MAX);
+        let until = provlog_proto::time::format_millis(now_ms.saturating_add(overlap_ms))
+            .map_err(|_| RotationError::Malformed("the overlap ends past year 9999".into()))?;
+        let a = Announcement {
+            old: self.current.verifier(),
+            new,
+            overlap_until: until,
+        }
+        .sign(&self.current, &rotation.new)?;
+        check_follows(self.last.as_ref(), &a, index, now_ms)?;
+        Ok(a)
+    }
 }
 
 impl Work {
@@ -67,7 +141,7 @@ impl Work {
     /// Where its answer goes.
     fn into_reply(self) -> Reply {
         match self {
-            Self::Event(_, r) | Self::Heartbeat(_, r) | Self::Policy(_, r) => r,
+            Self::Event(_, r) | Self::Heartbeat(_, r) | Self::Policy(_, r) | Self::Rotate(_, r) => r,
         }
     }
 
@@ -77,7 +151,7 @@ impl Work {
         match self {
             Self::Event(e, _) => Some((e.dedup_key.as_slice(), e.submission.leaf.head())),
             Self::Heartbeat(h, _) => Some((h.dedup_key.as_slice(), h.submission.leaf.head())),
-            Self::Policy(..) => None,
+            Self::Policy(..) | Self::Rotate(..) => None,
         }
     }
 }
@@ -104,7 +178,7 @@ pub struct CommitSchedule {
 /// registry in force, the last `logged_at`, the signing key, the credential
 /// ledger and when the next state commitment is due.
 pub struct Assembler {
-    signer: SignerKey,
+    keys: SigningKeys,
     range: CompactRange,
     /// The registry in force and the index of its policy leaf.
     registry: Option<(u64, Arc<Registry>)>,
@@ -129,7 +203,7 @@ impl Assembler {
     /// `logged_at` of its last entry.
     #[must_use]
     pub fn new(
-        signer: SignerKey,
+        keys: SigningKeys,
         range: CompactRange,
         registry: Option<(u64, Arc<Registry>)>,
         frozen: bool,
@@ -138,7 +212,7 @@ impl Assembler {
         commits: CommitSchedule,
     ) -> Self {
         Self {
-            signer,
+            keys,
             range,
             registry,
             frozen,
@@ -282,6 +356,33 @@ impl Assembler {
             }
         };
         for (w, head_hash) in fresh {
+            if let Work::Rotate(rotation, r) = w {
+                let index = batch.next_index();
+                let a = match self.keys.announce(&rotation, now, index) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let _ = r.send(Err(e));
+                        continue;
+                    }
+                };
+                let entry = log_key_leaf(&ts, &a);
+                if let Err(e) = fits(&entry) {
+                    let _ = r.send(Err(e));
+                    continue;
+                }
+                let index = batch.push_log_key(entry);
+                waiters.push(Waiter {
+                    reply: r,
+                    index,
+                    parts: None,
+                });
+                let until = a.overlap_until_ms().unwrap_or(now);
+                let old = std::mem::replace(&mut self.keys.current, rotation.new);
+                self.keys.retiring = Some((old, until));
+                self.keys.used.push(self.keys.current.verifier());
+                self.keys.last = Some(a);
+                continue;
+            }
             if let Work::Policy(reg, r) = w {
                 let entry = policy_leaf(&ts, reg.policy());
                 if let Err(e) = fits(&entry) {
@@ -392,7 +493,7 @@ impl Assembler {
                     });
                     continue;
                 }
-                Work::Policy(..) => continue,
+                Work::Policy(..) | Work::Rotate(..) => continue,
             };
             let (uses, decision) = match self.authorize(&e, now, store) {
                 Ok(a) => a,
@@ -513,12 +614,12 @@ impl Assembler {
             }
         }
         let cp = Checkpoint {
-            origin: self.signer.name().to_owned(),
+            origin: self.keys.current.name().to_owned(),
             size,
             root,
             extensions: Vec::new(),
         };
-        match sign_checkpoint(&cp, &self.signer) {
+        match sign_checkpoint_by(&cp, &self.keys.signers(now)) {
             Ok(note) => batch.checkpoint = note.to_string().into_bytes(),
             Err(e) => {
                 let why = Unavailable::Sign(Arc::new(e));
@@ -599,7 +700,7 @@ impl Assembler {
         let sub = &h.submission;
         let s = reg.submitter(&sub.submitter).map_err(SeqError::Scope)?;
         s.check_window(now).map_err(SeqError::Scope)?;
-        if s.key != h.verified_with && !s.key.verify_raw(&sub.message(self.signer.name()), &sub.signature) {
+        if s.key != h.verified_with && !s.key.verify_raw(&sub.message(self.keys.current.name()), &sub.signature) {
             return Err(SeqError::BadSignature(sub.submitter.clone()));
         }
         if !s.policy.sequenced {
@@ -632,7 +733,7 @@ impl Assembler {
         let s = reg
             .check_scope(&sub.submitter, &sub.event.event, now)
             .map_err(SeqError::Scope)?;
-        let origin = self.signer.name();
+        let origin = self.keys.current.name();
         if s.key != e.verified_with && !sub.verify(&s.key, origin) {
             return Err(SeqError::BadSignature(sub.submitter.clone()));
         }

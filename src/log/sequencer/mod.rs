@@ -55,11 +55,12 @@ pub mod credentials;
 
 use crate::obs::metrics::Metrics;
 use batch::{Assembler, Work};
+pub use batch::{Rotation, SigningKeys};
 use committer::Commit;
 use provlog_proto::policy::{Policy, Registry, ScopeError};
 use provlog_proto::submission::Submission;
 use provlog_storage::{AppendBatch, StorageError, Store};
-use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{CompactRange, EMPTY_ROOT, Hash};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -214,6 +215,11 @@ pub enum SeqError {
     /// never sequenced.
     #[error(transparent)]
     Chain(#[from] provlog_proto::chain::ChainError),
+    /// A log key rotation the log refuses (the key was used before, is not
+    /// a key for this origin, or the previous overlap has not ended):
+    /// nothing is appended.
+    #[error(transparent)]
+    Rotation(#[from] provlog_proto::rotation::RotationError),
     /// The log cannot append (stopping, or a storage failure).
     #[error("the log is not accepting entries")]
     Unavailable(#[from] Unavailable),
@@ -381,6 +387,7 @@ enum Job {
     Heartbeat(Box<HeartbeatJob>, Reply),
     Batch(Vec<(EventJob, Reply)>),
     Policy(Arc<Registry>, Reply),
+    Rotate(Box<batch::Rotation>, Reply),
     Freeze(FreezeReply),
     Shutdown,
 }
@@ -390,7 +397,7 @@ impl Job {
     fn size(&self) -> usize {
         match self {
             Self::Batch(b) => b.len(),
-            Self::Event(..) | Self::Heartbeat(..) | Self::Policy(..) => 1,
+            Self::Event(..) | Self::Heartbeat(..) | Self::Policy(..) | Self::Rotate(..) => 1,
             Self::Freeze(_) | Self::Shutdown => 0,
         }
     }
@@ -623,7 +630,7 @@ impl Sequencer {
     /// Storage failures reading the right edge of the tree.
     pub fn start(
         store: &Arc<Store>,
-        signer: SignerKey,
+        signer: batch::SigningKeys,
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartError> {
@@ -641,7 +648,7 @@ impl Sequencer {
     pub fn start_over(
         store: &Store,
         durable: Arc<dyn Durable>,
-        signer: SignerKey,
+        signer: batch::SigningKeys,
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartError> {
@@ -819,6 +826,18 @@ impl Sequencer {
     /// [`SeqError`].
     pub async fn append_policy(&self, registry: Arc<Registry>) -> Result<Sequenced, SeqError> {
         Self::wait(self.enqueue(|r| Job::Policy(registry, r))?).await
+    }
+
+    /// Appends a log key announcement rotating from the key in force to
+    /// `rotation.new` (signed by both, docs/ROTATION.md); every checkpoint
+    /// from the one that includes it on is signed by the new key, and by
+    /// the old one too until the overlap ends. Waits until it is durable.
+    ///
+    /// # Errors
+    /// [`SeqError::Rotation`] for a rotation the log refuses; otherwise as
+    /// any job.
+    pub async fn rotate(&self, rotation: batch::Rotation) -> Result<Sequenced, SeqError> {
+        Self::wait(self.enqueue(|r| Job::Rotate(Box::new(rotation), r))?).await
     }
 
     /// Freezes the log: everything queued before is sequenced, then the
@@ -1024,6 +1043,7 @@ impl SeqThread {
                 Job::Heartbeat(h, r) => work.push(Work::Heartbeat(*h, r)),
                 Job::Batch(b) => work.extend(b.into_iter().map(|(e, r)| Work::Event(e, r))),
                 Job::Policy(p, r) => work.push(Work::Policy(p, r)),
+                Job::Rotate(k, r) => work.push(Work::Rotate(k, r)),
                 // `run` never passes a freeze here.
                 Job::Freeze(r) => refuse_frozen(Job::Freeze(r), &self.shared),
                 Job::Shutdown => {}
@@ -1051,7 +1071,7 @@ impl SeqThread {
 /// Answers a job that arrived after a freeze.
 fn refuse_frozen(j: Job, shared: &Shared) {
     match j {
-        Job::Event(_, r) | Job::Heartbeat(_, r) | Job::Policy(_, r) => {
+        Job::Event(_, r) | Job::Heartbeat(_, r) | Job::Policy(_, r) | Job::Rotate(_, r) => {
             let _ = r.send(Err(SeqError::Frozen));
         }
         Job::Batch(b) => {

@@ -130,7 +130,7 @@ fn assemble_and_write(
 
 fn assembler(log: &SignerKey, registry: Option<(u64, Arc<Registry>)>) -> Assembler {
     Assembler::new(
-        log.clone(),
+        super::SigningKeys::single(log.clone()),
         CompactRange::default(),
         registry,
         false,
@@ -404,7 +404,7 @@ fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -
     Sequencer::start_over(
         store,
         durable,
-        key("log", 1),
+        super::SigningKeys::single(key("log", 1)),
         SequencerOptions {
             batch_max_entries: 1000,
             batch_max_wait: Duration::ZERO,
@@ -498,7 +498,7 @@ fn issue_job(key: &SignerKey, id: &str, target: &str, fp: &str) -> EventJob {
 /// commitments every 10 s).
 fn new_log_assembler(log: &SignerKey) -> Assembler {
     Assembler::new(
-        log.clone(),
+        super::SigningKeys::single(log.clone()),
         CompactRange::default(),
         None,
         false,
