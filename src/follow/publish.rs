@@ -388,6 +388,22 @@ impl Publisher {
         if let Some(e) = first_error {
             return Err(e);
         }
+        // The key history before the checkpoint, so that a reader of the
+        // new checkpoint finds the key that signs it (docs/ROTATION.md).
+        let history = log.key_history(size).await.map_err(|source| RoundError::Log {
+            what: "reading the key history from the log".into(),
+            source,
+        })?;
+        if let Some(h) = history {
+            self.store
+                .put_opts(
+                    &ObjectPath::from("log-keys"),
+                    PutPayload::from(h),
+                    self.put_options("application/json", CHECKPOINT_CACHE_CONTROL),
+                )
+                .await
+                .map_err(|source| self.object_error("writing", "log-keys", source))?;
+        }
         self.store
             .put_opts(
                 &ObjectPath::from("checkpoint"),

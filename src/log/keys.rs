@@ -220,3 +220,71 @@ pub fn trusted_keys(store: &Store, trusted: &VerifierKey) -> anyhow::Result<LogK
     }
     Ok(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provlog_proto::rotation::Announcement;
+    use provlog_tlog::keys::ALG_ED25519;
+
+    fn key(seed: u8) -> SignerKey {
+        SignerKey::from_seed("keys.example/log", ALG_ED25519, [seed; 32]).expect("key")
+    }
+
+    fn announced(old: &SignerKey, new: &SignerKey, index: u64, until: &str) -> Announced {
+        Announced {
+            index,
+            logged_at: "2026-12-03T10:00:00.000Z".into(),
+            announcement: Announcement {
+                old: old.verifier(),
+                new: new.verifier(),
+                overlap_until: until.into(),
+            }
+            .sign(old, new)
+            .expect("sign"),
+        }
+    }
+
+    const UNTIL: &str = "2026-12-03T11:00:00.000Z";
+    const DURING: i64 = 1_796_293_200_000; // 2026-12-03T10:20:00Z
+    const AFTER: i64 = 1_796_299_200_000; // 2026-12-03T12:00:00Z
+
+    #[test]
+    fn the_key_in_force_is_the_last_announced_whichever_file_holds_it() {
+        let (k0, k1) = (key(1), key(2));
+        let list = vec![announced(&k0, &k1, 7, UNTIL)];
+        // log_key the old key, next_log_key the new: the new signs, the old
+        // too during the overlap.
+        let (s, keys, pending) = resolve(&list, k0.clone(), Some(k1.clone()), DURING).expect("resolves");
+        assert_eq!(s.current.verifier(), k1.verifier());
+        assert_eq!(s.retiring.as_ref().map(|(k, _)| k.verifier()), Some(k0.verifier()));
+        assert!(pending.is_none(), "next_log_key is announced already");
+        assert_eq!(*keys.for_size(7), k0.verifier());
+        assert_eq!(*keys.for_size(8), k1.verifier());
+        // After the overlap the old key signs nothing.
+        let (s, _, _) = resolve(&list, k0.clone(), Some(k1.clone()), AFTER).expect("resolves");
+        assert!(s.retiring.is_none());
+        // The operator moved the new key to log_key.
+        let (s, _, _) = resolve(&list, k1.clone(), None, AFTER).expect("resolves");
+        assert_eq!(s.current.verifier(), k1.verifier());
+        assert_eq!(s.used.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_or_unannounced_key_does_not_start() {
+        let (k0, k1, k9) = (key(1), key(2), key(9));
+        let list = vec![announced(&k0, &k1, 7, UNTIL)];
+        assert!(matches!(
+            resolve(&list, k0.clone(), None, AFTER),
+            Err(KeysError::CurrentKeyMissing { index: 7, .. })
+        ));
+        assert!(matches!(
+            resolve(&list, k9.clone(), Some(k1.clone()), AFTER),
+            Err(KeysError::Unannounced(_))
+        ));
+        // A log that never rotated: next_log_key is the pending rotation.
+        let (s, _, pending) = resolve(&[], k0.clone(), Some(k9.clone()), AFTER).expect("resolves");
+        assert_eq!(s.current.verifier(), k0.verifier());
+        assert_eq!(pending.map(|k| k.verifier()), Some(k9.verifier()));
+    }
+}

@@ -30,6 +30,9 @@ pub trait LogView: Send + Sync + 'static {
     fn consistency_proof(&self, old: u64, new: u64) -> impl Future<Output = Result<Vec<Hash>, ReadError>> + Send;
     /// The bytes of hash tile or entry bundle `tile` in the tree of `size`.
     fn tile(&self, tile: TileId, size: u64) -> impl Future<Output = Result<Arc<Vec<u8>>, ReadError>> + Send;
+    /// The JSON key history (`log-keys`, docs/ROTATION.md) of the tree of
+    /// `size` entries; `None` when no rotation is in it.
+    fn key_history(&self, size: u64) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send;
     /// The witness client's stored state, if any.
     fn witness_state(&self) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send;
     /// Stores the witness client's state (synced; not part of the tree).
@@ -91,6 +94,20 @@ impl LogView for Log {
 
     fn halt(&self, why: String) {
         Log::halt(self, why);
+    }
+
+    fn key_history(&self, size: u64) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send {
+        let store = Arc::clone(&self.store);
+        let announced = crate::util::sync::read(&self.keys, "log keys").announced.clone();
+        super::blocking(move || {
+            if !announced.iter().any(|a| a.index < size) {
+                return Ok(None);
+            }
+            let h = super::keys::history(&store, &announced, size).map_err(|e| ReadError::Internal(e.to_string()))?;
+            serde_json::to_vec(&h)
+                .map(Some)
+                .map_err(|e| ReadError::Internal(e.to_string()))
+        })
     }
 
     fn witness_state(&self) -> impl Future<Output = Result<Option<Vec<u8>>, ReadError>> + Send {
