@@ -37,7 +37,7 @@ fn chromium() -> PathBuf {
 
 /// Loads `url` in headless Chromium (fresh profile) and returns the DOM once
 /// the page's scripts have settled.
-fn dump_dom(url: &str) -> String {
+pub(crate) fn dump_dom(url: &str) -> String {
     use std::os::unix::process::CommandExt as _;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut child = Command::new(chromium())
@@ -91,7 +91,7 @@ fn dump_dom(url: &str) -> String {
     dom
 }
 
-async fn load(url: String) -> String {
+pub(crate) async fn load(url: String) -> String {
     tokio::task::spawn_blocking(move || dump_dom(&url))
         .await
         .expect("chromium task")
@@ -109,7 +109,7 @@ fn element<'a>(dom: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
 
 /// The `data-status` and text of the element with `marker`; panics with
 /// the DOM if there is none.
-fn status<'a>(dom: &'a str, marker: &str) -> (&'a str, &'a str) {
+pub(crate) fn status<'a>(dom: &'a str, marker: &str) -> (&'a str, &'a str) {
     let (tag, text) = element(dom, marker).unwrap_or_else(|| panic!("no element with {marker} in:\n{dom}"));
     let s = tag
         .find("data-status=\"")
@@ -182,6 +182,9 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
     let (st, text) = status(&dom, "id=\"checkpoint-status\"");
     assert_eq!(st, "verified", "{text}");
     assert!(text.contains("at size 10"), "{text}");
+    let (st, text) = status(&dom, "id=\"key-history-status\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(text.contains("No rotation"), "{text}");
     for t in &targets[..3] {
         assert!(dom.contains(&format!(">{t}</a>")), "{t} not listed:\n{dom}");
     }

@@ -259,6 +259,31 @@ async fn the_log_rotates_its_key_under_load_and_every_reader_follows() {
     assert!(out.contains("KEY_ROTATION rot.example/log"), "{out}");
     assert!(!out.contains("ALARM"), "{out}");
 
+    // The explorer verifies the history in the browser and shows the
+    // rotation; a proxy that forges the new key's signature turns it to
+    // failed.
+    let dom = crate::explorer::load(format!("{}/", s.url)).await;
+    let (st, text) = crate::explorer::status(&dom, "id=\"key-history-status\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(text.contains("1 rotation"), "{text}");
+    let proxy = common::tamper_proxy(s.url.clone(), "/log-keys".into(), |b| {
+        let mut v: serde_json::Value = serde_json::from_slice(b).expect("json");
+        let r = &mut v["rotations"][0];
+        let entry = provlog_tlog::b64::decode(r["entry"].as_str().expect("entry")).expect("b64");
+        let mut leaf: serde_json::Value = serde_json::from_slice(&entry).expect("leaf");
+        let sig = leaf["log_key"]["new_signature"].as_str().expect("sig").to_owned();
+        let mut raw = provlog_tlog::b64::decode(&sig).expect("b64");
+        raw[0] ^= 1;
+        leaf["log_key"]["new_signature"] = provlog_tlog::b64::encode(&raw).into();
+        r["entry"] = provlog_tlog::b64::encode(serde_json::to_vec(&leaf).expect("json")).into();
+        *b = serde_json::to_vec(&v).expect("json");
+    })
+    .await;
+    let dom = crate::explorer::load(format!("{proxy}/")).await;
+    let (st, text) = crate::explorer::status(&dom, "id=\"key-history-status\"");
+    assert_eq!(st, "failed", "{text}");
+    assert!(text.contains("not signed by the new key"), "{text}");
+
     // The witness cosigned checkpoints of the new key.
     let mut witnessed = String::new();
     for _ in 0..200 {
