@@ -1,7 +1,9 @@
 //! Receipts: `serde_json` → `Receipt::verify` with the fixed log key, and
 //! `TlogProof::parse` / `verify_tlog_proof` on UTF-8 input, never panic.
 //! An accepted tlog-proof re-serializes to the input; a verified receipt
-//! agrees with its own fields.
+//! agrees with its own fields. A log key history (`log-keys`,
+//! docs/ROTATION.md) from a hostile server: `KeyHistory::verify` never
+//! panics, and what it accepts starts from a key of the history.
 
 #![no_main]
 
@@ -11,6 +13,12 @@ use provlog_tlog::b64;
 use provlog_proto::receipt::{Receipt, TlogProof, verify_tlog_proof};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(h) = serde_json::from_slice::<provlog_proto::rotation::KeyHistory>(data)
+        && let Ok((keys, rotations)) = h.verify(log_verifier())
+    {
+        assert!(keys.contains(log_verifier()), "a history accepted without the trusted key");
+        assert_eq!(rotations.len(), h.rotations.len());
+    }
     if let Ok(r) = serde_json::from_slice::<Receipt>(data) {
         if let Ok(v) = r.verify(log_verifier()) {
             assert_eq!(v.index, r.index);

@@ -683,6 +683,56 @@ mod tests {
         assert!(good.verify(&k0.verifier()).is_ok());
     }
 
+    /// `testdata/vectors/rotation_v1.json`, computed by `rotation_v1.py` with
+    /// Python's `cryptography`, not with this code.
+    #[test]
+    fn independent_vectors_verify_byte_for_byte() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../testdata/vectors/rotation_v1.json")).expect("json");
+        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}")).to_owned();
+        let seed = |k: &str| -> [u8; 32] {
+            provlog_tlog::hex::decode(&s(k))
+                .expect("hex")
+                .try_into()
+                .expect("32 bytes")
+        };
+        let old = SignerKey::from_seed(&s("origin"), ALG_ED25519, seed("old_seed_hex")).expect("key");
+        let new = SignerKey::from_seed(&s("origin"), ALG_ED25519, seed("new_seed_hex")).expect("key");
+        assert_eq!(old.verifier().to_vkey_string(), s("old_vkey"));
+        assert_eq!(new.verifier().to_vkey_string(), s("new_vkey"));
+        let a = Announcement {
+            old: old.verifier(),
+            new: new.verifier(),
+            overlap_until: s("overlap_until"),
+        };
+        assert_eq!(provlog_tlog::hex::encode(a.message()), s("message_hex"));
+        let signed = a.sign(&old, &new).expect("sign");
+        assert_eq!(b64::encode(signed.old_signature), s("old_signature"));
+        assert_eq!(b64::encode(signed.new_signature), s("new_signature"));
+        let entry = log_key_leaf(&s("logged_at"), &signed);
+        assert_eq!(String::from_utf8(entry.clone()).expect("utf8"), s("entry"));
+        assert_eq!(provlog_tlog::hex::encode(leaf_hash(&entry)), s("leaf_hash_hex"));
+        let h: KeyHistory = serde_json::from_value(v["history"].clone()).expect("history");
+        for trusted in [&old, &new] {
+            let (keys, rot) = h.verify(&trusted.verifier()).expect("the history verifies");
+            assert_eq!(rot.len(), 1);
+            assert_eq!(*keys.for_size(3), old.verifier());
+            assert_eq!(*keys.for_size(4), new.verifier());
+        }
+        let stranger = VerifierKey::parse(&s("unannounced_vkey")).expect("vkey");
+        assert!(matches!(h.verify(&stranger), Err(RotationError::UnknownKey(_))));
+        for case in v["invalid"].as_array().expect("invalid") {
+            let h: KeyHistory = serde_json::from_value(case["history"].clone()).expect("history");
+            let err = h.verify(&old.verifier()).expect_err("refused");
+            assert_eq!(
+                err.code(),
+                case["code"].as_str().expect("code"),
+                "{}: {err}",
+                case["name"]
+            );
+        }
+    }
+
     #[test]
     fn the_entry_round_trips_through_the_leaf_parser() {
         let a = announce(&key(1), &key(2), "2026-12-03T11:00:00.000Z");

@@ -77,8 +77,9 @@ pub(super) struct Args {
     /// Also check the receipt against what is published now at this URL
     /// (the log, a mirror, a CDN, an object store's web endpoint): its
     /// latest checkpoint must verify, contain the entry at its index and
-    /// extend the receipt's checkpoint.
-    #[arg(long, conflicts_with_all = ["credential", "checkpoint", "fork_evidence"])]
+    /// extend the receipt's checkpoint. With any input, the log's key
+    /// history (`log-keys`) is read from there to follow its key rotations.
+    #[arg(long, conflicts_with_all = ["credential", "fork_evidence"])]
     url: Option<String>,
 }
 

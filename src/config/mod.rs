@@ -833,6 +833,12 @@ listen = "127.0.0.1:8080"
 data_dir = "./provlog-data"
 # File holding the log's PRIVATE+KEY+... string; created on first start.
 log_key = "./provlog-data/log.skey"
+# Key rotation (docs/ROTATION.md): the key to rotate to (never generated;
+# `provlog keygen --name ORIGIN`), announced at start or by
+# POST /v1/admin/rotate-key, and how long checkpoints then carry both
+# signatures.
+# next_log_key = "./provlog-data/next.skey"
+key_overlap = "24h"
 # Largest request body in bytes (413 above it).
 max_body_bytes = 1048576
 # Group commit: a batch closes at this many entries, or when the sequencer
