@@ -265,7 +265,14 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
         ))?;
         return Ok(());
     };
-    let key = keyfile::read_verifier(k).context("--log-key")?;
+    let trusted = keyfile::read_verifier(k).context("--log-key")?;
+    // The key that signs the answer's tree, from the log's key history
+    // verified from the key given (docs/ROTATION.md).
+    let keys = rt.block_on(async {
+        let source = crate::client::Source::open(a.url.trim_end_matches('/'), None, None)?;
+        anyhow::Ok(source.log_keys(&trusted).await?)
+    })?;
+    let key = keys.for_size(checkpoint_size(&answer.checkpoint)?).clone();
     let (v, line) = verify_answer(&answer, &a.fingerprint, &key, &a.req)?;
     crate::util::output::out(format_args!("OK: {line}"))?;
     if a.require_active && v.state != provlog_proto::credential::CredentialState::Active {

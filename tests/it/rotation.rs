@@ -300,6 +300,13 @@ async fn the_log_rotates_its_key_under_load_and_every_reader_follows() {
     assert!(witnessed.contains("\u{2014} w.rot.example "), "{witnessed}");
     assert_eq!(note_sigs(&witnessed), 2, "{witnessed}");
 
+    // A gateway's `provlog credential`, trusting the old key, verifies an
+    // answer against the witnessed checkpoint, which the new key alone signed.
+    let fp = common::fingerprint_of("svc-0");
+    let (code, out) = run(&["credential", &fp, "--url", &s.url, "--log-key", &v0]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK: "), "{out}");
+
     // A checkpoint signed by a key nobody announced: the witness refuses it.
     let (big, _) = open_checkpoint(after.as_bytes(), &k1.verifier()).expect("cp");
     let forged = sign_checkpoint(&big, &stranger).expect("sign").to_string();
