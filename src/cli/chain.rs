@@ -394,6 +394,16 @@ pub(super) fn chain(a: &ChainArgs) -> Result<()> {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         fetch_answer(&client, &base, &a.submitter, from).await
     })?;
+    // The key that signs the answer's tree, from the log's key history
+    // verified from the key given (docs/ROTATION.md).
+    let keys = rt.block_on(async {
+        let source = crate::client::Source::open(&base, None, None)?;
+        anyhow::Ok(source.log_keys(&key).await?)
+    })?;
+    let key = provlog_tlog::note::Note::parse(answer.checkpoint.as_bytes())
+        .ok()
+        .and_then(|n| provlog_tlog::checkpoint::Checkpoint::parse(n.text()).ok())
+        .map_or(key, |cp| keys.for_size(cp.size).clone());
     if let Some(o) = &a.out {
         std::fs::write(o, serde_json::to_vec(&answer)?).with_context(|| format!("writing {}", o.display()))?;
     }

@@ -306,6 +306,12 @@ async fn the_log_rotates_its_key_under_load_and_every_reader_follows() {
     let (code, out) = run(&["credential", &fp, "--url", &s.url, "--log-key", &v0]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("OK: "), "{out}");
+    // And `provlog chain`: the dev submitter is not sequenced, which the
+    // answer proves under a checkpoint of the new key (the verified answer
+    // is what makes the command name the missing chain).
+    let (code, out) = run(&["chain", "dev", "--url", &s.url, "--log-key", &v0]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds no chain for \"dev\""), "{out}");
 
     // A checkpoint signed by a key nobody announced: the witness refuses it.
     let (big, _) = open_checkpoint(after.as_bytes(), &k1.verifier()).expect("cp");
