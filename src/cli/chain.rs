@@ -400,10 +400,7 @@ pub(super) fn chain(a: &ChainArgs) -> Result<()> {
         let source = crate::client::Source::open(&base, None, None)?;
         anyhow::Ok(source.log_keys(&key).await?)
     })?;
-    let key = provlog_tlog::note::Note::parse(answer.checkpoint.as_bytes())
-        .ok()
-        .and_then(|n| provlog_tlog::checkpoint::Checkpoint::parse(n.text()).ok())
-        .map_or(key, |cp| keys.for_size(cp.size).clone());
+    let key = keys.for_note(answer.checkpoint.as_bytes()).clone();
     if let Some(o) = &a.out {
         std::fs::write(o, serde_json::to_vec(&answer)?).with_context(|| format!("writing {}", o.display()))?;
     }

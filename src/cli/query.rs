@@ -272,7 +272,7 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
         let source = crate::client::Source::open(a.url.trim_end_matches('/'), None, None)?;
         anyhow::Ok(source.log_keys(&trusted).await?)
     })?;
-    let key = keys.for_size(checkpoint_size(&answer.checkpoint)?).clone();
+    let key = keys.for_note(answer.checkpoint.as_bytes()).clone();
     let (v, line) = verify_answer(&answer, &a.fingerprint, &key, &a.req)?;
     crate::util::output::out(format_args!("OK: {line}"))?;
     if a.require_active && v.state != provlog_proto::credential::CredentialState::Active {

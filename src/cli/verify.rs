@@ -347,15 +347,6 @@ fn load_log_keys(a: &Args, trusted: &VerifierKey) -> Result<LogKeys> {
     Ok(LogKeys::single(trusted.clone()))
 }
 
-/// The key of `keys` that signs the checkpoint in `note` (the first key
-/// when the note is not a checkpoint: verification then fails on it).
-fn key_for(keys: &LogKeys, note: &str) -> VerifierKey {
-    provlog_tlog::note::Note::parse(note.as_bytes())
-        .ok()
-        .and_then(|n| provlog_tlog::checkpoint::Checkpoint::parse(n.text()).ok())
-        .map_or_else(|| keys.first().clone(), |cp| keys.for_size(cp.size).clone())
-}
-
 pub(super) fn run(a: &Args) -> Result<()> {
     let trusted = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let keys = load_log_keys(a, &trusted)?;
@@ -420,7 +411,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             max_age: a.max_age,
             at: a.at,
         };
-        let (_, line) = super::query::verify_answer(&answer, fp, &key_for(&keys, &answer.checkpoint), &req)?;
+        let (_, line) = super::query::verify_answer(&answer, fp, keys.for_note(answer.checkpoint.as_bytes()), &req)?;
         crate::util::output::out(format_args!("OK: {line}"))?;
         return Ok(());
     }
@@ -431,7 +422,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             let receipt: Receipt =
                 serde_json::from_str(&text).with_context(|| format!("{} is not a receipt", r.display()))?;
             let v = receipt
-                .verify(&key_for(&keys, &receipt.checkpoint))
+                .verify(keys.for_note(receipt.checkpoint.as_bytes()))
                 .context("receipt does NOT verify")?;
             witnessed = check_witnesses(a, &receipt.checkpoint)?;
             v
@@ -440,7 +431,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
             let t = provlog_proto::receipt::TlogProof::parse(&text)?;
-            let v = verify_tlog_proof(&text, &entry, &key_for(&keys, &t.checkpoint))
+            let v = verify_tlog_proof(&text, &entry, keys.for_note(t.checkpoint.as_bytes()))
                 .context("tlog-proof does NOT verify")?;
             witnessed = check_witnesses(a, &t.checkpoint)?;
             v

@@ -387,6 +387,17 @@ impl LogKeys {
         out
     }
 
+    /// The key that signs the checkpoint in the signed note `note` (the
+    /// first key when it is not a checkpoint note: opening it then fails
+    /// anyway).
+    #[must_use]
+    pub fn for_note(&self, note: &[u8]) -> &VerifierKey {
+        Note::parse(note)
+            .ok()
+            .and_then(|n| Checkpoint::parse(n.text()).ok())
+            .map_or_else(|| self.first(), |cp| self.for_size(cp.size))
+    }
+
     /// The newest key.
     #[must_use]
     pub fn current(&self) -> &VerifierKey {
