@@ -33,6 +33,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod follow;
+pub mod gate;
 pub mod http;
 pub mod log;
 pub mod monitor;

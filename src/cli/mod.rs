@@ -156,6 +156,15 @@ enum Command {
     ///   provlog monitor --log <http://log-a=VKEY> --peer <http://other-monitor:7390> --listen 127.0.0.1:7390
     #[command(verbatim_doc_comment)]
     Monitor(crate::monitor::MonitorArgs),
+    /// Authorize requests at a proxy from verified credential states: nginx
+    /// `auth_request` (`GET /check`) and Envoy `ext_authz` over HTTP
+    /// (`/envoy/...`), failing closed (docs/GATE.md).
+    ///
+    /// Examples:
+    ///   provlog gate --log <http://127.0.0.1:8080> --log-key provlog-data/log.vkey --max-age 30s
+    ///   provlog gate --config gate.toml
+    #[command(verbatim_doc_comment)]
+    Gate(crate::gate::GateArgs),
     /// Rebuild a data directory from where the log is published (its
     /// static API over HTTP, or the object store), verifying every entry
     /// and tile against the checkpoint and the log's vkey.
@@ -225,6 +234,12 @@ pub fn main() -> ExitCode {
             crate::util::runtime::multi_thread()
                 .map_err(anyhow::Error::from)
                 .and_then(|rt| rt.block_on(crate::monitor::run(a)))
+        }
+        Command::Gate(a) => {
+            crate::obs::logging::init();
+            crate::util::runtime::multi_thread()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(crate::gate::run(a)))
         }
         Command::Witness(a) => {
             crate::obs::logging::init();

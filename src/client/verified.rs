@@ -307,3 +307,168 @@ pub async fn authenticated_tiles(
         .map_err(|source| TilesError::Root { size, source })?;
     Ok(th)
 }
+
+/// Why the entries of a newer checkpoint could not be read as an
+/// extension of an older one ([`read_extension`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtensionError<E: std::error::Error + 'static> {
+    /// The tiles that hold the older tree's compact range are unavailable
+    /// or malformed.
+    #[error(transparent)]
+    Tiles(#[from] TilesError),
+    /// A level-0 tile or an entry bundle could not be fetched.
+    #[error("{path}")]
+    Fetch {
+        /// The tile.
+        path: String,
+        /// Why.
+        #[source]
+        source: ClientError,
+    },
+    /// A bundle does not frame.
+    #[error("{path}")]
+    Bundle {
+        /// The bundle.
+        path: String,
+        /// Why.
+        #[source]
+        source: TileError,
+    },
+    /// The tiles do not replay (a tile of the wrong width or content).
+    #[error("replaying the tiles")]
+    Replay(#[source] provlog_tlog::replay::ReplayError),
+    /// An entry is not the leaf its level-0 tile holds.
+    #[error("entry {index} in {path} does not match its leaf hash in tile/0")]
+    EntryMismatch {
+        /// The entry's index.
+        index: u64,
+        /// Its bundle.
+        path: String,
+    },
+    /// What the log serves does not hash to the checkpoint's root.
+    #[error("the tiles the log serves do not hash to the root of its checkpoint of size {size}")]
+    Unproven {
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The newer checkpoint's tree does not start with the older one: two
+    /// trees the log signed that cannot both be true (a fork).
+    #[error(
+        "the checkpoint of size {size} does not extend the verified one of size {old_size}: its first {old_size} entries hash to {found}, not {expected}"
+    )]
+    Fork {
+        /// The older size.
+        old_size: u64,
+        /// The newer size.
+        size: u64,
+        /// The older root (base64).
+        expected: String,
+        /// What the newer tree's prefix hashes to (base64).
+        found: String,
+    },
+    /// The caller's `on_entry` failed.
+    #[error(transparent)]
+    Entry(E),
+}
+
+/// Reads the entries `from … cp.size - 1` of the tree of the verified
+/// checkpoint `cp`, each checked against the level-0 tiles, and the tiles
+/// replayed to `cp`'s root; with `old` (a verified checkpoint of size
+/// `from`), also proves that `cp` extends it. What a reader that follows a
+/// log (the gate) calls on each new checkpoint.
+///
+/// Entries reach `on_entry` before the root is known: the caller keeps
+/// what it learns until this returns `Ok`. Memory is bounded by the
+/// bundles in flight and the tiles holding `from`'s compact range.
+///
+/// # Errors
+/// [`ExtensionError`]; [`ExtensionError::Fork`] only when the log's tiles
+/// do hash to `cp`'s root (so `cp`'s tree provably has another prefix).
+pub async fn read_extension<E: std::error::Error + 'static>(
+    source: &Source,
+    old: Option<&Checkpoint>,
+    from: u64,
+    cp: &Checkpoint,
+    mut on_entry: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), ExtensionError<E>> {
+    use provlog_tlog::merkle::{CompactRange, HashSource};
+    let from = from.min(cp.size);
+    let (start, prefix) = if from == 0 {
+        (CompactRange::new(), provlog_tlog::merkle::EMPTY_ROOT)
+    } else {
+        let nodes = CompactRange::node_ids(from);
+        let th = tiles_holding(source, cp.size, &nodes).await?;
+        let hashes = th.node_hashes(&nodes).map_err(|source| TilesError::Tile {
+            path: format!("the tiles holding the compact range of size {from}"),
+            source,
+        })?;
+        let range = CompactRange::from_hashes(from, hashes).ok_or(ExtensionError::Unproven { size: cp.size })?;
+        let prefix = range.root();
+        (range, prefix)
+    };
+    let mut replay = Replay::from_range(start, cp.size).map_err(ExtensionError::Replay)?;
+    let mut pairs = std::pin::pin!(level0_with_bundles(source, &replay));
+    while let Some((t, b, tile, bundle)) = pairs.next().await {
+        let level0 = tile.map_err(|source| ExtensionError::Fetch { path: t.path(), source })?;
+        replay.push(t, &level0).map_err(ExtensionError::Replay)?;
+        let body = bundle.map_err(|source| ExtensionError::Fetch { path: b.path(), source })?;
+        let entries = decode_bundle(&body, usize::from(b.width))
+            .map_err(|source| ExtensionError::Bundle { path: b.path(), source })?;
+        for (k, e) in entries.iter().enumerate() {
+            let i = b.index * 256 + k as u64;
+            if i < from {
+                continue;
+            }
+            if entry_matches(&level0, k, e) != Some(true) {
+                return Err(ExtensionError::EntryMismatch {
+                    index: i,
+                    path: b.path(),
+                });
+            }
+            on_entry(i, e).map_err(ExtensionError::Entry)?;
+        }
+    }
+    let (root, _) = replay.finish().map_err(ExtensionError::Replay)?;
+    if root != cp.root {
+        return Err(ExtensionError::Unproven { size: cp.size });
+    }
+    if let Some(old) = old
+        && (old.size != from || old.root != prefix)
+    {
+        return Err(ExtensionError::Fork {
+            old_size: old.size,
+            size: cp.size,
+            expected: provlog_tlog::b64::encode(old.root),
+            found: provlog_tlog::b64::encode(prefix),
+        });
+    }
+    Ok(())
+}
+
+/// Proves that the verified checkpoint `older` is a prefix of the verified
+/// `newer` from the tiles of `newer`'s tree (authenticated against its
+/// root): what a reader checks when a log (or a mirror lagging behind)
+/// serves a checkpoint smaller than one it has already verified.
+///
+/// # Errors
+/// [`TilesError`] when the tiles cannot be fetched or authenticated;
+/// `Ok(false)` when they prove `older` is not a prefix (a fork).
+pub async fn is_prefix(source: &Source, older: &Checkpoint, newer: &Checkpoint) -> Result<bool, TilesError> {
+    use provlog_tlog::merkle::{CompactRange, HashSource};
+    if older.size > newer.size {
+        return Ok(false);
+    }
+    if older.size == newer.size {
+        return Ok(older.root == newer.root);
+    }
+    if older.size == 0 {
+        return Ok(older.root == provlog_tlog::merkle::EMPTY_ROOT);
+    }
+    let nodes = CompactRange::node_ids(older.size);
+    let th = authenticated_tiles(source, older.size, newer.size, &newer.root, &nodes).await?;
+    let hashes = th.node_hashes(&nodes).map_err(|source| TilesError::Tile {
+        path: format!("the tiles holding the compact range of size {}", older.size),
+        source,
+    })?;
+    Ok(CompactRange::from_hashes(older.size, hashes).is_some_and(|r| r.root() == older.root))
+}

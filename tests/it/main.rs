@@ -23,6 +23,7 @@ mod docs;
 mod explorer;
 mod fsck;
 mod garage;
+mod gate;
 mod interop;
 mod map_versions;
 mod monitor;
