@@ -109,7 +109,7 @@ impl Reason {
     /// The index of the reason in [`Reason::ALL`].
     #[must_use]
     pub fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -172,6 +172,15 @@ pub fn judge(known: &Known, owners: &[String], now_ms: i64) -> Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_reason_in_declaration_order() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+        let codes: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), Reason::ALL.len(), "codes are distinct");
+    }
 
     fn known(state: Option<RecordState>, not_after_ms: Option<i64>, owner: &str) -> Known {
         Known {

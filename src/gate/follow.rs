@@ -356,7 +356,7 @@ impl Follower {
                 *h = Some(Arc::clone(&next));
             }
         }
-        self.metrics.head(&next);
+        self.metrics.head(next.checkpoint.size, next.commitment_logged_ms);
         if !refresh.is_empty() {
             tracing::info!(
                 credentials = refresh.len(),
@@ -426,7 +426,7 @@ impl Follower {
         if let Ok(mut h) = self.head.write() {
             *h = Some(Arc::clone(&head));
         }
-        self.metrics.head(&head);
+        self.metrics.head(head.checkpoint.size, head.commitment_logged_ms);
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! The gate's Prometheus metrics (docs/GATE.md "Operating the gate").
 
 use super::decision::Reason;
-use super::follow::Head;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -144,11 +143,11 @@ impl GateMetrics {
         self.polls.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// Records a new verified head.
-    pub fn head(&self, h: &Head) {
-        self.checkpoint_size
-            .set(i64::try_from(h.checkpoint.size).unwrap_or(i64::MAX));
-        self.logged_ms.store(h.commitment_logged_ms, Ordering::Relaxed);
+    /// Records a new verified head: its tree size and the `logged_at` (Unix
+    /// ms) of the newest state commitment under it.
+    pub fn head(&self, size: u64, commitment_logged_ms: i64) {
+        self.checkpoint_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        self.logged_ms.store(commitment_logged_ms, Ordering::Relaxed);
     }
 
     /// The text exposition, with the gauges read now.
