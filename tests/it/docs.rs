@@ -245,6 +245,8 @@ fn every_command_in_the_readme_runs() {
         "\"status\":\"ready\"",
         "x-request-id: change-1042",
         "\"frozen\":true",
+        "foo: 204 active",
+        "test: 403 superseded",
     ] {
         assert!(stdout.contains(expected), "README output lacks {expected:?}:\n{stdout}");
     }
