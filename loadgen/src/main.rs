@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod gate;
+
 /// What to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Mode {
@@ -45,6 +47,10 @@ enum Mode {
     /// `GET /v1/credentials/<fp>` with the full proof, for random
     /// credentials of the prefill (and one in eight never logged).
     Credential,
+    /// `provlog gate` in front of the log: misses, never-logged tokens,
+    /// cache hits (and with `--via-nginx` through nginx `auth_request`,
+    /// next to nginx `return 204`).
+    Gate,
 }
 
 /// The provlog load generator: start a log (or use --url), prepare
@@ -56,6 +62,7 @@ enum Mode {
 ///   provlog-loadgen --mode batch --concurrency 4 --batch-size 1000
 ///   provlog-loadgen --mode proof --prefill 1000000 --concurrency 64
 ///   provlog-loadgen --mode credential --prefill 1000000 --concurrency 64
+///   provlog-loadgen --mode gate --prefill 100000 --concurrency 64 --via-nginx
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "provlog-loadgen", version, verbatim_doc_comment)]
 struct BenchArgs {
@@ -100,6 +107,14 @@ struct BenchArgs {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Gate mode: distinct credentials asked (each a miss once, then the
+    /// cached working set).
+    #[arg(long, default_value_t = 20_000)]
+    gate_credentials: usize,
+    /// Gate mode: also load nginx `return 204` and nginx `auth_request`
+    /// to the gate (needs nginx on the PATH).
+    #[arg(long)]
+    via_nginx: bool,
 }
 
 /// One prepared HTTP/1.1 request.
@@ -151,6 +166,8 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16> {
 struct Outcome {
     /// Latencies of successful responses, microseconds.
     ok: Vec<u32>,
+    /// Latencies of every response, microseconds.
+    all: Vec<u32>,
     statuses: BTreeMap<u16, u64>,
     transport_errors: u64,
     elapsed: f64,
@@ -198,8 +215,10 @@ async fn load(addr: &str, reqs: Arc<Vec<Req>>, conc: usize, duration: Duration, 
                 .await;
                 if let Ok(status) = res {
                     *out.statuses.entry(status).or_default() += 1;
+                    let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    out.all.push(us);
                     if (200..300).contains(&status) {
-                        out.ok.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        out.ok.push(us);
                     }
                 } else {
                     out.transport_errors += 1;
@@ -213,6 +232,7 @@ async fn load(addr: &str, reqs: Arc<Vec<Req>>, conc: usize, duration: Duration, 
     for t in tasks {
         if let Ok(o) = t.await {
             all.ok.extend(o.ok);
+            all.all.extend(o.all);
             for (k, v) in o.statuses {
                 *all.statuses.entry(k).or_default() += v;
             }
@@ -254,7 +274,18 @@ fn batch_requests(subs: &[Value], per: usize) -> Vec<Req> {
 /// Entries signed and sent per slice of a prefill (about 0.5 GB of requests).
 const PREFILL_SLICE: usize = 200_000;
 
-fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str) -> Vec<Value> {
+/// The fingerprint the prefill's event `i` rotates to: `sha256:` of
+/// `i + 1` as 32 bytes (the proof and credential modes) or of the bearer
+/// token `bench-token-<i + 1>` (the gate mode).
+fn credential_fingerprint(i: usize, tokens: bool) -> String {
+    if tokens {
+        gate::token_fingerprint(i + 1)
+    } else {
+        format!("sha256:{:064x}", i + 1)
+    }
+}
+
+fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str, tokens: bool) -> Vec<Value> {
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let chunk = n.div_ceil(threads.max(1));
     std::thread::scope(|s| {
@@ -273,7 +304,7 @@ fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str) -> Vec<Valu
                                 "decision": {"result": "allow", "policy_id": "rotate-every-90d"},
                                 "outcome": "success",
                                 "credential": {
-                                    "fingerprint": format!("sha256:{:064x}", i + 1),
+                                    "fingerprint": credential_fingerprint(i, tokens),
                                     "previous_fingerprint": format!("sha256:{:064x}", i + 1_000_000_000),
                                     "not_after": "2027-02-23T10:00:00Z"
                                 },
@@ -466,16 +497,21 @@ async fn run(a: BenchArgs) -> Result<()> {
         .await?["tree_size"]
         .as_u64()
         .unwrap_or(0);
-    if matches!(a.mode, Mode::Proof | Mode::Tile | Mode::Credential) && size < a.prefill {
+    let tokens = a.mode == Mode::Gate;
+    // The events this run prefilled: (first, count).
+    let mut prefilled = (0usize, 0usize);
+    if matches!(a.mode, Mode::Proof | Mode::Tile | Mode::Credential | Mode::Gate) && size < a.prefill {
         let k = key()?;
         let need = usize::try_from(a.prefill - size).unwrap_or(0);
         eprintln!("prefilling {need} entries…");
         // In slices, so that memory stays bounded at any prefill size.
         let first = usize::try_from(size).unwrap_or(0);
+        prefilled = (first, need);
         for from in (0..need).step_by(PREFILL_SLICE) {
             let n = PREFILL_SLICE.min(need - from);
             let k = k.clone();
-            let subs = tokio::task::spawn_blocking(move || signed_events(&k, first + from, n, "prefill")).await?;
+            let subs =
+                tokio::task::spawn_blocking(move || signed_events(&k, first + from, n, "prefill", tokens)).await?;
             let reqs = batch_requests(&subs, 1000);
             drop(subs);
             let o = load(&addr, Arc::new(reqs), 2, Duration::from_hours(1), false).await;
@@ -493,6 +529,14 @@ async fn run(a: BenchArgs) -> Result<()> {
             .as_u64()
             .unwrap_or(0);
     }
+    if a.mode == Mode::Gate {
+        let report = gate::run(&a, &srv, prefilled, probes.as_ref().map(|p| p.noop_http)).await?;
+        if let Some(path) = &a.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(());
+    }
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -505,7 +549,7 @@ async fn run(a: BenchArgs) -> Result<()> {
         Mode::Single => {
             let k = key()?;
             eprintln!("signing {want} events…");
-            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, want, "single")).await?;
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, want, "single", false)).await?;
             let r = subs
                 .iter()
                 .map(|s| Arc::new(request("POST", "/v1/entries", s.to_string().as_bytes())))
@@ -516,7 +560,7 @@ async fn run(a: BenchArgs) -> Result<()> {
             let k = key()?;
             let n = want.max(a.batch_size * a.concurrency * 2);
             eprintln!("signing {n} events…");
-            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, n, "batch")).await?;
+            let subs = tokio::task::spawn_blocking(move || signed_events(&k, 0, n, "batch", false)).await?;
             let per = a.batch_size.clamp(1, 1000);
             (batch_requests(&subs, per), false, per as u64)
         }
@@ -557,6 +601,7 @@ async fn run(a: BenchArgs) -> Result<()> {
             (r, true, 1)
         }
         Mode::Checkpoint => (vec![Arc::new(request("GET", "/checkpoint", b""))], true, 1),
+        Mode::Gate => bail!("the gate mode runs its own phases"),
         Mode::Credential => {
             // The prefill's event i rotated to credential i + 1.
             let n = a.prefill.max(1);

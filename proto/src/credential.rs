@@ -348,6 +348,21 @@ pub fn verify_commitment(
         provlog_tlog::witness::require_cosignatures(checkpoint_note.as_bytes(), req.witnesses, req.min_witnesses)
             .map_err(|e| CredentialError::Witnesses(e.to_string()))?
     };
+    let commitment = verify_commitment_under(&checkpoint, c, req)?;
+    Ok((checkpoint, commitment, witnessed))
+}
+
+/// [`verify_commitment`] under a checkpoint the caller has already verified
+/// (its signature and cosignatures): the inclusion of the commitment, its
+/// index, and its freshness (or, for `req.as_of_entry`, its position).
+///
+/// # Errors
+/// As [`verify_commitment`], less the checkpoint's.
+pub fn verify_commitment_under(
+    checkpoint: &Checkpoint,
+    c: &CommitmentItem,
+    req: &Requirements<'_>,
+) -> Result<StateLeaf, CredentialError> {
     // The commitment: a state leaf, included, covering what precedes it.
     let bad = |reason: String| CredentialError::Commitment { index: c.index, reason };
     let entry = b64::decode(&c.entry).map_err(|_| CredentialError::Encoding {
@@ -387,7 +402,7 @@ pub fn verify_commitment(
             max_age_ms: req.max_age_millis,
         });
     }
-    Ok((checkpoint, commitment, witnessed))
+    Ok(commitment)
 }
 
 /// A credential answer that verified.
@@ -454,6 +469,31 @@ impl CredentialAnswer {
     /// # Errors
     /// The first check that fails.
     pub fn verify_for(&self, fingerprint: &str, req: &Requirements<'_>) -> Result<VerifiedCredential, CredentialError> {
+        self.check_fingerprint(fingerprint)?;
+        let (checkpoint, commitment, witnessed) = verify_commitment(&self.checkpoint, &self.commitment, req)?;
+        self.verify_rest(checkpoint, commitment, witnessed, req)
+    }
+
+    /// [`Self::verify_for`] against `checkpoint`, one the caller has
+    /// already verified (signature and cosignatures, as `req` requires):
+    /// the answer's own note is not read. What a reader that follows the
+    /// log (the gate) calls, pinning every answer to its own checkpoint;
+    /// `witnessed` in the result is 0 (the caller counted them).
+    ///
+    /// # Errors
+    /// The first check that fails.
+    pub fn verify_under(
+        &self,
+        fingerprint: &str,
+        checkpoint: &Checkpoint,
+        req: &Requirements<'_>,
+    ) -> Result<VerifiedCredential, CredentialError> {
+        self.check_fingerprint(fingerprint)?;
+        let commitment = verify_commitment_under(checkpoint, &self.commitment, req)?;
+        self.verify_rest(checkpoint.clone(), commitment, 0, req)
+    }
+
+    fn check_fingerprint(&self, fingerprint: &str) -> Result<(), CredentialError> {
         if self.fingerprint != fingerprint {
             return Err(CredentialError::OtherCredential {
                 asked: fingerprint.to_owned(),
@@ -463,8 +503,17 @@ impl CredentialAnswer {
         if let Some(n) = self.next_after {
             return Err(CredentialError::Partial(n));
         }
-        check_fingerprint("fingerprint", &self.fingerprint).map_err(|e| CredentialError::Fingerprint(e.to_string()))?;
-        let (checkpoint, commitment, witnessed) = verify_commitment(&self.checkpoint, &self.commitment, req)?;
+        check_fingerprint("fingerprint", &self.fingerprint).map_err(|e| CredentialError::Fingerprint(e.to_string()))
+    }
+
+    /// Everything after the checkpoint and the commitment.
+    fn verify_rest(
+        &self,
+        checkpoint: Checkpoint,
+        commitment: StateLeaf,
+        witnessed: usize,
+        req: &Requirements<'_>,
+    ) -> Result<VerifiedCredential, CredentialError> {
         let c = &self.commitment;
         // The record, under the committed root.
         let map_proof = b64::decode(&self.map_proof)
@@ -884,6 +933,42 @@ mod answer_tests {
                 as_of_entry: None,
             },
         )
+    }
+
+    #[test]
+    fn verify_under_checks_against_the_callers_checkpoint_not_the_answers_note() {
+        let a = fp('a');
+        let events = [event_leaf("e-1", "issue", &a, Some("2027-01-01T00:00:00Z"), T0)];
+        let (ans, key) = answer(&events, 1, &a, T0, false);
+        let vk = key.verifier();
+        let req = Requirements {
+            log_key: &vk,
+            witnesses: &[],
+            min_witnesses: 0,
+            now_millis: time::parse_millis("2026-12-02T10:00:30.000Z").expect("t"),
+            max_age_millis: 60_000,
+            as_of_entry: None,
+        };
+        let (cp, _) = open_checkpoint(ans.checkpoint.as_bytes(), &vk).expect("note");
+        let v = ans.verify_under(&a, &cp, &req).expect("under its own checkpoint");
+        assert_eq!(v.state, CredentialState::Active);
+        assert_eq!(v, ans.verify_for(&a, &req).map(|v| VerifiedCredential { witnessed: 0, ..v }).expect("same"));
+        // The note is not read: garbage there changes nothing ...
+        let mut no_note = ans.clone();
+        no_note.checkpoint = "not a note".into();
+        assert!(no_note.verify_under(&a, &cp, &req).is_ok());
+        // ... but the proofs must hold under the caller's checkpoint.
+        let mut other = cp.clone();
+        other.root[0] ^= 1;
+        assert!(matches!(
+            ans.verify_under(&a, &other, &req),
+            Err(CredentialError::Inclusion { .. })
+        ));
+        // And the other checks still apply.
+        assert!(matches!(
+            ans.verify_under(&fp('b'), &cp, &req),
+            Err(CredentialError::OtherCredential { .. })
+        ));
     }
 
     #[test]

@@ -455,15 +455,16 @@ impl Follower {
             self.metrics.verification_failure(reason);
             FetchFailure::Verification { reason, message }
         };
-        let mut answer: CredentialAnswer =
+        let answer: CredentialAnswer =
             serde_json::from_slice(&body).map_err(|e| bad("malformed", format!("not a credential answer: {e}")))?;
-        // Every proof is checked against the gate's own verified
-        // checkpoint, whatever note the answer carries.
-        answer.checkpoint.clone_from(&head.note);
         let now = crate::util::clock::now_millis().map_err(|e| FetchFailure::Unreachable(e.to_string()))?;
+        // Every proof is checked against the gate's own verified
+        // checkpoint (its signature and cosignatures were checked when it
+        // was polled), whatever note the answer carries.
         let v = answer
-            .verify_for(
+            .verify_under(
                 &display(&fp),
+                &head.checkpoint,
                 &provlog_proto::credential::Requirements {
                     log_key: &head.key,
                     witnesses: &self.settings.witnesses,
