@@ -53,6 +53,7 @@ fn memory() {
         let before = ALLOC.allocated();
         let c = fill(n);
         let after = ALLOC.allocated();
+        assert_eq!(c.len() as u64, n, "all cached");
         eprintln!(
             "gate cache of {n} credentials: {:.0} heap bytes per cached credential",
             after.saturating_sub(before) as f64 / n as f64

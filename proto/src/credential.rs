@@ -952,7 +952,12 @@ mod answer_tests {
         let (cp, _) = open_checkpoint(ans.checkpoint.as_bytes(), &vk).expect("note");
         let v = ans.verify_under(&a, &cp, &req).expect("under its own checkpoint");
         assert_eq!(v.state, CredentialState::Active);
-        assert_eq!(v, ans.verify_for(&a, &req).map(|v| VerifiedCredential { witnessed: 0, ..v }).expect("same"));
+        assert_eq!(
+            v,
+            ans.verify_for(&a, &req)
+                .map(|v| VerifiedCredential { witnessed: 0, ..v })
+                .expect("same")
+        );
         // The note is not read: garbage there changes nothing ...
         let mut no_note = ans.clone();
         no_note.checkpoint = "not a note".into();

@@ -11,6 +11,7 @@
 use provlog_proto::ledger::{CredentialRecord, RecordState};
 use provlog_tlog::merkle::Hash;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// What a verified answer said about one credential.
@@ -80,16 +81,19 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 pub struct Cache {
     shards: Vec<RwLock<HashMap<Hash, Arc<Known>>>>,
-    per_shard: usize,
+    capacity: usize,
+    /// Entries over all shards (kept under each shard's write lock).
+    len: AtomicUsize,
 }
 
 impl Cache {
-    /// An empty cache of at most `capacity` entries (at least one per shard).
+    /// An empty cache of at most `capacity` entries (at least one).
     #[must_use]
     pub fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            capacity: capacity.max(1),
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -104,28 +108,62 @@ impl Cache {
         self.shard(fp).read().ok()?.get(fp).cloned()
     }
 
-    /// Caches `known` for `fp`; when the shard is full, another entry of
-    /// it is dropped first (the next decision about it asks the log again).
+    /// Caches `known` for `fp`. When the cache is full, another entry is
+    /// dropped first (the next decision about it asks the log again): one
+    /// of `fp`'s shard, or of another shard when that one holds none. The
+    /// count is kept per insert, so concurrent inserts into different
+    /// shards may pass `capacity` by at most one each, until the next
+    /// inserts evict.
     pub fn insert(&self, fp: Hash, known: Arc<Known>) {
-        let Ok(mut m) = self.shard(&fp).write() else { return };
-        if m.len() >= self.per_shard && !m.contains_key(&fp) {
-            let victim = m.keys().next().copied();
-            if let Some(v) = victim {
-                m.remove(&v);
+        {
+            let Ok(mut m) = self.shard(&fp).write() else { return };
+            if let Some(slot) = m.get_mut(&fp) {
+                *slot = known;
+                return;
+            }
+            if self.len.load(Ordering::Relaxed) < self.capacity || self.evict_one(&mut m) {
+                m.insert(fp, known);
+                self.len.fetch_add(1, Ordering::Relaxed);
+                return;
             }
         }
-        m.insert(fp, known);
+        // Full, and `fp`'s shard is empty: make room in another shard,
+        // holding one shard lock at a time (no lock order to get wrong).
+        for s in &self.shards {
+            if s.write().is_ok_and(|mut o| self.evict_one(&mut o)) {
+                break;
+            }
+        }
+        let Ok(mut m) = self.shard(&fp).write() else { return };
+        if m.insert(fp, known).is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops one entry of the shard `m`; whether there was one.
+    fn evict_one(&self, m: &mut HashMap<Hash, Arc<Known>>) -> bool {
+        let Some(victim) = m.keys().next().copied() else {
+            return false;
+        };
+        m.remove(&victim);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        true
     }
 
     /// Drops `fp`; whether it was cached.
     pub fn remove(&self, fp: &Hash) -> bool {
-        self.shard(fp).write().is_ok_and(|mut m| m.remove(fp).is_some())
+        let removed = self.shard(fp).write().is_ok_and(|mut m| m.remove(fp).is_some());
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     /// Drops everything.
     pub fn clear(&self) {
         for s in &self.shards {
             if let Ok(mut m) = s.write() {
+                self.len.fetch_sub(m.len(), Ordering::Relaxed);
                 m.clear();
             }
         }
@@ -134,7 +172,7 @@ impl Cache {
     /// Entries cached.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().map_or(0, |m| m.len())).sum()
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Whether nothing is cached.
@@ -159,7 +197,7 @@ mod tests {
             let fp = provlog_tlog::merkle::sha256(&[&i.to_be_bytes()]);
             c.insert(fp, k(u64::from(i)));
         }
-        assert!(c.len() <= 32, "{}", c.len());
+        assert_eq!(c.len(), 32);
         let fp = provlog_tlog::merkle::sha256(&[b"x"]);
         c.insert(fp, k(7));
         assert_eq!(c.get(&fp).map(|e| e.commitment), Some(7));
@@ -167,5 +205,44 @@ mod tests {
         assert!(c.get(&fp).is_none());
         c.clear();
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn holds_exactly_its_capacity() {
+        // Regression: a per-shard bound evicted while the cache as a whole
+        // had room (shards fill unevenly), so `--cache-size N` held fewer.
+        let c = Cache::new(1000);
+        let fps: Vec<Hash> = (0u32..1000)
+            .map(|i| provlog_tlog::merkle::sha256(&[&i.to_be_bytes()]))
+            .collect();
+        for (i, fp) in fps.iter().enumerate() {
+            c.insert(*fp, k(i as u64));
+        }
+        assert_eq!(c.len(), 1000);
+        assert!(fps.iter().all(|fp| c.get(fp).is_some()), "every one is still cached");
+        // Replacing one does not count twice; one more evicts one.
+        c.insert(fps[0], k(9));
+        assert_eq!(c.len(), 1000);
+        c.insert(provlog_tlog::merkle::sha256(&[b"one more"]), k(1));
+        assert_eq!(c.len(), 1000);
+        let real: usize = c.shards.iter().map(|s| s.read().map_or(0, |m| m.len())).sum();
+        assert_eq!(real, c.len());
+    }
+
+    #[test]
+    fn a_full_cache_with_an_empty_shard_still_caches() {
+        // Capacity 1: after the first insert every other shard is empty,
+        // so a new fingerprint must evict across shards.
+        let c = Cache::new(1);
+        let a = provlog_tlog::merkle::sha256(&[b"a"]);
+        let b = (0u32..)
+            .map(|i| provlog_tlog::merkle::sha256(&[&i.to_be_bytes()]))
+            .find(|f| usize::from(f[0]) % SHARDS != usize::from(a[0]) % SHARDS)
+            .expect("another shard");
+        c.insert(a, k(1));
+        c.insert(b, k(2));
+        assert_eq!(c.len(), 1);
+        assert!(c.get(&a).is_none());
+        assert_eq!(c.get(&b).map(|e| e.commitment), Some(2));
     }
 }
