@@ -101,7 +101,8 @@ fn remap_ports(script: &str) -> (String, Vec<(String, u16)>) {
             let after = &rest[i + needle.len()..];
             let port: String = after.chars().take_while(char::is_ascii_digit).collect();
             if !port.is_empty() && !map.iter().any(|(p, _)| *p == port) {
-                map.push((port.clone(), common::free_port()));
+                let taken: Vec<u16> = map.iter().map(|(_, p)| *p).collect();
+                map.push((port.clone(), quiet_port(&taken)));
             }
             rest = after;
         }
@@ -113,6 +114,31 @@ fn remap_ports(script: &str) -> (String, Vec<(String, u16)>) {
         }
     }
     (out, map)
+}
+
+/// A free loopback port below the kernel's ephemeral range. The README's
+/// services bind theirs seconds after the script starts; a port from
+/// `bind(:0)` sits in the range the kernel hands to the outgoing
+/// connections of every test running beside this one, and one of those
+/// took a port before Garage bound it (a failed `curl` at README.md:984).
+fn quiet_port(taken: &[u16]) -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    let first = 10_000u32;
+    let span = low.saturating_sub(first).max(1);
+    // Start where another run of this test (another process) would not.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for k in 0..span {
+        let Ok(port) = u16::try_from(first + (start + k) % span) else {
+            continue;
+        };
+        if !taken.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    common::free_port()
 }
 
 fn tail(path: &Path, lines: usize) -> String {
