@@ -43,6 +43,7 @@ pub mod approval;
 pub mod audit;
 pub mod cedar;
 pub mod chain;
+pub mod cose_receipt;
 pub mod credential;
 pub mod event;
 pub mod explain;

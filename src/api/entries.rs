@@ -198,7 +198,10 @@ pub(super) async fn get_entry(
         ("witnessed" = Option<bool>, Query, description = "Prove against the latest witnessed checkpoint"),
     ),
     responses(
-        (status = 200, description = "A receipt against the latest (or latest witnessed) checkpoint", body = provlog_proto::receipt::Receipt),
+        (status = 200, description = "A receipt against the latest (or latest witnessed) checkpoint; with `Accept: application/cose`, an RFC 9942 COSE receipt against the latest (docs/SCITT.md)", content(
+            (provlog_proto::receipt::Receipt = "application/json"),
+            (Vec<u8> = "application/cose"),
+        )),
         (status = 400, description = "Bad parameter", body = crate::api::responses::ErrorBody),
         (status = 404, description = "No such entry, or not yet witnessed", body = crate::api::responses::ErrorBody),
     )
@@ -208,12 +211,29 @@ pub(super) async fn get_entry(
 /// carries the cosignatures).
 pub(super) async fn get_receipt(
     State(app): State<App>,
+    headers: axum::http::HeaderMap,
     index: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let index = index_param(index)?;
     let q = Params::new(q, &["witnessed"])?;
     let log = &app.log;
+    if wants_cose(&headers) {
+        if q.get("witnessed").is_some_and(|w| w != "false") {
+            return Err(ApiError::param(
+                "a COSE receipt is against the latest checkpoint (its cosignatures are in the JSON receipt)",
+            ));
+        }
+        let bytes = log.cose_receipt(index).await?;
+        return Ok((
+            [(
+                axum::http::header::CONTENT_TYPE,
+                provlog_proto::cose_receipt::CONTENT_TYPE,
+            )],
+            bytes,
+        )
+            .into_response());
+    }
     let (size, note) = match q.get("witnessed") {
         None | Some("false") => {
             let p = log.published();
@@ -245,6 +265,23 @@ pub(super) async fn get_receipt(
     };
     let receipt = log.receipt(index, size, note).await?;
     Ok(Json(receipt).into_response())
+}
+
+/// Whether the client asked for `application/cose` (RFC 9942 receipts)
+/// rather than JSON: an `Accept` that names it ahead of JSON.
+pub(super) fn wants_cose(headers: &axum::http::HeaderMap) -> bool {
+    let accept = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let pos = |t: &str| accept.to_ascii_lowercase().find(t);
+    match (pos("application/cose"), pos("application/json")) {
+        (Some(c), Some(j)) => c < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 #[utoipa::path(

@@ -23,9 +23,13 @@ pub(super) struct Args {
     /// A C2SP tlog-proof file (use with --entry).
     #[arg(long, requires = "entry")]
     tlog_proof: Option<PathBuf>,
-    /// The entry bytes the tlog-proof is for.
-    #[arg(long, requires = "tlog_proof")]
+    /// The entry bytes the tlog-proof or COSE receipt is for.
+    #[arg(long)]
     entry: Option<PathBuf>,
+    /// An RFC 9942 COSE receipt (`GET /v1/entries/<i>/receipt` with
+    /// `Accept: application/cose`) to check, with --entry (docs/SCITT.md).
+    #[arg(long, requires = "entry", conflicts_with_all = ["receipt", "credential", "tlog_proof", "checkpoint", "state_evidence", "fork_evidence", "refusal"])]
+    cose_receipt: Option<PathBuf>,
     /// The log's vkey, or a file holding it: any key of the log (its first,
     /// or one its key history announces).
     #[arg(long)]
@@ -347,11 +351,40 @@ fn load_log_keys(a: &Args, trusted: &VerifierKey) -> Result<LogKeys> {
     Ok(LogKeys::single(trusted.clone()))
 }
 
+/// `--cose-receipt FILE --entry FILE`: the receipt's signature by the
+/// log's key for its tree size, over the root its inclusion proof leads
+/// to from the entry's leaf hash.
+fn verify_cose_receipt(a: &Args, f: &std::path::Path, keys: &provlog_tlog::checkpoint::LogKeys) -> Result<()> {
+    use provlog_proto::cose_receipt;
+    let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    let Some(e) = &a.entry else {
+        bail!("--cose-receipt needs --entry: the entry bytes it is for");
+    };
+    let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
+    let size = cose_receipt::parse_sign1(&bytes)
+        .and_then(|s| cose_receipt::inclusion_proofs(&s))
+        .context("COSE receipt does NOT verify")?
+        .first()
+        .map_or(0, |p| p.0);
+    let v = cose_receipt::verify(&bytes, &entry, keys.for_size(size)).context("COSE receipt does NOT verify")?;
+    crate::util::output::out(format_args!(
+        "OK: COSE receipt (RFC 9942, RFC9162_SHA256): entry {} is included in the tree of size {} with root {}, signed by {}",
+        v.index,
+        v.size,
+        provlog_tlog::b64::encode(v.root),
+        v.issuer
+    ))?;
+    Ok(())
+}
+
 pub(super) fn run(a: &Args) -> Result<()> {
     let trusted = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let keys = load_log_keys(a, &trusted)?;
     if let Some(f) = &a.refusal {
         return verify_refusal(a, f, &keys);
+    }
+    if let Some(f) = &a.cose_receipt {
+        return verify_cose_receipt(a, f, &keys);
     }
     let log_key = keys.current().clone();
     if let Some(f) = &a.state_evidence {
@@ -436,7 +469,9 @@ pub(super) fn run(a: &Args) -> Result<()> {
             witnessed = check_witnesses(a, &t.checkpoint)?;
             v
         }
-        _ => bail!("give --receipt FILE, --credential FILE, or --tlog-proof FILE with --entry FILE"),
+        _ => bail!(
+            "give --receipt FILE, --credential FILE, --tlog-proof FILE with --entry FILE, or --cose-receipt FILE with --entry FILE"
+        ),
     };
     let what = match &v.leaf {
         Leaf::Event(e) => {

@@ -292,6 +292,9 @@ pub struct Log {
     /// against, with its state leaf: (tree size, version, leaf bytes).
     /// Every answer between two checkpoints needs the same one.
     answer_version: std::sync::Mutex<Option<CachedVersion>>,
+    /// The log's COSE signature over the last tree head a COSE receipt
+    /// was asked for (RFC 9942: one per tree size serves every entry).
+    cose_head: std::sync::Mutex<Option<Arc<provlog_proto::cose_receipt::TreeHeadSignature>>>,
 }
 
 /// The log's key in force and every key it signed with.
@@ -435,6 +438,7 @@ impl Log {
             ack_gate,
             commitment_proof: std::sync::Mutex::new(None),
             answer_version: std::sync::Mutex::new(None),
+            cose_head: std::sync::Mutex::new(None),
         });
         spawn_map_pruner(&log, cfg.map_retention);
         Ok(log)
@@ -1016,6 +1020,49 @@ impl Log {
     /// [`ReadError::NotFound`] beyond `size`; storage errors.
     pub async fn receipt(self: &Arc<Self>, index: u64, size: u64, note: String) -> Result<Receipt, ReadError> {
         self.read(move |l| l.receipt_blocking(index, size, &note)).await
+    }
+
+    /// A COSE receipt (RFC 9942, docs/SCITT.md) for entry `index` against
+    /// the latest checkpoint: the log's signature over that tree head
+    /// (made once per tree size, by the key in force) and the entry's
+    /// inclusion proof.
+    ///
+    /// # Errors
+    /// [`ReadError::NotFound`] beyond the tree; storage errors.
+    pub async fn cose_receipt(self: &Arc<Self>, index: u64) -> Result<Vec<u8>, ReadError> {
+        let p = self.published();
+        if index >= p.size {
+            return Err(ReadError::NotFound(format!(
+                "no entry {index}: the tree has {} entries",
+                p.size
+            )));
+        }
+        let head = self.cose_head(&p)?;
+        let size = p.size;
+        let proof = self.read(move |l| l.inclusion_proof_blocking(index, size)).await?;
+        head.receipt(index, &proof)
+            .map_err(|e| ReadError::Internal(format!("encoding a COSE receipt: {e}")))
+    }
+
+    fn cose_head(&self, p: &Published) -> Result<Arc<provlog_proto::cose_receipt::TreeHeadSignature>, ReadError> {
+        let keys = crate::util::sync::read(&self.keys, "log keys");
+        let mut cached = crate::util::sync::lock(&self.cose_head, "cose head");
+        if let Some(h) = cached.as_ref()
+            && h.size == p.size
+            && h.root == p.root
+            && h.key_id == keys.signer.key_id()
+        {
+            return Ok(Arc::clone(h));
+        }
+        let iat = crate::util::clock::now_millis()? / 1000;
+        let h = Arc::new(provlog_proto::cose_receipt::TreeHeadSignature::sign(
+            &keys.signer,
+            p.size,
+            p.root,
+            iat,
+        ));
+        *cached = Some(Arc::clone(&h));
+        Ok(h)
     }
 
     /// Runs a blocking read against the store on the blocking pool.

@@ -35,4 +35,5 @@ mod ownership;
 mod publish;
 mod refusals;
 mod rotation;
+mod scitt;
 mod witness;
