@@ -39,7 +39,7 @@ VECTORS = os.path.join(ROOT, "testdata", "vectors")
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 TARGETS = [
     "note_checkpoint", "tile_path", "bundle", "submission", "proofs",
-    "witness_body", "receipt", "credential_answer",
+    "witness_body", "receipt", "credential_answer", "cose_receipt",
 ]
 DASH = "\u2014 "
 
@@ -328,6 +328,14 @@ def server_seeds(provlog):
             add("submission", "leaf-%02d" % i, base64.b64decode(r["entry"]))
             if i in (1, 5):
                 add("receipt", "tlog-proof-%02d" % i, r["tlog_proof"])
+            req = urllib.request.Request("%s/v1/entries/%d/receipt" % (url, i),
+                                         headers={"Accept": "application/cose"})
+            with urllib.request.urlopen(req) as resp:
+                cose = resp.read()
+            # The target reads its first two bytes as the entry's length.
+            entry = base64.b64decode(r["entry"])
+            add("cose_receipt", "fresh-%02d" % i, len(entry).to_bytes(2, "big") + entry + cose)
+            add("cose_receipt", "bare-%02d" % i, cose)
         for name, c in FINGERPRINTS.items():
             ans = os.path.join(tmp, name + ".json")
             subprocess.run([provlog, "credential", "sha256:" + c * 64, "--url", url, "--out", ans],
