@@ -19,6 +19,7 @@
 //! tree size serves every entry at that size ([`TreeHeadSignature`]): a
 //! receipt costs the proof and its encoding, no signing.
 
+use crate::statement::{header_value, map_get};
 use coset::iana::{self, EnumI64};
 use coset::{
     CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, Label, TaggedCborSerializable, cbor::value::Value,
@@ -137,6 +138,22 @@ impl TreeHeadSignature {
     /// # Errors
     /// Only if CBOR encoding fails (it does not for these values).
     pub fn receipt(&self, index: u64, path: &[Hash]) -> Result<Vec<u8>, CoseReceiptError> {
+        self.receipt_with_frame(index, path, None)
+    }
+
+    /// [`TreeHeadSignature::receipt`], for a statement's leaf with its
+    /// `frame` ([`crate::statement::leaf_frame`]) in the unprotected header
+    /// under [`crate::statement::LABEL_LEAF_FRAME`], so that the receipt
+    /// and the statement rebuild the leaf.
+    ///
+    /// # Errors
+    /// As [`TreeHeadSignature::receipt`].
+    pub fn receipt_with_frame(
+        &self,
+        index: u64,
+        path: &[Hash],
+        frame: Option<&str>,
+    ) -> Result<Vec<u8>, CoseReceiptError> {
         let proof = Value::Array(vec![
             Value::from(self.size),
             Value::from(index),
@@ -150,6 +167,12 @@ impl TreeHeadSignature {
         )]);
         let mut s = self.sign1.clone();
         s.unprotected.rest = vec![(Label::Int(LABEL_VDP), vdp)];
+        if let Some(f) = frame {
+            s.unprotected.rest.push((
+                Label::Text(crate::statement::LABEL_LEAF_FRAME.into()),
+                Value::Text(f.to_owned()),
+            ));
+        }
         s.to_tagged_vec().map_err(|e| CoseReceiptError::Cbor(e.to_string()))
     }
 }
@@ -176,10 +199,6 @@ fn int(v: &Value) -> Option<i128> {
     }
 }
 
-fn map_get(m: &[(Value, Value)], key: i64) -> Option<&Value> {
-    m.iter().find(|(k, _)| int(k) == Some(i128::from(key))).map(|(_, v)| v)
-}
-
 /// Parses a `COSE_Sign1`, tagged (18) or not. A receipt's unprotected
 /// header is read; nothing else in it is trusted.
 ///
@@ -198,12 +217,7 @@ pub fn parse_sign1(bytes: &[u8]) -> Result<CoseSign1, CoseReceiptError> {
 /// [`CoseReceiptError::Shape`] unless the header is as RFC 9942 §5.2 says.
 pub fn inclusion_proofs(s: &CoseSign1) -> Result<Vec<(u64, u64, Vec<Hash>)>, CoseReceiptError> {
     let shape = |m: &str| CoseReceiptError::Shape(m.to_owned());
-    let vdp = s
-        .unprotected
-        .rest
-        .iter()
-        .find(|(l, _)| *l == Label::Int(LABEL_VDP))
-        .map(|(_, v)| v)
+    let vdp = header_value(&s.unprotected, LABEL_VDP)
         .ok_or_else(|| shape("no verifiable data proofs (396) in the unprotected header"))?;
     let Value::Map(m) = vdp else {
         return Err(shape("396 is not a map"));
@@ -269,29 +283,42 @@ pub fn verify_leaf_hash(
     leaf_hash: &Hash,
     key: &VerifierKey,
 ) -> Result<VerifiedCoseReceipt, CoseReceiptError> {
+    verify_with_keys(receipt, leaf_hash, |_| key)
+}
+
+/// [`verify_leaf_hash`] with the key of the log for the receipt's tree
+/// size, as `keys` gives it (a log that rotated its key: the key history's
+/// [`provlog_tlog::checkpoint::LogKeys::for_size`]).
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with_keys<'k>(
+    receipt: &[u8],
+    leaf_hash: &Hash,
+    keys: impl FnOnce(u64) -> &'k VerifierKey,
+) -> Result<VerifiedCoseReceipt, CoseReceiptError> {
     let s = parse_sign1(receipt)?;
+    let proofs = inclusion_proofs(&s)?;
+    let (size, index, path) = proofs.into_iter().next().ok_or(CoseReceiptError::Signature)?;
+    let key = keys(size);
     let h = &s.protected.header;
     match &h.alg {
         Some(coset::RegisteredLabelWithPrivate::Assigned(a))
             if a.to_i64() == iana::Algorithm::EdDSA.to_i64() || a.to_i64() == -19 => {}
         other => return Err(CoseReceiptError::Alg(format!("{other:?}"))),
     }
-    match h.rest.iter().find(|(l, _)| *l == Label::Int(LABEL_VDS)).map(|(_, v)| v) {
+    match header_value(h, LABEL_VDS) {
         Some(v) if int(v) == Some(i128::from(VDS_RFC9162_SHA256)) => {}
         other => return Err(CoseReceiptError::Vds(format!("{other:?}"))),
     }
     let want = key.key_id().to_be_bytes();
     if !h.key_id.is_empty() && h.key_id != want {
         return Err(CoseReceiptError::Kid {
-            got: hex(&h.key_id),
-            want: hex(&want),
+            got: provlog_tlog::hex::encode(&h.key_id),
+            want: provlog_tlog::hex::encode(want),
         });
     }
-    let claims = h
-        .rest
-        .iter()
-        .find(|(l, _)| *l == Label::Int(LABEL_CWT_CLAIMS))
-        .map(|(_, v)| v);
+    let claims = header_value(h, LABEL_CWT_CLAIMS);
     let (issuer, issued_at) = match claims {
         Some(Value::Map(m)) => {
             let iss = match map_get(m, CWT_ISS) {
@@ -316,8 +343,6 @@ pub fn verify_leaf_hash(
     if s.payload.is_some() {
         return Err(CoseReceiptError::Shape("the payload is not detached".into()));
     }
-    let proofs = inclusion_proofs(&s)?;
-    let (size, index, path) = proofs.into_iter().next().ok_or(CoseReceiptError::Signature)?;
     let root = merkle::root_from_inclusion_proof(index, size, leaf_hash, &path)?;
     s.verify_detached_signature(&root, b"", |sig, tbs| {
         if key.verify_raw(tbs, sig) {
@@ -332,14 +357,6 @@ pub fn verify_leaf_hash(
         root,
         issuer,
         issued_at,
-    })
-}
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
     })
 }
 

@@ -96,6 +96,21 @@ impl EventLeafTemplate {
         &self.head
     }
 
+    /// Prepares the leaf of a signed statement whose payload is an event
+    /// (docs/SCITT.md "The leaf of a statement"):
+    /// `{"cose_sign1":"<base64>","kind":"statement","logged_at":"…","submitter":…,"v":1}`.
+    /// The statement's bytes come before `logged_at`, so the head tells a
+    /// retry from another statement with the same `event_id`.
+    #[must_use]
+    pub fn statement(statement: &crate::statement::SignedStatement) -> Self {
+        let mut head = Vec::with_capacity(statement.bytes.len() * 4 / 3 + 64);
+        head.extend_from_slice(b"{\"cose_sign1\":\"");
+        head.extend_from_slice(b64::encode(&statement.bytes).as_bytes());
+        head.extend_from_slice(b"\",\"kind\":\"statement\",\"logged_at\":\"");
+        let tail = format!("\",\"submitter\":{},\"v\":1}}", canonical_string(&statement.issuer)).into_bytes();
+        Self { head, tail }
+    }
+
     /// Length in bytes of the finished leaf.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -238,13 +253,21 @@ pub struct EventLeaf {
     pub approvals: Vec<SignedApproval>,
     /// The log's decision under the registry's Cedar policies, if it has any.
     pub policy_decision: Option<PolicyDecision>,
+    /// The signed statement (SCITT, [`crate::statement`]) that carried the
+    /// event, for a `statement` leaf: its `signature` is then the
+    /// statement's, over its `Sig_structure`, and `version` is
+    /// [`SignatureVersion::V1`] by convention.
+    pub statement: Option<Box<crate::statement::SignedStatement>>,
 }
 
 impl EventLeaf {
     /// The bytes the signature covers, in the log whose origin is `origin`.
     #[must_use]
     pub fn signing_message(&self, origin: &str) -> Vec<u8> {
-        self.version.message(origin, &self.event.jcs)
+        match &self.statement {
+            Some(s) => s.signing_message(),
+            None => self.version.message(origin, &self.event.jcs),
+        }
     }
 
     /// Whether the signature verifies (strictly) under `key` in the log
@@ -304,6 +327,7 @@ impl Leaf {
             return Err(LeafError::Schema("not an object".into()));
         };
         let is_event = m.get("kind").and_then(Value::as_str) == Some("event");
+        // A statement leaf's `v` is 1: its signature is the statement's.
         let version = match m.get("v").and_then(Value::as_u64) {
             Some(1) => SignatureVersion::V1,
             // An event leaf's `v` is its signature's version.
@@ -364,6 +388,49 @@ impl Leaf {
                     event,
                     approvals,
                     policy_decision,
+                    statement: None,
+                })))
+            }
+            Some("statement") => {
+                let mut want = vec!["cose_sign1", "kind", "logged_at", "submitter", "v"];
+                if m.contains_key("policy_decision") {
+                    want.push("policy_decision");
+                }
+                want.sort_unstable();
+                members(&want)?;
+                let policy_decision = m
+                    .get("policy_decision")
+                    .map(|d| serde_json::from_value::<PolicyDecision>(d.clone()))
+                    .transpose()
+                    .map_err(|e| LeafError::Schema(format!("policy_decision: {e}")))?;
+                if let (Some(d), Some(raw)) = (&policy_decision, m.get("policy_decision"))
+                    && json::canonical(raw).ok() != Some(d.canonical())
+                {
+                    return Err(LeafError::Schema(
+                        "policy_decision: not in its one form (an empty errored list, or unknown members)".into(),
+                    ));
+                }
+                let bytes = b64::decode(take_str(m, "cose_sign1")?)
+                    .map_err(|_| LeafError::Schema("cose_sign1 is not base64".into()))?;
+                let statement = crate::statement::SignedStatement::parse_logged(&bytes)
+                    .map_err(|e| LeafError::Schema(format!("cose_sign1: {e}")))?;
+                let submitter = take_str(m, "submitter")?;
+                if statement.issuer != submitter {
+                    return Err(LeafError::Schema(format!(
+                        "submitter {submitter:?} is not the statement's issuer {:?}",
+                        statement.issuer
+                    )));
+                }
+                let event = crate::statement::event_payload(&statement)?;
+                Ok(Self::Event(Box::new(EventLeaf {
+                    logged_at,
+                    submitter,
+                    signature: statement.signature,
+                    version,
+                    event,
+                    approvals: Vec::new(),
+                    policy_decision,
+                    statement: Some(Box::new(statement)),
                 })))
             }
             Some("policy") if m.contains_key("log_key") => {
@@ -413,7 +480,7 @@ impl Leaf {
                 })))
             }
             _ => Err(LeafError::Schema(
-                "kind must be \"event\", \"policy\", \"state\" or \"heartbeat\"".into(),
+                "kind must be \"event\", \"statement\", \"policy\", \"state\" or \"heartbeat\"".into(),
             )),
         }
     }

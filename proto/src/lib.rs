@@ -58,6 +58,7 @@ pub mod policy;
 pub mod receipt;
 pub mod refusal;
 pub mod rotation;
+pub mod statement;
 pub mod submission;
 pub mod time;
 

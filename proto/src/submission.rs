@@ -107,6 +107,14 @@ pub enum SubmissionError {
     /// The leaf would be larger than an entry bundle can hold.
     #[error("entry would be {0} bytes; the limit is 65535")]
     TooLarge(usize),
+    /// A signed statement (SCITT) that is not one the log registers.
+    #[error("statement: {0}")]
+    Statement(#[from] crate::statement::StatementError),
+    /// A signed statement whose content type the log does not register.
+    #[error(
+        "statement: content type {0:?} is not registered here; a statement's payload is a provisioning event (application/json)"
+    )]
+    ContentType(String),
 }
 
 impl SubmissionError {
@@ -120,6 +128,11 @@ impl SubmissionError {
             Self::SignatureEncoding => "invalid_signature_encoding",
             Self::Approval(a) => a.code(),
             Self::TooLarge(_) => "entry_too_large",
+            Self::Statement(crate::statement::StatementError::Alg(_)) => "unsupported_alg",
+            Self::Statement(crate::statement::StatementError::Smuggled(_)) => "unprotected_claim",
+            Self::Statement(crate::statement::StatementError::Detached) => "detached_payload",
+            Self::Statement(_) => "invalid_statement",
+            Self::ContentType(_) => "unsupported_content_type",
         }
     }
 }
@@ -158,6 +171,9 @@ pub struct Submission {
     pub approvals: Vec<SignedApproval>,
     /// The leaf this submission becomes, waiting for its `logged_at`.
     pub leaf: EventLeafTemplate,
+    /// The signed statement (SCITT) that carried the event, if it came as
+    /// one: the signature is then the statement's.
+    pub statement: Option<Box<crate::statement::SignedStatement>>,
 }
 
 impl Submission {
@@ -201,22 +217,66 @@ impl Submission {
             version,
             approvals,
             leaf,
+            statement: None,
+        })
+    }
+
+    /// Reads a signed statement (SCITT, RFC 9943) presented for
+    /// registration (`application/cose`): one of
+    /// [`crate::statement`]'s form whose payload is a provisioning event's
+    /// canonical JSON. The submitter is the statement's issuer; its `kid`
+    /// and signature are checked against the registry by admission.
+    ///
+    /// # Errors
+    /// [`SubmissionError::Statement`] for a statement the log does not
+    /// take, [`SubmissionError::ContentType`] for a payload other than an
+    /// event, [`SubmissionError::Event`] for an event that breaks its
+    /// schema, [`SubmissionError::TooLarge`].
+    pub fn from_statement(body: &[u8]) -> Result<Self, SubmissionError> {
+        let st = crate::statement::SignedStatement::parse(body)?;
+        policy::check_submitter_id(&st.issuer)
+            .map_err(|r| SubmissionError::Schema(format!("statement issuer: {r}")))?;
+        if st.content_type != crate::statement::EVENT_CONTENT_TYPE {
+            return Err(SubmissionError::ContentType(st.content_type));
+        }
+        let event = crate::statement::event_payload(&st).map_err(|e| match e {
+            crate::leaf::LeafError::Event(e) => SubmissionError::Event(e),
+            other => SubmissionError::Schema(other.to_string()),
+        })?;
+        let leaf = EventLeafTemplate::statement(&st);
+        if leaf.len() > MAX_ENTRY_BYTES {
+            return Err(SubmissionError::TooLarge(leaf.len()));
+        }
+        Ok(Self {
+            event,
+            submitter: st.issuer.clone(),
+            signature: st.signature,
+            version: SignatureVersion::V1,
+            approvals: Vec::new(),
+            leaf,
+            statement: Some(Box::new(st)),
         })
     }
 
     /// The bytes the signature must cover in the log whose origin is
-    /// `origin`.
+    /// `origin` (a statement's `Sig_structure`, which names no origin).
     #[must_use]
     pub fn signing_message(&self, origin: &str) -> Vec<u8> {
-        self.version.message(origin, &self.event.jcs)
+        match &self.statement {
+            Some(s) => s.signing_message(),
+            None => self.version.message(origin, &self.event.jcs),
+        }
     }
 
     /// Whether the signature verifies (strictly) under `key` for the log
     /// whose origin is `origin` (a version 2 signature made for another
-    /// log does not).
+    /// log does not; a statement's `kid` must be the key's ID).
     #[must_use]
     pub fn verify(&self, key: &VerifierKey, origin: &str) -> bool {
-        key.verify_raw(&self.signing_message(origin), &self.signature)
+        match &self.statement {
+            Some(s) => s.verify(key),
+            None => key.verify_raw(&self.signing_message(origin), &self.signature),
+        }
     }
 }
 

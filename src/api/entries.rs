@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-fn body_error(e: &BytesRejection) -> ApiError {
+pub(super) fn body_error(e: &BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", e.body_text())
     } else {
@@ -275,8 +275,9 @@ pub(super) fn wants_cose(headers: &axum::http::HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
-        .join(",");
-    let pos = |t: &str| accept.to_ascii_lowercase().find(t);
+        .join(",")
+        .to_ascii_lowercase();
+    let pos = |t: &str| accept.find(t);
     match (pos("application/cose"), pos("application/json")) {
         (Some(c), Some(j)) => c < j,
         (Some(_), None) => true,

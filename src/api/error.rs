@@ -29,7 +29,12 @@ impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         let msg = e.to_string();
         match e {
+            SubmitError::Invalid(s @ provlog_proto::submission::SubmissionError::ContentType(_)) => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, s.code(), msg)
+            }
             SubmitError::Invalid(s) => Self::new(StatusCode::BAD_REQUEST, s.code(), msg),
+            SubmitError::UnknownKid { .. } => Self::new(StatusCode::UNAUTHORIZED, "unknown_kid", msg),
+            SubmitError::WrongAudience { .. } => Self::new(StatusCode::UNAUTHORIZED, "wrong_audience", msg),
             SubmitError::InvalidBatch(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_batch", msg),
             SubmitError::BadSignature(_) => Self::new(StatusCode::UNAUTHORIZED, "bad_signature", msg),
             SubmitError::OriginBindingRequired(_) => Self::new(StatusCode::BAD_REQUEST, "origin_binding_required", msg),

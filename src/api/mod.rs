@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod params;
 mod proofs;
 pub mod responses;
+mod scitt;
 mod search;
 mod tiles;
 
@@ -74,6 +75,18 @@ pub fn router(app: App) -> Router {
                     body::refuse_declared_oversize,
                 )),
         )
+        .route(
+            "/entries",
+            post(scitt::register)
+                .layer(middleware::from_fn_with_state(Arc::clone(&writes), admit))
+                .layer(middleware::from_fn_with_state(l.max_body_bytes, body::read_body_first))
+                .layer(middleware::from_fn_with_state(
+                    l.max_body_bytes,
+                    body::refuse_declared_oversize,
+                )),
+        )
+        .route("/entries/{index}", read(get(scitt::receipt)))
+        .route("/.well-known/transparency-configuration", get(scitt::configuration))
         .route(
             "/v1/heartbeats",
             post(entries::heartbeat)

@@ -2,7 +2,7 @@
 //! the `#[utoipa::path]` attributes next to the handlers. No UI is served:
 //! any `OpenAPI` viewer can load the JSON.
 
-use super::{admin, chains, entries, explorer, meta, proofs, search, tiles};
+use super::{admin, chains, entries, explorer, meta, proofs, scitt, search, tiles};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
@@ -44,6 +44,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::rotate_key,
         openapi_json,
         explorer::page,
+        scitt::register,
+        scitt::receipt,
+        scitt::configuration,
     ),
     modifiers(&AdminToken),
     tags(
@@ -52,6 +55,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         (name = "static", description = "C2SP tlog-tiles static API"),
         (name = "admin", description = "Operator actions (bearer token)"),
         (name = "operate", description = "Health, readiness, metrics, documents"),
+        (name = "scitt", description = "SCITT Transparency Service (RFC 9943, SCRAPI): register signed statements, COSE receipts"),
     )
 )]
 pub struct ApiDoc;

@@ -32,9 +32,26 @@ pub(super) async fn post_with_retries(
     url: &str,
     s: &Value,
 ) -> Result<(reqwest::StatusCode, String)> {
+    let (status, body) = post_bytes_with_retries(client, url, "application/json", s.to_string().into_bytes()).await?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// [`post_with_retries`] for a body of any media type.
+pub(super) async fn post_bytes_with_retries(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(reqwest::StatusCode, Vec<u8>)> {
     let mut delay = std::time::Duration::from_millis(200);
     for attempt in 1..=ATTEMPTS {
-        match client.post(url).json(s).send().await {
+        let sent = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
             Ok(resp) => {
                 let status = resp.status();
                 let retry = status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -45,7 +62,7 @@ pub(super) async fn post_with_retries(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
                     .map_or(delay, |secs| std::time::Duration::from_secs(secs.min(60)));
-                let body = resp.text().await.unwrap_or_default();
+                let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                 if !retry || attempt == ATTEMPTS {
                     return Ok((status, body));
                 }

@@ -168,9 +168,16 @@ pub(super) struct SubmitArgs {
     /// (events from FILE as JSON lines).
     #[arg(long)]
     batch: bool,
-    /// Also write the receipts (JSON lines) to this file.
+    /// Also write the receipts (JSON lines) to this file; with `--cose`,
+    /// the transparent statement (one event) or `FILE-<n>.cose` (the n-th
+    /// of several).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Register each event as a SCITT signed statement (`POST /entries`,
+    /// `application/cose`, docs/SCITT.md) and write the transparent
+    /// statement (the statement with its COSE receipt) to `--out`.
+    #[arg(long, requires = "out", conflicts_with_all = ["batch", "approvals", "chain_file"])]
+    cose: bool,
     #[command(flatten)]
     chain: super::chain::ChainFlags,
     /// Append the log's signed refusals (docs/REFUSALS.md) of rejected
@@ -252,6 +259,9 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     };
     if a.chain.file.is_some() {
         return submit_chained(a, &rt, &base, origin.as_deref());
+    }
+    if a.cose {
+        return submit_cose(a, &rt, &base, origin.as_deref());
     }
     let subs = signed(&a.sign, origin.as_deref())?;
     let mut out = match &a.out {
@@ -338,6 +348,74 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         bail!("{failed} of {} submissions were rejected", subs.len());
     }
     Ok(())
+}
+
+/// `provlog submit --cose`: each event signed as a statement (its issuer
+/// the submitter, its `aud` the log's origin unless `--signature-version
+/// 1`), registered through SCRAPI, and written with its receipt as a
+/// transparent statement.
+fn submit_cose(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin: Option<&str>) -> Result<()> {
+    use provlog_proto::statement::{self, StatementClaims};
+    let key: SignerKey = keyfile::read_signer(&a.sign.key)?;
+    let submitter = a.sign.submitter.clone().unwrap_or_else(|| key.name().to_owned());
+    let events = read_events(&a.sign)?;
+    let out = a
+        .out
+        .as_deref()
+        .context("--cose writes the transparent statements to --out")?;
+    let now = crate::util::clock::now_millis()? / 1000;
+    let url = format!("{base}/entries");
+    rt.block_on(async {
+        let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
+        let mut failed = 0usize;
+        for (i, e) in events.iter().enumerate() {
+            let payload = provlog_proto::event::CanonicalEvent::from_value(e)
+                .with_context(|| format!("event #{}", i + 1))?
+                .jcs;
+            let claims = StatementClaims {
+                content_type: statement::EVENT_CONTENT_TYPE.into(),
+                issuer: submitter.clone(),
+                subject: e["target"]["id"].as_str().map(str::to_owned),
+                audience: origin.map(str::to_owned),
+                issued_at: Some(now),
+            };
+            let signed = statement::sign(&payload, &claims, &key)?;
+            let (status, body) =
+                super::post::post_bytes_with_retries(&client, &url, provlog_proto::cose_receipt::CONTENT_TYPE, signed.clone())
+                    .await?;
+            if !status.is_success() {
+                failed += 1;
+                let text = String::from_utf8_lossy(&body);
+                save_refusal(a.refusals.as_deref(), &text)?;
+                eprintln!("event #{}: {status}: {}", i + 1, text.trim_end());
+                continue;
+            }
+            let parsed = statement::SignedStatement::parse(&signed)?;
+            // The entry's index, from the receipt's proof (the verifier
+            // checks it; this only names it).
+            let index = provlog_proto::cose_receipt::parse_sign1(&body)
+                .and_then(|r| provlog_proto::cose_receipt::inclusion_proofs(&r))
+                .ok()
+                .and_then(|p| p.first().map(|(_, i, _)| *i));
+            let ts = parsed.transparent(&[body])?;
+            let path = if events.len() == 1 {
+                out.to_path_buf()
+            } else {
+                let mut p = out.as_os_str().to_owned();
+                p.push(format!("-{}.cose", i + 1));
+                PathBuf::from(p)
+            };
+            std::fs::write(&path, &ts).with_context(|| format!("writing {}", path.display()))?;
+            crate::util::output::out(format_args!(
+                "{}",
+                json!({"event_id": e["event_id"], "status": status.as_u16(), "index": index, "transparent_statement": path.display().to_string()})
+            ))?;
+        }
+        if failed > 0 {
+            bail!("{failed} of {} statements were rejected", events.len());
+        }
+        Ok(())
+    })
 }
 
 /// `provlog submit --chain FILE`: one event at a time, each with the

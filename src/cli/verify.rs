@@ -30,6 +30,11 @@ pub(super) struct Args {
     /// `Accept: application/cose`) to check, with --entry (docs/SCITT.md).
     #[arg(long, requires = "entry", conflicts_with_all = ["receipt", "credential", "tlog_proof", "checkpoint", "state_evidence", "fork_evidence", "refusal"])]
     cose_receipt: Option<PathBuf>,
+    /// A SCITT transparent statement (`provlog submit --cose`): a signed
+    /// statement with its COSE receipt; checks both signatures (needs
+    /// --submitter-key) and the proof (docs/SCITT.md).
+    #[arg(long, requires = "submitter_key", conflicts_with_all = ["receipt", "credential", "tlog_proof", "entry", "cose_receipt", "checkpoint", "state_evidence", "fork_evidence", "refusal"])]
+    transparent_statement: Option<PathBuf>,
     /// The log's vkey, or a file holding it: any key of the log (its first,
     /// or one its key history announces).
     #[arg(long)]
@@ -361,18 +366,42 @@ fn verify_cose_receipt(a: &Args, f: &std::path::Path, keys: &provlog_tlog::check
         bail!("--cose-receipt needs --entry: the entry bytes it is for");
     };
     let entry = std::fs::read(e).with_context(|| format!("reading {}", e.display()))?;
-    let size = cose_receipt::parse_sign1(&bytes)
-        .and_then(|s| cose_receipt::inclusion_proofs(&s))
-        .context("COSE receipt does NOT verify")?
-        .first()
-        .map_or(0, |p| p.0);
-    let v = cose_receipt::verify(&bytes, &entry, keys.for_size(size)).context("COSE receipt does NOT verify")?;
+    let v = cose_receipt::verify_with_keys(&bytes, &provlog_tlog::merkle::leaf_hash(&entry), |size| {
+        keys.for_size(size)
+    })
+    .context("COSE receipt does NOT verify")?;
     crate::util::output::out(format_args!(
         "OK: COSE receipt (RFC 9942, RFC9162_SHA256): entry {} is included in the tree of size {} with root {}, signed by {}",
         v.index,
         v.size,
         provlog_tlog::b64::encode(v.root),
         v.issuer
+    ))?;
+    Ok(())
+}
+
+/// `--transparent-statement FILE --submitter-key K`: the statement's
+/// signature by the submitter, and its receipt's proof of the leaf rebuilt
+/// from the receipt's frame and the statement, signed by the log's key for
+/// that size.
+fn verify_transparent(a: &Args, f: &std::path::Path, keys: &provlog_tlog::checkpoint::LogKeys) -> Result<()> {
+    use provlog_proto::statement;
+    let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+    let Some(k) = &a.submitter_key else {
+        bail!("--transparent-statement needs --submitter-key: the key the statement is signed with");
+    };
+    let submitter = keyfile::read_verifier(k).context("--submitter-key")?;
+    let v = statement::verify_transparent(&bytes, &submitter, |size| keys.for_size(size))
+        .context("transparent statement does NOT verify")?;
+    crate::util::output::out(format_args!(
+        "OK: transparent statement by {:?} ({}, kid {}) is entry {} of the tree of size {} with root {}, signed by {}",
+        v.statement.issuer,
+        v.statement.content_type,
+        provlog_tlog::hex::encode(&v.statement.kid),
+        v.receipt.index,
+        v.receipt.size,
+        provlog_tlog::b64::encode(v.receipt.root),
+        v.receipt.issuer
     ))?;
     Ok(())
 }
@@ -385,6 +414,9 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     if let Some(f) = &a.cose_receipt {
         return verify_cose_receipt(a, f, &keys);
+    }
+    if let Some(f) = &a.transparent_statement {
+        return verify_transparent(a, f, &keys);
     }
     let log_key = keys.current().clone();
     if let Some(f) = &a.state_evidence {

@@ -94,9 +94,28 @@ pub enum SubmitError {
     /// A version 1 signature (bound to no log) where the log requires its
     /// origin to be signed (400).
     #[error(
-        "this log requires event signatures bound to its origin {0:?}: sign \"provlog/event/v2\\n\" || origin || \"\\n\" || JCS(event) and send \"signature_version\": 2"
+        "this log requires event signatures bound to its origin {0:?}: sign \"provlog/event/v2\\n\" || origin || \"\\n\" || JCS(event) and send \"signature_version\": 2 (a COSE statement names the origin as its CWT aud, claim 3)"
     )]
     OriginBindingRequired(String),
+    /// A statement's `kid` is not the ID of its issuer's registered key
+    /// (401).
+    #[error("the statement's kid {kid} is not the key ID of submitter {submitter:?}'s registered key")]
+    UnknownKid {
+        /// The issuer.
+        submitter: String,
+        /// The kid, hex.
+        kid: String,
+    },
+    /// A statement whose CWT `aud` names another log (401): it was made
+    /// for that log, and is refused here as a version 2 signature made for
+    /// another origin is.
+    #[error("the statement's audience (CWT aud) is {aud:?}, not this log's origin {origin:?}")]
+    WrongAudience {
+        /// The statement's `aud`.
+        aud: String,
+        /// This log's origin.
+        origin: String,
+    },
     /// Unknown submitter (401) or outside its scope (403).
     #[error("{0}")]
     Scope(ScopeError),
@@ -294,7 +313,7 @@ pub struct Log {
     answer_version: std::sync::Mutex<Option<CachedVersion>>,
     /// The log's COSE signature over the last tree head a COSE receipt
     /// was asked for (RFC 9942: one per tree size serves every entry).
-    cose_head: std::sync::Mutex<Option<Arc<provlog_proto::cose_receipt::TreeHeadSignature>>>,
+    cose_head: std::sync::Mutex<std::collections::VecDeque<Arc<provlog_proto::cose_receipt::TreeHeadSignature>>>,
 }
 
 /// The log's key in force and every key it signed with.
@@ -438,7 +457,7 @@ impl Log {
             ack_gate,
             commitment_proof: std::sync::Mutex::new(None),
             answer_version: std::sync::Mutex::new(None),
-            cose_head: std::sync::Mutex::new(None),
+            cose_head: std::sync::Mutex::new(std::collections::VecDeque::new()),
         });
         spawn_map_pruner(&log, cfg.map_retention);
         Ok(log)
@@ -818,8 +837,21 @@ impl Log {
     /// # Errors
     /// [`SubmitError`]; nothing is appended on error.
     pub async fn submit(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
+        self.submit_parsed(body, Submission::parse(body)?).await
+    }
+
+    /// Registers a signed statement (SCITT, `application/cose`): the
+    /// same checks and sequencing as [`Log::submit`], the statement's
+    /// issuer as the submitter and its `kid` naming the submitter's key.
+    ///
+    /// # Errors
+    /// As [`Log::submit`], and [`SubmitError::UnknownKid`].
+    pub async fn submit_statement(&self, body: &[u8]) -> Result<Sequenced, SubmitError> {
+        self.submit_parsed(body, Submission::from_statement(body)?).await
+    }
+
+    async fn submit_parsed(&self, body: &[u8], sub: Submission) -> Result<Sequenced, SubmitError> {
         use tracing::Instrument;
-        let sub = Submission::parse(body)?;
         let about = provlog_proto::refusal::body_digest(body).map(|digest| Refusable {
             kind: "event",
             digest,
@@ -1025,7 +1057,8 @@ impl Log {
     /// A COSE receipt (RFC 9942, docs/SCITT.md) for entry `index` against
     /// the latest checkpoint: the log's signature over that tree head
     /// (made once per tree size, by the key in force) and the entry's
-    /// inclusion proof.
+    /// inclusion proof; for a statement's leaf, also the leaf's frame
+    /// ([`provlog_proto::statement::LABEL_LEAF_FRAME`]).
     ///
     /// # Errors
     /// [`ReadError::NotFound`] beyond the tree; storage errors.
@@ -1039,18 +1072,40 @@ impl Log {
         }
         let head = self.cose_head(&p)?;
         let size = p.size;
-        let proof = self.read(move |l| l.inclusion_proof_blocking(index, size)).await?;
-        head.receipt(index, &proof)
+        let (proof, entry) = self
+            .read(move |l| Ok((l.inclusion_proof_blocking(index, size)?, l.entry_blocking(index)?)))
+            .await?;
+        let frame = provlog_proto::statement::leaf_frame(&entry);
+        head.receipt_with_frame(index, &proof, frame.as_deref())
             .map_err(|e| ReadError::Internal(format!("encoding a COSE receipt: {e}")))
     }
 
+    /// The COSE receipt for a sequenced entry: for a new one, against the
+    /// checkpoint that made it durable, from the proof the sequencer made
+    /// (no storage read); for a retry, [`Log::cose_receipt`].
+    ///
+    /// # Errors
+    /// As [`Log::cose_receipt`].
+    pub async fn cose_receipt_of(self: &Arc<Self>, s: &Sequenced) -> Result<Vec<u8>, ReadError> {
+        let Some(parts) = &s.receipt_parts else {
+            return self.cose_receipt(s.index).await;
+        };
+        let head = self.cose_head(&s.published)?;
+        let frame = provlog_proto::statement::leaf_frame(&parts.0);
+        head.receipt_with_frame(s.index, &parts.1, frame.as_deref())
+            .map_err(|e| ReadError::Internal(format!("encoding a COSE receipt: {e}")))
+    }
+
+    /// The log's COSE signature over the tree head `p`: made once per tree
+    /// size and key (the last few are kept, for answers to batches that
+    /// became durable at different sizes).
     fn cose_head(&self, p: &Published) -> Result<Arc<provlog_proto::cose_receipt::TreeHeadSignature>, ReadError> {
+        const KEPT: usize = 8;
         let keys = crate::util::sync::read(&self.keys, "log keys");
         let mut cached = crate::util::sync::lock(&self.cose_head, "cose head");
-        if let Some(h) = cached.as_ref()
-            && h.size == p.size
-            && h.root == p.root
-            && h.key_id == keys.signer.key_id()
+        if let Some(h) = cached
+            .iter()
+            .find(|h| h.size == p.size && h.root == p.root && h.key_id == keys.signer.key_id())
         {
             return Ok(Arc::clone(h));
         }
@@ -1061,7 +1116,10 @@ impl Log {
             p.root,
             iat,
         ));
-        *cached = Some(Arc::clone(&h));
+        if cached.len() == KEPT {
+            cached.pop_front();
+        }
+        cached.push_back(Arc::clone(&h));
         Ok(h)
     }
 

@@ -226,6 +226,53 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         ck.check(c.get(format!("{u}{path}"))).await;
     }
 
+    // SCITT (SCRAPI): register a signed statement, a retry, the wrong media
+    // type, malformed CBOR; the receipt resource; the configuration; and
+    // the COSE receipt under content negotiation.
+    let claims = provlog_proto::statement::StatementClaims {
+        content_type: provlog_proto::statement::EVENT_CONTENT_TYPE.into(),
+        issuer: "dev".into(),
+        subject: None,
+        audience: None,
+        issued_at: None,
+    };
+    let payload = provlog_proto::json::canonical(&event("st1", "svc-st")).expect("jcs");
+    let signed = provlog_proto::statement::sign(&payload, &claims, &key).expect("sign");
+    let cose = |b: Vec<u8>| {
+        c.post(format!("{u}/entries"))
+            .header("content-type", "application/cose")
+            .body(b)
+    };
+    let (st, _) = ck.check(cose(signed.clone())).await;
+    assert_eq!(st, 201);
+    let (st, _) = ck.check(cose(signed.clone())).await;
+    assert_eq!(st, 200);
+    let (st, _) = ck
+        .check(
+            c.post(format!("{u}/entries"))
+                .header("content-type", "application/json")
+                .body(signed),
+        )
+        .await;
+    assert_eq!(st, 415);
+    let (st, _) = ck.check(cose(vec![0xff, 0x00])).await;
+    assert_eq!(st, 400);
+    for path in [
+        "/entries/1",
+        "/entries/999",
+        "/entries/x",
+        "/.well-known/transparency-configuration",
+    ] {
+        ck.check(c.get(format!("{u}{path}"))).await;
+    }
+    let (st, _) = ck
+        .check(
+            c.get(format!("{u}/v1/entries/1/receipt"))
+                .header("accept", "application/cose"),
+        )
+        .await;
+    assert_eq!(st, 200);
+
     // Heartbeats: the dev submitter is not sequenced (a signed refusal), and
     // a malformed body is a plain 400.
     let hb = provlog_proto::chain::Heartbeat {

@@ -52,10 +52,31 @@ impl Admission {
     /// [`SubmitError`]: unknown submitter, bad signature, out of scope,
     /// over the rate limit, or the verification pool is full.
     pub async fn admit(&self, reg: &Registry, sub: Submission, now_ms: i64) -> Result<EventJob, SubmitError> {
-        if self.require_origin_binding && sub.version == SignatureVersion::V1 {
+        // A statement is bound to the log by its CWT `aud`.
+        let bound = match &sub.statement {
+            Some(st) => st.audience.as_deref() == Some(self.origin.as_str()),
+            None => sub.version != SignatureVersion::V1,
+        };
+        if let Some(aud) = sub.statement.as_ref().and_then(|st| st.audience.as_ref())
+            && *aud != self.origin
+        {
+            return Err(SubmitError::WrongAudience {
+                aud: aud.clone(),
+                origin: self.origin.clone(),
+            });
+        }
+        if self.require_origin_binding && !bound {
             return Err(SubmitError::OriginBindingRequired(self.origin.clone()));
         }
         let key = reg.submitter(&sub.submitter).map_err(SubmitError::Scope)?.key.clone();
+        if let Some(st) = &sub.statement
+            && st.kid != key.key_id().to_be_bytes()
+        {
+            return Err(SubmitError::UnknownKid {
+                submitter: sub.submitter.clone(),
+                kid: provlog_tlog::hex::encode(&st.kid),
+            });
+        }
         let ok = self
             .pool
             .verify(key.clone(), sub.signing_message(&self.origin), sub.signature)
