@@ -229,6 +229,11 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         );
     }
     assert!(dom.contains("svc-explorer-b"), "the decoded entry is shown");
+    // Its COSE receipt (GET /entries/4), decoded and checked in the browser.
+    let (st, text) = status(&dom, "data-check=\"cose-receipt\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(text.contains("root of size 10"), "{text}");
+    assert!(dom.contains("RFC9162_SHA256 (1)"), "the receipt's vds is shown");
     // The four audit questions, from GET /v1/entries/4/explain.
     let list = |marker: &str| -> String {
         let at = dom.find(marker).unwrap_or_else(|| panic!("no {marker} in:\n{dom}"));
@@ -248,6 +253,17 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
         checks.contains("data-status=\"verified\"") && !checks.contains("data-status=\"failed\""),
         "{checks}"
     );
+    // A COSE receipt whose signature a mirror changed fails, alone.
+    let proxy = tamper_proxy(s.url.clone(), "/entries/4".into(), |b| {
+        let n = b.len();
+        b[n - 1] ^= 1;
+    })
+    .await;
+    let dom = load(format!("{proxy}/#/entry/4")).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "failed", "{text}");
+    assert!(text.contains("COSE receipt's signature does not verify"), "{text}");
+    assert_eq!(status(&dom, "data-check=\"inclusion\"").0, "verified");
     let dom = load(format!("{}/#/entry/10", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed");
@@ -324,4 +340,56 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert_eq!(status(&dom, "data-check=\"map\"").0, "failed", "{text}");
+
+    // A SCITT statement (issue 18): its protected header and its receipt.
+    let claims = provlog_proto::statement::StatementClaims {
+        content_type: provlog_proto::statement::EVENT_CONTENT_TYPE.into(),
+        issuer: "dev".into(),
+        subject: Some("svc-explorer-st".into()),
+        audience: Some(s.vkey.name().into()),
+        issued_at: Some(1_796_378_400),
+    };
+    let payload = provlog_proto::json::canonical(&event("explorer-st", "svc-explorer-st")).expect("jcs");
+    let signed = provlog_proto::statement::sign(&payload, &claims, &key).expect("sign");
+    let r = c
+        .post(format!("{}/entries", s.url))
+        .header("content-type", "application/cose")
+        .body(signed)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let index = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.strip_prefix("/entries/"))
+        .and_then(|i| i.parse::<u64>().ok())
+        .expect("Location");
+    let dom = load(format!("{}/#/entry/{index}", s.url)).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "verified", "{text}\n{dom}");
+    assert_eq!(status(&dom, "data-check=\"cose-receipt\"").0, "verified");
+    let at = dom
+        .find("id=\"statement-headers\"")
+        .unwrap_or_else(|| panic!("no statement headers:\n{dom}"));
+    let headers = &dom[at..at + dom[at..].find("</dl>").expect("end of list")];
+    let kid = provlog_tlog::hex::encode(key.key_id().to_be_bytes());
+    for want in [
+        "EdDSA (-8)",
+        kid.as_str(),
+        "application/json",
+        ">dev<",
+        "svc-explorer-st",
+        "localhost/provlog",
+        "2026-12-04T",
+    ] {
+        assert!(headers.contains(want), "{want} not in {headers}");
+    }
+    assert!(dom.contains(">statement<"), "the kind is shown");
+    let dom = load(format!("{}/", s.url)).await;
+    assert!(
+        dom.contains(">svc-explorer-st</a>"),
+        "a statement's target is listed:\n{dom}"
+    );
 }
