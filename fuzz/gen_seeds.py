@@ -39,7 +39,7 @@ VECTORS = os.path.join(ROOT, "testdata", "vectors")
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 TARGETS = [
     "note_checkpoint", "tile_path", "bundle", "submission", "proofs",
-    "witness_body", "receipt", "credential_answer", "cose_receipt",
+    "witness_body", "receipt", "credential_answer", "cose_receipt", "statement",
 ]
 DASH = "\u2014 "
 
@@ -278,6 +278,22 @@ def json_seeds():
         '"id":"dev","key":"%s","targets":["*"]}]},"v":1}' % DEV.vkey())
 
 
+def statement_seeds():
+    # SCITT statements (docs/SCITT.md): the vector's statement as sent and
+    # as logged, its transparent statement (which verifies in the target:
+    # it uses the vector's keys), its receipt; and the statements of the
+    # scitt-cose vectors.
+    v = vec("scitt_v1")
+    for k in ("statement_sent", "statement_logged", "transparent_statement", "receipt"):
+        add("statement", k, bytes.fromhex(v[k + "_hex"]))
+    add("submission", "statement-leaf", v["leaf"])
+    d = os.path.join(VECTORS, "scitt_cose")
+    for case in sorted(os.listdir(d)):
+        f = os.path.join(d, case, "statement.cose")
+        if os.path.isfile(f):
+            add("statement", "scitt-cose-" + case, open(f, "rb").read())
+
+
 def server_seeds(provlog):
     tmp = tempfile.mkdtemp(prefix="provlog-fuzz-seeds-")
     proc = None
@@ -368,6 +384,7 @@ def main():
     proof_seeds()
     witness_seeds()
     json_seeds()
+    statement_seeds()
     if os.access(a.provlog, os.X_OK):
         server_seeds(a.provlog)
     else:
