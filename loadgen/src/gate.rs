@@ -51,7 +51,7 @@ impl Drop for Child {
 
 /// Nanoseconds the process (all its threads, and its children's when
 /// `children`) has spent on a CPU.
-fn cpu_ns(pid: u32, children: bool) -> u64 {
+pub(crate) fn cpu_ns(pid: u32, children: bool) -> u64 {
     let mut pids = vec![pid];
     if children {
         let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();

@@ -47,6 +47,10 @@ enum Mode {
     /// `GET /v1/credentials/<fp>` with the full proof, for random
     /// credentials of the prefill (and one in eight never logged).
     Credential,
+    /// SCITT statements (`POST /entries`, `application/cose`) against JSON
+    /// submissions (`POST /v1/entries`) of the same events, alternating
+    /// phases in one run: the rates and their ratio.
+    Scitt,
     /// `provlog gate` in front of the log: misses, never-logged tokens,
     /// cache hits (and with `--via-nginx` through nginx `auth_request`,
     /// next to nginx `return 204`).
@@ -60,6 +64,7 @@ enum Mode {
 /// Examples:
 ///   provlog-loadgen --mode single --concurrency 256 --duration 10
 ///   provlog-loadgen --mode batch --concurrency 4 --batch-size 1000
+///   provlog-loadgen --mode scitt --concurrency 256 --duration 10
 ///   provlog-loadgen --mode proof --prefill 1000000 --concurrency 64
 ///   provlog-loadgen --mode credential --prefill 1000000 --concurrency 64
 ///   provlog-loadgen --mode gate --prefill 100000 --concurrency 64 --via-nginx
@@ -121,8 +126,12 @@ struct BenchArgs {
 type Req = Arc<Vec<u8>>;
 
 fn request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    request_typed(method, path, "application/json", body)
+}
+
+fn request_typed(method: &str, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -285,38 +294,69 @@ fn credential_fingerprint(i: usize, tokens: bool) -> String {
     }
 }
 
-fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str, tokens: bool) -> Vec<Value> {
+/// The prefill's and the write loads' event `i`.
+fn bench_event(i: usize, tag: &str, tokens: bool) -> Value {
+    json!({
+        "event_id": format!("bench-{tag}-{i}"),
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "action": "rotate",
+        "actor": {"id": "bench/rotate-keys", "type": "workflow"},
+        "target": {"id": format!("svc-{}", i % 5000), "type": "service_account", "system": "gcp"},
+        "authority": {"approval_id": format!("CHG-{}", i % 977), "approved_by": "bench@example.com"},
+        "decision": {"result": "allow", "policy_id": "rotate-every-90d"},
+        "outcome": "success",
+        "credential": {
+            "fingerprint": credential_fingerprint(i, tokens),
+            "previous_fingerprint": format!("sha256:{:064x}", i + 1_000_000_000),
+            "not_after": "2027-02-23T10:00:00Z"
+        },
+        "details": {"reason": "scheduled rotation", "ticket": "OPS-1234", "runner": "bench-runner-01"}
+    })
+}
+
+/// Runs `f(i)` for `i` in `start..start + n` on all cores, in order.
+fn on_all_cores<T: Send>(start: usize, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let chunk = n.div_ceil(threads.max(1));
+    let f = &f;
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
                     (start + t * chunk..start + ((t + 1) * chunk).min(n))
-                        .map(|i| {
-                            let ev = json!({
-                                "event_id": format!("bench-{tag}-{i}"),
-                                "occurred_at": "2026-11-25T10:00:00Z",
-                                "action": "rotate",
-                                "actor": {"id": "bench/rotate-keys", "type": "workflow"},
-                                "target": {"id": format!("svc-{}", i % 5000), "type": "service_account", "system": "gcp"},
-                                "authority": {"approval_id": format!("CHG-{}", i % 977), "approved_by": "bench@example.com"},
-                                "decision": {"result": "allow", "policy_id": "rotate-every-90d"},
-                                "outcome": "success",
-                                "credential": {
-                                    "fingerprint": credential_fingerprint(i, tokens),
-                                    "previous_fingerprint": format!("sha256:{:064x}", i + 1_000_000_000),
-                                    "not_after": "2027-02-23T10:00:00Z"
-                                },
-                                "details": {"reason": "scheduled rotation", "ticket": "OPS-1234", "runner": "bench-runner-01"}
-                            });
-                            provlog_proto::submission::sign(&ev, key.name(), key).unwrap_or(Value::Null)
-                        })
+                        .map(f)
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         hs.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// Signs `n` distinct events on all cores: JSON submissions.
+fn signed_events(key: &SignerKey, start: usize, n: usize, tag: &str, tokens: bool) -> Vec<Value> {
+    on_all_cores(start, n, |i| {
+        provlog_proto::submission::sign(&bench_event(i, tag, tokens), key.name(), key).unwrap_or(Value::Null)
+    })
+}
+
+/// Signs `n` distinct events on all cores as SCITT statements
+/// (docs/SCITT.md): `aud` the log's origin, `iss` the key's name.
+fn signed_statements(key: &SignerKey, origin: &str, start: usize, n: usize, tag: &str) -> Vec<Vec<u8>> {
+    use provlog_proto::statement::{self, StatementClaims};
+    on_all_cores(start, n, |i| {
+        let ev = bench_event(i, tag, false);
+        let claims = StatementClaims {
+            content_type: statement::EVENT_CONTENT_TYPE.into(),
+            issuer: key.name().to_owned(),
+            subject: ev["target"]["id"].as_str().map(str::to_owned),
+            audience: Some(origin.to_owned()),
+            issued_at: Some(1_796_378_400),
+        };
+        provlog_proto::json::canonical(&ev)
+            .ok()
+            .and_then(|p| statement::sign(&p, &claims, key).ok())
+            .unwrap_or_default()
     })
 }
 
@@ -529,6 +569,14 @@ async fn run(a: BenchArgs) -> Result<()> {
             .as_u64()
             .unwrap_or(0);
     }
+    if a.mode == Mode::Scitt {
+        let report = scitt(&a, &srv, &addr, duration).await?;
+        if let Some(path) = &a.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(());
+    }
     if a.mode == Mode::Gate {
         let report = gate::run(&a, &srv, prefilled, probes.as_ref().map(|p| p.noop_http)).await?;
         if let Some(path) = &a.json {
@@ -601,7 +649,7 @@ async fn run(a: BenchArgs) -> Result<()> {
             (r, true, 1)
         }
         Mode::Checkpoint => (vec![Arc::new(request("GET", "/checkpoint", b""))], true, 1),
-        Mode::Gate => bail!("the gate mode runs its own phases"),
+        Mode::Gate | Mode::Scitt => bail!("this mode runs its own phases"),
         Mode::Credential => {
             // The prefill's event i rotated to credential i + 1.
             let n = a.prefill.max(1);
@@ -694,6 +742,114 @@ async fn run(a: BenchArgs) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The SCITT mode: JSON submissions and COSE statements of distinct
+/// events, prepared up front, in four alternating phases of `duration`
+/// each (JSON, COSE, JSON, COSE), so that drift on a shared machine falls
+/// on both. Reports each kind's rate over its two phases and the ratio.
+async fn scitt(a: &BenchArgs, srv: &Running, addr: &str, duration: Duration) -> Result<Value> {
+    let k = srv.key.clone().context("a write load on --url needs --key")?;
+    let client = provlog::client::http_client(Duration::from_mins(1))?;
+    let origin = client
+        .get(format!("{}/v1/log", srv.url))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["origin"]
+        .as_str()
+        .context("v1/log has no origin")?
+        .to_owned();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a duration of seconds, made positive, times a rate"
+    )]
+    let want = a
+        .requests
+        .unwrap_or_else(|| (a.duration.max(0.5) * 8_000.0) as usize + 1000);
+    eprintln!("signing 2 x {want} events as JSON submissions and as COSE statements…");
+    let (kj, kc, o) = (k.clone(), k, origin.clone());
+    let json_reqs: Vec<Req> = tokio::task::spawn_blocking(move || signed_events(&kj, 0, want, "json", false))
+        .await?
+        .iter()
+        .map(|s| Arc::new(request("POST", "/v1/entries", s.to_string().as_bytes())))
+        .collect();
+    let cose_reqs: Vec<Req> = tokio::task::spawn_blocking(move || signed_statements(&kc, &o, 0, want, "cose"))
+        .await?
+        .iter()
+        .map(|b| Arc::new(request_typed("POST", "/entries", "application/cose", b)))
+        .collect();
+    let half = want / 2;
+    let mut phases = Vec::new();
+    let mut totals = [(0usize, 0.0f64, Vec::new()), (0usize, 0.0f64, Vec::new())];
+    let mut cpu_total = [0u64; 2];
+    for round in 0..2 {
+        for (kind, reqs) in [(0usize, &json_reqs), (1usize, &cose_reqs)] {
+            let slice: Vec<Req> = reqs[round * half..(round + 1) * half].to_vec();
+            eprintln!(
+                "loading {} with {} at {} connections for {:.1} s…",
+                srv.url,
+                ["JSON submissions", "COSE statements"][kind],
+                a.concurrency,
+                duration.as_secs_f64()
+            );
+            let pid = srv.child.as_ref().map(std::process::Child::id);
+            let cpu0 = pid.map(|p| gate::cpu_ns(p, false));
+            let out = load(addr, Arc::new(slice), a.concurrency, duration, false).await;
+            let cpu = pid.zip(cpu0).map(|(p, c0)| gate::cpu_ns(p, false).saturating_sub(c0));
+            let rate = out.ok.len() as f64 / out.elapsed;
+            let name = ["json", "cose"][kind];
+            phases.push(json!({
+                "kind": name,
+                "ok": out.ok.len(),
+                "per_s": rate,
+                "server_cpu_us_per_ok": cpu.map(|c| c as f64 / 1000.0 / out.ok.len().max(1) as f64),
+                "statuses": out.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "transport_errors": out.transport_errors,
+            }));
+            if out.statuses.keys().any(|s| !(200..300).contains(s)) {
+                eprintln!("warning: {} answered {:?}", ["JSON", "COSE"][kind], out.statuses);
+            }
+            cpu_total[kind] += cpu.unwrap_or(0);
+            let t = &mut totals[kind];
+            t.0 += out.ok.len();
+            t.1 += out.elapsed;
+            t.2.extend(out.ok);
+        }
+    }
+    let rate = |t: &(usize, f64, Vec<u32>)| t.0 as f64 / t.1;
+    let oks = [totals[0].0.max(1), totals[1].0.max(1)];
+    let cpu_per = |k: usize| cpu_total[k] as f64 / 1000.0 / oks[k] as f64;
+    let (json_rate, cose_rate) = (rate(&totals[0]), rate(&totals[1]));
+    for t in &mut totals {
+        t.2.sort_unstable();
+    }
+    provlog::util::output::out(format_args!(
+        "Scitt at {} connections: JSON {:.0}/s (p50 {:.2} ms, p99 {:.2} ms, server CPU {:.1} µs each), COSE {:.0}/s (p50 {:.2} ms, p99 {:.2} ms, server CPU {:.1} µs each): COSE at {:.1}% of JSON's rate",
+        a.concurrency,
+        json_rate,
+        pct(&totals[0].2, 0.5),
+        pct(&totals[0].2, 0.99),
+        cpu_per(0),
+        cose_rate,
+        pct(&totals[1].2, 0.5),
+        pct(&totals[1].2, 0.99),
+        cpu_per(1),
+        100.0 * cose_rate / json_rate
+    ))?;
+    Ok(json!({
+        "mode": "scitt",
+        "concurrency": a.concurrency,
+        "json_per_s": json_rate,
+        "cose_per_s": cose_rate,
+        "cose_over_json": cose_rate / json_rate,
+        "json_server_cpu_us": cpu_per(0),
+        "cose_server_cpu_us": cpu_per(1),
+        "json_latency_ms": {"p50": pct(&totals[0].2, 0.5), "p99": pct(&totals[0].2, 0.99)},
+        "cose_latency_ms": {"p50": pct(&totals[1].2, 0.5), "p99": pct(&totals[1].2, 0.99)},
+        "phases": phases,
+    }))
 }
 
 fn main() -> std::process::ExitCode {
