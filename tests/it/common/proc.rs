@@ -21,9 +21,15 @@ pub(crate) fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 
 /// Runs the binary with its address space capped at `limit_mib` (`ulimit
 /// -v`): an allocation beyond it aborts the process instead of succeeding.
+/// glibc's malloc is held to two arenas: each arena reserves 64 MiB of
+/// address space, and how many a run creates depends on which threads
+/// happen to contend, so without the limit the cap was met by
+/// reservations nothing uses (seen once in CI: `RocksDB`'s cache could not
+/// map its table), not by what the command allocates.
 pub(crate) fn run_capped(limit_mib: u64, args: &[&str]) -> (i32, String) {
     exit_and_output(
         Command::new("sh")
+            .env("MALLOC_ARENA_MAX", "2")
             .arg("-c")
             .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", limit_mib * 1024))
             .arg(BIN)
