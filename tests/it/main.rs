@@ -36,4 +36,5 @@ mod publish;
 mod refusals;
 mod rotation;
 mod scitt;
+mod sdk_vectors;
 mod witness;
