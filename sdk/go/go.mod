@@ -1,0 +1,3 @@
+module provlog.dev/sdk/go
+
+go 1.19
