@@ -65,13 +65,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(t.render(&h.logged_at), data, "accepted heartbeat leaf is not what the template renders");
         }
         if let Leaf::Event(ev) = &leaf {
-            let t = EventLeafTemplate::with_approvals(
-                &ev.event.jcs,
-                &ev.submitter,
-                &ev.signature,
-                ev.version,
-                &ev.approvals,
-            );
+            // A SCITT statement's leaf has its own template (docs/SCITT.md).
+            let t = match &ev.statement {
+                Some(st) => EventLeafTemplate::statement(st),
+                None => EventLeafTemplate::with_approvals(
+                    &ev.event.jcs,
+                    &ev.submitter,
+                    &ev.signature,
+                    ev.version,
+                    &ev.approvals,
+                ),
+            };
             let rendered = match &ev.policy_decision {
                 Some(d) => t.render_decided(&ev.logged_at, d),
                 None => t.render(&ev.logged_at),
