@@ -96,7 +96,7 @@ pub enum SubmissionError {
     #[error("submission: {0}")]
     Schema(String),
     /// The event breaks its schema.
-    #[error("event: {0}")]
+    #[error("{0}")]
     Event(#[from] EventError),
     /// The signature is not base64 of 64 bytes.
     #[error("signature: must be standard base64 of 64 bytes")]

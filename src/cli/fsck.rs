@@ -17,7 +17,7 @@ pub(super) struct Args {
     #[arg(long, conflicts_with = "url", required_unless_present = "url")]
     data_dir: Option<PathBuf>,
     /// Check a running log (or a mirror) through its tiles and bundles.
-    #[arg(long)]
+    #[arg(long, requires = "log_key")]
     url: Option<String>,
     /// The log's vkey or a file holding it (default with --data-dir:
     /// DIR/log.vkey).

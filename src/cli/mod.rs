@@ -24,7 +24,7 @@ use std::process::ExitCode;
 /// provlog: a transparency log for provisioning events of non-human
 /// identities.
 #[derive(Debug, Parser)]
-#[command(name = "provlog", version, about, long_about = None)]
+#[command(name = "provlog", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Log format of long-running commands (serve, witness, monitor):
     /// `text` for people, `json` (one object per line, with span fields) for
@@ -34,6 +34,15 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The exit codes of every command (README "Commands" has the same table).
+const EXIT_CODES: &str = "Exit codes (every command):
+  0  success
+  1  the command ran and failed: a proof that does not verify, a refused submission,
+     a finding of fsck/audit/monitor --once, a server that cannot start
+     (the reason on stderr, with a hint for the common cases)
+  2  bad command line: an unknown or missing flag, flags that exclude each other,
+     a malformed value (the usage on stderr)";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -260,10 +269,49 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::util::join_chain(e.chain().map(ToString::to_string)));
+            if let Some(h) = hint(&e) {
+                eprintln!("hint: {h}");
+            }
             ExitCode::from(1)
         }
     }
+}
+
+/// What to try next, for the failures a newcomer meets first: a server
+/// that is not there, a URL without its scheme, a data directory another
+/// process holds, a checkpoint signed by another key.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<reqwest::Error>() {
+            if r.is_connect() {
+                return Some(
+                    "nothing answered at that address: is the server running, and is --url (or PROVLOG_URL) right?",
+                );
+            }
+            if r.is_builder() {
+                return Some("give the URL with its scheme, e.g. --url http://127.0.0.1:8080");
+            }
+            if r.is_timeout() {
+                return Some("the server did not answer in time: is --url the log, and is it overloaded?");
+            }
+        }
+        if let Some(provlog_tlog::checkpoint::CheckpointError::NoLogSignature { .. }) =
+            cause.downcast_ref::<provlog_tlog::checkpoint::CheckpointError>()
+        {
+            return Some(
+                "check --log-key (the log's vkey, published by its operator); if the log rotated its key, give --log-keys or --url so that the rotation is followed (docs/ROTATION.md)",
+            );
+        }
+        let text = cause.to_string();
+        if text.contains("LOCK") && (text.contains("Resource temporarily unavailable") || text.contains("lock hold")) {
+            return Some("another provlog holds this data directory: stop it first, or give another --data-dir");
+        }
+        if text.contains("relative URL without a base") || text.contains("URL scheme is not allowed") {
+            return Some("give the URL with its scheme, e.g. --url http://127.0.0.1:8080");
+        }
+    }
+    None
 }
 
 fn check_config(file: &std::path::Path) -> anyhow::Result<()> {

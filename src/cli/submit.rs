@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct EventFlags {
     /// Build the event from flags: its action (`issue`, `rotate`, `revoke`, …).
-    #[arg(long, help_heading = "Event from flags")]
+    #[arg(long, help_heading = "Event from flags", conflicts_with = "file")]
     action: Option<String>,
     /// Idempotency key (default: a random one).
     #[arg(long, help_heading = "Event from flags")]
@@ -252,6 +252,8 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
     use std::io::Write;
     let rt = crate::util::runtime::current_thread()?;
     let base = a.url.trim_end_matches('/').to_owned();
+    // The key first: a wrong key file is said before any network error.
+    keyfile::read_signer(&a.sign.key)?;
     let origin = match (a.sign.signature_version, &a.sign.origin) {
         (Some(1), _) => None,
         (_, Some(o)) => Some(o.clone()),

@@ -9,6 +9,7 @@ use provlog_tlog::keys::VerifierKey;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["receipt", "credential", "tlog_proof", "cose_receipt", "transparent_statement", "checkpoint", "state_evidence", "refusal", "fork_evidence"])))]
 pub(super) struct Args {
     /// Receipt JSON as `POST /v1/entries` returned it.
     #[arg(long, conflicts_with_all = ["tlog_proof", "entry", "credential"])]

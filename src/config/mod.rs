@@ -177,7 +177,7 @@ pub struct Overrides {
     #[arg(long, env = "PROVLOG_ORIGIN")]
     pub origin: Option<String>,
     /// Address to listen on.
-    #[arg(long, env = "PROVLOG_LISTEN")]
+    #[arg(long, value_parser = listen_addr, env = "PROVLOG_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Data directory.
     #[arg(long, env = "PROVLOG_DATA_DIR")]
@@ -259,7 +259,7 @@ pub struct Overrides {
     #[arg(long, env = "PROVLOG_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
     /// A witness as URL=VKEY (repeatable; adds to the config's [[witnesses]]).
-    #[arg(long = "witness", value_name = "URL=VKEY")]
+    #[arg(long = "witness", value_name = "URL=VKEY", value_parser = url_eq_vkey)]
     pub witnesses: Vec<String>,
     /// Cosignatures that make a checkpoint witnessed (default: all).
     #[arg(long, env = "PROVLOG_WITNESS_POLICY")]
@@ -969,6 +969,40 @@ targets = ["svc-*", "k8s/prod/*"]        # glob patterns over target.id
 # policies_file = "policies.cedar"
 # schema_file = "provlog.cedarschema"
 "#;
+
+/// Checks a `URL=VKEY` command-line value (`--witness`, `provlog monitor
+/// --log`) when the command line is parsed, so that a malformed one is a
+/// usage error (exit 2) that names the flag: the URL must have a scheme and
+/// the vkey must parse.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn url_eq_vkey(s: &str) -> Result<String, String> {
+    let (url, vkey) = s.split_once('=').ok_or_else(|| format!("{s:?} is not URL=VKEY"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    if provlog_tlog::keys::VerifierKey::parse(vkey.trim()).is_err() && !std::path::Path::new(vkey).is_file() {
+        return Err(format!("{vkey:?} is neither a vkey nor a file holding one"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Parses a listen address given as `IP:PORT` or `HOST:PORT` (a name is
+/// resolved, e.g. `localhost:8080`; its first address is used).
+///
+/// # Errors
+/// Not an address, or a name that does not resolve.
+pub fn listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not HOST:PORT: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
 
 #[cfg(test)]
 mod tests {

@@ -134,7 +134,10 @@ impl Publisher {
                 // Any configured key will do here (the log may be rotating);
                 // publishing checks the key of each size against the log's
                 // key history.
-                let mut opened = Err(provlog_tlog::checkpoint::CheckpointError::NoLogSignature);
+                let mut opened = Err(provlog_tlog::checkpoint::CheckpointError::NoLogSignature {
+                    want: "a configured log key".into(),
+                    found: "nobody".into(),
+                });
                 for k in vkeys {
                     opened = open_checkpoint(&note, k).map(|_| ());
                     if opened.is_ok() {

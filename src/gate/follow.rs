@@ -235,7 +235,7 @@ impl Follower {
             .lock()
             .map_or_else(|_| LogKeys::single(self.settings.trusted.clone()), |k| k.clone());
         let opened = match open_checkpoint_with(&note, &keys) {
-            Err(CheckpointError::NoLogSignature) => {
+            Err(CheckpointError::NoLogSignature { .. }) => {
                 // Signed by a later key? Follow a rotation the log proves.
                 let keys = self
                     .source

@@ -59,7 +59,7 @@ pub struct GateArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     fail_open_for: Option<Duration>,
     /// Where to listen.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_addr)]
     listen: Option<SocketAddr>,
     /// Most credentials cached.
     #[arg(long)]

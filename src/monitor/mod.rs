@@ -57,9 +57,10 @@ use std::time::Duration;
 
 /// Command-line settings of `provlog monitor`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["logs", "url"])))]
 pub struct MonitorArgs {
     /// A log to follow, as URL=VKEY (repeatable).
-    #[arg(long = "log", value_name = "URL=VKEY")]
+    #[arg(long = "log", value_name = "URL=VKEY", value_parser = crate::config::url_eq_vkey)]
     logs: Vec<String>,
     /// A log to follow: its base URL (with --log-key).
     #[arg(long, requires = "log_key")]
@@ -80,7 +81,7 @@ pub struct MonitorArgs {
     #[arg(long)]
     once: bool,
     /// Serve `/checkpoints` (gossip) and `/metrics` here.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_addr)]
     listen: Option<SocketAddr>,
     /// A peer monitor or witness to compare checkpoints with (repeatable).
     #[arg(long = "peer", value_name = "URL")]
@@ -481,7 +482,7 @@ impl Monitor {
             Err(e) => return self.alarm(&origin, "unreachable", &error_chain(&e)),
         };
         let mut opened = open_checkpoint_with(note.as_bytes(), &f.keys);
-        if matches!(opened, Err(CheckpointError::NoLogSignature)) || !f.keys_fetched {
+        if matches!(opened, Err(CheckpointError::NoLogSignature { .. })) || !f.keys_fetched {
             f.keys_fetched = true;
             // Not signed by the key the monitor knows for its size: follow
             // a rotation the log can prove, or alarm (an unannounced key).
@@ -509,7 +510,7 @@ impl Monitor {
         }
         let cp = match opened {
             Ok((c, _)) => c,
-            Err(CheckpointError::NoLogSignature) => {
+            Err(CheckpointError::NoLogSignature { .. }) => {
                 return self.alarm(
                     &origin,
                     "unannounced_key",

@@ -80,10 +80,22 @@ fn write_pair(path: &Path, skey: &str, vkey: &str) -> Result<()> {
     Ok(())
 }
 
-/// A private key file's text, refused if others can read it.
+/// A private key file's text, refused if others can read it. A public key
+/// (vkey) given here is named as such first: telling its owner to `chmod
+/// 600` a public key would send them the wrong way.
 fn read_secret(path: &Path) -> Result<String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() < 4096
+        && let Ok(text) = fs::read_to_string(path)
+        && !text.trim().starts_with("PRIVATE+KEY+")
+        && VerifierKey::parse(text.trim()).is_ok()
+    {
+        bail!(
+            "{} is a public key (vkey); pass the private key (skey), the file `provlog keygen` wrote without the .vkey extension",
+            path.display()
+        );
+    }
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
             "{} is readable by other users (mode {:o}); run chmod 600 on it",

@@ -79,7 +79,7 @@ pub struct WitnessArgs {
     #[arg(long, env = "PROVLOG_WITNESS_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:7380).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::listen_addr)]
     listen: Option<SocketAddr>,
     /// Data directory (default ./provlog-witness).
     #[arg(long)]

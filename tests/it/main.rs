@@ -16,6 +16,7 @@ mod bad_input;
 mod cedar;
 mod chains;
 mod cli;
+mod cli_errors;
 mod crash;
 mod defects;
 mod deploy;

@@ -200,9 +200,11 @@ async fn the_log_rotates_its_key_under_load_and_every_reader_follows() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        open_checkpoint(after.as_bytes(), &k0.verifier()).err(),
-        Some(CheckpointError::NoLogSignature),
+    assert!(
+        matches!(
+            open_checkpoint(after.as_bytes(), &k0.verifier()).err(),
+            Some(CheckpointError::NoLogSignature { .. })
+        ),
         "{after}"
     );
     let (after_cp, _) = open_checkpoint(after.as_bytes(), &k1.verifier()).expect("new key");

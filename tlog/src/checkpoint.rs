@@ -82,8 +82,14 @@ pub enum CheckpointError {
     #[error("malformed note: {0}")]
     MalformedNote(NoteError),
     /// No signature line matches the log key's name and key ID.
-    #[error("note has no signature by the log key")]
-    NoLogSignature,
+    #[error("the checkpoint has no signature by the log key {want} (it is signed by {found})")]
+    NoLogSignature {
+        /// The key looked for, `name+keyid`.
+        want: String,
+        /// The keys that signed the note, `name+keyid`, comma-separated
+        /// (`nobody` for none).
+        found: String,
+    },
     /// A signature line with the log key's name and key ID does not verify.
     #[error("invalid signature by the log key {name}+{key_id:08x}")]
     BadSignature {
@@ -303,7 +309,21 @@ pub fn open_checkpoint(note_bytes: &[u8], log_key: &VerifierKey) -> Result<(Chec
     let note = Note::parse(note_bytes).map_err(CheckpointError::MalformedNote)?;
     match note.verify(std::slice::from_ref(log_key)) {
         Ok(_) => {}
-        Err(NoteError::NoTrustedSignature) => return Err(CheckpointError::NoLogSignature),
+        Err(NoteError::NoTrustedSignature) => {
+            let found: Vec<String> = note
+                .signatures()
+                .iter()
+                .map(|s| format!("{}+{:08x}", s.name, s.key_id))
+                .collect();
+            return Err(CheckpointError::NoLogSignature {
+                want: format!("{}+{:08x}", log_key.name(), log_key.key_id()),
+                found: if found.is_empty() {
+                    "nobody".into()
+                } else {
+                    found.join(", ")
+                },
+            });
+        }
         Err(NoteError::InvalidSignature { name, key_id }) => {
             return Err(CheckpointError::BadSignature { name, key_id });
         }
@@ -642,7 +662,7 @@ mod tests {
                 403 => assert!(
                     matches!(
                         opened,
-                        Err(CheckpointError::NoLogSignature | CheckpointError::BadSignature { .. })
+                        Err(CheckpointError::NoLogSignature { .. } | CheckpointError::BadSignature { .. })
                     ),
                     "{desc}: {opened:?}"
                 ),
@@ -676,7 +696,10 @@ mod tests {
         let by_other = sign_checkpoint(&cp, &other).expect("sign");
         assert_eq!(
             open_checkpoint(&by_other.to_bytes(), &vk).err(),
-            Some(CheckpointError::NoLogSignature)
+            Some(CheckpointError::NoLogSignature {
+                want: format!("example.com/test-log+{:08x}", vk.key_id()),
+                found: format!("example.com/test-log+{:08x}", other.key_id()),
+            })
         );
         // Log key line present but corrupt.
         let mut sig = good.signatures()[0].clone();
@@ -793,9 +816,13 @@ mod tests {
             let n = sign_checkpoint(&cp(size), &old).expect("sign").to_bytes();
             assert!(open_checkpoint_with(&n, &keys).is_ok(), "size {size}");
             let n = sign_checkpoint(&cp(size), &new).expect("sign").to_bytes();
-            assert_eq!(
-                open_checkpoint_with(&n, &keys).err(),
-                Some(CheckpointError::NoLogSignature)
+            assert!(
+                matches!(
+                    open_checkpoint_with(&n, &keys).err(),
+                    Some(CheckpointError::NoLogSignature { .. })
+                ),
+                "{:?}",
+                open_checkpoint_with(&n, &keys).err()
             );
         }
         for size in [10, 11, 1 << 40] {
@@ -809,16 +836,24 @@ mod tests {
             );
             // The old key alone no longer speaks for the log.
             let n = sign_checkpoint(&cp(size), &old).expect("sign").to_bytes();
-            assert_eq!(
-                open_checkpoint_with(&n, &keys).err(),
-                Some(CheckpointError::NoLogSignature)
+            assert!(
+                matches!(
+                    open_checkpoint_with(&n, &keys).err(),
+                    Some(CheckpointError::NoLogSignature { .. })
+                ),
+                "{:?}",
+                open_checkpoint_with(&n, &keys).err()
             );
             // Nor does a key nobody announced.
             let stranger = SignerKey::from_seed("example.com/rot", ALG_ED25519, [9; 32]).expect("k");
             let n = sign_checkpoint(&cp(size), &stranger).expect("sign").to_bytes();
-            assert_eq!(
-                open_checkpoint_with(&n, &keys).err(),
-                Some(CheckpointError::NoLogSignature)
+            assert!(
+                matches!(
+                    open_checkpoint_with(&n, &keys).err(),
+                    Some(CheckpointError::NoLogSignature { .. })
+                ),
+                "{:?}",
+                open_checkpoint_with(&n, &keys).err()
             );
         }
         assert_eq!(*keys.current(), new.verifier());
