@@ -22,7 +22,7 @@
 //!
 //! Every problem is an *alarm*: printed as `ALARM <kind> <origin>: …` with
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
-//! `--once` mode. With `--webhook`, each alarm is also POSTed (generic JSON,
+//! `--once` mode. With `--webhook`, each alarm is also sent (a POST: generic JSON,
 //! Slack or `PagerDuty` payloads, HMAC-signed) by a background task that
 //! retries and dead-letters ([`notify`]); delivery never slows monitoring.
 

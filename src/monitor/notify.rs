@@ -568,12 +568,9 @@ fn take_dead_letters(shared: &Shared) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     let mut kept = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let letter: DeadLetter = match serde_json::from_str(line) {
-            Ok(l) => l,
-            Err(_) => {
-                kept.push(line.to_owned());
-                continue;
-            }
+        let Ok(letter) = serde_json::from_str::<DeadLetter>(line) else {
+            kept.push(line.to_owned());
+            continue;
         };
         match shared.hooks.iter().position(|h| h.spec == letter.webhook) {
             Some(hook) => jobs.push(Job {
