@@ -408,3 +408,50 @@ async fn a_receiver_down_all_along_gets_a_dead_letter_while_the_monitor_goes_on_
         "the dead letter is gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_beyond_a_full_queue_are_dead_lettered_at_once_and_none_is_lost() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = SignerKey::from_seed("burst.example/log", ALG_ED25519, [97; 32]).expect("k");
+    let sub = SignerKey::from_seed("ci", ALG_ED25519, [98; 32]).expect("k");
+    let mallory = SignerKey::from_seed("ci", ALG_ED25519, [99; 32]).expect("k");
+    // 40 forged events: 40 alarms raised at once.
+    let url = static_log(entries(&sub, &mallory, &targets("f", 40)), log.clone()).await;
+    let state = dir.path().join("m");
+    let (code, out) = once(
+        &url,
+        &log.verifier().to_vkey_string(),
+        &state,
+        &[
+            format!("--webhook=http://127.0.0.1:{}/down", free_port()),
+            "--webhook-queue=1".into(),
+            "--webhook-attempts=2".into(),
+            "--webhook-backoff-ms=200".into(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.matches("ALARM authority burst.example/log").count(), 40, "{out}");
+    let letters: Vec<Value> = std::fs::read_to_string(state.join("webhook-dead-letters.jsonl"))
+        .expect("dead letters")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(letters.len(), 40, "every alarm is a dead letter: {letters:?}");
+    let full = letters
+        .iter()
+        .filter(|l| l["reason"] == "the delivery queue is full" && l["attempts"] == 0)
+        .count();
+    assert!(full >= 1, "the queue overflowed: {letters:?}");
+    assert!(
+        letters.iter().filter(|l| l["attempts"] == 2).count() >= 1,
+        "the others were tried twice: {letters:?}"
+    );
+    let mut messages: Vec<&str> = letters
+        .iter()
+        .map(|l| l["alarm"]["message"].as_str().expect("message"))
+        .collect();
+    messages.sort_unstable();
+    messages.dedup();
+    assert_eq!(messages.len(), 40, "each alarm once");
+}
