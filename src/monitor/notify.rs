@@ -146,6 +146,9 @@ struct Shared {
     dead_letters: PathBuf,
     dead_lock: std::sync::Mutex<()>,
     deliveries: Family<DeliveryLabel, Counter>,
+    /// Set when a stopping monitor stops waiting: what is still queued or
+    /// retrying is dead-lettered at once.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// The sending side of the delivery queue.
@@ -155,6 +158,9 @@ pub(super) struct Notifier {
     monitor: String,
     worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+/// How long dead-lettering what is left may take once a stop gives up.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Most deliveries in flight at once (each with its own retries).
 const IN_FLIGHT: usize = 16;
@@ -343,9 +349,18 @@ impl Shared {
             serde_json::to_vec(&payload(hook.format, &job.alarm, self.routing_key.as_deref())).unwrap_or_default();
         let mut wait = self.backoff;
         let mut n = 0;
+        let mut stop = self.stop.subscribe();
+        let stopped = "the monitor stopped before delivering it";
         let reason = loop {
+            if *stop.borrow() {
+                break stopped.to_owned();
+            }
             n += 1;
-            match self.attempt(hook, &body).await {
+            let result = tokio::select! {
+                r = self.attempt(hook, &body) => r,
+                _ = stop.wait_for(|s| *s) => break stopped.to_owned(),
+            };
+            match result {
                 Ok(()) => {
                     self.count(hook, "sent");
                     tracing::info!(
@@ -372,7 +387,10 @@ impl Shared {
                         retry_in_ms = pause.as_millis(),
                         "webhook delivery failed"
                     );
-                    tokio::time::sleep(pause).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = stop.wait_for(|s| *s) => break format!("{why}; {stopped}"),
+                    }
                     wait = (wait * 2).min(self.max_backoff);
                 }
             }
@@ -470,6 +488,7 @@ impl Notifier {
                 .unwrap_or_else(|| state_dir.join("webhook-dead-letters.jsonl")),
             dead_lock: std::sync::Mutex::new(()),
             deliveries,
+            stop: tokio::sync::watch::Sender::new(false),
         });
         let resend = if a.webhook_resend_dead_letters {
             take_dead_letters(&shared)?
@@ -544,14 +563,17 @@ impl Notifier {
     }
 
     /// Stops taking alarms and waits up to `limit` for the queued ones to
-    /// be delivered or dead-lettered.
+    /// be delivered; then dead-letters what is still queued or retrying.
     pub(super) async fn drain(&self, limit: Duration) {
         drop(crate::util::sync::lock(&self.tx, "webhook queue").take());
         let worker = crate::util::sync::lock(&self.worker, "webhook worker").take();
-        if let Some(w) = worker
-            && tokio::time::timeout(limit, w).await.is_err()
+        if let Some(mut w) = worker
+            && tokio::time::timeout(limit, &mut w).await.is_err()
         {
-            tracing::warn!("webhook deliveries still retrying at exit were not dead-lettered; they are lost");
+            self.shared.stop.send_replace(true);
+            if tokio::time::timeout(STOP_GRACE, w).await.is_err() {
+                tracing::error!("webhook deliveries could not be dead-lettered before exit");
+            }
         }
     }
 }

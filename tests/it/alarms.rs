@@ -455,3 +455,61 @@ async fn alarms_beyond_a_full_queue_are_dead_lettered_at_once_and_none_is_lost()
     messages.dedup();
     assert_eq!(messages.len(), 40, "each alarm once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_stopped_while_a_delivery_waits_to_retry_dead_letters_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (url, vkey) = forged_log(100).await;
+    let state = dir.path().join("m");
+    let (child, mon) = spawn_ready(
+        &state,
+        &[
+            "monitor",
+            "--url",
+            &url,
+            "--log-key",
+            &vkey,
+            "--state-dir",
+            state.to_str().expect("p"),
+            "--listen",
+            "127.0.0.1:0",
+            "--interval-ms",
+            "50",
+            "--webhook",
+            &format!("http://127.0.0.1:{}/down", free_port()),
+            "--webhook-backoff-ms",
+            "600000",
+        ],
+        "monitor",
+    );
+    let mut child = Killed(child);
+    let c = client();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !scrape(&c, &mon).await.contains("result=\"failed\"} 1") {
+        assert!(Instant::now() < deadline, "no failed attempt");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // It now waits 10 minutes to retry; SIGTERM ends that wait (after 5 s).
+    let pid = child.0.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    let code = tokio::task::spawn_blocking(move || child.0.wait().expect("wait"))
+        .await
+        .expect("task");
+    assert!(code.success(), "{code:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let text = std::fs::read_to_string(state.join("webhook-dead-letters.jsonl")).expect("dead letters");
+    let letters: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(letters.len(), 1, "{text}");
+    assert_eq!(letters[0]["alarm"]["kind"], "authority", "{text}");
+    assert!(
+        letters[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("the monitor stopped before delivering it")),
+        "{text}"
+    );
+}
