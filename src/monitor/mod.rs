@@ -22,7 +22,11 @@
 //!
 //! Every problem is an *alarm*: printed as `ALARM <kind> <origin>: …` with
 //! the index or path concerned, counted in `/metrics`, and a non-zero exit in
-//! `--once` mode.
+//! `--once` mode. With `--webhook`, each alarm is also sent (a POST: generic JSON,
+//! Slack or `PagerDuty` payloads, HMAC-signed) by a background task that
+//! retries and dead-letters ([`notify`]); delivery never slows monitoring.
+
+mod notify;
 
 use crate::client::verified::{TilesError, authenticated_tiles, entry_matches, level0_with_bundles, tiles_holding};
 use crate::client::{ClientError, Source, error_chain, get_bounded, http_client};
@@ -96,7 +100,12 @@ pub struct MonitorArgs {
     /// How many of them (default: all).
     #[arg(long)]
     min_witnesses: Option<usize>,
+    #[command(flatten)]
+    webhooks: notify::WebhookArgs,
 }
+
+/// How long a stopping monitor waits for webhook deliveries in flight.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// Most bytes of a peer's `/checkpoints` answer.
 const MAX_GOSSIP_BYTES: usize = 4 << 20;
@@ -226,6 +235,7 @@ struct Metrics {
     lag: Family<OriginLabel, Gauge>,
     entries: Family<OriginLabel, Counter>,
     alarms: Family<AlarmLabel, Counter>,
+    deliveries: Family<notify::DeliveryLabel, Counter>,
 }
 
 impl Metrics {
@@ -237,6 +247,7 @@ impl Metrics {
             lag: Family::default(),
             entries: Family::default(),
             alarms: Family::default(),
+            deliveries: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -260,6 +271,11 @@ impl Metrics {
             m.entries.clone(),
         );
         registry.register("provlog_monitor_alarms", "Alarms raised", m.alarms.clone());
+        registry.register(
+            "provlog_monitor_webhook_deliveries",
+            "Webhook deliveries of alarms by webhook host, format and result (sent, failed attempt, dead_lettered)",
+            m.deliveries.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -291,6 +307,7 @@ struct Monitor {
     witness_keys: Vec<VerifierKey>,
     min_witnesses: usize,
     progress: bool,
+    notifier: Option<notify::Notifier>,
 }
 
 impl Monitor {
@@ -305,6 +322,9 @@ impl Monitor {
             .inc();
         let _ = crate::util::output::out(format_args!("ALARM {kind} {origin}: {msg}"));
         tracing::error!(origin, kind, "{msg}");
+        if let Some(n) = &self.notifier {
+            n.send(origin, kind, msg);
+        }
     }
 
     /// A peer's `/checkpoints` (gossip): at most [`MAX_GOSSIP_BYTES`].
@@ -847,6 +867,8 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&a.state_dir).with_context(|| format!("creating {}", a.state_dir.display()))?;
     let store = StateStore::open(&a.state_dir.join("db")).context("opening the monitor state")?;
+    let registry = Metrics::new();
+    let notifier = notify::Notifier::start(&a.webhooks, &a.state_dir, registry.deliveries.clone())?;
     let mut logs = Vec::new();
     for (url, key) in targets {
         let state = match store.get(format!("log/{}", key.name()).as_bytes())? {
@@ -874,7 +896,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         logs,
         store,
         rules,
-        metrics: Metrics::new(),
+        metrics: registry,
         alarms: Mutex::new(0),
         client: http_client(Duration::from_secs(30))?,
         evidence_dir: a.evidence_dir.clone().unwrap_or_else(|| a.state_dir.join("evidence")),
@@ -882,6 +904,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         min_witnesses: a.min_witnesses.unwrap_or(witness_keys.len()),
         witness_keys,
         progress: std::io::stderr().is_terminal(),
+        notifier,
     });
     if let Some(addr) = a.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -914,6 +937,10 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
     }
     if a.once {
         m.round().await;
+        if let Some(n) = &m.notifier {
+            // Every alarm is delivered or dead-lettered before `--once` exits.
+            n.drain(Duration::MAX).await;
+        }
         let alarms = *crate::util::sync::lock(&m.alarms, "alarm count");
         for l in &m.logs {
             let f = l.lock().await;
@@ -930,7 +957,12 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
     loop {
         tokio::select! {
             _ = tick.tick() => m.round().await,
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                if let Some(n) = &m.notifier {
+                    n.drain(SHUTDOWN_DRAIN).await;
+                }
+                return Ok(());
+            }
         }
     }
 }

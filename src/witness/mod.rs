@@ -28,6 +28,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use provlog_storage::StateStore;
 use provlog_tlog::keys::{ALG_COSIGNATURE_V1, SignerKey, VerifierKey};
 use provlog_tlog::merkle::Hash;
@@ -109,6 +112,69 @@ struct Witness {
     mldsa: Option<MlDsaSigner>,
     logs: HashMap<String, Vec<VerifierKey>>,
     store: StateStore,
+    metrics: WitnessMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ResultLabel {
+    /// `cosigned`, or the refusal's HTTP status (`409`, `403`, `422`, …).
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct OriginLabel {
+    origin: String,
+}
+
+/// What `GET /metrics` of a witness exports.
+struct WitnessMetrics {
+    registry: prometheus_client::registry::Registry,
+    requests: Family<ResultLabel, Counter>,
+    cosigned_size: Family<OriginLabel, Gauge>,
+    cosigned_at: Family<OriginLabel, Gauge>,
+}
+
+impl WitnessMetrics {
+    fn new(logs: &HashMap<String, Vec<VerifierKey>>) -> Self {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("provlog_witness");
+        let m = Self {
+            registry: prometheus_client::registry::Registry::default(),
+            requests: Family::default(),
+            cosigned_size: Family::default(),
+            cosigned_at: Family::default(),
+        };
+        registry.register(
+            "add_checkpoint_requests",
+            "add-checkpoint requests by result: cosigned, or the refusal's status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "cosigned_size",
+            "Size of the latest checkpoint cosigned, per log",
+            m.cosigned_size.clone(),
+        );
+        registry.register(
+            "cosigned_timestamp_seconds",
+            "When this process last cosigned a checkpoint of the log (Unix seconds; 0: not since it started)",
+            m.cosigned_at.clone(),
+        );
+        for o in logs.keys() {
+            let l = OriginLabel { origin: o.clone() };
+            drop(m.cosigned_size.get_or_create(&l));
+            drop(m.cosigned_at.get_or_create(&l));
+        }
+        Self { registry, ..m }
+    }
+}
+
+async fn metrics(State(w): State<Arc<Witness>>) -> Response {
+    let mut out = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut out, &w.metrics.registry);
+    text(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        out,
+    )
 }
 
 impl Witness {
@@ -214,20 +280,46 @@ async fn add_checkpoint(
                 return Err(Refusal::Unprocessable("the witness could not persist its state".into()));
             }
         }
-        Ok(lines.iter().map(NoteSignature::to_line).collect::<String>())
+        Ok((
+            origin,
+            acc.checkpoint.size,
+            lines.iter().map(NoteSignature::to_line).collect::<String>(),
+        ))
     })
     .await;
+    let result = |r: &str| {
+        w.metrics
+            .requests
+            .get_or_create(&ResultLabel { result: r.to_owned() })
+            .inc();
+    };
     match res {
-        Ok(Ok(line)) => text(StatusCode::OK, "text/plain; charset=utf-8", line),
+        Ok(Ok((origin, size, line))) => {
+            result("cosigned");
+            let l = OriginLabel { origin };
+            w.metrics
+                .cosigned_size
+                .get_or_create(&l)
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
+            w.metrics
+                .cosigned_at
+                .get_or_create(&l)
+                .set(i64::try_from(now_secs()).unwrap_or(i64::MAX));
+            text(StatusCode::OK, "text/plain; charset=utf-8", line)
+        }
         Ok(Err(r)) => {
             tracing::info!(status = r.status(), reason = %r, "add-checkpoint refused");
+            result(&r.status().to_string());
             refuse(&r)
         }
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "text/plain; charset=utf-8",
-            format!("{e}\n"),
-        ),
+        Err(e) => {
+            result("500");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                format!("{e}\n"),
+            )
+        }
     }
 }
 
@@ -367,6 +459,7 @@ fn router(w: Arc<Witness>) -> Router {
         .route("/checkpoints", get(checkpoints))
         .route("/{origin}/checkpoint", get(log_checkpoint))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // The same request deadline as the log's: a client that trickles
         // its body gets 408 instead of holding a connection slot for good.
@@ -467,6 +560,7 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
     let w = Arc::new(Witness {
         key,
         mldsa,
+        metrics: WitnessMetrics::new(&logs),
         logs,
         store,
     });

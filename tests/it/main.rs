@@ -10,6 +10,8 @@
 mod common;
 
 mod accountability;
+mod alarms;
+mod alerting;
 mod api;
 mod approvals;
 mod bad_input;

@@ -16,7 +16,7 @@ use serde_json::json;
 
 /// A provlog log's entries: a policy admitting `sub` for `svc-*`, then one
 /// event per target, signed by `signer` (normally `sub`).
-fn entries(sub: &SignerKey, signer: &SignerKey, targets: &[String]) -> Vec<Vec<u8>> {
+pub(crate) fn entries(sub: &SignerKey, signer: &SignerKey, targets: &[String]) -> Vec<Vec<u8>> {
     let policy = Policy {
         submitters: vec![SubmitterPolicy {
             id: sub.name().into(),
@@ -44,7 +44,7 @@ fn entries(sub: &SignerKey, signer: &SignerKey, targets: &[String]) -> Vec<Vec<u
     out
 }
 
-fn targets(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn targets(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("svc-{prefix}{i}")).collect()
 }
 
