@@ -396,10 +396,7 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
 
 /// `#/…` with `k=v` parameters, each percent-encoded.
 fn hash_url(base: &str, route: &str, params: &[(&str, &str)]) -> String {
-    let q: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencoding(v)))
-        .collect();
+    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", urlencoding(v))).collect();
     if q.is_empty() {
         format!("{base}/#{route}")
     } else {
@@ -427,13 +424,16 @@ fn b64url(bytes: &[u8]) -> String {
         .replace('/', "_")
 }
 
-/// One bit of the last signature line of a signed note (a witness's
-/// cosignature, past its key hash and timestamp).
-fn tamper_last_cosignature(body: &mut Vec<u8>) {
+/// One bit of witness w1.example's cosignature line in a signed note
+/// (past its key hash and timestamp).
+fn tamper_cosignature(body: &mut Vec<u8>) {
     let note = String::from_utf8(body.clone()).expect("note");
     let (text, sigs) = note.split_once("\n\n").expect("signed note");
     let mut lines: Vec<String> = sigs.lines().map(str::to_owned).collect();
-    let last = lines.last_mut().expect("a line");
+    let last = lines
+        .iter_mut()
+        .find(|l| l.starts_with("\u{2014} w1.example "))
+        .expect("w1.example's line");
     let (name, sig) = last.rsplit_once(' ').expect("signature line");
     let mut sig = Value::String(sig.to_owned());
     flip_b64(&mut sig, 4 + 8 + 10);
@@ -478,7 +478,8 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
     let key = s.dev_key();
     let c = client();
     for i in 0..3 {
-        let body = serde_json::to_vec(&submission(&key, &event(&format!("pin-{i}"), &format!("svc-pin-{i}")))).expect("json");
+        let body =
+            serde_json::to_vec(&submission(&key, &event(&format!("pin-{i}"), &format!("svc-pin-{i}")))).expect("json");
         assert_eq!(post(&c, &s.url, "/v1/entries", body).await.0, 201);
     }
     let witnessed = wait_witnessed(&c, &s.url, "localhost/provlog\n8\n").await;
@@ -511,7 +512,7 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
     // A wrong pinned key fails the checkpoint, an entry (receipt and COSE
     // receipt) and a credential answer.
     for url in [
-        hash_url(&s.url, "/", &[("key", &wrong)]),
+        hash_url(&s.url, "/", &[("key", wrong.as_str())]),
         format!("{}/#key={}", s.url, urlencoding(&wrong)),
     ] {
         let dom = load(url).await;
@@ -522,19 +523,31 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
             "{text}"
         );
     }
-    let dom = load(hash_url(&s.url, "/entry/2", &[("key", &wrong)])).await;
+    let dom = load(hash_url(&s.url, "/entry/2", &[("key", wrong.as_str())])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert_eq!(status(&dom, "data-check=\"signature\"").0, "failed");
     assert_eq!(status(&dom, "data-check=\"cose-receipt\"").0, "failed");
     assert_eq!(status(&dom, "data-check=\"inclusion\"").0, "verified");
-    let dom = load(hash_url(&s.url, "/entry/2", &[("key", &right)])).await;
+    let dom = load(hash_url(&s.url, "/entry/2", &[("key", right.as_str())])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}");
     assert!(text.contains("(pinned)"), "{text}");
     assert_eq!(status(&dom, "data-check=\"cose-receipt\"").0, "verified");
+    // With a pinned witness, the entry's receipt is against the witnessed checkpoint.
+    let dom = load(hash_url(&s.url, "/entry/2", &pinned)).await;
+    let (st, text) = status(&dom, "id=\"verdict\"");
+    assert_eq!(st, "verified", "{text}");
+    let (st, text) = status(&dom, "data-check=\"witnesses\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(text.contains("1 of 1 witnesses (pinned in the URL)"), "{text}");
     let fp = crate::common::fingerprint_of("svc-pin-1");
-    let dom = load(hash_url(&s.url, &format!("/credential/{fp}"), &[("key", &wrong)])).await;
+    let dom = load(hash_url(
+        &s.url,
+        &format!("/credential/{fp}"),
+        &[("key", wrong.as_str())],
+    ))
+    .await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert_eq!(status(&dom, "data-check=\"signature\"").0, "failed");
@@ -546,7 +559,12 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
     assert_eq!(st, "verified", "{text}");
 
     // A witness that did not cosign, required: failed.
-    let dom = load(hash_url(&s.url, "/", &[("key", &right), ("witness", &stranger), ("k", "1")])).await;
+    let dom = load(hash_url(
+        &s.url,
+        "/",
+        &[("key", right.as_str()), ("witness", stranger.as_str()), ("k", "1")],
+    ))
+    .await;
     let (st, text) = status(&dom, "id=\"witness-status\"");
     assert_eq!(st, "failed", "{text}");
     assert!(text.contains("0 of 1 witnesses"), "{text}");
@@ -561,14 +579,20 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
     .await;
     let (st, text) = status(&dom, "id=\"witness-status\"");
     assert_eq!(st, "failed", "{text}");
-    assert!(text.contains("1 of 2 witnesses") && text.contains("2 required"), "{text}");
+    assert!(
+        text.contains("1 of 2 witnesses") && text.contains("2 required"),
+        "{text}"
+    );
     // A forged cosignature: failed, though the log's signature verifies.
-    let proxy = tamper_proxy(s.url.clone(), "/v1/checkpoint/witnessed".into(), tamper_last_cosignature).await;
+    let proxy = tamper_proxy(s.url.clone(), "/v1/checkpoint/witnessed".into(), tamper_cosignature).await;
     let dom = load(hash_url(&proxy, "/", &pinned)).await;
     assert_eq!(status(&dom, "id=\"checkpoint-status\"").0, "verified");
     let (st, text) = status(&dom, "id=\"witness-status\"");
     assert_eq!(st, "failed", "{text}");
-    assert!(text.contains("cosignature of witness w1.example+") && text.contains("does not verify"), "{text}");
+    assert!(
+        text.contains("cosignature of witness w1.example+") && text.contains("does not verify"),
+        "{text}"
+    );
     // A malformed pinned key is an error, not a fallback to the server's.
     let dom = load(hash_url(&s.url, "/", &[("key", "not-a-key")])).await;
     let (st, text) = status(&dom, "id=\"checkpoint-status\"");
@@ -650,11 +674,15 @@ async fn explorer_shows_outcomes_decisions_and_approvals() {
     };
     let r = row(ok);
     assert!(
-        r.contains("\u{2713} success, decision allow, policy allow, 1 approval") && !r.contains("data-outcome=\"failure\""),
+        r.contains("\u{2713} success, decision allow, policy allow, 1 approval")
+            && !r.contains("data-outcome=\"failure\""),
         "{r}"
     );
     let r = row(failed);
-    assert!(r.contains("data-outcome=\"failure\"") && r.contains("\u{2717} failure, decision allow"), "{r}");
+    assert!(
+        r.contains("data-outcome=\"failure\"") && r.contains("\u{2717} failure, decision allow"),
+        "{r}"
+    );
     assert!(r.contains("bad-outcome"), "{r}");
     let r = row(denied);
     assert!(
@@ -666,15 +694,24 @@ async fn explorer_shows_outcomes_decisions_and_approvals() {
     let dom = load(format!("{}/#/entry/{denied}", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}");
-    assert!(text.contains("it records a failure: outcome failure, decision deny"), "{text}");
+    assert!(
+        text.contains("it records a failure: outcome failure, decision deny"),
+        "{text}"
+    );
     let (tag, text) = element(&dom, "id=\"outcome\"").expect("outcome banner");
     assert!(tag.contains("data-outcome=\"failure\""), "{tag}");
-    assert!(text.contains("did not take effect") && text.contains("not that it succeeded"), "{text}");
+    assert!(
+        text.contains("did not take effect") && text.contains("not that it succeeded"),
+        "{text}"
+    );
     let (_, text) = element(&dom, "id=\"policy-decision\"").expect("policy decision");
     assert!(text.starts_with("deny by [") && text.contains("freeze"), "{text}");
     let dom = load(format!("{}/#/entry/{failed}", s.url)).await;
     let (_, text) = status(&dom, "id=\"verdict\"");
-    assert!(text.contains("it records a failure: outcome failure, decision allow"), "{text}");
+    assert!(
+        text.contains("it records a failure: outcome failure, decision allow"),
+        "{text}"
+    );
     assert_eq!(element(&dom, "id=\"event-outcome\"").expect("outcome").1, "failure");
     let dom = load(format!("{}/#/entry/{ok}", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
@@ -682,7 +719,10 @@ async fn explorer_shows_outcomes_decisions_and_approvals() {
     assert!(text.contains("it records a success"), "{text}");
     let (tag, _) = element(&dom, "id=\"outcome\"").expect("outcome banner");
     assert!(tag.contains("data-outcome=\"success\""), "{tag}");
-    assert_eq!(element(&dom, "id=\"event-approvals\"").expect("approvals").1, "CHG-7 by alice");
+    assert_eq!(
+        element(&dom, "id=\"event-approvals\"").expect("approvals").1,
+        "CHG-7 by alice"
+    );
 }
 
 /// Paste or drop a receipt (issue 20 §2), here given in the link as the
@@ -698,7 +738,11 @@ async fn explorer_verifies_a_pasted_receipt() {
     let key = s.dev_key();
     let c = client();
     for i in 0..2 {
-        let body = serde_json::to_vec(&submission(&key, &event(&format!("paste-{i}"), &format!("svc-paste-{i}")))).expect("json");
+        let body = serde_json::to_vec(&submission(
+            &key,
+            &event(&format!("paste-{i}"), &format!("svc-paste-{i}")),
+        ))
+        .expect("json");
         assert_eq!(post(&c, &s.url, "/v1/entries", body).await.0, 201);
     }
     let wrong = SignerKey::from_seed(s.vkey.name(), ALG_ED25519, [80; 32])
@@ -716,10 +760,17 @@ async fn explorer_verifies_a_pasted_receipt() {
     let dom = load(verify(&json_receipt, &[])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}\n{dom}");
-    assert!(text.contains("(JSON receipt): entry 4 is included in localhost/provlog at size 6"), "{text}");
+    assert!(
+        text.contains("(JSON receipt): entry 4 is included in localhost/provlog at size 6"),
+        "{text}"
+    );
     assert!(dom.contains("id=\"receipt-input\""), "the paste box is there");
     assert!(dom.contains("svc-paste-1"), "the entry is shown");
-    for (tamper, check) in [(tamper_entry as Tamper, "leaf"), (tamper_proof, "inclusion"), (tamper_signature, "signature")] {
+    for (tamper, check) in [
+        (tamper_entry as Tamper, "leaf"),
+        (tamper_proof, "inclusion"),
+        (tamper_signature, "signature"),
+    ] {
         let mut b = json_receipt.clone();
         tamper(&mut b);
         let dom = load(verify(&b, &[])).await;
@@ -727,12 +778,12 @@ async fn explorer_verifies_a_pasted_receipt() {
         assert_eq!(st, "failed", "{check}: {text}");
         assert_eq!(status(&dom, &format!("data-check=\"{check}\"")).0, "failed", "{check}");
     }
-    let dom = load(verify(&json_receipt, &[("key", &wrong)])).await;
+    let dom = load(verify(&json_receipt, &[("key", wrong.as_str())])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert!(text.contains("no signature by the log key"), "{text}");
     let right = s.vkey.to_vkey_string();
-    let dom = load(verify(&json_receipt, &[("key", &right)])).await;
+    let dom = load(verify(&json_receipt, &[("key", right.as_str())])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}");
     assert!(text.contains("(pinned)"), "{text}");
@@ -743,7 +794,10 @@ async fn explorer_verifies_a_pasted_receipt() {
     let dom = load(verify(&cose, &[])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}\n{dom}");
-    assert!(text.contains("(COSE receipt): entry 4 is included in the tree of size 6"), "{text}");
+    assert!(
+        text.contains("(COSE receipt): entry 4 is included in the tree of size 6"),
+        "{text}"
+    );
     assert_eq!(status(&dom, "data-check=\"cose-receipt\"").0, "verified");
     let mut bad = cose.clone();
     let n = bad.len();
@@ -752,7 +806,7 @@ async fn explorer_verifies_a_pasted_receipt() {
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert!(text.contains("signature does not verify"), "{text}");
-    let dom = load(verify(&cose, &[("key", &wrong)])).await;
+    let dom = load(verify(&cose, &[("key", wrong.as_str())])).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "failed", "{text}");
     assert!(text.contains("kid is not the trusted log key"), "{text}");
@@ -830,7 +884,11 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
     let row = |i: u64| format!("data-index=\"{i}\"");
     // More history than one page of the home page (20 entries).
     for i in 0..6 {
-        let body = serde_json::to_vec(&submission(&key, &event(&format!("more-{i}"), &format!("svc-more-{i}")))).expect("json");
+        let body = serde_json::to_vec(&submission(
+            &key,
+            &event(&format!("more-{i}"), &format!("svc-more-{i}")),
+        ))
+        .expect("json");
         assert_eq!(post(&c, &s.url, "/v1/entries", body).await.0, 201);
     }
     let size = s.tree_size().await;
@@ -849,7 +907,10 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
     assert_eq!(status(&dom, "id=\"checkpoint-status\"").0, "verified");
 
     // Fingerprints: the start and the end of the hash, distinct per credential.
-    let (fa, fb) = (crate::common::fingerprint_of("svc-pre-a"), crate::common::fingerprint_of("svc-pre-b"));
+    let (fa, fb) = (
+        crate::common::fingerprint_of("svc-pre-a"),
+        crate::common::fingerprint_of("svc-pre-b"),
+    );
     let label = |fp: &str| format!(">sha256:{}\u{2026}{}</a>", &fp[7..15], &fp[fp.len() - 8..]);
     assert!(dom.contains(&label(&fa)) && dom.contains(&label(&fb)), "{dom}");
     assert_ne!(label(&fa), label(&fb));
@@ -857,13 +918,23 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
     // The action filter is the server's.
     let dom = load(format!("{}/#/search?action=x-audit", s.url)).await;
     assert!(dom.contains(&row(at[2])), "{dom}");
-    assert!(!dom.contains(&row(at[0])) && !dom.contains("id=\"local-filter\""), "{dom}");
-    assert_eq!(element(&dom, "id=\"origin\"").expect("origin").1, "localhost/provlog", "the origin on the search page");
+    assert!(
+        !dom.contains(&row(at[0])) && !dom.contains("id=\"local-filter\""),
+        "{dom}"
+    );
+    assert_eq!(
+        element(&dom, "id=\"origin\"").expect("origin").1,
+        "localhost/provlog",
+        "the origin on the search page"
+    );
 
     // A target prefix, in the browser, labelled; a target is still text.
     let dom = load(format!("{}/#/search?target=svc-pre-*", s.url)).await;
     let (_, note) = element(&dom, "id=\"local-filter\"").unwrap_or_else(|| panic!("no label:\n{dom}"));
-    assert!(note.contains("Filtered in this browser, not by the server") && note.contains("prefix"), "{note}");
+    assert!(
+        note.contains("Filtered in this browser, not by the server") && note.contains("prefix"),
+        "{note}"
+    );
     for i in [0, 1, 3, 4] {
         assert!(dom.contains(&row(at[i])), "{i}:\n{dom}");
     }
@@ -872,7 +943,10 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
     assert!(!dom.contains("<img src=\"x\""), "{dom}");
     // A time range, in the browser: nothing in 2000, everything since.
     let dom = load(format!("{}/#/search?from=2000-01-01&to=2000-12-31", s.url)).await;
-    assert!(dom.contains("id=\"local-filter\"") && dom.contains("No entries."), "{dom}");
+    assert!(
+        dom.contains("id=\"local-filter\"") && dom.contains("No entries."),
+        "{dom}"
+    );
     let dom = load(format!("{}/#/search?target=svc-pre-*&from=2000-01-01", s.url)).await;
     assert!(dom.contains(&row(at[0])) && dom.contains("time-range"), "{dom}");
     let dom = load(format!("{}/#/search?from=yesterday", s.url)).await;
@@ -883,18 +957,29 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
     // No "next" past the last entry.
     let dom = load(format!("{}/#/entry/{}", s.url, size - 1)).await;
     assert_eq!(status(&dom, "id=\"verdict\"").0, "verified");
-    assert!(!dom.contains("id=\"next-entry\"") && dom.contains("id=\"prev-entry\""), "{dom}");
+    assert!(
+        !dom.contains("id=\"next-entry\"") && dom.contains("id=\"prev-entry\""),
+        "{dom}"
+    );
     let dom = load(format!("{}/#/entry/2", s.url)).await;
-    assert!(dom.contains("id=\"next-entry\" href=\"#/entry/3\"") || dom.contains("href=\"#/entry/3\" id=\"next-entry\""), "{dom}");
+    assert!(
+        dom.contains("id=\"next-entry\" href=\"#/entry/3\"") || dom.contains("href=\"#/entry/3\" id=\"next-entry\""),
+        "{dom}"
+    );
 
     // The credential's state on its search page, verified here.
     let dom = load(format!("{}/#/search?credential={fb}", s.url)).await;
     let (st, text) = status(&dom, "id=\"credential-verdict\"");
     assert_eq!(st, "verified", "{text}\n{dom}");
-    assert!(text.starts_with("active as of a commitment ") && text.contains(" s old") && text.contains("verified"), "{text}");
+    assert!(
+        text.starts_with("active as of a commitment ") && text.contains(" s old") && text.contains("verified"),
+        "{text}"
+    );
     assert!(dom.contains(&row(at[1])), "and its events:\n{dom}");
     let proxy = tamper_proxy(s.url.clone(), format!("/v1/credentials/{fb}"), |b| {
-        let t = String::from_utf8(b.clone()).expect("utf8").replace("\"active\"", "\"revoked\"");
+        let t = String::from_utf8(b.clone())
+            .expect("utf8")
+            .replace("\"active\"", "\"revoked\"");
         *b = t.into_bytes();
     })
     .await;
