@@ -6,6 +6,16 @@
 //! tampers with the receipt (proof, signature, entry) must turn the verdict
 //! to `failed`.
 //!
+//! Issue 20 §2, one test each: keys pinned in the link (a wrong log key
+//! fails every check against a real log, the right one passes; a real
+//! witness's cosignatures verified k of n, a forged one fails); outcome,
+//! decision, Cedar decision and approvals on every event; a pasted JSON
+//! receipt, COSE receipt and transparent statement verified (and failing
+//! when changed or under a wrong key); history paging, the action filter,
+//! the prefix and time-range filters applied in the browser, the origin
+//! on every page, no "next" past the end, distinguishable fingerprints,
+//! and the credential's verified state on its search page.
+//!
 //! Needs `chromium` on PATH (`scripts/setup` installs it); without it the
 //! test fails rather than skips.
 
@@ -600,6 +610,9 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
     assert!(text.contains("pinned log key is malformed"), "{text}");
 }
 
+/// The origin of the log in the outcome test.
+const ORIGIN: &str = "outcome.example/log";
+
 /// Every event shows its outcome and decision (issue 20 §2): a denied or
 /// failed event never reads as a success, in the list, the entry page and
 /// its verdict; the log's Cedar decision and the signed approvals are shown.
@@ -608,7 +621,6 @@ async fn explorer_shows_outcomes_decisions_and_approvals() {
     use provlog_tlog::keys::{ALG_ED25519, SignerKey};
     use serde_json::json;
     chromium();
-    const ORIGIN: &str = "outcome.example/log";
     let dir = tempfile::tempdir().expect("tmp");
     let ci = SignerKey::from_seed("ci", ALG_ED25519, [70; 32]).expect("k");
     let alice = SignerKey::from_seed("alice", ALG_ED25519, [71; 32]).expect("k");
