@@ -603,6 +603,18 @@ async fn explorer_pins_the_log_key_and_verifies_witness_cosignatures() {
         text.contains("cosignature of witness w1.example+") && text.contains("does not verify"),
         "{text}"
     );
+    // The Trust page says what is trusted, and where the pin comes from.
+    let dom = load(format!("{}/#/trust", s.url)).await;
+    let (st, text) = status(&dom, "id=\"trust-status\"");
+    assert_eq!(st, "unverified", "{text}");
+    assert!(text.contains("not pinned"), "{text}");
+    let dom = load(hash_url(&s.url, "/trust", &pinned)).await;
+    let (st, text) = status(&dom, "id=\"trust-status\"");
+    assert_eq!(st, "verified", "{text}");
+    assert!(
+        text.contains(&right) && text.contains("pinned in the URL") && text.contains("witnesses 1 of 1"),
+        "{text}"
+    );
     // A malformed pinned key is an error, not a fallback to the server's.
     let dom = load(hash_url(&s.url, "/", &[("key", "not-a-key")])).await;
     let (st, text) = status(&dom, "id=\"checkpoint-status\"");
