@@ -1,7 +1,9 @@
 //! `GET /`: the explorer, one self-contained page (no external assets) that
-//! shows the latest checkpoint, the recent entries and search, and verifies
-//! an entry's inclusion proof and the checkpoint signature in the browser
-//! (`WebCrypto` SHA-256 and Ed25519) against the log's vkey.
+//! shows the latest checkpoint, the history and search, and verifies an
+//! entry's inclusion proof, the checkpoint signature, witness
+//! cosignatures, credential answers and pasted receipts in the browser
+//! (`WebCrypto` SHA-256 and Ed25519) against the log key the user pinned,
+//! or else the log's own vkey (and says which).
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
