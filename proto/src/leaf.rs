@@ -361,18 +361,7 @@ impl Leaf {
                 }
                 want.sort_unstable();
                 members(&want)?;
-                let policy_decision = m
-                    .get("policy_decision")
-                    .map(|d| serde_json::from_value::<PolicyDecision>(d.clone()))
-                    .transpose()
-                    .map_err(|e| LeafError::Schema(format!("policy_decision: {e}")))?;
-                if let (Some(d), Some(raw)) = (&policy_decision, m.get("policy_decision"))
-                    && json::canonical(raw).ok() != Some(d.canonical())
-                {
-                    return Err(LeafError::Schema(
-                        "policy_decision: not in its one form (an empty errored list, or unknown members)".into(),
-                    ));
-                }
+                let policy_decision = policy_decision_of(m)?;
                 let approvals = match m.get("approvals") {
                     Some(a) => parse_list(a).map_err(|e| LeafError::Schema(e.to_string()))?,
                     None => Vec::new(),
@@ -398,18 +387,7 @@ impl Leaf {
                 }
                 want.sort_unstable();
                 members(&want)?;
-                let policy_decision = m
-                    .get("policy_decision")
-                    .map(|d| serde_json::from_value::<PolicyDecision>(d.clone()))
-                    .transpose()
-                    .map_err(|e| LeafError::Schema(format!("policy_decision: {e}")))?;
-                if let (Some(d), Some(raw)) = (&policy_decision, m.get("policy_decision"))
-                    && json::canonical(raw).ok() != Some(d.canonical())
-                {
-                    return Err(LeafError::Schema(
-                        "policy_decision: not in its one form (an empty errored list, or unknown members)".into(),
-                    ));
-                }
+                let policy_decision = policy_decision_of(m)?;
                 let bytes = b64::decode(take_str(m, "cose_sign1")?)
                     .map_err(|_| LeafError::Schema("cose_sign1 is not base64".into()))?;
                 let statement = crate::statement::SignedStatement::parse_logged(&bytes)
@@ -504,6 +482,23 @@ impl Leaf {
     pub fn to_value(bytes: &[u8]) -> Result<Value, LeafError> {
         json::parse_strict(bytes).map_err(|e| LeafError::Json(e.to_string()))
     }
+}
+
+/// A leaf's `policy_decision` member, if any, in its one canonical form.
+fn policy_decision_of(m: &serde_json::Map<String, Value>) -> Result<Option<PolicyDecision>, LeafError> {
+    let policy_decision = m
+        .get("policy_decision")
+        .map(|d| serde_json::from_value::<PolicyDecision>(d.clone()))
+        .transpose()
+        .map_err(|e| LeafError::Schema(format!("policy_decision: {e}")))?;
+    if let (Some(d), Some(raw)) = (&policy_decision, m.get("policy_decision"))
+        && json::canonical(raw).ok() != Some(d.canonical())
+    {
+        return Err(LeafError::Schema(
+            "policy_decision: not in its one form (an empty errored list, or unknown members)".into(),
+        ));
+    }
+    Ok(policy_decision)
 }
 
 #[cfg(test)]

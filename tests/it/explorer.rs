@@ -361,21 +361,9 @@ async fn explorer_verifies_in_the_browser_and_catches_tampering() {
     };
     let payload = provlog_proto::json::canonical(&event("explorer-st", "svc-explorer-st")).expect("jcs");
     let signed = provlog_proto::statement::sign(&payload, &claims, &key).expect("sign");
-    let r = c
-        .post(format!("{}/entries", s.url))
-        .header("content-type", "application/cose")
-        .body(signed)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 201);
-    let index = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .and_then(|l| l.strip_prefix("/entries/"))
-        .and_then(|i| i.parse::<u64>().ok())
-        .expect("Location");
+    let (st, _, index, _) = crate::common::register(&c, &s.url, "application/cose", signed).await;
+    assert_eq!(st, 201);
+    let index = index.expect("Location");
     let dom = load(format!("{}/#/entry/{index}", s.url)).await;
     let (st, text) = status(&dom, "id=\"verdict\"");
     assert_eq!(st, "verified", "{text}\n{dom}");

@@ -2,7 +2,7 @@
 //! receipts from the real server, checked by `provlog verify
 //! --cose-receipt` and by an implementation we did not write.
 
-use crate::common::{Server, client, get, get_json, post, run, submission};
+use crate::common::{Server, client, get, get_json, post, register, run, submission};
 use provlog_proto::cose_receipt;
 
 /// The bytes of entry `i` (the leaf the receipts are about).
@@ -136,27 +136,6 @@ fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("utf8")
 }
 
-/// Posts `body` to `POST /entries` as `content_type`: status, content
-/// type, Location, body.
-async fn register(
-    c: &reqwest::Client,
-    url: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> (u16, String, Option<String>, Vec<u8>) {
-    let r = c
-        .post(format!("{url}/entries"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    let st = r.status().as_u16();
-    let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (ct, loc) = (h("content-type").unwrap_or_default(), h("location"));
-    (st, ct, loc, r.bytes().await.expect("body").to_vec())
-}
-
 fn claims(issuer: &str) -> statement::StatementClaims {
     statement::StatementClaims {
         content_type: statement::EVENT_CONTENT_TYPE.into(),
@@ -247,11 +226,7 @@ async fn signed_statements_register_through_scrapi_and_verify_as_transparent_sta
         "{}",
         String::from_utf8_lossy(&receipt)
     );
-    let index: u64 = loc
-        .as_deref()
-        .and_then(|l| l.strip_prefix("/entries/"))
-        .and_then(|i| i.parse().ok())
-        .expect("Location /entries/<i>");
+    let index = loc.expect("Location /entries/<i>");
     let entry = entry_bytes(&c, &s.url, index).await;
     let v = cose_receipt::verify(&receipt, &entry, &s.vkey).expect("the receipt proves the entry");
     assert_eq!(v.index, index);
@@ -362,9 +337,7 @@ async fn signed_statements_register_through_scrapi_and_verify_as_transparent_sta
     let theirs_stmt = std::fs::read(&theirs_file).expect("read");
     let (st, _, loc, receipt) = register(&c, &s.url, "application/cose", theirs_stmt.clone()).await;
     assert_eq!(st, 201, "{}", String::from_utf8_lossy(&receipt));
-    let index: u64 = loc
-        .and_then(|l| l.strip_prefix("/entries/").and_then(|i| i.parse().ok()))
-        .expect("loc");
+    let index = loc.expect("Location /entries/<i>");
     let entry = entry_bytes(&c, &s.url, index).await;
     cose_receipt::verify(&receipt, &entry, &s.vkey).expect("verifies");
     let ts = statement::SignedStatement::parse(&theirs_stmt)

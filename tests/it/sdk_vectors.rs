@@ -411,21 +411,9 @@ async fn live(k: &Keys, dir: &std::path::Path) -> Value {
     e["credential"] = json!({"fingerprint": format!("sha256:{}", "5".repeat(64))});
     let payload = provlog_proto::json::canonical(&e).expect("jcs");
     let signed = provlog_proto::statement::sign(&payload, &claims, &k.ci).expect("sign");
-    let r = c
-        .post(format!("{}/entries", s.url))
-        .header("content-type", "application/cose")
-        .body(signed)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 201);
-    let at = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .and_then(|l| l.strip_prefix("/entries/"))
-        .and_then(|i| i.parse::<u64>().ok())
-        .expect("Location");
+    let (st, _, at, _) = crate::common::register(&c, &s.url, "application/cose", signed).await;
+    assert_eq!(st, 201);
+    let at = at.expect("Location");
     let (st, statement_receipt) = get_json(&c, &s.url, &format!("/v1/entries/{at}/receipt")).await;
     assert_eq!(st, 200, "{statement_receipt}");
     receipt_cases.push(

@@ -45,6 +45,28 @@ pub(crate) async fn post(c: &reqwest::Client, url: &str, path: &str, body: Vec<u
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
+/// Posts `body` to SCRAPI's `POST /entries` as `content_type`: status,
+/// content type, the entry index its `Location` names, body.
+pub(crate) async fn register(
+    c: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, String, Option<u64>, Vec<u8>) {
+    let r = c
+        .post(format!("{url}/entries"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /entries");
+    let st = r.status().as_u16();
+    let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ct = h("content-type").unwrap_or_default();
+    let index = h("location").and_then(|l| l.strip_prefix("/entries/").and_then(|i| i.parse().ok()));
+    (st, ct, index, r.bytes().await.expect("body").to_vec())
+}
+
 /// The current checkpoint, verified with the server's key.
 pub(crate) async fn checkpoint(c: &reqwest::Client, s: &Server) -> (provlog_tlog::checkpoint::Checkpoint, String) {
     let (st, body) = get(c, &s.url, "/checkpoint").await;

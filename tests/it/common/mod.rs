@@ -27,7 +27,7 @@ pub(crate) use events::{
     event, fingerprint_of, now_plus, raw_submission, submission, verify_credential, verify_credential_with,
 };
 pub(crate) use http::{
-    checkpoint, client, get, get_json, plain_event, post, raw, submit_many, submit_many_plain, wait_log,
+    checkpoint, client, get, get_json, plain_event, post, raw, register, submit_many, submit_many_plain, wait_log,
 };
 pub(crate) use keys::{dev_submitter, put_log_key, write_key};
 pub(crate) use mirror::{serve_dir, tamper_proxy};
