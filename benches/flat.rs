@@ -50,6 +50,8 @@ fn batch(cr: &mut CompactRange, n: u64) -> AppendBatch {
         approval_uses: Vec::new(),
         policy_leaves: Vec::new(),
         log_key_leaves: Vec::new(),
+        occurred_buckets: Vec::new(),
+        occurred_span: None,
     }
 }
 

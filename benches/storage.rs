@@ -57,6 +57,8 @@ fn append(c: &mut Criterion) {
                         approval_uses: Vec::new(),
                         policy_leaves: Vec::new(),
                         log_key_leaves: Vec::new(),
+                        occurred_buckets: Vec::new(),
+                        occurred_span: None,
                     })
                     .expect("append");
             });

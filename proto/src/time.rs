@@ -42,9 +42,36 @@ pub fn parse_millis(s: &str) -> Result<i64, TimeError> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|e| TimeError(e.to_string()))
 }
 
+/// Parses one end of a time window: an RFC 3339 date-time, or a date
+/// `YYYY-MM-DD` meaning its first instant in UTC (so `from=2026-11-01`
+/// with `to=2026-12-01` is November).
+///
+/// # Errors
+/// [`TimeError`] when `s` is neither.
+pub fn parse_bound(s: &str) -> Result<i64, TimeError> {
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' && s.chars().filter(char::is_ascii_digit).count() == 8 {
+        return parse_millis(&format!("{s}T00:00:00Z"))
+            .map_err(|_| TimeError(format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 date-time")));
+    }
+    parse_millis(s).map_err(|_| TimeError(format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 date-time")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_is_a_date_or_a_time() {
+        assert_eq!(parse_bound("2026-11-01"), parse_millis("2026-11-01T00:00:00Z"));
+        assert_eq!(
+            parse_bound("2026-11-01T10:00:00+01:00"),
+            parse_millis("2026-11-01T09:00:00Z")
+        );
+        for bad in ["2026-13-01", "2026-1-01", "20261101", "yesterday", "", "2026-11-0a"] {
+            assert!(parse_bound(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_milliseconds() {

@@ -89,7 +89,8 @@ fn items(
 }
 
 /// Writes one page of `GET /v1/events` (an `EventsPage`) for the tree of
-/// `size`. Blocking.
+/// `size`, each entry with its inclusion proof against `proof_size` when
+/// it is given. Blocking.
 ///
 /// # Errors
 /// Storage errors before the answer began; [`Cancelled`].
@@ -97,12 +98,38 @@ pub(super) fn events_page(
     log: &Log,
     q: &SearchQuery,
     size: u64,
+    proof_size: Option<u64>,
     budget: u64,
     w: &mut ChunkWriter,
 ) -> Result<(), ApiError> {
     let (hits, next) = log.search_hits(q, size)?;
     put(w, b"{\"entries\":[")?;
-    let cut = items(log, w, hits, None, budget)?;
+    let cut = items(log, w, hits, proof_size, budget)?;
+    let next = cut.or(next);
+    let tail = serde_json::to_vec(&next).map_err(|e| ApiError::internal(&e))?;
+    put(w, b"],\"next_after\":")?;
+    put(w, &tail)?;
+    put(w, b"}")
+}
+
+/// Writes one page of `GET /v1/policies` (an `EventsPage` of policy
+/// leaves) for the tree of `size`, each with its inclusion proof against
+/// `proof_size` when given. Blocking.
+///
+/// # Errors
+/// Storage errors before the answer began; [`Cancelled`].
+pub(super) fn policies_page(
+    log: &Log,
+    after: Option<u64>,
+    limit: usize,
+    size: u64,
+    proof_size: Option<u64>,
+    budget: u64,
+    w: &mut ChunkWriter,
+) -> Result<(), ApiError> {
+    let (hits, next) = log.policy_hits(after, size, limit)?;
+    put(w, b"{\"entries\":[")?;
+    let cut = items(log, w, hits, proof_size, budget)?;
     let next = cut.or(next);
     let tail = serde_json::to_vec(&next).map_err(|e| ApiError::internal(&e))?;
     put(w, b"],\"next_after\":")?;

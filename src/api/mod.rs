@@ -113,6 +113,7 @@ pub fn router(app: App) -> Router {
                 )),
         )
         .route("/v1/events", read(get(search::events)))
+        .route("/v1/policies", read(get(search::policies)))
         .route("/v1/credentials/{fingerprint}", read(get(search::credential)))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/freeze", post(admin::freeze))

@@ -28,6 +28,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         entries::get_receipt,
         entries::get_explain,
         search::events,
+        search::policies,
         search::credential,
         proofs::inclusion,
         proofs::consistency,

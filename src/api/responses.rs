@@ -89,6 +89,10 @@ pub struct Entry {
     /// entry's own text; `null` if the entry is not JSON.
     #[schema(value_type = Object)]
     pub decoded: Option<Box<serde_json::value::RawValue>>,
+    /// With `tree_size` (`GET /v1/events`): the base64 inclusion proof of
+    /// the entry against the checkpoint of that size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<Vec<String>>,
 }
 
 impl Entry {
@@ -102,6 +106,7 @@ impl Entry {
             decoded: serde_json::from_slice::<&serde_json::value::RawValue>(entry)
                 .ok()
                 .map(ToOwned::to_owned),
+            proof: None,
         }
     }
 }

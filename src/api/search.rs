@@ -42,6 +42,11 @@ fn filter_value(term: Term, v: &str) -> Result<String, ApiError> {
         ("actor" = Option<String>, Query, description = "actor.id"),
         ("credential" = Option<String>, Query, description = "credential.fingerprint or previous_fingerprint"),
         ("action" = Option<String>, Query, description = "action"),
+        ("from" = Option<String>, Query, description = "Only entries logged at or after this time (`logged_at`; RFC 3339, or YYYY-MM-DD for its first instant in UTC)"),
+        ("to" = Option<String>, Query, description = "Only entries logged before this time (`logged_at`, exclusive)"),
+        ("occurred_from" = Option<String>, Query, description = "Only events whose `occurred_at` is at or after this time"),
+        ("occurred_to" = Option<String>, Query, description = "Only events whose `occurred_at` is before this time (exclusive)"),
+        ("tree_size" = Option<u64>, Query, description = "Search the first tree_size entries and give each entry its inclusion proof (`proof`) against the checkpoint of that size"),
         ("after" = Option<u64>, Query, description = "Last index already seen (exclusive)"),
         ("limit" = Option<usize>, Query, description = "Most entries per page, 1 to 1,000 (default 100); a page also ends where the next entry would take it past max_answer_bytes"),
     ),
@@ -55,7 +60,22 @@ pub(super) async fn events(
     State(log): State<Arc<Log>>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = Params::new(q, &["target", "actor", "credential", "action", "after", "limit"])?;
+    let q = Params::new(
+        q,
+        &[
+            "target",
+            "actor",
+            "credential",
+            "action",
+            "after",
+            "limit",
+            "from",
+            "to",
+            "occurred_from",
+            "occurred_to",
+            "tree_size",
+        ],
+    )?;
     let mut filters = Vec::new();
     for term in Term::ALL {
         if let Some(v) = q.get(term.param()) {
@@ -69,11 +89,87 @@ pub(super) async fn events(
             .ok_or_else(|| ApiError::param(format!("limit must be 1 to {MAX_SEARCH_LIMIT}")))
     })?;
     let after = q.u64("after")?;
-    let q = SearchQuery { filters, after, limit };
-    let size = log.published().size;
+    let bound = |name: &str| {
+        q.get(name)
+            .map(|v| provlog_proto::time::parse_bound(v).map_err(|e| ApiError::param(format!("{name}: {}", e.0))))
+            .transpose()
+    };
+    let logged = (bound("from")?, bound("to")?);
+    let occurred = match (bound("occurred_from")?, bound("occurred_to")?) {
+        (None, None) => None,
+        w => Some(w),
+    };
+    for (name, (f, t)) in [
+        ("from/to", logged),
+        ("occurred_from/occurred_to", occurred.unwrap_or_default()),
+    ] {
+        if let (Some(f), Some(t)) = (f, t)
+            && f > t
+        {
+            return Err(ApiError::param(format!("{name}: the window ends before it begins")));
+        }
+    }
+    let published = log.published().size;
+    let proof_size = match q.u64("tree_size")? {
+        Some(n) if n == 0 || n > published => {
+            return Err(ApiError::param(format!("tree_size must be 1 to {published}")));
+        }
+        n => n,
+    };
+    let q = SearchQuery {
+        filters,
+        after,
+        limit,
+        logged,
+        occurred,
+    };
+    let size = proof_size.unwrap_or(published);
     let (deadline, budget) = read_limits(&log);
     crate::http::stream::json(deadline, task_failed, move |w| {
-        super::answers::events_page(&log, &q, size, budget, w)
+        super::answers::events_page(&log, &q, size, proof_size, budget, w)
+    })
+    .await
+}
+
+/// `GET /v1/policies`: the log's registry history.
+#[utoipa::path(
+    get,
+    path = "/v1/policies",
+    tag = "read",
+    params(
+        ("tree_size" = Option<u64>, Query, description = "List the policy leaves in the first tree_size entries, each with its inclusion proof (`proof`) against the checkpoint of that size"),
+        ("after" = Option<u64>, Query, description = "Last index already seen (exclusive)"),
+        ("limit" = Option<usize>, Query, description = "Most entries per page, 1 to 1,000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The policy leaves (every change of the submitter registry, the first included) in index order", body = crate::api::responses::EventsPage),
+        (status = 400, description = "Bad or unknown parameter", body = crate::api::responses::ErrorBody),
+        (status = 503, description = "Too many reads in progress (Retry-After)", body = crate::api::responses::ErrorBody),
+    )
+)]
+pub(super) async fn policies(
+    State(log): State<Arc<Log>>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = Params::new(q, &["after", "limit", "tree_size"])?;
+    let limit = q.u64("limit")?.map_or(Ok(DEFAULT_LIMIT), |l| {
+        usize::try_from(l)
+            .ok()
+            .filter(|l| (1..=MAX_SEARCH_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::param(format!("limit must be 1 to {MAX_SEARCH_LIMIT}")))
+    })?;
+    let after = q.u64("after")?;
+    let published = log.published().size;
+    let proof_size = match q.u64("tree_size")? {
+        Some(n) if n == 0 || n > published => {
+            return Err(ApiError::param(format!("tree_size must be 1 to {published}")));
+        }
+        n => n,
+    };
+    let size = proof_size.unwrap_or(published);
+    let (deadline, budget) = read_limits(&log);
+    crate::http::stream::json(deadline, task_failed, move |w| {
+        super::answers::policies_page(&log, after, limit, size, proof_size, budget, w)
     })
     .await
 }

@@ -264,6 +264,12 @@ pub struct SearchQuery {
     pub after: Option<u64>,
     /// Page size, 1..=[`MAX_SEARCH_LIMIT`].
     pub limit: usize,
+    /// Only entries logged in `[from, to)` (`logged_at`, Unix ms), either
+    /// end open.
+    pub logged: (Option<i64>, Option<i64>),
+    /// Only events whose `occurred_at` (Unix ms) is in `[from, to)`,
+    /// either end open.
+    pub occurred: Option<(Option<i64>, Option<i64>)>,
 }
 
 /// The registry in force for handler pre-checks, and the policy entry that
@@ -1205,16 +1211,55 @@ impl Log {
     /// # Errors
     /// Storage errors.
     pub fn search_hits(&self, q: &SearchQuery, size: u64) -> Result<(Vec<u64>, Option<u64>), ReadError> {
-        let filters: Vec<(Term, &str)> = q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect();
-        let (mut hits, stopped) = self
-            .store
-            .search_bounded(&filters, q.after, size, q.limit + 1, MAX_SEARCH_MISSES)?;
+        // A `logged_at` window is an index range: `logged_at` never goes
+        // backwards along the log (binary search, no scan).
+        let mut start = q.after.map_or(0, |a| a.saturating_add(1));
+        let mut end = size;
+        if let Some(from) = q.logged.0 {
+            start = start.max(self.store.first_logged_at_or_after(from, size)?);
+        }
+        if let Some(to) = q.logged.1 {
+            end = end.min(self.store.first_logged_at_or_after(to, size)?);
+        }
+        let search = provlog_storage::Search {
+            terms: q.filters.iter().map(|(t, v)| (*t, v.as_str())).collect(),
+            occurred: q.occurred,
+            start,
+            end,
+        };
+        let (mut hits, stopped) =
+            self.store
+                .search_in(&search, q.limit + 1, MAX_SEARCH_MISSES)
+                .map_err(|e| match e {
+                    provlog_storage::SearchError::TooWide(w) => ReadError::Invalid(w.to_string()),
+                    provlog_storage::SearchError::Storage(s) => ReadError::Storage(s),
+                    other => ReadError::Internal(other.to_string()),
+                })?;
         let more = hits.len() > q.limit;
         hits.truncate(q.limit);
         // A page ends at `limit` hits, or where the work bound stopped the
         // join (then possibly with fewer hits, even none): either way
-        // `next` resumes exactly after what was examined.
+        // `next` resumes exactly after what was examined. A window that
+        // ends before the tree's end has nothing past it.
         let next = if more { hits.last().copied() } else { stopped };
+        Ok((hits, next))
+    }
+
+    /// Blocking: one page of the policy leaves within the tree of `size`
+    /// (after `after`, at most `limit`) and the cursor of the next page.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn policy_hits(
+        &self,
+        after: Option<u64>,
+        size: u64,
+        limit: usize,
+    ) -> Result<(Vec<u64>, Option<u64>), ReadError> {
+        let mut hits = self.store.policy_leaves(after, size, limit + 1)?;
+        let more = hits.len() > limit;
+        hits.truncate(limit);
+        let next = if more { hits.last().copied() } else { None };
         Ok((hits, next))
     }
 

@@ -42,6 +42,8 @@ pub(crate) const KEY_FROZEN: &[u8] = b"frozen";
 pub(crate) const KEY_WITNESSES: &[u8] = b"witnesses";
 pub(crate) const KEY_MAP_HEAD: &[u8] = b"map_head";
 pub(crate) const KEY_MAP_PRUNED: &[u8] = b"map_pruned";
+pub(crate) const KEY_OCCURRED_SPAN: &[u8] = b"occurred_span";
+pub(crate) const KEY_TIME_INDEX: &[u8] = b"time_index";
 
 pub(crate) fn entry_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -106,8 +108,13 @@ pub fn approval_use_prefix(approver: &str, id: &str) -> Vec<u8> {
 /// never contain 0x00 (the event schema refuses control characters), so a
 /// prefix never is a prefix of another term's keys.
 pub(crate) fn term_prefix(term: provlog_proto::event::Term, value: &str) -> Vec<u8> {
+    tag_prefix(term.tag(), value)
+}
+
+/// [`term_prefix`] of any tag (the `occurred_at` buckets' too).
+pub(crate) fn tag_prefix(tag: u8, value: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(value.len() + 10);
-    k.push(term.tag());
+    k.push(tag);
     k.extend_from_slice(value.as_bytes());
     k.push(0);
     k

@@ -80,9 +80,10 @@ pub mod map;
 pub mod rebuild;
 mod state;
 mod store;
+pub mod timeindex;
 pub mod verify;
 
 pub use error::StorageError;
 pub use keys::{approval_use_prefix, chain_seq_key, dedup_key};
 pub use state::{KeyValue, StateStore};
-pub use store::{AppendBatch, PolicyRecord, Store, StoreOptions};
+pub use store::{AppendBatch, PolicyRecord, Search, SearchError, Store, StoreOptions};

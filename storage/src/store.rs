@@ -4,8 +4,9 @@ use crate::cache::{BlobCache, MIN_CACHED_LEVEL, UpperLevels, blob_cache};
 use crate::error::StorageError;
 use crate::keys::{
     ALL_CFS, CF_APPROVAL_USES, CF_CHECKPOINTS, CF_DEDUP, CF_ENTRIES, CF_HASHES, CF_LEAF_INDEX, CF_MAP_NODES,
-    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOG_KEY_AT, KEY_LOGGED_AT, KEY_POLICY,
-    KEY_POLICY_AT, KEY_WITNESSES, decode_u64, entry_key, node_key, term_key, term_prefix,
+    CF_MAP_RECORDS, CF_META, CF_SEARCH, KEY_FROZEN, KEY_LATEST, KEY_LOG_KEY_AT, KEY_LOGGED_AT, KEY_OCCURRED_SPAN,
+    KEY_POLICY, KEY_POLICY_AT, KEY_TIME_INDEX, KEY_WITNESSES, decode_u64, entry_key, node_key, tag_prefix, term_key,
+    term_prefix,
 };
 use provlog_proto::event::Term;
 use provlog_tlog::merkle::{Hash, HashSource, NodeId, node_hash};
@@ -93,6 +94,11 @@ pub struct AppendBatch {
     pub policy_leaves: Vec<u64>,
     /// Index of every log key announcement in the batch.
     pub log_key_leaves: Vec<u64>,
+    /// The `occurred_at` buckets of the batch's events
+    /// ([`crate::timeindex`]) and the index of each.
+    pub occurred_buckets: Vec<([(u8, String); 2], u64)>,
+    /// The earliest and latest `occurred_at` (Unix ms) of the batch's events.
+    pub occurred_span: Option<(i64, i64)>,
 }
 
 impl AppendBatch {
@@ -111,6 +117,12 @@ impl AppendBatch {
         let index = self.next_index();
         self.terms
             .extend(event.terms().into_iter().map(|(t, v)| (t, v.to_owned(), index)));
+        if let Some(ms) = crate::timeindex::occurred_ms(event)
+            && let Some(b) = crate::timeindex::buckets_of(ms)
+        {
+            self.occurred_buckets.push((b, index));
+            self.occurred_span = Some(widen(self.occurred_span, (ms, ms)));
+        }
         self.dedup.push((dedup_key, index));
         self.leaf_hashes.push(provlog_tlog::merkle::leaf_hash(&entry));
         self.entries.push(entry);
@@ -182,6 +194,11 @@ impl AppendBatch {
     }
 }
 
+/// `span` widened to hold `by`.
+fn widen(span: Option<(i64, i64)>, by: (i64, i64)) -> (i64, i64) {
+    span.map_or(by, |(lo, hi)| (lo.min(by.0), hi.max(by.1)))
+}
+
 /// The log's `RocksDB` database.
 ///
 /// `Store` is `Send + Sync`; reads may run from any thread while the single
@@ -199,6 +216,9 @@ pub struct Store {
     /// Decoded map nodes by number (a stored node never changes and its
     /// number is never given again, so a cached node is never stale).
     pub(crate) map_nodes: quick_cache::sync::Cache<u64, provlog_proto::map_nodes::Node>,
+    /// The earliest and latest `occurred_at` of the stored events (the
+    /// bounds of an open `occurred_at` window); as `meta/occurred_span`.
+    occurred_span: std::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -317,12 +337,21 @@ impl Store {
             // covers 4 M entries; beyond that, the hottest.
             blocks: quick_cache::sync::Cache::new(256 << 10),
             map_nodes: quick_cache::sync::Cache::new(options.map_node_cache.max(1)),
+            occurred_span: std::sync::Mutex::new(None),
         };
         if !options.read_only {
             store.drop_old_map_layout()?;
         }
         let size = store.count_entries()?;
         store.size.store(size, Ordering::Release);
+        if !options.read_only {
+            store.build_time_index(size)?;
+        }
+        let span = store.read_occurred_span()?;
+        *store
+            .occurred_span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = span;
         // Load the cached upper levels; nodes beyond the stored tree (if
         // any) are not loaded, so the cache never runs ahead of it.
         for level in MIN_CACHED_LEVEL..64 {
@@ -426,6 +455,24 @@ impl Store {
         for (term, value, index) in &batch.terms {
             wb.put_cf(search, term_key(&term_prefix(*term, value), *index), []);
         }
+        for (buckets, index) in &batch.occurred_buckets {
+            for (tag, value) in buckets {
+                wb.put_cf(search, term_key(&tag_prefix(*tag, value), *index), []);
+            }
+        }
+        // The writer is the only one to change the span: read, widen, and
+        // publish it after the batch is written.
+        let old_span = self.occurred_span();
+        let span = match (batch.occurred_span, old_span) {
+            (Some(b), old) => {
+                let new = widen(old, b);
+                if old != Some(new) {
+                    wb.put_cf(self.cf(CF_META), KEY_OCCURRED_SPAN, span_bytes(new));
+                }
+                Some(new)
+            }
+            (None, old) => old,
+        };
         if !batch.approval_uses.is_empty() {
             let uses = self.cf(CF_APPROVAL_USES);
             for (prefix, digest, index) in &batch.approval_uses {
@@ -467,9 +514,135 @@ impl Store {
             self.db.write_opt(wb, &wo)?;
         }
         self.upper.extend(&batch.nodes);
+        if span != old_span {
+            *self
+                .occurred_span
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = span;
+        }
         self.size
             .store(batch.start + batch.entries.len() as u64, Ordering::Release);
         Ok(())
+    }
+
+    /// The earliest and latest `occurred_at` (Unix ms) of the stored
+    /// events, `None` before the first.
+    #[must_use]
+    pub fn occurred_span(&self) -> Option<(i64, i64)> {
+        *self
+            .occurred_span
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_occurred_span(&self) -> Result<Option<(i64, i64)>, StorageError> {
+        let Some(v) = self.db.get_cf(self.cf(CF_META), KEY_OCCURRED_SPAN)? else {
+            return Ok(None);
+        };
+        let half = |r: std::ops::Range<usize>| {
+            v.get(r)
+                .and_then(|b| b.try_into().ok())
+                .map(i64::from_be_bytes)
+                .ok_or_else(|| StorageError::Corrupt {
+                    what: "occurred_at span",
+                    key: "meta/occurred_span".into(),
+                    reason: format!("value is {} bytes, not 16", v.len()),
+                })
+        };
+        Ok(Some((half(0..8)?, half(8..16)?)))
+    }
+
+    /// Indexes the `occurred_at` of every stored event
+    /// ([`crate::timeindex`]) in a store written before that index
+    /// existed (no `meta/time_index`), then marks it done; a store that
+    /// has the mark, or no entries, is only marked.
+    fn build_time_index(&self, size: u64) -> Result<(), StorageError> {
+        let meta = self.cf(CF_META);
+        if self.db.get_cf(meta, KEY_TIME_INDEX)?.is_some() {
+            return Ok(());
+        }
+        let search = self.cf(CF_SEARCH);
+        let mut span = self.read_occurred_span()?;
+        let mut wb = WriteBatch::default();
+        for item in self.entry_iter(0) {
+            let (index, entry) = item?;
+            if index >= size {
+                break;
+            }
+            if let Ok(provlog_proto::leaf::Leaf::Event(e)) = provlog_proto::leaf::Leaf::parse(&entry)
+                && let Some(ms) = crate::timeindex::occurred_ms(&e.event.event)
+                && let Some(buckets) = crate::timeindex::buckets_of(ms)
+            {
+                for (tag, value) in &buckets {
+                    wb.put_cf(search, term_key(&tag_prefix(*tag, value), index), []);
+                }
+                span = Some(widen(span, (ms, ms)));
+            }
+            if wb.len() >= 20_000 {
+                self.db.write(std::mem::take(&mut wb))?;
+            }
+        }
+        if let Some(s) = span {
+            wb.put_cf(meta, KEY_OCCURRED_SPAN, span_bytes(s));
+        }
+        wb.put_cf(meta, KEY_TIME_INDEX, []);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.sync);
+        self.db.write_opt(wb, &wo)?;
+        Ok(())
+    }
+
+    /// The first index below `size` whose entry was logged at or after
+    /// `ms` (Unix ms), or `size` if none was: a binary search, since
+    /// `logged_at` never goes backwards along the log
+    /// ([`crate::timeindex`]).
+    ///
+    /// # Errors
+    /// `RocksDB` errors; a missing entry or one whose `logged_at` does not
+    /// parse ([`StorageError::Corrupt`]).
+    pub fn first_logged_at_or_after(&self, ms: i64, size: u64) -> Result<u64, StorageError> {
+        let (mut lo, mut hi) = (0u64, size.min(self.size()));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.logged_at_of(mid)? < ms {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn logged_at_of(&self, index: u64) -> Result<i64, StorageError> {
+        let entry = self.entry(index)?.ok_or_else(|| missing_entry(index))?;
+        let corrupt = |reason: String| StorageError::Corrupt {
+            what: "entries",
+            key: index.to_string(),
+            reason,
+        };
+        let leaf = provlog_proto::leaf::Leaf::parse(&entry).map_err(|e| corrupt(e.to_string()))?;
+        let at = match &leaf {
+            provlog_proto::leaf::Leaf::Event(e) => &e.logged_at,
+            provlog_proto::leaf::Leaf::Policy(p) => &p.logged_at,
+            provlog_proto::leaf::Leaf::State(s) => &s.logged_at,
+            provlog_proto::leaf::Leaf::Heartbeat(h) => &h.logged_at,
+            provlog_proto::leaf::Leaf::LogKey(k) => &k.logged_at,
+        };
+        provlog_proto::time::parse_millis(at).map_err(|e| corrupt(format!("logged_at: {e}")))
+    }
+
+    /// Whether entry `index` is an event whose `occurred_at` is in
+    /// `[from, to)`.
+    fn occurred_within(&self, index: u64, from: i64, to: i64) -> Result<bool, StorageError> {
+        let Some(entry) = self.entry(index)? else {
+            return Err(missing_entry(index));
+        };
+        Ok(match provlog_proto::leaf::Leaf::parse(&entry) {
+            Ok(provlog_proto::leaf::Leaf::Event(e)) => {
+                crate::timeindex::occurred_ms(&e.event.event).is_some_and(|t| (from..to).contains(&t))
+            }
+            _ => false,
+        })
     }
 
     /// The latest stored checkpoint note, if any batch was ever appended.
@@ -535,6 +708,36 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Indexes of the policy leaves after `after` and below `below`, in
+    /// order, at most `limit`, from the policy-leaf index (a store written
+    /// before that index lists only the policy leaves appended since, and
+    /// its latest, [`Store::policy`]).
+    ///
+    /// # Errors
+    /// `RocksDB` errors.
+    pub fn policy_leaves(&self, after: Option<u64>, below: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        let from = policy_at_key(after.map_or(0, |a| a.saturating_add(1)));
+        let it = self
+            .db
+            .iterator_cf(self.cf(CF_META), IteratorMode::From(&from, Direction::Forward));
+        let mut out = Vec::new();
+        for item in it {
+            let (k, _) = item?;
+            let Some(rest) = k.strip_prefix(KEY_POLICY_AT) else {
+                break;
+            };
+            let Ok(i) = <[u8; 8]>::try_from(rest) else {
+                break;
+            };
+            let i = u64::from_be_bytes(i);
+            if i >= below || out.len() >= limit {
+                break;
+            }
+            out.push(i);
+        }
+        Ok(out)
     }
 
     /// Index of every log key announcement, oldest first.
@@ -904,49 +1107,101 @@ impl Store {
         limit: usize,
         max_misses: usize,
     ) -> Result<(Vec<u64>, Option<u64>), StorageError> {
-        let mut cand = after.map_or(0, |a| a.saturating_add(1));
+        let q = Search {
+            terms: filters.to_vec(),
+            occurred: None,
+            start: after.map_or(0, |a| a.saturating_add(1)),
+            end: below,
+        };
+        self.search_in(&q, limit, max_misses).map_err(|e| match e {
+            SearchError::Storage(e) => e,
+            SearchError::TooWide(_) => unreachable!("a search without an occurred_at window plans no buckets"),
+        })
+    }
+
+    /// [`Store::search_bounded`] of a [`Search`]: the entries in
+    /// `[q.start, q.end)` matching every term and, with `q.occurred`, the
+    /// events whose `occurred_at` is in that window (through its day and
+    /// month buckets, [`crate::timeindex`]). The second value is the index
+    /// up to which (inclusive) every entry has been examined when the work
+    /// bound stopped the join, `None` when it ran to `limit` or the end.
+    ///
+    /// # Errors
+    /// [`SearchError::TooWide`] for an `occurred_at` window of more than
+    /// [`crate::timeindex::MAX_BUCKETS`] buckets; storage errors.
+    pub fn search_in(
+        &self,
+        q: &Search<'_>,
+        limit: usize,
+        max_misses: usize,
+    ) -> Result<(Vec<u64>, Option<u64>), SearchError> {
+        let mut cand = q.start;
         let mut out = Vec::new();
-        if filters.is_empty() {
-            while out.len() < limit && cand < below {
+        let mut sources: Vec<Source<'_>> = q
+            .terms
+            .iter()
+            .map(|(t, v)| Source::Term(self.posting(term_prefix(*t, v))))
+            .collect();
+        let mut window = None;
+        if let Some((from, to)) = q.occurred {
+            // An open end stops at the stored events' span, so that the
+            // window plans the buckets that can hold something.
+            let Some((lo, hi)) = self.occurred_span() else {
+                return Ok((out, None));
+            };
+            let (from, to) = (
+                from.map_or(lo, |f| f.max(lo)),
+                to.map_or(hi.saturating_add(1), |t| t.min(hi.saturating_add(1))),
+            );
+            if from >= to {
+                return Ok((out, None));
+            }
+            let plan = crate::timeindex::plan(from, to)?;
+            let parts = plan
+                .into_iter()
+                .map(|b| Part {
+                    exact: b.exact,
+                    posting: self.posting(b.prefix),
+                    at: At::Unsought,
+                })
+                .collect();
+            sources.push(Source::Union(parts));
+            window = Some((from, to));
+        }
+        if sources.is_empty() {
+            while out.len() < limit && cand < q.end {
                 out.push(cand);
                 cand += 1;
             }
             return Ok((out, None));
         }
-        let mut iters: Vec<(Vec<u8>, rocksdb::DBRawIterator<'_>)> = filters
-            .iter()
-            .map(|(t, v)| {
-                let prefix = term_prefix(*t, v);
-                let mut upper = prefix.clone();
-                // The prefix ends in 0x00; 0x01 in its place bounds every key of the term.
-                if let Some(last) = upper.last_mut() {
-                    *last = 1;
-                }
-                let mut ro = ReadOptions::default();
-                ro.set_iterate_upper_bound(upper);
-                let it = self.db.raw_iterator_cf_opt(self.cf(CF_SEARCH), ro);
-                (prefix, it)
-            })
-            .collect();
         let mut misses = 0usize;
         // Leapfrog join: every list seeks to the candidate; if all land on
-        // it, it matches; otherwise the largest landing is the next candidate.
-        'outer: while out.len() < limit && cand < below {
+        // it, it matches (after the exact time check of an event from a
+        // day the window cuts); otherwise the largest landing is the next
+        // candidate.
+        'outer: while out.len() < limit && cand < q.end {
             if misses >= max_misses {
                 // Everything below `cand` has been examined.
                 return Ok((out, cand.checked_sub(1)));
             }
             let mut next = cand;
-            for (prefix, it) in &mut iters {
-                it.seek(term_key(prefix, cand));
-                let Some(k) = it.key() else {
-                    it.status()?;
+            let mut check = false;
+            for s in &mut sources {
+                let Some((idx, c)) = s.seek(cand)? else {
                     break 'outer;
                 };
-                let idx = decode_u64("search key", k, k.get(prefix.len()..).unwrap_or_default())?;
                 next = next.max(idx);
+                check |= c && idx == cand;
             }
             if next == cand {
+                if let (true, Some((from, to))) = (check, window)
+                    && !self.occurred_within(cand, from, to)?
+                {
+                    misses += 1;
+                    cand += 1;
+                    continue;
+                }
                 out.push(cand);
                 cand += 1;
             } else {
@@ -955,6 +1210,18 @@ impl Store {
             }
         }
         Ok((out, None))
+    }
+
+    fn posting(&self, prefix: Vec<u8>) -> Posting<'_> {
+        let mut upper = prefix.clone();
+        // The prefix ends in 0x00; 0x01 in its place bounds every key of the term.
+        if let Some(last) = upper.last_mut() {
+            *last = 1;
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(upper);
+        let it = self.db.raw_iterator_cf_opt(self.cf(CF_SEARCH), ro);
+        Posting { prefix, it }
     }
 
     /// The index of the entry with leaf hash `hash`.
@@ -1035,6 +1302,120 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A search of the log ([`Store::search_in`]).
+#[derive(Debug, Clone, Default)]
+pub struct Search<'a> {
+    /// `(term, value)` filters, all of which must match (only events have
+    /// terms).
+    pub terms: Vec<(Term, &'a str)>,
+    /// Only events whose `occurred_at` (Unix ms) is in `[from, to)`,
+    /// either end open.
+    pub occurred: Option<(Option<i64>, Option<i64>)>,
+    /// The first index examined (one past a page's `after`; the first
+    /// entry of a `logged_at` window).
+    pub start: u64,
+    /// One past the last index examined (the tree size; the end of a
+    /// `logged_at` window).
+    pub end: u64,
+}
+
+/// Why [`Store::search_in`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The `occurred_at` window needs too many buckets (a client error).
+    #[error(transparent)]
+    TooWide(#[from] crate::timeindex::TooWide),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<rocksdb::Error> for SearchError {
+    fn from(e: rocksdb::Error) -> Self {
+        Self::Storage(e.into())
+    }
+}
+
+/// One term's posting list: the keys `prefix ‖ index`, in index order.
+struct Posting<'a> {
+    prefix: Vec<u8>,
+    it: rocksdb::DBRawIterator<'a>,
+}
+
+impl Posting<'_> {
+    /// The first index at or after `cand` in the list, `None` past its end.
+    fn seek(&mut self, cand: u64) -> Result<Option<u64>, StorageError> {
+        self.it.seek(term_key(&self.prefix, cand));
+        let Some(k) = self.it.key() else {
+            self.it.status()?;
+            return Ok(None);
+        };
+        decode_u64("search key", k, k.get(self.prefix.len()..).unwrap_or_default()).map(Some)
+    }
+}
+
+/// Where a bucket's iterator stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Not sought yet.
+    Unsought,
+    /// At this index.
+    Index(u64),
+    /// Past its end.
+    End,
+}
+
+/// One bucket of a union, and where its iterator stands.
+struct Part<'a> {
+    exact: bool,
+    posting: Posting<'a>,
+    at: At,
+}
+
+/// A list the join seeks in: one term, or the union of disjoint buckets.
+enum Source<'a> {
+    Term(Posting<'a>),
+    Union(Vec<Part<'a>>),
+}
+
+impl Source<'_> {
+    /// The first index at or after `cand`, and whether it must be checked
+    /// against the exact window (it came from a bucket the window cuts);
+    /// `None` when the list has nothing at or after `cand`.
+    fn seek(&mut self, cand: u64) -> Result<Option<(u64, bool)>, StorageError> {
+        match self {
+            Self::Term(p) => Ok(p.seek(cand)?.map(|i| (i, false))),
+            Self::Union(parts) => {
+                let mut best: Option<(u64, bool)> = None;
+                for part in parts.iter_mut() {
+                    // A bucket already standing at or past `cand` stays.
+                    let at = match part.at {
+                        At::Index(i) if i >= cand => Some(i),
+                        At::End => None,
+                        _ => part.posting.seek(cand)?,
+                    };
+                    part.at = at.map_or(At::End, At::Index);
+                    if let Some(i) = at
+                        && best.is_none_or(|(b, _)| i < b)
+                    {
+                        best = Some((i, !part.exact));
+                    }
+                }
+                parts.retain(|p| p.at != At::End);
+                Ok(best)
+            }
+        }
+    }
+}
+
+fn span_bytes((lo, hi): (i64, i64)) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&lo.to_be_bytes());
+    v[8..].copy_from_slice(&hi.to_be_bytes());
+    v
 }
 
 fn policy_at_key(index: u64) -> Vec<u8> {
@@ -1162,6 +1543,8 @@ mod tests {
                     approval_uses: Vec::new(),
                     policy_leaves: Vec::new(),
                     log_key_leaves: Vec::new(),
+                    occurred_buckets: Vec::new(),
+                    occurred_span: None,
                 })
                 .expect("append");
             i += k;

@@ -193,6 +193,11 @@ async fn the_document_covers_every_route_and_real_responses_match_it() {
         "/v1/events?target=svc-a".to_owned(),
         "/v1/events?limit=1".to_owned(),
         "/v1/events?bogus=1".to_owned(),
+        "/v1/events?target=svc-a&tree_size=2&occurred_from=2026-11-01&from=2026-01-01".to_owned(),
+        "/v1/events?from=yesterday".to_owned(),
+        "/v1/policies".to_owned(),
+        "/v1/policies?tree_size=2".to_owned(),
+        "/v1/policies?tree_size=0".to_owned(),
         format!("/v1/credentials/{fp}"),
         format!(
             "/v1/credentials/{}?history=true",
