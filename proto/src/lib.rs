@@ -46,6 +46,7 @@ pub mod chain;
 pub mod cose_receipt;
 pub mod credential;
 pub mod event;
+pub mod evidence;
 pub mod explain;
 pub mod fork;
 pub mod json;

@@ -8,6 +8,7 @@ mod approve;
 mod audit;
 mod chain;
 mod compact;
+mod evidence;
 mod explain;
 mod fsck;
 mod keygen;
@@ -134,6 +135,18 @@ enum Command {
     ///   provlog explain 42 --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey
     #[command(verbatim_doc_comment)]
     Explain(explain::Args),
+    /// Collect an auditor's evidence: the events answering a question (a
+    /// target, actor, credential, action, time window) with their proofs
+    /// against one checkpoint (witnessed where the log has witnesses), the
+    /// policy leaves they ran under, a consistency proof to the latest
+    /// checkpoint, and a report (HTML, CSV); checked before it is written
+    /// and again, offline, by `provlog verify --evidence`.
+    ///
+    /// Example:
+    ///   provlog evidence --target svc-payments --from 2026-11-01 --to 2026-12-01 \
+    ///       --log-key provlog-data/log.vkey --out bundle/
+    #[command(verbatim_doc_comment)]
+    Evidence(evidence::Args),
     /// Check every tile, bundle, leaf hash and checkpoint of a log, offline
     /// (a stopped log's data directory) or over HTTP; exit 1 on any finding.
     ///
@@ -235,6 +248,7 @@ pub fn main() -> ExitCode {
         Command::Credential(a) => query::credential(&a),
         Command::Audit(a) => audit::run(&a),
         Command::Explain(a) => explain::run(&a),
+        Command::Evidence(a) => evidence::run(&a),
         Command::Fsck(a) => fsck::run(&a),
         Command::Compact(a) => compact::run(&a),
         Command::Restore(a) => restore::run(&a),

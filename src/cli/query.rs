@@ -23,6 +23,19 @@ pub(super) struct EventsArgs {
     /// Only events with this action.
     #[arg(long)]
     action: Option<String>,
+    /// Only entries logged at or after this time (`logged_at`; RFC 3339, or
+    /// YYYY-MM-DD for its first instant in UTC).
+    #[arg(long, value_parser = super::evidence::bound)]
+    from: Option<String>,
+    /// Only entries logged before this time (exclusive).
+    #[arg(long, value_parser = super::evidence::bound)]
+    to: Option<String>,
+    /// Only events whose `occurred_at` is at or after this time.
+    #[arg(long, value_parser = super::evidence::bound)]
+    occurred_from: Option<String>,
+    /// Only events whose `occurred_at` is before this time (exclusive).
+    #[arg(long, value_parser = super::evidence::bound)]
+    occurred_to: Option<String>,
     /// Start after this index.
     #[arg(long)]
     after: Option<u64>,
@@ -47,6 +60,10 @@ pub(super) fn events(a: &EventsArgs) -> Result<()> {
                 ("actor", &a.actor),
                 ("credential", &a.credential),
                 ("action", &a.action),
+                ("from", &a.from),
+                ("to", &a.to),
+                ("occurred_from", &a.occurred_from),
+                ("occurred_to", &a.occurred_to),
             ] {
                 if let Some(v) = v {
                     q.push((k, v.clone()));

@@ -9,7 +9,7 @@ use provlog_tlog::keys::VerifierKey;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["receipt", "credential", "tlog_proof", "cose_receipt", "transparent_statement", "checkpoint", "state_evidence", "refusal", "fork_evidence"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["receipt", "credential", "tlog_proof", "cose_receipt", "transparent_statement", "checkpoint", "state_evidence", "refusal", "fork_evidence", "evidence"])))]
 pub(super) struct Args {
     /// Receipt JSON as `POST /v1/entries` returned it.
     #[arg(long, conflicts_with_all = ["tlog_proof", "entry", "credential"])]
@@ -61,6 +61,10 @@ pub(super) struct Args {
     /// must be about.
     #[arg(long, requires = "refusal")]
     submission: Option<PathBuf>,
+    /// An evidence bundle (`provlog evidence --out DIR`) to check: its
+    /// proofs, and that its report and CSV say what the proofs do.
+    #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof", "cose_receipt", "transparent_statement", "checkpoint", "state_evidence", "fork_evidence", "refusal", "witness_policy"])]
+    evidence: Option<PathBuf>,
     /// Fork evidence (from `provlog monitor`) to check.
     #[arg(long, conflicts_with_all = ["receipt", "credential", "tlog_proof"])]
     fork_evidence: Option<PathBuf>,
@@ -418,6 +422,33 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     if let Some(f) = &a.transparent_statement {
         return verify_transparent(a, f, &keys);
+    }
+    if let Some(dir) = &a.evidence {
+        let (w, min) = super::evidence::witnesses(&a.witness_keys, a.min_witnesses)?;
+        let (b, v) = super::evidence::check_dir(
+            dir,
+            &provlog_proto::evidence::Requirements {
+                log_keys: &keys,
+                witnesses: &w,
+                min_witnesses: min,
+            },
+        )?;
+        let n = v.events.len();
+        crate::util::output::out(format_args!(
+            "OK: {n} {} from {} proven in its checkpoint of size {}{}, authorized under {} policy {}, consistent with its checkpoint of size {}; report.html and events.csv match",
+            if n == 1 { "event" } else { "events" },
+            b.origin,
+            v.size,
+            if v.witnessed > 0 {
+                format!(" (cosigned by {} of {} witnesses)", v.witnessed, w.len())
+            } else {
+                String::new()
+            },
+            v.policies.len(),
+            if v.policies.len() == 1 { "leaf" } else { "leaves" },
+            v.latest_size
+        ))?;
+        return Ok(());
     }
     let log_key = keys.current().clone();
     if let Some(f) = &a.state_evidence {

@@ -23,6 +23,7 @@ mod crash;
 mod defects;
 mod deploy;
 mod docs;
+mod evidence;
 mod explorer;
 mod fsck;
 mod garage;
