@@ -28,9 +28,13 @@
 //! | `meta` | `map_head` | the map after the last write: root (32) ‖ credentials (u64 BE) ‖ the entries it covers (u64 BE) ‖ the root's node number (u64 BE) ‖ the next node number (u64 BE); a 48-byte head is the layout before numbered nodes, dropped at start and rebuilt from the entries |
 //! | `approval_uses` | approver id ‖ 0x00 ‖ approval id ‖ 0x00 ([`approval_use_prefix`]) ‖ index (u64 BE) of the event that used it | the approval's digest: SHA-256 of its canonical approval object (32 bytes) |
 //! | `meta` | `map_pruned` | versions before this index (u64 BE) were pruned |
+//! | `search` | `d` ‖ `YYYY-MM-DD` ‖ 0x00 ‖ index (u64 BE); `m` ‖ `YYYY-MM` ‖ 0x00 ‖ index | empty: the event at `index` has its `occurred_at` on that UTC day, in that UTC month ([`timeindex`]) |
+//! | `meta` | `occurred_span` | the earliest and the latest `occurred_at` of the stored events, Unix ms (i64 BE each, 16 bytes) |
+//! | `meta` | `time_index` | empty: every stored event has its `occurred_at` buckets (a store without it is indexed on open) |
 //! | `meta` | `witnesses` | the witness client's state, JSON: `{"known":{url:size},"latest":…,"witnessed":…}` (each `{"size","note","cosigners"}`); written by [`Store::put_witness_state`], synced; not part of the tree |
 //!
 //! Search term tags ([`provlog_proto::event::Term::tag`]): `t` `target.id`,
+//! `d` and `m` the `occurred_at` day and month ([`timeindex`]),
 //! `a` `actor.id`, `x` `action`, `c` a credential fingerprint (both
 //! `credential.fingerprint` and `credential.previous_fingerprint` are
 //! indexed under `c`). Only event leaves have terms. Indexed values never
