@@ -102,6 +102,9 @@ pub struct MonitorArgs {
     min_witnesses: Option<usize>,
     #[command(flatten)]
     webhooks: notify::WebhookArgs,
+    /// `--log-format`.
+    #[command(flatten)]
+    pub log_format: crate::obs::logging::LogFormatArg,
 }
 
 /// How long a stopping monitor waits for webhook deliveries in flight.
