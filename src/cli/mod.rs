@@ -95,7 +95,9 @@ enum Command {
     ///       --ttl 30m --ref CHG-1042 --out alice.approval.json
     #[command(verbatim_doc_comment)]
     Approve(approve::Args),
-    /// Sign events and submit them; prints one receipt (JSON) per line.
+    /// Sign events and submit them; prints one receipt (JSON) per line, or
+    /// with --out a summary line per event (for people on a terminal,
+    /// JSON with --json or in a pipe).
     ///
     /// Examples:
     ///   provlog submit --key provlog-data/dev.skey event.json --out receipt.json
@@ -119,14 +121,16 @@ enum Command {
     ///   provlog chain ci --log-key provlog-data/log.vkey --chain ci.chain.json
     #[command(verbatim_doc_comment)]
     Chain(chain::ChainArgs),
-    /// Search the log by identity; prints entries as JSON lines.
+    /// Search the log by identity: a table on a terminal, JSON lines with
+    /// --json or in a pipe.
     ///
     /// Examples:
     ///   provlog events --target svc-payments
     ///   provlog events --credential sha256:9f86… --all
     #[command(verbatim_doc_comment)]
     Events(query::EventsArgs),
-    /// The state of a credential, with its history and proofs.
+    /// The state of a credential, with its history and proofs: a line for
+    /// people on a terminal, a JSON object with --json or in a pipe.
     ///
     /// Example:
     ///   provlog credential sha256:9f86… --log-key provlog-data/log.vkey --out answer.json
