@@ -104,11 +104,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     let store = Store::open(&work, &StoreOptions::default()).with_context(|| format!("creating {}", work.display()))?;
-    let progress = indicatif::ProgressBar::new(cp.size);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("restoring [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let progress = crate::util::progress::bar(cp.size, "entries", "restoring");
     // Walked lazily: a checkpoint claiming a huge size costs nothing until
     // its bundles arrive, and the first one missing ends the restore.
     let bundles = new_bundles(0, cp.size);

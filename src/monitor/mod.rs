@@ -644,16 +644,7 @@ impl Monitor {
         let mut mismatch: Option<GrowError> = None;
         // State commitments the entries do not give: (index, entry, root, credentials).
         let mut bad_states: Vec<(u64, Vec<u8>, String, u64)> = Vec::new();
-        let bar = if self.progress {
-            indicatif::ProgressBar::new(cp.size - old)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(origin.clone());
+        let bar = crate::util::progress::bar(cp.size - old, "entries", &origin);
         let mut fetched = std::pin::pin!(level0_with_bundles(&f.source, &replay).enumerate());
         while let Some((n, (t, b, tile, bundle))) = fetched.next().await {
             let level0 = tile.map_err(|source| GrowError::Unserved {
@@ -738,6 +729,7 @@ impl Monitor {
                 );
             }
         }
+        bar.finish_and_clear();
         let (root, _) = replay.finish().map_err(GrowError::Replay)?;
         if root != cp.root {
             return Err(GrowError::Unproven { size: cp.size });
@@ -752,7 +744,6 @@ impl Monitor {
         for (kind, msg) in held.into_alarms() {
             self.alarm(&origin, &kind, &msg);
         }
-        bar.finish_and_clear();
         self.metrics
             .entries
             .get_or_create(&OriginLabel { origin: origin.clone() })
