@@ -170,7 +170,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }
     }
     if findings > 0 {
-        bail!("{findings} findings");
+        bail!("{}", n(findings, "finding", "findings"));
     }
     Ok(())
 }

@@ -458,8 +458,12 @@ pub(super) fn chain(a: &ChainArgs) -> Result<()> {
         "local_head_held": local.as_ref().map(|c| c.seq),
     });
     crate::util::output::out(format_args!(
-        "OK: the log committed (entry {}, {}) that {:?} has logged exactly {} chain entries, the last at entry {}",
-        v.commitment_index, v.committed_at, a.submitter, r.seq, r.head_index
+        "OK: the log committed (entry {}, {}) that {:?} has logged exactly {}, the last at entry {}",
+        v.commitment_index,
+        v.committed_at,
+        a.submitter,
+        crate::util::output::count(r.seq, "chain entry", "chain entries"),
+        r.head_index
     ))?;
     crate::util::output::out(format_args!("{summary}"))?;
     Ok(())

@@ -103,12 +103,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
     for p in &problems {
         crate::util::output::out(format_args!("FINDING {p}"))?;
     }
-    crate::util::output::out(format_args!(
-        "fsck {what}: tree size {size}, {} findings",
-        problems.len()
-    ))?;
+    let findings = crate::util::output::count(problems.len() as u64, "finding", "findings");
+    crate::util::output::out(format_args!("fsck {what}: tree size {size}, {findings}"))?;
     if !problems.is_empty() {
-        bail!("{} findings", problems.len());
+        bail!("{findings}");
     }
     Ok(())
 }

@@ -358,9 +358,9 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let cfg = crate::config::Config::load(&o)?;
     cfg.configured_registry()?;
     crate::util::output::out(format_args!(
-        "{}: ok ({} submitters)",
+        "{}: ok ({})",
         file.display(),
-        cfg.submitters.len()
+        crate::util::output::count(cfg.submitters.len() as u64, "submitter", "submitters")
     ))?;
     Ok(())
 }

@@ -240,7 +240,11 @@ pub(super) fn verify_answer(
     let witnessed = if witnesses.is_empty() {
         String::new()
     } else {
-        format!(", cosigned by {} of {} witnesses", v.witnessed, witnesses.len())
+        format!(
+            ", cosigned by {} of {}",
+            v.witnessed,
+            crate::util::output::count(witnesses.len() as u64, "witness", "witnesses")
+        )
     };
     let line = format!(
         "{fingerprint}: {state}{who}{when}; map committed at entry {} ({}, {:.1} s ago), in checkpoint {} of size {}{witnessed}{}",
@@ -252,7 +256,10 @@ pub(super) fn verify_answer(
         if v.history.is_empty() {
             String::new()
         } else {
-            format!("; {} events in the history, each included", v.history.len())
+            format!(
+                "; {} in the history, each included",
+                crate::util::output::count(v.history.len() as u64, "event", "events")
+            )
         }
     );
     Ok((v, line))

@@ -91,10 +91,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     if cp.size < a.min_size {
         bail!(
-            "{} publishes a checkpoint of {} entries, fewer than --min-size {}: a stale or rolled-back copy \
+            "{} publishes a checkpoint of {}, fewer than --min-size {}: a stale or rolled-back copy \
              (nothing was restored)",
             a.from,
-            cp.size,
+            crate::util::output::count(cp.size, "entry", "entries"),
             a.min_size
         );
     }
@@ -150,8 +150,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
     progress.finish_and_clear();
     if range.size() != cp.size {
         bail!(
-            "the bundles hold {} entries, the checkpoint says {}",
-            range.size(),
+            "the bundles hold {}, the checkpoint says {}",
+            crate::util::output::count(range.size(), "entry", "entries"),
             cp.size
         );
     }
@@ -205,8 +205,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
             .with_context(|| format!("writing {}", vkey_path.display()))?;
     }
     crate::util::output::out(format_args!(
-        "restored {} entries of {} from {} into {}: every entry and tile matches the checkpoint's root",
-        cp.size,
+        "restored {} of {} from {} into {}: every entry and tile matches the checkpoint's root",
+        crate::util::output::count(cp.size, "entry", "entries"),
         cp.origin,
         a.from,
         a.data_dir.display()

@@ -79,7 +79,10 @@ impl Findings {
 
     fn into_vec(mut self) -> Vec<Finding> {
         if self.more > 0 {
-            self.kept.push(Finding(format!("… and {} more findings", self.more)));
+            self.kept.push(Finding(format!(
+                "… and {} more",
+                crate::util::output::count(self.more, "finding", "findings")
+            )));
         }
         self.kept
     }

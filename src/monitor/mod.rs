@@ -203,7 +203,10 @@ impl HeldAlarms {
         if self.more > 0 {
             self.kept.push((
                 "entries".into(),
-                format!("… and {} more alarms from these entries", self.more),
+                format!(
+                    "… and {} more from these entries",
+                    crate::util::output::count(self.more, "alarm", "alarms")
+                ),
             ));
         }
         self.kept
@@ -941,7 +944,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
             crate::util::output::out(format_args!("{}: verified up to size {}", f.key.name(), f.state.size))?;
         }
         if alarms > 0 {
-            bail!("{alarms} alarms");
+            bail!("{}", crate::util::output::count(alarms, "alarm", "alarms"));
         }
         return Ok(());
     }
