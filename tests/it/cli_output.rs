@@ -80,7 +80,11 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
 
 /// Writes `events` as JSON lines to `path`.
 fn write_events(path: &Path, events: &[Value]) {
-    let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let mut lines = String::new();
+    for e in events {
+        lines.push_str(&e.to_string());
+        lines.push('\n');
+    }
     std::fs::write(path, lines).expect("write events");
 }
 
