@@ -435,7 +435,7 @@ async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
         &pqv,
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cosigned by 1 of 1 witnesses"), "{out}");
+    assert!(out.contains("cosigned by 1 of 1 witness\n"), "{out}");
     let other = provlog_tlog::mldsa::MlDsaSigner::from_seed("pq-witness.example", [62; 32])
         .expect("k")
         .verifier()
