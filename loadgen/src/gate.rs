@@ -179,7 +179,7 @@ fn start_gate(a: &BenchArgs, srv: &Running, cache: usize) -> Result<(Child, Stri
     }
     let mut child = std::process::Command::new(provlog_bin(a))
         .arg("gate")
-        .args(["--log", &srv.url, "--log-key"])
+        .args(["--url", &srv.url, "--log-key"])
         .arg(&vkey)
         .args(["--max-age", "60s", "--listen", "127.0.0.1:0"])
         .args(["--header", "authorization", "--fingerprint", "bearer"])

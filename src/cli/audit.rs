@@ -8,7 +8,7 @@
 //! [`provlog_proto::audit::Auditor`].
 
 use crate::client::Source;
-use crate::client::verified::snapshot;
+use crate::client::verified::snapshot_with;
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::audit::{Audited, Auditor};
@@ -50,84 +50,111 @@ pub(super) fn run(a: &Args) -> Result<()> {
     // Entries arrive in index order as their bundles are fetched and
     // checked; nothing is held beyond the auditor's registry.
     let source = Source::open(&a.url, None, None)?.with_retries(crate::client::READ_RETRIES);
-    let snap = rt.block_on(snapshot(&source, &key, |i, e| {
-        if stopped {
-            return Ok::<(), std::io::Error>(());
-        }
-        if i != auditor.next_index() {
-            // Entries missing from the static API cannot be audited; the
-            // replay stops at the first gap.
-            crate::util::output::out(format_args!(
-                "FINDING entry {} is missing; replay stops here",
-                auditor.next_index()
-            ))?;
-            findings += 1;
-            stopped = true;
-            return Ok(());
-        }
-        match auditor.push(e) {
-            Ok(Audited::Policy { submitters }) => {
-                policies += 1;
-                if a.verbose {
-                    crate::util::output::out(format_args!("{i}: policy with {submitters} submitters"))?;
-                }
+    // On a terminal's stderr, sized once the checkpoint is verified.
+    let bar = std::cell::OnceCell::<indicatif::ProgressBar>::new();
+    let say = |line: std::fmt::Arguments| match bar.get() {
+        Some(b) => b.suspend(|| crate::util::output::out(line)),
+        None => crate::util::output::out(line),
+    };
+    let snap = rt.block_on(snapshot_with(
+        &source,
+        &key,
+        |cp| {
+            let _ = bar.set(crate::util::progress::bar(cp.size, "entries", "auditing"));
+        },
+        |i, e| {
+            if let Some(b) = bar.get() {
+                b.inc(1);
             }
-            Ok(Audited::State { map_root }) => {
-                states += 1;
-                if let Some(fp) = &a.credential
-                    && a.at.is_none_or(|at| i <= at)
-                {
-                    let record = auditor.ledger().record(fp).cloned();
-                    asked = Some((i, map_root, record));
-                }
-                if a.verbose {
-                    crate::util::output::out(format_args!(
-                        "{i}: state commitment {}, recomputed from the entries before it",
-                        provlog_tlog::b64::encode(map_root)
-                    ))?;
-                }
+            if stopped {
+                return Ok::<(), std::io::Error>(());
             }
-            Ok(Audited::LogKey { new }) => {
-                if a.verbose {
-                    crate::util::output::out(format_args!(
-                        "{i}: log key rotation to {new}, signed by the old and the new key"
-                    ))?;
-                }
-            }
-            Ok(Audited::Heartbeat { submitter, seq }) => {
-                heartbeats += 1;
-                if a.verbose {
-                    crate::util::output::out(format_args!("{i}: heartbeat seq {seq} of {submitter:?}"))?;
-                }
-            }
-            Ok(Audited::Event {
-                submitter,
-                policy_index,
-            }) => {
-                events += 1;
-                if a.verbose {
-                    crate::util::output::out(format_args!(
-                        "{i}: event by {submitter:?}, authorized by policy {policy_index}"
-                    ))?;
-                }
-            }
-            Err(f) => {
+            if i != auditor.next_index() {
+                // Entries missing from the static API cannot be audited; the
+                // replay stops at the first gap.
+                say(format_args!(
+                    "FINDING entry {} is missing; replay stops here",
+                    auditor.next_index()
+                ))?;
                 findings += 1;
-                crate::util::output::out(format_args!("FINDING {f}"))?;
+                stopped = true;
+                return Ok(());
             }
-        }
-        Ok(())
-    }))?;
+            match auditor.push(e) {
+                Ok(Audited::Policy { submitters }) => {
+                    policies += 1;
+                    if a.verbose {
+                        say(format_args!(
+                            "{i}: policy with {}",
+                            crate::util::output::count(submitters as u64, "submitter", "submitters")
+                        ))?;
+                    }
+                }
+                Ok(Audited::State { map_root }) => {
+                    states += 1;
+                    if let Some(fp) = &a.credential
+                        && a.at.is_none_or(|at| i <= at)
+                    {
+                        let record = auditor.ledger().record(fp).cloned();
+                        asked = Some((i, map_root, record));
+                    }
+                    if a.verbose {
+                        say(format_args!(
+                            "{i}: state commitment {}, recomputed from the entries before it",
+                            provlog_tlog::b64::encode(map_root)
+                        ))?;
+                    }
+                }
+                Ok(Audited::LogKey { new }) => {
+                    if a.verbose {
+                        say(format_args!(
+                            "{i}: log key rotation to {new}, signed by the old and the new key"
+                        ))?;
+                    }
+                }
+                Ok(Audited::Heartbeat { submitter, seq }) => {
+                    heartbeats += 1;
+                    if a.verbose {
+                        say(format_args!("{i}: heartbeat seq {seq} of {submitter:?}"))?;
+                    }
+                }
+                Ok(Audited::Event {
+                    submitter,
+                    policy_index,
+                }) => {
+                    events += 1;
+                    if a.verbose {
+                        say(format_args!(
+                            "{i}: event by {submitter:?}, authorized by policy {policy_index}"
+                        ))?;
+                    }
+                }
+                Err(f) => {
+                    findings += 1;
+                    say(format_args!("FINDING {f}"))?;
+                }
+            }
+            Ok(())
+        },
+    ))?;
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
+    }
     findings += snap.findings.len() as u64;
     for f in &snap.findings {
         crate::util::output::out(format_args!("FINDING {}", f.0))?;
     }
+    let n = crate::util::output::count;
     crate::util::output::out(format_args!(
-        "audited {} entries of {} up to size {}: {policies} policy entries, {events} events, \
-         {heartbeats} heartbeats, {states} state commitments recomputed and confirmed, {findings} findings",
-        auditor.next_index(),
+        "audited {} of {} up to size {}: {}, {}, {}, {} recomputed and confirmed, {}",
+        n(auditor.next_index(), "entry", "entries"),
         snap.checkpoint.origin,
-        snap.checkpoint.size
+        snap.checkpoint.size,
+        n(policies, "policy entry", "policy entries"),
+        n(events, "event", "events"),
+        n(heartbeats, "heartbeat", "heartbeats"),
+        n(states, "state commitment", "state commitments"),
+        n(findings, "finding", "findings"),
     ))?;
     if let Some(fp) = &a.credential {
         match &asked {
@@ -143,7 +170,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         }
     }
     if findings > 0 {
-        bail!("{findings} findings");
+        bail!("{}", n(findings, "finding", "findings"));
     }
     Ok(())
 }

@@ -225,7 +225,7 @@ pub(super) async fn open(
 }
 
 /// Posts the pending submission of `chain` (sending it again after a crash)
-/// and records the answer: `Ok(Ok(receipt))` when acknowledged,
+/// and records the answer: `Ok(Ok((HTTP status, receipt)))` when acknowledged,
 /// `Ok(Err(error body))` when refused (the pending submission is dropped and
 /// the refusal printed).
 pub(super) async fn send_pending(
@@ -233,7 +233,7 @@ pub(super) async fn send_pending(
     base: &str,
     path: &Path,
     chain: &mut ChainFile,
-) -> Result<Result<String, String>> {
+) -> Result<Result<(u16, String), String>> {
     let Some(p) = chain.pending.clone() else {
         return Ok(Err(String::new()));
     };
@@ -248,7 +248,7 @@ pub(super) async fn send_pending(
         let receipt: Value = serde_json::from_str(&body).context("the receipt is not JSON")?;
         chain.advance(&receipt, heartbeat)?;
         chain.save(path)?;
-        return Ok(Ok(body));
+        return Ok(Ok((status.as_u16(), body)));
     }
     if status.is_server_error() {
         bail!(
@@ -328,9 +328,10 @@ pub(super) fn heartbeat(a: &HeartbeatArgs) -> Result<()> {
         chain.pending = Some(serde_json::json!({"kind": "heartbeat", "body": body}));
         chain.save(&path)?;
         match send_pending(&client, &base, &path, &mut chain).await? {
-            Ok(receipt) => {
+            Ok((_, receipt)) => {
                 if let Some(o) = &a.out {
-                    std::fs::write(o, &receipt).with_context(|| format!("writing {}", o.display()))?;
+                    std::fs::write(o, format!("{}\n", receipt.trim_end()))
+                        .with_context(|| format!("writing {}", o.display()))?;
                 }
                 crate::util::output::out(receipt.trim_end())?;
                 Ok(())
@@ -402,7 +403,9 @@ pub(super) fn chain(a: &ChainArgs) -> Result<()> {
     })?;
     let key = keys.for_note(answer.checkpoint.as_bytes()).clone();
     if let Some(o) = &a.out {
-        std::fs::write(o, serde_json::to_vec(&answer)?).with_context(|| format!("writing {}", o.display()))?;
+        let mut bytes = serde_json::to_vec(&answer)?;
+        bytes.push(b'\n');
+        std::fs::write(o, bytes).with_context(|| format!("writing {}", o.display()))?;
     }
     let v = answer
         .verify_for(
@@ -455,8 +458,12 @@ pub(super) fn chain(a: &ChainArgs) -> Result<()> {
         "local_head_held": local.as_ref().map(|c| c.seq),
     });
     crate::util::output::out(format_args!(
-        "OK: the log committed (entry {}, {}) that {:?} has logged exactly {} chain entries, the last at entry {}",
-        v.commitment_index, v.committed_at, a.submitter, r.seq, r.head_index
+        "OK: the log committed (entry {}, {}) that {:?} has logged exactly {}, the last at entry {}",
+        v.commitment_index,
+        v.committed_at,
+        a.submitter,
+        crate::util::output::count(r.seq, "chain entry", "chain entries"),
+        r.head_index
     ))?;
     crate::util::output::out(format_args!("{summary}"))?;
     Ok(())

@@ -40,7 +40,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
     let after = dir_bytes(&db);
     let n = size.max(1) as f64;
     crate::util::output::out(format_args!(
-        "{size} entries, {entry_bytes} entry bytes ({:.0} per entry); on disk {before} bytes before compaction, {after} after",
+        "{}, {entry_bytes} entry bytes ({:.0} per entry); on disk {before} bytes before compaction, {after} after",
+        crate::util::output::count(size, "entry", "entries"),
         entry_bytes as f64 / n
     ))?;
     crate::util::output::out(format_args!(

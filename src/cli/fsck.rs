@@ -3,7 +3,7 @@
 //! is.
 
 use crate::client::Source;
-use crate::client::verified::snapshot;
+use crate::client::verified::snapshot_with;
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::leaf::Leaf;
@@ -73,14 +73,29 @@ pub(super) fn run(a: &Args) -> Result<()> {
         let rt = crate::util::runtime::current_thread()?;
         let mut bad_entries = Vec::new();
         let source = Source::open(&url, None, None)?.with_retries(crate::client::READ_RETRIES);
-        let snap = rt.block_on(snapshot(&source, &key, |i, e| {
-            if let Err(err) = Leaf::parse(e)
-                && bad_entries.len() < a.max_findings
-            {
-                bad_entries.push(format!("entry {i}: {err}"));
-            }
-            Ok::<(), std::convert::Infallible>(())
-        }))?;
+        // On a terminal's stderr, sized once the checkpoint is verified.
+        let bar = std::cell::OnceCell::new();
+        let snap = rt.block_on(snapshot_with(
+            &source,
+            &key,
+            |cp| {
+                let _ = bar.set(crate::util::progress::bar(cp.size, "entries", "checking"));
+            },
+            |i, e| {
+                if let Some(b) = bar.get() {
+                    b.inc(1);
+                }
+                if let Err(err) = Leaf::parse(e)
+                    && bad_entries.len() < a.max_findings
+                {
+                    bad_entries.push(format!("entry {i}: {err}"));
+                }
+                Ok::<(), std::convert::Infallible>(())
+            },
+        ))?;
+        if let Some(b) = bar.get() {
+            b.finish_and_clear();
+        }
         let mut problems: Vec<String> = snap.findings.into_iter().map(|f| f.0).collect();
         problems.extend(bad_entries);
         (url, snap.checkpoint.size, problems)
@@ -88,12 +103,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
     for p in &problems {
         crate::util::output::out(format_args!("FINDING {p}"))?;
     }
-    crate::util::output::out(format_args!(
-        "fsck {what}: tree size {size}, {} findings",
-        problems.len()
-    ))?;
+    let findings = crate::util::output::count(problems.len() as u64, "finding", "findings");
+    crate::util::output::out(format_args!("fsck {what}: tree size {size}, {findings}"))?;
     if !problems.is_empty() {
-        bail!("{} findings", problems.len());
+        bail!("{findings}");
     }
     Ok(())
 }

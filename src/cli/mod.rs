@@ -27,13 +27,27 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "provlog", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Log format of long-running commands (serve, witness, monitor):
-    /// `text` for people, `json` (one object per line, with span fields) for
-    /// log pipelines. Default: text.
-    #[arg(long, global = true, value_enum, env = "PROVLOG_LOG_FORMAT", default_value_t = crate::obs::logging::LogFormat::Text)]
-    log_format: crate::obs::logging::LogFormat,
+    /// `--log-format` before the command, where it used to be accepted for
+    /// every command: still taken (deprecated) by the long-running ones,
+    /// which have their own `--log-format` now.
+    #[arg(long = "log-format", value_enum, hide = true)]
+    log_format_before: Option<crate::obs::logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// The `--log-format` of a long-running command; `None` for the
+    /// one-shot commands, which do not log.
+    fn log_format(&self) -> Option<&crate::obs::logging::LogFormatArg> {
+        match self {
+            Self::Serve(a) => Some(&a.log_format),
+            Self::Witness(a) => Some(&a.log_format),
+            Self::Monitor(a) => Some(&a.log_format),
+            Self::Gate(a) => Some(&a.log_format),
+            _ => None,
+        }
+    }
 }
 
 /// The exit codes of every command (README "Commands" has the same table).
@@ -82,7 +96,9 @@ enum Command {
     ///       --ttl 30m --ref CHG-1042 --out alice.approval.json
     #[command(verbatim_doc_comment)]
     Approve(approve::Args),
-    /// Sign events and submit them; prints one receipt (JSON) per line.
+    /// Sign events and submit them; prints one receipt (JSON) per line, or
+    /// with --out a summary line per event (for people on a terminal,
+    /// JSON with --json or in a pipe).
     ///
     /// Examples:
     ///   provlog submit --key provlog-data/dev.skey event.json --out receipt.json
@@ -106,14 +122,16 @@ enum Command {
     ///   provlog chain ci --log-key provlog-data/log.vkey --chain ci.chain.json
     #[command(verbatim_doc_comment)]
     Chain(chain::ChainArgs),
-    /// Search the log by identity; prints entries as JSON lines.
+    /// Search the log by identity: a table on a terminal, JSON lines with
+    /// --json or in a pipe.
     ///
     /// Examples:
     ///   provlog events --target svc-payments
     ///   provlog events --credential sha256:9f86… --all
     #[command(verbatim_doc_comment)]
     Events(query::EventsArgs),
-    /// The state of a credential, with its history and proofs.
+    /// The state of a credential, with its history and proofs: a line for
+    /// people on a terminal, a JSON object with --json or in a pipe.
     ///
     /// Example:
     ///   provlog credential sha256:9f86… --log-key provlog-data/log.vkey --out answer.json
@@ -167,7 +185,7 @@ enum Command {
     ///
     /// Examples:
     ///   provlog keygen --name witness.example/w1 --type cosignature --out w1.skey
-    ///   provlog witness --key w1.skey --log "$(cat provlog-data/log.vkey)" --listen 127.0.0.1:7380
+    ///   provlog witness --key w1.skey --log-key provlog-data/log.vkey --listen 127.0.0.1:7380
     #[command(verbatim_doc_comment)]
     Witness(crate::witness::WitnessArgs),
     /// Follow logs: verify every checkpoint, tile, entry, signature, scope and
@@ -183,7 +201,7 @@ enum Command {
     /// (`/envoy/...`), failing closed (docs/GATE.md).
     ///
     /// Examples:
-    ///   provlog gate --log <http://127.0.0.1:8080> --log-key provlog-data/log.vkey --max-age 30s
+    ///   provlog gate --url <http://127.0.0.1:8080> --log-key provlog-data/log.vkey --max-age 30s
     ///   provlog gate --config gate.toml
     #[command(verbatim_doc_comment)]
     Gate(crate::gate::GateArgs),
@@ -234,7 +252,25 @@ enum ConfigCommand {
 #[must_use]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::obs::logging::set_format(cli.log_format);
+    match (cli.command.log_format(), cli.log_format_before) {
+        (Some(own), before) => {
+            if before.is_some() {
+                crate::util::output::deprecated(
+                    "--log-format before the command",
+                    "it after the command, e.g. provlog serve --log-format json",
+                );
+            }
+            let f = own
+                .log_format
+                .or(before)
+                .unwrap_or(crate::obs::logging::LogFormat::Text);
+            crate::obs::logging::set_format(f);
+        }
+        (None, Some(_)) => {
+            eprintln!("warning: --log-format has no effect here: only serve, witness, monitor and gate log");
+        }
+        (None, None) => {}
+    }
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Keygen(a) => keygen::run(&a),
@@ -336,9 +372,9 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     let cfg = crate::config::Config::load(&o)?;
     cfg.configured_registry()?;
     crate::util::output::out(format_args!(
-        "{}: ok ({} submitters)",
+        "{}: ok ({})",
         file.display(),
-        cfg.submitters.len()
+        crate::util::output::count(cfg.submitters.len() as u64, "submitter", "submitters")
     ))?;
     Ok(())
 }

@@ -45,11 +45,17 @@ pub(super) struct EventsArgs {
     /// Follow the cursor to the end instead of printing one page.
     #[arg(long)]
     all: bool,
+    /// Print JSON lines even on a terminal (they are printed whenever
+    /// stdout is not one).
+    #[arg(long)]
+    json: bool,
 }
 
-/// Prints matching entries as JSON lines (`{"index","leaf_hash","entry","decoded"}`).
+/// Prints matching entries: as JSON lines (`{"index","leaf_hash","entry","decoded"}`)
+/// with `--json` or when stdout is not a terminal, as a table otherwise.
 pub(super) fn events(a: &EventsArgs) -> Result<()> {
     let rt = crate::util::runtime::current_thread()?;
+    let mut shown = EventsOutput::new(a.json);
     rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let mut after = a.after;
@@ -84,15 +90,94 @@ pub(super) fn events(a: &EventsArgs) -> Result<()> {
             if !status.is_success() {
                 bail!("{status}: {}", body["error"]);
             }
-            for e in body["entries"].as_array().cloned().unwrap_or_default() {
-                crate::util::output::out(format_args!("{e}"))?;
-            }
+            shown.page(body["entries"].as_array().map_or(&[][..], Vec::as_slice))?;
             match body["next_after"].as_u64() {
                 Some(n) if a.all => after = Some(n),
-                _ => return Ok(()),
+                next => return shown.end(next),
             }
         }
     })
+}
+
+/// The output of `provlog events`: JSON lines as the log sends them, or a
+/// table for people with a count at the end.
+struct EventsOutput {
+    /// `None` for JSON lines.
+    table: Option<crate::util::output::Table>,
+    count: u64,
+}
+
+impl EventsOutput {
+    fn new(json: bool) -> Self {
+        Self {
+            table: (!crate::util::output::json_wanted(json)).then(|| {
+                crate::util::output::Table::new(&[
+                    "INDEX",
+                    "LOGGED AT",
+                    "ACTION",
+                    "TARGET",
+                    "ACTOR",
+                    "SUBMITTER",
+                    "DECISION",
+                    "OUTCOME",
+                ])
+            }),
+            count: 0,
+        }
+    }
+
+    fn page(&mut self, entries: &[Value]) -> Result<()> {
+        self.count += entries.len() as u64;
+        let Some(table) = &mut self.table else {
+            for e in entries {
+                crate::util::output::out(format_args!("{e}"))?;
+            }
+            return Ok(());
+        };
+        let text = |v: &Value| v.as_str().map_or_else(|| "-".to_owned(), str::to_owned);
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let d = &e["decoded"];
+                let ev = &d["event"];
+                // Entries other than events (with no filter, every entry
+                // matches) show their kind: `[policy]`, `[state]`, ….
+                let action = match (ev["action"].as_str(), d["kind"].as_str()) {
+                    (Some(a), _) => a.to_owned(),
+                    (None, Some(k)) => format!("[{k}]"),
+                    (None, None) => "-".to_owned(),
+                };
+                vec![
+                    e["index"].as_u64().map_or_else(|| "-".to_owned(), |i| i.to_string()),
+                    text(&d["logged_at"]),
+                    action,
+                    text(&ev["target"]["id"]),
+                    text(&ev["actor"]["id"]),
+                    text(&d["submitter"]),
+                    text(&ev["decision"]["result"]),
+                    text(&ev["outcome"]),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        crate::util::output::out_lines(&table.lines(&rows))?;
+        Ok(())
+    }
+
+    /// The count, and where the next page starts when there is one.
+    fn end(&self, next_after: Option<u64>) -> Result<()> {
+        if self.table.is_none() {
+            return Ok(());
+        }
+        let n = crate::util::output::count(self.count, "event", "events");
+        match next_after {
+            Some(after) => crate::util::output::out(format_args!("{n}; more with --after {after}, or --all"))?,
+            None => crate::util::output::out(n)?,
+        }
+        Ok(())
+    }
 }
 
 /// What a verifier of a credential answer requires besides the log key:
@@ -172,7 +257,11 @@ pub(super) fn verify_answer(
     let witnessed = if witnesses.is_empty() {
         String::new()
     } else {
-        format!(", cosigned by {} of {} witnesses", v.witnessed, witnesses.len())
+        format!(
+            ", cosigned by {} of {}",
+            v.witnessed,
+            crate::util::output::count(witnesses.len() as u64, "witness", "witnesses")
+        )
     };
     let line = format!(
         "{fingerprint}: {state}{who}{when}; map committed at entry {} ({}, {:.1} s ago), in checkpoint {} of size {}{witnessed}{}",
@@ -184,7 +273,10 @@ pub(super) fn verify_answer(
         if v.history.is_empty() {
             String::new()
         } else {
-            format!("; {} events in the history, each included", v.history.len())
+            format!(
+                "; {} in the history, each included",
+                crate::util::output::count(v.history.len() as u64, "event", "events")
+            )
         }
     );
     Ok((v, line))
@@ -211,6 +303,10 @@ pub(super) struct CredentialArgs {
     /// Save the answer (for `provlog verify --credential`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the result as JSON even on a terminal (it is printed as JSON
+    /// whenever stdout is not one).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The size a checkpoint note states (its second line), unverified: only
@@ -269,17 +365,29 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
             a.fingerprint
         );
     }
-    let text = serde_json::to_string_pretty(&answer)?;
     if let Some(p) = &a.out {
-        std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
+        let text = serde_json::to_string_pretty(&answer)?;
+        std::fs::write(p, format!("{text}\n")).with_context(|| format!("writing {}", p.display()))?;
     }
+    let json = crate::util::output::json_wanted(a.json);
     let Some(k) = &a.log_key else {
-        crate::util::output::out(format_args!(
-            "{}: {} as committed at entry {} (NOT verified: give --log-key)",
-            answer.fingerprint,
-            serde_json::to_value(answer.state)?.as_str().unwrap_or("?"),
-            answer.commitment.index
-        ))?;
+        let state = serde_json::to_value(answer.state)?;
+        if json {
+            crate::util::output::out(serde_json::json!({
+                "fingerprint": answer.fingerprint,
+                "verified": false,
+                "state": state,
+                "record": answer.record,
+                "commitment_index": answer.commitment.index,
+            }))?;
+        } else {
+            crate::util::output::out(format_args!(
+                "{}: {} as committed at entry {} (NOT verified: give --log-key)",
+                answer.fingerprint,
+                state.as_str().unwrap_or("?"),
+                answer.commitment.index
+            ))?;
+        }
         return Ok(());
     };
     let trusted = keyfile::read_verifier(k).context("--log-key")?;
@@ -291,7 +399,23 @@ pub(super) fn credential(a: &CredentialArgs) -> Result<()> {
     })?;
     let key = keys.for_note(answer.checkpoint.as_bytes()).clone();
     let (v, line) = verify_answer(&answer, &a.fingerprint, &key, &a.req)?;
-    crate::util::output::out(format_args!("OK: {line}"))?;
+    if json {
+        crate::util::output::out(serde_json::json!({
+            "fingerprint": a.fingerprint,
+            "verified": true,
+            "state": v.state,
+            "record": v.record,
+            "commitment_index": v.commitment_index,
+            "committed_at": v.commitment.logged_at,
+            "checkpoint_origin": v.checkpoint.origin,
+            "checkpoint_size": v.checkpoint.size,
+            "witnessed": v.witnessed,
+            "history_events": v.history.len(),
+            "at": a.req.at,
+        }))?;
+    } else {
+        crate::util::output::out(format_args!("OK: {line}"))?;
+    }
     if a.require_active && v.state != provlog_proto::credential::CredentialState::Active {
         std::process::exit(3);
     }

@@ -91,10 +91,10 @@ pub(super) fn run(a: &Args) -> Result<()> {
     }
     if cp.size < a.min_size {
         bail!(
-            "{} publishes a checkpoint of {} entries, fewer than --min-size {}: a stale or rolled-back copy \
+            "{} publishes a checkpoint of {}, fewer than --min-size {}: a stale or rolled-back copy \
              (nothing was restored)",
             a.from,
-            cp.size,
+            crate::util::output::count(cp.size, "entry", "entries"),
             a.min_size
         );
     }
@@ -104,11 +104,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     let store = Store::open(&work, &StoreOptions::default()).with_context(|| format!("creating {}", work.display()))?;
-    let progress = indicatif::ProgressBar::new(cp.size);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("restoring [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let progress = crate::util::progress::bar(cp.size, "entries", "restoring");
     // Walked lazily: a checkpoint claiming a huge size costs nothing until
     // its bundles arrive, and the first one missing ends the restore.
     let bundles = new_bundles(0, cp.size);
@@ -154,8 +150,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
     progress.finish_and_clear();
     if range.size() != cp.size {
         bail!(
-            "the bundles hold {} entries, the checkpoint says {}",
-            range.size(),
+            "the bundles hold {}, the checkpoint says {}",
+            crate::util::output::count(range.size(), "entry", "entries"),
             cp.size
         );
     }
@@ -209,8 +205,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
             .with_context(|| format!("writing {}", vkey_path.display()))?;
     }
     crate::util::output::out(format_args!(
-        "restored {} entries of {} from {} into {}: every entry and tile matches the checkpoint's root",
-        cp.size,
+        "restored {} of {} from {} into {}: every entry and tile matches the checkpoint's root",
+        crate::util::output::count(cp.size, "entry", "entries"),
         cp.origin,
         a.from,
         a.data_dir.display()

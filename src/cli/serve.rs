@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub(super) struct Args {
     #[command(flatten)]
     overrides: Overrides,
+    #[command(flatten)]
+    pub(super) log_format: crate::obs::logging::LogFormatArg,
 }
 
 pub(super) fn run(a: Args) -> Result<()> {

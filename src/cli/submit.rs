@@ -168,11 +168,16 @@ pub(super) struct SubmitArgs {
     /// (events from FILE as JSON lines).
     #[arg(long)]
     batch: bool,
-    /// Also write the receipts (JSON lines) to this file; with `--cose`,
-    /// the transparent statement (one event) or `FILE-<n>.cose` (the n-th
-    /// of several).
+    /// Write the receipts (JSON lines) to this file, and print only a
+    /// summary of each (`{"event_id","status","index","file"}`); with
+    /// `--cose`, the transparent statement (one event) or `FILE-<n>.cose`
+    /// (the n-th of several).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print JSON even on a terminal: the receipts (or with `--out` their
+    /// summaries), as whenever stdout is not a terminal.
+    #[arg(long)]
+    json: bool,
     /// Register each event as a SCITT signed statement (`POST /entries`,
     /// `application/cose`, docs/SCITT.md) and write the transparent
     /// statement (the statement with its COSE receipt) to `--out`.
@@ -249,7 +254,6 @@ pub(super) fn sign(a: &SignArgs) -> Result<()> {
 }
 
 pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
-    use std::io::Write;
     let rt = crate::util::runtime::current_thread()?;
     let base = a.url.trim_end_matches('/').to_owned();
     // The key first: a wrong key file is said before any network error.
@@ -266,52 +270,36 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
         return submit_cose(a, &rt, &base, origin.as_deref());
     }
     let subs = signed(&a.sign, origin.as_deref())?;
-    let mut out = match &a.out {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-        None => None,
-    };
-    let mut emit = |line: &str| -> Result<()> {
-        if let Some(f) = out.as_mut() {
-            writeln!(f, "{line}")?;
-        }
-        Ok(crate::util::output::out(line)?)
-    };
-    // Drawn on stderr only when it is a terminal and there is more than one event.
+    let mut receipts = Receipts::open(a.out.as_deref(), a.json)?;
     let pb = if subs.len() > 1 {
-        indicatif::ProgressBar::new(subs.len() as u64)
+        crate::util::progress::bar(subs.len() as u64, "events", "")
     } else {
         indicatif::ProgressBar::hidden()
     };
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("[{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let failed = rt.block_on(async {
+    let sent = rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let mut failed = 0usize;
         if a.batch {
             let url = format!("{base}/v1/entries/batch");
             for (c, chunk) in subs.chunks(crate::log::MAX_BATCH_SUBMISSIONS).enumerate() {
-                let resp = client
-                    .post(&url)
-                    .json(&json!({ "submissions": chunk }))
-                    .send()
-                    .await
-                    .with_context(|| format!("POST {url}"))?;
-                let status = resp.status();
-                let body: Value = resp.json().await.context("batch response is not JSON")?;
+                let (status, body) = post_with_retries(&client, &url, &json!({ "submissions": chunk })).await?;
                 if !status.is_success() {
-                    bail!("batch #{}: {status}: {body}", c + 1);
+                    bail!("batch #{}: {status}: {}", c + 1, body.trim_end());
                 }
-                for (i, r) in body["results"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .enumerate()
-                {
+                let body: Value = serde_json::from_str(&body).context("batch response is not JSON")?;
+                let results = body["results"].as_array().map_or(&[][..], Vec::as_slice);
+                if results.len() != chunk.len() {
+                    bail!(
+                        "batch #{}: {} for {}",
+                        c + 1,
+                        crate::util::output::count(results.len() as u64, "result", "results"),
+                        crate::util::output::count(chunk.len() as u64, "submission", "submissions")
+                    );
+                }
+                for (i, (r, sub)) in results.iter().zip(chunk).enumerate() {
+                    let status = r["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(0);
                     if let Some(receipt) = r.get("receipt") {
-                        emit(&receipt.to_string())?;
+                        receipts.ack(&pb, &sub["event"]["event_id"], status, &receipt.to_string())?;
                     } else {
                         failed += 1;
                         if let Some(e) = r.get("error") {
@@ -334,7 +322,7 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
             for (i, s) in subs.iter().enumerate() {
                 let (status, body) = post_with_retries(&client, &url, s).await?;
                 if status.is_success() {
-                    emit(body.trim_end())?;
+                    receipts.ack(&pb, &s["event"]["event_id"], status.as_u16(), body.trim_end())?;
                 } else {
                     failed += 1;
                     save_refusal(a.refusals.as_deref(), &body)?;
@@ -344,11 +332,155 @@ pub(super) fn submit(a: &SubmitArgs) -> Result<()> {
             }
         }
         Ok::<usize, anyhow::Error>(failed)
-    })?;
+    });
     pb.finish_and_clear();
-    if failed > 0 {
-        bail!("{failed} of {} submissions were rejected", subs.len());
+    receipts.finish(subs.len(), sent, ("event", "events"), &retry_hint(&a.sign, &subs))
+}
+
+/// For one event built from flags with a made-up `event_id` or time: the
+/// flags that make running it again a retry of the same event rather than
+/// another one.
+fn retry_hint(a: &SignArgs, subs: &[Value]) -> String {
+    let [s] = subs else { return String::new() };
+    if a.flags.action.is_none() || (a.flags.event_id.is_some() && a.flags.occurred_at.is_some()) {
+        return String::new();
     }
+    let ev = &s["event"];
+    format!(
+        " only with the same event: add --event-id {} --occurred-at {}",
+        ev["event_id"].as_str().unwrap_or("?"),
+        ev["occurred_at"].as_str().unwrap_or("?")
+    )
+}
+
+/// What `submit` does with what the log acknowledged: the receipts go to
+/// `--out` (one JSON line each) or, without it, to stdout; stdout gets
+/// JSON when asked or when it is not a terminal (each receipt, or with
+/// `--out` a summary line `{"event_id","status","index","file"}`), and a
+/// line per event for people otherwise. Each receipt is written as it
+/// arrives, so an interrupted run keeps the receipts of what was
+/// acknowledged.
+struct Receipts {
+    file: Option<(PathBuf, std::fs::File)>,
+    json: bool,
+    acked: u64,
+}
+
+impl Receipts {
+    fn open(out: Option<&std::path::Path>, json: bool) -> Result<Self> {
+        let file = match out {
+            Some(p) => Some((
+                p.to_owned(),
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            )),
+            None => None,
+        };
+        Ok(Self {
+            file,
+            json: crate::util::output::json_wanted(json),
+            acked: 0,
+        })
+    }
+
+    /// One event the log acknowledged with `status` (201 new, 200 already
+    /// logged) and `receipt`.
+    fn ack(&mut self, pb: &indicatif::ProgressBar, event_id: &Value, status: u16, receipt: &str) -> Result<()> {
+        use std::io::Write;
+        if let Some((p, f)) = &mut self.file {
+            writeln!(f, "{receipt}").with_context(|| format!("writing {}", p.display()))?;
+        }
+        self.acked += 1;
+        let index = serde_json::from_str::<Value>(receipt)
+            .ok()
+            .and_then(|r| r["index"].as_u64());
+        let file = self.file.as_ref().map(|(p, _)| p.display().to_string());
+        summarize(pb, self.json, event_id, status, index, file.as_deref(), "file", receipt)
+    }
+
+    /// Says how it ended: for people, how many were logged and where the
+    /// receipts are; on a failure (some `rejected`, or `sent` failed), on
+    /// stderr, how many were acknowledged, where their receipts are, and
+    /// that running the same command again is safe.
+    fn finish(self, total: usize, sent: Result<usize>, (one, many): (&str, &str), hint: &str) -> Result<()> {
+        use crate::util::output::count;
+        let total = total as u64;
+        let (receipts, them) = if self.acked == 1 {
+            ("receipt", "it")
+        } else {
+            ("receipts", "them")
+        };
+        let kept = match &self.file {
+            Some((p, _)) => format!("{receipts} in {}", p.display()),
+            None if self.json => format!("{receipts} on stdout"),
+            None => format!("{receipts} not kept: give --out FILE, or --json to print {them}"),
+        };
+        let noun = |n: u64| count(n, one, many);
+        let rejected = match sent {
+            Ok(0) => {
+                if !self.json {
+                    crate::util::output::out(format_args!("{} logged; {kept}", noun(self.acked)))?;
+                }
+                return Ok(());
+            }
+            Ok(n) => Ok(n),
+            Err(e) => Err(e),
+        };
+        // One refused event needs no account; an interrupted run or a
+        // refusal among several does.
+        if total > 1 || rejected.is_err() {
+            let safe = if hint.is_empty() {
+                " (the log answers each event it already holds with its original receipt)".to_owned()
+            } else {
+                hint.to_owned()
+            };
+            eprintln!(
+                "{} of {} acknowledged ({kept}); running the same command again is safe{safe}",
+                self.acked,
+                noun(total)
+            );
+        }
+        match rejected {
+            Ok(n) => bail!("{n} of {} rejected", noun(total)),
+            Err(e) => Err(e.context(format!("stopped after {} of {}", self.acked, noun(total)))),
+        }
+    }
+}
+
+/// The summary of one acknowledged event: a JSON line (`{"event_id",
+/// "status","index",<file_key>}`) or, without `file`, the `receipt` itself
+/// when `json`; a line for people otherwise.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one line's fields, each named at the two call sites"
+)]
+fn summarize(
+    pb: &indicatif::ProgressBar,
+    json: bool,
+    event_id: &Value,
+    status: u16,
+    index: Option<u64>,
+    file: Option<&str>,
+    file_key: &str,
+    receipt: &str,
+) -> Result<()> {
+    let line = match (json, file) {
+        (true, None) => receipt.to_owned(),
+        (true, Some(f)) => {
+            let mut v = json!({"event_id": event_id, "status": status, "index": index});
+            v[file_key] = json!(f);
+            v.to_string()
+        }
+        (false, _) => {
+            let id = crate::util::output::printable(event_id.as_str().unwrap_or("?"));
+            let at = index.map_or_else(|| "?".to_owned(), |i| i.to_string());
+            if status == 200 {
+                format!("{id}: already logged at index {at} (the original receipt)")
+            } else {
+                format!("{id}: logged at index {at}")
+            }
+        }
+    };
+    pb.suspend(|| crate::util::output::out(line))?;
     Ok(())
 }
 
@@ -367,10 +499,18 @@ fn submit_cose(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin:
         .context("--cose writes the transparent statements to --out")?;
     let now = crate::util::clock::now_millis()? / 1000;
     let url = format!("{base}/entries");
-    rt.block_on(async {
+    let json_out = crate::util::output::json_wanted(a.json);
+    let pb = if events.len() > 1 {
+        crate::util::progress::bar(events.len() as u64, "statements", "")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut registered = 0u64;
+    let sent = rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let mut failed = 0usize;
         for (i, e) in events.iter().enumerate() {
+            pb.inc(1);
             let payload = provlog_proto::event::CanonicalEvent::from_value(e)
                 .with_context(|| format!("event #{}", i + 1))?
                 .jcs;
@@ -382,14 +522,18 @@ fn submit_cose(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin:
                 issued_at: Some(now),
             };
             let signed = statement::sign(&payload, &claims, &key)?;
-            let (status, body) =
-                super::post::post_bytes_with_retries(&client, &url, provlog_proto::cose_receipt::CONTENT_TYPE, signed.clone())
-                    .await?;
+            let (status, body) = super::post::post_bytes_with_retries(
+                &client,
+                &url,
+                provlog_proto::cose_receipt::CONTENT_TYPE,
+                signed.clone(),
+            )
+            .await?;
             if !status.is_success() {
                 failed += 1;
                 let text = String::from_utf8_lossy(&body);
                 save_refusal(a.refusals.as_deref(), &text)?;
-                eprintln!("event #{}: {status}: {}", i + 1, text.trim_end());
+                pb.suspend(|| eprintln!("event #{}: {status}: {}", i + 1, text.trim_end()));
                 continue;
             }
             let parsed = statement::SignedStatement::parse(&signed)?;
@@ -408,23 +552,55 @@ fn submit_cose(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin:
                 PathBuf::from(p)
             };
             std::fs::write(&path, &ts).with_context(|| format!("writing {}", path.display()))?;
-            crate::util::output::out(format_args!(
-                "{}",
-                json!({"event_id": e["event_id"], "status": status.as_u16(), "index": index, "transparent_statement": path.display().to_string()})
-            ))?;
+            registered += 1;
+            let path = path.display().to_string();
+            summarize(
+                &pb,
+                json_out,
+                &e["event_id"],
+                status.as_u16(),
+                index,
+                Some(&path),
+                "transparent_statement",
+                "",
+            )?;
         }
-        if failed > 0 {
-            bail!("{failed} of {} statements were rejected", events.len());
+        Ok::<usize, anyhow::Error>(failed)
+    });
+    pb.finish_and_clear();
+    let total = crate::util::output::count(events.len() as u64, "statement", "statements");
+    let kept = if events.len() == 1 {
+        format!("{}", out.display())
+    } else {
+        format!("{}-<n>.cose", out.display())
+    };
+    match sent {
+        Ok(0) => {
+            if !json_out {
+                crate::util::output::out(format_args!(
+                    "{} registered; transparent statements in {kept}",
+                    crate::util::output::count(registered, "statement", "statements")
+                ))?;
+            }
+            Ok(())
         }
-        Ok(())
-    })
+        Ok(failed) => {
+            if events.len() > 1 {
+                eprintln!("{registered} of {total} registered (transparent statements in {kept})");
+            }
+            bail!("{failed} of {total} rejected")
+        }
+        Err(e) => {
+            eprintln!("{registered} of {total} registered (transparent statements in {kept})");
+            Err(e.context(format!("stopped after {registered} of {total}")))
+        }
+    }
 }
 
 /// `provlog submit --chain FILE`: one event at a time, each with the
 /// chain's next `seq` and `prev`, the signed submission written to the
 /// chain file before it is sent (module docs of `cli/chain.rs`).
 fn submit_chained(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, origin: Option<&str>) -> Result<()> {
-    use std::io::Write;
     let Some(origin) = origin else {
         bail!("--chain signs with version 2 (the chain is this log's): leave out --signature-version 1");
     };
@@ -435,30 +611,29 @@ fn submit_chained(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, orig
     let submitter = a.sign.submitter.clone().unwrap_or_else(|| key.name().to_owned());
     let approvals = read_approvals(&a.sign.approvals)?;
     let events = read_events(&a.sign)?;
-    let mut out = match &a.out {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
-        None => None,
-    };
-    rt.block_on(async {
+    let mut receipts = Receipts::open(a.out.as_deref(), a.json)?;
+    let pb = indicatif::ProgressBar::hidden();
+    let mut total = events.len();
+    let sent = rt.block_on(async {
         let client = crate::client::http_client(std::time::Duration::from_mins(1))?;
         let (path, mut chain) = super::chain::open(&a.chain, &client, base, &submitter, origin)
             .await?
             .context("no chain file")?;
-        let mut emit = |line: &str| -> Result<()> {
-            if let Some(f) = out.as_mut() {
-                writeln!(f, "{line}")?;
-            }
-            Ok(crate::util::output::out(line.trim_end())?)
-        };
-        if chain.pending.is_some() {
+        if let Some(p) = &chain.pending {
+            total += 1;
+            let id = if p["kind"] == "heartbeat" {
+                json!("heartbeat")
+            } else {
+                p["body"]["event"]["event_id"].clone()
+            };
             match super::chain::send_pending(&client, base, &path, &mut chain).await? {
-                Ok(r) => {
+                Ok((status, r)) => {
                     eprintln!(
                         "sent again the submission pending in {} (seq {})",
                         path.display(),
                         chain.seq
                     );
-                    emit(&r)?;
+                    receipts.ack(&pb, &id, status, r.trim_end())?;
                 }
                 Err(body) => save_refusal(a.refusals.as_deref(), &body)?,
             }
@@ -475,18 +650,26 @@ fn submit_chained(a: &SubmitArgs, rt: &tokio::runtime::Runtime, base: &str, orig
             chain.pending = Some(json!({"kind": "event", "body": s}));
             chain.save_to(&path)?;
             match super::chain::send_pending(&client, base, &path, &mut chain).await? {
-                Ok(r) => emit(&r)?,
+                Ok((status, r)) => receipts.ack(&pb, &e["event_id"], status, r.trim_end())?,
                 Err(body) => {
                     save_refusal(a.refusals.as_deref(), &body)?;
                     failed += 1;
                 }
             }
         }
-        if failed > 0 {
-            bail!("{failed} of {} submissions were rejected", events.len());
-        }
-        Ok(())
-    })
+        Ok::<usize, anyhow::Error>(failed)
+    });
+    // Each event is linked to the chain's position when it is sent: run
+    // again, one already logged is another event under its event_id (409,
+    // nothing logged twice), and the one in flight is resent from the
+    // chain file.
+    receipts.finish(
+        total,
+        sent,
+        ("event", "events"),
+        " for the events not acknowledged: the chain file resends the one in flight, and an event already \
+         in the chain is refused (409), not logged twice",
+    )
 }
 
 /// Reads signed approvals from files (each one JSON document), checked.

@@ -120,9 +120,9 @@ fn check_published(base: &str, log_key: &provlog_tlog::keys::VerifierKey, v: &Ve
         }
         if cp.size < v.checkpoint.size {
             bail!(
-                "{base} publishes a tree of {} entries, older than the receipt's checkpoint of {}: \
+                "{base} publishes a tree of {}, older than the receipt's checkpoint of {}: \
                  the publication is behind, or the log lost entries it acknowledged",
-                cp.size,
+                crate::util::output::count(cp.size, "entry", "entries"),
                 v.checkpoint.size
             );
         }
@@ -194,7 +194,10 @@ fn check_witnesses(a: &Args, note: &str) -> Result<String> {
     let min = a.min_witnesses.unwrap_or(keys.len());
     let got = provlog_tlog::witness::require_cosignatures(note.as_bytes(), &keys, min)
         .context("the witness policy is NOT met")?;
-    Ok(format!(", cosigned by {got} of {} witnesses", keys.len()))
+    Ok(format!(
+        ", cosigned by {got} of {}",
+        crate::util::output::count(keys.len() as u64, "witness", "witnesses")
+    ))
 }
 
 /// `verify --refusal`: the log's signature, the submission it names, and
@@ -459,12 +462,12 @@ pub(super) fn run(a: &Args) -> Result<()> {
             .verify(&log_key)
             .map_err(|e| anyhow::anyhow!("the evidence does NOT hold: {e}"))?;
         crate::util::output::out(format_args!(
-            "OK: {} signed a checkpoint whose entry {} commits to credential map {} over {} credentials; \
+            "OK: {} signed a checkpoint whose entry {} commits to credential map {} over {}; \
              the entries before it give {} over {} (confirm with: provlog audit --url <log or mirror> --log-key <key>)",
             ev.origin,
             ev.index,
             provlog_tlog::b64::encode(c.map_root),
-            c.credentials,
+            crate::util::output::count(c.credentials, "credential", "credentials"),
             ev.computed_root,
             ev.computed_credentials
         ))?;
@@ -565,10 +568,14 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 }
             )
         }
-        Leaf::Policy(p) => format!("policy with {} submitters", p.policy.submitters.len()),
+        Leaf::Policy(p) => format!(
+            "policy with {}",
+            crate::util::output::count(p.policy.submitters.len() as u64, "submitter", "submitters")
+        ),
         Leaf::State(c) => format!(
-            "state commitment of {} map keys over the first {} entries",
-            c.credentials, c.size
+            "state commitment of {} over the first {}",
+            crate::util::output::count(c.credentials, "map key", "map keys"),
+            crate::util::output::count(c.size, "entry", "entries")
         ),
         Leaf::Heartbeat(h) => format!("heartbeat seq {} of {:?}", h.heartbeat.seq, h.submitter),
         Leaf::LogKey(k) => format!(

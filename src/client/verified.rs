@@ -79,7 +79,10 @@ impl Findings {
 
     fn into_vec(mut self) -> Vec<Finding> {
         if self.more > 0 {
-            self.kept.push(Finding(format!("… and {} more findings", self.more)));
+            self.kept.push(Finding(format!(
+                "… and {} more",
+                crate::util::output::count(self.more, "finding", "findings")
+            )));
         }
         self.kept
     }
@@ -106,6 +109,20 @@ impl Findings {
 pub async fn snapshot<E: std::error::Error + 'static>(
     source: &Source,
     key: &VerifierKey,
+    on_entry: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<Snapshot, SnapshotError<E>> {
+    snapshot_with(source, key, |_| {}, on_entry).await
+}
+
+/// [`snapshot`], calling `on_checkpoint` with the verified checkpoint
+/// before the first entry: the size a progress bar counts up to.
+///
+/// # Errors
+/// As [`snapshot`].
+pub async fn snapshot_with<E: std::error::Error + 'static>(
+    source: &Source,
+    key: &VerifierKey,
+    on_checkpoint: impl FnOnce(&Checkpoint),
     mut on_entry: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<Snapshot, SnapshotError<E>> {
     let note = source.checkpoint().await?;
@@ -114,6 +131,7 @@ pub async fn snapshot<E: std::error::Error + 'static>(
     // new key; the old one alone no longer speaks for them).
     let keys = source.log_keys(key).await?;
     let (checkpoint, _) = open_checkpoint_with(&note, &keys).map_err(SnapshotError::Checkpoint)?;
+    on_checkpoint(&checkpoint);
     let mut findings = Findings::default();
     let mut replay = Replay::whole(checkpoint.size);
     let mut pairs = std::pin::pin!(level0_with_bundles(source, &replay));
@@ -123,10 +141,10 @@ pub async fn snapshot<E: std::error::Error + 'static>(
             Ok(body) => body,
             Err(e) => {
                 findings.push(format!(
-                    "{}: {} (the checkpoint claims {} entries; the rest of the tree is not checked)",
+                    "{}: {} (the checkpoint claims {}; the rest of the tree is not checked)",
                     t.path(),
                     error_chain(&e),
-                    checkpoint.size
+                    crate::util::output::count(checkpoint.size, "entry", "entries")
                 ));
                 complete = false;
                 break;

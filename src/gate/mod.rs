@@ -32,9 +32,13 @@ pub struct GateArgs {
     /// A TOML file with these settings and the `[[routes]]` (docs/GATE.md).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The log's base URL.
+    /// The log's base URL (not taken from `PROVLOG_URL`: a gate names the
+    /// log it trusts, here or as `url =` in its config).
     #[arg(long)]
-    log: Option<String>,
+    url: Option<String>,
+    /// The old spelling of `--url` (deprecated).
+    #[arg(long = "log", value_name = "URL", hide = true, conflicts_with = "url")]
+    old_log: Option<String>,
     /// The log's vkey (or a file holding it): the first key of its history
     /// or any later one.
     #[arg(long)]
@@ -71,12 +75,17 @@ pub struct GateArgs {
     /// fingerprint.
     #[arg(long, value_enum)]
     fingerprint: Option<Mapping>,
+    /// `--log-format`.
+    #[command(flatten)]
+    pub log_format: crate::obs::logging::LogFormatArg,
 }
 
 /// The config file of `provlog gate --config`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    url: Option<String>,
+    /// The old name of `url` (deprecated).
     log: Option<String>,
     log_key: Option<String>,
     #[serde(default)]
@@ -156,11 +165,19 @@ fn resolve(a: &GateArgs) -> Result<(follow::Settings, Vec<Route>, SocketAddr)> {
         }
         None => FileConfig::default(),
     };
+    if a.old_log.is_some() {
+        crate::util::output::deprecated("provlog gate --log URL", "--url URL");
+    }
+    if file.log.is_some() {
+        crate::util::output::deprecated("log = in the gate's config", "url =");
+    }
     let log = a
-        .log
+        .url
         .clone()
+        .or_else(|| a.old_log.clone())
+        .or(file.url)
         .or(file.log)
-        .context("--log (or log = in the config) is required")?;
+        .context("--url (or url = in the config) is required")?;
     let key = a
         .log_key
         .clone()

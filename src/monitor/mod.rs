@@ -102,6 +102,9 @@ pub struct MonitorArgs {
     min_witnesses: Option<usize>,
     #[command(flatten)]
     webhooks: notify::WebhookArgs,
+    /// `--log-format`.
+    #[command(flatten)]
+    pub log_format: crate::obs::logging::LogFormatArg,
 }
 
 /// How long a stopping monitor waits for webhook deliveries in flight.
@@ -200,7 +203,10 @@ impl HeldAlarms {
         if self.more > 0 {
             self.kept.push((
                 "entries".into(),
-                format!("… and {} more alarms from these entries", self.more),
+                format!(
+                    "… and {} more from these entries",
+                    crate::util::output::count(self.more, "alarm", "alarms")
+                ),
             ));
         }
         self.kept
@@ -641,16 +647,7 @@ impl Monitor {
         let mut mismatch: Option<GrowError> = None;
         // State commitments the entries do not give: (index, entry, root, credentials).
         let mut bad_states: Vec<(u64, Vec<u8>, String, u64)> = Vec::new();
-        let bar = if self.progress {
-            indicatif::ProgressBar::new(cp.size - old)
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(origin.clone());
+        let bar = crate::util::progress::bar(cp.size - old, "entries", &origin);
         let mut fetched = std::pin::pin!(level0_with_bundles(&f.source, &replay).enumerate());
         while let Some((n, (t, b, tile, bundle))) = fetched.next().await {
             let level0 = tile.map_err(|source| GrowError::Unserved {
@@ -735,6 +732,7 @@ impl Monitor {
                 );
             }
         }
+        bar.finish_and_clear();
         let (root, _) = replay.finish().map_err(GrowError::Replay)?;
         if root != cp.root {
             return Err(GrowError::Unproven { size: cp.size });
@@ -749,7 +747,6 @@ impl Monitor {
         for (kind, msg) in held.into_alarms() {
             self.alarm(&origin, &kind, &msg);
         }
-        bar.finish_and_clear();
         self.metrics
             .entries
             .get_or_create(&OriginLabel { origin: origin.clone() })
@@ -947,7 +944,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
             crate::util::output::out(format_args!("{}: verified up to size {}", f.key.name(), f.state.size))?;
         }
         if alarms > 0 {
-            bail!("{alarms} alarms");
+            bail!("{}", crate::util::output::count(alarms, "alarm", "alarms"));
         }
         return Ok(());
     }

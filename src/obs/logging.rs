@@ -1,4 +1,5 @@
-//! `tracing` output of the long-running commands (serve, witness, monitor).
+//! `tracing` output of the long-running commands (serve, witness, monitor,
+//! gate).
 
 /// How `tracing` output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -7,6 +8,16 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with the current span's fields.
     Json,
+}
+
+/// The `--log-format` flag of the long-running commands (serve, witness,
+/// monitor, gate); the one-shot commands do not log and do not take it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogFormatArg {
+    /// Log format: `text` for people, `json` (one object per line, with
+    /// span fields) for log pipelines. Default: text.
+    #[arg(long, value_enum, env = "PROVLOG_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 }
 
 static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();

@@ -1,9 +1,10 @@
 //! Small things every component needs once: the clock, signals, stdout,
-//! tokio runtimes and key files. Nothing here knows about the log.
+//! progress bars, tokio runtimes and key files. Nothing here knows about the log.
 
 pub mod clock;
 pub mod keyfile;
 pub mod output;
+pub mod progress;
 pub mod runtime;
 pub mod signal;
 pub mod sync;

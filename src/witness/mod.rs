@@ -100,9 +100,17 @@ pub struct WitnessArgs {
     /// Cosign with the ML-DSA-44 key only (needs --mldsa-key).
     #[arg(long, requires = "mldsa_key")]
     mldsa_only: bool,
-    /// A log to witness, by its vkey (origin = key name); repeatable.
-    #[arg(long = "log")]
-    logs: Vec<String>,
+    /// A log to witness: its vkey, or a file holding it (the origin is the
+    /// key's name); repeatable (an origin given several keys accepts any
+    /// of them, for a key rotation).
+    #[arg(long = "log-key", value_name = "VKEY")]
+    log_keys: Vec<String>,
+    /// The old spelling of `--log-key` (deprecated).
+    #[arg(long = "log", value_name = "VKEY", hide = true)]
+    old_logs: Vec<String>,
+    /// `--log-format`.
+    #[command(flatten)]
+    pub log_format: crate::obs::logging::LogFormatArg,
 }
 
 struct Witness {
@@ -526,12 +534,15 @@ pub async fn run(a: WitnessArgs) -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         logs.entry(l.origin.clone()).or_default().extend(keys);
     }
-    for k in &a.logs {
-        let v = crate::util::keyfile::read_verifier(k).context("--log")?;
+    if !a.old_logs.is_empty() {
+        crate::util::output::deprecated("provlog witness --log VKEY", "--log-key VKEY");
+    }
+    for k in a.log_keys.iter().chain(&a.old_logs) {
+        let v = crate::util::keyfile::read_verifier(k).context("--log-key")?;
         logs.entry(v.name().to_owned()).or_default().push(v);
     }
     if logs.is_empty() {
-        bail!("no logs to witness: give --log VKEY or [[logs]] in the config");
+        bail!("no logs to witness: give --log-key VKEY or [[logs]] in the config");
     }
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let store = StateStore::open(&data_dir.join("db")).context("opening the witness store")?;

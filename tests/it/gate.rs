@@ -64,7 +64,7 @@ impl Drop for Gate {
 fn start_gate(dir: &Path, log_url: &str, vkey: &str, extra: &[&str]) -> Gate {
     let mut args = vec![
         "gate",
-        "--log",
+        "--url",
         log_url,
         "--log-key",
         vkey,
@@ -662,7 +662,7 @@ async fn envoy_ext_authz_http_and_the_per_route_mappings() {
     std::fs::write(
         &cfg,
         format!(
-            "log = {:?}\nlog_key = {:?}\nmax_age = \"5s\"\npoll_interval = \"200ms\"\nlisten = \"127.0.0.1:0\"\n\
+            "url = {:?}\nlog_key = {:?}\nmax_age = \"5s\"\npoll_interval = \"200ms\"\nlisten = \"127.0.0.1:0\"\n\
              [[routes]]\nprefix = \"/billing/\"\nheader = \"x-api-key\"\nfingerprint = \"token\"\nowners = [\"billing-*\"]\n\
              [[routes]]\nprefix = \"/mtls/\"\nheader = \"x-forwarded-client-cert\"\nfingerprint = \"cert-der\"\n\
              [[routes]]\nprefix = \"/spki/\"\nheader = \"x-client-cert\"\nfingerprint = \"cert-spki\"\n",

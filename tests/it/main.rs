@@ -19,6 +19,7 @@ mod cedar;
 mod chains;
 mod cli;
 mod cli_errors;
+mod cli_output;
 mod crash;
 mod defects;
 mod deploy;

@@ -365,7 +365,7 @@ async fn a_state_commitment_the_entries_do_not_give_is_an_alarm_with_evidence() 
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FINDING entry 6: the state commitment"), "{out}");
     assert!(
-        out.contains("1 state commitments recomputed and confirmed, 1 findings"),
+        out.contains("1 state commitment recomputed and confirmed, 1 finding\n"),
         "{out}"
     );
 }

@@ -381,7 +381,7 @@ async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
             pq.to_str().expect("p"),
             "--name",
             "pq-witness.example",
-            "--log",
+            "--log-key",
             &vkey,
             "--listen",
             "127.0.0.1:0",
@@ -435,7 +435,7 @@ async fn a_witness_cosigns_with_ml_dsa_44_and_serves_the_monitoring_endpoint() {
         &pqv,
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cosigned by 1 of 1 witnesses"), "{out}");
+    assert!(out.contains("cosigned by 1 of 1 witness\n"), "{out}");
     let other = provlog_tlog::mldsa::MlDsaSigner::from_seed("pq-witness.example", [62; 32])
         .expect("k")
         .verifier()
@@ -561,7 +561,7 @@ async fn a_tlog_policy_file_decides_what_is_witnessed() {
             "--mldsa-only",
             "--name",
             "w2.policy.example",
-            "--log",
+            "--log-key",
             &vkey,
             "--listen",
             "127.0.0.1:0",

@@ -26,7 +26,7 @@ pub(crate) fn start_witness_on(
             "witness",
             "--key",
             kf.to_str().expect("p"),
-            "--log",
+            "--log-key",
             log_vkey,
             "--listen",
             listen,
