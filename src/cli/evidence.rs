@@ -270,14 +270,7 @@ async fn fetch(base: &str, question: &Question, keys: &LogKeys) -> Result<Bundle
             q.push((k, v.clone()));
         }
     }
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new_spinner().with_style(
-            indicatif::ProgressStyle::with_template("{spinner} collecting: {pos} entries ({per_sec})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        )
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let progress = crate::util::progress::spinner("entries", "collecting");
     let mut with_size = q.clone();
     with_size.push(("tree_size", cp.size.to_string()));
     let mut entries = collect(&client, base, "/v1/events", &with_size, &progress).await?;

@@ -36,3 +36,33 @@ pub fn bar(len: u64, unit: &str, label: &str) -> indicatif::ProgressBar {
     pb.tick();
     pb
 }
+
+/// A spinner for a job whose length is not known in advance (`provlog
+/// evidence` paging through a search): the count so far and the rate, on
+/// the same terms as [`bar`] (stderr, only on a terminal, cleared when
+/// done or dropped).
+#[must_use]
+pub fn spinner(unit: &str, label: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr())
+        .with_finish(indicatif::ProgressFinish::AndClear);
+    let clean = |s: &str| s.replace(['{', '}'], "");
+    let template = format!(
+        "{{spinner}} {}{{pos}} {} ({{per_sec}})",
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", clean(label))
+        },
+        clean(unit)
+    );
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.tick();
+    pb
+}

@@ -961,11 +961,21 @@ async fn explorer_pages_history_filters_and_shows_credential_state() {
         "{dom}"
     );
     let dom = load(format!("{}/#/search?target=svc-pre-*&from=2000-01-01", s.url)).await;
-    assert!(dom.contains(&row(at[0])) && dom.contains("id=\"local-filter\""), "{dom}");
-    let dom = load(format!("{}/#/search?occurred_from=2000-01-01&occurred_to=2000-12-31", s.url)).await;
+    assert!(
+        dom.contains(&row(at[0])) && dom.contains("id=\"local-filter\""),
+        "{dom}"
+    );
+    let dom = load(format!(
+        "{}/#/search?occurred_from=2000-01-01&occurred_to=2000-12-31",
+        s.url
+    ))
+    .await;
     assert!(dom.contains("No entries."), "{dom}");
     let dom = load(format!("{}/#/search?occurred_from=2000-01-01", s.url)).await;
-    assert!(dom.contains(&row(at[0])) && !dom.contains("id=\"local-filter\""), "{dom}");
+    assert!(
+        dom.contains(&row(at[0])) && !dom.contains("id=\"local-filter\""),
+        "{dom}"
+    );
     let dom = load(format!("{}/#/search?from=yesterday", s.url)).await;
     let (st, text) = status(&dom, "id=\"search-status\"");
     assert_eq!(st, "failed");
