@@ -81,6 +81,7 @@ mod cache;
 mod error;
 mod keys;
 pub mod map;
+pub mod objects;
 pub mod rebuild;
 mod state;
 mod store;

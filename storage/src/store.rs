@@ -1513,7 +1513,7 @@ impl HashSource for Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use provlog_tlog::merkle::{
