@@ -21,6 +21,7 @@
 //! | [`log`] | the running log: admission, the sequencer and committer, the reader that owns the store |
 //! | [`follow`] | followers of the log: the object-storage publisher and the witness client |
 //! | [`client`] | the one reader of a published log: tiles over HTTP, an object store or a directory, verified |
+//! | [`ha`] | high availability: the sequencer's lease and the fenced latest checkpoint in etcd |
 //! | [`api`] | the axum router, its thin handlers and the one mapping of errors to HTTP |
 //! | [`witness`] | `provlog witness`: the C2SP tlog-witness service |
 //! | [`monitor`] | `provlog monitor`: follows logs, gossips, writes fork evidence |
@@ -34,6 +35,7 @@ pub mod client;
 pub mod config;
 pub mod follow;
 pub mod gate;
+pub mod ha;
 pub mod http;
 pub mod log;
 pub mod monitor;

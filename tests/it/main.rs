@@ -29,6 +29,7 @@ mod explorer;
 mod fsck;
 mod garage;
 mod gate;
+mod ha;
 mod interop;
 mod map_versions;
 mod monitor;

@@ -12,8 +12,10 @@
 //! * `mirror`: in-process HTTP servers in front of a log (tampering proxy,
 //!   static directory);
 //! * `static_log`: an in-process log serving whatever entries a test made;
-//! * `witness`: a real witness process, and waiting for a witnessed checkpoint.
+//! * `witness`: a real witness process, and waiting for a witnessed checkpoint;
+//! * `etcd`: a real three-member etcd cluster on loopback.
 
+mod etcd;
 mod events;
 mod http;
 mod keys;
@@ -23,6 +25,7 @@ mod server;
 mod static_log;
 mod witness;
 
+pub(crate) use etcd::EtcdCluster;
 pub(crate) use events::{
     event, fingerprint_of, now_plus, raw_submission, submission, verify_credential, verify_credential_with,
 };

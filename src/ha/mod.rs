@@ -1,0 +1,16 @@
+//! High availability: several `provlog serve` processes share one log (the
+//! same key, origin, object store and etcd cluster); at most one of them,
+//! the **sequencer**, appends and signs at any time, and nothing it signs
+//! is published or acknowledged unless etcd agrees it still may (docs/HA.md).
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`coordinator`] | the etcd side: the leader key on a lease, its keep-alive, and the compare-and-swap of the latest checkpoint that fences a deposed sequencer |
+//!
+//! The coordinator knows nothing of the log: it moves opaque checkpoint
+//! notes and compares etcd revisions. What a checkpoint means, and what
+//! must be in the object store before it is fenced, is the caller's.
+
+pub mod coordinator;
+
+pub use coordinator::{Coordinator, Fenced, HaError, LeaderInfo, Settings, Term};

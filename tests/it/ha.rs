@@ -1,0 +1,259 @@
+//! High availability against a real three-member etcd cluster: the leader
+//! key has one holder, fencing refuses a deposed term and a stale
+//! checkpoint, a silent holder's lease lapses and a standby takes over,
+//! and a cluster without quorum fences nothing until quorum returns.
+
+use crate::common::EtcdCluster;
+use provlog::ha::{Coordinator, HaError, LeaderInfo, Settings};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(2);
+
+async fn node(cluster: &EtcdCluster, prefix: &str, id: &str) -> Coordinator {
+    Coordinator::connect(Settings {
+        endpoints: cluster.endpoints(),
+        prefix: prefix.to_owned(),
+        lease_ttl: TTL,
+        request_timeout: Duration::from_secs(2),
+        me: LeaderInfo {
+            id: id.to_owned(),
+            url: format!("http://{id}.example:8080"),
+        },
+    })
+    .await
+    .expect("connect")
+}
+
+/// Waits (bounded) for `f` to hold.
+async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_fencing_refuses_deposed_terms_and_stale_checkpoints() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cluster = EtcdCluster::start(dir.path());
+    let a = node(&cluster, "/provlog/test.example/log", "a").await;
+    let b = node(&cluster, "/provlog/test.example/log", "b").await;
+
+    // Bad settings are refused before any request.
+    for (prefix, ttl) in [("", TTL), ("/p/", TTL), ("/p", Duration::from_millis(500))] {
+        let e = Coordinator::connect(Settings {
+            endpoints: cluster.endpoints(),
+            prefix: prefix.into(),
+            lease_ttl: ttl,
+            request_timeout: Duration::from_secs(1),
+            me: a.me().clone(),
+        })
+        .await
+        .expect_err("bad settings");
+        assert!(matches!(e, HaError::Config(_)), "{e}");
+    }
+
+    // One holder: a leads, b cannot, and b sees who does.
+    let term_a = a.try_lead().await.expect("etcd").expect("a leads an empty cluster");
+    assert!(
+        b.try_lead().await.expect("etcd").is_none(),
+        "b must not lead while a does"
+    );
+    let (leader, rev) = b.leader().await.expect("etcd").expect("a leader");
+    assert_eq!((leader, rev), (a.me().clone(), term_a.revision));
+    assert!(term_a.remaining() > Duration::ZERO && !term_a.is_lost());
+
+    // Fencing: over nothing (prev 0), then only over what is there.
+    assert_eq!(b.fenced().await.expect("etcd"), None);
+    let r1 = a.fence(&term_a, 0, b"cp 1").await.expect("first checkpoint");
+    let e = a.fence(&term_a, 0, b"cp 2").await.expect_err("stale prev");
+    match e {
+        HaError::Conflict { current, expected } => {
+            assert_eq!(expected, 0);
+            let c = current.expect("current");
+            assert_eq!((c.note.as_slice(), c.revision), (&b"cp 1"[..], r1));
+        }
+        e => panic!("want Conflict, got {e}"),
+    }
+    // A retry of a fence that landed (its answer lost) succeeds with the
+    // same revision, and writes nothing new.
+    assert_eq!(a.fence(&term_a, 0, b"cp 1").await.expect("retry"), r1);
+    let f = b.fenced().await.expect("etcd").expect("fenced");
+    assert_eq!((f.note.as_slice(), f.revision), (&b"cp 1"[..], r1));
+
+    // etcd ends a's term behind its back (as a lease lapsing while its
+    // process was paused): the next fence is refused by etcd, and a's
+    // keep-alive learns the term is over.
+    let mut raw = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .expect("raw client");
+    raw.lease_revoke(term_a.lease).await.expect("revoke");
+    let e = a.fence(&term_a, r1, b"cp 2 by a").await.expect_err("deposed");
+    assert!(matches!(e, HaError::Deposed { leader: None }), "{e}");
+    eventually("a's term is lost", TTL * 3, || term_a.is_lost()).await;
+    let e = a.fence(&term_a, r1, b"cp 2 by a").await.expect_err("lost");
+    assert!(matches!(e, HaError::Deposed { .. }), "{e}");
+
+    // b campaigns and wins; a's old term is refused and names b.
+    let term_b = tokio::time::timeout(TTL * 3, b.campaign()).await.expect("b wins");
+    assert!(term_b.revision > term_a.revision, "a new term has a new revision");
+    let r2 = b.fence(&term_b, r1, b"cp 2 by b").await.expect("b fences");
+    assert!(
+        a.try_lead().await.expect("etcd").is_none(),
+        "a must not lead while b does"
+    );
+    let e = a.fence(&term_a, r2, b"cp 3 by a").await.expect_err("old term");
+    assert!(matches!(e, HaError::Deposed { .. }), "{e}");
+    drop(term_a);
+
+    // b goes silent (a crash: no resign); its lease lapses and a takes
+    // over. How long that took is printed, not asserted.
+    let silent = Instant::now();
+    drop(term_b);
+    let term_a2 = tokio::time::timeout(TTL * 4, a.campaign()).await.expect("a takes over");
+    eprintln!(
+        "takeover after a silent leader: {:?} (lease TTL {TTL:?})",
+        silent.elapsed()
+    );
+    assert!(
+        b.try_lead().await.expect("etcd").is_none(),
+        "b must not lead while a does"
+    );
+    let r3 = a.fence(&term_a2, r2, b"cp 3 by a").await.expect("a fences over b's");
+    assert!(r3 > r2);
+
+    // Resigning hands over at once.
+    a.resign(term_a2).await.expect("resign");
+    let term_b2 = tokio::time::timeout(TTL, b.campaign())
+        .await
+        .expect("b after a resigned");
+    assert!(b.fence(&term_b2, r3, b"cp 4 by b").await.expect("b") > r3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_sequencers_never_fence_two_checkpoints_over_one() {
+    // Three nodes campaign, fence a few checkpoints each over the latest
+    // they read, and go silent or resign, for many rounds at once. Every
+    // fence that succeeded must name a distinct predecessor: the fenced
+    // history is one chain, whatever the interleaving.
+    let dir = tempfile::tempdir().expect("tmp");
+    let cluster = EtcdCluster::start(dir.path());
+    let nodes = [
+        node(&cluster, "/provlog/race/log", "n0").await,
+        node(&cluster, "/provlog/race/log", "n1").await,
+        node(&cluster, "/provlog/race/log", "n2").await,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut tasks = Vec::new();
+    for (i, n) in nodes.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut fenced: Vec<(i64, i64, Vec<u8>)> = Vec::new();
+            let mut round = 0u32;
+            while Instant::now() < deadline {
+                round += 1;
+                let Ok(term) = tokio::time::timeout(Duration::from_secs(6), n.campaign()).await else {
+                    continue;
+                };
+                for k in 0..5 {
+                    // Read, then fence over what was read: another node may
+                    // have fenced in between only if this term is over.
+                    let prev = n.fenced().await.expect("etcd").map_or(0, |f| f.revision);
+                    let note = format!("n{i} round {round} cp {k}").into_bytes();
+                    match n.fence(&term, prev, &note).await {
+                        Ok(rev) => fenced.push((prev, rev, note)),
+                        Err(HaError::Deposed { .. } | HaError::Conflict { .. }) => break,
+                        Err(e) => panic!("etcd: {e}"),
+                    }
+                }
+                if round.is_multiple_of(2) {
+                    n.resign(term).await.expect("resign");
+                } else {
+                    drop(term);
+                }
+            }
+            fenced
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    assert!(all.len() >= 10, "too few fences to mean anything: {}", all.len());
+    let mut prevs: Vec<i64> = all.iter().map(|(p, _, _)| *p).collect();
+    prevs.sort_unstable();
+    let before = prevs.len();
+    prevs.dedup();
+    assert_eq!(prevs.len(), before, "two checkpoints were fenced over one predecessor");
+    // And the chain links up: each fence's revision is the next one's prev.
+    all.sort_by_key(|(p, _, _)| *p);
+    for w in all.windows(2) {
+        assert_eq!(
+            w[0].1, w[1].0,
+            "a gap or a fork in the fenced chain: {:?} then {:?}",
+            w[0], w[1]
+        );
+    }
+    eprintln!("{} checkpoints fenced by racing nodes, one chain", all.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_quorum_nothing_is_fenced_and_it_resumes_when_quorum_returns() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cluster = EtcdCluster::start(dir.path());
+    let a = node(&cluster, "/provlog/quorum/log", "a").await;
+    let term = a.try_lead().await.expect("etcd").expect("leads");
+    let mut prev = a.fence(&term, 0, b"cp 1").await.expect("fence");
+
+    // One member down: a quorum remains and fencing goes on.
+    cluster.kill(0);
+    prev = a.fence(&term, prev, b"cp 2").await.expect("fence with two of three");
+
+    // Two down: no quorum. Fencing fails as unreachable (not as deposed or
+    // a conflict: the outcome is unknown) within the request timeout.
+    cluster.kill(1);
+    let started = Instant::now();
+    let e = a.fence(&term, prev, b"cp 3").await.expect_err("no quorum");
+    assert!(matches!(e, HaError::Etcd { .. } | HaError::Timeout { .. }), "{e}");
+    eprintln!("fence without quorum failed after {:?}: {e}", started.elapsed());
+    assert!(a.fenced().await.is_err(), "a linearizable read needs a quorum");
+    eventually("the term lapses without quorum", TTL * 4, || term.is_lost()).await;
+
+    // Quorum returns: nothing fenced was lost, and a node leads again once
+    // the old key is gone.
+    cluster.restart(0);
+    cluster.restart(1);
+    cluster.wait_healthy();
+    let f = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(f) = a.fenced().await {
+                return f;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("etcd answers again")
+    .expect("a checkpoint");
+    // The fence that failed had an unknown outcome, and it is settled
+    // either way: a proposal the lone member had taken may be committed
+    // once quorum returns. What cannot happen is anything else.
+    if f.note == b"cp 3" {
+        assert!(f.revision > prev, "{f:?}");
+        eprintln!("the fence without quorum landed when quorum returned");
+    } else {
+        assert_eq!((f.note.as_slice(), f.revision), (&b"cp 2"[..], prev));
+        eprintln!("the fence without quorum never landed");
+    }
+    drop(term);
+    let again = tokio::time::timeout(TTL * 6, a.campaign()).await.expect("leads again");
+    // The next fence names what etcd holds, whichever it was; the one
+    // before it is refused.
+    let e = if f.revision == prev {
+        None
+    } else {
+        Some(a.fence(&again, prev, b"cp 4").await.expect_err("stale prev"))
+    };
+    assert!(e.is_none_or(|e| matches!(e, HaError::Conflict { .. })));
+    assert!(a.fence(&again, f.revision, b"cp 4").await.expect("fence") > f.revision);
+}
