@@ -6,11 +6,13 @@
 //! | module | holds |
 //! | --- | --- |
 //! | [`coordinator`] | the etcd side: the leader key on a lease, its keep-alive, and the compare-and-swap of the latest checkpoint that fences a deposed sequencer |
+//! | [`fence`] | the sequencer's write under HA: a batch's tiles to the object store, its checkpoint fenced, then the local write |
 //!
 //! The coordinator knows nothing of the log: it moves opaque checkpoint
 //! notes and compares etcd revisions. What a checkpoint means, and what
 //! must be in the object store before it is fenced, is the caller's.
 
 pub mod coordinator;
+pub mod fence;
 
 pub use coordinator::{Coordinator, Fenced, HaError, LeaderInfo, Settings, Term};

@@ -31,4 +31,9 @@ pub enum StorageError {
         /// The batch's first index.
         got: u64,
     },
+    /// A write refused before it reached the store (a highly available
+    /// sequencer that could not fence the batch, docs/HA.md): nothing of
+    /// the batch was written.
+    #[error("not written: {0}")]
+    Refused(String),
 }

@@ -257,3 +257,133 @@ async fn without_quorum_nothing_is_fenced_and_it_resumes_when_quorum_returns() {
     assert!(e.is_none_or(|e| matches!(e, HaError::Conflict { .. })));
     assert!(a.fence(&again, f.revision, b"cp 4").await.expect("fence") > f.revision);
 }
+
+/// A batch of `n` made-up entries after what `cr` holds, whose
+/// "checkpoint" names its size.
+fn next_batch(cr: &mut provlog_tlog::merkle::CompactRange, n: u64) -> provlog_storage::AppendBatch {
+    let start = cr.size();
+    let entries: Vec<Vec<u8>> = (start..start + n).map(|j| format!("entry {j}").into_bytes()).collect();
+    let leaf_hashes: Vec<_> = entries.iter().map(|e| provlog_tlog::merkle::leaf_hash(e)).collect();
+    let nodes = cr.extend(&leaf_hashes);
+    provlog_storage::AppendBatch {
+        start,
+        entries,
+        leaf_hashes,
+        nodes,
+        checkpoint: format!("size {}\n", start + n).into_bytes(),
+        last_logged_at: 0,
+        ..provlog_storage::AppendBatch::default()
+    }
+}
+
+/// What the store serves for `tile` (the bytes readers get from the log).
+fn stored_tile(store: &provlog_storage::Store, tile: &provlog_tlog::tile::TileId) -> Vec<u8> {
+    use provlog_tlog::tile::{TileKind, encode_bundle};
+    let (level, r) = tile.node_range().expect("range");
+    let body = if tile.kind == TileKind::Entries {
+        store
+            .bundle_body(r.start, r.end - r.start, |e| {
+                encode_bundle(e.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+            })
+            .expect("bundle")
+    } else {
+        store.tile_body(level, r.start, r.end - r.start).expect("tile")
+    };
+    body.as_ref().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_write_uploads_then_fences_then_writes_and_a_refused_one_writes_nothing() {
+    use provlog::ha::fence::FencedWrites;
+    use provlog::log::sequencer::Durable;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cluster = EtcdCluster::start(&dir.path().join("etcd"));
+    let a = node(&cluster, "/provlog/fenced/log", "a").await;
+    let term = Arc::new(a.try_lead().await.expect("etcd").expect("leads"));
+    let store = Arc::new(
+        provlog_storage::Store::open(&dir.path().join("db"), &provlog_storage::StoreOptions::default()).expect("store"),
+    );
+    let objects_dir = dir.path().join("objects");
+    let objects =
+        provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects");
+    let (writes, state) = FencedWrites::new(
+        Arc::clone(&store),
+        objects,
+        false,
+        a.clone(),
+        Arc::clone(&term),
+        0,
+        tokio::runtime::Handle::current(),
+    );
+    let append = |batch: provlog_storage::AppendBatch| {
+        let w = Arc::clone(&writes);
+        async move {
+            tokio::task::spawn_blocking(move || Durable::append(w.as_ref(), &batch))
+                .await
+                .expect("join")
+        }
+    };
+    let mut cr = provlog_tlog::merkle::CompactRange::default();
+
+    // Three batches across a tile boundary: each fenced, written, and its
+    // objects in the store with the bytes the log serves.
+    for n in [200, 100, 300] {
+        append(next_batch(&mut cr, n)).await.expect("fenced write");
+    }
+    assert_eq!(store.size(), 600);
+    let fenced = a.fenced().await.expect("etcd").expect("fenced");
+    assert_eq!(fenced.note, b"size 600\n");
+    assert_eq!((state.borrow().size, state.borrow().revision), (600, fenced.revision));
+    for tile in provlog_tlog::tile::tiles_for_size(600) {
+        let published = std::fs::read(objects_dir.join(tile.path())).unwrap_or_else(|e| panic!("{}: {e}", tile.path()));
+        assert_eq!(published, stored_tile(&store, &tile), "{}", tile.path());
+    }
+    assert_eq!(
+        std::fs::read(objects_dir.join("checkpoint")).expect("checkpoint"),
+        b"size 600\n"
+    );
+
+    // The checkpoint in etcd moves under the writer (what a second
+    // sequencer with the same term would do): the next batch is refused,
+    // nothing of it is written, and the writer stops for good.
+    a.fence(&term, fenced.revision, b"someone else\n").await.expect("fence");
+    // Every later batch starts at the stored 600.
+    let at_600 = cr.clone();
+    let e = append(next_batch(&mut at_600.clone(), 10)).await.expect_err("conflict");
+    assert!(matches!(e, provlog_storage::StorageError::Refused(_)), "{e}");
+    assert_eq!(store.size(), 600, "a refused batch must not be written");
+    assert!(state.borrow().stopped.is_some());
+    let e = append(next_batch(&mut at_600.clone(), 10)).await.expect_err("stopped");
+    assert!(matches!(e, provlog_storage::StorageError::Refused(_)), "{e}");
+    assert_eq!(a.fenced().await.expect("etcd").expect("fenced").note, b"someone else\n");
+
+    // A deposed term: the lease is gone, etcd refuses the fence, and the
+    // store is left at the fenced state.
+    let now = a.fenced().await.expect("etcd").expect("fenced");
+    let (deposed, state) = FencedWrites::new(
+        Arc::clone(&store),
+        provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects"),
+        false,
+        a.clone(),
+        Arc::clone(&term),
+        now.revision,
+        tokio::runtime::Handle::current(),
+    );
+    let mut raw = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .expect("raw");
+    raw.lease_revoke(term.lease).await.expect("revoke");
+    let batch = next_batch(&mut at_600.clone(), 5);
+    let e = tokio::task::spawn_blocking(move || Durable::append(deposed.as_ref(), &batch))
+        .await
+        .expect("join")
+        .expect_err("deposed");
+    assert!(
+        matches!(e, provlog_storage::StorageError::Refused(ref why) if why.contains("no longer the sequencer")),
+        "{e}"
+    );
+    assert_eq!(store.size(), 600);
+    assert!(state.borrow().stopped.is_some());
+    assert_eq!(a.fenced().await.expect("etcd").expect("fenced"), now);
+}

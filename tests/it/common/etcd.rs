@@ -43,6 +43,7 @@ impl EtcdCluster {
     /// Starts three members under `dir` and waits until the cluster
     /// answers a linearizable read.
     pub(crate) fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("etcd dir");
         let members = (0..3)
             .map(|n| Member {
                 name: format!("etcd{n}"),

@@ -1,0 +1,224 @@
+//! The sequencer's write under high availability: a batch's tiles and
+//! bundles to the object store, then its checkpoint fenced in etcd, then
+//! the local synced write; the committer answers the batch's waiters only
+//! after all three (docs/HA.md).
+//!
+//! [`FencedWrites`] is the [`Durable`] the sequencer writes through when it
+//! runs under `[ha]`. A batch that cannot be fenced is not written
+//! locally either: the store stays at the fenced state, the committer
+//! stops the log (every waiter gets `503`), and the node restarts as a
+//! standby.
+
+use super::{Coordinator, HaError, Term};
+use crate::log::sequencer::Durable;
+use futures_util::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, PutOptions, PutPayload};
+use provlog_storage::{AppendBatch, StorageError, Store};
+use provlog_tlog::merkle::Hash;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Objects uploaded at once.
+const PARALLEL_UPLOADS: usize = 16;
+
+/// What a fenced write reports to the role supervisor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FenceState {
+    /// The size of the latest fenced checkpoint.
+    pub size: u64,
+    /// Its etcd revision.
+    pub revision: i64,
+    /// Why fencing stopped, once it has: the node must step down.
+    pub stopped: Option<String>,
+}
+
+/// The sequencer's [`Durable`] under `[ha]`.
+pub struct FencedWrites {
+    store: Arc<Store>,
+    objects: Arc<dyn ObjectStore>,
+    /// Whether the backend keeps content types and cache control.
+    attributes: bool,
+    coordinator: Coordinator,
+    term: Arc<Term>,
+    /// The revision of the latest fenced checkpoint: the `prev` of the
+    /// next fence.
+    prev: Mutex<i64>,
+    rt: tokio::runtime::Handle,
+    state: watch::Sender<FenceState>,
+}
+
+impl std::fmt::Debug for FencedWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FencedWrites")
+            .field("term", &self.term.revision)
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FencedWrites {
+    /// Writes through `store` for `term`, over the checkpoint fenced at
+    /// `revision` (the caller caught the store up to it). Uploads go to
+    /// `objects` (`attributes`: whether to send content type and cache
+    /// control); the async work runs on `rt`, from the committer's thread.
+    #[must_use]
+    pub fn new(
+        store: Arc<Store>,
+        objects: Arc<dyn ObjectStore>,
+        attributes: bool,
+        coordinator: Coordinator,
+        term: Arc<Term>,
+        revision: i64,
+        rt: tokio::runtime::Handle,
+    ) -> (Arc<Self>, watch::Receiver<FenceState>) {
+        let (state, rx) = watch::channel(FenceState {
+            size: store.size(),
+            revision,
+            stopped: None,
+        });
+        (
+            Arc::new(Self {
+                store,
+                objects,
+                attributes,
+                coordinator,
+                term,
+                prev: Mutex::new(revision),
+                rt,
+                state,
+            }),
+            rx,
+        )
+    }
+
+    fn put_options(&self, content_type: &'static str, cache: &'static str) -> PutOptions {
+        let mut attributes = Attributes::new();
+        if self.attributes {
+            attributes.insert(Attribute::ContentType, AttributeValue::from(content_type));
+            attributes.insert(Attribute::CacheControl, AttributeValue::from(cache));
+        }
+        PutOptions {
+            attributes,
+            ..PutOptions::default()
+        }
+    }
+
+    /// Uploads the batch's objects and fences its checkpoint; returns the
+    /// new revision.
+    async fn publish(&self, batch: &AppendBatch, prev: i64) -> Result<i64, Refused> {
+        let objects = self.store.new_objects(batch).map_err(|e| Refused(e.to_string()))?;
+        // No upload may outlast the term: one that did could land after a
+        // successor's and replace its bytes.
+        let left = self.term.remaining();
+        if left.is_zero() {
+            return Err(Refused(HaError::Deposed { leader: None }.to_string()));
+        }
+        let uploads = futures_util::stream::iter(objects.into_iter().map(|(tile, body)| async move {
+            let path = tile.path();
+            self.objects
+                .put_opts(
+                    &ObjectPath::from(path.as_str()),
+                    PutPayload::from(body),
+                    self.put_options("application/octet-stream", crate::http::IMMUTABLE_CACHE_CONTROL),
+                )
+                .await
+                .map_err(|e| Refused(format!("uploading {path}: {e}")))
+        }))
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .collect::<Vec<_>>();
+        let results = tokio::time::timeout(left, uploads)
+            .await
+            .map_err(|_| Refused("the uploads did not finish within the term".into()))?;
+        for r in results {
+            r?;
+        }
+        self.coordinator
+            .fence(&self.term, prev, &batch.checkpoint)
+            .await
+            .map_err(|e| Refused(crate::util::error_chain(&e)))
+    }
+
+    /// The checkpoint object, after the local write: readers of the store
+    /// find tiles for every checkpoint they see there.
+    async fn put_checkpoint(&self, note: Vec<u8>) {
+        let r = self
+            .objects
+            .put_opts(
+                &ObjectPath::from("checkpoint"),
+                PutPayload::from(note),
+                self.put_options("text/plain; charset=utf-8", crate::http::CHECKPOINT_CACHE_CONTROL),
+            )
+            .await;
+        if let Err(e) = r {
+            // The fenced checkpoint in etcd is the authority; the next
+            // round writes the object again.
+            tracing::warn!(error = %e, "writing the checkpoint object");
+        }
+    }
+
+    fn stop(&self, why: &str) {
+        self.state.send_modify(|s| {
+            if s.stopped.is_none() {
+                s.stopped = Some(why.to_owned());
+            }
+        });
+    }
+}
+
+/// A write refused before it reached the store.
+#[derive(Debug)]
+struct Refused(String);
+
+impl Durable for FencedWrites {
+    fn dedup_many(&self, keys: &[&[u8]]) -> Vec<Result<Option<u64>, StorageError>> {
+        Durable::dedup_many(self.store.as_ref(), keys)
+    }
+    fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Durable::entry(self.store.as_ref(), index)
+    }
+    fn append(&self, batch: &AppendBatch) -> Result<(), StorageError> {
+        if let Some(why) = self.state.borrow().stopped.clone() {
+            return Err(StorageError::Refused(why));
+        }
+        let prev = *crate::util::sync::lock(&self.prev, "fence revision");
+        let revision = match self.rt.block_on(self.publish(batch, prev)) {
+            Ok(r) => r,
+            Err(Refused(why)) => {
+                tracing::error!(error = %why, "the batch was not fenced: stepping down");
+                self.stop(&why);
+                return Err(StorageError::Refused(why));
+            }
+        };
+        *crate::util::sync::lock(&self.prev, "fence revision") = revision;
+        // Fenced: the local write makes it durable here too. A failure now
+        // stops this node like any failed write; the fenced state is in
+        // the object store and etcd, and the restart catches up from it.
+        Durable::append(self.store.as_ref(), batch)?;
+        let size = batch.start + batch.entries.len() as u64;
+        self.state.send_modify(|s| {
+            s.size = size;
+            s.revision = revision;
+        });
+        self.rt.block_on(self.put_checkpoint(batch.checkpoint.clone()));
+        Ok(())
+    }
+    fn set_frozen(&self) -> Result<u64, StorageError> {
+        Durable::set_frozen(self.store.as_ref())
+    }
+    fn map_node(
+        &self,
+        at: provlog_proto::map_nodes::At,
+    ) -> Result<Option<provlog_proto::map_nodes::Node>, StorageError> {
+        Durable::map_node(self.store.as_ref(), at)
+    }
+    fn map_record(&self, value: &Hash) -> Result<Option<Vec<u8>>, StorageError> {
+        Durable::map_record(self.store.as_ref(), value)
+    }
+    fn size(&self) -> u64 {
+        Durable::size(self.store.as_ref())
+    }
+    fn approval_uses(&self, approver: &str, id: &str, limit: usize) -> Result<(Option<Hash>, Vec<u64>), StorageError> {
+        Durable::approval_uses(self.store.as_ref(), approver, id, limit)
+    }
+}
