@@ -6,6 +6,7 @@
 //! | module | holds |
 //! | --- | --- |
 //! | [`coordinator`] | the etcd side: the leader key on a lease, its keep-alive, and the compare-and-swap of the latest checkpoint that fences a deposed sequencer |
+//! | [`follow`] | a standby's catch-up from the object store to the fenced checkpoint, verified before it is written |
 //! | [`fence`] | the sequencer's write under HA: a batch's tiles to the object store, its checkpoint fenced, then the local write |
 //!
 //! The coordinator knows nothing of the log: it moves opaque checkpoint
@@ -14,5 +15,6 @@
 
 pub mod coordinator;
 pub mod fence;
+pub mod follow;
 
 pub use coordinator::{Coordinator, Fenced, HaError, LeaderInfo, Settings, Term};

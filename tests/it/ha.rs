@@ -387,3 +387,111 @@ async fn a_fenced_write_uploads_then_fences_then_writes_and_a_refused_one_writes
     assert!(state.borrow().stopped.is_some());
     assert_eq!(a.fenced().await.expect("etcd").expect("fenced"), now);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_catches_up_from_the_object_store_and_writes_nothing_it_cannot_verify() {
+    use crate::common::{Server, client, get, submit_many, wait_log};
+    use provlog::client::Source;
+    use provlog::ha::follow::{FollowError, catch_up};
+    use provlog_tlog::checkpoint::LogKeys;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tmp");
+    let objects = dir.path().join("objects");
+    let url = format!("file://{}", objects.display());
+    let s = Server::start(&dir.path().join("log"), &["--publish-url", &url]);
+    let c = client();
+    let key = s.dev_key();
+    let keys = LogKeys::single(s.vkey.clone());
+    let source = Source::open(&url, None, None).expect("source");
+    let published = |size: u64| {
+        let (c, url, vkey, objects) = (c.clone(), s.url.clone(), s.vkey.clone(), objects.clone());
+        async move {
+            wait_log(&c, &url, "publication", |v| {
+                v["publish"]["published_size"].as_u64() >= Some(size)
+            })
+            .await;
+            let note = std::fs::read(objects.join("checkpoint")).expect("checkpoint");
+            let (cp, _) = provlog_tlog::checkpoint::open_checkpoint(&note, &vkey).expect("published checkpoint");
+            (cp.size, note)
+        }
+    };
+    let standby = Arc::new(
+        provlog_storage::Store::open(
+            &dir.path().join("standby/db"),
+            &provlog_storage::StoreOptions::default(),
+        )
+        .expect("store"),
+    );
+
+    // From nothing, then from where it was: events with credentials, so
+    // the entries include state commitments and policy leaves.
+    submit_many(&c, &s.url, &key, "first", 150).await;
+    let (size1, note1) = published(150).await;
+    assert_eq!(
+        catch_up(&standby, &source, &note1, &keys).await.expect("catch up"),
+        size1
+    );
+    submit_many(&c, &s.url, &key, "second", 200).await;
+    let (size2, note2) = published(size1 + 200).await;
+    assert_eq!(
+        catch_up(&standby, &source, &note2, &keys).await.expect("catch up"),
+        size2 - size1
+    );
+    assert_eq!(standby.size(), size2);
+    assert_eq!(catch_up(&standby, &source, &note2, &keys).await.expect("again"), 0);
+    // The standby's store is a valid store of the log at note2, with the
+    // tiles the log serves.
+    let cp = provlog_storage::verify::check(&standby, &keys, provlog_storage::verify::Depth::Full)
+        .expect("integrity")
+        .expect("checkpoint");
+    assert_eq!(cp.size, size2);
+    for t in provlog_tlog::tile::tiles_for_size(size2) {
+        let (st, body) = get(&c, &s.url, &format!("/{}", t.path())).await;
+        assert_eq!(st, 200);
+        assert_eq!(stored_tile(&standby, &t), body, "{}", t.path());
+    }
+
+    // What it refuses, writing nothing: an older checkpoint than it holds,
+    // a checkpoint under another key, and entries that do not hash to the
+    // checkpoint's root.
+    let e = catch_up(&standby, &source, &note1, &keys).await.expect_err("behind");
+    assert!(matches!(e, FollowError::Ahead { .. }), "{e}");
+    let other = LogKeys::single(
+        provlog_tlog::keys::SignerKey::from_seed("other.example", 1, [9; 32])
+            .expect("key")
+            .verifier(),
+    );
+    submit_many(&c, &s.url, &key, "third", 20).await;
+    let (size3, note3) = published(size2 + 20).await;
+    let e = catch_up(&standby, &source, &note3, &other)
+        .await
+        .expect_err("other key");
+    assert!(matches!(e, FollowError::Checkpoint(_)), "{e}");
+    // Swap two entries of the last bundle: every entry still parses, the
+    // root differs.
+    let (bundle, _) = provlog_tlog::tile::entry_bundle(size3 - 1, size3).expect("bundle");
+    let path = objects.join(bundle.path());
+    let original = std::fs::read(&path).expect("bundle");
+    let mut entries: Vec<Vec<u8>> = provlog_tlog::tile::decode_bundle(&original, usize::from(bundle.width))
+        .expect("decode")
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let n = entries.len();
+    entries.swap(n - 1, n - 2);
+    std::fs::write(
+        &path,
+        provlog_tlog::tile::encode_bundle(entries.iter().map(Vec::as_slice)).expect("encode"),
+    )
+    .expect("tamper");
+    let e = catch_up(&standby, &source, &note3, &keys).await.expect_err("tampered");
+    assert!(matches!(e, FollowError::RootMismatch { .. }), "{e}");
+    assert_eq!(standby.size(), size2, "nothing of a refused catch-up is written");
+    // Repaired, it goes on.
+    std::fs::write(&path, &original).expect("repair");
+    assert_eq!(
+        catch_up(&standby, &source, &note3, &keys).await.expect("catch up"),
+        size3 - size2
+    );
+    s.stop();
+}
