@@ -13,10 +13,12 @@
 //!   static directory);
 //! * `static_log`: an in-process log serving whatever entries a test made;
 //! * `witness`: a real witness process, and waiting for a witnessed checkpoint;
-//! * `etcd`: a real three-member etcd cluster on loopback.
+//! * `etcd`: a real three-member etcd cluster on loopback;
+//! * `garage`: a real three-node Garage cluster on loopback.
 
 mod etcd;
 mod events;
+mod garage;
 mod http;
 mod keys;
 mod mirror;
@@ -29,6 +31,7 @@ pub(crate) use etcd::EtcdCluster;
 pub(crate) use events::{
     event, fingerprint_of, now_plus, raw_submission, submission, verify_credential, verify_credential_with,
 };
+pub(crate) use garage::GarageCluster;
 pub(crate) use http::{
     checkpoint, client, get, get_json, plain_event, post, raw, register, submit_many, submit_many_plain, wait_log,
 };
