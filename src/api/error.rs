@@ -90,6 +90,10 @@ impl From<SeqError> for ApiError {
             SeqError::Unavailable(Unavailable::Diverged(_)) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "history_diverged", msg)
             }
+            SeqError::Unavailable(Unavailable::NotSequencer { leader }) => Self {
+                sequencer: leader,
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_sequencer", msg)
+            },
             SeqError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
             SeqError::Rotation(r) => Self::new(
                 StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT),

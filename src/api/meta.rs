@@ -178,6 +178,10 @@ pub(super) async fn healthz() -> Json<Health> {
 )]
 pub(super) async fn readyz(State(app): State<App>) -> Result<Json<Ready>, ApiError> {
     let log = &app.log;
+    if let Some(why @ crate::log::sequencer::Unavailable::NotSequencer { .. }) = log.failure() {
+        // A standby serves reads but takes no submissions: it names the sequencer.
+        return Err(crate::log::sequencer::SeqError::from(why).into());
+    }
     if let Some(why) = log.failure() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

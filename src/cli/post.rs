@@ -44,9 +44,11 @@ pub(super) async fn post_bytes_with_retries(
     body: Vec<u8>,
 ) -> Result<(reqwest::StatusCode, Vec<u8>)> {
     let mut delay = std::time::Duration::from_millis(200);
+    // A standby under [ha] names the sequencer: the retry goes there.
+    let mut target = url.to_owned();
     for attempt in 1..=ATTEMPTS {
         let sent = client
-            .post(url)
+            .post(&target)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body.clone())
             .send()
@@ -62,18 +64,48 @@ pub(super) async fn post_bytes_with_retries(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
                     .map_or(delay, |secs| std::time::Duration::from_secs(secs.min(60)));
+                let sequencer = resp
+                    .headers()
+                    .get(crate::http::error::SEQUENCER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|base| elsewhere(&target, base));
                 let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
                 if !retry || attempt == ATTEMPTS {
                     return Ok((status, body));
                 }
-                tokio::time::sleep(wait).await;
+                match sequencer {
+                    Some(t) => {
+                        tracing::info!(from = %target, to = %t, "a standby named the sequencer; retrying there");
+                        target = t;
+                    }
+                    None => tokio::time::sleep(wait).await,
+                }
             }
-            Err(e) if attempt == ATTEMPTS => return Err(e).with_context(|| format!("POST {url}")),
+            Err(e) if attempt == ATTEMPTS => return Err(e).with_context(|| format!("POST {target}")),
             Err(_) => tokio::time::sleep(delay).await,
         }
         delay = delay.saturating_mul(2);
     }
     bail!("POST {url}: no attempts made")
+}
+
+/// `url` moved to the base URL `base` a standby named (the same API path
+/// from `/v1/…`, or SCITT's `/entries`, under `base`), if
+/// `base` is an http(s) URL and the move goes somewhere else.
+fn elsewhere(url: &str, base: &str) -> Option<String> {
+    let b = url::Url::parse(base).ok()?;
+    if !matches!(b.scheme(), "http" | "https") {
+        return None;
+    }
+    let u = url::Url::parse(url).ok()?;
+    // The API path, without whatever prefix the log is served under here.
+    let path = u.path();
+    let api = path
+        .find("/v1/")
+        .or_else(|| path.rfind("/entries"))
+        .map_or(path, |i| &path[i..]);
+    let moved = format!("{}{api}", base.trim_end_matches('/'));
+    (moved != url).then_some(moved)
 }
 
 /// Appends the `refusal` of an error body to `file`, if both are there.
@@ -94,4 +126,28 @@ pub(super) fn save_refusal(file: Option<&std::path::Path>, error_body: &str) -> 
     writeln!(f, "{r}")?;
     f.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::elsewhere;
+
+    #[test]
+    fn a_retry_goes_to_the_named_sequencer_under_the_same_api_path() {
+        assert_eq!(
+            elsewhere("http://a:1/v1/entries", "http://b:2").as_deref(),
+            Some("http://b:2/v1/entries")
+        );
+        assert_eq!(
+            elsewhere("http://a/log/v1/entries/batch", "https://b/prod/").as_deref(),
+            Some("https://b/prod/v1/entries/batch")
+        );
+        assert_eq!(
+            elsewhere("http://a/entries", "http://b").as_deref(),
+            Some("http://b/entries")
+        );
+        assert_eq!(elsewhere("http://a/v1/entries", "http://a"), None, "not elsewhere");
+        assert_eq!(elsewhere("http://a/v1/entries", "file:///x"), None, "not http");
+        assert_eq!(elsewhere("http://a/v1/entries", "not a url"), None);
+    }
 }

@@ -5,7 +5,7 @@
 use crate::util::keyfile;
 mod tables;
 
-pub use tables::{PublishConfig, Rate, WitnessConfig};
+pub use tables::{HaConfig, PublishConfig, Rate, WitnessConfig};
 
 use anyhow::{Context, Result, bail};
 use provlog_proto::approval::{ApprovalRule, ApproverPolicy};
@@ -113,6 +113,8 @@ pub struct FileConfig {
     pub ready_max_checkpoint_age_ms: Option<u64>,
     /// Publishing the static API to object storage.
     pub publish: Option<PublishConfig>,
+    /// High availability through etcd (needs `[publish]`).
+    pub ha: Option<HaConfig>,
     /// The submitter registry, with where each entry is in the file.
     #[serde(default)]
     pub submitters: Vec<toml::Spanned<SubmitterPolicy>>,
@@ -286,6 +288,47 @@ pub struct Overrides {
     pub ack_after_publish: bool,
 }
 
+/// `[ha]` must name etcd, this node and a shared object store.
+fn check_ha(ha: &HaConfig, publish: Option<&PublishConfig>) -> Result<()> {
+    let Some(p) = publish else {
+        bail!("[ha] needs [publish]: the standbys follow the log from the object store");
+    };
+    if p.url.starts_with("file:") {
+        tracing::warn!(url = %p.url, "[ha] with a file: object store: every node must see the same directory");
+    }
+    if ha.etcd.is_empty() {
+        bail!("[ha] etcd must list at least one etcd client URL");
+    }
+    for e in &ha.etcd {
+        url::Url::parse(e).with_context(|| format!("[ha] etcd: {e:?} is not a URL (http://host:2379)"))?;
+    }
+    if ha.node_id.is_empty() || ha.node_id.len() > 128 {
+        bail!("[ha] node_id must be 1 to 128 characters, unique among the log's nodes");
+    }
+    let u = url::Url::parse(&ha.advertise_url)
+        .with_context(|| format!("[ha] advertise_url: {:?} is not a URL", ha.advertise_url))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        bail!("[ha] advertise_url must be an http(s) URL, got {:?}", ha.advertise_url);
+    }
+    if !(2..=600).contains(&ha.lease_ttl_s) {
+        bail!(
+            "[ha] lease_ttl_s must be between 2 and 600 seconds, got {}",
+            ha.lease_ttl_s
+        );
+    }
+    if ha.request_timeout_ms < 100 || ha.request_timeout_ms >= ha.lease_ttl_s * 1000 {
+        bail!(
+            "[ha] request_timeout_ms must be at least 100 and below the lease ({} ms), got {}",
+            ha.lease_ttl_s * 1000,
+            ha.request_timeout_ms
+        );
+    }
+    if p.ack_after_publish {
+        tracing::info!("[ha]: every acknowledgement already follows the upload; ack_after_publish adds nothing");
+    }
+    Ok(())
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -359,6 +402,8 @@ pub struct Config {
     pub ready_max_checkpoint_age: std::time::Duration,
     /// Object-storage publishing, if configured.
     pub publish: Option<PublishConfig>,
+    /// High availability, if configured (then `publish` is too).
+    pub ha: Option<HaConfig>,
     /// Configured submitters (empty means: create the dev submitter).
     pub submitters: Vec<SubmitterPolicy>,
     /// Configured approvers.
@@ -569,12 +614,16 @@ impl Config {
                 }
                 p
             },
+            ha: file.ha,
             submitters,
             approvers,
             approval_rules,
             cedar,
             config_file: o.config.clone(),
         };
+        if let Some(ha) = &cfg.ha {
+            check_ha(ha, cfg.publish.as_ref())?;
+        }
         if cfg.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
         }
@@ -925,6 +974,18 @@ ready_max_checkpoint_age_ms = 30000
 # required = true                           # false: start even if the store is down
 # public_url = "https://tiles.example.com/logs/prod"
 # interval_ms = 200                         # at most one upload round per interval (not with ack_after_publish)
+
+# High availability (docs/HA.md, README "Running provlog highly available"):
+# several nodes with the same key, origin and [publish] store; etcd elects
+# the sequencer and fences every checkpoint; standbys follow the store,
+# serve reads and answer writes with 503 and a Provlog-Sequencer header.
+# [ha]
+# etcd = ["http://10.0.0.1:2379", "http://10.0.0.2:2379", "http://10.0.0.3:2379"]
+# node_id = "log-a"                          # unique per node
+# advertise_url = "http://10.0.0.11:8080"   # where clients reach this node
+# lease_ttl_s = 5                           # a silent sequencer is replaced after this
+# request_timeout_ms = 2000                 # one etcd request, failover included
+# prefix = "/provlog/ORIGIN"                # one prefix per log
 
 # [[witnesses]]
 # url = "https://witness.example/w1"

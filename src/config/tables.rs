@@ -101,3 +101,37 @@ impl Rate {
         self.burst.unwrap_or(self.per_second).max(1.0)
     }
 }
+
+/// The `[ha]` table: several `provlog serve` processes share one log
+/// through etcd and the `[publish]` object store (docs/HA.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaConfig {
+    /// etcd client URLs of the cluster (`http://10.0.0.1:2379`, …).
+    pub etcd: Vec<String>,
+    /// The key prefix of this log in etcd (default `/provlog/ORIGIN`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The sequencer's lease, seconds: how long a sequencer that went
+    /// silent (killed, paused, cut off) keeps the role before a standby
+    /// takes over.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_s: u64,
+    /// This node's id, unique among the log's nodes.
+    pub node_id: String,
+    /// The base URL clients reach this node at, which standbys name in
+    /// `Provlog-Sequencer` while this node is the sequencer.
+    pub advertise_url: String,
+    /// How long one etcd request may take, retries on other members
+    /// included, ms.
+    #[serde(default = "default_etcd_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+const fn default_lease_ttl() -> u64 {
+    5
+}
+
+const fn default_etcd_timeout() -> u64 {
+    2_000
+}

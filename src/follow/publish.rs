@@ -95,6 +95,10 @@ pub struct Publisher {
     /// How long they wait.
     pub ack_timeout: Duration,
     interval: Duration,
+    /// Under `[ha]`: an object beyond the fenced size that holds other
+    /// bytes was uploaded by a deposed sequencer for a round etcd never
+    /// fenced; it is replaced, not reported as a fork.
+    replace_unfenced: bool,
 }
 
 impl Publisher {
@@ -183,7 +187,17 @@ impl Publisher {
             ack_after_publish: cfg.ack_after_publish,
             ack_timeout: Duration::from_millis(cfg.ack_timeout_ms),
             interval: Duration::from_millis(cfg.interval_ms),
+            replace_unfenced: false,
         })
+    }
+
+    /// Under `[ha]`, on the sequencer: objects the rounds write replace
+    /// other bytes found at their names (a deposed sequencer's uploads of
+    /// rounds etcd never fenced) instead of stopping as a fork.
+    #[must_use]
+    pub fn replacing_unfenced(mut self) -> Self {
+        self.replace_unfenced = true;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -308,23 +322,36 @@ impl Publisher {
             .map_err(|source| self.object_error("reading", path, source))?;
         match existing {
             Some(b) if b.as_ref() == bytes.as_slice() => Ok(false),
+            Some(_) if self.replace_unfenced => {
+                tracing::warn!(
+                    path,
+                    "replacing an object a deposed sequencer uploaded for a round never fenced"
+                );
+                self.put_tile(path, bytes).await?;
+                Ok(true)
+            }
             Some(_) => Err(RoundError::Fork(format!(
                 "{}/{path} holds bytes this log did not write: another log or a rewritten history \
                  publishes there",
                 self.url
             ))),
             None => {
-                self.store
-                    .put_opts(
-                        &ObjectPath::from(path),
-                        PutPayload::from(bytes.as_ref().clone()),
-                        self.put_options("application/octet-stream", TILE_CACHE_CONTROL),
-                    )
-                    .await
-                    .map_err(|source| self.object_error("writing", path, source))?;
+                self.put_tile(path, bytes).await?;
                 Ok(true)
             }
         }
+    }
+
+    async fn put_tile(&self, path: &str, bytes: Arc<Vec<u8>>) -> Result<(), RoundError> {
+        self.store
+            .put_opts(
+                &ObjectPath::from(path),
+                PutPayload::from(bytes.as_ref().clone()),
+                self.put_options("application/octet-stream", TILE_CACHE_CONTROL),
+            )
+            .await
+            .map_err(|source| self.object_error("writing", path, source))?;
+        Ok(())
     }
 
     /// Checks that the store holds a prefix of this log's history (or
@@ -364,9 +391,18 @@ impl Publisher {
         Ok(())
     }
 
-    /// One round: the tiles new since `old`, then the checkpoint of `size`.
-    async fn round(&self, log: &impl LogView, old: u64, size: u64, checkpoint: &str) -> Result<usize, RoundError> {
-        let tiles: Vec<TileId> = new_tiles(old, size);
+    /// One round: the tiles new since `old` (unless `tiles` is false: under
+    /// `[ha]` the fenced writes uploaded them before the checkpoint was
+    /// fenced), then the key history and the checkpoint of `size`.
+    async fn round(
+        &self,
+        log: &impl LogView,
+        old: u64,
+        size: u64,
+        checkpoint: &str,
+        tiles: bool,
+    ) -> Result<usize, RoundError> {
+        let tiles: Vec<TileId> = if tiles { new_tiles(old, size) } else { Vec::new() };
         let uploaded = futures_util::stream::iter(tiles.iter().copied().map(|t| async move {
             let bytes = log.tile(t, size).await.map_err(|source| RoundError::Log {
                 what: format!("reading {} from the log", t.path()),
@@ -513,6 +549,30 @@ impl Publisher {
     }
 }
 
+/// Under `[ha]`, once a new sequencer has sequenced for `after` (longer
+/// than a lease, so that any upload of a deposed sequencer, frozen with its
+/// process, has landed or failed): checks again every object of the tree
+/// beyond `from` (the size it took over at) against its own log and
+/// replaces any that differ. Best effort: a failure is logged.
+pub async fn recheck_after_takeover(p: Arc<Publisher>, log: Arc<impl LogView>, from: u64, after: Duration) {
+    tokio::time::sleep(after).await;
+    let latest = log.published();
+    if latest.size <= from || latest.checkpoint.is_empty() {
+        return;
+    }
+    match p.round(log.as_ref(), from, latest.size, &latest.checkpoint, true).await {
+        Ok(n) => tracing::info!(
+            from,
+            to = latest.size,
+            objects = n,
+            "objects since the takeover checked again"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %crate::util::error_chain(&e), "checking the objects since the takeover again");
+        }
+    }
+}
+
 /// Publishes every new checkpoint until the process ends (or a fork is
 /// found). Rounds coalesce: while one uploads, later checkpoints wait and
 /// the next round publishes the latest.
@@ -540,6 +600,10 @@ pub async fn run(p: Arc<Publisher>, log: Arc<impl LogView>, metrics: Arc<Metrics
         p.state().behind_since = None;
     }
     backoff = Duration::from_millis(100);
+    // Under [ha] the first round checks the tiles between the store's
+    // checkpoint and the log (a log that turned [ha] on may not have
+    // published them all); later rounds leave them to the fenced writes.
+    let mut check_tiles = true;
     loop {
         let latest = rx.borrow_and_update().clone();
         let old = p.published_size();
@@ -549,8 +613,9 @@ pub async fn run(p: Arc<Publisher>, log: Arc<impl LogView>, metrics: Arc<Metrics
                 s.behind_since.get_or_insert_with(Instant::now);
             }
             let started = Instant::now();
-            match p.round(log, old, latest.size, &latest.checkpoint).await {
+            match p.round(log, old, latest.size, &latest.checkpoint, check_tiles).await {
                 Ok(objects) => {
+                    check_tiles = !p.replace_unfenced;
                     p.published.send_replace(latest.size);
                     // If the log moved on during the round, its oldest
                     // unpublished checkpoint is at most this old.

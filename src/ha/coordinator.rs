@@ -430,6 +430,54 @@ impl Coordinator {
         }))
     }
 
+    /// Holds on to a term this node won in an earlier process (a standby
+    /// that won the election restarts itself as the sequencer and hands
+    /// the term over): renews `lease` once, checks that the leader key is
+    /// still the one created at `revision` on that lease, and keeps the
+    /// lease alive from then on.
+    ///
+    /// # Errors
+    /// [`HaError::Deposed`] when the lease expired or the key is another's;
+    /// etcd unreachable.
+    pub async fn adopt(&self, lease: i64, revision: i64) -> Result<Term, HaError> {
+        let sent = Instant::now();
+        let ttl = self
+            .retry("renew lease", |mut c| async move {
+                let (mut keeper, mut responses) = c.lease_keep_alive(lease).await?;
+                keeper.keep_alive().await?;
+                Ok::<_, etcd_client::Error>(responses.message().await?.map_or(0, |r| r.ttl()))
+            })
+            .await?;
+        if ttl <= 0 {
+            return Err(HaError::Deposed { leader: None });
+        }
+        let valid_until = sent + Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+        let key = self.leader_key.clone();
+        let resp = self
+            .retry("get leader", |mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await?;
+        match resp.kvs().first() {
+            Some(kv) if kv.lease() == lease && kv.create_revision() == revision => {}
+            Some(kv) => {
+                return Err(HaError::Deposed {
+                    leader: self.parse_leader(kv.value()).ok(),
+                });
+            }
+            None => return Err(HaError::Deposed { leader: None }),
+        }
+        let (tx, rx) = watch::channel(Some(valid_until));
+        let keeper = tokio::spawn(keep_alive(self.clone(), lease, tx));
+        Ok(Term {
+            revision,
+            lease,
+            valid_until: rx,
+            keeper,
+        })
+    }
+
     /// Waits until this node is the sequencer: tries, and while another
     /// node holds the key, watches it and tries again when it goes (or
     /// every TTL, in case a watch event is missed). etcd failures are
@@ -482,6 +530,19 @@ impl Coordinator {
     pub async fn resign(&self, term: Term) -> Result<(), HaError> {
         let lease = term.lease;
         drop(term);
+        self.retry("revoke lease", |mut c| async move { c.lease_revoke(lease).await })
+            .await
+            .map(|_| ())
+    }
+
+    /// Ends `term` now, while other parts still hold it (they see it lost):
+    /// revokes its lease, which deletes the leader key.
+    ///
+    /// # Errors
+    /// etcd unreachable (the lease then lapses on its own).
+    pub async fn revoke(&self, term: &Term) -> Result<(), HaError> {
+        let lease = term.lease;
+        term.keeper.abort();
         self.retry("revoke lease", |mut c| async move { c.lease_revoke(lease).await })
             .await
             .map(|_| ())

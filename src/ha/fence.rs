@@ -46,6 +46,8 @@ pub struct FencedWrites {
     prev: Mutex<i64>,
     rt: tokio::runtime::Handle,
     state: watch::Sender<FenceState>,
+    /// The latest locally written note, for the checkpoint object.
+    checkpoint: watch::Sender<Option<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for FencedWrites {
@@ -72,6 +74,13 @@ impl FencedWrites {
         revision: i64,
         rt: tokio::runtime::Handle,
     ) -> (Arc<Self>, watch::Receiver<FenceState>) {
+        let (checkpoint, latest) = watch::channel(None);
+        let options = put_options(
+            attributes,
+            "text/plain; charset=utf-8",
+            crate::http::CHECKPOINT_CACHE_CONTROL,
+        );
+        rt.spawn(put_checkpoints(Arc::clone(&objects), options, latest));
         let (state, rx) = watch::channel(FenceState {
             size: store.size(),
             revision,
@@ -87,27 +96,22 @@ impl FencedWrites {
                 prev: Mutex::new(revision),
                 rt,
                 state,
+                checkpoint,
             }),
             rx,
         )
     }
 
     fn put_options(&self, content_type: &'static str, cache: &'static str) -> PutOptions {
-        let mut attributes = Attributes::new();
-        if self.attributes {
-            attributes.insert(Attribute::ContentType, AttributeValue::from(content_type));
-            attributes.insert(Attribute::CacheControl, AttributeValue::from(cache));
-        }
-        PutOptions {
-            attributes,
-            ..PutOptions::default()
-        }
+        put_options(self.attributes, content_type, cache)
     }
 
     /// Uploads the batch's objects and fences its checkpoint; returns the
     /// new revision.
     async fn publish(&self, batch: &AppendBatch, prev: i64) -> Result<i64, Refused> {
+        let started = std::time::Instant::now();
         let objects = self.store.new_objects(batch).map_err(|e| Refused(e.to_string()))?;
+        let count = objects.len();
         // No upload may outlast the term: one that did could land after a
         // successor's and replace its bytes.
         let left = self.term.remaining();
@@ -133,28 +137,20 @@ impl FencedWrites {
         for r in results {
             r?;
         }
-        self.coordinator
+        let uploaded = started.elapsed();
+        let fenced = self
+            .coordinator
             .fence(&self.term, prev, &batch.checkpoint)
             .await
-            .map_err(|e| Refused(crate::util::error_chain(&e)))
-    }
-
-    /// The checkpoint object, after the local write: readers of the store
-    /// find tiles for every checkpoint they see there.
-    async fn put_checkpoint(&self, note: Vec<u8>) {
-        let r = self
-            .objects
-            .put_opts(
-                &ObjectPath::from("checkpoint"),
-                PutPayload::from(note),
-                self.put_options("text/plain; charset=utf-8", crate::http::CHECKPOINT_CACHE_CONTROL),
-            )
-            .await;
-        if let Err(e) = r {
-            // The fenced checkpoint in etcd is the authority; the next
-            // round writes the object again.
-            tracing::warn!(error = %e, "writing the checkpoint object");
-        }
+            .map_err(|e| Refused(crate::util::error_chain(&e)));
+        tracing::debug!(
+            entries = batch.entries.len(),
+            objects = count,
+            upload_ms = uploaded.as_millis(),
+            fence_ms = started.elapsed().saturating_sub(uploaded).as_millis(),
+            "batch uploaded and fenced"
+        );
+        fenced
     }
 
     fn stop(&self, why: &str) {
@@ -163,6 +159,43 @@ impl FencedWrites {
                 s.stopped = Some(why.to_owned());
             }
         });
+    }
+}
+
+/// Writes the checkpoint object, the latest note each time, after the
+/// local writes: readers of the store find tiles for every checkpoint they
+/// see there. Ends when the writer is dropped.
+async fn put_checkpoints(
+    objects: Arc<dyn ObjectStore>,
+    options: PutOptions,
+    mut latest: watch::Receiver<Option<Vec<u8>>>,
+) {
+    while latest.changed().await.is_ok() {
+        let Some(note) = latest.borrow_and_update().clone() else {
+            continue;
+        };
+        if let Err(e) = objects
+            .put_opts(&ObjectPath::from("checkpoint"), PutPayload::from(note), options.clone())
+            .await
+        {
+            // The fenced checkpoint in etcd is the authority; the next
+            // batch writes the object again.
+            tracing::warn!(error = %e, "writing the checkpoint object");
+        }
+    }
+}
+
+/// The options of a PUT: content type and cache control if the backend
+/// keeps them (`attributes`).
+fn put_options(attributes: bool, content_type: &'static str, cache: &'static str) -> PutOptions {
+    let mut a = Attributes::new();
+    if attributes {
+        a.insert(Attribute::ContentType, AttributeValue::from(content_type));
+        a.insert(Attribute::CacheControl, AttributeValue::from(cache));
+    }
+    PutOptions {
+        attributes: a,
+        ..PutOptions::default()
     }
 }
 
@@ -200,7 +233,9 @@ impl Durable for FencedWrites {
             s.size = size;
             s.revision = revision;
         });
-        self.rt.block_on(self.put_checkpoint(batch.checkpoint.clone()));
+        // Not in the write path: the waiters are answered meanwhile. One
+        // task writes the latest note, so the object never goes back.
+        self.checkpoint.send_replace(Some(batch.checkpoint.clone()));
         Ok(())
     }
     fn set_frozen(&self) -> Result<u64, StorageError> {

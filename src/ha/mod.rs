@@ -8,6 +8,7 @@
 //! | [`coordinator`] | the etcd side: the leader key on a lease, its keep-alive, and the compare-and-swap of the latest checkpoint that fences a deposed sequencer |
 //! | [`follow`] | a standby's catch-up from the object store to the fenced checkpoint, verified before it is written |
 //! | [`fence`] | the sequencer's write under HA: a batch's tiles to the object store, its checkpoint fenced, then the local write |
+//! | [`role`] | a node's role in `provlog serve`: standby (follow, campaign) or sequencer (fenced writes), and the restart between them |
 //!
 //! The coordinator knows nothing of the log: it moves opaque checkpoint
 //! notes and compares etcd revisions. What a checkpoint means, and what
@@ -16,5 +17,6 @@
 pub mod coordinator;
 pub mod fence;
 pub mod follow;
+pub mod role;
 
 pub use coordinator::{Coordinator, Fenced, HaError, LeaderInfo, Settings, Term};

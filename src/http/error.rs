@@ -32,7 +32,14 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub refusal: Option<serde_json::Value>,
+    /// Under `[ha]`, from a standby (`not_sequencer`): the sequencer's base
+    /// URL, where the client retries with the same `event_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
 }
+
+/// The header in which a standby names the sequencer (`not_sequencer`).
+pub const SEQUENCER_HEADER: &str = "provlog-sequencer";
 
 /// An HTTP error with a stable code.
 #[derive(Debug, Clone)]
@@ -49,6 +56,9 @@ pub struct ApiError {
     pub expected: Option<Box<serde_json::Value>>,
     /// The body's `refusal` member (a signed refusal), if any.
     pub refusal: Option<Box<serde_json::Value>>,
+    /// Under `[ha]`, on a standby: the sequencer's base URL, sent as the
+    /// `Provlog-Sequencer` header and the body's `sequencer` member.
+    pub sequencer: Option<String>,
 }
 
 impl ApiError {
@@ -61,6 +71,7 @@ impl ApiError {
             retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
             expected: None,
             refusal: None,
+            sequencer: None,
         }
     }
 
@@ -94,6 +105,7 @@ impl ApiError {
             message: self.message.clone(),
             expected: self.expected.as_deref().cloned(),
             refusal: self.refusal.as_deref().cloned(),
+            sequencer: self.sequencer.clone(),
         }
     }
 }
@@ -104,6 +116,9 @@ impl IntoResponse for ApiError {
         let mut r = (self.status, body).into_response();
         if let Some(secs) = self.retry_after {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(v) = self.sequencer.as_deref().and_then(|u| HeaderValue::from_str(u).ok()) {
+            r.headers_mut().insert(SEQUENCER_HEADER, v);
         }
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -31,8 +31,9 @@ use provlog_proto::submission::{Submission, SubmissionError};
 use provlog_storage::verify::{self, Depth};
 use provlog_storage::{StorageError, Store, StoreOptions};
 use provlog_tlog::keys::{SignerKey, VerifierKey};
+use provlog_tlog::merkle::CompactRange;
 use provlog_tlog::merkle::{self, Hash};
-use sequencer::{EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
+use sequencer::{Durable, EventJob, Outcome, SeqError, Sequenced, Sequencer, SequencerOptions};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -280,9 +281,40 @@ struct InForce {
     policy_index: Option<u64>,
 }
 
+/// How a [`Log`] writes.
+pub enum WritePath {
+    /// Straight to its store (a single node).
+    Store,
+    /// Not at all: a standby under `[ha]`. Every submission gets
+    /// [`sequencer::Unavailable::NotSequencer`]; a follower appends to the
+    /// store and moves the read view ([`Log::follow_store`]).
+    Standby,
+    /// Through the [`Durable`] that the function builds once the store is
+    /// open and checked (the fenced writes of `[ha]`); it may first append
+    /// to the store itself (a catch-up to the fenced checkpoint), and the
+    /// sequencer then resumes from what the store holds.
+    Wrapped(MakeDurable),
+}
+
+impl std::fmt::Debug for WritePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Store => "Store",
+            Self::Standby => "Standby",
+            Self::Wrapped(_) => "Wrapped",
+        })
+    }
+}
+
+/// Builds the [`Durable`] a sequencer writes through, over the open store.
+pub type MakeDurable =
+    Box<dyn FnOnce(Arc<Store>) -> futures_util::future::BoxFuture<'static, Result<Arc<dyn Durable>>> + Send>;
+
 /// The running log.
 #[derive(Debug)]
 pub struct Log {
+    /// On a standby: the sequencer's base URL, named in refusals.
+    leader: RwLock<Option<String>>,
     /// The store; readers stay within a published size. Only this module
     /// and its followers' view ([`LogView`]) read it.
     store: Arc<Store>,
@@ -375,6 +407,7 @@ impl Log {
         overrides: Overrides,
         signer: SignerKey,
         ack_gate: Option<Arc<dyn AckGate>>,
+        write: WritePath,
     ) -> Result<Arc<Self>> {
         let dir = cfg.data_dir.clone();
         let next = cfg.load_next_log_key()?;
@@ -402,24 +435,52 @@ impl Log {
             }
         })
         .await??;
+        let store = Arc::new(store);
+        // Fenced writes take an upload and a round trip to etcd: one batch
+        // in flight, so that the next one gathers everything meanwhile.
+        let pipeline_depth = if matches!(write, WritePath::Wrapped(_)) {
+            1
+        } else {
+            sequencer::PIPELINE_DEPTH
+        };
+        let (durable, halted, announced): (Arc<dyn Durable>, _, _) = match write {
+            WritePath::Store => (Arc::clone(&store) as Arc<dyn Durable>, None, announced),
+            WritePath::Standby => (
+                Arc::clone(&store) as Arc<dyn Durable>,
+                Some(sequencer::Unavailable::NotSequencer { leader: None }),
+                announced,
+            ),
+            WritePath::Wrapped(make) => {
+                let durable = make(Arc::clone(&store)).await?;
+                // The wrapper may have appended (a catch-up): key rotations too.
+                let s = Arc::clone(&store);
+                let announced = tokio::task::spawn_blocking(move || keys::announcements(&s))
+                    .await?
+                    .context("reading the log's key rotations")?;
+                (durable, None, announced)
+            }
+        };
         let now = crate::util::clock::now_millis().unwrap_or(0);
         let (signing, history, pending) =
             keys::resolve(&announced, signer, next, now).context("refusing to start: the log's keys")?;
         let current = signing.current.clone();
-        let store = Arc::new(store);
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
-        let sequencer = Sequencer::start(
+        let sequencer = Sequencer::start_over(
             &store,
+            durable,
             signing,
             SequencerOptions {
                 batch_max_entries: cfg.batch_max_entries,
                 batch_max_wait: Duration::from_millis(cfg.batch_max_wait_ms),
                 queue_capacity: cfg.queue_capacity,
                 state_commit_interval: cfg.state_commit_interval,
+                pipeline_depth,
             },
             Arc::clone(&metrics),
+            halted,
         )?;
         let log = Arc::new(Self {
+            leader: RwLock::new(None),
             store,
             sequencer,
             metrics,
@@ -743,7 +804,80 @@ impl Log {
     /// Why the log stopped accepting entries, if it did.
     #[must_use]
     pub fn failure(&self) -> Option<sequencer::Unavailable> {
-        self.sequencer.failure()
+        match self.sequencer.failure() {
+            Some(sequencer::Unavailable::NotSequencer { .. }) => Some(sequencer::Unavailable::NotSequencer {
+                leader: crate::util::sync::read(&self.leader, "leader").clone(),
+            }),
+            other => other,
+        }
+    }
+
+    /// On a standby: records the sequencer's base URL (`None`: unknown),
+    /// which refusals name.
+    pub fn set_leader(&self, url: Option<String>) {
+        *crate::util::sync::write(&self.leader, "leader") = url;
+    }
+
+    /// On a standby, the store a follower appends to before
+    /// [`Log::follow_store`]: nothing else writes it there.
+    #[must_use]
+    pub fn follower_store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Whether this log is a standby (it sequences nothing).
+    #[must_use]
+    pub fn is_standby(&self) -> bool {
+        matches!(
+            self.sequencer.failure(),
+            Some(sequencer::Unavailable::NotSequencer { .. })
+        )
+    }
+
+    /// On a standby, after a follower appended to the store: brings the
+    /// credential map and the key history up to the stored entries and
+    /// moves the read view to the stored checkpoint. Returns the size now
+    /// served.
+    ///
+    /// # Errors
+    /// Storage errors, a credential map the entries contradict.
+    pub async fn follow_store(self: &Arc<Self>) -> Result<u64> {
+        let log = Arc::clone(self);
+        let (published, announced) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let store = &log.store;
+            let size = store.size();
+            let range = CompactRange::from_source(size, store.as_ref())
+                .map_err(|e| anyhow::anyhow!("reading the right edge of the stored tree: {e}"))?;
+            let checkpoint = match store.latest_checkpoint()? {
+                Some(c) => String::from_utf8(c).context("the stored checkpoint is not UTF-8")?,
+                None => String::new(),
+            };
+            sequencer::catch_up_map(store, size).context("bringing the credential map up to the stored entries")?;
+            let announced = keys::announcements(store).context("reading the log's key rotations")?;
+            Ok((
+                Published {
+                    size,
+                    root: if size == 0 {
+                        provlog_tlog::merkle::EMPTY_ROOT
+                    } else {
+                        range.root()
+                    },
+                    checkpoint,
+                },
+                announced,
+            ))
+        })
+        .await??;
+        {
+            let mut k = crate::util::sync::write(&self.keys, "log keys");
+            if k.announced.len() != announced.len() {
+                k.history = keys::log_keys(&k.signer.verifier(), &announced);
+                k.announced = announced;
+            }
+        }
+        let size = published.size;
+        self.sequencer.advance(&Arc::new(published));
+        Ok(size)
     }
 
     /// Entries queued for the sequencer right now.
@@ -784,7 +918,7 @@ impl Log {
         }
         // A log that stopped (a failed write, a diverged history) says so
         // before it spends a signature check.
-        if let Some(why) = self.sequencer.failure() {
+        if let Some(why) = self.failure() {
             return Err(SeqError::from(why).into());
         }
         let now = crate::util::clock::now_millis()?;
@@ -1644,6 +1778,13 @@ impl Log {
         self.sequencer.halt(sequencer::Unavailable::Diverged(why));
     }
 
+    /// Under `[ha]`, when this node steps down: refuses every later
+    /// submission as a standby would (`503 not_sequencer`).
+    pub fn halt_for_step_down(&self) {
+        self.sequencer
+            .halt(sequencer::Unavailable::NotSequencer { leader: None });
+    }
+
     /// Stops the sequencer after finishing what is queued.
     pub fn shutdown(&self) {
         self.sequencer.shutdown();
@@ -1810,7 +1951,7 @@ mod tests {
             };
             let cfg = Config::load(&o).expect("config");
             let signer = SignerKey::from_seed(&cfg.origin, provlog_tlog::keys::ALG_ED25519, [3; 32]).expect("key");
-            let log = Log::open(&cfg, o, signer, None).await.expect("open");
+            let log = Log::open(&cfg, o, signer, None, WritePath::Store).await.expect("open");
             // Well-formed up to its last byte, so the parser reads it all.
             let mut body = b"{\"submissions\":[".to_vec();
             while body.len() < 16 << 20 {

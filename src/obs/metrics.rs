@@ -22,6 +22,12 @@
 //! | `provlog_publish_round_seconds` | histogram | one publishing round |
 //! | `provlog_publish_failures_total` | counter | failed rounds (retried) |
 //! | `provlog_publish_alarm` | gauge | 1 when the store holds another history (publishing stopped) |
+//! | `provlog_ha_role` | gauge | under `[ha]`: 1 standby, 2 sequencer (0 without `[ha]`) |
+//! | `provlog_ha_lease_remaining_seconds` | gauge | how long the sequencer's lease is certainly alive (0 on a standby) |
+//! | `provlog_ha_takeovers_total` | counter | terms this process started as the sequencer (resets when it restarts itself) |
+//! | `provlog_ha_fence_failures_total` | counter | batches etcd did not fence (the sequencer then steps down) |
+//! | `provlog_ha_fenced_size` | gauge | size of the latest checkpoint fenced in etcd, as this node last read it |
+//! | `provlog_ha_follow_lag_entries` | gauge | on a standby: fenced entries not yet in its store |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -101,6 +107,21 @@ pub struct Metrics {
     publish_failures: Counter,
     publish_alarm: Gauge,
     last_checkpoint_ms: AtomicU64,
+    ha_role: Gauge,
+    ha_lease_remaining: Gauge<f64, std::sync::atomic::AtomicU64>,
+    ha_takeovers: Counter,
+    ha_fence_failures: Counter,
+    ha_fenced_size: Gauge,
+    ha_follow_lag: Gauge,
+}
+
+/// A node's role under `[ha]`, as `provlog_ha_role` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaRole {
+    /// Follows the object store, serves reads, refuses writes.
+    Standby = 1,
+    /// Appends, signs and fences.
+    Sequencer = 2,
 }
 
 /// Wall-clock ms for the checkpoint-age gauge; 0 if the clock fails (the
@@ -142,6 +163,12 @@ impl Metrics {
             publish_failures: Counter::default(),
             publish_alarm: Gauge::default(),
             last_checkpoint_ms: AtomicU64::new(now_ms()),
+            ha_role: Gauge::default(),
+            ha_lease_remaining: Gauge::default(),
+            ha_takeovers: Counter::default(),
+            ha_fence_failures: Counter::default(),
+            ha_fenced_size: Gauge::default(),
+            ha_follow_lag: Gauge::default(),
         };
         registry.register(
             "tree_size",
@@ -222,7 +249,64 @@ impl Metrics {
             "1 when the object store holds another history",
             m.publish_alarm.clone(),
         );
+        registry.register(
+            "ha_role",
+            "Role under [ha]: 1 standby, 2 sequencer (0 without [ha])",
+            m.ha_role.clone(),
+        );
+        registry.register(
+            "ha_lease_remaining_seconds",
+            "How long the sequencer's lease is certainly alive (0 on a standby)",
+            m.ha_lease_remaining.clone(),
+        );
+        registry.register(
+            "ha_takeovers",
+            "Terms this process started as the sequencer",
+            m.ha_takeovers.clone(),
+        );
+        registry.register(
+            "ha_fence_failures",
+            "Batches etcd did not fence",
+            m.ha_fence_failures.clone(),
+        );
+        registry.register(
+            "ha_fenced_size",
+            "Size of the latest checkpoint fenced in etcd, as last read",
+            m.ha_fenced_size.clone(),
+        );
+        registry.register(
+            "ha_follow_lag_entries",
+            "On a standby: fenced entries not yet in its store",
+            m.ha_follow_lag.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// This node's role under `[ha]`.
+    pub fn ha_role(&self, role: HaRole) {
+        self.ha_role.set(role as i64);
+    }
+
+    /// How long the sequencer's lease is certainly alive.
+    pub fn ha_lease_remaining(&self, left: Duration) {
+        self.ha_lease_remaining.set(left.as_secs_f64());
+    }
+
+    /// This process started a term as the sequencer.
+    pub fn ha_takeover(&self) {
+        self.ha_takeovers.inc();
+    }
+
+    /// etcd did not fence a batch.
+    pub fn ha_fence_failed(&self) {
+        self.ha_fence_failures.inc();
+    }
+
+    /// The latest fenced size as read, and how far this node's store is behind it.
+    pub fn ha_fenced(&self, fenced: u64, stored: u64) {
+        self.ha_fenced_size.set(i64::try_from(fenced).unwrap_or(i64::MAX));
+        self.ha_follow_lag
+            .set(i64::try_from(fenced.saturating_sub(stored)).unwrap_or(i64::MAX));
     }
 
     /// A batch became durable.

@@ -30,6 +30,7 @@ mod fsck;
 mod garage;
 mod gate;
 mod ha;
+mod ha_cluster;
 mod interop;
 mod map_versions;
 mod monitor;

@@ -161,6 +161,13 @@ pub enum Unavailable {
     /// A thread panicked while holding the write path's shared state.
     #[error("a write-path thread panicked; restart the log")]
     Poisoned,
+    /// Under `[ha]`, this node is a standby: another node sequences (the
+    /// API names it in `Provlog-Sequencer`).
+    #[error("this node is a standby; submit to the sequencer{}", .leader.as_deref().map(|l| format!(" at {l}")).unwrap_or_default())]
+    NotSequencer {
+        /// The sequencer's base URL, when known.
+        leader: Option<String>,
+    },
     /// The log's own history diverges from what it already published or
     /// had cosigned: signing more would be an equivocation.
     #[error(
@@ -416,11 +423,16 @@ pub struct SequencerOptions {
     /// commitment (an idle log appends one this often, so that verifiers
     /// can tell the map is current).
     pub state_commit_interval: Duration,
+    /// Batches the sequencer may have handed to the committer and not seen
+    /// written: [`PIPELINE_DEPTH`] (the one being written and the one being
+    /// assembled), or 1 when a write takes long (the fenced writes of
+    /// `[ha]`: a batch closed early would wait a whole write, small).
+    pub pipeline_depth: usize,
 }
 
-/// Batches the sequencer may have handed to the committer and not seen
-/// written: the one being written and the one being assembled.
-const PIPELINE_DEPTH: usize = 2;
+/// Batches in flight between the sequencer and the committer by default:
+/// the one being written and the one being assembled.
+pub const PIPELINE_DEPTH: usize = 2;
 
 /// What the sequencer and the committer need of the store at run time.
 /// [`Store`] implements it; tests wrap a real store to make it fail.
@@ -635,12 +647,14 @@ impl Sequencer {
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartError> {
         let durable: Arc<dyn Durable> = Arc::clone(store) as Arc<dyn Durable>;
-        Self::start_over(store, durable, signer, opts, metrics)
+        Self::start_over(store, durable, signer, opts, metrics, None)
     }
 
     /// Starts the threads resuming from `store`'s durable state, writing
-    /// through `durable` (the same store, or a wrapper of it, as the tests
-    /// use to make writes fail).
+    /// through `durable` (the same store, or a wrapper of it: the fenced
+    /// writes of `[ha]`, or one the tests make fail). With `halted`, the
+    /// log starts stopped for that reason: it appends nothing, not even an
+    /// idle state commitment (a standby).
     ///
     /// # Errors
     /// Storage failures reading the durable state; a thread that cannot be
@@ -651,6 +665,7 @@ impl Sequencer {
         signer: batch::SigningKeys,
         opts: SequencerOptions,
         metrics: Arc<Metrics>,
+        halted: Option<Unavailable>,
     ) -> Result<Self, StartError> {
         let size = store.size();
         let range = CompactRange::from_source(size, store).map_err(StartError::RightEdge)?;
@@ -682,7 +697,7 @@ impl Sequencer {
             inflight: Mutex::default(),
             queued: AtomicUsize::new(0),
             frozen: AtomicBool::new(frozen),
-            fatal: Mutex::new(None),
+            fatal: Mutex::new(halted),
             state,
             metrics,
         });
@@ -691,8 +706,9 @@ impl Sequencer {
         // A semaphore of two permits: the sequencer assembles a batch while
         // the committer writes the one before, and no further ahead (jobs
         // queue meanwhile, so batches grow with the load).
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(PIPELINE_DEPTH);
-        for _ in 0..PIPELINE_DEPTH {
+        let depth = opts.pipeline_depth.max(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(depth);
+        for _ in 0..depth {
             let _ = ready_tx.try_send(());
         }
         let ready_seq = ready_tx.clone();
@@ -890,6 +906,30 @@ impl Sequencer {
     /// is signed. The first cause is kept.
     pub fn halt(&self, why: Unavailable) {
         self.shared.set_fatal(why);
+    }
+
+    /// On a standby (started halted with [`Unavailable::NotSequencer`]):
+    /// moves the read view to `published`, a checkpoint a follower wrote
+    /// to the store. Refused (`false`) on a log that sequences, whose view
+    /// only its committer moves, and for a size below the current one.
+    pub fn advance(&self, published: &Arc<Published>) -> bool {
+        if !matches!(self.shared.fatal(), Some(Unavailable::NotSequencer { .. })) {
+            return false;
+        }
+        let moved = self.shared.state.send_if_modified(|p| {
+            if published.size > p.size {
+                *p = Arc::clone(published);
+                true
+            } else {
+                false
+            }
+        });
+        if moved {
+            self.shared
+                .metrics
+                .batch_committed(0, published.size, Duration::ZERO, Duration::ZERO);
+        }
+        moved
     }
 
     /// Sequences everything already queued, then stops both threads.

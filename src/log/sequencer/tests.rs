@@ -410,8 +410,10 @@ fn start(store: &Arc<Store>, durable: Arc<dyn Durable>, queue_capacity: usize) -
             batch_max_wait: Duration::ZERO,
             queue_capacity,
             state_commit_interval: Duration::from_hours(1),
+            pipeline_depth: super::PIPELINE_DEPTH,
         },
         Arc::new(Metrics::new()),
+        None,
     )
     .expect("start")
 }
