@@ -273,6 +273,8 @@ fn every_command_in_the_readme_runs() {
         "\"frozen\":true",
         "foo: 204 active",
         "test: 403 superseded",
+        "provlog_ha_role 2\n",
+        "provlog_ha_takeovers_total 1\n",
     ] {
         assert!(stdout.contains(expected), "README output lacks {expected:?}:\n{stdout}");
     }
