@@ -26,6 +26,7 @@
 //! | [`map_nodes`] | the map as stored nodes, numbered in the order they are made: proofs of any stored version and batched updates |
 //! | [`ledger`] | who owns each credential and its state record, the rules events follow, and the map over the records |
 //! | [`audit`] | replaying a log to rebuild the authority every event ran under |
+//! | [`book`] | what a replay learns per key (records, map nodes, approvals' uses, lifecycle), kept in a store so that memory does not grow with the log |
 //! | [`json`] | strict JSON input (no repeated member names, bounded depth) and RFC 8785 canonical output |
 //! | [`time`] | RFC 3339 timestamps in milliseconds |
 
@@ -41,6 +42,7 @@
 
 pub mod approval;
 pub mod audit;
+pub mod book;
 pub mod cedar;
 pub mod chain;
 pub mod cose_receipt;

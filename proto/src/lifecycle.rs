@@ -61,20 +61,124 @@ pub struct Violation {
     pub message: String,
 }
 
+/// What the rules remember of a credential: its status since an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Status {
+pub enum Status {
+    /// Issued, bound, granted, or rotated to.
     Active,
+    /// Revoked or unbound.
     Revoked,
+    /// Rotated away from.
     Superseded,
+    /// Expired.
     Expired,
 }
 
-/// What the rules remember between events (serializable, so a monitor can
-/// resume).
+impl Status {
+    /// One byte for a store: 0 active, 1 revoked, 2 superseded, 3 expired.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Active => 0,
+            Self::Revoked => 1,
+            Self::Superseded => 2,
+            Self::Expired => 3,
+        }
+    }
+
+    /// The status of [`Status::code`] `c`, if it is one.
+    #[must_use]
+    pub const fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(Self::Active),
+            1 => Some(Self::Revoked),
+            2 => Some(Self::Superseded),
+            3 => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Where the rules keep what they remember between events, one value per
+/// credential and per target, read and written as events come: in memory
+/// ([`LifecycleState`]) or in a store ([`crate::book::Lifecycle`]), so that
+/// a monitor's memory need not grow with the credentials it has seen.
+pub trait LifecycleStore {
+    /// What reading or writing can fail with.
+    type Error;
+    /// The status of credential `fp` and the index it was set at.
+    ///
+    /// # Errors
+    /// The store's.
+    fn credential(&mut self, fp: &str) -> Result<Option<(Status, u64)>, Self::Error>;
+    /// Sets the status of credential `fp` (at entry `index`).
+    ///
+    /// # Errors
+    /// The store's.
+    fn set_credential(&mut self, fp: &str, status: Status, index: u64) -> Result<(), Self::Error>;
+    /// The latest `occurred_at` (Unix ms) seen for target `id`, and the
+    /// index of its event.
+    ///
+    /// # Errors
+    /// The store's.
+    fn target(&mut self, id: &str) -> Result<Option<(i64, u64)>, Self::Error>;
+    /// Sets the latest `occurred_at` of target `id`.
+    ///
+    /// # Errors
+    /// The store's.
+    fn set_target(&mut self, id: &str, at_ms: i64, index: u64) -> Result<(), Self::Error>;
+}
+
+/// What the rules remember between events, in memory (serializable: the
+/// form monitors saved it in before issue 21, read to migrate them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleState {
     creds: HashMap<String, (Status, u64)>,
     targets: HashMap<String, (i64, u64)>,
+}
+
+impl LifecycleState {
+    /// Whether it remembers nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.creds.is_empty() && self.targets.is_empty()
+    }
+
+    /// Every credential it remembers: fingerprint, status, index.
+    pub fn credentials(&self) -> impl Iterator<Item = (&str, Status, u64)> {
+        self.creds.iter().map(|(k, &(s, i))| (k.as_str(), s, i))
+    }
+
+    /// Every target it remembers: id, latest `occurred_at` (Unix ms), index.
+    pub fn targets(&self) -> impl Iterator<Item = (&str, i64, u64)> {
+        self.targets.iter().map(|(k, &(t, i))| (k.as_str(), t, i))
+    }
+
+    /// Checks event `e` at `index` and updates the state.
+    pub fn check(&mut self, rules: &Rules, index: u64, e: &Event) -> Vec<Violation> {
+        match check(self, rules, index, e) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl LifecycleStore for LifecycleState {
+    type Error = std::convert::Infallible;
+    fn credential(&mut self, fp: &str) -> Result<Option<(Status, u64)>, Self::Error> {
+        Ok(self.creds.get(fp).copied())
+    }
+    fn set_credential(&mut self, fp: &str, status: Status, index: u64) -> Result<(), Self::Error> {
+        self.creds.insert(fp.to_owned(), (status, index));
+        Ok(())
+    }
+    fn target(&mut self, id: &str) -> Result<Option<(i64, u64)>, Self::Error> {
+        Ok(self.targets.get(id).copied())
+    }
+    fn set_target(&mut self, id: &str, at_ms: i64, index: u64) -> Result<(), Self::Error> {
+        self.targets.insert(id.to_owned(), (at_ms, index));
+        Ok(())
+    }
 }
 
 fn v(rule: &str, indexes: Vec<u64>, message: String) -> Violation {
@@ -85,96 +189,101 @@ fn v(rule: &str, indexes: Vec<u64>, message: String) -> Violation {
     }
 }
 
-impl LifecycleState {
-    /// Checks event `e` at `index` and updates the state.
-    pub fn check(&mut self, rules: &Rules, index: u64, e: &Event) -> Vec<Violation> {
-        let mut out = Vec::new();
-        if rules.deny_but_success && e.decision.result == DecisionResult::Deny && e.outcome == Outcome::Success {
-            out.push(v(
-                "deny_but_success",
-                vec![index],
-                format!("{} of {:?} was denied but reports success", e.action, e.target.id),
-            ));
-        }
-        if let (Some(skew), Ok(t)) = (rules.occurred_at_skew_secs, time::parse_millis(&e.occurred_at)) {
-            let skew_ms = i64::try_from(skew.saturating_mul(1000)).unwrap_or(i64::MAX);
-            match self.targets.get(&e.target.id) {
-                Some(&(last, li)) if t < last.saturating_sub(skew_ms) => {
-                    out.push(v(
-                        "occurred_at_regression",
-                        vec![li, index],
-                        format!(
-                            "occurred_at for {:?} goes back {} s (more than {skew} s)",
-                            e.target.id,
-                            (last - t) / 1000
-                        ),
-                    ));
-                }
-                Some(&(last, _)) if t <= last => {}
-                _ => {
-                    self.targets.insert(e.target.id.clone(), (t, index));
-                }
+/// Checks event `e` at `index` against `rules`, with what `state`
+/// remembers of the events before it, and updates `state`.
+///
+/// # Errors
+/// The store's; the state may then hold part of the event's changes.
+pub fn check<S: LifecycleStore>(
+    state: &mut S,
+    rules: &Rules,
+    index: u64,
+    e: &Event,
+) -> Result<Vec<Violation>, S::Error> {
+    let mut out = Vec::new();
+    if rules.deny_but_success && e.decision.result == DecisionResult::Deny && e.outcome == Outcome::Success {
+        out.push(v(
+            "deny_but_success",
+            vec![index],
+            format!("{} of {:?} was denied but reports success", e.action, e.target.id),
+        ));
+    }
+    if let (Some(skew), Ok(t)) = (rules.occurred_at_skew_secs, time::parse_millis(&e.occurred_at)) {
+        let skew_ms = i64::try_from(skew.saturating_mul(1000)).unwrap_or(i64::MAX);
+        match state.target(&e.target.id)? {
+            Some((last, li)) if t < last.saturating_sub(skew_ms) => {
+                out.push(v(
+                    "occurred_at_regression",
+                    vec![li, index],
+                    format!(
+                        "occurred_at for {:?} goes back {} s (more than {skew} s)",
+                        e.target.id,
+                        (last - t) / 1000
+                    ),
+                ));
             }
+            Some((last, _)) if t <= last => {}
+            _ => state.set_target(&e.target.id, t, index)?,
         }
-        let Some(c) = &e.credential else { return out };
-        if !e.took_effect() {
-            return out;
-        }
-        let fp = c.fingerprint.as_str();
-        match e.action.as_str() {
-            "issue" | "bind" | "grant" => {
-                if rules.reissue_after_revoke
-                    && let Some(&(Status::Revoked, ri)) = self.creds.get(fp)
-                {
-                    out.push(v(
-                        "reissue_after_revoke",
-                        vec![ri, index],
-                        format!("{fp} was revoked at {ri} and {} again at {index}", e.action),
-                    ));
-                }
-                self.creds.insert(fp.to_owned(), (Status::Active, index));
+    }
+    let Some(c) = &e.credential else { return Ok(out) };
+    if !e.took_effect() {
+        return Ok(out);
+    }
+    let fp = c.fingerprint.as_str();
+    match e.action.as_str() {
+        "issue" | "bind" | "grant" => {
+            if rules.reissue_after_revoke
+                && let Some((Status::Revoked, ri)) = state.credential(fp)?
+            {
+                out.push(v(
+                    "reissue_after_revoke",
+                    vec![ri, index],
+                    format!("{fp} was revoked at {ri} and {} again at {index}", e.action),
+                ));
             }
-            "rotate" => {
-                if let Some(prev) = c.previous_fingerprint.as_deref().filter(|p| *p != fp) {
-                    match self.creds.get(prev) {
-                        Some(&(Status::Active, _)) => {}
-                        other => {
-                            if rules.rotate_from_inactive {
-                                let mut idx: Vec<u64> = other.map(|&(_, i)| i).into_iter().collect();
-                                idx.push(index);
-                                out.push(v(
-                                    "rotate_from_inactive",
-                                    idx,
-                                    format!(
-                                        "rotation at {index} replaces {prev}, which is {}",
-                                        other.map_or("unknown".to_owned(), |(s, i)| format!("{s:?} since {i}")
-                                            .to_lowercase())
-                                    ),
-                                ));
-                            }
+            state.set_credential(fp, Status::Active, index)?;
+        }
+        "rotate" => {
+            if let Some(prev) = c.previous_fingerprint.as_deref().filter(|p| *p != fp) {
+                match state.credential(prev)? {
+                    Some((Status::Active, _)) => {}
+                    other => {
+                        if rules.rotate_from_inactive {
+                            let mut idx: Vec<u64> = other.map(|(_, i)| i).into_iter().collect();
+                            idx.push(index);
+                            out.push(v(
+                                "rotate_from_inactive",
+                                idx,
+                                format!(
+                                    "rotation at {index} replaces {prev}, which is {}",
+                                    other.map_or("unknown".to_owned(), |(s, i)| format!("{s:?} since {i}")
+                                        .to_lowercase())
+                                ),
+                            ));
                         }
                     }
-                    self.creds.insert(prev.to_owned(), (Status::Superseded, index));
                 }
-                self.creds.insert(fp.to_owned(), (Status::Active, index));
+                state.set_credential(prev, Status::Superseded, index)?;
             }
-            "revoke" | "unbind" => {
-                if rules.revoke_unknown && !self.creds.contains_key(fp) {
-                    out.push(v(
-                        "revoke_unknown",
-                        vec![index],
-                        format!("{} of {fp}, which was never issued", e.action),
-                    ));
-                }
-                self.creds.insert(fp.to_owned(), (Status::Revoked, index));
-            }
-            "expire" => {
-                self.creds.insert(fp.to_owned(), (Status::Expired, index));
-            }
-            _ => {}
+            state.set_credential(fp, Status::Active, index)?;
         }
-        out
+        "revoke" | "unbind" => {
+            if rules.revoke_unknown && state.credential(fp)?.is_none() {
+                out.push(v(
+                    "revoke_unknown",
+                    vec![index],
+                    format!("{} of {fp}, which was never issued", e.action),
+                ));
+            }
+            state.set_credential(fp, Status::Revoked, index)?;
+        }
+        "expire" => {
+            state.set_credential(fp, Status::Expired, index)?;
+        }
+        _ => {}
     }
+    Ok(out)
 }
 
 #[cfg(test)]
