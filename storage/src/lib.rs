@@ -53,7 +53,8 @@
 //! directory) is a separate `RocksDB` with only the default column family;
 //! its keys and values are the caller's (the witness: origin → tree size
 //! (u64 BE) ‖ root (32 bytes) ‖ the cosigned note as received; the monitor:
-//! `log/<origin>` → its JSON state).
+//! `log/<origin>` → its JSON state, and under `b/` the book of each log it
+//! follows, one key per credential, written through a [`journal::Journal`]).
 //!
 //! ## Guarantees
 //! * [`Store::append`] writes one batch (entries, hashes, dedup, leaf-hash
@@ -79,6 +80,7 @@
 
 mod cache;
 mod error;
+pub mod journal;
 mod keys;
 pub mod map;
 pub mod objects;
@@ -90,5 +92,5 @@ pub mod verify;
 
 pub use error::StorageError;
 pub use keys::{approval_use_prefix, chain_seq_key, dedup_key};
-pub use state::{KeyValue, StateStore};
+pub use state::{KeyValue, StateOptions, StateStore};
 pub use store::{AppendBatch, PolicyRecord, Search, SearchError, Store, StoreOptions};
