@@ -12,6 +12,7 @@
 //! The caller is responsible for feeding it entries it has authenticated
 //! (e.g. entry bundles checked against tiles and a verified checkpoint).
 
+use crate::book::{Book, BookError, BookStore, MemStore};
 use crate::leaf::{Leaf, LeafError};
 use crate::policy::{PolicyError, Registry, ScopeError};
 use crate::time;
@@ -199,6 +200,16 @@ pub enum Finding {
         /// Events of the submitter between it and its previous heartbeat.
         logged: u64,
     },
+    /// The auditor's own store failed at this entry: the entry is not
+    /// audited (nothing is known about it), and what the auditor holds
+    /// may include part of its changes.
+    #[error("entry {index}: the auditor's store failed: {error}")]
+    Store {
+        /// Entry index.
+        index: u64,
+        /// Why.
+        error: String,
+    },
     /// A required heartbeat came later than the registry's interval after
     /// the previous one (or the registration).
     #[error(
@@ -295,7 +306,11 @@ impl StateEvidence {
     }
 }
 
-/// What an [`Auditor`] remembers, to resume it later.
+/// What an [`Auditor`] remembers beyond its [`BookStore`], to resume it
+/// later: small whatever the log's size (the registry in force, one chain
+/// head per sequenced submitter). States saved before the book (issue 21)
+/// also hold every credential's record and every approval's uses;
+/// [`Auditor::resume_in`] moves those into the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditorState {
     /// Index of the next entry.
@@ -304,11 +319,13 @@ pub struct AuditorState {
     pub policy: Option<(u64, crate::policy::Policy)>,
     /// `logged_at` of the last entry.
     pub last_logged_at: Option<String>,
-    /// Every credential's record (absent in states saved before issue 14).
-    #[serde(default)]
+    /// Every credential's record, in states saved before the book (absent
+    /// in states saved before issue 14, and since issue 21: the records
+    /// are in the store).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<crate::ledger::CredentialRecord>,
     /// Uses of every approval seen: (approver, approval id, base64
-    /// digest, uses). Absent in states saved before approvals.
+    /// digest, uses), in states saved before the book.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approval_uses: Vec<(String, String, String, u64)>,
     /// Every sequenced submitter's chain head (absent in states saved
@@ -319,70 +336,208 @@ pub struct AuditorState {
     /// any rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_key: Option<serde_json::Value>,
+    /// The records, the map and the approvals' uses are in the auditor's
+    /// store, not here (states saved since issue 21).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_store: bool,
+}
+
+impl AuditorState {
+    /// [`Auditor::overdue_heartbeats`] of the auditor this state resumes,
+    /// without resuming it (nothing is read from its store).
+    #[must_use]
+    pub fn overdue_heartbeats(&self, now_ms: i64) -> Vec<Overdue> {
+        let Some((_, policy)) = &self.policy else {
+            return Vec::new();
+        };
+        overdue(policy, |s| self.chains.iter().find(|c| c.submitter == s), now_ms)
+    }
+}
+
+/// The sequenced submitters of `policy` whose heartbeat is overdue at
+/// `now_ms`, given their chain heads.
+fn overdue<'a>(
+    policy: &crate::policy::Policy,
+    chain: impl Fn(&str) -> Option<&'a crate::chain::ChainRecord>,
+    now_ms: i64,
+) -> Vec<Overdue> {
+    let mut out: Vec<Overdue> = policy
+        .submitters
+        .iter()
+        .filter(|s| s.sequenced)
+        .filter_map(|s| {
+            let interval = s.heartbeat_interval_seconds?;
+            let c = chain(&s.id)?;
+            let since = c
+                .heartbeat
+                .as_ref()
+                .map_or(c.registered_at.clone(), |m| m.logged_at.clone());
+            let last = time::parse_millis(&since).ok()?;
+            let limit = i64::try_from(interval.saturating_mul(1000)).unwrap_or(i64::MAX);
+            (now_ms.saturating_sub(last) > limit).then(|| Overdue {
+                submitter: s.id.clone(),
+                since,
+                interval_seconds: interval,
+                seq: c.seq,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.submitter.cmp(&b.submitter));
+    out
+}
+
+/// Why an [`Auditor`] could not resume from a saved state.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError<E: std::error::Error + 'static> {
+    /// The saved policy is not a valid registry.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The store cannot be read or written.
+    #[error(transparent)]
+    Store(BookError<E>),
+    /// The state and the store do not belong together.
+    #[error("{0}")]
+    Mismatch(&'static str),
+}
+
+/// What [`Auditor::step`] stops at: a finding, or the store failing.
+enum Step<E> {
+    Finding(Finding),
+    Store(BookError<E>),
+}
+
+impl<E> From<Finding> for Step<E> {
+    fn from(f: Finding) -> Self {
+        Self::Finding(f)
+    }
+}
+
+impl<E> From<BookError<E>> for Step<E> {
+    fn from(e: BookError<E>) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// `Err(f)` as a step.
+fn fail<E>(f: Finding) -> Result<Audited, Step<E>> {
+    Err(Step::Finding(f))
 }
 
 /// Replays entries in index order, for the log whose checkpoint origin it
-/// was made with (what version 2 event signatures cover).
-#[derive(Debug, Default)]
-pub struct Auditor {
+/// was made with (what version 2 event signatures cover). What grows with
+/// the log (every credential's record, the map over them, every
+/// approval's uses) is in its [`BookStore`] `S`: memory by default, or a
+/// store on disk so that its memory does not depend on the log's size.
+#[derive(Debug)]
+pub struct Auditor<S: BookStore = MemStore> {
     origin: String,
     next: u64,
     registry: Option<(u64, Registry)>,
     last_logged_at: Option<String>,
-    ledger: crate::ledger::Ledger,
-    /// Uses of each approval so far, by (approver, id): digest and count.
-    uses: std::collections::HashMap<(String, String), (provlog_tlog::merkle::Hash, u64)>,
+    book: Book<S>,
     /// The last log key announcement.
     rotation: Option<crate::rotation::SignedAnnouncement>,
 }
 
-impl Auditor {
+impl Auditor<MemStore> {
     /// An auditor of the log whose checkpoint origin is `origin` that
-    /// expects entry 0 next.
+    /// expects entry 0 next, keeping everything in memory.
     #[must_use]
     pub fn new(origin: &str) -> Self {
         Self {
             origin: origin.to_owned(),
-            ..Self::default()
+            next: 0,
+            registry: None,
+            last_logged_at: None,
+            book: Book::fresh(MemStore::default()),
+            rotation: None,
         }
     }
 
-    /// Its state, to resume from with [`Auditor::resume`].
+    /// An in-memory auditor that goes on where `state` left off (a state
+    /// that holds its records: one saved before the book, or in memory).
+    ///
+    /// # Errors
+    /// The saved policy is not a valid registry, or the state's records
+    /// are in a store.
+    pub fn resume(state: AuditorState, origin: &str) -> Result<Self, ResumeError<std::convert::Infallible>> {
+        Self::resume_in(state, origin, MemStore::default())
+    }
+}
+
+impl<S: BookStore> Auditor<S> {
+    /// An auditor of the log whose checkpoint origin is `origin` that
+    /// expects entry 0 next, keeping what grows with the log in `store`
+    /// (which should hold no book yet).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn with_store(origin: &str, store: S) -> Result<Self, BookError<S::Error>> {
+        Ok(Self {
+            origin: origin.to_owned(),
+            next: 0,
+            registry: None,
+            last_logged_at: None,
+            book: Book::open(store)?,
+            rotation: None,
+        })
+    }
+
+    /// Its state, to resume from with [`Auditor::resume_in`] and the same
+    /// store, once the store holds what it wrote: call
+    /// [`Auditor::flush`] first.
     #[must_use]
     pub fn state(&self) -> AuditorState {
         AuditorState {
             next: self.next,
             policy: self.registry.as_ref().map(|(i, r)| (*i, r.policy().clone())),
             last_logged_at: self.last_logged_at.clone(),
-            credentials: self.ledger.records(),
-            approval_uses: {
-                let mut v: Vec<_> = self
-                    .uses
-                    .iter()
-                    .map(|((a, id), (d, n))| (a.clone(), id.clone(), provlog_tlog::b64::encode(d), *n))
-                    .collect();
-                v.sort();
-                v
-            },
-            chains: self.ledger.chains(),
+            credentials: Vec::new(),
+            approval_uses: Vec::new(),
+            chains: self.book.chains(),
             log_key: self
                 .rotation
                 .as_ref()
                 .and_then(|a| serde_json::from_slice(&a.canonical()).ok()),
+            in_store: true,
         }
     }
 
-    /// Who owns each credential and its state, as replayed so far.
-    #[must_use]
-    pub fn ledger(&self) -> &crate::ledger::Ledger {
-        &self.ledger
-    }
-
-    /// An auditor that goes on where `state` left off.
+    /// An auditor that goes on where `state` left off, with the book in
+    /// `store`. A state saved before the book holds the records, the
+    /// approvals' uses and the chains itself: they are written into the
+    /// store (which must hold no book), and [`Auditor::state`] no longer
+    /// holds them.
     ///
     /// # Errors
-    /// The saved policy is not a valid registry.
-    pub fn resume(state: AuditorState, origin: &str) -> Result<Self, PolicyError> {
+    /// [`ResumeError`]: an invalid saved policy, the store failing, or a
+    /// state and a store that do not belong together.
+    pub fn resume_in(state: AuditorState, origin: &str, store: S) -> Result<Self, ResumeError<S::Error>> {
+        let mut book = Book::open(store).map_err(ResumeError::Store)?;
+        if state.in_store {
+            if book.was_empty() && state.next > 0 {
+                return Err(ResumeError::Mismatch(
+                    "the saved state's records are not in the store (a store from elsewhere, or lost)",
+                ));
+            }
+            book.resume_chains(state.chains);
+        } else {
+            if !book.was_empty() {
+                return Err(ResumeError::Mismatch(
+                    "the saved state holds its records, and the store holds another book",
+                ));
+            }
+            book.apply(state.credentials).map_err(ResumeError::Store)?;
+            book.set_chains(state.chains).map_err(ResumeError::Store)?;
+            for (approver, id, digest, uses) in state.approval_uses {
+                let Some(d) = provlog_tlog::b64::decode_array(&digest) else {
+                    continue;
+                };
+                book.set_approval_uses(&approver, &id, d, uses)
+                    .map_err(ResumeError::Store)?;
+            }
+            book.flush().map_err(ResumeError::Store)?;
+        }
         Ok(Self {
             origin: origin.to_owned(),
             next: state.next,
@@ -391,17 +546,7 @@ impl Auditor {
                 .map(|(i, p)| Registry::new(p).map(|r| (i, r)))
                 .transpose()?,
             last_logged_at: state.last_logged_at,
-            // Full needs 2^32 credentials: not a state anyone saved.
-            ledger: {
-                let mut l = crate::ledger::Ledger::from_records(state.credentials).unwrap_or_default();
-                let _ = l.set_chains(state.chains);
-                l
-            },
-            uses: state
-                .approval_uses
-                .into_iter()
-                .filter_map(|(a, id, d, n)| Some(((a, id), (provlog_tlog::b64::decode_array(&d)?, n))))
-                .collect(),
+            book,
             rotation: state
                 .log_key
                 .and_then(|v| crate::rotation::SignedAnnouncement::from_value(&v).ok()),
@@ -414,6 +559,46 @@ impl Auditor {
         self.next
     }
 
+    /// The record of `fingerprint` as replayed so far, if any event
+    /// named it.
+    ///
+    /// # Errors
+    /// The store's.
+    pub fn record(&self, fingerprint: &str) -> Result<Option<crate::ledger::CredentialRecord>, BookError<S::Error>> {
+        self.book.record(fingerprint)
+    }
+
+    /// The chain head of `submitter` as replayed so far.
+    #[must_use]
+    pub fn chain(&self, submitter: &str) -> Option<&crate::chain::ChainRecord> {
+        self.book.chain(submitter)
+    }
+
+    /// Its book (records, map, chains, approvals' uses).
+    #[must_use]
+    pub fn book(&self) -> &Book<S> {
+        &self.book
+    }
+
+    /// Its book, e.g. to keep the lifecycle rules' memory in the same
+    /// store ([`crate::book::Lifecycle`]).
+    pub fn book_mut(&mut self) -> &mut Book<S> {
+        &mut self.book
+    }
+
+    /// Hands the store every change so far ([`Book::flush`]).
+    ///
+    /// # Errors
+    /// The store's.
+    pub fn flush(&mut self) -> Result<(), BookError<S::Error>> {
+        self.book.flush()
+    }
+
+    /// The store, once flushed.
+    pub fn into_store(self) -> S {
+        self.book.into_store()
+    }
+
     /// The sequenced submitters of the registry in force whose required
     /// heartbeat is overdue at `now_ms`: more than their interval since
     /// their last heartbeat (or their registration) as replayed so far.
@@ -422,38 +607,42 @@ impl Auditor {
         let Some((_, reg)) = &self.registry else {
             return Vec::new();
         };
-        let mut out: Vec<Overdue> = reg
-            .policy()
-            .submitters
-            .iter()
-            .filter(|s| s.sequenced)
-            .filter_map(|s| {
-                let interval = s.heartbeat_interval_seconds?;
-                let c = self.ledger.chain(&s.id)?;
-                let since = c
-                    .heartbeat
-                    .as_ref()
-                    .map_or(c.registered_at.clone(), |m| m.logged_at.clone());
-                let last = time::parse_millis(&since).ok()?;
-                let limit = i64::try_from(interval.saturating_mul(1000)).unwrap_or(i64::MAX);
-                (now_ms.saturating_sub(last) > limit).then(|| Overdue {
-                    submitter: s.id.clone(),
-                    since,
-                    interval_seconds: interval,
-                    seq: c.seq,
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.submitter.cmp(&b.submitter));
-        out
+        overdue(reg.policy(), |s| self.book.chain(s), now_ms)
     }
 
     /// Audits the next entry.
     ///
     /// # Errors
-    /// The [`Finding`] that makes this entry a violation. The auditor moves
-    /// on to the next index either way.
+    /// The [`Finding`] that makes this entry a violation (the auditor
+    /// moves on to the next index either way), or [`Finding::Store`] if
+    /// its store failed ([`Auditor::try_push`] tells that apart).
     pub fn push(&mut self, entry: &[u8]) -> Result<Audited, Finding> {
+        let index = self.next;
+        match self.step(entry) {
+            Ok(a) => Ok(a),
+            Err(Step::Finding(f)) => Err(f),
+            Err(Step::Store(e)) => Err(Finding::Store {
+                index,
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    /// Audits the next entry: its verdict, or why the store failed (the
+    /// entry is then not audited, and the store may hold part of its
+    /// changes: the caller drops what it wrote since it last saved).
+    ///
+    /// # Errors
+    /// [`BookError`].
+    pub fn try_push(&mut self, entry: &[u8]) -> Result<Result<Audited, Finding>, BookError<S::Error>> {
+        match self.step(entry) {
+            Ok(a) => Ok(Ok(a)),
+            Err(Step::Finding(f)) => Ok(Err(f)),
+            Err(Step::Store(e)) => Err(e),
+        }
+    }
+
+    fn step(&mut self, entry: &[u8]) -> Result<Audited, Step<S::Error>> {
         let index = self.next;
         self.next += 1;
         let leaf = Leaf::parse(entry).map_err(|err| Finding::Leaf { index, err })?;
@@ -461,7 +650,7 @@ impl Auditor {
         if let Some(prev) = self.last_logged_at.replace(at.clone())
             && at < prev
         {
-            return Err(Finding::TimeBackwards {
+            return fail(Finding::TimeBackwards {
                 index,
                 at,
                 previous: prev,
@@ -470,10 +659,10 @@ impl Auditor {
         match leaf {
             Leaf::State(c) => {
                 c.check_index(index).map_err(|err| Finding::Leaf { index, err })?;
-                let computed = self.ledger.root();
-                let n = self.ledger.len() as u64;
+                let computed = self.book.root()?;
+                let n = self.book.len();
                 if computed != c.map_root || n != c.credentials {
-                    return Err(Finding::StateMismatch {
+                    return fail(Finding::StateMismatch {
                         index,
                         claimed: provlog_tlog::b64::encode(c.map_root),
                         computed: provlog_tlog::b64::encode(computed),
@@ -486,7 +675,7 @@ impl Auditor {
             Leaf::Policy(p) => {
                 let n = p.policy.submitters.len();
                 let reg = Registry::new(p.policy).map_err(|err| Finding::BadPolicy { index, err })?;
-                self.ledger.register_chains(reg.policy(), index, &p.logged_at, entry);
+                self.book.register_chains(reg.policy(), index, &p.logged_at, entry)?;
                 self.registry = Some((index, reg));
                 Ok(Audited::Policy { submitters: n })
             }
@@ -500,7 +689,7 @@ impl Auditor {
             }
             Leaf::Heartbeat(h) => {
                 let Some((policy_index, reg)) = &self.registry else {
-                    return Err(Finding::NoPolicy(index));
+                    return fail(Finding::NoPolicy(index));
                 };
                 let policy_index = *policy_index;
                 let s = reg.submitter(&h.submitter).map_err(|err| Finding::Scope {
@@ -509,7 +698,7 @@ impl Auditor {
                     err,
                 })?;
                 if !h.verify(&s.key, &self.origin) {
-                    return Err(Finding::Signature {
+                    return fail(Finding::Signature {
                         index,
                         policy_index,
                         submitter: h.submitter.clone(),
@@ -517,20 +706,20 @@ impl Auditor {
                 }
                 let chain = |err| Finding::Chain { index, err };
                 if !s.policy.sequenced {
-                    return Err(chain(crate::chain::ChainError::NotSequenced(h.submitter.clone())));
+                    return fail(chain(crate::chain::ChainError::NotSequenced(h.submitter.clone())));
                 }
                 let interval = s.policy.heartbeat_interval_seconds;
                 let before = self
-                    .ledger
+                    .book
                     .chain(&h.submitter)
                     .cloned()
                     .ok_or_else(|| chain(crate::chain::ChainError::NotSequenced(h.submitter.clone())))?;
-                self.ledger
-                    .advance_chain(&h.submitter, &h.heartbeat.link(), index, entry, Some(&h.logged_at))
+                self.book
+                    .advance_chain(&h.submitter, &h.heartbeat.link(), index, entry, Some(&h.logged_at))?
                     .map_err(chain)?;
                 let seq = h.heartbeat.seq;
                 if let Some((claimed, logged)) = crate::chain::count_mismatch(&before, &h.heartbeat) {
-                    return Err(Finding::HeartbeatCount {
+                    return fail(Finding::HeartbeatCount {
                         index,
                         submitter: h.submitter.clone(),
                         seq,
@@ -547,7 +736,7 @@ impl Auditor {
                         .unwrap_or(0)
                         .saturating_sub(time::parse_millis(&since).unwrap_or(0));
                     if gap_ms > i64::try_from(interval_seconds.saturating_mul(1000)).unwrap_or(i64::MAX) {
-                        return Err(Finding::HeartbeatLate {
+                        return fail(Finding::HeartbeatLate {
                             index,
                             submitter: h.submitter.clone(),
                             seq,
@@ -564,7 +753,7 @@ impl Auditor {
             }
             Leaf::Event(e) => {
                 let Some((policy_index, reg)) = &self.registry else {
-                    return Err(Finding::NoPolicy(index));
+                    return fail(Finding::NoPolicy(index));
                 };
                 let policy_index = *policy_index;
                 let now = time::parse_millis(&e.logged_at).map_err(|err| Finding::Leaf {
@@ -579,7 +768,7 @@ impl Auditor {
                         err,
                     })?;
                 if !e.verify(&s.key, &self.origin) {
-                    return Err(Finding::Signature {
+                    return fail(Finding::Signature {
                         index,
                         policy_index,
                         submitter: e.submitter.clone(),
@@ -597,16 +786,15 @@ impl Auditor {
                     })
                     .map_err(approval)?;
                 for u in &uses {
-                    u.check(self.uses.get(&(u.approver.clone(), u.id.clone())).copied())
+                    u.check(self.book.approval_uses(&u.approver, &u.id)?)
                         .map_err(approval)?;
                 }
-                let state = e
-                    .event
-                    .event
-                    .credential
-                    .as_ref()
-                    .and_then(|c| self.ledger.record(&c.fingerprint))
-                    .map(|r| r.state.as_str());
+                // The credential's state is a fact only Cedar policies read.
+                let record = match e.event.event.credential.as_ref() {
+                    Some(c) if reg.engine().is_some() => self.book.record(&c.fingerprint)?,
+                    _ => None,
+                };
+                let state = record.as_ref().map(|r| r.state.as_str());
                 let computed = reg.decide(&e.submitter, &e.event.event, &e.approvals, now, state);
                 let decision = |reason: String| Finding::PolicyDecision {
                     index,
@@ -621,7 +809,7 @@ impl Auditor {
                         crate::cedar::check_claim(&e.event.event, c).map_err(|err| decision(err.to_string()))?;
                     }
                     (Some(c), Some(l)) => {
-                        return Err(decision(format!(
+                        return fail(decision(format!(
                             "the log recorded {} by {:?} (cedar {}), re-evaluation gives {} by {:?} (cedar {})",
                             l.decision.as_str(),
                             l.policies,
@@ -632,12 +820,12 @@ impl Auditor {
                         )));
                     }
                     (Some(_), None) => {
-                        return Err(decision(
+                        return fail(decision(
                             "the registry in force has Cedar policies, but the entry records no decision".into(),
                         ));
                     }
                     (None, Some(_)) => {
-                        return Err(decision(
+                        return fail(decision(
                             "the entry records a policy decision, but the registry in force has no Cedar policies"
                                 .into(),
                         ));
@@ -648,29 +836,29 @@ impl Auditor {
                 match (s.policy.sequenced, &link) {
                     (false, None) => {}
                     (false, Some(_)) => {
-                        return Err(chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())));
+                        return fail(chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())));
                     }
                     (true, link) => {
                         let cur = self
-                            .ledger
+                            .book
                             .chain(&e.submitter)
                             .ok_or_else(|| chain(crate::chain::ChainError::NotSequenced(e.submitter.clone())))?;
                         let Some(l) = link else {
-                            return Err(chain(cur.required()));
+                            return fail(chain(cur.required()));
                         };
                         cur.check(l).map_err(chain)?;
                     }
                 }
-                self.ledger
-                    .push(&e.event.event, index, &e.submitter)
+                self.book
+                    .push_event(&e.event.event, index, &e.submitter)?
                     .map_err(|err| Finding::Ownership { index, err })?;
                 if let Some(l) = &link {
-                    self.ledger
-                        .advance_chain(&e.submitter, l, index, entry, None)
+                    self.book
+                        .advance_chain(&e.submitter, l, index, entry, None)?
                         .map_err(chain)?;
                 }
                 for u in uses {
-                    self.uses.entry((u.approver, u.id)).or_insert((u.digest, 0)).1 += 1;
+                    self.book.use_approval(&u.approver, &u.id, u.digest)?;
                 }
                 Ok(Audited::Event {
                     submitter: e.submitter.clone(),
@@ -826,15 +1014,38 @@ mod tests {
         let err = a.push(&theft).expect_err("flagged");
         assert!(matches!(err, Finding::Ownership { index: 9, .. }), "{err}");
         assert!(err.to_string().contains("belongs to"), "{err}");
-        // The state survives a save and a resume.
-        let resumed = Auditor::resume(a.state(), "example.com/log").expect("resume");
-        assert_eq!(resumed.ledger().records(), a.ledger().records());
-        assert!(!a.ledger().is_empty());
+        // The state survives a save and a resume with the same store.
+        a.flush().expect("flush");
+        let fp_a = format!(
+            "sha256:{}",
+            provlog_tlog::hex::encode(provlog_tlog::merkle::sha256(&[b"svc-a"]))
+        );
+        let before = a.record(&fp_a).expect("read");
+        assert!(before.is_some());
+        let (state, origin) = (a.state(), "example.com/log");
+        let mut a = Auditor::resume_in(state.clone(), origin, a.into_store()).expect("resume");
+        assert_eq!(a.record(&fp_a).expect("read"), before);
+        assert!(!a.book().is_empty());
+        // The state alone holds no record: resuming it without its store
+        // is refused.
+        assert!(state.credentials.is_empty() && state.in_store);
+        assert!(matches!(
+            Auditor::resume(state.clone(), origin),
+            Err(ResumeError::Mismatch(_))
+        ));
+        // A state saved before the book (records inside) moves them into
+        // an empty store.
+        let mut legacy = state;
+        legacy.in_store = false;
+        legacy.credentials = vec![before.clone().expect("record")];
+        let moved = Auditor::resume(legacy, origin).expect("migrate");
+        assert_eq!(moved.record(&fp_a).expect("read"), before);
+        assert!(moved.state().credentials.is_empty());
         // A commitment to the map the entries give passes; one to another
         // root, or placed at another index, is flagged.
-        let mut ledger = a.ledger().clone();
-        let root = ledger.root();
-        let n = ledger.len() as u64;
+        let root = a.book_mut().root().expect("root");
+        let n = a.book().len();
+        assert_eq!(n, 2, "svc-a's credential and db-a's");
         assert_eq!(
             a.push(&crate::leaf::state_leaf(t1, 10, n, &root)),
             Ok(Audited::State { map_root: root })

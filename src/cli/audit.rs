@@ -5,13 +5,18 @@
 //! hash tile of that size and authenticates them against the checkpoint's
 //! root, fetches every entry bundle and checks each entry's leaf hash
 //! against the level-0 tiles, then replays the entries through
-//! [`provlog_proto::audit::Auditor`].
+//! [`provlog_proto::audit::Auditor`]. Tiles and entries stream (one tile
+//! per level, the bundles in flight); the map and the records the audit
+//! recomputes are in a scratch `RocksDB` ([`provlog_storage::journal`])
+//! deleted at the end, so memory does not grow with the log.
 
 use crate::client::Source;
 use crate::client::verified::snapshot_with;
 use crate::util::keyfile;
 use anyhow::{Context, Result, bail};
 use provlog_proto::audit::{Audited, Auditor};
+use provlog_storage::journal::Journal;
+use provlog_storage::{StateOptions, StateStore};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -32,12 +37,30 @@ pub(super) struct Args {
     /// The entry index the `--credential` question is about.
     #[arg(long, requires = "credential")]
     at: Option<u64>,
+    /// Where to keep the credential map and records the audit recomputes
+    /// while it runs (a scratch store in a new directory under it, deleted
+    /// at the end; about 1 KB of disk per credential). Default: the
+    /// system's temporary directory.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<std::path::PathBuf>,
+    /// Memory for the scratch store's block cache, as much for its write
+    /// buffers, and half as much for the part of the credential map held
+    /// in memory: the audit's memory does not grow with the log.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    cache_mib: usize,
 }
 
 pub(super) fn run(a: &Args) -> Result<()> {
     let key = keyfile::read_verifier(&a.log_key).context("--log-key")?;
     let rt = crate::util::runtime::current_thread()?;
-    let mut auditor = Auditor::new(key.name());
+    let work = tempfile::Builder::new()
+        .prefix("provlog-audit-")
+        .tempdir_in(a.work_dir.clone().unwrap_or_else(std::env::temp_dir))
+        .context("creating the audit's scratch directory (--work-dir)")?;
+    let store = StateStore::open_with(work.path(), StateOptions::within(a.cache_mib))
+        .context("opening the audit's scratch store")?;
+    let mut auditor = Auditor::with_store(key.name(), Journal::scratch(&store, key.name()))?;
+    auditor.book_mut().limit_memory(a.cache_mib.max(1) << 19);
     let (mut policies, mut events, mut states, mut findings, mut heartbeats) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut stopped = false;
     // The version the --credential question is about: the last commitment
@@ -48,7 +71,8 @@ pub(super) fn run(a: &Args) -> Result<()> {
         Option<provlog_proto::ledger::CredentialRecord>,
     )> = None;
     // Entries arrive in index order as their bundles are fetched and
-    // checked; nothing is held beyond the auditor's registry.
+    // checked; nothing is held beyond the auditor's registry and what its
+    // scratch store has not written yet.
     let source = Source::open(&a.url, None, None)?.with_retries(crate::client::READ_RETRIES);
     // On a terminal's stderr, sized once the checkpoint is verified.
     let bar = std::cell::OnceCell::<indicatif::ProgressBar>::new();
@@ -80,7 +104,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                 stopped = true;
                 return Ok(());
             }
-            match auditor.push(e) {
+            match auditor.try_push(e).map_err(std::io::Error::other)? {
                 Ok(Audited::Policy { submitters }) => {
                     policies += 1;
                     if a.verbose {
@@ -95,7 +119,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
                     if let Some(fp) = &a.credential
                         && a.at.is_none_or(|at| i <= at)
                     {
-                        let record = auditor.ledger().record(fp).cloned();
+                        let record = auditor.record(fp).map_err(std::io::Error::other)?;
                         asked = Some((i, map_root, record));
                     }
                     if a.verbose {

@@ -12,7 +12,11 @@
 //!    signature and scope ([`provlog_proto::audit::Auditor`]), and checks the
 //!    credential lifecycle rules ([`provlog_proto::lifecycle`]);
 //! 4. stores what it verified (`RocksDB`), so a restart resumes where it
-//!    stopped without downloading anything again.
+//!    stopped without downloading anything again: a small state per log,
+//!    and the log's book ([`provlog_proto::book`]: every credential's
+//!    record and lifecycle status, the map over them) one key per
+//!    credential, read and written per event, so that its memory does not
+//!    grow with the credentials it has seen.
 //!
 //! Gossip: `GET /checkpoints` serves the latest checkpoint it verified per
 //! log, and it polls the same endpoint of its peers (monitors or
@@ -41,11 +45,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use provlog_proto::audit::{Audited, Auditor, AuditorState};
+use provlog_proto::audit::{Audited, Auditor, AuditorState, ResumeError};
+use provlog_proto::book::{BookError, Lifecycle};
 use provlog_proto::fork::ForkEvidence;
 use provlog_proto::leaf::Leaf;
-use provlog_proto::lifecycle::{LifecycleState, Rules};
-use provlog_storage::StateStore;
+use provlog_proto::lifecycle::{LifecycleState, LifecycleStore, Rules};
+use provlog_storage::journal::Journal;
+use provlog_storage::{StateOptions, StateStore, StorageError};
 use provlog_tlog::checkpoint::{Checkpoint, CheckpointError, LogKeys, open_checkpoint_with};
 use provlog_tlog::keys::VerifierKey;
 use provlog_tlog::merkle::{self, CompactRange, Hash, consistency_nodes, consistency_proof};
@@ -75,6 +81,11 @@ pub struct MonitorArgs {
     /// Where the monitor keeps its state.
     #[arg(long, default_value = "./provlog-monitor")]
     state_dir: PathBuf,
+    /// Memory for the state store's block cache, as much for its write
+    /// buffers, and half as much for the part of the credential map held
+    /// in memory: the monitor's memory does not grow with the logs.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    cache_mib: usize,
     /// Where fork evidence is written (default `STATE_DIR/evidence`).
     #[arg(long)]
     evidence_dir: Option<PathBuf>,
@@ -147,7 +158,9 @@ enum GrowError {
     #[error("entry {index} in {path} does not match its leaf hash")]
     EntryMismatch { index: u64, path: String },
     #[error("resuming the saved authority state")]
-    Resume(#[source] provlog_proto::policy::PolicyError),
+    Resume(#[source] ResumeError<StorageError>),
+    #[error("the monitor's state store")]
+    Book(#[source] BookError<StorageError>),
     #[error("saving the verified state")]
     Save(#[source] anyhow::Error),
 }
@@ -160,7 +173,7 @@ impl GrowError {
             Self::Unserved { .. } => "unserved",
             Self::Fetch { .. } | Self::Bundle { .. } => "bundle",
             Self::EntryMismatch { .. } => "entry_mismatch",
-            Self::Resume(_) | Self::Save(_) => "state",
+            Self::Resume(_) | Self::Book(_) | Self::Save(_) => "state",
         }
     }
 }
@@ -177,6 +190,18 @@ fn file_name(origin: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A state commitment the entries do not give: its index, its bytes, the
+/// root and the number of credentials the entries give.
+type BadState = (u64, Vec<u8>, String, u64);
+
+/// Undoes what a growth wrote to the book (a failure to is logged: the
+/// next growth's [`Journal::begin`] undoes it first).
+fn undo(auditor: Auditor<Journal<'_>>) {
+    if let Err(e) = auditor.into_store().rollback() {
+        tracing::error!(error = %e, "undoing a growth's changes of the book failed; the next poll retries");
+    }
 }
 
 /// Most alarms one growth holds back until its root checks out; beyond
@@ -213,14 +238,65 @@ impl HeldAlarms {
     }
 }
 
-/// What the monitor verified of one log, persisted after each checkpoint.
+/// What the monitor verified of one log, persisted after each checkpoint
+/// (`log/<origin>` in its state store). Small whatever the log's size:
+/// what grows with it (every credential's record and lifecycle status,
+/// the map, every target's and approval's state) is in the log's book in
+/// the same store, one key each ([`provlog_storage::journal`]), and is
+/// committed with this in one batch.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct LogState {
     checkpoint: String,
     size: u64,
     root: String,
     auditor: AuditorState,
+    /// The lifecycle rules' memory, in states saved before the book
+    /// (moved into it on open, [`migrate`]).
+    #[serde(default, skip_serializing_if = "LifecycleState::is_empty")]
     lifecycle: LifecycleState,
+}
+
+/// The key of `origin`'s [`LogState`].
+fn state_key(origin: &str) -> Vec<u8> {
+    format!("log/{origin}").into_bytes()
+}
+
+/// Moves a state saved before the book (every credential's record, the
+/// approvals' uses and the lifecycle rules' memory inside the one JSON
+/// value) into the book in the same store, one key per credential, and
+/// rewrites the state without them, in one synced batch.
+fn migrate(store: &StateStore, origin: &str, mut state: LogState, book_bytes: usize) -> Result<LogState> {
+    if state.auditor.in_store && state.lifecycle.is_empty() {
+        return Ok(state);
+    }
+    let credentials = state.auditor.credentials.len();
+    let journal = Journal::begin(store, origin).context("opening the book")?;
+    let mut auditor = Auditor::resume_in(std::mem::take(&mut state.auditor), origin, journal)
+        .context("moving the saved records into the book")?;
+    auditor.book_mut().limit_memory(book_bytes);
+    let lifecycle = std::mem::take(&mut state.lifecycle);
+    {
+        let mut l = Lifecycle(auditor.book_mut().store_mut());
+        for (fp, status, index) in lifecycle.credentials() {
+            l.set_credential(fp, status, index)?;
+        }
+        for (id, at, index) in lifecycle.targets() {
+            l.set_target(id, at, index)?;
+        }
+    }
+    auditor.flush()?;
+    state.auditor = auditor.state();
+    let v = serde_json::to_vec(&state)?;
+    auditor
+        .into_store()
+        .commit(&[(&state_key(origin), &v)])
+        .context("writing the migrated state")?;
+    tracing::info!(
+        origin,
+        credentials,
+        "moved the saved state into the book: one key per credential"
+    );
+    Ok(state)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -304,6 +380,8 @@ struct Followed {
 struct Monitor {
     logs: Vec<tokio::sync::Mutex<Followed>>,
     store: StateStore,
+    /// Bytes of map nodes a growth's book holds in memory.
+    book_bytes: usize,
     rules: Rules,
     metrics: Metrics,
     alarms: Mutex<u64>,
@@ -338,16 +416,6 @@ impl Monitor {
         get_bounded(&self.client, url, MAX_GOSSIP_BYTES)
             .await?
             .ok_or_else(|| ClientError::NotFound { url: url.to_owned() })
-    }
-
-    fn save(&self, origin: &str, s: &LogState) -> Result<()> {
-        let v = serde_json::to_vec(s)?;
-        self.store
-            .update(format!("log/{origin}").as_bytes(), |_| {
-                Ok::<_, std::convert::Infallible>(v)
-            })?
-            .map_err(|e| match e {})?;
-        Ok(())
     }
 
     /// Compares another signed checkpoint of `f`'s log with the monitor's
@@ -585,11 +653,8 @@ impl Monitor {
         let Ok(now) = crate::util::clock::now_millis() else {
             return;
         };
-        let Ok(auditor) = Auditor::resume(f.state.auditor.clone(), f.key.name()) else {
-            return;
-        };
         let origin = f.key.name().to_owned();
-        for o in auditor.overdue_heartbeats(now) {
+        for o in f.state.auditor.overdue_heartbeats(now) {
             if f.overdue.insert((o.submitter.clone(), o.since.clone())) {
                 self.alarm(
                     &origin,
@@ -614,6 +679,11 @@ impl Monitor {
     /// compared with the checkpoint's at the end. What the new entries
     /// raise (authority, lifecycle) is held back until the root checks
     /// out, so unauthenticated bytes never raise an alarm of their own.
+    /// What they change (records, the map, the lifecycle rules' memory) is
+    /// written to the log's book as it goes, one key per credential
+    /// ([`Journal`]), and committed with the new state in one batch once the
+    /// root checks out, or undone: memory does not grow with the
+    /// credentials either.
     async fn grow(&self, f: &mut Followed, cp: &Checkpoint, note: &str) -> Result<(), GrowError> {
         let origin = f.key.name().to_owned();
         let old = f.state.size;
@@ -640,14 +710,76 @@ impl Monitor {
                 .map_err(|e| GrowError::Proof(merkle::ProofError::Source(e)))?;
             CompactRange::from_hashes(old, hashes).ok_or(GrowError::Unproven { size: cp.size })?
         };
+        let journal = Journal::begin(&self.store, &origin).map_err(|e| GrowError::Save(e.into()))?;
+        let mut auditor =
+            Auditor::resume_in(f.state.auditor.clone(), f.key.name(), journal).map_err(GrowError::Resume)?;
+        auditor.book_mut().limit_memory(self.book_bytes);
+        let (mut held, bad_states) = match self.replay(f, cp, old, start, &mut auditor).await {
+            Ok(r) => r,
+            Err(e) => {
+                undo(auditor);
+                return Err(e);
+            }
+        };
+        for (index, entry, root, n) in bad_states {
+            let msg = self.state_evidence(f, note, cp, index, &entry, root, n).await;
+            held.push("state".into(), msg);
+        }
+        for (kind, msg) in held.into_alarms() {
+            self.alarm(&origin, &kind, &msg);
+        }
+        self.metrics
+            .entries
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .inc_by(cp.size - old);
+        if let Err(e) = auditor.flush() {
+            undo(auditor);
+            return Err(GrowError::Book(e));
+        }
+        let state = LogState {
+            checkpoint: note.to_owned(),
+            size: cp.size,
+            root: b64::encode(cp.root),
+            auditor: auditor.state(),
+            lifecycle: LifecycleState::default(),
+        };
+        let v = serde_json::to_vec(&state).map_err(|e| GrowError::Save(e.into()))?;
+        // One synced batch: the state and every change of the book, or
+        // (failing) none of them, undone by the next growth's `begin`.
+        auditor
+            .into_store()
+            .commit(&[(&state_key(&origin), &v)])
+            .map_err(|e| GrowError::Save(e.into()))?;
+        f.state = state;
+        self.metrics
+            .verified_size
+            .get_or_create(&OriginLabel { origin: origin.clone() })
+            .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
+        Ok(())
+    }
+
+    /// Replays the new level-0 tiles from `start` (the verified compact
+    /// range of size `old`) to `cp`, each bundle checked against its tile,
+    /// every new entry through `auditor` and the lifecycle rules (whose
+    /// memory is in the auditor's store), and the root compared with
+    /// `cp`'s. Returns the alarms the entries raise and the state
+    /// commitments they do not give, for the caller to raise once it has
+    /// the root: nothing here is an alarm on its own.
+    async fn replay(
+        &self,
+        f: &Followed,
+        cp: &Checkpoint,
+        old: u64,
+        start: CompactRange,
+        auditor: &mut Auditor<Journal<'_>>,
+    ) -> Result<(HeldAlarms, Vec<BadState>), GrowError> {
+        let origin = f.key.name();
         let mut replay = Replay::from_range(start, cp.size).map_err(GrowError::Replay)?;
-        let mut auditor = Auditor::resume(f.state.auditor.clone(), f.key.name()).map_err(GrowError::Resume)?;
-        let mut lifecycle = f.state.lifecycle.clone();
         let mut held = HeldAlarms::default();
         let mut mismatch: Option<GrowError> = None;
         // State commitments the entries do not give: (index, entry, root, credentials).
-        let mut bad_states: Vec<(u64, Vec<u8>, String, u64)> = Vec::new();
-        let bar = crate::util::progress::bar(cp.size - old, "entries", &origin);
+        let mut bad_states: Vec<BadState> = Vec::new();
+        let bar = crate::util::progress::bar(cp.size - old, "entries", origin);
         let mut fetched = std::pin::pin!(level0_with_bundles(&f.source, &replay).enumerate());
         while let Some((n, (t, b, tile, bundle))) = fetched.next().await {
             let level0 = tile.map_err(|source| GrowError::Unserved {
@@ -675,10 +807,13 @@ impl Monitor {
                     });
                     break;
                 }
-                match auditor.push(e) {
+                match auditor.try_push(e).map_err(GrowError::Book)? {
                     Ok(Audited::Event { .. }) => {
                         if let Ok(Leaf::Event(ev)) = Leaf::parse(e) {
-                            for v in lifecycle.check(&self.rules, i, &ev.event.event) {
+                            let lifecycle = &mut Lifecycle(auditor.book_mut().store_mut());
+                            let found = provlog_proto::lifecycle::check(lifecycle, &self.rules, i, &ev.event.event)
+                                .map_err(GrowError::Book)?;
+                            for v in found {
                                 held.push(
                                     format!("lifecycle:{}", v.rule),
                                     format!("entries {:?}: {}", v.indexes, v.message),
@@ -740,30 +875,7 @@ impl Monitor {
         if let Some(e) = mismatch {
             return Err(e);
         }
-        for (index, entry, root, n) in bad_states {
-            let msg = self.state_evidence(f, note, cp, index, &entry, root, n).await;
-            held.push("state".into(), msg);
-        }
-        for (kind, msg) in held.into_alarms() {
-            self.alarm(&origin, &kind, &msg);
-        }
-        self.metrics
-            .entries
-            .get_or_create(&OriginLabel { origin: origin.clone() })
-            .inc_by(cp.size - old);
-        f.state = LogState {
-            checkpoint: note.to_owned(),
-            size: cp.size,
-            root: b64::encode(cp.root),
-            auditor: auditor.state(),
-            lifecycle,
-        };
-        self.metrics
-            .verified_size
-            .get_or_create(&OriginLabel { origin: origin.clone() })
-            .set(i64::try_from(cp.size).unwrap_or(i64::MAX));
-        self.save(&origin, &f.state).map_err(GrowError::Save)?;
-        Ok(())
+        Ok((held, bad_states))
     }
 
     async fn gossip(&self) {
@@ -863,13 +975,20 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         .map(|k| keyfile::read_verifier(k).context("--witness-key"))
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&a.state_dir).with_context(|| format!("creating {}", a.state_dir.display()))?;
-    let store = StateStore::open(&a.state_dir.join("db")).context("opening the monitor state")?;
+    let store = StateStore::open_with(&a.state_dir.join("db"), StateOptions::within(a.cache_mib))
+        .context("opening the monitor state")?;
+    let book_bytes = a.cache_mib.max(1) << 19;
     let registry = Metrics::new();
     let notifier = notify::Notifier::start(&a.webhooks, &a.state_dir, registry.deliveries.clone())?;
     let mut logs = Vec::new();
     for (url, key) in targets {
-        let state = match store.get(format!("log/{}", key.name()).as_bytes())? {
-            Some(v) => serde_json::from_slice(&v).context("reading the saved state")?,
+        let state = match store.get(&state_key(key.name()))? {
+            Some(v) => migrate(
+                &store,
+                key.name(),
+                serde_json::from_slice(&v).context("reading the saved state")?,
+                book_bytes,
+            )?,
             None => LogState::default(),
         };
         if state.size > 0 {
@@ -892,6 +1011,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
     let m = Arc::new(Monitor {
         logs,
         store,
+        book_bytes,
         rules,
         metrics: registry,
         alarms: Mutex::new(0),

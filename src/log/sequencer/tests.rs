@@ -987,7 +987,7 @@ fn a_chain_takes_exactly_its_next_links_over_a_random_stream() {
                     prop_assert!(false, "audit finding at {i}: {f}");
                 }
             }
-            prop_assert_eq!(auditor.ledger().chain("ci").map(|c| c.seq), Some(seq));
+            prop_assert_eq!(auditor.chain("ci").map(|c| c.seq), Some(seq));
             // A store rebuilt from the entries catches its map up to the
             // same chain (every state leaf checked on the way), and indexes
             // every chain position.
