@@ -42,6 +42,7 @@ mod ownership;
 mod publish;
 mod refusals;
 mod rotation;
+mod scale;
 mod scitt;
 mod sdk_vectors;
 mod witness;

@@ -37,7 +37,7 @@ pub(crate) use http::{
 };
 pub(crate) use keys::{dev_submitter, put_log_key, write_key};
 pub(crate) use mirror::{serve_dir, tamper_proxy};
-pub(crate) use proc::{BIN, Killed, free_port, peak_rss_kb, rss_kb, run, run_capped, run_env, tools_dir};
+pub(crate) use proc::{BIN, Killed, free_port, peak_rss_kb, rss_kb, run, run_capped, run_env, run_peak, tools_dir};
 pub(crate) use server::{Server, spawn_ready, start_ready};
 pub(crate) use static_log::static_log;
 pub(crate) use witness::{start_witness_on, wait_witnessed};

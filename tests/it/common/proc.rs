@@ -37,6 +37,45 @@ pub(crate) fn run_capped(limit_mib: u64, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Runs `provlog ARGS…` to completion, sampling its peak resident memory
+/// (`VmHWM`) every 10 ms while it runs: exit code, stdout+stderr, and the
+/// last peak seen in kB (the peak only grows, so this is the peak up to
+/// the last 10 ms of the run).
+pub(crate) fn run_peak(args: &[&str]) -> (i32, String, u64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(status_kb(pid, "VmHWM:").unwrap_or(0));
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.join().expect("stdout")),
+        String::from_utf8_lossy(&err.join().expect("stderr"))
+    );
+    (status.code().unwrap_or(-1), text, peak)
+}
+
 /// Runs `cmd`; its exit code and stdout+stderr.
 fn exit_and_output(cmd: &mut Command) -> (i32, String) {
     let o = cmd.output().expect("run");
