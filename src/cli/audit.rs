@@ -57,7 +57,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
         .prefix("provlog-audit-")
         .tempdir_in(a.work_dir.clone().unwrap_or_else(std::env::temp_dir))
         .context("creating the audit's scratch directory (--work-dir)")?;
-    let store = StateStore::open_with(work.path(), StateOptions::within(a.cache_mib))
+    let store = StateStore::open_with(work.path(), StateOptions::books_within(a.cache_mib))
         .context("opening the audit's scratch store")?;
     let mut auditor = Auditor::with_store(key.name(), Journal::scratch(&store, key.name()))?;
     auditor.book_mut().limit_memory(a.cache_mib.max(1) << 19);

@@ -975,7 +975,7 @@ pub async fn run(a: MonitorArgs) -> Result<()> {
         .map(|k| keyfile::read_verifier(k).context("--witness-key"))
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&a.state_dir).with_context(|| format!("creating {}", a.state_dir.display()))?;
-    let store = StateStore::open_with(&a.state_dir.join("db"), StateOptions::within(a.cache_mib))
+    let store = StateStore::open_with(&a.state_dir.join("db"), StateOptions::books_within(a.cache_mib))
         .context("opening the monitor state")?;
     let book_bytes = a.cache_mib.max(1) << 19;
     let registry = Metrics::new();

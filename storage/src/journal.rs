@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn a_growth_is_committed_whole_or_undone_whole_even_after_a_crash() {
         let dir = tempfile::tempdir().expect("tmp");
-        let store = StateStore::open(dir.path()).expect("open");
+        let store = StateStore::open_with(dir.path(), crate::StateOptions::books_within(16)).expect("open");
         let mut j = Journal::begin(&store, "log.example").expect("begin");
         put(&mut j, "a", "1");
         put(&mut j, "b", "1");
@@ -431,7 +431,7 @@ mod tests {
             j.flush().expect("flush");
         }
         drop(store);
-        let store = StateStore::open(dir.path()).expect("reopen");
+        let store = StateStore::open_with(dir.path(), crate::StateOptions::books_within(16)).expect("reopen");
         let mut j = Journal::begin(&store, "log.example").expect("begin");
         assert_eq!(get(&j, "a").as_deref(), Some("1"), "undone at begin");
         assert!(j.node(3).expect("node").is_none());
@@ -456,7 +456,7 @@ mod tests {
     fn a_book_in_a_journal_spills_to_disk_and_reopens_with_its_root() {
         use provlog_proto::ledger::CredentialRecord;
         let dir = tempfile::tempdir().expect("tmp");
-        let store = StateStore::open(dir.path()).expect("open");
+        let store = StateStore::open_with(dir.path(), crate::StateOptions::books_within(16)).expect("open");
         let record = |i: u64| CredentialRecord {
             v: 1,
             fingerprint: format!("sha256:{i:064x}"),

@@ -18,34 +18,44 @@ use std::sync::{Mutex, PoisonError};
 /// One key and its value.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
-/// What a [`StateStore`] may hold in memory, whatever it holds on disk.
+/// What a [`StateStore`] holds: whether it has books, and what it may
+/// hold in memory, whatever it holds on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateOptions {
     /// Bytes of `RocksDB`'s block cache, which also holds the index and
     /// filter blocks.
     pub cache_bytes: usize,
-    /// Bytes of one write buffer (memtable); each of the two column
-    /// families has at most two.
+    /// Bytes of one write buffer (memtable); each column family has at
+    /// most two.
     pub write_buffer_bytes: usize,
+    /// Open (creating it if needed) the column family of the books' map
+    /// nodes ([`crate::journal`]). A store that never had one (the
+    /// witness's) stays without, so earlier versions still open it.
+    pub books: bool,
 }
 
 impl Default for StateOptions {
-    /// 64 MiB of cache and 64 MiB of write buffers: [`StateOptions::within`]
-    /// 64.
+    /// A store without books (the witness's): 8 MiB of cache, 4 MiB write
+    /// buffers.
     fn default() -> Self {
-        Self::within(64)
+        Self {
+            cache_bytes: 8 << 20,
+            write_buffer_bytes: 4 << 20,
+            books: false,
+        }
     }
 }
 
 impl StateOptions {
-    /// A store that holds at most about `mib` MiB of cache and `mib` MiB of
-    /// write buffers (at least 1 MiB of each).
+    /// A store with books that holds at most about `mib` MiB of cache and
+    /// `mib` MiB of write buffers (at least 1 MiB of each).
     #[must_use]
-    pub fn within(mib: usize) -> Self {
+    pub fn books_within(mib: usize) -> Self {
         let mib = mib.max(1);
         Self {
             cache_bytes: mib << 20,
             write_buffer_bytes: (mib << 20) / 4,
+            books: true,
         }
     }
 }
@@ -108,7 +118,8 @@ impl StateStore {
         t.set_pin_top_level_index_and_filter(true);
         values.set_block_based_table_factory(&t);
         // Compressed once they settle: compressing the first levels, which
-        // compaction rewrites soon, cost a twentieth of a replay's CPU.
+        // compaction rewrites soon, cost about a twentieth of a replay's
+        // CPU.
         let (none, lz4) = (DBCompressionType::None, DBCompressionType::Lz4);
         values.set_compression_per_level(&[none, none, lz4, lz4, lz4, lz4, lz4]);
         values.set_write_buffer_size(options.write_buffer_bytes);
@@ -118,7 +129,7 @@ impl StateStore {
         // only its latest version, so each flush also deletes old numbers
         // and every file's key range overlaps the others': a filter keeps
         // a lookup from reading a block of each (without one, a replay of
-        // 1 M entries took 2.8 times as long).
+        // 1 M entries took more than twice as long).
         let mut nodes = Options::default();
         let mut t = BlockBasedOptions::default();
         t.set_block_cache(&cache);
@@ -132,14 +143,14 @@ impl StateStore {
         nodes.set_compression_type(none);
         nodes.set_write_buffer_size(options.write_buffer_bytes);
         nodes.set_max_write_buffer_number(2);
-        let db = DB::open_cf_descriptors(
-            &o,
-            path,
-            [
-                ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, values),
-                ColumnFamilyDescriptor::new(CF_BOOK_NODES, nodes),
-            ],
-        )?;
+        let mut cfs = vec![ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, values)];
+        // A store opened with books once keeps them: `RocksDB` opens a
+        // store only with every column family it has.
+        let had_books = DB::list_cf(&o, path).is_ok_and(|v| v.iter().any(|c| c == CF_BOOK_NODES));
+        if options.books || had_books {
+            cfs.push(ColumnFamilyDescriptor::new(CF_BOOK_NODES, nodes));
+        }
+        let db = DB::open_cf_descriptors(&o, path, cfs)?;
         Ok(Self {
             db,
             options,
@@ -158,7 +169,7 @@ impl StateStore {
         self.db.cf_handle(CF_BOOK_NODES).ok_or_else(|| StorageError::Corrupt {
             what: "state store",
             key: CF_BOOK_NODES.to_owned(),
-            reason: "the column family is not open".to_owned(),
+            reason: "opened without books (StateOptions::books)".to_owned(),
         })
     }
 
@@ -236,5 +247,17 @@ mod tests {
         }
         let s = StateStore::open(dir.path()).expect("reopen");
         assert_eq!(s.all().expect("all"), vec![(b"a".to_vec(), b"1".to_vec())]);
+    }
+
+    #[test]
+    fn a_store_without_books_keeps_one_column_family_and_one_with_books_keeps_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfs = || DB::list_cf(&Options::default(), dir.path()).expect("list");
+        drop(StateStore::open(dir.path()).expect("open"));
+        assert_eq!(cfs(), vec!["default".to_owned()], "what earlier versions open");
+        drop(StateStore::open_with(dir.path(), StateOptions::books_within(4)).expect("books"));
+        assert!(cfs().iter().any(|c| c == CF_BOOK_NODES));
+        let s = StateStore::open(dir.path()).expect("reopen without asking for books");
+        assert!(s.nodes().is_ok());
     }
 }
