@@ -261,9 +261,10 @@ async fn follow_once(
     let (cp, _) = open_checkpoint_with(&fenced.note, &keys).map_err(FollowError::Checkpoint)?;
     log.metrics().ha_fenced(cp.size, store.size());
     if cp.size > log.published().size {
+        // The lag gauge keeps what this poll found: how far behind the
+        // standby was, not the zero it is just after catching up.
         catch_up(&store, source, &fenced.note, &keys).await?;
         log.follow_store().await?;
-        log.metrics().ha_fenced(cp.size, store.size());
     }
     Ok(())
 }

@@ -27,7 +27,7 @@
 //! | `provlog_ha_takeovers_total` | counter | terms this process started as the sequencer (resets when it restarts itself) |
 //! | `provlog_ha_fence_failures_total` | counter | batches etcd did not fence (the sequencer then steps down) |
 //! | `provlog_ha_fenced_size` | gauge | size of the latest checkpoint fenced in etcd, as this node last read it |
-//! | `provlog_ha_follow_lag_entries` | gauge | on a standby: fenced entries not yet in its store |
+//! | `provlog_ha_follow_lag_entries` | gauge | on a standby: fenced entries not yet in its store when it last looked (every 100 ms) |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
