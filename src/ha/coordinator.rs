@@ -344,6 +344,14 @@ impl Coordinator {
     /// # Errors
     /// etcd unreachable; a leader key that is not a provlog record.
     pub async fn leader(&self) -> Result<Option<(LeaderInfo, i64)>, HaError> {
+        match self.leader_kv().await? {
+            None => Ok(None),
+            Some(kv) => Ok(Some((self.parse_leader(kv.value())?, kv.create_revision()))),
+        }
+    }
+
+    /// The leader key as etcd holds it, if any.
+    async fn leader_kv(&self) -> Result<Option<etcd_client::KeyValue>, HaError> {
         let key = self.leader_key.clone();
         let resp = self
             .retry("get leader", |mut c| {
@@ -351,10 +359,7 @@ impl Coordinator {
                 async move { c.get(key, None).await }
             })
             .await?;
-        match resp.kvs().first() {
-            None => Ok(None),
-            Some(kv) => Ok(Some((self.parse_leader(kv.value())?, kv.create_revision()))),
-        }
+        Ok(resp.kvs().first().cloned())
     }
 
     /// The latest fenced checkpoint (a linearizable read: what a quorum
@@ -452,14 +457,7 @@ impl Coordinator {
             return Err(HaError::Deposed { leader: None });
         }
         let valid_until = sent + Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
-        let key = self.leader_key.clone();
-        let resp = self
-            .retry("get leader", |mut c| {
-                let key = key.clone();
-                async move { c.get(key, None).await }
-            })
-            .await?;
-        match resp.kvs().first() {
+        match self.leader_kv().await? {
             Some(kv) if kv.lease() == lease && kv.create_revision() == revision => {}
             Some(kv) => {
                 return Err(HaError::Deposed {

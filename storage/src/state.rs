@@ -105,18 +105,9 @@ impl StateStore {
         // that memory does not grow with the store.
         let cache = Cache::new_lru_cache(options.cache_bytes);
         let mut values = Options::default();
-        let mut t = BlockBasedOptions::default();
-        t.set_block_cache(&cache);
-        t.set_cache_index_and_filter_blocks(true);
-        t.set_pin_l0_filter_and_index_blocks_in_cache(true);
         // Records are read by fingerprint, mostly ones never seen (a new
-        // credential): a filter answers those without reading a block;
-        // partitioned, a lookup loads only the partitions it needs.
-        t.set_bloom_filter(10.0, false);
-        t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-        t.set_partition_filters(true);
-        t.set_pin_top_level_index_and_filter(true);
-        values.set_block_based_table_factory(&t);
+        // credential): a filter answers those without reading a block.
+        values.set_block_based_table_factory(&filtered_table(&cache));
         // Compressed once they settle: compressing the first levels, which
         // compaction rewrites soon, cost about a twentieth of a replay's
         // CPU.
@@ -131,15 +122,7 @@ impl StateStore {
         // a lookup from reading a block of each (without one, a replay of
         // 1 M entries took more than twice as long).
         let mut nodes = Options::default();
-        let mut t = BlockBasedOptions::default();
-        t.set_block_cache(&cache);
-        t.set_cache_index_and_filter_blocks(true);
-        t.set_pin_l0_filter_and_index_blocks_in_cache(true);
-        t.set_bloom_filter(10.0, false);
-        t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-        t.set_partition_filters(true);
-        t.set_pin_top_level_index_and_filter(true);
-        nodes.set_block_based_table_factory(&t);
+        nodes.set_block_based_table_factory(&filtered_table(&cache));
         nodes.set_compression_type(none);
         nodes.set_write_buffer_size(options.write_buffer_bytes);
         nodes.set_max_write_buffer_number(2);
@@ -215,6 +198,22 @@ impl StateStore {
         self.db.put_opt(key, new, &wo)?;
         Ok(Ok(()))
     }
+}
+
+/// A table format whose index and filter blocks live in the one bounded
+/// `cache` (memory does not grow with the store), with a partitioned bloom
+/// filter: a lookup of an absent key reads no data block, and loads only
+/// the filter partitions it needs.
+fn filtered_table(cache: &Cache) -> BlockBasedOptions {
+    let mut t = BlockBasedOptions::default();
+    t.set_block_cache(cache);
+    t.set_cache_index_and_filter_blocks(true);
+    t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    t.set_bloom_filter(10.0, false);
+    t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+    t.set_partition_filters(true);
+    t.set_pin_top_level_index_and_filter(true);
+    t
 }
 
 #[cfg(test)]
