@@ -112,6 +112,10 @@ struct BenchArgs {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The server's process id, for its CPU per operation when the load
+    /// targets `--url` (a server it starts is measured anyway).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Gate mode: distinct credentials asked (each a miss once, then the
     /// cached working set).
     #[arg(long, default_value_t = 20_000)]
@@ -358,6 +362,21 @@ fn signed_statements(key: &SignerKey, origin: &str, start: usize, n: usize, tag:
             .and_then(|p| statement::sign(&p, &claims, key).ok())
             .unwrap_or_default()
     })
+}
+
+/// CPU time a process has spent, user and system, all its threads
+/// including the ones that ended (`utime + stime` of `/proc/<pid>/stat`,
+/// in the kernel's 100 Hz user ticks), nanoseconds; `None` when the process
+/// cannot be read.
+fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields count from
+    // the last `)`.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
+    Some(ticks * 10_000_000)
 }
 
 struct Probes {
@@ -670,7 +689,17 @@ async fn run(a: BenchArgs) -> Result<()> {
         "loading {} with {:?} at {} connections for {:.1} s…",
         srv.url, a.mode, a.concurrency, a.duration
     );
+    let pid = srv.child.as_ref().map(std::process::Child::id).or(a.server_pid);
+    let own0 = process_cpu_ns(std::process::id());
+    let cpu0 = pid.and_then(process_cpu_ns);
     let o = load(&addr, Arc::new(reqs), a.concurrency, duration, cycle).await;
+    let server_cpu = pid
+        .and_then(process_cpu_ns)
+        .zip(cpu0)
+        .map(|(c1, c0)| c1.saturating_sub(c0));
+    let own_cpu = process_cpu_ns(std::process::id())
+        .zip(own0)
+        .map(|(c1, c0)| c1.saturating_sub(c0));
     let mut lat = o.ok;
     lat.sort_unstable();
     let ok = lat.len() as f64;
@@ -688,6 +717,13 @@ async fn run(a: BenchArgs) -> Result<()> {
         "statuses": o.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "transport_errors": o.transport_errors,
         "cores": cores,
+        // Server CPU (utime + stime, every thread) over the load, per
+        // successful request and per entry: what the issue targets are
+        // stated in. The generator's own CPU is beside it.
+        "server_cpu_us_per_request": server_cpu.map(|c| c as f64 / 1000.0 / ok.max(1.0)),
+        "server_cpu_us_per_entry": server_cpu.map(|c| c as f64 / 1000.0 / (ok * per_req as f64).max(1.0)),
+        "server_cpu_cores": server_cpu.map(|c| c as f64 / 1e9 / o.elapsed),
+        "loadgen_cpu_us_per_request": own_cpu.map(|c| c as f64 / 1000.0 / ok.max(1.0)),
     });
     provlog::util::output::out(format_args!(
         "{:?}: {:.0} req/s{} | latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms | statuses {:?}, transport errors {}",
@@ -705,6 +741,22 @@ async fn run(a: BenchArgs) -> Result<()> {
         o.statuses,
         o.transport_errors
     ))?;
+    if let Some(c) = server_cpu {
+        provlog::util::output::out(format_args!(
+            "server CPU: {:.1} µs per request{} ({:.2} cores busy); load generator {:.1} µs per request",
+            c as f64 / 1000.0 / ok.max(1.0),
+            if per_req > 1 {
+                format!(
+                    ", {:.1} µs per entry",
+                    c as f64 / 1000.0 / (ok * per_req as f64).max(1.0)
+                )
+            } else {
+                String::new()
+            },
+            c as f64 / 1e9 / o.elapsed,
+            own_cpu.map_or(0.0, |c| c as f64 / 1000.0 / ok.max(1.0)),
+        ))?;
+    }
     if let Some(p) = probes {
         let verify_ceiling = p.verify_per_core * cores as f64;
         provlog::util::output::out(format_args!(

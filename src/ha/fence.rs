@@ -16,7 +16,10 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, AttributeValue, Attributes, ObjectStore, PutOptions, PutPayload};
 use provlog_storage::{AppendBatch, StorageError, Store};
 use provlog_tlog::merkle::Hash;
+use provlog_tlog::tile::TileId;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Objects uploaded at once.
@@ -48,6 +51,18 @@ pub struct FencedWrites {
     state: watch::Sender<FenceState>,
     /// The latest locally written note, for the checkpoint object.
     checkpoint: watch::Sender<Option<Vec<u8>>>,
+    /// Batches handed over and not yet written locally, oldest first,
+    /// with their uploads (taken by `append`).
+    pending: Mutex<VecDeque<Prepared>>,
+}
+
+/// A batch whose upload started before its turn to be fenced.
+struct Prepared {
+    /// The batch's entries and nodes: the later batches' objects are made
+    /// over them until they are written locally.
+    batch: Arc<AppendBatch>,
+    /// The upload, until `append` takes it.
+    upload: Option<tokio::task::JoinHandle<Result<Duration, Refused>>>,
 }
 
 impl std::fmt::Debug for FencedWrites {
@@ -97,47 +112,41 @@ impl FencedWrites {
                 rt,
                 state,
                 checkpoint,
+                pending: Mutex::default(),
             }),
             rx,
         )
     }
 
-    fn put_options(&self, content_type: &'static str, cache: &'static str) -> PutOptions {
-        put_options(self.attributes, content_type, cache)
+    /// The batch's upload: the one [`Durable::prepare`] started, or one
+    /// started now. Returns how long the upload took.
+    async fn uploaded(&self, batch: &AppendBatch) -> Result<Duration, Refused> {
+        let end = batch.start + batch.entries.len() as u64;
+        let started = crate::util::sync::lock(&self.pending, "prepared uploads")
+            .iter_mut()
+            .find(|p| p.batch.start == batch.start && p.batch.start + p.batch.entries.len() as u64 == end)
+            .and_then(|p| p.upload.take());
+        if let Some(task) = started {
+            return task
+                .await
+                .map_err(|e| Refused(format!("the upload task failed: {e}")))?;
+        }
+        let objects = self.store.new_objects(batch).map_err(|e| Refused(e.to_string()))?;
+        upload(
+            Arc::clone(&self.objects),
+            objects,
+            self.attributes,
+            self.term.remaining(),
+        )
+        .await
     }
 
-    /// Uploads the batch's objects and fences its checkpoint; returns the
-    /// new revision.
+    /// Waits for the batch's objects to be uploaded and fences its
+    /// checkpoint; returns the new revision.
     async fn publish(&self, batch: &AppendBatch, prev: i64) -> Result<i64, Refused> {
         let started = std::time::Instant::now();
-        let objects = self.store.new_objects(batch).map_err(|e| Refused(e.to_string()))?;
-        let count = objects.len();
-        // No upload may outlast the term: one that did could land after a
-        // successor's and replace its bytes.
-        let left = self.term.remaining();
-        if left.is_zero() {
-            return Err(Refused(HaError::Deposed { leader: None }.to_string()));
-        }
-        let uploads = futures_util::stream::iter(objects.into_iter().map(|(tile, body)| async move {
-            let path = tile.path();
-            self.objects
-                .put_opts(
-                    &ObjectPath::from(path.as_str()),
-                    PutPayload::from(body),
-                    self.put_options("application/octet-stream", crate::http::IMMUTABLE_CACHE_CONTROL),
-                )
-                .await
-                .map_err(|e| Refused(format!("uploading {path}: {e}")))
-        }))
-        .buffer_unordered(PARALLEL_UPLOADS)
-        .collect::<Vec<_>>();
-        let results = tokio::time::timeout(left, uploads)
-            .await
-            .map_err(|_| Refused("the uploads did not finish within the term".into()))?;
-        for r in results {
-            r?;
-        }
-        let uploaded = started.elapsed();
+        let upload_took = self.uploaded(batch).await?;
+        let waited = started.elapsed();
         let fenced = self
             .coordinator
             .fence(&self.term, prev, &batch.checkpoint)
@@ -145,12 +154,21 @@ impl FencedWrites {
             .map_err(|e| Refused(crate::util::error_chain(&e)));
         tracing::debug!(
             entries = batch.entries.len(),
-            objects = count,
-            upload_ms = uploaded.as_millis(),
-            fence_ms = started.elapsed().saturating_sub(uploaded).as_millis(),
+            upload_ms = upload_took.as_millis(),
+            waited_ms = waited.as_millis(),
+            fence_ms = started.elapsed().saturating_sub(waited).as_millis(),
             "batch uploaded and fenced"
         );
         fenced
+    }
+
+    /// Stops every upload still running (the node steps down).
+    fn abort_uploads(&self) {
+        for p in crate::util::sync::lock(&self.pending, "prepared uploads").iter_mut() {
+            if let Some(task) = p.upload.take() {
+                task.abort();
+            }
+        }
     }
 
     fn stop(&self, why: &str) {
@@ -183,6 +201,48 @@ async fn put_checkpoints(
             tracing::warn!(error = %e, "writing the checkpoint object");
         }
     }
+}
+
+/// Uploads `objects` (at most [`PARALLEL_UPLOADS`] at once), all within
+/// `left`: no upload may outlast the term, since one that did could land
+/// after a successor's and replace its bytes. Returns how long it took.
+async fn upload(
+    store: Arc<dyn ObjectStore>,
+    objects: Vec<(TileId, Vec<u8>)>,
+    attributes: bool,
+    left: Duration,
+) -> Result<Duration, Refused> {
+    let started = std::time::Instant::now();
+    if left.is_zero() {
+        return Err(Refused(HaError::Deposed { leader: None }.to_string()));
+    }
+    let options = put_options(
+        attributes,
+        "application/octet-stream",
+        crate::http::IMMUTABLE_CACHE_CONTROL,
+    );
+    let store = &store;
+    let options = &options;
+    let uploads = futures_util::stream::iter(objects.into_iter().map(|(tile, body)| async move {
+        let path = tile.path();
+        store
+            .put_opts(
+                &ObjectPath::from(path.as_str()),
+                PutPayload::from(body),
+                options.clone(),
+            )
+            .await
+            .map_err(|e| Refused(format!("uploading {path}: {e}")))
+    }))
+    .buffer_unordered(PARALLEL_UPLOADS)
+    .collect::<Vec<_>>();
+    let results = tokio::time::timeout(left, uploads)
+        .await
+        .map_err(|_| Refused("the uploads did not finish within the term".into()))?;
+    for r in results {
+        r?;
+    }
+    Ok(started.elapsed())
 }
 
 /// The options of a PUT: content type and cache control if the backend
@@ -220,6 +280,7 @@ impl Durable for FencedWrites {
             Err(Refused(why)) => {
                 tracing::error!(error = %why, "the batch was not fenced: stepping down");
                 self.stop(&why);
+                self.abort_uploads();
                 return Err(StorageError::Refused(why));
             }
         };
@@ -229,6 +290,16 @@ impl Durable for FencedWrites {
         // the object store and etcd, and the restart catches up from it.
         Durable::append(self.store.as_ref(), batch)?;
         let size = batch.start + batch.entries.len() as u64;
+        // Written: later batches' objects read it from the store now.
+        {
+            let mut pending = crate::util::sync::lock(&self.pending, "prepared uploads");
+            while pending
+                .front()
+                .is_some_and(|p| p.batch.start + p.batch.entries.len() as u64 <= size)
+            {
+                pending.pop_front();
+            }
+        }
         self.state.send_modify(|s| {
             s.size = size;
             s.revision = revision;
@@ -237,6 +308,46 @@ impl Durable for FencedWrites {
         // task writes the latest note, so the object never goes back.
         self.checkpoint.send_replace(Some(batch.checkpoint.clone()));
         Ok(())
+    }
+    /// Starts the batch's upload at once, over the batches handed over
+    /// before it that are not written yet: the uploads of consecutive
+    /// batches overlap, their fences stay in order (`append` fences a batch
+    /// only after its upload and the fence of the one before). A batch
+    /// that cannot be prepared (one before it was not) uploads in
+    /// `append`.
+    fn prepare(&self, batch: &AppendBatch) {
+        if self.state.borrow().stopped.is_some() {
+            return;
+        }
+        let chain: Vec<Arc<AppendBatch>> = crate::util::sync::lock(&self.pending, "prepared uploads")
+            .iter()
+            .map(|p| Arc::clone(&p.batch))
+            .collect();
+        let before: Vec<&AppendBatch> = chain.iter().map(AsRef::as_ref).collect();
+        let objects = match self.store.new_objects_after(&before, batch) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, start = batch.start, "not prepared: the batch uploads when written");
+                return;
+            }
+        };
+        let task = self.rt.spawn(upload(
+            Arc::clone(&self.objects),
+            objects,
+            self.attributes,
+            self.term.remaining(),
+        ));
+        // Only what later batches' objects need.
+        let kept = AppendBatch {
+            start: batch.start,
+            entries: batch.entries.clone(),
+            nodes: batch.nodes.clone(),
+            ..AppendBatch::default()
+        };
+        crate::util::sync::lock(&self.pending, "prepared uploads").push_back(Prepared {
+            batch: Arc::new(kept),
+            upload: Some(task),
+        });
     }
     fn set_frozen(&self) -> Result<u64, StorageError> {
         Durable::set_frozen(self.store.as_ref())

@@ -38,6 +38,11 @@ use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// Batches in flight under `[ha]`: their uploads overlap (docs/HA.md
+/// "Pipelined uploads"). Measured on the three-node cluster of
+/// `tests/it/ha_cluster.rs` (BENCHMARKS.md "High availability"): 1,457/s at
+/// depth 1, 1,771/s at 2, 1,824/s at 3 with 256 clients.
+const FENCED_PIPELINE_DEPTH: usize = 3;
 /// Most submissions in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_SUBMISSIONS: usize = 1000;
 /// Most results per page of `GET /v1/events`.
@@ -436,10 +441,10 @@ impl Log {
         })
         .await??;
         let store = Arc::new(store);
-        // Fenced writes take an upload and a round trip to etcd: one batch
-        // in flight, so that the next one gathers everything meanwhile.
+        // Fenced writes take an upload and a round trip to etcd; the
+        // uploads of the next batches start while one is fenced.
         let pipeline_depth = if matches!(write, WritePath::Wrapped(_)) {
-            1
+            FENCED_PIPELINE_DEPTH
         } else {
             sequencer::PIPELINE_DEPTH
         };

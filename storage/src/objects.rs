@@ -24,36 +24,87 @@ impl Store {
     /// ([`StorageError::OutOfOrder`]) or lacks a node its tiles need
     /// ([`StorageError::Corrupt`]).
     pub fn new_objects(&self, batch: &AppendBatch) -> Result<Vec<(TileId, Vec<u8>)>, StorageError> {
-        let old = batch.start;
-        if old != self.size() {
+        self.new_objects_after(&[], batch)
+    }
+
+    /// Every tile and bundle that `batch` adds to the tree, when the
+    /// batches `pending` come before it and are being written meanwhile:
+    /// what a pipelined sequencer uploads for its next batch while the
+    /// previous one is still on its way to the store. `pending` must be
+    /// contiguous, end where `batch` starts, and begin at or below the
+    /// stored size (the stored entries from there on are theirs); the
+    /// bytes are the ones [`Store::new_objects`] gives once `pending` is
+    /// written. With `pending` empty this is [`Store::new_objects`].
+    ///
+    /// # Errors
+    /// As [`Store::new_objects`]; [`StorageError::OutOfOrder`] also when
+    /// `pending` is not contiguous, does not end at `batch.start`, or
+    /// begins above the stored size, or when the store already holds
+    /// entries of `batch`.
+    pub fn new_objects_after(
+        &self,
+        pending: &[&AppendBatch],
+        batch: &AppendBatch,
+    ) -> Result<Vec<(TileId, Vec<u8>)>, StorageError> {
+        let size = self.size();
+        // The first index not known to be stored: the entries and nodes
+        // from here on come from `pending` and `batch`.
+        let base = pending.first().map_or(batch.start, |b| b.start);
+        let mut at = base;
+        for b in pending {
+            if b.start != at {
+                return Err(StorageError::OutOfOrder { want: at, got: b.start });
+            }
+            at = b.start + b.entries.len() as u64;
+        }
+        if batch.start != at {
             return Err(StorageError::OutOfOrder {
-                want: self.size(),
-                got: old,
+                want: at,
+                got: batch.start,
             });
         }
+        if base > size || size > batch.start {
+            return Err(StorageError::OutOfOrder {
+                want: size,
+                got: batch.start,
+            });
+        }
+        let old = batch.start;
         let new = old + batch.entries.len() as u64;
-        let nodes: HashMap<NodeId, Hash> = batch.nodes.iter().copied().collect();
+        let nodes: HashMap<NodeId, Hash> = pending
+            .iter()
+            .copied()
+            .chain(std::iter::once(batch))
+            .flat_map(|b| b.nodes.iter().copied())
+            .collect();
+        // Entry `base + i` for `i` in order.
+        let later: Vec<&Vec<u8>> = pending
+            .iter()
+            .copied()
+            .chain(std::iter::once(batch))
+            .flat_map(|b| b.entries.iter())
+            .collect();
         let mut out = Vec::new();
         for tile in new_tiles(old, new) {
             let Some((level, range)) = tile.node_range() else {
                 continue;
             };
             let body = if tile.kind == TileKind::Entries {
-                // Entries before the batch are stored; the rest are the
-                // batch's, in order.
-                let stored_end = range.end.min(old).max(range.start);
+                // Entries before `base` are stored; the rest are the
+                // pending batches' and this one's, in order.
+                let stored_end = range.end.min(base).max(range.start);
                 let mut entries = self.entries(range.start, stored_end - range.start)?;
-                let from = usize::try_from(stored_end - old).unwrap_or(usize::MAX);
-                let to = usize::try_from(range.end - old).unwrap_or(usize::MAX);
-                entries.extend(batch.entries.get(from..to).unwrap_or_default().iter().cloned());
+                let from = usize::try_from(stored_end - base).unwrap_or(usize::MAX);
+                let to = usize::try_from(range.end - base).unwrap_or(usize::MAX);
+                entries.extend(later.get(from..to).unwrap_or_default().iter().map(|e| (*e).clone()));
                 encode_bundle(entries.iter().map(Vec::as_slice)).map_err(|e| StorageError::Corrupt {
                     what: "entry bundle",
                     key: tile.path(),
                     reason: e.to_string(),
                 })?
             } else {
-                // The nodes the batch made are a suffix of the tile's: the
-                // ones before it were complete before the batch.
+                // The nodes made since `base` are a suffix of the tile's:
+                // the ones before them were complete and stored.
                 let first_new = range
                     .clone()
                     .find(|i| nodes.contains_key(&NodeId::new(level, *i)))
@@ -142,6 +193,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The bytes a stored tile or bundle has.
+    fn stored_object(store: &Store, tile: provlog_tlog::tile::TileId) -> Vec<u8> {
+        let (level, r) = tile.node_range().expect("range");
+        if tile.kind == TileKind::Entries {
+            store
+                .bundle_body(r.start, r.end - r.start, |e| {
+                    encode_bundle(e.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
+                })
+                .expect("bundle")
+                .to_vec()
+        } else {
+            store.tile_body(level, r.start, r.end - r.start).expect("tile").to_vec()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// A pipelined sequencer computes a batch's objects while up to
+        /// `lag` batches before it are not written yet: whatever the sizes,
+        /// the bytes are the ones the store serves once all are written.
+        #[test]
+        fn objects_computed_ahead_of_pending_writes_are_the_tiles_after_them(
+            before in 0u64..70_000,
+            sizes in proptest::collection::vec(1u64..700, 2..6),
+            lag in 1usize..3,
+        ) {
+            let dir = tempfile::tempdir().expect("tmp");
+            let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+            let mut cr = CompactRange::new();
+            fill(&store, &mut cr, before, 4096);
+            let batches: Vec<AppendBatch> = sizes.iter().map(|n| next_batch(&mut cr, *n)).collect();
+            let mut written = 0;
+            let mut objects = Vec::new();
+            for k in 0..batches.len() {
+                while k - written > lag {
+                    store.append(&batches[written]).expect("append");
+                    written += 1;
+                }
+                let pending: Vec<&AppendBatch> = batches[written..k].iter().collect();
+                let got = store.new_objects_after(&pending, &batches[k]).expect("objects");
+                let b = &batches[k];
+                let want = provlog_tlog::tile::new_tiles(b.start, b.start + b.entries.len() as u64);
+                prop_assert_eq!(got.iter().map(|(t, _)| *t).collect::<Vec<_>>(), want);
+                objects.extend(got);
+            }
+            for b in &batches[written..] {
+                store.append(b).expect("append");
+            }
+            for (tile, body) in objects {
+                prop_assert_eq!(&body, &stored_object(&store, tile), "{}", tile.path());
+            }
+        }
+    }
+
+    #[test]
+    fn pending_batches_must_be_contiguous_and_start_at_or_below_the_stored_size() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+        let mut cr = CompactRange::new();
+        fill(&store, &mut cr, 10, 10);
+        let a = next_batch(&mut cr, 3);
+        let b = next_batch(&mut cr, 4);
+        let c = next_batch(&mut cr, 5);
+        // A gap: `b` missing between `a` and `c`.
+        assert!(matches!(
+            store.new_objects_after(&[&a], &c),
+            Err(crate::StorageError::OutOfOrder { want: 13, got: 17 })
+        ));
+        // Pending above the stored size: `a` is neither stored nor pending.
+        assert!(matches!(
+            store.new_objects_after(&[&b], &c),
+            Err(crate::StorageError::OutOfOrder { want: 10, got: 17 })
+        ));
+        assert!(store.new_objects_after(&[&a, &b], &c).is_ok());
+        // Once `a` is stored it may still be passed as pending, or left out.
+        store.append(&a).expect("append");
+        assert!(store.new_objects_after(&[&a, &b], &c).is_ok());
+        assert!(store.new_objects_after(&[&b], &c).is_ok());
+        // The store already holds `c`'s first entries: refused.
+        store.append(&b).expect("append");
+        store.append(&c).expect("append");
+        assert!(store.new_objects_after(&[&b], &c).is_err());
     }
 
     #[test]

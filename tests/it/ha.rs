@@ -391,6 +391,117 @@ async fn a_fenced_write_uploads_then_fences_then_writes_and_a_refused_one_writes
     assert_eq!(a.fenced().await.expect("etcd").expect("fenced"), now);
 }
 
+/// Work run on a fenced writer off the async threads.
+type OnWriter = Box<dyn FnOnce(&provlog::ha::fence::FencedWrites) -> Result<(), provlog_storage::StorageError> + Send>;
+
+/// The pipelined path of `[ha]`: the sequencer prepares each batch as it
+/// hands it over, so batch N+1 uploads while batch N is still being
+/// fenced and written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_batches_upload_ahead_and_fence_in_order_and_nothing_after_a_refusal_is_fenced() {
+    use provlog::ha::fence::FencedWrites;
+    use provlog::log::sequencer::Durable;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cluster = EtcdCluster::start(&dir.path().join("etcd"));
+    let a = node(&cluster, "/provlog/prepared/log", "a").await;
+    let term = Arc::new(a.try_lead().await.expect("etcd").expect("leads"));
+    let store = Arc::new(
+        provlog_storage::Store::open(&dir.path().join("db"), &provlog_storage::StoreOptions::default()).expect("store"),
+    );
+    let objects_dir = dir.path().join("objects");
+    let objects =
+        provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects");
+    let (writes, state) = FencedWrites::new(
+        Arc::clone(&store),
+        objects,
+        false,
+        a.clone(),
+        Arc::clone(&term),
+        0,
+        tokio::runtime::Handle::current(),
+    );
+    let blocking = |f: OnWriter| {
+        let w = Arc::clone(&writes);
+        async move { tokio::task::spawn_blocking(move || f(w.as_ref())).await.expect("join") }
+    };
+    let mut cr = provlog_tlog::merkle::CompactRange::default();
+
+    // Four batches across tile boundaries, each prepared while the ones
+    // before it are neither fenced nor written; then written in order.
+    let batches: Vec<_> = [250, 10, 300, 500]
+        .iter()
+        .map(|n| Arc::new(next_batch(&mut cr, *n)))
+        .collect();
+    for b in &batches {
+        let b = Arc::clone(b);
+        blocking(Box::new(move |w| {
+            w.prepare(&b);
+            Ok(())
+        }))
+        .await
+        .expect("prepare");
+    }
+    // The last batch's objects arrive with nothing fenced yet: the uploads
+    // ran ahead of the fences.
+    let mut tries = 0;
+    while !provlog_tlog::tile::new_tiles(560, 1060)
+        .iter()
+        .all(|t| objects_dir.join(t.path()).exists())
+    {
+        tries += 1;
+        assert!(tries < 200, "the prepared uploads never arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        a.fenced().await.expect("etcd").is_none(),
+        "nothing is fenced before its append"
+    );
+    assert_eq!(store.size(), 0);
+    let mut revisions = Vec::new();
+    for b in batches {
+        let end = b.start + b.entries.len() as u64;
+        blocking(Box::new(move |w| Durable::append(w, &b)))
+            .await
+            .expect("fenced write");
+        assert_eq!(store.size(), end);
+        let fenced = a.fenced().await.expect("etcd").expect("fenced");
+        assert_eq!(fenced.note, format!("size {end}\n").into_bytes(), "fenced in order");
+        revisions.push(fenced.revision);
+    }
+    assert!(revisions.windows(2).all(|w| w[0] < w[1]));
+    for tile in provlog_tlog::tile::tiles_for_size(1060) {
+        let published = std::fs::read(objects_dir.join(tile.path())).unwrap_or_else(|e| panic!("{}: {e}", tile.path()));
+        assert_eq!(published, stored_tile(&store, &tile), "{}", tile.path());
+    }
+
+    // Two more prepared; the fence of the first is refused (the checkpoint
+    // in etcd moved): neither is written, the second is never fenced, and
+    // the writer stops.
+    let fenced = a.fenced().await.expect("etcd").expect("fenced");
+    a.fence(&term, fenced.revision, b"someone else\n").await.expect("fence");
+    let (x, y) = (Arc::new(next_batch(&mut cr, 20)), Arc::new(next_batch(&mut cr, 30)));
+    let (x2, y2) = (Arc::clone(&x), Arc::clone(&y));
+    blocking(Box::new(move |w| {
+        w.prepare(&x2);
+        w.prepare(&y2);
+        Ok(())
+    }))
+    .await
+    .expect("prepare");
+    let e = blocking(Box::new(move |w| Durable::append(w, &x)))
+        .await
+        .expect_err("conflict");
+    assert!(matches!(e, provlog_storage::StorageError::Refused(_)), "{e}");
+    let e = blocking(Box::new(move |w| Durable::append(w, &y)))
+        .await
+        .expect_err("stopped");
+    assert!(matches!(e, provlog_storage::StorageError::Refused(_)), "{e}");
+    assert_eq!(store.size(), 1060, "a refused batch must not be written");
+    assert!(state.borrow().stopped.is_some());
+    assert_eq!(a.fenced().await.expect("etcd").expect("fenced").note, b"someone else\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_catches_up_from_the_object_store_and_writes_nothing_it_cannot_verify() {
     use crate::common::{Server, client, get, submit_many, wait_log};

@@ -659,6 +659,10 @@ async fn bench(
         pick(99),
         pick(100)
     );
+    // PROVLOG_HA_BENCH_AAP=0 skips the comparison run.
+    if std::env::var("PROVLOG_HA_BENCH_AAP").is_ok_and(|v| v == "0") {
+        return fenced_batches(nodes, seq);
+    }
     let aap = run(vec![
         "--mode".into(),
         "single".into(),
@@ -677,7 +681,11 @@ async fn bench(
     ])
     .await;
     eprintln!("HA bench: one node with ack_after_publish on the same Garage: {aap}");
-    // Where a fenced batch's time goes, from the sequencer's debug lines.
+    fenced_batches(nodes, seq);
+}
+
+/// Where a fenced batch's time went, from the sequencer's debug lines.
+fn fenced_batches(nodes: &[Node], seq: usize) {
     let log = std::fs::read_to_string(nodes[seq].dir.join("stderr.log")).unwrap_or_default();
     let field = |line: &str, name: &str| -> Option<u64> {
         let at = line.find(&format!("{name}="))? + name.len() + 1;
@@ -689,8 +697,8 @@ async fn bench(
         .filter_map(|l| {
             Some([
                 field(l, "entries")?,
-                field(l, "objects")?,
                 field(l, "upload_ms")?,
+                field(l, "waited_ms")?,
                 field(l, "fence_ms")?,
             ])
         })
@@ -699,7 +707,7 @@ async fn bench(
         let n = rows.len() as u64;
         let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<u64>() / n;
         eprintln!(
-            "HA bench: {n} fenced batches: mean {} entries, {} objects, upload {} ms, fence {} ms",
+            "HA bench: {n} fenced batches: mean {} entries, upload {} ms (the committer waited {} ms of it), fence {} ms",
             mean(0),
             mean(1),
             mean(2),

@@ -425,8 +425,9 @@ pub struct SequencerOptions {
     pub state_commit_interval: Duration,
     /// Batches the sequencer may have handed to the committer and not seen
     /// written: [`PIPELINE_DEPTH`] (the one being written and the one being
-    /// assembled), or 1 when a write takes long (the fenced writes of
-    /// `[ha]`: a batch closed early would wait a whole write, small).
+    /// assembled). A store whose write has a slow first stage starts it in
+    /// [`Durable::prepare`], so that the stages of consecutive batches
+    /// overlap (the fenced writes of `[ha]`).
     pub pipeline_depth: usize,
 }
 
@@ -449,6 +450,15 @@ pub trait Durable: Send + Sync + 'static {
     /// # Errors
     /// Storage failures; nothing of the batch is then visible.
     fn append(&self, batch: &AppendBatch) -> Result<(), StorageError>;
+    /// Called by the sequencer with each batch as it hands it to the
+    /// committer, before [`Durable::append`] of that batch and possibly
+    /// while the batches before it are still being written: a writer whose
+    /// write has a slow first stage (the uploads of `[ha]`) starts it here.
+    /// Nothing of the batch may become authoritative before its
+    /// `append`. The default does nothing.
+    fn prepare(&self, batch: &AppendBatch) {
+        let _ = batch;
+    }
     /// Marks the log frozen, durably; returns the frozen size.
     ///
     /// # Errors
@@ -998,7 +1008,7 @@ impl SeqThread {
             let Some(first) = first else {
                 // Nothing arrived: a batch of only the commitment it owes.
                 if let Some(c) = self.sequence(&mut jobs) {
-                    if commit.send(c).is_err() {
+                    if self.hand_over(commit, c).is_err() {
                         return;
                     }
                 } else {
@@ -1033,7 +1043,7 @@ impl SeqThread {
             let mut rest = freeze_at.map(|i| jobs.split_off(i)).unwrap_or_default();
             match self.sequence(&mut jobs) {
                 Some(c) => {
-                    if commit.send(c).is_err() {
+                    if self.hand_over(commit, c).is_err() {
                         return;
                     }
                 }
@@ -1058,6 +1068,15 @@ impl SeqThread {
                 return;
             }
         }
+    }
+
+    /// Hands a commit to the committer, letting the store start on a
+    /// batch first ([`Durable::prepare`]).
+    fn hand_over(&self, commit: &SyncSender<Commit>, c: Commit) -> Result<(), mpsc::SendError<Commit>> {
+        if let Commit::Batch(parts) = &c {
+            self.store.prepare(&parts.batch);
+        }
+        commit.send(c)
     }
 
     /// Turns queued jobs into one commit (or answers them all directly).
