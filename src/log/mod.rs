@@ -1322,6 +1322,15 @@ impl Log {
         Ok((index, leaf, proof))
     }
 
+    /// The leaf hash of entry `index` and its inclusion proof in the tree
+    /// of `tree_size`, if everything it needs is in memory (no disk read,
+    /// so the caller may be an async thread); `None` sends it to
+    /// [`Log::inclusion`] on the blocking pool.
+    #[must_use]
+    pub fn cached_inclusion(&self, index: u64, tree_size: u64) -> Option<(Hash, Vec<Hash>)> {
+        self.store.cached_inclusion(index, tree_size)
+    }
+
     /// Whether tile `tile` of the tree of `size` is served from memory.
     fn tile_cached(&self, tile: &provlog_tlog::tile::TileId, size: u64) -> bool {
         tile_nodes(tile, size).is_ok_and(|(level, range)| {

@@ -213,6 +213,10 @@ pub struct Store {
     upper: UpperLevels,
     blobs: BlobCache,
     blocks: quick_cache::sync::Cache<u64, Arc<Vec<Hash>>>,
+    /// The leaf hashes of the stored tree's last, incomplete 16-leaf block
+    /// (index of its first leaf, then the hashes): every proof against the
+    /// latest size needs nodes of it, and it changes with each write.
+    tail: std::sync::RwLock<(u64, Vec<Hash>)>,
     /// Decoded map nodes by number (a stored node never changes and its
     /// number is never given again, so a cached node is never stale).
     pub(crate) map_nodes: quick_cache::sync::Cache<u64, provlog_proto::map_nodes::Node>,
@@ -336,6 +340,7 @@ impl Store {
             // 512 bytes per block of 16 leaves: 256 Ki blocks = 128 MiB
             // covers 4 M entries; beyond that, the hottest.
             blocks: quick_cache::sync::Cache::new(256 << 10),
+            tail: std::sync::RwLock::default(),
             map_nodes: quick_cache::sync::Cache::new(options.map_node_cache.max(1)),
             occurred_span: std::sync::Mutex::new(None),
         };
@@ -368,6 +373,9 @@ impl Store {
             }
             store.upper.extend(&nodes);
         }
+        let first = size & !((1 << MIN_CACHED_LEVEL) - 1);
+        let leaves = store.level_hashes(0, first, size - first)?;
+        *store.tail.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (first, leaves);
         Ok(store)
     }
 
@@ -514,6 +522,21 @@ impl Store {
             self.db.write_opt(wb, &wo)?;
         }
         self.upper.extend(&batch.nodes);
+        {
+            let end = batch.start + batch.leaf_hashes.len() as u64;
+            let first = end & !((1 << MIN_CACHED_LEVEL) - 1);
+            let mut tail = self.tail.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if first >= batch.start {
+                let from = usize::try_from(first - batch.start).unwrap_or(usize::MAX);
+                *tail = (first, batch.leaf_hashes.get(from..).unwrap_or_default().to_vec());
+            } else if tail.0 == first && tail.0 + tail.1.len() as u64 == batch.start {
+                tail.1.extend_from_slice(&batch.leaf_hashes);
+            } else {
+                // Not the block it held (cannot happen with appends in
+                // order): empty, so memory-only reads fall back.
+                *tail = (first, Vec::new());
+            }
+        }
         if span != old_span {
             *self
                 .occurred_span
@@ -1438,6 +1461,87 @@ fn to_hash(id: NodeId, v: &[u8]) -> Result<Hash, StorageError> {
     })
 }
 
+/// The nodes a [`Store`] holds in memory: the upper levels and the cached
+/// 16-leaf blocks (nodes below the upper levels are hashed up from their
+/// block's leaves). A node not in memory is an error, so that a proof made
+/// from it needed no disk read.
+struct InMemory<'a>(&'a Store);
+
+/// A node a memory-only read did not find.
+#[derive(Debug)]
+struct NotInMemory;
+
+impl InMemory<'_> {
+    /// The leaves of the complete, cached 16-leaf block holding `id`.
+    fn block_of(&self, id: NodeId) -> Option<Arc<Vec<Hash>>> {
+        if id.level >= MIN_CACHED_LEVEL {
+            return None;
+        }
+        let b = (id.index << id.level) >> MIN_CACHED_LEVEL;
+        if (b + 1) << MIN_CACHED_LEVEL > self.0.size() {
+            return None;
+        }
+        self.0.blocks.get(&b)
+    }
+
+    fn node(&self, id: NodeId) -> Option<Hash> {
+        if let Some(h) = self.0.upper.get(id) {
+            return Some(h);
+        }
+        if id.level >= MIN_CACHED_LEVEL {
+            return None;
+        }
+        let width = 1usize << id.level;
+        let first = usize::try_from((id.index << id.level) & ((1 << MIN_CACHED_LEVEL) - 1)).ok()?;
+        let mut level: Vec<Hash> = if let Some(leaves) = self.block_of(id) {
+            leaves.get(first..first + width)?.to_vec()
+        } else {
+            // The last, incomplete block: its leaves so far.
+            let tail = self.0.tail.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let start = id.index << id.level;
+            if start < tail.0 {
+                return None;
+            }
+            let at = usize::try_from(start - tail.0).ok()?;
+            tail.1.get(at..at + width)?.to_vec()
+        };
+        while level.len() > 1 {
+            level = level.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        }
+        level.first().copied()
+    }
+}
+
+impl HashSource for InMemory<'_> {
+    type Error = NotInMemory;
+
+    fn node_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, NotInMemory> {
+        ids.iter().map(|id| self.node(*id).ok_or(NotInMemory)).collect()
+    }
+}
+
+impl Store {
+    /// The leaf hash of entry `index` and its inclusion proof in the tree
+    /// of `tree_size`, made from memory alone (the upper levels and the
+    /// cached 16-leaf blocks, filled by earlier reads, and the leaves of the
+    /// last, incomplete block): `None` when a node
+    /// it needs is not in memory, or `index` is not below `tree_size` —
+    /// then [`Store::leaf_hash`] and an inclusion proof over the store
+    /// answer. The proof is the one those give: every cached node is
+    /// durable and never changes. Never reads the disk, so that a server
+    /// can answer from its async threads.
+    #[must_use]
+    pub fn cached_inclusion(&self, index: u64, tree_size: u64) -> Option<(Hash, Vec<Hash>)> {
+        if tree_size > self.size() {
+            return None;
+        }
+        let mem = InMemory(self);
+        let leaf = mem.node(NodeId::new(0, index))?;
+        let proof = provlog_tlog::merkle::inclusion_proof(index, tree_size, &mem).ok()?;
+        Some((leaf, proof))
+    }
+}
+
 impl HashSource for Store {
     type Error = StorageError;
 
@@ -1733,6 +1837,45 @@ pub(crate) mod tests {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod in_memory_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use provlog_tlog::merkle::{CompactRange, inclusion_proof};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+        /// Whatever the tree and the index, a proof from memory is the
+        /// proof from the store, and it is there once a read warmed the
+        /// index's block (never for the last, incomplete block).
+        #[test]
+        fn a_proof_from_memory_is_the_proof_from_the_store(
+            size in 1u64..5_000,
+            picks in proptest::collection::vec((0u64..u64::MAX, 0u64..u64::MAX), 1..12),
+        ) {
+            let dir = tempfile::tempdir().expect("tmp");
+            let store = Store::open(dir.path(), &StoreOptions::default()).expect("open");
+            let mut cr = CompactRange::new();
+            tests::fill(&store, &mut cr, size, 700);
+            for (a, b) in picks {
+                let tree_size = 1 + a % size;
+                let index = b % tree_size;
+                let want = (store.leaf_hash(index).expect("leaf"), inclusion_proof(index, tree_size, &store).expect("proof"));
+                // Complete blocks once read, and the last incomplete one.
+                let complete = (index | 15) < size || index >= size & !15;
+                // A read of the index's leaf through the store caches its
+                // block when the block is complete.
+                HashSource::node_hashes(&store, &[NodeId::new(0, index)]).expect("leaf node");
+                match store.cached_inclusion(index, tree_size) {
+                    Some(got) => prop_assert_eq!(got, want),
+                    None => prop_assert!(!complete, "index {} of {} not served from memory after a read", index, tree_size),
+                }
+            }
+            prop_assert!(store.cached_inclusion(0, size + 1).is_none());
         }
     }
 }
