@@ -43,6 +43,7 @@ use std::time::Duration;
 /// `tests/it/ha_cluster.rs` (BENCHMARKS.md "High availability"): 1,457/s at
 /// depth 1, 1,771/s at 2, 1,824/s at 3 with 256 clients.
 const FENCED_PIPELINE_DEPTH: usize = 3;
+
 /// Most submissions in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_SUBMISSIONS: usize = 1000;
 /// Most results per page of `GET /v1/events`.

@@ -179,17 +179,7 @@ mod tests {
                 prop_assert_eq!(objects.iter().map(|(t, _)| *t).collect::<Vec<_>>(), want);
                 store.append(&batch).expect("append");
                 for (tile, body) in objects {
-                    let (level, r) = tile.node_range().expect("range");
-                    let stored = if tile.kind == TileKind::Entries {
-                        store
-                            .bundle_body(r.start, r.end - r.start, |e| {
-                                encode_bundle(e.iter().map(Vec::as_slice)).map_err(|e| e.to_string())
-                            })
-                            .expect("bundle")
-                    } else {
-                        store.tile_body(level, r.start, r.end - r.start).expect("tile")
-                    };
-                    prop_assert_eq!(&body, stored.as_ref(), "{}", tile.path());
+                    prop_assert_eq!(&body, &stored_object(&store, tile), "{}", tile.path());
                 }
             }
         }

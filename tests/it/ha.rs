@@ -292,30 +292,69 @@ fn stored_tile(store: &provlog_storage::Store, tile: &provlog_tlog::tile::TileId
     body.as_ref().clone()
 }
 
+/// A leading coordinator over a three-member etcd cluster and a fenced
+/// writer over a fresh store, uploading to a `file://` object store.
+struct FencedWriter {
+    dir: tempfile::TempDir,
+    cluster: EtcdCluster,
+    a: provlog::ha::Coordinator,
+    term: std::sync::Arc<provlog::ha::Term>,
+    store: std::sync::Arc<provlog_storage::Store>,
+    objects_dir: std::path::PathBuf,
+    writes: std::sync::Arc<provlog::ha::fence::FencedWrites>,
+    state: tokio::sync::watch::Receiver<provlog::ha::fence::FenceState>,
+}
+
+impl FencedWriter {
+    async fn start(name: &str) -> Self {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().expect("tmp");
+        let cluster = EtcdCluster::start(&dir.path().join("etcd"));
+        let a = node(&cluster, &format!("/provlog/{name}/log"), "a").await;
+        let term = Arc::new(a.try_lead().await.expect("etcd").expect("leads"));
+        let store = Arc::new(
+            provlog_storage::Store::open(&dir.path().join("db"), &provlog_storage::StoreOptions::default())
+                .expect("store"),
+        );
+        let objects_dir = dir.path().join("objects");
+        let objects = provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None)
+            .expect("objects");
+        let (writes, state) = provlog::ha::fence::FencedWrites::new(
+            Arc::clone(&store),
+            objects,
+            false,
+            a.clone(),
+            Arc::clone(&term),
+            0,
+            tokio::runtime::Handle::current(),
+        );
+        Self {
+            dir,
+            cluster,
+            a,
+            term,
+            store,
+            objects_dir,
+            writes,
+            state,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_write_uploads_then_fences_then_writes_and_a_refused_one_writes_nothing() {
-    use provlog::ha::fence::FencedWrites;
     use provlog::log::sequencer::Durable;
     use std::sync::Arc;
-    let dir = tempfile::tempdir().expect("tmp");
-    let cluster = EtcdCluster::start(&dir.path().join("etcd"));
-    let a = node(&cluster, "/provlog/fenced/log", "a").await;
-    let term = Arc::new(a.try_lead().await.expect("etcd").expect("leads"));
-    let store = Arc::new(
-        provlog_storage::Store::open(&dir.path().join("db"), &provlog_storage::StoreOptions::default()).expect("store"),
-    );
-    let objects_dir = dir.path().join("objects");
-    let objects =
-        provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects");
-    let (writes, state) = FencedWrites::new(
-        Arc::clone(&store),
-        objects,
-        false,
-        a.clone(),
-        Arc::clone(&term),
-        0,
-        tokio::runtime::Handle::current(),
-    );
+    let FencedWriter {
+        dir: _dir,
+        cluster,
+        a,
+        term,
+        store,
+        objects_dir,
+        writes,
+        state,
+    } = FencedWriter::start("fenced").await;
     let append = |batch: provlog_storage::AppendBatch| {
         let w = Arc::clone(&writes);
         async move {
@@ -364,7 +403,7 @@ async fn a_fenced_write_uploads_then_fences_then_writes_and_a_refused_one_writes
     // A deposed term: the lease is gone, etcd refuses the fence, and the
     // store is left at the fenced state.
     let now = a.fenced().await.expect("etcd").expect("fenced");
-    let (deposed, state) = FencedWrites::new(
+    let (deposed, state) = provlog::ha::fence::FencedWrites::new(
         Arc::clone(&store),
         provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects"),
         false,
@@ -399,28 +438,18 @@ type OnWriter = Box<dyn FnOnce(&provlog::ha::fence::FencedWrites) -> Result<(), 
 /// fenced and written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_batches_upload_ahead_and_fence_in_order_and_nothing_after_a_refusal_is_fenced() {
-    use provlog::ha::fence::FencedWrites;
     use provlog::log::sequencer::Durable;
     use std::sync::Arc;
-    let dir = tempfile::tempdir().expect("tmp");
-    let cluster = EtcdCluster::start(&dir.path().join("etcd"));
-    let a = node(&cluster, "/provlog/prepared/log", "a").await;
-    let term = Arc::new(a.try_lead().await.expect("etcd").expect("leads"));
-    let store = Arc::new(
-        provlog_storage::Store::open(&dir.path().join("db"), &provlog_storage::StoreOptions::default()).expect("store"),
-    );
-    let objects_dir = dir.path().join("objects");
-    let objects =
-        provlog::client::store::open_store(&format!("file://{}", objects_dir.display()), None, None).expect("objects");
-    let (writes, state) = FencedWrites::new(
-        Arc::clone(&store),
-        objects,
-        false,
-        a.clone(),
-        Arc::clone(&term),
-        0,
-        tokio::runtime::Handle::current(),
-    );
+    let FencedWriter {
+        dir: _dir,
+        cluster: _cluster,
+        a,
+        term,
+        store,
+        objects_dir,
+        writes,
+        state,
+    } = FencedWriter::start("prepared").await;
     let blocking = |f: OnWriter| {
         let w = Arc::clone(&writes);
         async move { tokio::task::spawn_blocking(move || f(w.as_ref())).await.expect("join") }
